@@ -1,0 +1,93 @@
+# thingpress: the two newcomer commands are `make demo` and `make test`.
+# Every target installs what it needs (idempotent, fast when already installed).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+ENV ?= dev
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_NOSPIN := 1
+export PIPENV_YES := 1
+export PIPENV_IGNORE_VIRTUALENVS := 1
+# Node 22 from package.json first on PATH: jsii must not run on an end-of-life Node.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV := build/tools/checkov/bin/checkov
+PIPENV := $(PYTHON) -m pipenv
+# terraform/cdktf environment: the project's own CLI config for an offline provider mirror.
+TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
+
+.PHONY: help install synth test test-unit test-stacks test-integration demo bench fuzz-long \
+        local-up local-down local-status deploy destroy clean
+
+help:
+	@echo "make demo    - bring up the local emulator, deploy, import real vendor samples, show results"
+	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
+	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
+	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
+	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README)"
+
+install: $(VENV)/.installed node_modules/.installed $(CHECKOV)
+
+$(VENV)/.installed: Pipfile pyproject.toml shared/pyproject.toml
+	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet pipenv==2026.10.3
+	$(PIPENV) install --dev
+	@touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# checkov pins boto3==1.35.49 exactly: it gets a virtualenv of its own.
+$(CHECKOV):
+	$(PYTHON) -m venv build/tools/checkov
+	build/tools/checkov/bin/pip install --quiet checkov==3.3.30
+
+synth: $(VENV)/.installed node_modules/.installed
+	$(TOOLENV); THINGPRESS_ENV=$(ENV) $(PY) main.py
+	@echo "wrote cdktf.out/stacks/thingpress-$(ENV)/cdk.tf.json"
+
+test: install
+	$(TOOLENV); $(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit tests/fuzz
+
+test-stacks: install
+	$(TOOLENV); $(PY) -m pytest tests/stacks tests/contract
+
+# Against a real deployment: THINGPRESS_ENV=pr123 and its terraform-outputs.json.
+test-integration: install
+	$(TOOLENV); $(PY) -m pytest tests/integration
+
+demo: install
+	$(TOOLENV); $(VENV)/bin/thingpress demo
+
+bench: install
+	$(TOOLENV); $(PY) tests/benchmarks/run_all.py
+
+fuzz-long: install
+	THINGPRESS_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz
+
+local-up: install
+	$(TOOLENV); $(VENV)/bin/thingpress local up
+
+local-down: $(VENV)/.installed
+	$(TOOLENV); $(VENV)/bin/thingpress local down
+
+local-status: $(VENV)/.installed
+	$(VENV)/bin/thingpress local status
+
+deploy: install
+	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
+
+destroy: install
+	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws npx cdktf destroy thingpress-$(ENV) --auto-approve
+
+clean:
+	rm -rf build cdktf.out .pytest_cache .hypothesis

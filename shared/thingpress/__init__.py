@@ -1,0 +1,1 @@
+"""thingpress shared layer: parsing, verification, import and audit logic used by every function."""

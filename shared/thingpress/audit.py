@@ -1,0 +1,298 @@
+"""The audit table: every manifest and every certificate ends in one known state.
+
+One DynamoDB table (on-demand), keys ``pk``/``sk`` (strings):
+
+==============================  =====================  ==========================================
+row                             pk                     sk
+==============================  =====================  ==========================================
+manifest summary                ``M#<manifest_id>``    ``#SUMMARY``
+certificate outcome             ``M#<manifest_id>``    ``C#<fingerprint>``
+entry refused by the provider   ``M#<manifest_id>``    ``R#<position, 9 digits>``
+unreadable import message       ``M#_unreadable``      ``X#<SQS message id>``
+==============================  =====================  ==========================================
+
+Global secondary indexes (projection ALL):
+
+* ``by_thing``:  hash ``thing_name``, range ``updated_at`` -- "what happened to thing X?"
+* ``by_status``: hash ``status``, range ``updated_at`` -- "every FAILED certificate".
+
+Entry rows carry ``status`` (one of ``STATUSES``); summary rows carry ``state``
+instead (``MANIFEST_STATES``), so the status index holds certificates only.
+Every row has ``expires_at`` (epoch seconds, the table's TTL attribute).
+
+Counting, exactly once
+----------------------
+The provider commits progress with ``checkpoint``: one conditional UpdateItem that
+moves ``checkpoint`` forward and ADDs what was parsed since the last one
+(``entries``, ``duplicates``, ``queued``, ``rejected``) and adds ``queued`` to
+``outstanding``. The importer records an outcome with ``record_outcome``: a
+transaction that puts the certificate row only if it does not exist and ADDs 1 to
+the outcome's counter and -1 to ``outstanding``. A redelivered message finds its
+row and changes nothing. The manifest is ``COMPLETE`` once the provider has
+finished parsing (``parse_done``) and ``outstanding`` is 0; then
+
+    imported + already_present + rejected + failed + duplicates == entries
+
+where ``entries`` counts every entry of the file and ``duplicates`` the entries
+that repeat a certificate already seen earlier in the same manifest (imported once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+IMPORTED = "IMPORTED"
+ALREADY_PRESENT = "ALREADY_PRESENT"
+REJECTED = "REJECTED"
+FAILED = "FAILED"
+STATUSES = (IMPORTED, ALREADY_PRESENT, REJECTED, FAILED)
+#: the summary counter each terminal status adds to.
+COUNTER = {IMPORTED: "imported", ALREADY_PRESENT: "already_present", REJECTED: "rejected", FAILED: "failed"}
+
+#: manifest states, in order; REFUSED is terminal for a file refused as a whole.
+RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED = "RECEIVED", "PARSING", "QUEUED", "COMPLETE", "REFUSED"
+MANIFEST_STATES = (RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED)
+
+SUMMARY_SK = "#SUMMARY"
+UNREADABLE_MANIFEST = "_unreadable"
+INDEX_BY_THING = "by_thing"
+INDEX_BY_STATUS = "by_status"
+TTL_ATTRIBUTE = "expires_at"
+DEFAULT_RETENTION_DAYS = 365
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def manifest_id(vendor: str, bucket: str, key: str, version: str) -> str:
+    """The manifest id: vendor plus a digest of the exact S3 object version.
+
+    Redelivery of the same S3 event gives the same id (resumable, idempotent); a
+    re-upload is a new object version and so a new manifest. ``version`` is the S3
+    version id (the stack enables versioning) or, for an unversioned bucket, the ETag.
+    """
+    digest = hashlib.sha256(f"{bucket}\n{key}\n{version}".encode()).hexdigest()
+    return f"{vendor}-{digest[:20]}"
+
+
+def manifest_pk(mid: str) -> str:
+    return f"M#{mid}"
+
+
+def certificate_sk(fingerprint: str) -> str:
+    return f"C#{fingerprint}"
+
+
+def refusal_sk(position: int) -> str:
+    return f"R#{position:09d}"
+
+
+def now_iso(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _de.deserialize(v) for k, v in item.items()}
+    # Numbers come back as Decimal; every number here is an integer.
+    return {k: int(v) if type(v).__name__ == "Decimal" else v for k, v in out.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the provider parsed since its last checkpoint."""
+
+    entries: int = 0
+    duplicates: int = 0
+    queued: int = 0
+    rejected: int = 0
+
+
+class AuditTable:
+    """Typed access to the audit table through an injected low-level DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str, retention_days: int = DEFAULT_RETENTION_DAYS):
+        self.client = client
+        self.table = table_name
+        self.retention_seconds = retention_days * 86400
+
+    def _expires(self) -> int:
+        return int(time.time()) + self.retention_seconds
+
+    # -- manifest summary -------------------------------------------------
+
+    def start_manifest(self, mid: str, *, vendor: str, bucket: str, key: str, version: str | None,
+                       etag: str | None, size: int | None, now: datetime | None = None) -> dict[str, Any]:
+        """Create the summary row if new; return the summary as stored (new or existing)."""
+        stamp = now_iso(now)
+        values = {
+            "pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid, "vendor": vendor,
+            "bucket": bucket, "key": key, "version_id": version, "etag": etag, "size": size,
+            "state": RECEIVED, "entries": 0, "duplicates": 0, "queued": 0, "rejected": 0,
+            "imported": 0, "already_present": 0, "failed": 0, "outstanding": 0, "checkpoint": 0,
+            "parse_done": False, "started_at": stamp, "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+        }
+        try:
+            self.client.put_item(TableName=self.table, Item=to_item(values),
+                                 ConditionExpression="attribute_not_exists(pk)")
+            return values
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return self.get_summary(mid) or values
+
+    def get_summary(self, mid: str) -> dict[str, Any] | None:
+        got = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                   Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}))
+        return from_item(got["Item"]) if "Item" in got else None
+
+    def checkpoint(self, mid: str, position: int, progress: Progress, *, state: str = PARSING,
+                   parse_done: bool = False, sha256: str | None = None, now: datetime | None = None) -> bool:
+        """Commit provider progress up to ``position``. False if another invocation is ahead."""
+        names = {"#state": "state"}
+        values: dict[str, Any] = {
+            ":pos": position, ":e": progress.entries, ":d": progress.duplicates, ":q": progress.queued,
+            ":r": progress.rejected, ":state": state, ":now": now_iso(now), ":done": parse_done,
+        }
+        sets = ["checkpoint = :pos", "#state = :state", "updated_at = :now", "parse_done = :done"]
+        if sha256:
+            sets.append("sha256 = :sha")
+            values[":sha"] = sha256
+        if parse_done:
+            sets.append("parsed_at = :now")
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET " + ", ".join(sets)
+                + " ADD entries :e, duplicates :d, queued :q, rejected :r, outstanding :q",
+                # Strictly forward, except a final commit at the same position (nothing new).
+                ConditionExpression="attribute_exists(pk) AND (checkpoint < :pos OR (checkpoint = :pos AND :done = :true))"
+                if parse_done else "attribute_exists(pk) AND checkpoint < :pos",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item({**values, ":true": True} if parse_done else values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        if parse_done:
+            self.try_complete(mid, now=now)
+        return True
+
+    def refuse_manifest(self, mid: str, reason: str, now: datetime | None = None) -> None:
+        """Mark a whole file refused (not a manifest, corrupt, empty ...): terminal."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET #state = :s, reason = :r, completed_at = :now, updated_at = :now, parse_done = :t",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":s": REFUSED, ":r": reason, ":now": now_iso(now), ":t": True}),
+        )
+
+    def try_complete(self, mid: str, now: datetime | None = None) -> bool:
+        """Mark the manifest COMPLETE if parsing is done and nothing is outstanding."""
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET #state = :c, completed_at = :now, updated_at = :now",
+                ConditionExpression="parse_done = :t AND outstanding = :zero AND #state <> :c AND #state <> :refused",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item({":c": COMPLETE, ":now": now_iso(now), ":t": True,
+                                                   ":zero": 0, ":refused": REFUSED}),
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    # -- entries -------------------------------------------------------------
+
+    def put_refusals(self, mid: str, vendor: str, refusals: list[dict[str, Any]], now: datetime | None = None) -> None:
+        """Write provider refusal rows (idempotent puts keyed by position).
+
+        Each dict: ``position``, ``reason`` and optionally ``thing_name``, ``fingerprint``.
+        They are counted by the next ``checkpoint``.
+        """
+        stamp = now_iso(now)
+        requests = [
+            {"PutRequest": {"Item": to_item({
+                "pk": manifest_pk(mid), "sk": refusal_sk(r["position"]), "manifest_id": mid, "vendor": vendor,
+                "position": r["position"], "status": REJECTED, "reason": r["reason"],
+                "thing_name": r.get("thing_name"), "fingerprint": r.get("fingerprint"),
+                "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+            })}}
+            for r in refusals
+        ]
+        for start in range(0, len(requests), 25):
+            pending = {self.table: requests[start:start + 25]}
+            for attempt in range(8):
+                out = self.client.batch_write_item(RequestItems=pending)
+                pending = out.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+            if pending:
+                raise RuntimeError(f"audit table kept {len(pending[self.table])} refusal rows unprocessed")
+
+    def get_outcome(self, mid: str, fingerprint: str) -> dict[str, Any] | None:
+        got = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                   Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}))
+        return from_item(got["Item"]) if "Item" in got else None
+
+    def record_outcome(self, mid: str, fingerprint: str, status: str, *, vendor: str, position: int,
+                       thing_name: str | None, reason: str | None = None, certificate_id: str | None = None,
+                       attempts: int | None = None, now: datetime | None = None) -> bool:
+        """Record a certificate's terminal outcome exactly once.
+
+        Returns False (and changes nothing) when the certificate already has one.
+        """
+        if status not in COUNTER:
+            raise ValueError(f"unknown status {status!r}")
+        stamp = now_iso(now)
+        row = {
+            "pk": manifest_pk(mid), "sk": certificate_sk(fingerprint), "manifest_id": mid, "vendor": vendor,
+            "position": position, "thing_name": thing_name, "fingerprint": fingerprint, "status": status,
+            "reason": reason, "certificate_id": certificate_id, "attempts": attempts,
+            "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "Item": to_item(row),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": self.table,
+                            "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                            "UpdateExpression": f"ADD {COUNTER[status]} :one, outstanding :minus SET updated_at = :now",
+                            "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
+            ])
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        self.try_complete(mid, now=now)
+        return True
+
+    def record_unreadable(self, message_id: str, reason: str, now: datetime | None = None) -> None:
+        """Record an import message that cannot even be attributed to a manifest."""
+        stamp = now_iso(now)
+        self.client.put_item(TableName=self.table, Item=to_item({
+            "pk": manifest_pk(UNREADABLE_MANIFEST), "sk": f"X#{message_id}", "status": REJECTED,
+            "reason": reason, "message_id": message_id, "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+        }))
+
+    def entries(self, mid: str) -> list[dict[str, Any]]:
+        """Every row of a manifest except the summary, in key order."""
+        rows: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "pk = :pk AND sk > :s",
+            "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":s": SUMMARY_SK}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            rows.extend(from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,102 @@
+"""The import message: one SQS message per certificate, provider -> importer.
+
+A small, versioned JSON document with the PEM as text (never a Python repr)::
+
+    {
+      "schema": "thingpress.import/1",
+      "manifest_id": "generated-3f1c...",
+      "vendor": "generated",
+      "position": 17,
+      "thing_name": "Device-16",
+      "fingerprint": "<64 lowercase hex: SHA-256 of the DER>",
+      "certificate_pem": "-----BEGIN CERTIFICATE-----\\n...",
+      "queued_at": "2026-11-21T01:02:03Z"
+    }
+
+``queued_at`` is fixed when the provider first builds the message, so every
+redelivery of the message carries the same value (it becomes a thing attribute
+and must not make ``CreateThing`` non-idempotent).
+
+``decode`` validates shape and types only and raises ``MessageError`` with the
+reason; the importer checks the certificate itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+
+SCHEMA = "thingpress.import/1"
+#: SQS's hard limit for one message, and for one SendMessageBatch call.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_MANIFEST_ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+class MessageError(ValueError):
+    """The message body is not a valid import message; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMessage:
+    manifest_id: str
+    vendor: str
+    position: int
+    thing_name: str
+    fingerprint: str
+    certificate_pem: str
+    queued_at: str
+    schema: str = SCHEMA
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+
+_FIELDS: dict[str, type] = {
+    "schema": str,
+    "manifest_id": str,
+    "vendor": str,
+    "position": int,
+    "thing_name": str,
+    "fingerprint": str,
+    "certificate_pem": str,
+    "queued_at": str,
+}
+
+
+def decode(body: str | bytes) -> ImportMessage:
+    """Parse and validate a message body; raise ``MessageError`` with the reason."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError) as exc:
+        raise MessageError(f"message body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError("message body is not a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise MessageError(f"unsupported message schema {data.get('schema')!r}, expected {SCHEMA!r}")
+    missing = sorted(set(_FIELDS) - set(data))
+    if missing:
+        raise MessageError(f"message lacks field(s): {', '.join(missing)}")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise MessageError(f"message has unknown field(s): {', '.join(unknown)}")
+    for name, kind in _FIELDS.items():
+        value = data[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise MessageError(f"message field {name!r} must be {kind.__name__}, got {type(value).__name__}")
+    if not _MANIFEST_ID.match(data["manifest_id"]):
+        raise MessageError(f"message field 'manifest_id' is malformed: {data['manifest_id']!r}")
+    if data["position"] < 1:
+        raise MessageError(f"message field 'position' must be >= 1, got {data['position']}")
+    if not _FINGERPRINT.match(data["fingerprint"]):
+        raise MessageError("message field 'fingerprint' must be 64 lowercase hex characters")
+    if not _TIMESTAMP.match(data["queued_at"]):
+        raise MessageError(f"message field 'queued_at' must be UTC 'YYYY-MM-DDTHH:MM:SSZ', got {data['queued_at']!r}")
+    return ImportMessage(**data)

@@ -1,0 +1,128 @@
+"""The environment contract between the stack and the functions.
+
+The stack (``stacks/``) sets these variables from resource references; the
+functions read them only through ``FunctionSettings.from_env``. Neither side types
+a variable name by hand: both import the constants below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+AUDIT_TABLE = "THINGPRESS_AUDIT_TABLE"
+IMPORT_QUEUE_URL = "THINGPRESS_IMPORT_QUEUE_URL"
+#: the provider's own manifest queue: continuation messages for chunked manifests.
+MANIFEST_QUEUE_URL = "THINGPRESS_MANIFEST_QUEUE_URL"
+VENDOR = "THINGPRESS_VENDOR"
+THING_TYPE = "THINGPRESS_THING_TYPE"
+THING_GROUP = "THINGPRESS_THING_GROUP"
+#: comma-separated IoT policy names attached to every certificate.
+POLICY_NAMES = "THINGPRESS_POLICY_NAMES"
+#: JSON object: IoT API name -> requests/second budget for the whole account.
+IOT_TPS = "THINGPRESS_IOT_TPS"
+#: the importer's maximum concurrency (the budget is split between instances).
+IMPORT_CONCURRENCY = "THINGPRESS_IMPORT_CONCURRENCY"
+#: the import queue's maxReceiveCount: the attempt that records FAILED.
+MAX_RECEIVE_COUNT = "THINGPRESS_MAX_RECEIVE_COUNT"
+#: "reject" (default) or "import": what an expired or not-yet-valid certificate gets.
+EXPIRED_CERTIFICATES = "THINGPRESS_EXPIRED_CERTIFICATES"
+#: "keep" (default: attach anyway, record THING_EXISTED) or "reject".
+EXISTING_THING = "THINGPRESS_EXISTING_THING"
+INFINEON_BUNDLE = "THINGPRESS_INFINEON_BUNDLE"
+#: s3://bucket/prefix/ holding the trusted Microchip manifest signer certificates.
+MICROCHIP_SIGNERS = "THINGPRESS_MICROCHIP_SIGNERS"
+AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
+
+#: Every variable above; the stack refuses any other THINGPRESS_* name.
+ALL = (
+    AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
+    IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
+    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS,
+)
+
+#: AWS default quotas (requests/second) for the IoT APIs the importer calls.
+DEFAULT_IOT_TPS: dict[str, float] = {
+    "RegisterCertificateWithoutCA": 10,
+    "CreateThing": 100,
+    "AttachThingPrincipal": 100,
+    "AttachPolicy": 15,
+    "AddThingToThingGroup": 100,
+}
+
+EXPIRED_POLICIES = ("reject", "import")
+EXISTING_THING_POLICIES = ("keep", "reject")
+INFINEON_BUNDLES = ("E0E0", "E0E1", "E0E2")
+
+
+class SettingsError(ValueError):
+    """A function's environment is incomplete or wrong; names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSettings:
+    audit_table: str
+    import_queue_url: str = ""
+    manifest_queue_url: str = ""
+    vendor: str = ""
+    thing_type: str = ""
+    thing_group: str = ""
+    policy_names: tuple[str, ...] = ()
+    iot_tps: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_IOT_TPS))
+    import_concurrency: int = 1
+    max_receive_count: int = 5
+    expired_certificates: str = "reject"
+    existing_thing: str = "keep"
+    infineon_bundle: str = "E0E0"
+    microchip_signers: str = ""
+    audit_retention_days: int = 365
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
+        env = os.environ if environ is None else environ
+
+        def need(name: str) -> str:
+            value = env.get(name, "")
+            if not value:
+                raise SettingsError(f"environment variable {name} is not set")
+            return value
+
+        def integer(name: str, default: int) -> int:
+            raw = env.get(name, "")
+            try:
+                return int(raw) if raw else default
+            except ValueError:
+                raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+        def choice(name: str, options: tuple[str, ...], default: str) -> str:
+            value = env.get(name, "") or default
+            if value not in options:
+                raise SettingsError(f"environment variable {name} must be one of {', '.join(options)}, got {value!r}")
+            return value
+
+        tps = dict(DEFAULT_IOT_TPS)
+        if env.get(IOT_TPS):
+            try:
+                given = json.loads(env[IOT_TPS])
+                tps.update({str(k): float(v) for k, v in given.items()})
+            except (ValueError, AttributeError, TypeError):
+                raise SettingsError(f"environment variable {IOT_TPS} must be a JSON object of API name to number") from None
+        return cls(
+            audit_table=need(AUDIT_TABLE),
+            import_queue_url=env.get(IMPORT_QUEUE_URL, ""),
+            manifest_queue_url=env.get(MANIFEST_QUEUE_URL, ""),
+            vendor=env.get(VENDOR, ""),
+            thing_type=env.get(THING_TYPE, ""),
+            thing_group=env.get(THING_GROUP, ""),
+            policy_names=tuple(p for p in env.get(POLICY_NAMES, "").split(",") if p),
+            iot_tps=tps,
+            import_concurrency=max(1, integer(IMPORT_CONCURRENCY, 1)),
+            max_receive_count=max(1, integer(MAX_RECEIVE_COUNT, 5)),
+            expired_certificates=choice(EXPIRED_CERTIFICATES, EXPIRED_POLICIES, "reject"),
+            existing_thing=choice(EXISTING_THING, EXISTING_THING_POLICIES, "keep"),
+            infineon_bundle=choice(INFINEON_BUNDLE, INFINEON_BUNDLES, "E0E0"),
+            microchip_signers=env.get(MICROCHIP_SIGNERS, ""),
+            audit_retention_days=integer(AUDIT_RETENTION_DAYS, 365),
+        )

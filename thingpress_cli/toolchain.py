@@ -1,0 +1,107 @@
+"""The environment every terraform / cdktf call of this project runs in.
+
+* **Offline provider mirror.** When a Terraform provider mirror directory is
+  configured (``THINGPRESS_PROVIDER_MIRROR``) or detected in a standard place, the
+  project writes its own Terraform CLI configuration to ``build/terraformrc`` (an
+  ignored folder) and points ``TF_CLI_CONFIG_FILE`` at it. The user's home is never
+  touched. With no mirror (an ordinary machine with internet), ``TF_CLI_CONFIG_FILE``
+  is left as the user has it and the public registry is used as usual.
+* **Node for jsii.** The pinned Node 22 from ``node_modules`` (package.json) goes
+  first on ``PATH``, so jsii never runs on an end-of-life Node.
+
+``python -m thingpress_cli.toolchain`` prints the environment as shell ``export``
+lines; the Makefile evaluates it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+CLI_CONFIG = BUILD / "terraformrc"
+MIRROR_SETTING = "THINGPRESS_PROVIDER_MIRROR"
+#: Where offline mirrors are commonly installed; the first that holds providers wins.
+MIRROR_CANDIDATES = (
+    Path("/opt/tf-plugins"),
+    Path("/usr/share/terraform/plugins"),
+    Path("/usr/local/share/terraform/plugins"),
+)
+NODE_BIN = REPO / "node_modules" / ".bin"
+
+
+def find_mirror(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The provider mirror directory to use, or None for the public registry."""
+    env = os.environ if environ is None else environ
+    configured = env.get(MIRROR_SETTING, "")
+    if configured:
+        path = Path(configured)
+        if not (path / "registry.terraform.io").is_dir():
+            raise SystemExit(f"{MIRROR_SETTING}={configured} holds no registry.terraform.io/ provider tree")
+        return path
+    for candidate in MIRROR_CANDIDATES:
+        if (candidate / "registry.terraform.io").is_dir():
+            return candidate
+    return None
+
+
+def cli_config_text(mirror: Path) -> str:
+    """A Terraform CLI config that installs every provider from ``mirror`` only."""
+    return (
+        "# Written by thingpress (thingpress_cli/toolchain.py); do not edit.\n"
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f'    path    = "{mirror}"\n'
+        '    include = ["registry.terraform.io/*/*"]\n'
+        "  }\n"
+        "}\n"
+        "disable_checkpoint = true\n"
+    )
+
+
+def write_cli_config(mirror: Path) -> Path:
+    text = cli_config_text(mirror)
+    if not CLI_CONFIG.is_file() or CLI_CONFIG.read_text() != text:
+        CLI_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+        CLI_CONFIG.write_text(text)
+    return CLI_CONFIG
+
+
+def tool_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables to set (on top of the current environment) for terraform and cdktf."""
+    env = dict(os.environ if environ is None else environ)
+    extra: dict[str, str] = {
+        "CHECKPOINT_DISABLE": "1",
+        # cdktf: no telemetry prompts, no crash-report prompts, plain output in CI.
+        "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",
+    }
+    mirror = find_mirror(env)
+    if mirror is not None:
+        extra["TF_CLI_CONFIG_FILE"] = str(write_cli_config(mirror))
+    if NODE_BIN.is_dir() and not env.get("PATH", "").startswith(f"{NODE_BIN}{os.pathsep}"):
+        extra["PATH"] = f"{NODE_BIN}{os.pathsep}{env.get('PATH', '')}"
+    if (NODE_BIN / "node").exists():
+        # jsii (the Python side of cdktf) starts `node` itself: make it this one.
+        extra["JSII_NODE"] = str(NODE_BIN / "node")
+    return extra
+
+
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The full environment for a subprocess running terraform or cdktf."""
+    env = dict(os.environ if environ is None else environ)
+    env.update(tool_env(env))
+    return env
+
+
+def main() -> int:
+    for key, value in sorted(tool_env().items()):
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
