@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from thingpress_cli import samples
+
 REPO = Path(__file__).resolve().parent.parent
-#: The real vendor samples are read in place, never copied into the repo.
-SAMPLES_SETTING = "THINGPRESS_VENDOR_SAMPLES"
-DEFAULT_SAMPLES = REPO.parent / "shared" / "vendor-samples"
+SAMPLES_SETTING = samples.SETTING
 
 _MARK_BY_FOLDER = {
     "unit": "unit", "stacks": "stacks", "contract": "contract",
@@ -26,18 +26,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, marker))
 
 
-def samples_dir() -> Path | None:
-    path = Path(os.environ.get(SAMPLES_SETTING) or DEFAULT_SAMPLES)
-    return path if path.is_dir() else None
-
-
 @pytest.fixture(scope="session")
 def vendor_samples() -> Path:
     """The real vendor samples folder. In CI a missing folder is an error, never a skip."""
-    path = samples_dir()
+    path = samples.samples_dir()
     if path is None:
-        where = os.environ.get(SAMPLES_SETTING) or DEFAULT_SAMPLES
-        message = f"vendor samples not found at {where} (set {SAMPLES_SETTING})"
+        message = f"vendor samples not found at {samples.configured_dir()} (set {SAMPLES_SETTING})"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -53,3 +47,26 @@ def _use_project_toolchain() -> None:
 
 
 _use_project_toolchain()
+
+
+@pytest.fixture(scope="session")
+def local_environment():
+    """The deployment under test, read from terraform-outputs.json.
+
+    ``THINGPRESS_ENV`` names it (default ``local``). For ``local`` the session brings
+    the local environment up itself (emulator, real ``cdktf deploy``, runner) and,
+    if it started it, takes it down at the end (``THINGPRESS_KEEP_LOCAL=1`` keeps it).
+    Against any other suffix it only reads that deployment's outputs.
+    """
+    from thingpress_cli.deployment import Deployment
+
+    suffix = os.environ.get("THINGPRESS_ENV", "local")
+    started = False
+    if suffix == "local":
+        from thingpress_cli.local import commands
+
+        started = not commands.is_up()
+        commands.ensure_up()
+    yield Deployment.load(suffix=suffix)
+    if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
+        commands.down()

@@ -20,6 +20,7 @@ COMMANDS = {
     "status": "operate",
     "report": "operate",
     "local": "local.commands",
+    "demo": "demo",
 }
 
 

@@ -1,0 +1,95 @@
+"""The audit table's exactly-once counting, on moto's DynamoDB."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from aws_fixtures import REGION, create_audit_table
+from thingpress import audit
+from thingpress.audit import AuditTable, Progress
+
+MID = "generated-0123456789abcdef0123"
+
+
+@pytest.fixture
+def table(monkeypatch):
+    for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        yield AuditTable(client, create_audit_table(client))
+
+
+def start(table: AuditTable) -> None:
+    table.start_manifest(MID, vendor="generated", bucket="b", key="incoming/generated/x.txt", version="v1",
+                         etag="e", size=10)
+
+
+def test_manifest_id_is_deterministic_per_object_version():
+    a = audit.manifest_id("generated", "b", "k", "v1")
+    assert a == audit.manifest_id("generated", "b", "k", "v1")
+    assert a != audit.manifest_id("generated", "b", "k", "v2")
+    assert a.startswith("generated-") and len(a) == len("generated-") + 20
+
+
+def test_start_manifest_twice_returns_the_stored_row(table):
+    start(table)
+    assert table.checkpoint(MID, 5, Progress(entries=5, queued=5))
+    again = table.start_manifest(MID, vendor="generated", bucket="b", key="k", version="v1", etag="e", size=1)
+    assert again["checkpoint"] == 5 and again["queued"] == 5
+
+
+def test_checkpoint_only_moves_forward(table):
+    start(table)
+    assert table.checkpoint(MID, 10, Progress(entries=10, queued=9, rejected=1))
+    assert not table.checkpoint(MID, 10, Progress(entries=10, queued=10))  # a second commit of the same work
+    assert not table.checkpoint(MID, 7, Progress(entries=1))
+    row = table.get_summary(MID)
+    assert (row["entries"], row["queued"], row["rejected"], row["outstanding"]) == (10, 9, 1, 9)
+
+
+def test_each_outcome_counts_once_and_the_manifest_completes(table):
+    start(table)
+    table.checkpoint(MID, 3, Progress(entries=3, queued=2, duplicates=1), parse_done=True, sha256="ab")
+    assert table.get_summary(MID)["state"] == audit.PARSING  # checkpoint keeps the state it is given
+    fp1, fp2 = "1" * 64, "2" * 64
+    assert table.record_outcome(MID, fp1, audit.IMPORTED, vendor="generated", position=1, thing_name="t1")
+    assert not table.record_outcome(MID, fp1, audit.IMPORTED, vendor="generated", position=1, thing_name="t1")
+    assert table.get_summary(MID)["state"] != audit.COMPLETE
+    assert table.record_outcome(MID, fp2, audit.ALREADY_PRESENT, vendor="generated", position=3, thing_name="t2")
+    row = table.get_summary(MID)
+    assert row["state"] == audit.COMPLETE and row["completed_at"]
+    assert (row["imported"], row["already_present"], row["outstanding"]) == (1, 1, 0)
+    assert row["imported"] + row["already_present"] + row["rejected"] + row["failed"] + row["duplicates"] == row["entries"]
+    assert [r["status"] for r in table.entries(MID)] == [audit.IMPORTED, audit.ALREADY_PRESENT]
+
+
+def test_outcomes_before_parse_done_complete_at_the_final_checkpoint(table):
+    start(table)
+    table.checkpoint(MID, 1, Progress(entries=1, queued=1))
+    assert table.record_outcome(MID, "3" * 64, audit.IMPORTED, vendor="generated", position=1, thing_name="t")
+    assert table.get_summary(MID)["state"] != audit.COMPLETE
+    assert table.checkpoint(MID, 1, Progress(), state=audit.QUEUED, parse_done=True)
+    assert table.get_summary(MID)["state"] == audit.COMPLETE
+
+
+def test_refusals_are_rows_with_reasons(table):
+    start(table)
+    table.put_refusals(MID, "generated", [{"position": p, "reason": f"line {p}: bad"} for p in range(1, 31)])
+    rows = table.entries(MID)
+    assert len(rows) == 30 and rows[0]["sk"] == "R#000000001" and rows[0]["reason"] == "line 1: bad"
+
+
+def test_refused_manifest_never_completes(table):
+    start(table)
+    table.refuse_manifest(MID, "incoming/generated/x.txt: empty file")
+    assert not table.try_complete(MID)
+    row = table.get_summary(MID)
+    assert (row["state"], row["reason"]) == (audit.REFUSED, "incoming/generated/x.txt: empty file")
+
+
+def test_unknown_status_is_a_programming_error(table):
+    with pytest.raises(ValueError, match="unknown status"):
+        table.record_outcome(MID, "4" * 64, "DONE", vendor="g", position=1, thing_name="t")

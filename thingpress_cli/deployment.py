@@ -1,0 +1,118 @@
+"""A deployment as the operator and the integration tests see it: its outputs and clients.
+
+Everything is read through the outputs contract (``stacks.outputs``); nothing here
+knows a resource name. Against the local emulator the endpoint URL comes from the
+outputs too, so the same code serves a real AWS deployment unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from stacks import outputs as contract
+from thingpress import audit
+from thingpress.vendors import VENDORS, vendor_for_key
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
+ENV_OUTPUTS = "THINGPRESS_OUTPUTS"
+ENV_SUFFIX = "THINGPRESS_ENV"
+
+
+class DeploymentError(Exception):
+    """Something the operator must fix: names what is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    vendor: str
+    bucket: str
+    key: str
+    version_id: str
+    manifest_id: str
+
+
+class Deployment:
+    def __init__(self, outputs: contract.StackOutputs):
+        self.outputs = outputs
+
+    # -- construction -------------------------------------------------------
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--outputs", default=None,
+                            help=f"terraform-outputs.json (default: ${ENV_OUTPUTS} or {DEFAULT_OUTPUTS.name})")
+        parser.add_argument("--env", default=None, help=f"environment suffix (default: ${ENV_SUFFIX} or 'local')")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Deployment:
+        return cls.load(getattr(args, "outputs", None), getattr(args, "env", None))
+
+    @classmethod
+    def load(cls, outputs_path: str | os.PathLike | None = None, suffix: str | None = None) -> Deployment:
+        path = Path(outputs_path or os.environ.get(ENV_OUTPUTS) or DEFAULT_OUTPUTS)
+        suffix = suffix or os.environ.get(ENV_SUFFIX) or "local"
+        try:
+            return cls(contract.load_outputs(path, suffix))
+        except contract.OutputsError as exc:
+            raise DeploymentError(str(exc)) from None
+
+    # -- clients ---------------------------------------------------------------
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        if self.outputs.endpoint_url:
+            # The local emulator accepts any credentials; never send real ones to it.
+            return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                 region_name=self.outputs.region)
+        return boto3.Session(region_name=self.outputs.region)
+
+    def client(self, service: str) -> Any:
+        config = Config(retries={"mode": "standard", "max_attempts": 8},
+                        s3={"addressing_style": "path"} if self.outputs.endpoint_url else None)
+        return self.session.client(service, endpoint_url=self.outputs.endpoint_url or None, config=config)
+
+    def audit_table(self) -> audit.AuditTable:
+        return audit.AuditTable(self.client("dynamodb"), self.outputs.audit_table_name)
+
+    # -- operations --------------------------------------------------------------
+
+    def upload(self, path: Path, vendor: str | None = None, key_name: str | None = None) -> Uploaded:
+        """Put a manifest under its vendor's prefix; return where it went and its manifest id."""
+        if not path.is_file():
+            raise DeploymentError(f"{path}: no such file")
+        vendor = vendor or vendor_for_key(path.name)
+        if vendor is None:
+            suffixes = ", ".join(f"{v.suffix} ({v.name})" for v in VENDORS.values())
+            raise DeploymentError(f"{path}: cannot tell the vendor from the suffix (known: {suffixes}); pass --vendor")
+        prefix = self.outputs.vendor_prefix(vendor)
+        key = f"{prefix}{key_name or path.name}"
+        bucket = self.outputs.manifest_bucket_name
+        with path.open("rb") as body:
+            put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        version = put.get("VersionId") or put["ETag"].strip('"')
+        return Uploaded(vendor, bucket, key, version, audit.manifest_id(vendor, bucket, key, version))
+
+    def manifest_summaries(self) -> list[dict[str, Any]]:
+        """Every manifest summary row, newest first (a filtered scan: fine for an audit table's summaries)."""
+        client = self.client("dynamodb")
+        rows: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.outputs.audit_table_name, "FilterExpression": "sk = :s",
+            "ExpressionAttributeValues": audit.to_item({":s": audit.SUMMARY_SK}),
+        }
+        while True:
+            page = client.scan(**kwargs)
+            rows.extend(audit.from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(rows, key=lambda r: r.get("started_at", ""), reverse=True)
