@@ -49,6 +49,10 @@ class Refusal:
     reason: str
     thing_name: str | None = None
     fingerprint: str | None = None
+    #: a short machine-readable class of the refusal, for counting and reports:
+    #: "malformed", "signature", "signer", "no_certificate", "expired",
+    #: "not_yet_valid", "thing_name" or "" (unclassified).
+    kind: str = ""
 
 
 Entry = Certificate | Refusal

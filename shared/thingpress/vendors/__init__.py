@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from cryptography import x509
 
-from thingpress.records import Entry
+from thingpress.records import Entry, ManifestError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +49,37 @@ class Vendor:
     #: file name suffix, lower case, with the dot.
     suffix: str
     parse: Callable[[BinaryIO, ParseOptions], Iterator[Entry]]
+
+
+def vendor_for_key(key: str) -> str | None:
+    """The vendor whose manifest suffix ``key`` (an S3 key or file name) ends with, or None."""
+    lowered = key.lower()
+    for name, vendor in VENDORS.items():
+        if lowered.endswith(vendor.suffix):
+            return name
+    return None
+
+
+def parse_manifest(vendor: str, stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[Entry]:
+    """Entries of ``stream`` read as ``vendor``'s manifest; raises ``ManifestError`` for the whole file.
+
+    The provider functions and ``thingpress inspect`` both call this, then
+    ``thingpress.manifest.scan`` for the rules common to every vendor.
+    """
+    try:
+        parser = VENDORS[vendor].parse
+    except KeyError:
+        raise ManifestError(f"unknown vendor {vendor!r} (known: {', '.join(sorted(VENDORS))})") from None
+    return parser(stream, options or ParseOptions())
+
+
+# The vendor modules import ParseOptions from this package: import them last.
+from thingpress.vendors import espressif, generated, infineon, microchip  # noqa: E402
+
+#: vendor name -> description; the suffix routes an uploaded file to its vendor.
+VENDORS: dict[str, Vendor] = {
+    "microchip": Vendor("microchip", ".json", microchip.parse),
+    "infineon": Vendor("infineon", ".7z", infineon.parse),
+    "espressif": Vendor("espressif", ".csv", espressif.parse),
+    "generated": Vendor("generated", ".txt", generated.parse),
+}
