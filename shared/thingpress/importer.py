@@ -1,0 +1,348 @@
+"""Import one certificate: an import message in, a registered certificate and its thing out.
+
+Pure logic over an injected IoT client and ``AuditTable``; the Lambda handler
+(``lambdas/importer/import_handler.py``) only wires it to SQS, logs and metrics.
+
+IoT calls, in order (five for a new certificate with one policy and one group)
+-----------------------------------------------------------------------------
+1. ``RegisterCertificateWithoutCA`` (status ACTIVE). ``ResourceAlreadyExistsException``
+   means the certificate is registered already: its id is the SHA-256 of its DER
+   (the message's fingerprint, checked against the PEM before any call) and its
+   ARN is derived as ``arn:<partition>:iot:<region>:<account>:cert/<id>``; there is
+   no ``DescribeCertificate``. An existing certificate's status is left alone (an
+   operator may have deactivated it on purpose).
+2. ``CreateThing`` with the configured thing type and three attributes that mark
+   the thing as imported: ``thingpress_manifest``, ``thingpress_vendor``,
+   ``thingpress_queued``. All three come from the message, so a redelivery sends
+   the identical request and AWS answers it as a success.
+   ``ResourceAlreadyExistsException`` means the thing exists with other attributes
+   or another type: the ``existing_thing`` setting decides (below).
+3. ``AttachThingPrincipal``; 4. ``AttachPolicy`` per configured policy;
+5. ``AddThingToThingGroup`` if a group is configured. All three are idempotent.
+
+A certificate that is already registered costs the same five calls (the two
+failed creations included): the attachments are repeated on purpose, because an
+earlier attempt may have stopped half-way, and they are idempotent.
+
+Outcome rule
+------------
+* ``IMPORTED``: this delivery registered the certificate, **or** ``CreateThing``
+  succeeded, i.e. the thing now carries this manifest's attributes (either created
+  now, or an identical earlier request: a redelivery of our own import).
+* ``ALREADY_PRESENT``: the certificate was registered before **and** the thing
+  existed with other attributes -- typically a re-upload of a manifest, which is a
+  new manifest id and so a new audit partition. Reason ``THING_EXISTED``.
+* A new certificate whose thing existed with other attributes: with
+  ``existing_thing="keep"`` (default) the thing is left untouched, the
+  certificate is attached anyway and the outcome is ``IMPORTED`` with reason
+  ``THING_EXISTED``; with ``"reject"`` nothing is attached and the outcome is
+  ``REJECTED`` (the certificate stays registered, unattached: the reason says so).
+  Under ``"reject"`` an already-registered certificate with an existing thing is
+  ``ALREADY_PRESENT`` and nothing is attached (we never link a certificate to a
+  thing this manifest did not create).
+* ``REJECTED``: a poison message -- not an import message, a PEM that is not
+  exactly one X.509 certificate, a fingerprint that does not match the PEM, an
+  invalid thing name, or a certificate IoT refuses. Recorded with the reason; the
+  SQS record succeeds (it is deleted, never retried).
+* ``FAILED``: anything transient (throttled beyond the retries, 5xx, network, a
+  missing policy/group/type, the invocation deadline) fails the SQS record so SQS
+  delivers it again. On the delivery whose ``ApproximateReceiveCount`` reaches the
+  queue's ``maxReceiveCount`` the outcome ``FAILED`` with the last error is
+  recorded first and the record still fails: SQS then moves the message to the DLQ
+  and the audit row already says why. (Recording before failing, not after, is the
+  only order that cannot lose the row: nothing runs once the message is in the DLQ.)
+
+Idempotency
+-----------
+Before any IoT call, ``AuditTable.get_outcome(manifest, fingerprint)``: a
+certificate with a terminal outcome is a redelivery and nothing is done. The
+outcome is written by ``record_outcome``, a conditional transaction keyed by
+manifest id and fingerprint (nothing random); when two deliveries race, the
+second write changes nothing and the summary counters move once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable
+from thingpress.messages import ImportMessage, MessageError, decode
+from thingpress.settings import FunctionSettings
+from thingpress.throttle import DeadlineExceeded, Throttle, ThrottleStats, error_code
+
+#: thing attribute names (AWS: letters, digits, ``_.,@/:#-``; at most 128 characters).
+ATTR_MANIFEST = "thingpress_manifest"
+ATTR_VENDOR = "thingpress_vendor"
+ATTR_QUEUED = "thingpress_queued"
+
+#: reason recorded when the thing existed with other attributes or type.
+THING_EXISTED = "THING_EXISTED"
+
+#: AWS IoT thing names: 1-128 of letters, digits, colon, underscore, hyphen.
+_THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+# The same shapes ``messages.decode`` enforces; used to attribute a bad message to its manifest.
+_MANIFEST_ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+#: IoT error codes on RegisterCertificateWithoutCA that mean "this certificate will never do".
+_CERTIFICATE_REFUSED = frozenset({"CertificateValidationException", "InvalidRequestException",
+                                  "CertificateStateException", "CertificateConflictException"})
+
+# IoT API names: the keys of the token buckets (settings.DEFAULT_IOT_TPS).
+REGISTER = "RegisterCertificateWithoutCA"
+CREATE_THING = "CreateThing"
+ATTACH_PRINCIPAL = "AttachThingPrincipal"
+ATTACH_POLICY = "AttachPolicy"
+ADD_TO_GROUP = "AddThingToThingGroup"
+
+
+class Rejected(Exception):
+    """A permanent problem with the message: recorded as REJECTED, never retried."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryLater(Exception):
+    """A transient failure: the SQS record must fail so that SQS delivers it again.
+
+    ``final`` is True when this was the last delivery before the DLQ and the
+    ``FAILED`` outcome has been recorded (``recorded`` says whether this delivery
+    wrote it). ``tally`` holds the IoT calls made, for metrics.
+    """
+
+    def __init__(self, reason: str, *, manifest_id: str, fingerprint: str, final: bool, recorded: bool,
+                 tally: ThrottleStats, deadline: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.manifest_id = manifest_id
+        self.fingerprint = fingerprint
+        self.final = final
+        self.recorded = recorded
+        self.tally = tally
+        self.deadline = deadline
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateArns:
+    """Builds certificate ARNs without asking IoT (``DescribeCertificate`` costs 10 TPS)."""
+
+    partition: str
+    region: str
+    account: str
+
+    @classmethod
+    def from_function_arn(cls, function_arn: str, region: str | None = None) -> CertificateArns:
+        """From the Lambda context's ``invoked_function_arn``: ``arn:<p>:lambda:<region>:<account>:function:<name>``."""
+        parts = function_arn.split(":")
+        if len(parts) < 6 or parts[0] != "arn" or not parts[4]:
+            raise ValueError(f"not a Lambda function ARN: {function_arn!r}")
+        return cls(partition=parts[1], region=region or parts[3], account=parts[4])
+
+    def certificate(self, certificate_id: str) -> str:
+        return f"arn:{self.partition}:iot:{self.region}:{self.account}:cert/{certificate_id}"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one delivery did."""
+
+    manifest_id: str | None
+    fingerprint: str | None
+    status: str
+    reason: str | None = None
+    certificate_id: str | None = None
+    #: this delivery wrote the outcome row (and moved the counters).
+    recorded: bool = False
+    #: the outcome existed before this delivery: nothing was done.
+    redelivery: bool = False
+    thing_name: str | None = None
+    tally: ThrottleStats = field(default_factory=ThrottleStats)
+
+
+def thing_attributes(message: ImportMessage) -> dict[str, str]:
+    """Deterministic per message: a redelivery sends the identical ``CreateThing``."""
+    return {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
+
+
+def check_certificate(message: ImportMessage) -> None:
+    """Raise ``Rejected`` unless the PEM is exactly one certificate whose DER hashes to the fingerprint."""
+    pem = message.certificate_pem
+    count = pem.count(_PEM_BEGIN)
+    if count != 1:
+        raise Rejected(f"certificate_pem holds {count} PEM certificates, expected exactly 1")
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise Rejected(f"certificate_pem is not a PEM X.509 certificate: {exc}") from None
+    actual = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    if actual != message.fingerprint:
+        raise Rejected(f"fingerprint mismatch: message says {message.fingerprint}, "
+                       f"the certificate's DER hashes to {actual}")
+    if not _THING_NAME.match(message.thing_name):
+        raise Rejected(f"invalid thing name {message.thing_name!r}: AWS IoT needs 1-128 characters "
+                       "of letters, digits, ':', '_' or '-'")
+
+
+def _client_error_text(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Importer:
+    """Imports certificates one message at a time; safe to share between threads."""
+
+    def __init__(self, iot: Any, audit: AuditTable, settings: FunctionSettings, *, arns: CertificateArns,
+                 throttle: Throttle | None = None, start_margin: float = 5.0):
+        self.iot = iot
+        self.audit = audit
+        self.settings = settings
+        self.arns = arns
+        self.throttle = throttle or Throttle.from_settings(settings)
+        #: seconds a message needs at least before the deadline to be started.
+        self.start_margin = start_margin
+
+    # -- entry point -----------------------------------------------------------
+
+    def handle(self, body: str, *, message_id: str, receive_count: int = 1,
+               deadline: float | None = None) -> Outcome:
+        """Process one SQS message body. Returns the outcome or raises ``RetryLater``.
+
+        ``deadline`` is an instant on ``self.throttle.clock`` (None: no deadline).
+        """
+        try:
+            message = decode(body)
+        except MessageError as exc:
+            return self._reject_unreadable(body, message_id, f"invalid import message: {exc.reason}")
+
+        mid, fp = message.manifest_id, message.fingerprint
+        tally = ThrottleStats()
+        final = receive_count >= self.settings.max_receive_count
+        try:
+            if self.throttle.remaining(deadline) < self.start_margin:
+                raise DeadlineExceeded("start", self.start_margin, self.throttle.remaining(deadline))
+            existing = self.audit.get_outcome(mid, fp)
+            if existing is not None:
+                return Outcome(mid, fp, existing["status"], existing.get("reason"), existing.get("certificate_id"),
+                               redelivery=True, thing_name=message.thing_name, tally=tally)
+            try:
+                check_certificate(message)
+                status, reason, cert_id = self._import(message, tally, deadline)
+            except Rejected as exc:
+                status, reason, cert_id = REJECTED, exc.reason, None
+            recorded = self.audit.record_outcome(
+                mid, fp, status, vendor=message.vendor, position=message.position, thing_name=message.thing_name,
+                reason=reason, certificate_id=cert_id, attempts=receive_count)
+            return Outcome(mid, fp, status, reason, cert_id, recorded=recorded, thing_name=message.thing_name,
+                           tally=tally)
+        except Exception as exc:  # noqa: BLE001 -- every other failure is transient: retry, FAILED at the end
+            reason = (f"invocation deadline: {exc}" if isinstance(exc, DeadlineExceeded)
+                      else _client_error_text(exc))
+            recorded = False
+            if final:
+                recorded = self.audit.record_outcome(
+                    mid, fp, FAILED, vendor=message.vendor, position=message.position,
+                    thing_name=message.thing_name, reason=f"after {receive_count} deliveries: {reason}",
+                    attempts=receive_count)
+            raise RetryLater(reason, manifest_id=mid, fingerprint=fp, final=final, recorded=recorded, tally=tally,
+                             deadline=isinstance(exc, DeadlineExceeded)) from exc
+
+    # -- poison messages -----------------------------------------------------
+
+    def _reject_unreadable(self, body: str, message_id: str, reason: str) -> Outcome:
+        """Record a message that fails the schema: against its manifest when it names one that exists."""
+        data: Any = None
+        try:
+            data = json.loads(body)
+        except (ValueError, TypeError):
+            pass
+        if isinstance(data, dict):
+            mid, fp = data.get("manifest_id"), data.get("fingerprint")
+            if (isinstance(mid, str) and _MANIFEST_ID.match(mid) and isinstance(fp, str) and _FINGERPRINT.match(fp)
+                    and self.audit.get_summary(mid) is not None):
+                position = data.get("position")
+                thing = data.get("thing_name")
+                vendor = data.get("vendor")
+                recorded = self.audit.record_outcome(
+                    mid, fp, REJECTED, vendor=vendor if isinstance(vendor, str) else "",
+                    position=position if isinstance(position, int) and not isinstance(position, bool) else 0,
+                    thing_name=thing if isinstance(thing, str) else None, reason=reason)
+                return Outcome(mid, fp, REJECTED, reason, recorded=recorded,
+                               thing_name=thing if isinstance(thing, str) else None)
+        # Cannot be attributed to a known manifest: keyed by the SQS message id (stable across redeliveries).
+        self.audit.record_unreadable(message_id, reason)
+        return Outcome(None, None, REJECTED, reason, recorded=True)
+
+    # -- the IoT calls -----------------------------------------------------------
+
+    def _call(self, api: str, fn: Any, tally: ThrottleStats, deadline: float | None, **kwargs: Any) -> Any:
+        return self.throttle.call(api, fn, deadline=deadline, tally=tally, **kwargs)
+
+    def _import(self, message: ImportMessage, tally: ThrottleStats,
+                deadline: float | None) -> tuple[str, str | None, str]:
+        """Make the IoT calls; return (status, reason, certificate id). Raises ``Rejected`` or transient errors."""
+        cert_id, cert_arn, registered_now = self._register(message, tally, deadline)
+
+        create: dict[str, Any] = {"thingName": message.thing_name,
+                                  "attributePayload": {"attributes": thing_attributes(message)}}
+        if self.settings.thing_type:
+            create["thingTypeName"] = self.settings.thing_type
+        thing_existed = False
+        try:
+            self._call(CREATE_THING, self.iot.create_thing, tally, deadline, **create)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceAlreadyExistsException":
+                raise
+            thing_existed = True
+
+        if thing_existed and self.settings.existing_thing == "reject":
+            if registered_now:
+                raise Rejected(f"{THING_EXISTED}: thing {message.thing_name!r} exists with other attributes or "
+                               f"type and the existing-thing policy is 'reject'; certificate {cert_id} is "
+                               "registered but not attached")
+            return ALREADY_PRESENT, f"{THING_EXISTED}: not attached (existing-thing policy 'reject')", cert_id
+
+        self._call(ATTACH_PRINCIPAL, self.iot.attach_thing_principal, tally, deadline,
+                   thingName=message.thing_name, principal=cert_arn)
+        for policy in self.settings.policy_names:
+            self._call(ATTACH_POLICY, self.iot.attach_policy, tally, deadline, policyName=policy, target=cert_arn)
+        if self.settings.thing_group:
+            self._call(ADD_TO_GROUP, self.iot.add_thing_to_thing_group, tally, deadline,
+                       thingGroupName=self.settings.thing_group, thingName=message.thing_name)
+
+        if registered_now or not thing_existed:
+            return IMPORTED, THING_EXISTED if thing_existed else None, cert_id
+        return ALREADY_PRESENT, THING_EXISTED, cert_id
+
+    def _register(self, message: ImportMessage, tally: ThrottleStats,
+                  deadline: float | None) -> tuple[str, str, bool]:
+        """Register the certificate; return (id, ARN, registered by this call)."""
+        try:
+            out = self._call(REGISTER, self.iot.register_certificate_without_ca, tally, deadline,
+                             certificatePem=message.certificate_pem, status="ACTIVE")
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "ResourceAlreadyExistsException":
+                return message.fingerprint, self.arns.certificate(message.fingerprint), False
+            if code in _CERTIFICATE_REFUSED:
+                raise Rejected(f"{REGISTER} refused the certificate: {_client_error_text(exc)}") from None
+            raise
+        return out["certificateId"], out["certificateArn"], True
+
+
+__all__ = [
+    "ATTR_MANIFEST", "ATTR_QUEUED", "ATTR_VENDOR", "THING_EXISTED", "CertificateArns", "Importer", "Outcome",
+    "Rejected", "RetryLater", "check_certificate", "thing_attributes",
+]

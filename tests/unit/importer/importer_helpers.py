@@ -1,0 +1,173 @@
+"""Helpers for the importer tests: moto IoT (valid certificate ids), call recorder, flaky client, messages.
+
+moto's IoT is started with ``use_valid_cert`` so certificate ids are the SHA-256 of
+the DER, as in AWS. One more emulator difference is patched here: moto's
+``CreateThing`` silently replaces an existing thing (new attributes, new type),
+where AWS answers ``ResourceAlreadyExistsException`` unless the request is
+identical. ``aws_create_thing`` restores the AWS behaviour for the duration of a test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aws_fixtures import REGION
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iot import models as iot_models
+from moto.iot.exceptions import ResourceAlreadyExistsException
+
+from thingpress.audit import QUEUED, AuditTable, Progress, manifest_id
+from thingpress.importer import CertificateArns, Importer
+from thingpress.messages import ImportMessage
+from thingpress.settings import FunctionSettings
+from thingpress.throttle import Backoff, Throttle
+
+POLICY = "thingpress-device"
+THING_TYPE = "thingpress-device"
+THING_GROUP = "thingpress-imported"
+QUEUED_AT = "2026-11-21T01:02:03Z"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:thingpress-importer"
+
+_KEY = ec.generate_private_key(ec.SECP256R1())
+_CA = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "thingpress importer test CA")])
+
+
+def device_pem(cn: str) -> str:
+    """A small valid device certificate (one shared key: only the DER has to differ)."""
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(_CA).public_key(_KEY.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+            .sign(_KEY, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def der_sha256(pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+@contextlib.contextmanager
+def aws_create_thing() -> Iterator[None]:
+    """Make moto's CreateThing answer like AWS for an existing thing."""
+    original = iot_models.IoTBackend.create_thing
+
+    def create_thing(self: Any, thing_name: str, thing_type_name: str, attribute_payload: dict[str, Any] | None,
+                     billing_group_name: str | None = None) -> Any:
+        existing = next((t for t in self.things.values() if t.thing_name == thing_name), None)
+        if existing is not None:
+            attributes = (attribute_payload or {}).get("attributes", {})
+            same_type = (existing.thing_type.thing_type_name if existing.thing_type else None) == (thing_type_name or None)
+            if same_type and existing.attributes == attributes:
+                return existing
+            raise ResourceAlreadyExistsException(f"Thing {thing_name} already exists with different tags",
+                                                 existing.thing_name, existing.arn)
+        return original(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
+
+    iot_models.IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        iot_models.IoTBackend.create_thing = original  # type: ignore[method-assign]
+
+
+class CallRecorder:
+    """Counts IoT API calls through botocore's ``before-call.iot.*`` event."""
+
+    def __init__(self, client: Any):
+        self.calls: list[str] = []
+        client.meta.events.register("before-call.iot.*", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+
+class FlakyIot:
+    """Wraps an IoT client: ``api`` raises ``error_code`` for its first ``times`` calls."""
+
+    def __init__(self, client: Any, api: str, times: int, error_code: str = "ThrottlingException",
+                 status: int = 400):
+        self._client = client
+        self._api = api
+        self.remaining = times
+        self._error = {"Error": {"Code": error_code, "Message": "Rate exceeded"},
+                       "ResponseMetadata": {"HTTPStatusCode": status}}
+        self.raised = 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._client, name)
+        if not callable(target) or self._client.meta.method_to_api_mapping.get(name) != self._api:
+            return target
+
+        def call(**kwargs: Any) -> Any:
+            if self.remaining != 0:
+                self.remaining -= 1
+                self.raised += 1
+                raise ClientError(self._error, self._api)
+            return target(**kwargs)
+        return call
+
+
+@dataclass
+class Aws:
+    iot: Any
+    dynamodb: Any
+    audit: AuditTable
+    recorder: CallRecorder
+    sleeps: list[float] = field(default_factory=list)
+
+    def settings(self, **overrides: Any) -> FunctionSettings:
+        base = FunctionSettings(audit_table=self.audit.table, vendor="generated", thing_type=THING_TYPE,
+                                thing_group=THING_GROUP, policy_names=(POLICY,), max_receive_count=3)
+        return replace(base, **overrides)
+
+    def throttle(self, settings: FunctionSettings) -> Throttle:
+        return Throttle.from_settings(settings, sleep=self.sleeps.append, backoff=Backoff(max_attempts=5))
+
+    def importer(self, iot: Any = None, **overrides: Any) -> Importer:
+        settings = self.settings(**overrides)
+        return Importer(iot or self.iot, self.audit, settings, arns=CertificateArns.from_function_arn(
+            FUNCTION_ARN, region=REGION), throttle=self.throttle(settings))
+
+    def start_manifest(self, count: int, *, key: str = "manifest.txt", version: str = "v1") -> str:
+        """A manifest summary that has finished parsing with ``count`` queued entries."""
+        mid = manifest_id("generated", "manifests", key, version)
+        self.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=key, version=version,
+                                  etag="e", size=1)
+        self.audit.checkpoint(mid, count, Progress(entries=count, queued=count), state=QUEUED, parse_done=True)
+        return mid
+
+    # -- IoT state ---------------------------------------------------------------
+
+    def certificate(self, certificate_id: str) -> dict[str, Any]:
+        return self.iot.describe_certificate(certificateId=certificate_id)["certificateDescription"]
+
+    def thing(self, name: str) -> dict[str, Any]:
+        return self.iot.describe_thing(thingName=name)
+
+    def principals(self, name: str) -> list[str]:
+        return self.iot.list_thing_principals(thingName=name)["principals"]
+
+    def policies(self, certificate_arn: str) -> list[str]:
+        return [p["policyName"] for p in self.iot.list_attached_policies(target=certificate_arn)["policies"]]
+
+    def group_things(self) -> list[str]:
+        return self.iot.list_things_in_thing_group(thingGroupName=THING_GROUP)["things"]
+
+
+MessageFactory = Callable[..., ImportMessage]
