@@ -1,0 +1,85 @@
+"""The emulator extension: IoT tag APIs, AWS-true certificate ids, no moto SQS->Lambda delivery."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import zipfile
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]})
+
+
+def self_signed_pem(cn: str) -> tuple[str, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_tag_untag_and_list_tags_for_resource(aws):
+    iot = aws("iot")
+    arn = iot.create_thing_group(thingGroupName="ext-group")["thingGroupArn"]
+    assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == []
+
+    iot.tag_resource(resourceArn=arn, tags=[{"Key": "project", "Value": "thingpress"}, {"Key": "env", "Value": "x"}])
+    iot.tag_resource(resourceArn=arn, tags=[{"Key": "env", "Value": "local"}])
+    assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == [
+        {"Key": "env", "Value": "local"}, {"Key": "project", "Value": "thingpress"},
+    ]
+    iot.untag_resource(resourceArn=arn, tagKeys=["env"])
+    assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "project", "Value": "thingpress"}]
+
+
+def test_tags_given_at_creation_are_listed(aws):
+    iot = aws("iot")
+    tags = [{"Key": "project", "Value": "thingpress"}]
+    policy_arn = iot.create_policy(policyName="ext-policy", policyDocument=POLICY, tags=tags)["policyArn"]
+    type_arn = iot.create_thing_type(thingTypeName="ext-type", tags=tags)["thingTypeArn"]
+    assert iot.list_tags_for_resource(resourceArn=policy_arn)["tags"] == tags
+    assert iot.list_tags_for_resource(resourceArn=type_arn)["tags"] == tags
+
+
+def test_certificate_id_is_the_sha256_of_the_der(aws):
+    iot = aws("iot")
+    pem, der = self_signed_pem("ext-device")
+    answer = iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")
+    expected = hashlib.sha256(der).hexdigest()
+    assert answer["certificateId"] == expected
+    assert answer["certificateArn"].endswith(f":cert/{expected}")
+
+
+def test_messages_stay_in_a_queue_with_an_event_source_mapping(aws):
+    """moto would hand them to its own (Docker) Lambda and delete them; the runner must get them."""
+    sqs, lam, iam = aws("sqs"), aws("lambda"), aws("iam")
+    url = sqs.create_queue(QueueName="ext-esm")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role = iam.create_role(RoleName="ext-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("h.py", "def handler(event, context):\n    return None\n")
+    lam.create_function(FunctionName="ext-fn", Runtime="python3.11", Role=role, Handler="h.handler", Code={"ZipFile": code.getvalue()})
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="ext-fn", BatchSize=5)
+
+    sqs.send_message(QueueUrl=url, MessageBody="keep me")
+    received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in received] == ["keep me"]
+    assert [m["BatchSize"] for m in lam.list_event_source_mappings(FunctionName="ext-fn")["EventSourceMappings"]] == [5]
+
+
+def test_other_services_pass_through_untouched(aws):
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="ext-bucket")
+    s3.put_object(Bucket="ext-bucket", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="ext-bucket", Key="k")["Body"].read() == b"v"

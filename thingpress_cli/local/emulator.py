@@ -1,0 +1,187 @@
+"""The local AWS emulator: moto server plus :mod:`.moto_ext`, in its own process.
+
+:func:`start` launches ``python -m thingpress_cli.local.emulator`` detached (its
+own session, surviving the command that started it) on 127.0.0.1. The child binds
+a free port itself and reports it through a ready file, so there is no race for
+the port. Its state (every bucket, queue, table, IoT thing) lives in that process
+for the life of the local environment; :func:`stop` ends it, and the state with it.
+
+The quota mode's rates come from ``--quotas`` (a preset or JSON), else from
+``THINGPRESS_EMULATOR_QUOTAS``, and can be changed at runtime with
+:func:`set_quotas` (``POST /moto-api/thingpress/quotas``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thingpress_cli.local import state
+from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
+
+MODULE = "thingpress_cli.local.emulator"
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """A running emulator process."""
+
+    pid: int
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def as_state(self) -> dict[str, Any]:
+        return {"pid": self.pid, "host": self.host, "port": self.port, "url": self.url}
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether an emulator with the thingpress extension answers at ``url``."""
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/thingpress/quotas", timeout=timeout) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def running(path: Path = state.STATE_FILE) -> Emulator | None:
+    """The recorded emulator if its process is alive and answers, else None."""
+    recorded = state.load(path).get("emulator") or {}
+    emulator = Emulator(recorded["pid"], recorded["host"], recorded["port"]) if recorded.get("pid") else None
+    if emulator and state.pid_alive(emulator.pid, MODULE) and healthy(emulator.url):
+        return emulator
+    return None
+
+
+def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | None = None) -> Emulator:
+    """Start an emulator (detached) and record it in the state file; reuse a running one."""
+    current = running(path)
+    if current is not None:
+        if quotas is not None:
+            set_quotas(current.url, quotas)
+        return current
+    log = log or path.parent / "logs" / "emulator.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    ready = path.parent / "emulator.ready"
+    ready.unlink(missing_ok=True)
+    command = [sys.executable, "-m", MODULE, "--ready-file", str(ready)]
+    if quotas is not None:
+        command += ["--quotas", quotas]
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready.is_file():
+        if process.poll() is not None:
+            raise SystemExit(f"the emulator exited with status {process.returncode} at start; see {log}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"the emulator did not start within {START_TIMEOUT:.0f} s; see {log}")
+        time.sleep(0.05)
+    port = int(json.loads(ready.read_text())["port"])
+    ready.unlink(missing_ok=True)
+    emulator = Emulator(process.pid, HOST, port)
+    state.update("emulator", emulator.as_state(), path)
+    return emulator
+
+
+def stop(path: Path = state.STATE_FILE, timeout: float = 10.0) -> bool:
+    """Stop the recorded emulator (its state is lost); True if one was running."""
+    recorded = state.load(path).get("emulator") or {}
+    pid = recorded.get("pid")
+    was_running = state.pid_alive(pid, MODULE)
+    if was_running:
+        terminate(pid, timeout)
+    state.update("emulator", None, path)
+    return was_running
+
+
+def terminate(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM ``pid``, then SIGKILL after ``timeout`` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not state.pid_alive(pid):
+            return
+        try:  # reap it if it is our child
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def set_quotas(url: str, quotas: str | dict[str, float]) -> dict[str, float]:
+    """Replace the running emulator's quota rates (a preset name, JSON text or mapping)."""
+    body = quotas if isinstance(quotas, str) and quotas.lstrip().startswith("{") else json.dumps(quotas)
+    request = urllib.request.Request(
+        f"{url}/moto-api/thingpress/quotas", data=body.encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return dict(json.loads(answer.read())["rates"])
+    except urllib.error.HTTPError as error:
+        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+
+
+def serve(host: str, port: int, quotas: str | None, ready_file: Path | None) -> None:
+    """Serve moto with the extension until SIGTERM (runs in the emulator process)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    from thingpress_cli.local.moto_ext import install
+
+    # One line per request would cost time and disk with the runner polling all day.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    rates = Quotas()
+    rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
+    app = install(DomainDispatcherApplication(create_backend_app), rates)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    bound = server.server_address[1]
+    sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'})\n")
+    sys.stdout.flush()
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": bound, "pid": os.getpid()}))
+        tmp.replace(ready_file)
+    server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description="Run the thingpress emulator.")
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, default=0, help="0 = a free port")
+    parser.add_argument("--quotas", default=None, help=f"preset or JSON rates (default: ${QUOTAS_SETTING})")
+    parser.add_argument("--ready-file", type=Path, default=None, help="written with the bound port once serving")
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.quotas, args.ready_file)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

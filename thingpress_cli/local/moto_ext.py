@@ -1,0 +1,199 @@
+"""What moto 5.2 needs to serve thingpress's local deployment.
+
+The emulator process (:mod:`thingpress_cli.local.emulator`) calls :func:`install`
+before it serves. Everything here is a small, documented difference from moto:
+
+* **IoT tags.** moto's IoT has no ``TagResource``, ``UntagResource`` or
+  ``ListTagsForResource``; the Terraform AWS provider calls them for
+  ``aws_iot_policy``, ``aws_iot_thing_type`` and ``aws_iot_thing_group`` and
+  retries a 500 for minutes. :class:`IotTags` answers them from a per-ARN store,
+  which also keeps the ``tags`` sent with a ``Create*`` call (as AWS does).
+* **AWS-true certificate ids.** ``iot.use_valid_cert`` is switched on: the
+  certificate id is the SHA-256 of the DER, as in AWS. (moto 5.2's
+  ``POST /moto-api/config`` ignores the ``iot`` section, so it is set in-process.)
+* **No built-in Lambda delivery from SQS.** moto delivers a queue's messages to
+  its event source mappings itself on ``SendMessage`` (and needs Docker to run
+  the function); the thingpress runner is the one consumer, so that delivery is
+  turned off and messages stay in the queue for the runner to poll.
+* **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
+  changeable at runtime through ``/moto-api/thingpress/quotas``.
+
+Each piece is a WSGI layer in front of moto's own application, so moto's code is
+not patched except for the one delivery switch above.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.core.request import Request
+from moto.core.routing import get_service_router
+
+from thingpress_cli.local.quota import Quotas
+
+#: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
+QUOTA_PATH = "/moto-api/thingpress/quotas"
+#: IoT operations answered here instead of by moto.
+TAG_OPERATIONS = frozenset({"TagResource", "UntagResource", "ListTagsForResource"})
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def signing_service(environ: dict[str, Any]) -> str | None:
+    """The SigV4 service name of a request (``iot``, ``sqs``...), or None if unsigned."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
+        return scope.split("/")[3].lower()
+    except IndexError:
+        return None
+
+
+def iot_operation(environ: dict[str, Any]) -> str | None:
+    """The IoT operation a REST request targets (``RegisterCertificateWithoutCA``...)."""
+    try:
+        operation, _ = get_service_router("iot").match(Request(environ, shallow=True))
+    except Exception:  # noqa: BLE001 - werkzeug NotFound/MethodNotAllowed: not an IoT operation
+        return None
+    return str(operation.name)
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put it back so the next layer can read it too."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def json_response(start_response: StartResponse, status: str, payload: Any, headers: dict[str, str] | None = None) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    all_headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})}
+    start_response(status, list(all_headers.items()))
+    return [body]
+
+
+class IotTags:
+    """IoT resource tags by ARN: the three tag APIs plus tags given at creation."""
+
+    def __init__(self) -> None:
+        self._tags: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def tag(self, arn: str, tags: Iterable[dict[str, str]]) -> None:
+        with self._lock:
+            self._tags.setdefault(arn, {}).update({t["Key"]: t.get("Value", "") for t in tags})
+
+    def untag(self, arn: str, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._tags.get(arn, {}).pop(key, None)
+
+    def list(self, arn: str) -> list[dict[str, str]]:
+        with self._lock:
+            return [{"Key": k, "Value": v} for k, v in sorted(self._tags.get(arn, {}).items())]
+
+    def handle(self, operation: str, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """Answer ``TagResource`` / ``UntagResource`` / ``ListTagsForResource``."""
+        request = Request(environ)
+        if operation == "ListTagsForResource":
+            return json_response(start_response, "200 OK", {"tags": self.list(request.args.get("resourceArn", ""))})
+        body = json.loads(read_body(environ) or b"{}")
+        if operation == "TagResource":
+            self.tag(body["resourceArn"], body.get("tags", []))
+        else:
+            # UntagResource: POST /untag with {"resourceArn", "tagKeys"} (restJson body).
+            self.untag(body["resourceArn"], body.get("tagKeys", []))
+        return json_response(start_response, "200 OK", {})
+
+    def capture(self, request_body: bytes, response_body: bytes) -> None:
+        """Keep the ``tags`` of a successful IoT ``Create*`` call under the ARN it returned."""
+        try:
+            tags = json.loads(request_body or b"{}").get("tags")
+            answer = json.loads(response_body or b"{}")
+        except (ValueError, AttributeError):
+            return
+        if not tags or not isinstance(answer, dict):
+            return
+        arns = [v for k, v in answer.items() if k.endswith("Arn") and isinstance(v, str)]
+        for arn in arns[:1]:
+            self.tag(arn, tags)
+
+
+class Extension:
+    """WSGI layer in front of moto: IoT tags, quota mode and the quota endpoint."""
+
+    def __init__(self, app: WsgiApp, quotas: Quotas | None = None) -> None:
+        self.app = app
+        self.quotas = quotas or Quotas()
+        self.tags = IotTags()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == QUOTA_PATH:
+            return self._quota_endpoint(environ, start_response)
+        if signing_service(environ) != "iot":
+            return self.app(environ, start_response)
+        operation = iot_operation(environ)
+        if operation is None:
+            return self.app(environ, start_response)
+        if not self.quotas.acquire(operation):
+            return json_response(
+                start_response,
+                "400 Bad Request",
+                {"message": f"Rate exceeded for {operation}"},
+                {"x-amzn-ErrorType": "ThrottlingException"},
+            )
+        if operation in TAG_OPERATIONS:
+            return self.tags.handle(operation, environ, start_response)
+        if operation.startswith("Create"):
+            return self._create_capturing_tags(environ, start_response)
+        return self.app(environ, start_response)
+
+    def _create_capturing_tags(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request_body = read_body(environ)
+        status: list[str] = []
+
+        def remember(code: str, headers: Any, *args: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *args)
+
+        chunks = list(self.app(environ, remember))
+        if status and status[0].startswith("200"):
+            self.tags.capture(request_body, b"".join(chunks))
+        return chunks
+
+    def _quota_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                self.quotas.configure(json.loads(read_body(environ) or b"{}"))
+            except (ValueError, TypeError) as error:
+                return json_response(start_response, "400 Bad Request", {"message": str(error)})
+        return json_response(start_response, "200 OK", {"rates": self.quotas.rates})
+
+
+def configure_moto() -> None:
+    """The in-process moto settings: AWS-true IoT certificate ids, no built-in SQS->Lambda delivery."""
+    from moto.core.config import default_user_config
+    from moto.sqs.models import Queue
+
+    default_user_config["iot"] = {"use_valid_cert": True}
+    default_user_config["lambda"] = {"use_docker": False}
+
+    # moto's Queue.send_message hands messages to queue.lambda_event_source_mappings
+    # and deletes them; this class-level property makes that mapping always empty
+    # (writes are dropped), so the ESM is still stored by moto's Lambda (and listed
+    # by list_event_source_mappings) but the messages stay for the runner.
+    Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
+        lambda self: {}, lambda self, value: None
+    )
+
+
+def install(app: WsgiApp, quotas: Quotas | None = None) -> Extension:
+    """Configure moto and wrap its WSGI application; returns the application to serve."""
+    configure_moto()
+    return Extension(app, quotas)

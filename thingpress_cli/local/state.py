@@ -1,0 +1,87 @@
+"""The local environment's state file, ``build/local/state.json``.
+
+It records what ``thingpress local up`` started, so that later commands (and the
+integration tests) find the emulator endpoint and can stop what runs:
+
+.. code-block:: json
+
+    {"emulator": {"pid": 123, "host": "127.0.0.1", "port": 45678, "url": "http://127.0.0.1:45678"},
+     "runner": {"pid": 124},
+     "deploy": {"seconds": 41.2, "outputs": "/work/main/terraform-outputs.json"}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from thingpress_cli.toolchain import BUILD
+
+LOCAL_DIR = BUILD / "local"
+STATE_FILE = LOCAL_DIR / "state.json"
+LOG_DIR = LOCAL_DIR / "logs"
+#: Region and account of the emulator (moto's default account).
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+#: Credentials every client of the emulator uses (moto accepts any).
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+def load(path: Path = STATE_FILE) -> dict[str, Any]:
+    """The recorded state, or an empty dict when nothing was started."""
+    try:
+        return dict(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def save(state: dict[str, Any], path: Path = STATE_FILE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def update(section: str, value: dict[str, Any] | None, path: Path = STATE_FILE) -> dict[str, Any]:
+    """Set (or with None, drop) one section of the state; returns the new state."""
+    state = load(path)
+    if value is None:
+        state.pop(section, None)
+    else:
+        state[section] = value
+    save(state, path)
+    return state
+
+
+def endpoint(path: Path = STATE_FILE) -> str | None:
+    """The running emulator's URL as recorded, or None."""
+    return load(path).get("emulator", {}).get("url")
+
+
+def pid_alive(pid: int | None, marker: str | None = None) -> bool:
+    """Whether process ``pid`` runs (and, if given, its command line contains ``marker``)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if marker is None:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists() and ") Z " in stat.read_text():
+        return False  # a zombie is not running
+    return marker in cmdline
+
+
+def client_environment(url: str) -> dict[str, str]:
+    """Variables pointing boto3 (and the AWS CLI) at the emulator."""
+    return {"AWS_ENDPOINT_URL": url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **FAKE_CREDENTIALS}
