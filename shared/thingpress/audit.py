@@ -154,8 +154,13 @@ class AuditTable:
         return from_item(got["Item"]) if "Item" in got else None
 
     def checkpoint(self, mid: str, position: int, progress: Progress, *, state: str = PARSING,
-                   parse_done: bool = False, sha256: str | None = None, now: datetime | None = None) -> bool:
-        """Commit provider progress up to ``position``. False if another invocation is ahead."""
+                   parse_done: bool = False, sha256: str | None = None, note: str | None = None,
+                   now: datetime | None = None) -> bool:
+        """Commit provider progress up to ``position``. False if another invocation is ahead.
+
+        ``note`` (optional) is a one-line remark kept on the summary, e.g. "signed
+        manifest holds no device certificates: ... nothing to import".
+        """
         names = {"#state": "state"}
         values: dict[str, Any] = {
             ":pos": position, ":e": progress.entries, ":d": progress.duplicates, ":q": progress.queued,
@@ -165,6 +170,9 @@ class AuditTable:
         if sha256:
             sets.append("sha256 = :sha")
             values[":sha"] = sha256
+        if note:
+            sets.append("note = :note")
+            values[":note"] = note
         if parse_done:
             sets.append("parsed_at = :now")
         try:

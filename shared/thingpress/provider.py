@@ -1,0 +1,675 @@
+"""The provider runtime: one vendor manifest in S3 -> one import message per certificate.
+
+Every provider function (``lambdas/provider_<vendor>``) is a thin handler over
+``Provider``. A provider is triggered from its vendor's manifest queue; a message
+body is one of
+
+* an S3 event notification (``ObjectCreated:*``) naming the manifest object;
+* the ``s3:TestEvent`` S3 sends when a notification is configured (ignored);
+* a continuation message of our own (``thingpress.continue/1``), sent to the same
+  queue when a manifest is too large or too slow for one invocation.
+
+For a manifest the provider
+
+1. derives the manifest id from the exact object version (``audit.manifest_id``)
+   and creates the summary row; a manifest already finished (``parse_done``,
+   ``COMPLETE``, ``REFUSED``) is left alone, so a redelivered event does nothing;
+2. refuses, as a whole and for good (audit ``REFUSED`` with the reason, error log,
+   message acknowledged), an object whose suffix is not this vendor's, an object
+   that is gone, and a file that is not a readable manifest (``ManifestError``);
+3. streams the object through ``parse_manifest`` and ``manifest.scan`` with
+   bounded memory (the Infineon parser spools a 7z reel to a bounded temporary
+   file because py7zr needs to seek), hashing the manifest bytes on the way;
+4. sends one ``ImportMessage`` per accepted certificate with ``SendMessageBatch``
+   (10 entries and under 256 KiB per call; only failed entries are retried);
+5. commits progress with ``AuditTable.checkpoint`` every ``checkpoint_every``
+   entries or ``checkpoint_seconds``, after the messages and refusal rows of that
+   stretch are written; the counts committed are exactly the entries parsed since
+   the previous checkpoint, so a resumed run never counts anything twice;
+6. stops early when the Lambda is about to time out or has handled
+   ``max_entries_per_invocation`` entries: it commits a checkpoint and sends a
+   continuation message; the next invocation re-reads the object, skips every
+   position up to the checkpoint (still feeding them to ``scan`` so duplicates
+   stay right) and carries on. A crash has the same effect through SQS
+   redelivery. Certificates are re-sent only when an invocation dies between
+   sending and committing (the importer is idempotent).
+
+Resuming re-parses the skipped prefix (signature checks included): that is the
+price of a stateless resume, paid once per chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import unquote_plus, urlparse
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import ClientError
+from cryptography import x509
+
+from thingpress import audit
+from thingpress.audit import AuditTable, Progress
+from thingpress.manifest import Tally, scan
+from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
+from thingpress.records import ManifestError, Refusal
+from thingpress.settings import FunctionSettings, SettingsError
+from thingpress.vendors import VENDORS, ParseOptions, parse_manifest, vendor_for_key
+
+CONTINUE_SCHEMA = "thingpress.continue/1"
+#: SendMessageBatch takes at most this many entries per call.
+MAX_BATCH_ENTRIES = 10
+_READ_CHUNK = 256 * 1024
+
+logger = Logger(service="thingpress-provider")
+metrics = Metrics(namespace="thingpress", service="thingpress-provider")
+
+
+class ProviderError(RuntimeError):
+    """A transient failure: the message is retried and the manifest resumes from its checkpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Pacing of one provider invocation. Defaults suit a 900 s Lambda."""
+
+    #: commit a checkpoint at least every this many entries ...
+    checkpoint_every: int = 500
+    #: ... and at least every this many seconds.
+    checkpoint_seconds: float = 2.0
+    #: hand over to a continuation message after this many entries in one invocation.
+    max_entries_per_invocation: int = 100_000
+    #: stop when less than this is left of the invocation; None: min(30 s, 1/6 of the time at start).
+    safety_margin_ms: int | None = None
+    #: SendMessageBatch attempts for entries that keep failing.
+    send_attempts: int = 6
+    #: first retry delay in seconds, doubled per attempt (capped at 2 s).
+    send_backoff: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """One exact S3 object version named by an event or a continuation."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+
+    @property
+    def version(self) -> str:
+        """What identifies the version: the version id, else the ETag (unversioned bucket)."""
+        return self.version_id or self.etag or ""
+
+    @property
+    def uri(self) -> str:
+        suffix = f" (version {self.version_id})" if self.version_id else ""
+        return f"s3://{self.bucket}/{self.key}{suffix}"
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What one invocation did with one manifest (returned for tests, tools and logs)."""
+
+    manifest_id: str
+    #: skipped (already done), refused, complete (parse finished), chunked (continuation sent),
+    #: behind (another invocation is ahead), deferred (continuation sent before starting).
+    outcome: str
+    entries: int = 0
+    queued: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reason: str | None = None
+
+
+# -- message bodies --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    manifest_id: str
+    vendor: str
+    ref: ObjectRef
+
+    def encode(self) -> str:
+        return json.dumps({
+            "schema": CONTINUE_SCHEMA, "manifest_id": self.manifest_id, "vendor": self.vendor,
+            "bucket": self.ref.bucket, "key": self.ref.key, "version_id": self.ref.version_id,
+            "etag": self.ref.etag,
+        }, separators=(",", ":"), sort_keys=True)
+
+
+class UnreadableMessage(ValueError):
+    """A manifest queue message that is neither an S3 event nor a continuation."""
+
+
+def parse_queue_message(body: str) -> list[ObjectRef] | Continuation | None:
+    """Read a manifest queue message: object refs, a continuation, or None (nothing to do).
+
+    None is returned for the ``s3:TestEvent`` and for events that create nothing.
+    Raises ``UnreadableMessage`` with the reason for anything else.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError) as exc:
+        raise UnreadableMessage(f"message body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UnreadableMessage("message body is not a JSON object")
+    if data.get("Event") == "s3:TestEvent":
+        return None
+    if data.get("schema") == CONTINUE_SCHEMA:
+        try:
+            ref = ObjectRef(bucket=str(data["bucket"]), key=str(data["key"]),
+                            version_id=data.get("version_id") or None, etag=data.get("etag") or None)
+            return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref)
+        except KeyError as exc:
+            raise UnreadableMessage(f"continuation message lacks field {exc}") from None
+    records = data.get("Records")
+    if not isinstance(records, list):
+        raise UnreadableMessage("message is neither an S3 event notification nor a thingpress continuation")
+    refs: list[ObjectRef] = []
+    for record in records:
+        try:
+            if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+                logger.info("ignoring S3 event record", extra={"event_name": record.get("eventName")})
+                continue
+            obj = record["s3"]["object"]
+            refs.append(ObjectRef(
+                bucket=record["s3"]["bucket"]["name"],
+                # S3 event keys are URL-encoded, spaces as '+'.
+                key=unquote_plus(obj["key"]),
+                version_id=obj.get("versionId") or None,
+                etag=obj.get("eTag") or None,
+                size=obj.get("size"),
+            ))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UnreadableMessage(f"S3 event record lacks field {exc}") from None
+    return refs or None
+
+
+# -- streaming -------------------------------------------------------------
+
+
+class HashingReader(io.RawIOBase):
+    """A raw binary stream over ``source`` that hashes (SHA-256) and counts what is read."""
+
+    def __init__(self, source: Any):
+        super().__init__()
+        self._source = source
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha256.update(data)
+        self.size += n
+        return n
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the parser left unread."""
+        while data := self._source.read(_READ_CHUNK):
+            self.sha256.update(data)
+            self.size += len(data)
+
+
+class BatchSender:
+    """Sends message bodies with SendMessageBatch: <= 10 entries and < 256 KiB per call.
+
+    Only the entries a call reports as ``Failed`` are retried, with exponential
+    backoff; anything still failing after ``attempts`` raises ``ProviderError``.
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, *, attempts: int = 6, backoff: float = 0.05,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.attempts = attempts
+        self.backoff = backoff
+        self.sleep = sleep
+        self._entries: list[dict[str, str]] = []
+        self._bytes = 0
+        self.sent = 0
+        self.calls = 0
+
+    def add(self, entry_id: str, body: str) -> None:
+        size = len(body.encode())
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError(f"message {entry_id} is {size} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte limit")
+        if len(self._entries) == MAX_BATCH_ENTRIES or self._bytes + size > MAX_MESSAGE_BYTES:
+            self.flush()
+        self._entries.append({"Id": entry_id, "MessageBody": body})
+        self._bytes += size
+
+    def flush(self) -> None:
+        pending, self._entries, self._bytes = self._entries, [], 0
+        attempt = 0
+        while pending:
+            self.calls += 1
+            out = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
+            failed = out.get("Failed") or []
+            self.sent += len(pending) - len(failed)
+            if not failed:
+                return
+            attempt += 1
+            if attempt >= self.attempts:
+                detail = "; ".join(f"{f.get('Id')}: {f.get('Code')} {f.get('Message', '')}".strip() for f in failed[:5])
+                raise ProviderError(f"{len(failed)} import message(s) not accepted by SQS after "
+                                    f"{self.attempts} attempts ({detail})")
+            failed_ids = {f["Id"] for f in failed}
+            pending = [e for e in pending if e["Id"] in failed_ids]
+            self.sleep(min(self.backoff * 2 ** (attempt - 1), 2.0))
+
+
+def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
+    """Every certificate in the ``.crt``/``.pem``/``.cer`` objects under ``s3://bucket/prefix/``."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise SettingsError(f"Microchip signers location must be s3://bucket/prefix/, got {uri!r}")
+    prefix = parsed.path.lstrip("/")
+    signers: list[x509.Certificate] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if not obj["Key"].lower().endswith((".crt", ".pem", ".cer")):
+                continue
+            data = s3.get_object(Bucket=parsed.netloc, Key=obj["Key"])["Body"].read()
+            try:
+                if b"-----BEGIN" in data:
+                    signers.extend(x509.load_pem_x509_certificates(data))
+                else:
+                    signers.append(x509.load_der_x509_certificate(data))
+            except ValueError as exc:
+                raise SettingsError(f"Microchip signer s3://{parsed.netloc}/{obj['Key']} is not a certificate: {exc}") from None
+    if not signers:
+        raise SettingsError(f"no Microchip signer certificates (.crt/.pem/.cer) under {uri}")
+    return tuple(signers)
+
+
+# -- the provider ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Stretch:
+    """What was parsed since the last checkpoint (uncommitted)."""
+
+    entries: int = 0
+    duplicates: int = 0
+    queued: int = 0
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+
+    def progress(self) -> Progress:
+        return Progress(entries=self.entries, duplicates=self.duplicates, queued=self.queued,
+                        rejected=len(self.refusals))
+
+
+class Provider:
+    """The runtime of one vendor's provider function. Clients are created lazily unless injected."""
+
+    def __init__(self, vendor: str, *, settings: FunctionSettings | None = None, s3: Any = None,
+                 sqs: Any = None, dynamodb: Any = None, tuning: Tuning | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        if vendor not in VENDORS:
+            raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(sorted(VENDORS))}")
+        self.vendor = vendor
+        self.tuning = tuning or Tuning()
+        self._settings = settings
+        self._s3, self._sqs, self._dynamodb = s3, sqs, dynamodb
+        self._audit: AuditTable | None = None
+        self._signers: tuple[x509.Certificate, ...] | None = None
+        self.sleep = sleep
+        self.clock = clock
+        # A failed message is reported in batchItemFailures (retried by SQS, then its DLQ),
+        # also when it is the whole batch: no Lambda error for an expected retry.
+        self.processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    # -- lazily built dependencies ----------------------------------------
+
+    @property
+    def settings(self) -> FunctionSettings:
+        if self._settings is None:
+            self._settings = FunctionSettings.from_env()
+        if self._settings.vendor and self._settings.vendor != self.vendor:
+            raise SettingsError(f"THINGPRESS_VENDOR is {self._settings.vendor!r} but this is the "
+                                f"{self.vendor!r} provider function")
+        return self._settings
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = boto3.client("sqs")
+        return self._sqs
+
+    @property
+    def audit(self) -> AuditTable:
+        if self._audit is None:
+            if self._dynamodb is None:
+                self._dynamodb = boto3.client("dynamodb")
+            self._audit = AuditTable(self._dynamodb, self.settings.audit_table, self.settings.audit_retention_days)
+        return self._audit
+
+    def options(self) -> ParseOptions:
+        """Parse options from the settings; Microchip signers are loaded once per cold start."""
+        signers: tuple[x509.Certificate, ...] = ()
+        if self.vendor == "microchip":
+            if self._signers is None:
+                if not self.settings.microchip_signers:
+                    raise SettingsError("THINGPRESS_MICROCHIP_SIGNERS is not set: cannot verify Microchip manifests")
+                self._signers = load_signers(self.s3, self.settings.microchip_signers)
+            signers = self._signers
+        return ParseOptions(expired=self.settings.expired_certificates,
+                            infineon_bundle=self.settings.infineon_bundle, microchip_signers=signers)
+
+    # -- Lambda entry -----------------------------------------------------
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The Lambda handler: a partial batch response over the manifest queue messages."""
+        metrics.add_dimension(name="vendor", value=self.vendor)
+        try:
+            return process_partial_response(event=event, processor=self.processor, context=context,
+                                            record_handler=lambda record: self._handle_logged(record, context))
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+            else:  # nothing to publish (test event, redelivery): no empty EMF blob
+                metrics.clear_metrics()
+
+    def _handle_logged(self, record: SQSRecord, context: Any) -> list[RunResult]:
+        try:
+            return self.handle_record(record, context)
+        except Exception:
+            logger.exception("manifest queue message failed; SQS will redeliver it and the manifest "
+                             "resumes from its checkpoint", extra={"message_id": record.message_id})
+            raise
+
+    def handle_record(self, record: SQSRecord, context: Any) -> list[RunResult]:
+        """One manifest queue message. Raises only for failures worth a retry."""
+        try:
+            parsed = parse_queue_message(record.body)
+        except UnreadableMessage as exc:
+            # Not retried: it would never become readable. Kept in the audit trail.
+            logger.error("unreadable manifest queue message", extra={"message_id": record.message_id,
+                                                                     "reason": exc.args[0]})
+            self.audit.record_unreadable(record.message_id, f"manifest queue message: {exc.args[0]}")
+            return []
+        if parsed is None:
+            logger.info("nothing to do for this message (S3 test event or no created object)",
+                        extra={"message_id": record.message_id})
+            return []
+        deadline = _Deadline(context, self.tuning.safety_margin_ms)
+        if isinstance(parsed, Continuation):
+            return [self.resume(parsed, deadline)]
+        results: list[RunResult] = []
+        for index, ref in enumerate(parsed):
+            if index and deadline.low():
+                results.append(self.defer(ref))
+            else:
+                results.append(self.process(ref, deadline))
+        return results
+
+    # -- one manifest ---------------------------------------------------------
+
+    def process(self, ref: ObjectRef, deadline: _Deadline | None = None) -> RunResult:
+        """Handle an S3 event's object: start (or find) its manifest and parse it."""
+        mid = audit.manifest_id(self.vendor, ref.bucket, ref.key, ref.version)
+        with _manifest_keys(mid):
+            summary = self.audit.start_manifest(mid, vendor=self.vendor, bucket=ref.bucket, key=ref.key,
+                                                version=ref.version_id, etag=ref.etag, size=ref.size)
+            if _finished(summary):
+                logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
+                return RunResult(mid, "skipped")
+            metrics.add_metric(name="ManifestsReceived", unit=MetricUnit.Count, value=1)
+            logger.info("manifest received", extra={"object": ref.uri, "resume_after": summary["checkpoint"]})
+            return self._run(mid, ref, summary, deadline or _Deadline(None, None))
+
+    def resume(self, cont: Continuation, deadline: _Deadline | None = None) -> RunResult:
+        """Handle a continuation message: carry on from the stored checkpoint."""
+        if cont.vendor != self.vendor:
+            logger.error("continuation for another vendor ignored", extra={"manifest_id": cont.manifest_id,
+                                                                          "vendor": cont.vendor})
+            return RunResult(cont.manifest_id, "skipped", reason=f"continuation is for vendor {cont.vendor!r}")
+        expected = audit.manifest_id(self.vendor, cont.ref.bucket, cont.ref.key, cont.ref.version)
+        if expected != cont.manifest_id:
+            logger.error("continuation does not match its object; ignored",
+                         extra={"manifest_id": cont.manifest_id, "object": cont.ref.uri})
+            return RunResult(cont.manifest_id, "skipped", reason="manifest id does not match the object")
+        with _manifest_keys(cont.manifest_id):
+            summary = self.audit.get_summary(cont.manifest_id)
+            if summary is None:
+                logger.error("continuation for an unknown manifest ignored", extra={"object": cont.ref.uri})
+                return RunResult(cont.manifest_id, "skipped", reason="unknown manifest")
+            if _finished(summary):
+                logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
+                return RunResult(cont.manifest_id, "skipped")
+            logger.info("manifest continued", extra={"object": cont.ref.uri, "resume_after": summary["checkpoint"]})
+            ref = ObjectRef(cont.ref.bucket, cont.ref.key, cont.ref.version_id, cont.ref.etag, summary.get("size"))
+            return self._run(cont.manifest_id, ref, summary, deadline or _Deadline(None, None))
+
+    def defer(self, ref: ObjectRef) -> RunResult:
+        """Start a manifest and leave it to a continuation (no time left in this invocation)."""
+        mid = audit.manifest_id(self.vendor, ref.bucket, ref.key, ref.version)
+        summary = self.audit.start_manifest(mid, vendor=self.vendor, bucket=ref.bucket, key=ref.key,
+                                            version=ref.version_id, etag=ref.etag, size=ref.size)
+        if _finished(summary):
+            return RunResult(mid, "skipped")
+        self._continue(mid, ref)
+        return RunResult(mid, "deferred")
+
+    def refuse(self, mid: str, ref: ObjectRef, reason: str) -> RunResult:
+        """Refuse a whole file for good: audit REFUSED with the reason, error log, no retry."""
+        full = f"{ref.uri}: {reason}"
+        logger.error("manifest refused", extra={"object": ref.uri, "reason": full})
+        self.audit.refuse_manifest(mid, full)
+        metrics.add_metric(name="ManifestsRefused", unit=MetricUnit.Count, value=1)
+        return RunResult(mid, "refused", reason=full)
+
+    def _run(self, mid: str, ref: ObjectRef, summary: dict[str, Any], deadline: _Deadline) -> RunResult:
+        expected = VENDORS[self.vendor].suffix
+        if not ref.key.lower().endswith(expected):
+            other = vendor_for_key(ref.key)
+            hint = f" (that suffix is the {other} provider's)" if other else ""
+            return self.refuse(mid, ref, f"not a {self.vendor} manifest: the {self.vendor} provider expects a "
+                                         f"'{expected}' object{hint}")
+        options = self.options()
+        try:
+            body = self._get(ref)
+        except _Gone as exc:
+            return self.refuse(mid, ref, str(exc))
+        with body:
+            try:
+                return self._stream(mid, ref, summary, body, options, deadline)
+            except ManifestError as exc:
+                return self.refuse(mid, ref, exc.reason)
+
+    def _get(self, ref: ObjectRef) -> Any:
+        kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            kwargs["VersionId"] = ref.version_id
+        elif ref.etag:
+            kwargs["IfMatch"] = ref.etag
+        try:
+            return self.s3.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise _Gone("the object no longer exists") from None
+            if code in ("PreconditionFailed", "412"):
+                raise _Gone("the object was replaced before it could be read (ETag changed); "
+                            "the new version has its own event") from None
+            raise
+
+    def _stream(self, mid: str, ref: ObjectRef, summary: dict[str, Any], body: Any, options: ParseOptions,
+                deadline: _Deadline) -> RunResult:
+        reader = HashingReader(body)
+        # Buffered, not seekable: parsers stream it; the Infineon parser (py7zr needs to
+        # seek) spools it to a bounded temporary file itself.
+        stream = io.BufferedReader(reader, buffer_size=_READ_CHUNK)
+        return self._parse_and_send(mid, summary, stream, reader, options, deadline, ref)
+
+    def _parse_and_send(self, mid: str, summary: dict[str, Any], stream: BinaryIO, reader: HashingReader,
+                        options: ParseOptions, deadline: _Deadline, ref: ObjectRef) -> RunResult:
+        tuning = self.tuning
+        resume_after = int(summary.get("checkpoint") or 0)
+        queued_at = summary["started_at"]
+        sender = BatchSender(self.sqs, self.settings.import_queue_url, attempts=tuning.send_attempts,
+                             backoff=tuning.send_backoff, sleep=self.sleep)
+        result = RunResult(mid, "complete")
+        stretch = _Stretch()
+        position = resume_after
+        handled = 0
+        last_commit = self.clock()
+
+        def commit(**final: Any) -> bool:
+            nonlocal stretch, last_commit
+            sender.flush()
+            if stretch.refusals:
+                self.audit.put_refusals(mid, self.vendor, stretch.refusals)
+            progress = stretch.progress()
+            if not final and progress.entries == 0:
+                return True
+            if not self.audit.checkpoint(mid, position, progress, **final):
+                return False
+            result.entries += progress.entries
+            result.queued += progress.queued
+            result.duplicates += progress.duplicates
+            result.rejected += progress.rejected
+            _emit(progress)
+            stretch = _Stretch()
+            last_commit = self.clock()
+            return True
+
+        tally = Tally(max_errors=0)  # the whole file, skipped prefix included: for the final note
+        for scanned in scan(parse_manifest(self.vendor, stream, options)):
+            tally.add(scanned)
+            entry, duplicate = scanned.entry, scanned.is_duplicate
+            if entry.position <= resume_after:
+                continue
+            position = entry.position
+            stretch.entries += 1
+            handled += 1
+            if duplicate:
+                stretch.duplicates += 1
+            elif isinstance(entry, Refusal):
+                stretch.refusals.append(_refusal_row(entry))
+            else:
+                message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
+                                        thing_name=entry.thing_name, fingerprint=entry.fingerprint,
+                                        certificate_pem=entry.certificate_pem, queued_at=queued_at)
+                try:
+                    sender.add(str(entry.position), message.encode())
+                    stretch.queued += 1
+                except ValueError as exc:
+                    stretch.refusals.append({"position": entry.position, "reason": f"entry {entry.position}: {exc}",
+                                             "thing_name": entry.thing_name, "fingerprint": entry.fingerprint})
+            if (stretch.entries >= tuning.checkpoint_every
+                    or self.clock() - last_commit >= tuning.checkpoint_seconds):
+                if not commit():
+                    return self._behind(result)
+            if handled >= tuning.max_entries_per_invocation or deadline.low():
+                if not commit():
+                    return self._behind(result)
+                self._continue(mid, ref)
+                logger.info("manifest chunk done; continuation sent",
+                            extra={"checkpoint": position, "entries_this_invocation": handled,
+                                   "remaining_ms": deadline.remaining()})
+                result.outcome = "chunked"
+                return result
+
+        reader.drain()
+        note = tally.note()
+        if note:
+            logger.warning("manifest has nothing to import", extra={"object": ref.uri, "note": note})
+        if not commit(state=audit.QUEUED, parse_done=True, sha256=reader.sha256.hexdigest(), note=note):
+            return self._behind(result)
+        result.reason = note
+        logger.info("manifest parsed", extra={"entries": result.entries, "queued": result.queued,
+                                              "duplicates": result.duplicates, "rejected": result.rejected,
+                                              "sha256": reader.sha256.hexdigest(), "bytes": reader.size})
+        return result
+
+    def _behind(self, result: RunResult) -> RunResult:
+        logger.info("another invocation is ahead on this manifest; stopping")
+        result.outcome = "behind"
+        return result
+
+    def _continue(self, mid: str, ref: ObjectRef) -> None:
+        url = self.settings.manifest_queue_url
+        if not url:
+            # Without our own queue the only way on is SQS redelivery: fail the message.
+            raise ProviderError("THINGPRESS_MANIFEST_QUEUE_URL is not set: cannot hand the manifest "
+                                "over to a continuation; it resumes from its checkpoint on redelivery")
+        self.sqs.send_message(QueueUrl=url, MessageBody=Continuation(mid, self.vendor, ref).encode())
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+class _Gone(Exception):
+    """The object named by the event cannot be read any more."""
+
+
+class _Deadline:
+    """Knows when an invocation must hand over: remaining time below a safety margin."""
+
+    def __init__(self, context: Any, margin_ms: int | None):
+        self._context = context if context is not None and hasattr(context, "get_remaining_time_in_millis") else None
+        if self._context is None:
+            self.margin = 0
+        elif margin_ms is not None:
+            self.margin = margin_ms
+        else:
+            self.margin = min(30_000, self._context.get_remaining_time_in_millis() // 6)
+
+    def remaining(self) -> int | None:
+        return self._context.get_remaining_time_in_millis() if self._context else None
+
+    def low(self) -> bool:
+        return self._context is not None and self._context.get_remaining_time_in_millis() < self.margin
+
+
+class _manifest_keys:
+    """Adds ``manifest_id`` to every log line while a manifest is handled."""
+
+    def __init__(self, mid: str):
+        self.mid = mid
+
+    def __enter__(self) -> None:
+        logger.append_keys(manifest_id=self.mid)
+
+    def __exit__(self, *exc: object) -> None:
+        logger.remove_keys(["manifest_id"])
+
+
+def _finished(summary: dict[str, Any]) -> bool:
+    return bool(summary.get("parse_done")) or summary.get("state") in (audit.COMPLETE, audit.REFUSED)
+
+
+def _refusal_row(entry: Refusal) -> dict[str, Any]:
+    return {"position": entry.position, "reason": entry.reason, "thing_name": entry.thing_name,
+            "fingerprint": entry.fingerprint}
+
+
+def _emit(progress: Progress) -> None:
+    for name, value in (("CertificatesQueued", progress.queued), ("EntriesRefused", progress.rejected),
+                        ("Duplicates", progress.duplicates)):
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -1,0 +1,90 @@
+"""Fixtures for the provider runtime: moto S3/SQS/DynamoDB, a manifest bucket and queues."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bucket, create_queue
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto import mock_aws
+
+from thingpress.audit import AuditTable
+from thingpress.provider import Provider, Tuning
+from thingpress.settings import FunctionSettings
+
+
+@dataclass
+class Aws:
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+    audit: AuditTable
+    bucket: str
+    import_queue: str
+    manifest_queue: str
+
+    def settings(self, vendor: str, **overrides: Any) -> FunctionSettings:
+        values: dict[str, Any] = {
+            "audit_table": self.audit.table, "import_queue_url": self.import_queue,
+            "manifest_queue_url": self.manifest_queue, "vendor": vendor,
+        }
+        values.update(overrides)
+        return FunctionSettings(**values)
+
+    def provider(self, vendor: str = "generated", *, sqs: Any = None, tuning: Tuning | None = None,
+                 **settings: Any) -> Provider:
+        return Provider(vendor, settings=self.settings(vendor, **settings), s3=self.s3, sqs=sqs or self.sqs,
+                        dynamodb=self.dynamodb, tuning=tuning, sleep=lambda _s: None)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        table = create_audit_table(dynamodb)
+        yield Aws(
+            s3=s3, sqs=sqs, dynamodb=dynamodb, audit=AuditTable(dynamodb, table),
+            bucket=create_bucket(s3, "manifests"),
+            import_queue=create_queue(sqs, "import"), manifest_queue=create_queue(sqs, "manifest-generated"),
+        )
+
+
+_KEY = ec.generate_private_key(ec.SECP256R1())
+_CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "thingpress provider test CA")])
+
+
+def device_pem(cn: str, *, days: int = 365) -> bytes:
+    """A small valid device certificate (one shared key: only the DER has to differ)."""
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(_CA_NAME).public_key(_KEY.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
+            .sign(_KEY, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generated_manifest(lines: list[bytes]) -> bytes:
+    """A generated manifest: each PEM as one standard-base64 line; ``bytes`` lines are kept raw."""
+    return b"".join(base64.b64encode(line) + b"\n" if line.startswith(b"-----BEGIN") else line + b"\n"
+                    for line in lines)
+
+
+@pytest.fixture(scope="session")
+def pems() -> list[bytes]:
+    """40 distinct device certificates Device-0 ... Device-39."""
+    return [device_pem(f"Device-{i}") for i in range(40)]
