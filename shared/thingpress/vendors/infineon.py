@@ -38,6 +38,7 @@ from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, BinaryIO
 
 import py7zr
+import py7zr.exceptions
 from py7zr.io import Py7zIO, WriterFactory
 
 from thingpress import certs
@@ -124,9 +125,10 @@ def _seekable(stream: BinaryIO, limits: ArchiveLimits, stack: ExitStack) -> IO[b
     return file
 
 
-def _open(file: IO[bytes], what: str, limits: ArchiveLimits, stack: ExitStack) -> py7zr.SevenZipFile:
+def _open(file: IO[bytes], what: str, max_extract: int, stack: ExitStack) -> py7zr.SevenZipFile:
+    """``file`` opened as 7z; py7zr itself stops after ``max_extract`` decompressed bytes."""
     try:
-        archive = py7zr.SevenZipFile(file, mode="r", max_extract_size=limits.max_total_bytes)
+        archive = py7zr.SevenZipFile(file, mode="r", max_extract_size=max_extract)
     except py7zr.PasswordRequired:
         raise ManifestError(f"{what} is encrypted (password required)") from None
     except Exception as exc:  # py7zr raises many types on hostile input; all mean "unreadable"
@@ -144,7 +146,7 @@ def _members(archive: py7zr.SevenZipFile, what: str) -> list:
 def _inner_archive(outer_file: IO[bytes], bundle: str, limits: ArchiveLimits,
                    stack: ExitStack) -> tuple[str, IO[bytes]]:
     what = "infineon manifest"
-    outer = _open(outer_file, what, limits, stack)
+    outer = _open(outer_file, what, limits.max_archive_bytes, stack)
     members = _members(outer, what)
     if len(members) > limits.max_entries:
         raise ManifestError(f"{what} has {len(members)} members, more than the limit of {limits.max_entries}")
@@ -179,7 +181,7 @@ def _extract_pems(inner_file: IO[bytes], inner_name: str, limits: ArchiveLimits,
     if inner_file.read(len(MAGIC)) != MAGIC:
         raise ManifestError(f"{what} is not a 7z archive")
     inner_file.seek(0)
-    inner = _open(inner_file, what, limits, stack)
+    inner = _open(inner_file, what, limits.max_total_bytes, stack)
     members = _members(inner, what)
     if len(members) > limits.max_entries:
         raise ManifestError(f"{what} has {len(members)} files, more than the limit of {limits.max_entries}")
@@ -212,6 +214,8 @@ def _extract(archive: py7zr.SevenZipFile, targets: list[str] | None, factory: _S
         archive.extract(targets=targets, factory=factory)
     except _Bound as bound:
         raise ManifestError(f"{what}: {bound}") from None
+    except py7zr.exceptions.DecompressionBombError as exc:
+        raise ManifestError(f"{what}: {exc}") from None
     except py7zr.PasswordRequired:
         raise ManifestError(f"{what} is encrypted (password required)") from None
     except Exception as exc:  # see _open
