@@ -15,6 +15,11 @@ before it serves. Everything here is a small, documented difference from moto:
   its event source mappings itself on ``SendMessage`` (and needs Docker to run
   the function); the thingpress runner is the one consumer, so that delivery is
   turned off and messages stay in the queue for the runner to poll.
+* **Downloadable Lambda code.** AWS answers ``GetFunction`` with ``Code.Location``
+  and ``GetLayerVersion`` with ``Content.Location``, presigned URLs of the
+  deployed zips; moto gives placeholders. :class:`LambdaCode` rewrites them to
+  ``/moto-api/thingpress/lambda-code?arn=...`` on the emulator, which serves the
+  bytes moto stored, so the runner downloads the deployed code as from AWS.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +43,10 @@ from thingpress_cli.local.quota import Quotas
 
 #: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
 QUOTA_PATH = "/moto-api/thingpress/quotas"
+#: Where the deployed zips of functions and layer versions are served from.
+CODE_PATH = "/moto-api/thingpress/lambda-code"
+_GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+/?$")
+_GET_LAYER_VERSION = re.compile(r"^/2018-10-31/layers/[^/]+/versions/\d+/?$")
 #: IoT operations answered here instead of by moto.
 TAG_OPERATIONS = frozenset({"TagResource", "UntagResource", "ListTagsForResource"})
 
@@ -125,8 +135,63 @@ class IotTags:
             self.tag(arn, tags)
 
 
+class LambdaCode:
+    """Downloadable ``Code.Location`` / ``Content.Location`` for the deployed zips."""
+
+    @staticmethod
+    def wants(environ: dict[str, Any]) -> bool:
+        path = environ.get("PATH_INFO", "")
+        return environ.get("REQUEST_METHOD") == "GET" and bool(_GET_FUNCTION.match(path) or _GET_LAYER_VERSION.match(path))
+
+    @staticmethod
+    def rewrite(environ: dict[str, Any], app: WsgiApp, start_response: StartResponse) -> Iterable[bytes]:
+        """Call moto, then point the answer's code location at this emulator."""
+        captured: dict[str, Any] = {}
+
+        def hold(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            captured.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = b"".join(app(environ, hold))
+        status, headers = captured["status"], captured["headers"]
+        if status.startswith("200"):
+            answer = json.loads(body)
+            base = f"http://{environ.get('HTTP_HOST', 'localhost')}{CODE_PATH}?arn="
+            if isinstance(answer.get("Code"), dict) and "FunctionArn" in answer.get("Configuration", {}):
+                answer["Code"]["Location"] = base + answer["Configuration"]["FunctionArn"]
+            if isinstance(answer.get("Content"), dict) and "LayerVersionArn" in answer:
+                answer["Content"]["Location"] = base + answer["LayerVersionArn"]
+            body = json.dumps(answer).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
+
+    @staticmethod
+    def serve(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """The zip of a function (by function ARN) or layer version (by layer version ARN)."""
+        from moto.awslambda.utils import get_backend
+
+        arn = Request(environ).args.get("arn", "")
+        parts = arn.split(":")
+        code: bytes | None = None
+        if len(parts) >= 7 and parts[2] == "lambda":
+            backend = get_backend(parts[4], parts[3])  # lambda_simple: use_docker is off
+            try:
+                if parts[5] == "function":
+                    code = backend.get_function(parts[6]).code_bytes
+                elif parts[5] == "layer":
+                    found = backend.layers_versions_by_arn(arn)
+                    code = found.code_bytes if found is not None else None
+            except Exception:  # noqa: BLE001 - moto's not-found errors differ by resource
+                code = None
+        if not code:
+            return json_response(start_response, "404 Not Found", {"message": f"no deployed code for {arn!r}"})
+        start_response("200 OK", [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))])
+        return [code]
+
+
 class Extension:
-    """WSGI layer in front of moto: IoT tags, quota mode and the quota endpoint."""
+    """WSGI layer in front of moto: IoT tags, Lambda code locations, quota mode and its endpoint."""
 
     def __init__(self, app: WsgiApp, quotas: Quotas | None = None) -> None:
         self.app = app
@@ -136,7 +201,12 @@ class Extension:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == QUOTA_PATH:
             return self._quota_endpoint(environ, start_response)
-        if signing_service(environ) != "iot":
+        if environ.get("PATH_INFO") == CODE_PATH:
+            return LambdaCode.serve(environ, start_response)
+        service = signing_service(environ)
+        if service == "lambda" and LambdaCode.wants(environ):
+            return LambdaCode.rewrite(environ, self.app, start_response)
+        if service != "iot":
             return self.app(environ, start_response)
         operation = iot_operation(environ)
         if operation is None:
