@@ -212,9 +212,17 @@ def microchip_manifest_for(devs: Iterable[Device], signer: MicrochipSigner) -> b
 # -- infineon -------------------------------------------------------------------------------------
 
 
+#: LZMA2 preset 1 and a plain header: ~1 ms per archive instead of ~100 ms with py7zr's defaults
+#: (which allocate a large LZMA dictionary twice), still a real compressed 7z.
+_FAST = [{"id": py7zr.FILTER_LZMA2, "preset": 1}]
+
+
 def seven_zip(files: Mapping[str, bytes], password: str | None = None) -> bytes:
+    """A 7z archive of ``files`` (name -> content); encrypted with py7zr's defaults when ``password``."""
     out = io.BytesIO()
-    with py7zr.SevenZipFile(out, "w", password=password) as archive:
+    with py7zr.SevenZipFile(out, "w", password=password, filters=None if password else _FAST) as archive:
+        if password is None:
+            archive.set_encoded_header_mode(False)
         for name, data in files.items():
             archive.writestr(data, name)
     return out.getvalue()
