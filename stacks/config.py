@@ -1,0 +1,313 @@
+"""Stack configuration from environment variables (and the cdktf context ``env``).
+
+Pure Python. ``StackConfig.from_env`` collects every error and raises one
+``ConfigError`` with one line per setting, naming it.
+
+=====================================  ===========================================================
+variable                               meaning (default)
+=====================================  ===========================================================
+THINGPRESS_ENV / context ``env``       environment suffix, ``^[a-z][a-z0-9]{1,11}$`` (``dev``)
+THINGPRESS_REGION                      AWS region (``us-east-1``)
+THINGPRESS_TARGET                      ``aws`` or ``local`` (an AWS emulator) (``aws``)
+THINGPRESS_ENDPOINT                    emulator URL for ``local`` (``http://127.0.0.1:5000``)
+THINGPRESS_BACKEND                     ``s3`` or ``local`` state (``s3`` for aws when a state bucket
+                                       is set, else ``local``: state in build/state/, never committed)
+THINGPRESS_STATE_BUCKET                S3 state bucket (required for the s3 backend)
+THINGPRESS_STATE_REGION                state bucket region (the region)
+THINGPRESS_IOT_POLICY_NAME             existing IoT policy to attach (none: the stack creates one)
+THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
+THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
+THINGPRESS_THING_GROUP                 existing thing group (none: the stack creates one)
+THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
+THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
+THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
+THINGPRESS_IOT_TPS                     JSON {IoT API: requests/s} over the AWS default quotas
+THINGPRESS_IMPORT_CONCURRENCY          importer maximum concurrency, 2..1000 (from the budget)
+THINGPRESS_LAMBDA_RUNTIME              ``python3.11`` / ``python3.12`` / ``python3.13`` (``python3.11``)
+THINGPRESS_LAMBDA_ARCHITECTURE         ``x86_64`` or ``arm64`` (``x86_64``)
+THINGPRESS_LOG_RETENTION_DAYS          CloudWatch Logs retention (365)
+THINGPRESS_AUDIT_RETENTION_DAYS        audit row TTL in days (365)
+THINGPRESS_TAGS                        JSON {key: value} added to every resource
+THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certificates (PEM), uploaded
+                                       to ``trust/microchip-signers/`` (``../shared/vendor-samples/
+                                       microchip-signers`` when it exists; ``none`` for no signers)
+=====================================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from thingpress import settings
+
+from stacks import defaults
+from stacks.naming import REGION_PATTERN, REGION_RE, SUFFIX_PATTERN, SUFFIX_RE, Names
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
+DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
+TARGETS = ("aws", "local")
+BACKENDS = ("s3", "local")
+_PEM_CERT = "-----BEGIN CERTIFICATE-----"
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+class ConfigError(ValueError):
+    """Bad configuration: one line per setting, each naming it."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("thingpress configuration is invalid:\n" + "\n".join(f"  {e}" for e in errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """A trusted Microchip manifest signer certificate, read at synth."""
+
+    file_name: str
+    pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    suffix: str = "dev"
+    region: str = "us-east-1"
+    target: str = "aws"
+    endpoint: str = ""
+    backend: str = "s3"
+    state_bucket: str = ""
+    state_region: str = ""
+    iot_policy_name: str = ""
+    iot_policy_document: str = ""
+    thing_type: str = ""
+    thing_group: str = ""
+    expired_certificates: str = "reject"
+    existing_thing: str = "keep"
+    infineon_bundle: str = "E0E0"
+    iot_tps: Mapping[str, float] = field(default_factory=lambda: dict(settings.DEFAULT_IOT_TPS))
+    import_concurrency: int = 2
+    runtime: str = defaults.DEFAULT_RUNTIME
+    architecture: str = defaults.DEFAULT_ARCHITECTURE
+    log_retention_days: int = defaults.LOG_RETENTION_DAYS
+    audit_retention_days: int = 365
+    tags: Mapping[str, str] = field(default_factory=dict)
+    signers: tuple[Signer, ...] = ()
+
+    @property
+    def names(self) -> Names:
+        return Names(self.suffix, self.region)
+
+    @property
+    def stack_name(self) -> str:
+        return self.names.stack
+
+    @property
+    def ephemeral(self) -> bool:
+        """A local or PR-preview deployment: destroy must empty the bucket and drop the table."""
+        return self.target == "local" or bool(re.match(r"^pr[0-9]+$", self.suffix))
+
+    @property
+    def python_version(self) -> str:
+        """``3.11`` for ``python3.11``: the layer's wheels target this."""
+        return self.runtime.removeprefix("python")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, context_env: str | None = None) -> StackConfig:
+        env = os.environ if environ is None else environ
+        errors: list[str] = []
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
+        def choice(name: str, options: tuple[str, ...], default: str) -> str:
+            value = get(name, default)
+            if value not in options:
+                errors.append(f"{name}: must be one of {', '.join(options)}, got {value!r}")
+                return default
+            return value
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = get(name)
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                errors.append(f"{name}: must be an integer, got {raw!r}")
+                return default
+            if not low <= value <= high:
+                errors.append(f"{name}: must be between {low} and {high}, got {value}")
+                return default
+            return value
+
+        env_setting = get("THINGPRESS_ENV")
+        suffix = env_setting or (context_env or "").strip() or "dev"
+        suffix_source = "THINGPRESS_ENV" if env_setting else ("cdktf context env" if context_env else "THINGPRESS_ENV")
+        suffix_ok = bool(SUFFIX_RE.match(suffix))
+        if not suffix_ok:
+            errors.append(f"{suffix_source}: environment suffix {suffix!r} must match {SUFFIX_PATTERN} "
+                          "(a lower-case letter, then 1-11 lower-case letters or digits, e.g. dev, pr1234)")
+        region = get("THINGPRESS_REGION", "us-east-1")
+        region_ok = bool(REGION_RE.match(region))
+        if not region_ok:
+            errors.append(f"THINGPRESS_REGION: {region!r} is not an AWS region name ({REGION_PATTERN})")
+        if suffix_ok and region_ok:
+            errors += [f"THINGPRESS_ENV: {msg}" for msg in Names(suffix, region).check()]
+
+        target = choice("THINGPRESS_TARGET", TARGETS, "aws")
+        endpoint = ""
+        if target == "local":
+            endpoint = get("THINGPRESS_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+            if not re.match(r"^https?://[^\s/]+$", endpoint):
+                errors.append(f"THINGPRESS_ENDPOINT: must be an http(s)://host[:port] URL, got {endpoint!r}")
+        elif get("THINGPRESS_ENDPOINT"):
+            errors.append("THINGPRESS_ENDPOINT: only used with THINGPRESS_TARGET=local")
+        state_bucket = get("THINGPRESS_STATE_BUCKET")
+        # aws target: s3 state when a state bucket is configured; without one, local
+        # state (a developer's throwaway stack). CI sets THINGPRESS_BACKEND=s3
+        # explicitly, so a missing bucket there is an error, never a silent fallback.
+        backend = choice("THINGPRESS_BACKEND", BACKENDS, "s3" if target == "aws" and state_bucket else "local")
+        if backend == "s3" and target == "local":
+            errors.append("THINGPRESS_BACKEND: the local target keeps local state; s3 is for the aws target")
+        if backend == "s3" and target == "aws" and not state_bucket:
+            errors.append("THINGPRESS_STATE_BUCKET: required with THINGPRESS_BACKEND=s3 "
+                          "(the S3 bucket holding Terraform state; see README, bootstrap the state bucket)")
+        if state_bucket and not re.match(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", state_bucket):
+            errors.append(f"THINGPRESS_STATE_BUCKET: {state_bucket!r} is not a valid S3 bucket name")
+        state_region = get("THINGPRESS_STATE_REGION")
+        if state_region and not REGION_RE.match(state_region):
+            errors.append(f"THINGPRESS_STATE_REGION: {state_region!r} is not an AWS region name")
+        state_region = state_region or region
+
+        policy_name = get("THINGPRESS_IOT_POLICY_NAME")
+        policy_doc = get("THINGPRESS_IOT_POLICY_DOCUMENT")
+        if policy_name and policy_doc:
+            errors.append("THINGPRESS_IOT_POLICY_DOCUMENT: give either a document (the stack creates the policy) "
+                          "or THINGPRESS_IOT_POLICY_NAME (an existing policy), not both")
+        if policy_doc:
+            policy_doc = _policy_document(policy_doc, errors)
+        for name in ("THINGPRESS_IOT_POLICY_NAME", "THINGPRESS_THING_TYPE", "THINGPRESS_THING_GROUP"):
+            value = get(name)
+            if value and not re.match(r"^[a-zA-Z0-9:_\-]{1,128}$", value):
+                errors.append(f"{name}: {value!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+
+        tps = dict(settings.DEFAULT_IOT_TPS)
+        raw_tps = get(settings.IOT_TPS)
+        if raw_tps:
+            try:
+                given = json.loads(raw_tps)
+                if not isinstance(given, dict):
+                    raise TypeError
+                for api, rate in given.items():
+                    if api not in tps:
+                        errors.append(f"{settings.IOT_TPS}: unknown IoT API {api!r}; known: {', '.join(tps)}")
+                    elif isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+                        errors.append(f"{settings.IOT_TPS}: {api} must be a positive number, got {rate!r}")
+                    else:
+                        tps[api] = float(rate)
+            except (ValueError, TypeError):
+                errors.append(f"{settings.IOT_TPS}: must be a JSON object of IoT API name to requests/second")
+        concurrency = integer(settings.IMPORT_CONCURRENCY, defaults.default_import_concurrency(tps),
+                              defaults.MIN_ESM_CONCURRENCY, defaults.MAX_ESM_CONCURRENCY)
+
+        tags: dict[str, str] = {}
+        raw_tags = get("THINGPRESS_TAGS")
+        if raw_tags:
+            try:
+                given_tags = json.loads(raw_tags)
+                if not isinstance(given_tags, dict):
+                    raise TypeError
+                for key, value in given_tags.items():
+                    if not isinstance(value, str) or not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
+                        errors.append(f"THINGPRESS_TAGS: tag {key!r} must be a valid tag key with a string value")
+                    else:
+                        tags[key] = value
+            except (ValueError, TypeError):
+                errors.append("THINGPRESS_TAGS: must be a JSON object of tag key to string value")
+
+        expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
+        existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
+        bundle = choice(settings.INFINEON_BUNDLE, settings.INFINEON_BUNDLES, "E0E0")
+        runtime = choice("THINGPRESS_LAMBDA_RUNTIME", defaults.RUNTIMES, defaults.DEFAULT_RUNTIME)
+        architecture = choice("THINGPRESS_LAMBDA_ARCHITECTURE", defaults.ARCHITECTURES, defaults.DEFAULT_ARCHITECTURE)
+        log_retention = _retention(get("THINGPRESS_LOG_RETENTION_DAYS"), errors)
+        audit_retention = integer(settings.AUDIT_RETENTION_DAYS, 365, 1, 3650)
+        signers = _signers(env, errors)
+        if errors:
+            raise ConfigError(errors)
+        return cls(
+            suffix=suffix, region=region, target=target, endpoint=endpoint, backend=backend,
+            state_bucket=state_bucket, state_region=state_region,
+            iot_policy_name=policy_name, iot_policy_document=policy_doc,
+            thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
+            expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            iot_tps=tps, import_concurrency=concurrency, runtime=runtime, architecture=architecture,
+            log_retention_days=log_retention, audit_retention_days=audit_retention,
+            tags=tags, signers=signers,
+        )
+
+
+def _retention(raw: str, errors: list[str]) -> int:
+    if not raw:
+        return defaults.LOG_RETENTION_DAYS
+    if not raw.isdigit() or int(raw) not in defaults.LOG_RETENTION_CHOICES:
+        errors.append(f"THINGPRESS_LOG_RETENTION_DAYS: must be one of "
+                      f"{', '.join(map(str, defaults.LOG_RETENTION_CHOICES))}, got {raw!r}")
+        return defaults.LOG_RETENTION_DAYS
+    return int(raw)
+
+
+def _policy_document(value: str, errors: list[str]) -> str:
+    name = "THINGPRESS_IOT_POLICY_DOCUMENT"
+    text = value
+    if not value.lstrip().startswith("{"):
+        path = Path(value)
+        if not path.is_file():
+            errors.append(f"{name}: {value} is neither inline JSON nor a readable file")
+            return ""
+        text = path.read_text()
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        errors.append(f"{name}: not valid JSON ({exc})")
+        return ""
+    if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), list) or not doc["Statement"]:
+        errors.append(f"{name}: must be an IoT policy document with a non-empty Statement list")
+        return ""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[Signer, ...]:
+    name = "THINGPRESS_MICROCHIP_SIGNERS_DIR"
+    raw = env.get(name, "").strip()
+    if raw.lower() == "none":
+        return ()
+    folder = Path(raw) if raw else DEFAULT_SIGNERS_DIR
+    if not folder.is_dir():
+        if raw:
+            errors.append(f"{name}: {raw} is not a folder")
+        return ()
+    out: list[Signer] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if not re.match(r"^[A-Za-z0-9._\-]+$", path.name):
+            errors.append(f"{name}: {path.name}: file name must be [A-Za-z0-9._-] (it becomes an S3 key)")
+            continue
+        try:
+            text = path.read_text("ascii")
+        except (UnicodeDecodeError, OSError) as exc:
+            errors.append(f"{name}: {path.name}: not a PEM text file ({exc.__class__.__name__})")
+            continue
+        if _PEM_CERT not in text:
+            errors.append(f"{name}: {path.name}: holds no PEM certificate")
+            continue
+        out.append(Signer(path.name, text))
+    if raw and not out and not any(e.startswith(name) for e in errors):
+        errors.append(f"{name}: {raw} holds no certificate files")
+    return tuple(out)

@@ -1,0 +1,130 @@
+"""The shared layer and the SQS-triggered functions (role, logs, code, event source mapping)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdktf import AssetType, TerraformAsset
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
+    LambdaEventSourceMapping,
+    LambdaEventSourceMappingScalingConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction,
+    LambdaFunctionEnvironment,
+    LambdaFunctionLoggingConfig,
+    LambdaFunctionTracingConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_layer_version import LambdaLayerVersion
+from constructs import Construct
+
+from stacks import defaults, guards, iam, packaging
+from stacks.constructs.context import DeploymentContext
+from stacks.constructs.queues import QueuePair
+
+
+def _asset(scope: Construct, artifact: packaging.Artifact) -> TerraformAsset:
+    # The asset folder is named by a hash of the build inputs, so the synthesized
+    # JSON holds a relative, machine-independent path.
+    tag = hashlib.sha256(artifact.source_hash.encode()).hexdigest()[:32]
+    return TerraformAsset(scope, "asset", path=str(artifact.path), type=AssetType.FILE, asset_hash=tag)
+
+
+class SharedLayer(Construct):
+    """``shared/`` + pinned dependencies for the configured runtime and architecture."""
+
+    def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext):
+        super().__init__(scope, id_)
+        cfg = ctx.config
+        self.artifact = packaging.build_layer(cfg.python_version, cfg.architecture)
+        asset = _asset(self, self.artifact)
+        self.layer = LambdaLayerVersion(
+            self, "layer", layer_name=ctx.names.layer, filename=asset.path,
+            source_code_hash=self.artifact.source_hash, compatible_runtimes=[cfg.runtime],
+            compatible_architectures=[cfg.architecture],
+            description="thingpress shared code + pinned dependencies (boto3 bundled)")
+        self.arn = self.layer.arn
+
+
+@dataclass(frozen=True)
+class FunctionProps:
+    key: str
+    handler: str
+    description: str
+    timeout: int
+    memory: int
+    source: QueuePair
+    batch_size: int
+    max_concurrency: int
+    #: setting name -> value (tokens of stack resources for resource names).
+    environment: Mapping[str, str]
+    #: statements of the function's own inline policy (logs, X-Ray and its queue are added).
+    statements: Sequence[dict[str, Any]]
+    #: setting name -> literal configured by the user (an existing resource's name).
+    configured: Mapping[str, str] = field(default_factory=dict)
+
+
+class QueueFunction(Construct):
+    """A function fed by a queue: partial batch responses, bounded concurrency, traced, logged to KMS."""
+
+    def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, props: FunctionProps,
+                 layer: SharedLayer, kms_key_arn: str):
+        super().__init__(scope, id_)
+        names, cfg = ctx.names, ctx.config
+        name = names.function(props.key)
+        errors = guards.check_environment(self, name, props.environment, props.configured)
+        if props.source.visibility_timeout < props.timeout:
+            errors.append(f"function {name}: queue visibility timeout {props.source.visibility_timeout}s is below "
+                          f"the function timeout {props.timeout}s")
+        if not defaults.MIN_ESM_CONCURRENCY <= props.max_concurrency <= defaults.MAX_ESM_CONCURRENCY:
+            errors.append(f"function {name}: maximum concurrency {props.max_concurrency} is outside "
+                          f"{defaults.MIN_ESM_CONCURRENCY}..{defaults.MAX_ESM_CONCURRENCY}")
+        if errors:
+            raise guards.GuardError(errors)
+
+        self.log_group = CloudwatchLogGroup(self, "logs", name=names.log_group(props.key),
+                                            retention_in_days=cfg.log_retention_days, kms_key_id=kms_key_arn)
+        self.role = IamRole(self, "role", name=names.role(props.key), assume_role_policy=iam.document(
+            iam.statement("LambdaAssumesRole", ["sts:AssumeRole"], None, principal={"Service": "lambda.amazonaws.com"},
+                          condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}})))
+        queue = props.source.queue
+        statements = [
+            iam.statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                          [self.log_group.arn, f"{self.log_group.arn}:log-stream:*"]),
+            # X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
+            iam.statement("XRayTracesNoResourceLevelPermissions",
+                          ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
+            iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                                              "sqs:ChangeMessageVisibility"], queue.arn),
+            iam.statement("UseDeploymentKey", ["kms:Decrypt", "kms:GenerateDataKey"], kms_key_arn),
+            *props.statements,
+        ]
+        self.policy = IamRolePolicy(self, "policy", role=self.role.id, name="least-privilege",
+                                    policy=iam.document(*statements))
+        self.artifact = packaging.build_function(props.key)
+        asset = _asset(self, self.artifact)
+        self.function = LambdaFunction(
+            self, "function", function_name=name, description=props.description, role=self.role.arn,
+            handler=props.handler, runtime=cfg.runtime, architectures=[cfg.architecture],
+            filename=asset.path, source_code_hash=self.artifact.source_hash, layers=[layer.arn],
+            timeout=props.timeout, memory_size=props.memory,
+            reserved_concurrent_executions=props.max_concurrency,
+            tracing_config=LambdaFunctionTracingConfig(mode=defaults.TRACING_MODE),
+            logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=self.log_group.name),
+            environment=LambdaFunctionEnvironment(variables=dict(props.environment)),
+            kms_key_arn=kms_key_arn,
+            depends_on=[self.log_group, self.policy],
+        )
+        self.mapping = LambdaEventSourceMapping(
+            self, "trigger", event_source_arn=queue.arn, function_name=self.function.arn,
+            batch_size=props.batch_size, function_response_types=["ReportBatchItemFailures"],
+            scaling_config=LambdaEventSourceMappingScalingConfig(maximum_concurrency=props.max_concurrency),
+        )
+        self.name = self.function.function_name
+        self.arn = self.function.arn

@@ -1,0 +1,67 @@
+"""A queue with its own dead-letter queue, encrypted, TLS-only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
+from constructs import Construct
+
+from stacks import defaults, iam
+
+
+@dataclass(frozen=True)
+class QueueProps:
+    """``name``/``dlq_name``: queue names. ``consumer_timeout``: the consuming function's timeout."""
+
+    name: str
+    dlq_name: str
+    kms_key_arn: str
+    consumer_timeout: int
+    max_receive_count: int
+    #: None: ``VISIBILITY_FACTOR`` x the consumer timeout (AWS advice).
+    visibility_timeout: int | None = None
+    #: bucket ARN allowed to send S3 event notifications (with the account id token).
+    s3_source_arn: str | None = None
+    source_account: str | None = None
+
+
+class QueuePair(Construct):
+    """``queue`` redrives to ``dlq`` after ``max_receive_count`` receives."""
+
+    def __init__(self, scope: Construct, id_: str, *, props: QueueProps):
+        super().__init__(scope, id_)
+        visibility = props.visibility_timeout or defaults.visibility_timeout(props.consumer_timeout)
+        errors = []
+        if visibility < props.consumer_timeout:
+            errors.append(f"queue {props.name}: visibility timeout {visibility}s is below its consumer's "
+                          f"timeout {props.consumer_timeout}s (AWS requires at least the function timeout)")
+        if visibility > defaults.MAX_VISIBILITY_TIMEOUT:
+            errors.append(f"queue {props.name}: visibility timeout {visibility}s is over 12 hours")
+        if not 1 <= props.max_receive_count <= 1000:
+            errors.append(f"queue {props.name}: maxReceiveCount must be 1..1000")
+        if errors:
+            raise ValueError("\n".join(errors))
+        self.visibility_timeout = visibility
+        self.max_receive_count = props.max_receive_count
+        self.dlq = SqsQueue(self, "dlq", name=props.dlq_name, kms_master_key_id=props.kms_key_arn,
+                            message_retention_seconds=defaults.DLQ_RETENTION_SECONDS)
+        self.queue = SqsQueue(
+            self, "queue", name=props.name, kms_master_key_id=props.kms_key_arn,
+            visibility_timeout_seconds=visibility, message_retention_seconds=defaults.QUEUE_RETENTION_SECONDS,
+            receive_wait_time_seconds=defaults.RECEIVE_WAIT_SECONDS,
+            redrive_policy=json.dumps({"deadLetterTargetArn": self.dlq.arn,
+                                       "maxReceiveCount": props.max_receive_count}),
+        )
+        statements = [iam.deny_insecure_transport("sqs", self.queue.arn)]
+        if props.s3_source_arn:
+            statements.insert(0, iam.statement(
+                "S3SendsManifestEvents", ["sqs:SendMessage"], self.queue.arn,
+                principal={"Service": "s3.amazonaws.com"},
+                condition={"ArnEquals": {"aws:SourceArn": props.s3_source_arn},
+                           "StringEquals": {"aws:SourceAccount": props.source_account}}))
+        self.policy = SqsQueuePolicy(self, "policy", queue_url=self.queue.url, policy=iam.document(*statements))
+        SqsQueuePolicy(self, "dlq-policy", queue_url=self.dlq.url,
+                       policy=iam.document(iam.deny_insecure_transport("sqs", self.dlq.arn)))

@@ -1,0 +1,71 @@
+"""Secure defaults, in one place. Constructs merge: these, then the caller's config,
+then values the construct requires (e.g. a queue's visibility timeout derived from
+its consumer's timeout). Pure Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+# -- Lambda ---------------------------------------------------------------------------
+RUNTIMES = ("python3.11", "python3.12", "python3.13")
+ARCHITECTURES = ("x86_64", "arm64")
+DEFAULT_RUNTIME = "python3.11"
+DEFAULT_ARCHITECTURE = "x86_64"
+#: pip --platform per Lambda architecture (the python3.11 runtime is Amazon Linux 2, glibc 2.26).
+PIP_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+TRACING_MODE = "Active"
+#: CloudWatch Logs retention; 1 year (checkov CKV_AWS_338). Allowed values per the Logs API.
+LOG_RETENTION_DAYS = 365
+LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                         2192, 2557, 2922, 3288, 3653)
+
+#: The provider streams a whole manifest and hands over to a continuation before it times out.
+PROVIDER_TIMEOUT_SECONDS = 900
+PROVIDER_MEMORY_MB = 1024
+#: One manifest per invocation: a manifest is big, and a continuation is its own message.
+PROVIDER_BATCH_SIZE = 1
+#: ESM maximum concurrency per vendor (2 is the smallest value AWS accepts).
+PROVIDER_MAX_CONCURRENCY = 2
+IMPORTER_TIMEOUT_SECONDS = 60
+IMPORTER_MEMORY_MB = 512
+#: the largest SQS batch that needs no batching window.
+MAX_IMPORT_BATCH_SIZE = 10
+#: AWS: SQS event source mapping maximum concurrency is 2..1000.
+MIN_ESM_CONCURRENCY, MAX_ESM_CONCURRENCY = 2, 1000
+
+# -- SQS --------------------------------------------------------------------------------
+#: AWS advises a visibility timeout of 6x the function timeout (at least 1x is required).
+VISIBILITY_FACTOR = 6
+MAX_VISIBILITY_TIMEOUT = 43_200
+QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: the import queue's maxReceiveCount (the importer records FAILED on that attempt).
+IMPORT_MAX_RECEIVE_COUNT = 5
+MANIFEST_MAX_RECEIVE_COUNT = 3
+RECEIVE_WAIT_SECONDS = 20
+
+# -- S3 / KMS / DynamoDB / alarms -------------------------------------------------------------
+NONCURRENT_VERSION_DAYS = 90
+ABORT_MULTIPART_DAYS = 7
+KMS_DELETION_WINDOW_DAYS = 30
+ALARM_PERIOD_SECONDS = 300
+#: import queue: alarm when the oldest message is older than this.
+IMPORT_AGE_ALARM_SECONDS = 1800
+
+
+def visibility_timeout(function_timeout: int) -> int:
+    """The queue visibility timeout for a consumer with ``function_timeout`` seconds."""
+    return min(MAX_VISIBILITY_TIMEOUT, VISIBILITY_FACTOR * function_timeout)
+
+
+def default_import_concurrency(iot_tps: dict[str, float]) -> int:
+    """Importer instances: about 5 new certificates/s each at the slowest IoT API's budget."""
+    slowest = min(iot_tps.values())
+    return max(MIN_ESM_CONCURRENCY, min(MAX_ESM_CONCURRENCY, math.floor(slowest / 5)))
+
+
+def import_batch_size(iot_tps: dict[str, float], concurrency: int, timeout: int = IMPORTER_TIMEOUT_SECONDS) -> int:
+    """Import batch size: what one instance can finish in a quarter of its timeout at its share of the budget."""
+    per_instance = min(iot_tps.values()) / concurrency
+    return max(1, min(MAX_IMPORT_BATCH_SIZE, math.floor(per_instance * timeout / 4)))

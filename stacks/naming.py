@@ -1,0 +1,187 @@
+"""Every resource name of a thingpress deployment, and the AWS limits they must keep.
+
+Pure Python (no cdktf import): the CLI and the integration tests use it too.
+
+Names are ``thingpress-<suffix>-<purpose>``. The suffix is the environment
+(``dev``, ``pr1234``, ``local`` ...) and must match ``SUFFIX_PATTERN``: a lower-case
+letter, then 1 to 11 lower-case letters or digits. With the longest suffix, the
+longest region name and a 12-digit account id, every derived name still fits its
+AWS limit; ``Names.check`` proves it for the actual suffix and region.
+
+Vendor manifests are routed by S3 key prefix: ``incoming/<vendor>/``. The file
+suffix is checked by the vendor's provider, so a wrong file still gets an audit
+record instead of being silently ignored by the notification filter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PROJECT = "thingpress"
+#: the environment suffix: starts with a letter, 2 to 12 characters, [a-z0-9].
+SUFFIX_PATTERN = r"^[a-z][a-z0-9]{1,11}$"
+SUFFIX_RE = re.compile(SUFFIX_PATTERN)
+#: AWS region names, e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-7.
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
+REGION_RE = re.compile(REGION_PATTERN)
+
+#: vendors, in a fixed order (outputs, resources and zips follow it).
+VENDORS = ("microchip", "infineon", "espressif", "generated")
+#: the manifest file suffix of each vendor (checked by the provider, not by S3).
+VENDOR_SUFFIXES = {"microchip": ".json", "infineon": ".7z", "espressif": ".csv", "generated": ".txt"}
+INCOMING_PREFIX = "incoming/"
+TRUST_PREFIX = "trust/"
+MICROCHIP_SIGNERS_PREFIX = "trust/microchip-signers/"
+
+#: function keys: the importer and one provider per vendor (also the lambdas/ folder names).
+IMPORTER = "importer"
+
+
+def provider_key(vendor: str) -> str:
+    return f"provider_{vendor}"
+
+
+FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS))
+
+
+def vendor_prefix(vendor: str) -> str:
+    """The S3 key prefix a vendor's manifests are uploaded under."""
+    if vendor not in VENDORS:
+        raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
+    return f"{INCOMING_PREFIX}{vendor}/"
+
+
+#: AWS name length limits (characters).
+LIMITS = {
+    "s3_bucket": 63,
+    "iam_role": 64,
+    "lambda_function": 64,
+    "sqs_queue": 80,
+    "dynamodb_table": 255,
+    "lambda_layer": 140,
+    "log_group": 512,
+    "iot_policy": 128,
+    "iot_thing_type": 128,
+    "iot_thing_group": 128,
+    "sns_topic": 256,
+    "cloudwatch_alarm": 255,
+    "cloudwatch_dashboard": 255,
+    "kms_alias": 256,
+}
+#: an AWS account id is always 12 digits; names are checked with that length.
+ACCOUNT_ID_LENGTH = 12
+ACCOUNT_PLACEHOLDER = "0" * ACCOUNT_ID_LENGTH
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The names of one deployment (``suffix``) in one region."""
+
+    suffix: str
+    region: str
+
+    @property
+    def stack(self) -> str:
+        return f"{PROJECT}-{self.suffix}"
+
+    def _name(self, purpose: str) -> str:
+        return f"{PROJECT}-{self.suffix}-{purpose}"
+
+    def bucket(self, account_id: str) -> str:
+        """Manifests bucket: account id and region make it globally unique."""
+        return self._name(f"manifests-{account_id}-{self.region}")
+
+    def manifest_queue(self, vendor: str) -> str:
+        return self._name(f"{vendor}-manifests")
+
+    def manifest_dlq(self, vendor: str) -> str:
+        return self._name(f"{vendor}-manifests-dlq")
+
+    @property
+    def import_queue(self) -> str:
+        return self._name("import")
+
+    @property
+    def import_dlq(self) -> str:
+        return self._name("import-dlq")
+
+    @property
+    def audit_table(self) -> str:
+        return self._name("audit")
+
+    def function(self, key: str) -> str:
+        """Lambda function name for a function key (``importer``, ``provider_<vendor>``)."""
+        if key not in FUNCTION_KEYS:
+            raise ValueError(f"unknown function {key!r}; known: {', '.join(FUNCTION_KEYS)}")
+        return self._name(key.replace("_", "-"))
+
+    def role(self, key: str) -> str:
+        return f"{self.function(key)}-role"
+
+    def log_group(self, key: str) -> str:
+        return f"/aws/lambda/{self.function(key)}"
+
+    @property
+    def log_group_prefix(self) -> str:
+        """Every function log group of this deployment starts with this."""
+        return f"/aws/lambda/{PROJECT}-{self.suffix}-"
+
+    @property
+    def layer(self) -> str:
+        return self._name("shared")
+
+    @property
+    def iot_policy(self) -> str:
+        return self._name("device")
+
+    @property
+    def thing_type(self) -> str:
+        return self._name("device")
+
+    @property
+    def thing_group(self) -> str:
+        return self._name("devices")
+
+    @property
+    def alarm_topic(self) -> str:
+        return self._name("alarms")
+
+    def alarm(self, what: str) -> str:
+        return self._name(what)
+
+    @property
+    def dashboard(self) -> str:
+        return self.stack
+
+    @property
+    def kms_alias(self) -> str:
+        return f"alias/{self.stack}"
+
+    @property
+    def thing_topic_root(self) -> str:
+        """Devices publish and subscribe under ``<root>/<thing name>/``."""
+        return f"{PROJECT}"
+
+    def all_names(self) -> list[tuple[str, str]]:
+        """(limit kind, name) for every name, the bucket with a 12-digit account id."""
+        out: list[tuple[str, str]] = [("s3_bucket", self.bucket(ACCOUNT_PLACEHOLDER))]
+        for vendor in VENDORS:
+            out += [("sqs_queue", self.manifest_queue(vendor)), ("sqs_queue", self.manifest_dlq(vendor))]
+        out += [("sqs_queue", self.import_queue), ("sqs_queue", self.import_dlq),
+                ("dynamodb_table", self.audit_table), ("lambda_layer", self.layer)]
+        for key in FUNCTION_KEYS:
+            out += [("lambda_function", self.function(key)), ("iam_role", self.role(key)),
+                    ("log_group", self.log_group(key)),
+                    ("cloudwatch_alarm", self.alarm(f"{key.replace('_', '-')}-throttles"))]
+        out += [("iot_policy", self.iot_policy), ("iot_thing_type", self.thing_type),
+                ("iot_thing_group", self.thing_group), ("sns_topic", self.alarm_topic),
+                ("cloudwatch_dashboard", self.dashboard), ("kms_alias", self.kms_alias)]
+        return out
+
+    def check(self) -> list[str]:
+        """One message per name over its AWS limit (empty when all fit)."""
+        return [
+            f"name {name!r} ({kind}) is {len(name)} characters, over the AWS limit of {LIMITS[kind]}"
+            for kind, name in self.all_names() if len(name) > LIMITS[kind]
+        ]

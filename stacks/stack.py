@@ -1,0 +1,181 @@
+"""The thingpress stack: ``thingpress-<suffix>``, composed from one construct per concern."""
+
+from __future__ import annotations
+
+import json
+
+from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
+from constructs import Construct
+from thingpress import settings
+
+from stacks import defaults, iam, outputs
+from stacks.config import StackConfig
+from stacks.constructs.alarms import Alarms
+from stacks.constructs.audit_table import AuditTable
+from stacks.constructs.context import DeploymentContext
+from stacks.constructs.functions import FunctionProps, QueueFunction, SharedLayer
+from stacks.constructs.intake import ManifestIntake
+from stacks.constructs.iot import IotResources
+from stacks.constructs.kms import EncryptionKey
+from stacks.constructs.queues import QueuePair, QueueProps
+from stacks.naming import IMPORTER, MICROCHIP_SIGNERS_PREFIX, PROJECT, VENDORS, provider_key, vendor_prefix
+
+#: every service the stack (and the local runner) talks to, for the local target's endpoints.
+LOCAL_SERVICES = ("cloudwatch", "cloudwatchlogs", "dynamodb", "iam", "iot", "kms", "lambda_", "s3", "sns", "sqs",
+                  "sts")
+METRICS_NAMESPACE = "thingpress"
+
+
+class ThingpressStack(TerraformStack):
+    def __init__(self, scope: Construct, config: StackConfig):
+        super().__init__(scope, config.stack_name)
+        self.config = config
+        self._provider_and_backend(config)
+        ctx = DeploymentContext(config, DataAwsPartition(self, "partition").partition,
+                                DataAwsCallerIdentity(self, "account").account_id)
+        names = ctx.names
+
+        key = EncryptionKey(self, "kms", ctx=ctx)
+        intake = ManifestIntake(self, "intake", ctx=ctx, kms_key_arn=key.arn,
+                                provider_timeout=defaults.PROVIDER_TIMEOUT_SECONDS, force_destroy=config.ephemeral)
+        import_pair = QueuePair(self, "import-queue", props=QueueProps(
+            name=names.import_queue, dlq_name=names.import_dlq, kms_key_arn=key.arn,
+            consumer_timeout=defaults.IMPORTER_TIMEOUT_SECONDS, max_receive_count=defaults.IMPORT_MAX_RECEIVE_COUNT))
+        table = AuditTable(self, "audit", name=names.audit_table, kms_key_arn=key.arn,
+                           deletion_protection=not config.ephemeral)
+        iot = IotResources(self, "iot", ctx=ctx)
+        layer = SharedLayer(self, "layer", ctx=ctx)
+        iot_arns = iot.arns(ctx)
+
+        common = {
+            settings.AUDIT_TABLE: table.name,
+            settings.AUDIT_RETENTION_DAYS: str(config.audit_retention_days),
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        concurrency = config.import_concurrency
+        importer = QueueFunction(self, "importer", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=FunctionProps(
+            key=IMPORTER, handler="import_handler.lambda_handler",
+            description="Registers each certificate, creates its thing, attaches policy, type and group",
+            timeout=defaults.IMPORTER_TIMEOUT_SECONDS, memory=defaults.IMPORTER_MEMORY_MB, source=import_pair,
+            batch_size=defaults.import_batch_size(config.iot_tps, concurrency), max_concurrency=concurrency,
+            environment={
+                **common, "POWERTOOLS_SERVICE_NAME": "importer",
+                settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: iot.thing_group_name,
+                settings.POLICY_NAMES: iot.policy_name,
+                settings.IOT_TPS: json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":")),
+                settings.IMPORT_CONCURRENCY: str(concurrency),
+                settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
+                settings.EXISTING_THING: config.existing_thing,
+            },
+            configured={k: v for k, v in {settings.THING_TYPE: config.thing_type,
+                                          settings.THING_GROUP: config.thing_group,
+                                          settings.POLICY_NAMES: config.iot_policy_name}.items() if v},
+            statements=[
+                # RegisterCertificateWithoutCA has no resource-level permissions (the certificate
+                # does not exist before the call): the service authorization reference lists no resource type.
+                iam.statement("RegisterCertificateNoResourceLevelPermissions",
+                              ["iot:RegisterCertificateWithoutCA"], "*"),
+                iam.statement("CreateThingsOfType", ["iot:CreateThing", "iot:DescribeThing"],
+                              [iot_arns["things"], iot_arns["thing_type"]]),
+                iam.statement("AttachCertificateToThing", ["iot:AttachThingPrincipal"],
+                              [iot_arns["things"], iot_arns["certificates"]]),
+                iam.statement("AttachDevicePolicy", ["iot:AttachPolicy"],
+                              [iot_arns["certificates"], iot_arns["policy"]]),
+                iam.statement("AddThingToGroup", ["iot:AddThingToThingGroup"],
+                              [iot_arns["thing_group"], iot_arns["things"]]),
+                iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                 "dynamodb:ConditionCheckItem"], table.arn),
+            ]))
+
+        functions: dict[str, QueueFunction] = {IMPORTER: importer}
+        for vendor in VENDORS:
+            pair = intake.queues[vendor]
+            env = {**common, "POWERTOOLS_SERVICE_NAME": f"provider-{vendor}",
+                   settings.IMPORT_QUEUE_URL: import_pair.queue.url, settings.MANIFEST_QUEUE_URL: pair.queue.url,
+                   settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
+            objects = [f"{intake.bucket.arn}/{vendor_prefix(vendor)}*"]
+            extra = []
+            if vendor == "infineon":
+                env[settings.INFINEON_BUNDLE] = config.infineon_bundle
+            if vendor == "microchip":
+                env[settings.MICROCHIP_SIGNERS] = intake.signers_uri
+                objects.append(f"{intake.bucket.arn}/{MICROCHIP_SIGNERS_PREFIX}*")
+                extra.append(iam.statement("ListTrustedSigners", ["s3:ListBucket"], intake.bucket.arn,
+                                           condition={"StringLike": {"s3:prefix": f"{MICROCHIP_SIGNERS_PREFIX}*"}}))
+            key_name = provider_key(vendor)
+            functions[key_name] = QueueFunction(self, key_name, ctx=ctx, layer=layer, kms_key_arn=key.arn,
+                                                props=FunctionProps(
+                key=key_name, handler=f"{vendor}_handler.lambda_handler",
+                description=f"Parses and verifies {vendor} manifests; one import message per certificate",
+                timeout=defaults.PROVIDER_TIMEOUT_SECONDS, memory=defaults.PROVIDER_MEMORY_MB, source=pair,
+                batch_size=defaults.PROVIDER_BATCH_SIZE, max_concurrency=defaults.PROVIDER_MAX_CONCURRENCY,
+                environment=env,
+                statements=[
+                    iam.statement("ReadOwnManifests", ["s3:GetObject", "s3:GetObjectVersion"], objects),
+                    *extra,
+                    iam.statement("QueueImportsAndContinuations", ["sqs:SendMessage"],
+                                  [import_pair.queue.arn, pair.queue.arn]),
+                    iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                      "dynamodb:BatchWriteItem"], table.arn),
+                ]))
+
+        queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair}
+        alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues, functions=functions,
+                        import_queue="import")
+
+        values: dict[str, object] = {
+            outputs.PROJECT_KEY: PROJECT, outputs.ENVIRONMENT: config.suffix, outputs.REGION: config.region,
+            outputs.TARGET: config.target,
+            outputs.BUCKET_NAME: intake.bucket.bucket, outputs.BUCKET_ARN: intake.bucket.arn,
+            outputs.MICROCHIP_SIGNERS_URI: intake.signers_uri,
+            outputs.IMPORT_QUEUE_URL: import_pair.queue.url, outputs.IMPORT_QUEUE_ARN: import_pair.queue.arn,
+            outputs.IMPORT_DLQ_URL: import_pair.dlq.url, outputs.IMPORT_DLQ_ARN: import_pair.dlq.arn,
+            outputs.AUDIT_TABLE_NAME: table.name, outputs.AUDIT_TABLE_ARN: table.arn,
+            outputs.IMPORTER_FUNCTION_NAME: importer.name, outputs.IMPORTER_FUNCTION_ARN: importer.arn,
+            outputs.LAYER_ARN: layer.arn, outputs.IOT_POLICY_NAME: iot.policy_name,
+            outputs.THING_TYPE_NAME: iot.thing_type_name, outputs.THING_GROUP_NAME: iot.thing_group_name,
+            outputs.KMS_KEY_ARN: key.arn, outputs.ALARM_TOPIC_ARN: alarms.topic.arn,
+            outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
+        }
+        if config.target == "local":
+            values[outputs.ENDPOINT_URL] = config.endpoint
+        for vendor in VENDORS:
+            pair, fn = intake.queues[vendor], functions[provider_key(vendor)]
+            values.update({
+                outputs.vendor_key(vendor, "prefix"): vendor_prefix(vendor),
+                outputs.vendor_key(vendor, "manifest_queue_url"): pair.queue.url,
+                outputs.vendor_key(vendor, "manifest_queue_arn"): pair.queue.arn,
+                outputs.vendor_key(vendor, "manifest_dlq_url"): pair.dlq.url,
+                outputs.vendor_key(vendor, "manifest_dlq_arn"): pair.dlq.arn,
+                outputs.vendor_key(vendor, "function_name"): fn.name,
+                outputs.vendor_key(vendor, "function_arn"): fn.arn,
+            })
+        expected = outputs.contract_keys(config.target)
+        if set(values) != set(expected):
+            raise AssertionError(f"stack outputs differ from the contract: {sorted(set(values) ^ set(expected))}")
+        for name in expected:
+            TerraformOutput(self, name, value=values[name], static_id=True)
+
+    def _provider_and_backend(self, config: StackConfig) -> None:
+        tags = {"project": PROJECT, "environment": config.suffix, **config.tags}
+        common = {"region": config.region, "default_tags": [AwsProviderDefaultTags(tags=tags)]}
+        if config.target == "local":
+            url = config.endpoint
+            AwsProvider(self, "aws", **common, access_key="test", secret_key="test",
+                        skip_credentials_validation=True, skip_requesting_account_id=True,
+                        skip_metadata_api_check="true", skip_region_validation=True, s3_use_path_style=True,
+                        endpoints=[AwsProviderEndpoints(**{s: url for s in LOCAL_SERVICES})])
+        else:
+            AwsProvider(self, "aws", **common)
+        if config.backend == "s3":
+            backend = S3Backend(self, bucket=config.state_bucket, key=f"{PROJECT}/{config.suffix}/terraform.tfstate",
+                                region=config.state_region, encrypt=True)
+            # cdktf 0.21's S3Backend has no use_lockfile (Terraform >= 1.10 S3-native locking);
+            # the one escape hatch of the stack.
+            backend.add_override("use_lockfile", True)
+        else:
+            # Relative to the stack's working folder cdktf.out/stacks/<stack>/: build/state/ at the repo root.
+            LocalBackend(self, path=f"../../../build/state/{config.stack_name}.tfstate")

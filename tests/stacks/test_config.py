@@ -1,0 +1,113 @@
+"""Configuration: suffix validation, naming limits, one clear line per setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.config import ConfigError, StackConfig
+from stacks.naming import LIMITS, Names, vendor_prefix
+
+BASE = {"THINGPRESS_BACKEND": "local", "THINGPRESS_MICROCHIP_SIGNERS_DIR": "none"}
+
+
+@pytest.mark.parametrize("suffix", ["dev", "pr1234", "local", "prod2", "a1", "abcdefghijkl"])
+def test_good_suffixes(suffix):
+    cfg = StackConfig.from_env({**BASE, "THINGPRESS_ENV": suffix})
+    assert cfg.stack_name == f"thingpress-{suffix}"
+
+
+@pytest.mark.parametrize("suffix", ["Dev", "DEV", "a", "1dev", "pr-12", "dev_1", "abcdefghijklm", "dév"])
+def test_bad_suffixes_name_the_setting(suffix):
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE, "THINGPRESS_ENV": suffix})
+    assert len(err.value.errors) == 1
+    assert err.value.errors[0].startswith("THINGPRESS_ENV:") and repr(suffix) in err.value.errors[0]
+
+
+def test_empty_suffix_from_context_is_refused_and_named():
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE}, context_env="Bad!")
+    assert err.value.errors[0].startswith("cdktf context env:")
+
+
+def test_env_var_wins_over_context():
+    assert StackConfig.from_env({**BASE, "THINGPRESS_ENV": "pr7"}, context_env="dev").suffix == "pr7"
+    assert StackConfig.from_env({**BASE}, context_env="qa").suffix == "qa"
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-7", "us-gov-west-1", "eu-central-2"])
+def test_longest_names_fit_aws_limits(region):
+    names = Names("abcdefghijkl", region)
+    assert names.check() == []
+    for kind, name in names.all_names():
+        assert len(name) <= LIMITS[kind], (kind, name)
+
+
+def test_names_over_a_limit_are_reported():
+    errors = Names("x" * 40, "us-east-1").check()
+    assert any("(s3_bucket)" in e and "limit of 63" in e for e in errors)
+    assert any("(iam_role)" in e for e in errors)
+
+
+def test_every_error_is_collected_one_line_each():
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({
+            "THINGPRESS_ENV": "X", "THINGPRESS_REGION": "mars-1", "THINGPRESS_TARGET": "gcp",
+            "THINGPRESS_BACKEND": "s3", "THINGPRESS_IOT_TPS": '{"CreateThing": -1}',
+            "THINGPRESS_IMPORT_CONCURRENCY": "1", "THINGPRESS_LAMBDA_RUNTIME": "python2.7",
+            "THINGPRESS_LOG_RETENTION_DAYS": "2", "THINGPRESS_TAGS": "[]",
+            "THINGPRESS_MICROCHIP_SIGNERS_DIR": "/nonexistent/signers",
+        })
+    named = [e.split(":", 1)[0] for e in err.value.errors]
+    assert named == ["THINGPRESS_ENV", "THINGPRESS_REGION", "THINGPRESS_TARGET", "THINGPRESS_STATE_BUCKET",
+                     "THINGPRESS_IOT_TPS", "THINGPRESS_IMPORT_CONCURRENCY", "THINGPRESS_TAGS",
+                     "THINGPRESS_LAMBDA_RUNTIME", "THINGPRESS_LOG_RETENTION_DAYS", "THINGPRESS_MICROCHIP_SIGNERS_DIR"]
+    assert str(err.value).count("\n") == len(named)
+
+
+def test_backend_defaults():
+    assert StackConfig.from_env({**BASE}).backend == "local"
+    cfg = StackConfig.from_env({"THINGPRESS_STATE_BUCKET": "my-state", "THINGPRESS_MICROCHIP_SIGNERS_DIR": "none"})
+    assert (cfg.backend, cfg.state_bucket, cfg.state_region) == ("s3", "my-state", "us-east-1")
+    with pytest.raises(ConfigError, match="THINGPRESS_BACKEND: the local target keeps local state"):
+        StackConfig.from_env({"THINGPRESS_TARGET": "local", "THINGPRESS_BACKEND": "s3"})
+
+
+def test_local_target_endpoint():
+    cfg = StackConfig.from_env({"THINGPRESS_TARGET": "local", "THINGPRESS_ENV": "local"})
+    assert cfg.endpoint == "http://127.0.0.1:5000" and cfg.ephemeral
+    with pytest.raises(ConfigError, match="THINGPRESS_ENDPOINT: must be an http"):
+        StackConfig.from_env({"THINGPRESS_TARGET": "local", "THINGPRESS_ENDPOINT": "localhost:5000"})
+    with pytest.raises(ConfigError, match="THINGPRESS_ENDPOINT: only used with THINGPRESS_TARGET=local"):
+        StackConfig.from_env({**BASE, "THINGPRESS_ENDPOINT": "http://x:1"})
+
+
+def test_policy_document_and_name_are_exclusive(tmp_path):
+    doc = tmp_path / "policy.json"
+    doc.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "x"}]}')
+    assert '"iot:Connect"' in StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": str(doc)}).iot_policy_document
+    with pytest.raises(ConfigError, match="THINGPRESS_IOT_POLICY_DOCUMENT: give either"):
+        StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": str(doc), "THINGPRESS_IOT_POLICY_NAME": "p"})
+    with pytest.raises(ConfigError, match="THINGPRESS_IOT_POLICY_DOCUMENT: must be an IoT policy document"):
+        StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": "{}"})
+
+
+def test_import_concurrency_is_derived_from_the_budget():
+    assert StackConfig.from_env({**BASE}).import_concurrency == 2
+    cfg = StackConfig.from_env({**BASE, "THINGPRESS_IOT_TPS": '{"RegisterCertificateWithoutCA": 50, "AttachPolicy": 60}'})
+    assert cfg.import_concurrency == 10
+
+
+def test_signers_are_read_and_checked(tmp_path):
+    (tmp_path / "a.crt").write_text("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+    cfg = StackConfig.from_env({**BASE, "THINGPRESS_MICROCHIP_SIGNERS_DIR": str(tmp_path)})
+    assert [s.file_name for s in cfg.signers] == ["a.crt"]
+    (tmp_path / "b.txt").write_text("not a certificate")
+    with pytest.raises(ConfigError, match="THINGPRESS_MICROCHIP_SIGNERS_DIR: b.txt: holds no PEM certificate"):
+        StackConfig.from_env({**BASE, "THINGPRESS_MICROCHIP_SIGNERS_DIR": str(tmp_path)})
+
+
+def test_vendor_prefixes():
+    assert vendor_prefix("infineon") == "incoming/infineon/"
+    with pytest.raises(ValueError, match="unknown vendor"):
+        vendor_prefix("acme")
