@@ -10,7 +10,7 @@ import pytest
 from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table
 from importer_helpers import (
     POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, CallRecorder, MessageFactory, aws_create_thing, der_sha256,
-    device_pem,
+    device_pem, serialized_moto,
 )
 from moto import mock_aws
 
@@ -22,7 +22,7 @@ from thingpress.messages import ImportMessage
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with mock_aws(config={"iot": {"use_valid_cert": True}}), aws_create_thing():
+    with mock_aws(config={"iot": {"use_valid_cert": True}}), aws_create_thing(), serialized_moto():
         iot = boto3.client("iot", region_name=REGION)
         iot.create_policy(policyName=POLICY, policyDocument='{"Version":"2012-10-17","Statement":[]}')
         iot.create_thing_type(thingTypeName=THING_TYPE)

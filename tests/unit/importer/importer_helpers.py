@@ -5,6 +5,9 @@ the DER, as in AWS. One more emulator difference is patched here: moto's
 ``CreateThing`` silently replaces an existing thing (new attributes, new type),
 where AWS answers ``ResourceAlreadyExistsException`` unless the request is
 identical. ``aws_create_thing`` restores the AWS behaviour for the duration of a test.
+And moto's in-process backends are not thread-safe (a concurrent batch can hit
+"dictionary changed size during iteration"), where each AWS request is atomic:
+``serialized_moto`` makes each emulated request atomic with one lock.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.iot import models as iot_models
 from moto.iot.exceptions import ResourceAlreadyExistsException
 
@@ -81,6 +86,23 @@ def aws_create_thing() -> Iterator[None]:
         yield
     finally:
         iot_models.IoTBackend.create_thing = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def serialized_moto() -> Iterator[None]:
+    """One emulated AWS request at a time, whatever the number of client threads."""
+    original = BotocoreStubber.__call__
+    lock = threading.RLock()
+
+    def call(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, event_name, request, **kwargs)
+
+    BotocoreStubber.__call__ = call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
 class CallRecorder:
