@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from thingpress.records import Certificate, Entry, Refusal
 THING_NAME_MAX = 128
 _THING_NAME = re.compile(r"[a-zA-Z0-9:_-]+")
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
 
 #: ``ParseOptions.expired`` values.
 EXPIRED_REJECT = "reject"
@@ -45,26 +48,60 @@ class CertificateError(ValueError):
 
 def load_certificate(data: bytes) -> x509.Certificate:
     """One certificate from PEM (first certificate block) or DER bytes."""
+    return read_certificate(data)[0]
+
+
+def read_certificate(data: bytes) -> tuple[x509.Certificate, bytes]:
+    """``(certificate, DER)`` from PEM (the first CERTIFICATE block) or DER bytes.
+
+    The PEM body is base64-decoded here and the DER parsed once: the DER then serves
+    the fingerprint and the normalized PEM without re-encoding the certificate.
+    """
     if not data or not data.strip():
         raise CertificateError("certificate is empty")
-    try:
-        if _PEM_BEGIN in data:
-            return x509.load_pem_x509_certificate(data)
-        if data.lstrip().startswith(b"-----BEGIN"):
-            raise CertificateError("PEM block is not a CERTIFICATE")
-        return x509.load_der_x509_certificate(data)
-    except CertificateError:
-        raise
-    except ValueError as exc:
-        raise CertificateError(f"certificate cannot be read: {_short(exc)}") from None
+    if _PEM_BEGIN in data:
+        der = _pem_blocks(data)[0]
+    elif data.lstrip().startswith(b"-----BEGIN"):
+        raise CertificateError("PEM block is not a CERTIFICATE")
+    else:
+        der = data
+    return load_der(der), der
+
+
+def read_certificates(data: bytes) -> list[tuple[x509.Certificate, bytes]]:
+    """Every ``(certificate, DER)`` of a PEM bundle (or the one DER certificate)."""
+    if _PEM_BEGIN not in data:
+        return [read_certificate(data)]
+    return [(load_der(der), der) for der in _pem_blocks(data)]
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
     """Every certificate of a PEM bundle (or the one DER certificate)."""
-    if _PEM_BEGIN not in data:
-        return [load_certificate(data)]
+    return [cert for cert, _ in read_certificates(data)]
+
+
+def _pem_blocks(data: bytes) -> list[bytes]:
+    blocks: list[bytes] = []
+    start = data.find(_PEM_BEGIN)
+    while start >= 0:
+        body_start = start + len(_PEM_BEGIN)
+        end = data.find(_PEM_END, body_start)
+        if end < 0:
+            raise CertificateError("PEM certificate has no END CERTIFICATE line")
+        try:
+            blocks.append(base64.b64decode(b"".join(data[body_start:end].split()), validate=True))
+        except (binascii.Error, ValueError):
+            raise CertificateError("PEM certificate body is not base64") from None
+        start = data.find(_PEM_BEGIN, end)
+    return blocks
+
+
+def load_der(der: bytes) -> x509.Certificate:
+    """One certificate from exactly its DER bytes."""
+    if not der:
+        raise CertificateError("certificate is empty")
     try:
-        return x509.load_pem_x509_certificates(data)
+        return x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise CertificateError(f"certificate cannot be read: {_short(exc)}") from None
 
@@ -73,14 +110,18 @@ def der_bytes(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
-def fingerprint(cert: x509.Certificate) -> str:
-    """Lowercase hex SHA-256 of the DER: the AWS IoT certificate id."""
-    return hashlib.sha256(der_bytes(cert)).hexdigest()
+def fingerprint(cert: x509.Certificate | bytes) -> str:
+    """Lowercase hex SHA-256 of the DER (given, or of ``cert``): the AWS IoT certificate id."""
+    der = cert if isinstance(cert, bytes) else der_bytes(cert)
+    return hashlib.sha256(der).hexdigest()
 
 
-def pem_text(cert: x509.Certificate) -> str:
-    """Normalized PEM text (64-column base64, LF line ends, trailing newline)."""
-    return cert.public_bytes(Encoding.PEM).decode("ascii")
+def pem_text(cert: x509.Certificate | bytes) -> str:
+    """Normalized PEM text (64-column base64, LF line ends, trailing newline) of a certificate or its DER."""
+    der = cert if isinstance(cert, bytes) else der_bytes(cert)
+    body = base64.b64encode(der).decode("ascii")
+    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
 
 
 def common_name(cert: x509.Certificate) -> str | None:
@@ -97,11 +138,13 @@ def common_name(cert: x509.Certificate) -> str | None:
 
 def validity_problem(cert: x509.Certificate, at: datetime | None = None) -> str | None:
     """Why ``cert`` is not valid at ``at`` (default: now), or None when it is."""
+    return _validity(cert.not_valid_before_utc, cert.not_valid_after_utc, at)
+
+
+def _validity(not_before: datetime, not_after: datetime, at: datetime | None) -> str | None:
     instant = at or datetime.now(UTC)
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    not_after = cert.not_valid_after_utc
-    not_before = cert.not_valid_before_utc
     if instant > not_after:
         return f"certificate expired on {not_after:%Y-%m-%d}"
     if instant < not_before:
@@ -127,6 +170,7 @@ def certificate_entry(
     label: str,
     thing_name: str | None,
     cert: x509.Certificate,
+    der: bytes | None = None,
     *,
     expired: str = EXPIRED_REJECT,
     now: datetime | None = None,
@@ -136,24 +180,29 @@ def certificate_entry(
 
     ``label`` names the entry in the reason (e.g. ``"line 7"``,
     ``"row 3 (MAC 4BA2BB8764BD)"``). Checks, in order: the thing name against IoT's
-    rules, then validity at ``now`` unless ``expired == "import"``.
+    rules, then validity at ``now`` unless ``expired == "import"``. ``der`` is the
+    certificate's DER when the caller has it (saves re-encoding the certificate).
     """
-    fp = fingerprint(cert)
+    if der is None:
+        der = der_bytes(cert)
+    fp = fingerprint(der)
     problem = thing_name_problem(thing_name)
     if problem is not None:
         return Refusal(position, f"{label}: {problem}", thing_name or None, fp, kind="thing_name")
+    not_before = cert.not_valid_before_utc
+    not_after = cert.not_valid_after_utc
     if expired != EXPIRED_IMPORT:
-        problem = validity_problem(cert, now)
+        problem = _validity(not_before, not_after, now)
         if problem is not None:
             kind = "expired" if "expired" in problem else "not_yet_valid"
             return Refusal(position, f"{label}: {problem}", thing_name, fp, kind=kind)
     return Certificate(
         position=position,
         thing_name=thing_name or "",
-        certificate_pem=pem_text(cert),
+        certificate_pem=pem_text(der),
         fingerprint=fp,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
+        not_before=not_before,
+        not_after=not_after,
         details=dict(details or {}),
     )
 

@@ -89,12 +89,12 @@ def _entry(position: int, row: list[str], options: ParseOptions) -> Entry:
     if problem is not None:
         return Refusal(position, f"{label}: {problem}", mac or None, kind="thing_name")
     try:
-        cert = certs.load_certificate(pem.encode("utf-8"))
+        cert, der = certs.read_certificate(pem.encode("utf-8"))
     except certs.CertificateError as exc:
         return Refusal(position, f"{label}: {exc.reason}", mac, kind="malformed")
     subject_cn = certs.common_name(cert)
     if cn != subject_cn:
         return Refusal(position, f"{label}: cn {cn[:64]!r} differs from the certificate's CN {subject_cn!r}", mac,
-                       certs.fingerprint(cert), kind="malformed")
-    return certs.certificate_entry(position, label, mac, cert, expired=options.expired, now=options.now,
+                       certs.fingerprint(der), kind="malformed")
+    return certs.certificate_entry(position, label, mac, cert, der, expired=options.expired, now=options.now,
                                    details={"cn": cn})

@@ -65,12 +65,12 @@ def _entry(position: int, label: str, raw: bytes, options: ParseOptions) -> Entr
     if b"-----BEGIN CERTIFICATE-----" not in pem:
         return Refusal(position, f"{label}: base64 does not decode to a PEM certificate", kind="malformed")
     try:
-        cert = certs.load_certificate(pem)
+        cert, der = certs.read_certificate(pem)
     except certs.CertificateError as exc:
         return Refusal(position, f"{label}: {exc.reason}", kind="malformed")
     name = certs.common_name(cert)
     if name is None:
         return Refusal(position, f"{label}: certificate subject has no CN (the thing name)", kind="thing_name",
-                       fingerprint=certs.fingerprint(cert))
-    return certs.certificate_entry(position, f"{label} ({name[:64]})", name, cert,
+                       fingerprint=certs.fingerprint(der))
+    return certs.certificate_entry(position, f"{label} ({name[:64]})", name, cert, der,
                                    expired=options.expired, now=options.now)

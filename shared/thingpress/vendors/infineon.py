@@ -82,14 +82,14 @@ def _entry(position: int, name: str, data: bytes, bundle: str, options: ParseOpt
     chip_id = match.group(1)
     label = f"chip {chip_id[:64]} ({name.rsplit('/', 1)[-1][-80:]})"
     try:
-        found = certs.load_certificates(data)
+        found = certs.read_certificates(data)
     except certs.CertificateError as exc:
         return Refusal(position, f"{label}: {exc.reason}", chip_id, kind="malformed")
     if len(found) != 1:
         return Refusal(position, f"{label}: holds {len(found)} certificates, expected 1", chip_id, kind="malformed")
-    cert = found[0]
+    cert, der = found[0]
     details = {"chip_id": chip_id, "bundle": bundle, "file": name, "cn": certs.common_name(cert) or ""}
-    return certs.certificate_entry(position, label, chip_id, cert, expired=options.expired, now=options.now,
+    return certs.certificate_entry(position, label, chip_id, cert, der, expired=options.expired, now=options.now,
                                    details=details)
 
 

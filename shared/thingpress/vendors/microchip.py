@@ -210,11 +210,11 @@ def _verified_entry(position: int, label: str, element: Any, index: dict[str, li
             f"({signer.not_before:%Y-%m-%d} to {signer.not_after:%Y-%m-%d})",
             "signer",
         )
-    cert = _device_certificate(payload)
+    cert, der = _device_certificate(payload)
     details = {"uniqueId": unique_id, "signer_kid": kid, "provisioningTimestamp": str(payload["provisioningTimestamp"])}
     if isinstance(payload.get("partNumber"), str):
         details["partNumber"] = payload["partNumber"]
-    return certs.certificate_entry(position, f"entry {position} (uniqueId {unique_id[:64]})", unique_id, cert,
+    return certs.certificate_entry(position, f"entry {position} (uniqueId {unique_id[:64]})", unique_id, cert, der,
                                    expired=options.expired, now=options.now, details=details)
 
 
@@ -241,7 +241,7 @@ def _timestamp(value: Any) -> datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
-def _device_certificate(payload: dict[str, Any]) -> x509.Certificate:
+def _device_certificate(payload: dict[str, Any]) -> tuple[x509.Certificate, bytes]:
     key_set = payload.get("publicKeySet")
     if key_set is None:
         raise _Refused("signed entry carries no device certificate (publicKeySet absent)", "no_certificate")
@@ -253,12 +253,12 @@ def _device_certificate(payload: dict[str, Any]) -> x509.Certificate:
                        "no_certificate")
     try:
         der = base64.b64decode(chain[0], validate=True) if isinstance(chain[0], str) else b""
-        cert = certs.load_certificate(der)
+        cert = certs.load_der(der)
     except (binascii.Error, ValueError) as exc:
         reason = exc.reason if isinstance(exc, certs.CertificateError) else "not standard base64"
         raise _Refused(f"device certificate x5c[0] cannot be read: {reason}", "malformed") from None
     _check_key(cert, key0)
-    return cert
+    return cert, der
 
 
 def _check_key(cert: x509.Certificate, key0: dict[str, Any]) -> None:
