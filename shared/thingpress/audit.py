@@ -283,6 +283,52 @@ class AuditTable:
         self.try_complete(mid, now=now)
         return True
 
+    def resolve_failed(self, mid: str, fingerprint: str, status: str, *, reason: str | None = None,
+                       certificate_id: str | None = None, attempts: int | None = None,
+                       previous_failure: str | None = None, now: datetime | None = None) -> bool:
+        """Replace a ``FAILED`` outcome with the outcome of a later delivery (a DLQ redrive).
+
+        One transaction: the row changes only if it still says FAILED, and the
+        summary moves one count from ``failed`` to the new status's counter, so the
+        totals still add up. ``previous_failure`` (the FAILED row's reason) is kept
+        on the row. Returns False (changes nothing) if the row is not FAILED.
+        """
+        if status not in COUNTER or status == FAILED:
+            raise ValueError(f"a FAILED outcome can only be resolved to {', '.join(s for s in STATUSES if s != FAILED)}")
+        stamp = now_iso(now)
+        sets = ["#status = :s", "updated_at = :now"]
+        values: dict[str, Any] = {":s": status, ":now": stamp, ":failed": FAILED}
+        names = {"#status": "status"}
+        removes = []
+        for name, value in (("reason", reason), ("certificate_id", certificate_id), ("attempts", attempts),
+                            ("previous_failure", previous_failure)):
+            names[f"#{name}"] = name
+            if value is None:
+                removes.append(f"#{name}")
+            else:
+                sets.append(f"#{name} = :{name}")
+                values[f":{name}"] = value
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table,
+                            "Key": to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+                            "UpdateExpression": "SET " + ", ".join(sets)
+                            + (" REMOVE " + ", ".join(removes) if removes else ""),
+                            "ConditionExpression": "#status = :failed",
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": to_item(values)}},
+                {"Update": {"TableName": self.table,
+                            "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                            "UpdateExpression": f"ADD {COUNTER[status]} :one, failed :minus SET updated_at = :now",
+                            "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
+            ])
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
     def record_unreadable(self, message_id: str, reason: str, now: datetime | None = None) -> None:
         """Record an import message that cannot even be attributed to a manifest."""
         stamp = now_iso(now)

@@ -55,7 +55,10 @@ Outcome rule
 Idempotency
 -----------
 Before any IoT call, ``AuditTable.get_outcome(manifest, fingerprint)``: a
-certificate with a terminal outcome is a redelivery and nothing is done. The
+certificate with a terminal outcome is a redelivery and nothing is done -- except
+``FAILED``: such a message can only come back by an operator's DLQ redrive, so it
+is imported again and ``resolve_failed`` replaces the FAILED row (keeping the old
+error as ``previous_failure``) and moves the count from ``failed`` to the new status. The
 outcome is written by ``record_outcome``, a conditional transaction keyed by
 manifest id and fingerprint (nothing random); when two deliveries race, the
 second write changes nothing and the summary counters move once.
@@ -234,7 +237,7 @@ class Importer:
             if self.throttle.remaining(deadline) < self.start_margin:
                 raise DeadlineExceeded("start", self.start_margin, self.throttle.remaining(deadline))
             existing = self.audit.get_outcome(mid, fp)
-            if existing is not None:
+            if existing is not None and existing["status"] != FAILED:
                 return Outcome(mid, fp, existing["status"], existing.get("reason"), existing.get("certificate_id"),
                                redelivery=True, thing_name=message.thing_name, tally=tally)
             try:
@@ -242,9 +245,13 @@ class Importer:
                 status, reason, cert_id = self._import(message, tally, deadline)
             except Rejected as exc:
                 status, reason, cert_id = REJECTED, exc.reason, None
-            recorded = self.audit.record_outcome(
-                mid, fp, status, vendor=message.vendor, position=message.position, thing_name=message.thing_name,
-                reason=reason, certificate_id=cert_id, attempts=receive_count)
+            if existing is None:
+                recorded = self.audit.record_outcome(
+                    mid, fp, status, vendor=message.vendor, position=message.position,
+                    thing_name=message.thing_name, reason=reason, certificate_id=cert_id, attempts=receive_count)
+            else:  # redriven from the DLQ: the FAILED row gives way to the real outcome
+                recorded = self.audit.resolve_failed(mid, fp, status, reason=reason, certificate_id=cert_id,
+                                                     attempts=receive_count, previous_failure=existing.get("reason"))
             return Outcome(mid, fp, status, reason, cert_id, recorded=recorded, thing_name=message.thing_name,
                            tally=tally)
         except Exception as exc:  # noqa: BLE001 -- every other failure is transient: retry, FAILED at the end

@@ -74,7 +74,8 @@ def aws_create_thing() -> Iterator[None]:
         existing = next((t for t in self.things.values() if t.thing_name == thing_name), None)
         if existing is not None:
             attributes = (attribute_payload or {}).get("attributes", {})
-            same_type = (existing.thing_type.thing_type_name if existing.thing_type else None) == (thing_type_name or None)
+            current_type = existing.thing_type.thing_type_name if existing.thing_type else None
+            same_type = current_type == (thing_type_name or None)
             if same_type and existing.attributes == attributes:
                 return existing
             raise ResourceAlreadyExistsException(f"Thing {thing_name} already exists with different tags",

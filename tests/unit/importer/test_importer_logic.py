@@ -305,3 +305,28 @@ def test_a_manifest_of_mixed_messages_completes_with_consistent_counters(aws: Aw
     assert summary["imported"] + summary["already_present"] + summary["rejected"] + summary["failed"] \
         + summary["duplicates"] == summary["entries"]
     assert sorted(aws.group_things()) == ["Device-1", "Device-2"]
+
+
+def test_dlq_redrive_replaces_the_failed_outcome(aws: Aws, message: MessageFactory) -> None:
+    mid = aws.start_manifest(1)
+    msg = message(mid, 1)
+    broken = FlakyIot(aws.iot, "CreateThing", times=-1, error_code="InternalFailureException", status=500)
+    with pytest.raises(RetryLater):
+        aws.importer(iot=broken).handle(msg.encode(), message_id="m-1", receive_count=3)
+
+    # An operator redrives the DLQ: SQS delivers a new copy (receive count 1).
+    outcome = aws.importer().handle(msg.encode(), message_id="m-9", receive_count=1)
+
+    assert (outcome.status, outcome.recorded, outcome.redelivery) == (IMPORTED, True, False)
+    assert_complete_thing(aws, "Device-1", msg.fingerprint, mid)
+    row = aws.audit.get_outcome(mid, msg.fingerprint)
+    assert row is not None
+    assert (row["status"], row["certificate_id"], row["previous_failure"], "reason" in row) == (
+        IMPORTED, msg.fingerprint, "after 3 deliveries: InternalFailureException: Rate exceeded", False)
+    summary = aws.audit.get_summary(mid)
+    assert summary is not None
+    assert (summary["imported"], summary["failed"], summary["outstanding"], summary["state"]) == (1, 0, 0, COMPLETE)
+    # And a second redrive of the same message changes nothing.
+    again = aws.importer().handle(msg.encode(), message_id="m-10")
+    assert (again.redelivery, again.recorded) == (True, False)
+    assert aws.audit.get_summary(mid) == summary
