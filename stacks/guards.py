@@ -84,7 +84,9 @@ def check_environment(scope: IConstruct, function: str, variables: Mapping[str, 
                           "it must reference a resource of the stack")
             continue
         try:
-            resolved = str(Tokenization.resolve(value, scope=stack, preparing=False,
+            # preparing=True: a reference to another stack's resource then resolves to a
+            # cross-stack (remote state) reference, which no address of this stack matches.
+            resolved = str(Tokenization.resolve(value, scope=stack, preparing=True,
                                                 resolver=DefaultTokenResolver(StringConcat())))
         except Exception as exc:  # a token from another app or stack does not resolve here
             errors.append(f"function {function}: environment variable {key} does not resolve in stack "

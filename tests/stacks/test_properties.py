@@ -1,0 +1,223 @@
+"""Security and wiring properties of the synthesized stack (aws target, suffix dev)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from thingpress import audit, settings
+from tfjson import as_list, by_ref, find_by, policies, ref, resources
+
+from stacks import defaults, outputs, packaging
+from stacks.naming import FUNCTION_KEYS, IMPORTER, VENDORS, provider_key, vendor_prefix
+
+
+@pytest.mark.parametrize("target", ["aws", "local"])
+def test_stack_outputs_equal_the_contract(synth, target):
+    doc = synth.json[target]
+    assert list(doc["output"]) == sorted(outputs.contract_keys(target))
+    # cdktf --outputs-file keys = construct ids (from this metadata); static ids make them equal.
+    assert doc["//"]["outputs"][synth.configs[target].stack_name] == {k: k for k in outputs.contract_keys(target)}
+    assert doc["output"][outputs.PROJECT_KEY]["value"] == "thingpress"
+
+
+def test_no_wildcard_allow_actions_anywhere(aws_json):
+    seen = 0
+    for where, doc in policies(aws_json):
+        for st in doc["Statement"]:
+            seen += 1
+            actions = as_list(st["Action"])
+            if st["Effect"] == "Allow":
+                assert not [a for a in actions if "*" in a], f"{where} {st['Sid']}: wildcard action"
+            else:  # a deny must cover every action of the service
+                assert st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert seen >= 30
+
+
+def test_star_resources_only_where_no_resource_level_permission(aws_json):
+    for where, doc in policies(aws_json):
+        for st in doc["Statement"]:
+            if st["Effect"] == "Allow" and "*" in as_list(st.get("Resource", [])):
+                if where.startswith("aws_kms_key."):
+                    continue  # in a key policy "*" is the key itself
+                assert st["Sid"].endswith("NoResourceLevelPermissions"), f"{where} {st['Sid']}: '*' resource"
+                assert set(as_list(st["Action"])) <= {"iot:RegisterCertificateWithoutCA", "xray:PutTraceSegments",
+                                                      "xray:PutTelemetryRecords"}
+
+
+def test_kms_key_rotates_and_lets_regional_logs_use_it(aws_json):
+    (_, key), = resources(aws_json, "aws_kms_key").items()
+    assert key["enable_key_rotation"] is True
+    logs = [s for s in json.loads(key["policy"])["Statement"]
+            if s.get("Principal") == {"Service": "logs.us-east-1.amazonaws.com"}]
+    assert len(logs) == 1
+    arn = logs[0]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert arn.endswith(":log-group:/aws/lambda/thingpress-dev-*") and ":logs:us-east-1:" in arn
+    for group in resources(aws_json, "aws_cloudwatch_log_group").values():
+        assert group["kms_key_id"].startswith("${aws_kms_key.") and group["retention_in_days"] == 365
+
+
+def test_bucket_is_private_versioned_encrypted_tls_only(aws_json):
+    (name, _), = resources(aws_json, "aws_s3_bucket").items()
+    bucket_id = ref("aws_s3_bucket", name, "id")
+    (_, pab), = resources(aws_json, "aws_s3_bucket_public_access_block").items()
+    assert pab["bucket"] == bucket_id
+    assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                         "restrict_public_buckets"))
+    (_, pol), = resources(aws_json, "aws_s3_bucket_policy").items()
+    (st,) = json.loads(pol["policy"])["Statement"]
+    assert st["Effect"] == "Deny" and st["Principal"] == "*" and st["Action"] == "s3:*"
+    assert st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert st["Resource"] == [ref("aws_s3_bucket", name, "arn"), ref("aws_s3_bucket", name, "arn") + "/*"]
+    (_, ver), = resources(aws_json, "aws_s3_bucket_versioning").items()
+    assert ver["versioning_configuration"]["status"] == "Enabled"
+    (_, enc), = resources(aws_json, "aws_s3_bucket_server_side_encryption_configuration").items()
+    assert enc["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+    (_, life), = resources(aws_json, "aws_s3_bucket_lifecycle_configuration").items()
+    assert life["rule"][0]["noncurrent_version_expiration"][0]["noncurrent_days"] == defaults.NONCURRENT_VERSION_DAYS
+
+
+def test_notifications_route_each_vendor_prefix_to_its_queue(aws_json):
+    (_, notif), = resources(aws_json, "aws_s3_bucket_notification").items()
+    routes = {q["filter_prefix"]: by_ref(aws_json, q["queue_arn"])[1]["name"] for q in notif["queue"]}
+    assert routes == {vendor_prefix(v): f"thingpress-dev-{v}-manifests" for v in VENDORS}
+    assert all("filter_suffix" not in q and q["events"] == ["s3:ObjectCreated:*"] for q in notif["queue"])
+
+
+def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
+    queues = resources(aws_json, "aws_sqs_queue")
+    assert len(queues) == 2 * (len(VENDORS) + 1)
+    main = {n: q for n, q in queues.items() if "redrive_policy" in q}
+    assert len(main) == len(VENDORS) + 1
+    for q in queues.values():
+        assert q["kms_master_key_id"].startswith("${aws_kms_key.")
+    for q in main.values():
+        dlq = by_ref(aws_json, json.loads(q["redrive_policy"])["deadLetterTargetArn"])[1]
+        assert dlq["name"] == q["name"] + "-dlq"
+    for pol in resources(aws_json, "aws_sqs_queue_policy").values():
+        sts = json.loads(pol["policy"])["Statement"]
+        assert sts[-1]["Sid"] == "DenyInsecureTransport"
+        for st in sts[:-1]:
+            assert st["Principal"] == {"Service": "s3.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+            assert set(st["Condition"]) == {"ArnEquals", "StringEquals"}
+
+
+def test_every_mapping_reports_batch_item_failures_and_visibility_covers_the_timeout(aws_json):
+    mappings = resources(aws_json, "aws_lambda_event_source_mapping")
+    assert len(mappings) == len(FUNCTION_KEYS)
+    for m in mappings.values():
+        assert m["function_response_types"] == ["ReportBatchItemFailures"]
+        _, fn = by_ref(aws_json, m["function_name"])
+        _, queue = by_ref(aws_json, m["event_source_arn"])
+        assert queue["visibility_timeout_seconds"] >= fn["timeout"]
+        assert queue["visibility_timeout_seconds"] == defaults.VISIBILITY_FACTOR * fn["timeout"]
+        assert m["scaling_config"]["maximum_concurrency"] == fn["reserved_concurrent_executions"]
+
+
+def test_queue_visibility_below_consumer_timeout_is_refused(synth):
+    from stacks.constructs.queues import QueuePair, QueueProps
+
+    with pytest.raises(ValueError, match="visibility timeout 30s is below its consumer's timeout 60s"):
+        QueuePair(synth.stacks["aws"], "too-short", props=QueueProps(
+            name="q", dlq_name="q-dlq", kms_key_arn="k", consumer_timeout=60, max_receive_count=3,
+            visibility_timeout=30))
+
+
+def test_importer_settings_match_its_queue_and_mapping(aws_json):
+    _, fn = find_by(aws_json, "aws_lambda_function", "function_name", "thingpress-dev-importer")
+    env = fn["environment"]["variables"]
+    (_, mapping), = [(n, m) for n, m in resources(aws_json, "aws_lambda_event_source_mapping").items()
+                     if by_ref(aws_json, m["function_name"])[1] is fn]
+    _, queue = by_ref(aws_json, mapping["event_source_arn"])
+    assert int(env[settings.MAX_RECEIVE_COUNT]) == json.loads(queue["redrive_policy"])["maxReceiveCount"]
+    assert int(env[settings.IMPORT_CONCURRENCY]) == mapping["scaling_config"]["maximum_concurrency"]
+    assert mapping["batch_size"] == defaults.import_batch_size(settings.DEFAULT_IOT_TPS, 2)
+    assert json.loads(env[settings.IOT_TPS]) == settings.DEFAULT_IOT_TPS
+
+
+def test_function_environments_use_settings_names_and_stack_references(aws_json):
+    from stacks import guards
+
+    for fn in resources(aws_json, "aws_lambda_function").values():
+        env = fn["environment"]["variables"]
+        assert set(env) <= guards.ALLOWED_KEYS
+        for key in set(env) & guards.RESOURCE_KEYS:
+            assert "${aws_" in env[key], f"{fn['function_name']} {key}={env[key]!r} is typed by hand"
+        assert fn["tracing_config"]["mode"] == "Active"
+        assert fn["kms_key_arn"].startswith("${aws_kms_key.")
+        assert fn["layers"] == ["${aws_lambda_layer_version.layer_layer_B5FA5D46.arn}"] or len(fn["layers"]) == 1
+
+
+def test_handlers_and_code_hashes_match_packaging(aws_json):
+    handlers = {f"thingpress-dev-{k.replace('_', '-')}": k for k in FUNCTION_KEYS}
+    for fn in resources(aws_json, "aws_lambda_function").values():
+        key = handlers[fn["function_name"]]
+        expected = "import_handler" if key == IMPORTER else f"{key.removeprefix('provider_')}_handler"
+        assert fn["handler"] == f"{expected}.lambda_handler"
+        assert fn["source_code_hash"] == packaging.build_function(key).sha256_b64
+        assert fn["filename"].startswith("assets/") and fn["filename"].endswith(f"/{key}.zip")
+    (_, layer), = resources(aws_json, "aws_lambda_layer_version").items()
+    assert layer["source_code_hash"] == packaging.inputs_hash("3.11", "x86_64")
+    assert layer["compatible_runtimes"] == ["python3.11"] and layer["compatible_architectures"] == ["x86_64"]
+
+
+def test_provider_reads_only_its_prefix(aws_json):
+    for vendor in VENDORS:
+        _, role = find_by(aws_json, "aws_iam_role", "name", f"thingpress-dev-provider-{vendor}-role")
+        doc = next(json.loads(p["policy"]) for p in resources(aws_json, "aws_iam_role_policy").values()
+                   if by_ref(aws_json, p["role"])[1] is role)
+        (read,) = [s for s in doc["Statement"] if s["Sid"] == "ReadOwnManifests"]
+        prefixes = [r.split("}", 1)[1] for r in as_list(read["Resource"])]
+        assert prefixes[0] == f"/{vendor_prefix(vendor)}*"
+        assert prefixes[1:] == (["/trust/microchip-signers/*"] if vendor == "microchip" else [])
+
+
+def test_audit_table_matches_the_audit_module(aws_json):
+    (_, table), = resources(aws_json, "aws_dynamodb_table").items()
+    assert (table["hash_key"], table["range_key"], table["billing_mode"]) == ("pk", "sk", "PAY_PER_REQUEST")
+    assert {g["name"]: (g["hash_key"], g["range_key"]) for g in table["global_secondary_index"]} == {
+        audit.INDEX_BY_THING: ("thing_name", "updated_at"), audit.INDEX_BY_STATUS: ("status", "updated_at")}
+    assert table["ttl"] == {"attribute_name": audit.TTL_ATTRIBUTE, "enabled": True}
+    assert table["point_in_time_recovery"]["enabled"] is True
+    assert table["server_side_encryption"]["enabled"] is True
+    assert table["deletion_protection_enabled"] is True
+
+
+def test_device_policy_is_scoped_to_the_thing(aws_json):
+    (_, pol), = resources(aws_json, "aws_iot_policy").items()
+    sts = {s["Sid"]: s for s in json.loads(pol["policy"])["Statement"]}
+    assert sts["ConnectAsOwnThing"]["Resource"].endswith(":client/$${iot:Connection.Thing.ThingName}")
+    assert sts["PublishAndReceiveOwnTopics"]["Resource"].endswith(":topic/thingpress/$${iot:Connection.Thing.ThingName}/*")
+
+
+def test_alarms_cover_every_dlq_function_and_import_age(aws_json):
+    alarms = resources(aws_json, "aws_cloudwatch_metric_alarm").values()
+    (topic_name, _), = resources(aws_json, "aws_sns_topic").items()
+    assert all(a["alarm_actions"] == [ref("aws_sns_topic", topic_name, "arn")] for a in alarms)
+    dlqs = {by_ref(aws_json, a["dimensions"]["QueueName"])[1]["name"] for a in alarms
+            if a["metric_name"] == "ApproximateNumberOfMessagesVisible"}
+    assert dlqs == {q["name"] for q in resources(aws_json, "aws_sqs_queue").values() if q["name"].endswith("-dlq")}
+    for metric in ("Errors", "Throttles"):
+        assert len([a for a in alarms if a["metric_name"] == metric]) == len(FUNCTION_KEYS)
+    assert [a["alarm_name"] for a in alarms if a["metric_name"] == "ApproximateAgeOfOldestMessage"] == [
+        "thingpress-dev-import-queue-age"]
+
+
+def test_backends_and_local_provider(synth):
+    aws, local = synth.json["aws"], synth.json["local"]
+    assert aws["terraform"]["backend"] == {"s3": {"bucket": "example-terraform-state", "encrypt": True,
+                                                  "key": "thingpress/dev/terraform.tfstate", "region": "us-east-1",
+                                                  "use_lockfile": True}}
+    assert local["terraform"]["backend"] == {"local": {"path": "../../../build/state/thingpress-local.tfstate"}}
+    (prov,) = local["provider"]["aws"]
+    assert prov["skip_credentials_validation"] and prov["skip_requesting_account_id"] and prov["s3_use_path_style"]
+    assert set(prov["endpoints"][0].values()) == {"http://127.0.0.1:5000"}
+    assert local["output"][outputs.ENDPOINT_URL]["value"] == "http://127.0.0.1:5000"
+    assert "endpoints" not in aws["provider"]["aws"][0]
+
+
+def test_signers_are_uploaded_under_the_trust_prefix(aws_json):
+    objs = resources(aws_json, "aws_s3_object").values()
+    assert [o["key"] for o in objs] == ["trust/microchip-signers/test-signer.crt"]
+    _, fn = find_by(aws_json, "aws_lambda_function", "function_name", f"thingpress-dev-{provider_key('microchip').replace('_', '-')}")
+    assert fn["environment"]["variables"][settings.MICROCHIP_SIGNERS].startswith("s3://${aws_s3_bucket.")
