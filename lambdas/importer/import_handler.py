@@ -9,7 +9,10 @@ Records of a batch run concurrently, at most ``WORKERS`` at a time, each in a
 thread (``asyncio.to_thread``) under Powertools' ``AsyncBatchProcessor``. The IoT
 token buckets are shared and thread-safe, so concurrency never raises the request
 rate above the budget; it only hides call latency when the budget is higher than
-what one sequential worker can use (see tests/benchmarks/bench_importer_import.py).
+what one sequential worker can use. Measured with 40 ms per IoT call
+(tests/benchmarks/bench_importer_import.py): 1 worker 4.9 certificates/s; under
+the default quotas (10 TPS register, one instance) 2 workers already reach the
+bucket's 9.8/s; with quotas raised to 100 TPS, 4 workers 19.7/s and 8 workers 38.7/s.
 A record that fails -- transient error, or not started before the deadline --
 is the only one reported in ``batchItemFailures``.
 """

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import import_handler
 import pytest
 from aws_fixtures import FakeContext, sqs_event
@@ -237,3 +238,54 @@ def test_importing_the_handler_needs_no_settings_and_makes_no_aws_call() -> None
                          cwd=REPO / "lambdas" / "importer", env=clean, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "None"
+
+
+def lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """What the SQS event source mapping hands the function for received messages."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"], "SentTimestamp": "0",
+                       "SenderId": "provider", "ApproximateFirstReceiveTimestamp": "0"},
+        "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn, "awsRegion": "us-east-1"} for m in messages]}
+
+
+def test_sqs_redelivers_until_the_dlq_and_the_audit_row_says_failed(
+        handler_env: Aws, message: MessageFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    aws = handler_env
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.create_queue(QueueName="import-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName="import", Attributes={
+        "VisibilityTimeout": "0",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mid = aws.start_manifest(2)
+    good, doomed = message(mid, 1), message(mid, 2)
+    for m in (good, doomed):
+        sqs.send_message(QueueUrl=queue, MessageBody=m.encode())
+    import_handler.set_importer(aws.importer(iot=FailingThing(aws.iot, "Device-2")))
+
+    receives = 0
+    while receives < 10:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])
+        messages = got.get("Messages", [])
+        if not messages:
+            break
+        receives += 1
+        response, _, _ = invoke(lambda_event(messages, queue_arn), capsys)
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for m in messages:  # the event source mapping deletes what did not fail
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+    assert receives == 3
+    in_dlq = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["thing_name"] for m in in_dlq] == ["Device-2"]
+    rows = {r["thing_name"]: r for r in aws.audit.entries(mid)}
+    assert rows["Device-1"]["status"] == IMPORTED
+    assert (rows["Device-2"]["status"], rows["Device-2"]["attempts"], rows["Device-2"]["reason"]) == (
+        FAILED, 3, "after 3 deliveries: ServiceUnavailableException: try later")
+    summary = aws.audit.get_summary(mid)
+    assert summary is not None
+    assert (summary["imported"], summary["failed"], summary["state"]) == (1, 1, COMPLETE)
