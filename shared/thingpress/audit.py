@@ -294,7 +294,8 @@ class AuditTable:
         on the row. Returns False (changes nothing) if the row is not FAILED.
         """
         if status not in COUNTER or status == FAILED:
-            raise ValueError(f"a FAILED outcome can only be resolved to {', '.join(s for s in STATUSES if s != FAILED)}")
+            allowed = ", ".join(s for s in STATUSES if s != FAILED)
+            raise ValueError(f"a FAILED outcome can only be resolved to {allowed}, not {status!r}")
         stamp = now_iso(now)
         sets = ["#status = :s", "updated_at = :now"]
         values: dict[str, Any] = {":s": status, ":now": stamp, ":failed": FAILED}
