@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,8 +70,20 @@ def running(path: Path = state.STATE_FILE) -> Emulator | None:
     return None
 
 
-def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | None = None) -> Emulator:
-    """Start an emulator (detached) and record it in the state file; reuse a running one."""
+def port_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | None = None, port: int = 0) -> Emulator:
+    """Start an emulator (detached) and record it in the state file; reuse a running one.
+
+    ``port`` is the preferred port (0: any free port); a busy preferred port falls back to a free one.
+    """
     current = running(path)
     if current is not None:
         if quotas is not None:
@@ -80,7 +93,9 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
     log.parent.mkdir(parents=True, exist_ok=True)
     ready = path.parent / "emulator.ready"
     ready.unlink(missing_ok=True)
-    command = [sys.executable, "-m", MODULE, "--ready-file", str(ready)]
+    if port and not port_free(port):
+        port = 0
+    command = [sys.executable, "-m", MODULE, "--ready-file", str(ready), "--port", str(port)]
     if quotas is not None:
         command += ["--quotas", quotas]
     with log.open("ab") as sink:

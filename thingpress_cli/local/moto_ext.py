@@ -20,15 +20,25 @@ before it serves. Everything here is a small, documented difference from moto:
   deployed zips; moto gives placeholders. :class:`LambdaCode` rewrites them to
   ``/moto-api/thingpress/lambda-code?arn=...`` on the emulator, which serves the
   bytes moto stored, so the runner downloads the deployed code as from AWS.
+* **Bucket policies as AWS evaluates them over TLS.** moto evaluates a bucket
+  policy's ``Deny`` statements on object requests but ignores their conditions'
+  meaning: it evaluates only ``StringEquals`` (other operators always "hold"),
+  and ``aws:SecureTransport`` is never set. The usual
+  ``DenyInsecureTransport`` statement (``Bool aws:SecureTransport false``) then
+  refuses every ``PutObject``. :func:`bucket_permission` evaluates as AWS does for
+  a request over HTTPS (every AWS SDK call): a statement applies only when its
+  conditions hold, with ``aws:SecureTransport`` = ``true``.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 
-Each piece is a WSGI layer in front of moto's own application, so moto's code is
-not patched except for the one delivery switch above.
+The IoT, Lambda-code and quota pieces are a WSGI layer in front of moto's own
+application; moto's code is patched only for the SQS delivery switch and the
+bucket-policy evaluation (:func:`configure_moto`).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import re
@@ -246,9 +256,67 @@ class Extension:
         return json_response(start_response, "200 OK", {"rates": self.quotas.rates})
 
 
+#: The request context AWS sees for an SDK call: always over TLS.
+SECURE_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def condition_holds(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    """Whether an IAM ``Condition`` block holds for the request ``context`` (AWS's rules).
+
+    Supported: ``Bool``, ``String[Not]Equals[IgnoreCase]``, ``String[Not]Like``,
+    ``Arn[Not]Equals``/``Arn[Not]Like``, each with ``...IfExists``. A missing key
+    fails a positive operator and satisfies a negated one or an ``IfExists``.
+    """
+    for operator, tests in conditions.items():
+        if_exists = operator.endswith("IfExists")
+        base = operator.removesuffix("IfExists")
+        negated = "Not" in base
+        kind = base.replace("Not", "")
+        for key, expected in tests.items():
+            wanted = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+            if key not in context:
+                if not (if_exists or negated):
+                    return False
+                continue
+            actual = context[key]
+            if kind == "Bool":
+                match = actual.lower() in [w.lower() for w in wanted]
+            elif kind == "StringEqualsIgnoreCase":
+                match = actual.lower() in [w.lower() for w in wanted]
+            elif kind in ("StringEquals", "ArnEquals"):
+                match = actual in wanted
+            elif kind in ("StringLike", "ArnLike"):
+                match = any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+            else:
+                raise ValueError(f"condition operator {operator} is not supported by the emulator extension")
+            if match == negated:
+                return False
+    return True
+
+
+def bucket_permission(policy: bytes | str | None, action: str, resource: str) -> Any:
+    """AWS's verdict for ``action`` on ``resource`` under a bucket policy, for a request over TLS."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    if policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(policy)
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    permitted = False
+    for raw in statements:
+        if raw.get("Condition") and not condition_holds(raw["Condition"], SECURE_CONTEXT):
+            continue  # the condition does not hold: the statement does not apply
+        verdict = IAMPolicyStatement({k: v for k, v in raw.items() if k != "Condition"}).is_action_permitted(action, resource)
+        if verdict == PermissionResult.DENIED:
+            return verdict
+        permitted = permitted or verdict == PermissionResult.PERMITTED
+    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+
 def configure_moto() -> None:
     """The in-process moto settings: AWS-true IoT certificate ids, no built-in SQS->Lambda delivery."""
     from moto.core.config import default_user_config
+    from moto.s3.models import FakeBucket
     from moto.sqs.models import Queue
 
     default_user_config["iot"] = {"use_valid_cert": True}
@@ -261,6 +329,7 @@ def configure_moto() -> None:
     Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
         lambda self: {}, lambda self, value: None
     )
+    FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
 
 
 def install(app: WsgiApp, quotas: Quotas | None = None) -> Extension:

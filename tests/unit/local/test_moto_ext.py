@@ -8,6 +8,9 @@ import io
 import json
 import zipfile
 
+import pytest
+from botocore.exceptions import ClientError
+
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -83,3 +86,35 @@ def test_other_services_pass_through_untouched(aws):
     s3.create_bucket(Bucket="ext-bucket")
     s3.put_object(Bucket="ext-bucket", Key="k", Body=b"v")
     assert s3.get_object(Bucket="ext-bucket", Key="k")["Body"].read() == b"v"
+
+
+def test_a_tls_only_bucket_policy_allows_sdk_calls_and_still_denies(aws):
+    """AWS calls arrive over TLS: DenyInsecureTransport must not refuse them; a plain Deny still applies."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="ext-tls")
+    s3.put_bucket_policy(Bucket="ext-tls", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::ext-tls", "arn:aws:s3:::ext-tls/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "DenyLocked", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": "arn:aws:s3:::ext-tls/locked/*"},
+    ]}))
+    s3.put_object(Bucket="ext-tls", Key="incoming/m.json", Body=b"[]")
+    assert s3.get_object(Bucket="ext-tls", Key="incoming/m.json")["Body"].read() == b"[]"
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="ext-tls", Key="locked/m.json", Body=b"[]")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize(("conditions", "holds"), [
+    ({"Bool": {"aws:SecureTransport": "false"}}, False),
+    ({"Bool": {"aws:SecureTransport": "true"}}, True),
+    ({"StringEquals": {"aws:SourceAccount": "123456789012"}}, False),  # key absent: positive fails
+    ({"StringNotEquals": {"aws:SourceAccount": "123456789012"}}, True),  # key absent: negated holds
+    ({"ArnLikeIfExists": {"aws:SourceArn": "arn:aws:s3:::x"}}, True),
+    ({"StringLike": {"aws:SecureTransport": "t*"}}, True),
+])
+def test_condition_holds_follows_aws_rules(conditions, holds):
+    from thingpress_cli.local.moto_ext import SECURE_CONTEXT, condition_holds
+
+    assert condition_holds(conditions, SECURE_CONTEXT) is holds
