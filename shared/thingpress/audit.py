@@ -155,11 +155,15 @@ class AuditTable:
 
     def checkpoint(self, mid: str, position: int, progress: Progress, *, state: str = PARSING,
                    parse_done: bool = False, sha256: str | None = None, note: str | None = None,
-                   now: datetime | None = None) -> bool:
+                   previous: int | None = None, now: datetime | None = None) -> bool:
         """Commit provider progress up to ``position``. False if another invocation is ahead.
 
-        ``note`` (optional) is a one-line remark kept on the summary, e.g. "signed
-        manifest holds no device certificates: ... nothing to import".
+        ``previous`` (optional, recommended) is the checkpoint this progress was
+        counted from: the commit then succeeds only if the stored checkpoint is still
+        exactly that and parsing is not finished, so two invocations racing on one
+        manifest can never both add the same stretch. ``note`` (optional) is a
+        one-line remark kept on the summary, e.g. "signed manifest holds no device
+        certificates: ... nothing to import".
         """
         names = {"#state": "state"}
         values: dict[str, Any] = {
@@ -175,16 +179,25 @@ class AuditTable:
             values[":note"] = note
         if parse_done:
             sets.append("parsed_at = :now")
+        if previous is not None:
+            # Exactly from where this invocation started counting, never after the end.
+            condition = "attribute_exists(pk) AND checkpoint = :prev AND parse_done = :false AND " + (
+                "checkpoint <= :pos" if parse_done else "checkpoint < :pos")
+            values.update({":prev": previous, ":false": False})
+        elif parse_done:
+            # Strictly forward, except a final commit at the same position (nothing new).
+            condition = "attribute_exists(pk) AND (checkpoint < :pos OR (checkpoint = :pos AND :done = :true))"
+            values[":true"] = True
+        else:
+            condition = "attribute_exists(pk) AND checkpoint < :pos"
         try:
             self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
                 UpdateExpression="SET " + ", ".join(sets)
                 + " ADD entries :e, duplicates :d, queued :q, rejected :r, outstanding :q",
-                # Strictly forward, except a final commit at the same position (nothing new).
-                ConditionExpression="attribute_exists(pk) AND (checkpoint < :pos OR (checkpoint = :pos AND :done = :true))"
-                if parse_done else "attribute_exists(pk) AND checkpoint < :pos",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item({**values, ":true": True} if parse_done else values),
+                ExpressionAttributeValues=to_item(values),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 SCHEMA = "thingpress.import/1"
 #: SQS's hard limit for one message, and for one SendMessageBatch call.
@@ -56,7 +56,11 @@ class ImportMessage:
     schema: str = SCHEMA
 
     def encode(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+        # A plain dict, not dataclasses.asdict (which deep-copies every field: ~10x slower).
+        fields = {"schema": self.schema, "manifest_id": self.manifest_id, "vendor": self.vendor,
+                  "position": self.position, "thing_name": self.thing_name, "fingerprint": self.fingerprint,
+                  "certificate_pem": self.certificate_pem, "queued_at": self.queued_at}
+        return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
 _FIELDS: dict[str, type] = {

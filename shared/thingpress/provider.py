@@ -437,7 +437,8 @@ class Provider:
             if _finished(summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(mid, "skipped")
-            metrics.add_metric(name="ManifestsReceived", unit=MetricUnit.Count, value=1)
+            if summary["state"] == audit.RECEIVED:  # not yet started by an earlier delivery
+                metrics.add_metric(name="ManifestsReceived", unit=MetricUnit.Count, value=1)
             logger.info("manifest received", extra={"object": ref.uri, "resume_after": summary["checkpoint"]})
             return self._run(mid, ref, summary, deadline or _Deadline(None, None))
 
@@ -538,16 +539,19 @@ class Provider:
         handled = 0
         last_commit = self.clock()
 
+        committed = resume_after
+
         def commit(**final: Any) -> bool:
-            nonlocal stretch, last_commit
+            nonlocal stretch, last_commit, committed
             sender.flush()
             if stretch.refusals:
                 self.audit.put_refusals(mid, self.vendor, stretch.refusals)
             progress = stretch.progress()
             if not final and progress.entries == 0:
                 return True
-            if not self.audit.checkpoint(mid, position, progress, **final):
+            if not self.audit.checkpoint(mid, position, progress, previous=committed, **final):
                 return False
+            committed = position
             result.entries += progress.entries
             result.queued += progress.queued
             result.duplicates += progress.duplicates

@@ -310,17 +310,18 @@ def test_a_crash_resumes_from_the_last_checkpoint_on_redelivery(aws, pems):
     assert (summary["entries"], summary["queued"], summary["parse_done"]) == (25, 25, True)
 
 
-def test_an_invocation_behind_another_stops_quietly(aws, pems, monkeypatch):
+@pytest.mark.parametrize("other", [1, 4], ids=["other-behind-this-position", "other-ahead"])
+def test_an_invocation_overtaken_by_another_stops_quietly_without_double_counting(aws, pems, monkeypatch, other):
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
     provider = aws.provider(tuning=Tuning(checkpoint_every=2))
     mid = mid_of(event)
     real = provider.audit.checkpoint
 
     def raced(m: str, position: int, progress: audit.Progress, **kw: Any) -> bool:
-        # another invocation commits up to 4 just before this one's first checkpoint
+        # another invocation commits up to `other` just before this one's first checkpoint (at 2)
         if not raced.done:
             raced.done = True
-            assert real(m, 4, audit.Progress(entries=4, queued=4))
+            assert real(m, other, audit.Progress(entries=other, queued=other), previous=0)
         return real(m, position, progress, **kw)
 
     raced.done = False
@@ -330,8 +331,20 @@ def test_an_invocation_behind_another_stops_quietly(aws, pems, monkeypatch):
 
     assert result.outcome == "behind" and result.entries == 0
     summary = aws.audit.get_summary(mid)
-    assert (summary["checkpoint"], summary["entries"], summary["queued"]) == (4, 4, 4)
+    assert (summary["checkpoint"], summary["entries"], summary["queued"]) == (other, other, other)
     assert continuations(aws) == []
+
+
+def test_checkpoint_with_previous_refuses_a_stale_or_finished_base(aws):
+    mid = "generated-" + "0" * 20
+    aws.audit.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
+    assert aws.audit.checkpoint(mid, 3, audit.Progress(entries=3, queued=3), previous=0)
+    assert not aws.audit.checkpoint(mid, 5, audit.Progress(entries=5, queued=5), previous=0)  # stale base
+    assert aws.audit.checkpoint(mid, 5, audit.Progress(entries=2, queued=2), previous=3)
+    assert aws.audit.checkpoint(mid, 5, audit.Progress(), previous=5, parse_done=True)  # final, nothing new
+    assert not aws.audit.checkpoint(mid, 5, audit.Progress(), previous=5, parse_done=True)  # only once
+    summary = aws.audit.get_summary(mid)
+    assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["parse_done"]) == (5, 5, 5, True)
 
 
 # -- SendMessageBatch failures ------------------------------------------------------
