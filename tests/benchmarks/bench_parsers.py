@@ -10,33 +10,45 @@ Run: ``.venv/bin/python tests/benchmarks/bench_parsers.py [--count 10000] [--big
    including the signature checks.
 2. Writes a 100,000-certificate generated manifest with ``thingpress_cli.generate``
    (timed: the generator must not take minutes) and parses it from disk under
-   ``tracemalloc``: the peak must stay bounded (streaming, fingerprints only).
+   in a fresh process (max RSS) and under ``tracemalloc``: the peak must stay
+   bounded (streaming, fingerprints only).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from types import ModuleType
 
-# tests/ holds the shared manifest factories (as for pytest, which puts it on sys.path).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from thingpress.manifest import Tally, scan
+from thingpress.vendors import ParseOptions, parse_manifest
+from thingpress_cli.generate import device_certificates, make_ca, write_manifest
 
-import factories  # noqa: E402
 
-from thingpress.manifest import Tally, scan  # noqa: E402
-from thingpress.vendors import ParseOptions, parse_manifest  # noqa: E402
-from thingpress_cli.generate import device_certificates, make_ca, write_manifest  # noqa: E402
+def _load_factories() -> ModuleType:
+    """tests/factories.py (the benchmark is a script, not part of a package)."""
+    spec = importlib.util.spec_from_file_location("factories", Path(__file__).resolve().parent.parent / "factories.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["factories"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+factories = _load_factories()
 
 GOALS = {"generated": 5000, "espressif": 5000, "microchip": 1000, "infineon": None}
 
 
-def build(count: int) -> tuple[dict[str, bytes], factories.MicrochipSigner]:
+def build(count: int) -> tuple[dict[str, bytes], object]:
     ca = make_ca()
     devs = list(device_certificates(ca, count))
     signer = factories.microchip_signer()
@@ -52,42 +64,61 @@ def build(count: int) -> tuple[dict[str, bytes], factories.MicrochipSigner]:
     return manifests, signer
 
 
-def throughput(vendor: str, data: bytes, options: ParseOptions, rounds: int) -> tuple[float, Tally]:
-    best = float("inf")
+def throughput(vendor: str, data: bytes, options: ParseOptions, rounds: int) -> tuple[float, float, Tally]:
+    """(wall rate, CPU rate, tally); best of ``rounds``. The CPU rate does not suffer
+    from other processes sharing the cores; the wall rate is what a Lambda would see alone."""
+    best_wall = best_cpu = float("inf")
     tally = Tally()
     for _ in range(rounds):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         tally = Tally(max_errors=10).count(scan(parse_manifest(vendor, io.BytesIO(data), options)))
-        best = min(best, time.perf_counter() - started)
-    return tally.entries / best, tally
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return tally.entries / best_wall, tally.entries / best_cpu, tally
+
+
+def _high_water_kib() -> int:
+    """This process's peak RSS (VmHWM, reset by exec unlike ru_maxrss, which a child inherits)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure_parse(path: Path) -> None:
+    """Child process: parse ``path`` once plain (timed, max RSS) and once under tracemalloc."""
+    baseline = _high_water_kib()
+    started, cpu = time.perf_counter(), time.process_time()
+    with path.open("rb") as stream:
+        tally = Tally(max_errors=10).count(scan(parse_manifest("generated", stream, ParseOptions())))
+    plain = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    rss = _high_water_kib()
+    tracemalloc.start()
+    with path.open("rb") as stream:
+        Tally(max_errors=10).count(scan(parse_manifest("generated", stream, ParseOptions())))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    size = path.stat().st_size
+    print(f"parsed {tally.entries:,} entries from disk ({tally.accepted:,} accepted) in {plain:.1f} s "
+          f"({tally.entries / plain:,.0f} certificates/s wall, {tally.entries / cpu:,.0f} per CPU second)")
+    print(f"peak Python memory while parsing (tracemalloc): {peak / 2**20:.1f} MiB for a {size / 2**20:.0f} MiB file")
+    print(f"fresh process max RSS: {rss / 1024:.0f} MiB ({baseline / 1024:.0f} MiB after imports, "
+          f"+{(rss - baseline) / 1024:.0f} MiB for the parse)")
 
 
 def peak_memory(big: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.txt"
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         write_manifest(path, big)
-        took = time.perf_counter() - started
-        size = path.stat().st_size
-        print(f"generated {big:,} certificates ({size / 2**20:.0f} MiB) in {took:.1f} s "
-              f"({big / took:,.0f} certificates/s)")
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        with path.open("rb") as stream:
-            tally = Tally(max_errors=10).count(scan(parse_manifest("generated", stream, ParseOptions())))
-        plain = time.perf_counter() - started
-        tracemalloc.start()
-        with path.open("rb") as stream:
-            tally = Tally(max_errors=10).count(scan(parse_manifest("generated", stream, ParseOptions())))
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"parsed {tally.entries:,} entries from disk ({tally.accepted:,} accepted) in {plain:.1f} s "
-              f"({tally.entries / plain:,.0f} certificates/s)")
-        print(f"peak Python memory while parsing (tracemalloc): {peak / 2**20:.1f} MiB "
-              f"(the file is {size / 2**20:.0f} MiB; the duplicate index holds 32-byte digests)")
-        print(f"process max RSS: {rss_after / 1024:.0f} MiB (grew by {(rss_after - rss_before) / 1024:.0f} MiB "
-              "during the two parses)")
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"generated {big:,} certificates ({path.stat().st_size / 2**20:.0f} MiB) in {took:.1f} s "
+              f"({cpu:.1f} CPU s, {big / took:,.0f} certificates/s)")
+        sys.stdout.flush()
+        subprocess.run([sys.executable, __file__, "--parse-only", str(path)], check=True)
 
 
 def main() -> int:
@@ -95,17 +126,21 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000, help="certificates per throughput manifest")
     parser.add_argument("--big", type=int, default=100_000, help="certificates in the peak-memory manifest")
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per vendor (best is kept)")
+    parser.add_argument("--parse-only", type=Path, metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.parse_only:
+        measure_parse(args.parse_only)
+        return 0
     manifests, signer = build(args.count)
     options = ParseOptions(microchip_signers=(signer.certificate,))
-    print(f"{'vendor':<10} {'entries':>8} {'accepted':>8} {'certs/s':>9}  goal")
+    print(f"{'vendor':<10} {'entries':>8} {'accepted':>8} {'wall c/s':>9} {'cpu c/s':>9}  goal (on CPU rate)")
     ok = True
     for vendor, data in manifests.items():
-        rate, tally = throughput(vendor, data, options, args.rounds)
+        rate, cpu_rate, tally = throughput(vendor, data, options, args.rounds)
         goal = GOALS[vendor]
-        verdict = "-" if goal is None else (f">= {goal:,} ok" if rate >= goal else f">= {goal:,} MISSED")
-        ok &= goal is None or rate >= goal
-        print(f"{vendor:<10} {tally.entries:>8,} {tally.accepted:>8,} {rate:>9,.0f}  {verdict}")
+        verdict = "-" if goal is None else (f">= {goal:,} ok" if cpu_rate >= goal else f">= {goal:,} MISSED")
+        ok &= goal is None or cpu_rate >= goal
+        print(f"{vendor:<10} {tally.entries:>8,} {tally.accepted:>8,} {rate:>9,.0f} {cpu_rate:>9,.0f}  {verdict}")
     peak_memory(args.big)
     return 0 if ok else 1
 

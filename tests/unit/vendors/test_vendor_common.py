@@ -123,3 +123,29 @@ def test_tally_notes_and_error_bound():
 
 def test_parse_options_default_rejects_expired():
     assert ParseOptions().expired == "reject"
+
+
+class _Trickle:
+    """An S3-body-like object: only ``read(n)``, and never more than 7 bytes at a time."""
+
+    def __init__(self, data: bytes):
+        self._inner = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._inner.read(7 if n is None or n < 0 else min(n, 7))
+
+
+@pytest.mark.parametrize("vendor", ["generated", "espressif", "microchip", "infineon"])
+def test_parsers_read_plain_read_only_streams_in_small_pieces(vendor):
+    devs = factories.devices(3)
+    signer = factories.microchip_signer()
+    data = {
+        "generated": factories.generated_manifest(devs),
+        "espressif": factories.espressif_manifest(factories.espressif_rows(devs)),
+        "microchip": factories.microchip_manifest_for(devs, signer),
+        "infineon": factories.infineon_reel({"E0E0": devs}),
+    }[vendor]
+    options = ParseOptions(microchip_signers=(signer.certificate,))
+    trickled = list(parse_manifest(vendor, _Trickle(data), options))
+    assert trickled == list(parse_manifest(vendor, io.BytesIO(data), options))
+    assert sorted(e.fingerprint for e in trickled) == sorted(factories.fingerprint(d) for d in devs)
