@@ -133,3 +133,21 @@ def test_generate_without_keys_says_the_key_is_shared(tmp_path, capsys):
     assert main(["generate", "2", "--out", str(out), "--expired"]) == 0
     assert "one device key is shared by all certificates" in capsys.readouterr().err
     assert run_json(capsys, str(out))["rejected_by_kind"] == {"expired": 2}
+
+
+@pytest.mark.samples
+def test_microchip_signers_from_the_setting(vendor_samples, capsys, monkeypatch):
+    monkeypatch.setenv(inspect_cmd.SIGNERS_SETTING, str(vendor_samples / "microchip-signers"))
+    report = run_json(capsys, str(vendor_samples / "ECC608C-TNGTLSU-B.json"))
+    assert (report["vendor"], report["accepted"]) == ("microchip", 10)
+
+
+def test_microchip_without_any_signer_exits_2(tmp_path, capsys):
+    empty = tmp_path / "no-signers"
+    empty.mkdir()
+    signer = factories.microchip_signer()
+    path = tmp_path / "m.json"
+    path.write_bytes(factories.microchip_manifest([factories.microchip_entry(signer, "0123aa")]))
+    assert main(["inspect", str(path), "--signers", str(empty)]) == 2
+    assert capsys.readouterr().err == (f"thingpress inspect: {path}: microchip manifest cannot be verified: no trusted "
+                                       "Microchip manifest signer certificate is configured\n")
