@@ -104,7 +104,8 @@ def _seekable(stream: BinaryIO, limits: ArchiveLimits, stack: ExitStack) -> IO[b
         size = stream.seek(0, 2) - start
         stream.seek(start)
         if size > limits.max_archive_bytes:
-            raise ManifestError(f"infineon manifest is {size} bytes, more than the limit of {limits.max_archive_bytes}")
+            raise ManifestError(
+                f"infineon manifest is {size} bytes, more than the limit of {limits.max_archive_bytes}")
         file: IO[bytes] = stream
     else:
         spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY))

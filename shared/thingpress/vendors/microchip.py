@@ -246,7 +246,9 @@ def _device_certificate(payload: dict[str, Any]) -> tuple[x509.Certificate, byte
     if key_set is None:
         raise _Refused("signed entry carries no device certificate (publicKeySet absent)", "no_certificate")
     keys = key_set.get("keys") if isinstance(key_set, dict) else None
-    key0 = next((k for k in keys if isinstance(k, dict) and k.get("kid") == "0"), None) if isinstance(keys, list) else None
+    if not isinstance(keys, list):
+        keys = []
+    key0 = next((k for k in keys if isinstance(k, dict) and k.get("kid") == "0"), None)
     chain = key0.get("x5c") if key0 else None
     if not isinstance(chain, list) or not chain:
         raise _Refused("signed entry carries no device certificate (publicKeySet has no key \"0\" with x5c)",
