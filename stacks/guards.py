@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -45,16 +46,21 @@ class GuardError(ValueError):
         super().__init__("\n".join(errors))
 
 
-def _stack_addresses(stack: TerraformStack) -> set[str]:
+@functools.cache
+def _element_type(cls: type) -> str | None:
+    """The Terraform type of a generated resource / data source class (one jsii call per class)."""
+    return getattr(cls, "TF_RESOURCE_TYPE", None)
+
+
+def _in_stack(stack: TerraformStack, address: str) -> bool:
+    """Whether ``[data.]type.logical_id`` is an element of ``stack``."""
     from cdktf import TerraformDataSource, TerraformResource
 
-    out: set[str] = set()
-    for node in stack.node.find_all():
-        if isinstance(node, TerraformResource):
-            out.add(f"{node.terraform_resource_type}.{node.friendly_unique_id}")
-        elif isinstance(node, TerraformDataSource):
-            out.add(f"data.{node.terraform_resource_type}.{node.friendly_unique_id}")
-    return out
+    data = address.startswith("data.")
+    rtype, _, logical = address.removeprefix("data.").partition(".")
+    kind = TerraformDataSource if data else TerraformResource
+    return any(isinstance(node, kind) and _element_type(type(node)) == rtype and node.friendly_unique_id == logical
+               for node in stack.node.find_all())
 
 
 def check_environment(scope: IConstruct, function: str, variables: Mapping[str, str],
@@ -66,7 +72,6 @@ def check_environment(scope: IConstruct, function: str, variables: Mapping[str, 
     configured = configured or {}
     errors: list[str] = []
     stack = TerraformStack.of(scope)
-    addresses: set[str] | None = None
     for key, value in variables.items():
         if key in RESERVED_KEYS or key.startswith(RESERVED_PREFIXES):
             errors.append(f"function {function}: environment variable {key} is reserved by AWS Lambda")
@@ -93,9 +98,7 @@ def check_environment(scope: IConstruct, function: str, variables: Mapping[str, 
                           f"{stack.node.id} ({exc.__class__.__name__})")
             continue
         refs = [("data." if m.group(1) else "") + f"{m.group(2)}.{m.group(3)}" for m in _REFERENCE.finditer(resolved)]
-        if addresses is None:
-            addresses = _stack_addresses(stack)
-        foreign = [r for r in refs if r not in addresses]
+        foreign = [r for r in refs if not _in_stack(stack, r)]
         if not refs or foreign:
             errors.append(f"function {function}: environment variable {key} must reference a resource of stack "
                           f"{stack.node.id}; it resolves to {resolved!r}")

@@ -18,6 +18,7 @@ def normalized(doc: dict) -> dict:
     text = json.dumps(doc, sort_keys=True)
     text = re.sub(r'("source_code_hash": )"[^"]+"', r'\1"<hash>"', text)
     text = re.sub(r'(assets/[A-Za-z0-9_\-]+/)[0-9a-f]{32}/', r"\1<hash>/", text)
+    text = re.sub(r"(layer-py[0-9.]+-[a-z0-9_]+-)[0-9a-f]{16}(\.zip)", r"\1<hash>\2", text)
     return json.loads(text)
 
 
