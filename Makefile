@@ -53,7 +53,9 @@ synth: $(VENV)/.installed node_modules/.installed
 	@echo "wrote cdktf.out/stacks/thingpress-$(ENV)/cdk.tf.json"
 
 test: install
-	$(TOOLENV); $(PY) -m pytest
+	@mkdir -p build; start=$$(date +%s); \
+	$(TOOLENV); $(PY) -m pytest; \
+	echo $$(( $$(date +%s) - start )) > build/make-test-seconds
 
 test-unit: install
 	$(PY) -m pytest tests/unit tests/fuzz

@@ -41,7 +41,7 @@ class Uploaded:
 
 
 class Deployment:
-    def __init__(self, outputs: contract.StackOutputs):
+    def __init__(self, outputs: contract.DeploymentOutputs):
         self.outputs = outputs
 
     # -- construction -------------------------------------------------------
@@ -93,9 +93,9 @@ class Deployment:
         if vendor is None:
             suffixes = ", ".join(f"{v.suffix} ({v.name})" for v in VENDORS.values())
             raise DeploymentError(f"{path}: cannot tell the vendor from the suffix (known: {suffixes}); pass --vendor")
-        prefix = self.outputs.vendor_prefix(vendor)
+        prefix = self.outputs.vendors[vendor].prefix
         key = f"{prefix}{key_name or path.name}"
-        bucket = self.outputs.manifest_bucket_name
+        bucket = self.outputs.bucket_name
         with path.open("rb") as body:
             put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
         version = put.get("VersionId") or put["ETag"].strip('"')

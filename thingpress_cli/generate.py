@@ -185,13 +185,15 @@ def write_manifest(
     days: int = DEFAULT_DAYS,
     expired: bool = False,
     ca: CertificateAuthority | None = None,
+    prefix: str = "Device-",
     progress=None,
 ) -> GenerateResult:
     """Write a ``count``-certificate generated manifest to ``path`` (and keys when asked).
 
     The CA certificates are written beside the manifest when ``keys_dir`` is given
     (``root-ca.pem``, ``intermediate-ca.pem`` in ``keys_dir``) so devices can be tested
-    end to end. ``progress`` is called with the number written so far, every 1,000.
+    end to end. ``prefix`` starts every thing name (``Device-`` by default: ``Device-0`` ...).
+    ``progress`` is called with the number written so far, every 1,000.
     """
     authority = ca or make_ca()
     path = Path(path)
@@ -203,7 +205,8 @@ def write_manifest(
     not_before, not_after = validity(days, expired=expired)
     with path.open("wb") as out:
         for written, device in enumerate(
-            device_certificates(authority, count, days=days, expired=expired, keys=keys_dir is not None), start=1
+            device_certificates(authority, count, days=days, expired=expired, keys=keys_dir is not None,
+                                prefix=prefix), start=1
         ):
             out.write(manifest_line(device.pem))
             if keys_dir is not None:
@@ -232,6 +235,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"validity in days (default {DEFAULT_DAYS})")
     parser.add_argument("--expired", action="store_true",
                         help="make certificates that already expired (D days long, ended yesterday), for tests")
+    parser.add_argument("--prefix", default="Device-",
+                        help="thing name prefix: certificates get CN <prefix>0 ... (default Device-)")
     parser.set_defaults(func=run)
 
 
@@ -250,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("signing", total=args.count)
         result = write_manifest(args.out, args.count, keys_dir=args.keys, days=args.days, expired=args.expired,
-                                progress=lambda n: bar.update(task, completed=n))
+                                prefix=args.prefix, progress=lambda n: bar.update(task, completed=n))
     where = f", keys in {result.keys_dir}" if result.keys_dir else ""
     print(f"wrote {result.count} certificates to {result.path} (valid {result.not_before:%Y-%m-%d} to "
           f"{result.not_after:%Y-%m-%d}{where})")

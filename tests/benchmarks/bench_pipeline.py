@@ -1,0 +1,118 @@
+"""Floor, pipeline and quota benchmarks on the local environment (one emulator, one run).
+
+* **floor** -- the same five IoT calls per certificate (register, create thing,
+  attach principal, attach policy, add to group) from a plain boto3 loop against
+  the same emulator: certificates/s with nothing else in the way.
+* **pipeline** -- upload a generated manifest of N certificates and time until
+  its summary row is COMPLETE in the audit table: S3 -> SQS -> provider -> SQS ->
+  importer -> IoT + DynamoDB, run by the local runner on the deployed zips.
+* **quota** -- the emulator's quota mode at the AWS default rates (and at a raised
+  50 TPS), with the importer's budget set to the same rates: achieved
+  certificates/s over the binding quota (the lowest rate of the five APIs).
+
+The importer's budget (``THINGPRESS_IOT_TPS``) is changed between phases with
+``UpdateFunctionConfiguration`` on the deployed function; the runner picks the
+change up within seconds, as Lambda would pick up a configuration change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thingpress import audit
+from thingpress.settings import DEFAULT_IOT_TPS, IOT_TPS
+from thingpress_cli.deployment import Deployment
+from thingpress_cli.generate import device_certificates, make_ca, write_manifest
+from thingpress_cli.local import emulator
+from thingpress_cli.operate import wait_for
+
+UNLIMITED = {api: 100_000.0 for api in DEFAULT_IOT_TPS}
+
+
+@dataclass
+class Run:
+    name: str
+    certificates: int
+    seconds: float
+    extra: dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        return self.certificates / self.seconds if self.seconds else 0.0
+
+
+def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle: float = 5.0) -> None:
+    """Set the deployed importer's IoT budget and wait for the runner to pick it up."""
+    lam = deployment.client("lambda")
+    name = deployment.outputs.importer_function_name
+    env = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    wanted = json.dumps(rates, sort_keys=True)
+    if env.get(IOT_TPS) != wanted:
+        env[IOT_TPS] = wanted
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+        time.sleep(settle)
+
+
+def floor(deployment: Deployment, count: int) -> Run:
+    """Five IoT calls per certificate from one plain boto3 loop."""
+    iot = deployment.client("iot")
+    out = deployment.outputs
+    tag = uuid.uuid4().hex[:8]
+    devices = list(device_certificates(make_ca(), count, prefix=f"Floor-{tag}-"))
+    pems = [d.pem.decode() for d in devices]
+    started = time.perf_counter()
+    for device, pem in zip(devices, pems, strict=True):
+        arn = iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")["certificateArn"]
+        iot.create_thing(thingName=device.name, thingTypeName=out.thing_type_name,
+                         attributePayload={"attributes": {"thingpress_manifest": f"floor-{tag}"}})
+        iot.attach_thing_principal(thingName=device.name, principal=arn)
+        iot.attach_policy(policyName=out.iot_policy_name, target=arn)
+        iot.add_thing_to_thing_group(thingGroupName=out.thing_group_name, thingName=device.name)
+    return Run("floor", count, time.perf_counter() - started, {"calls_per_certificate": 5})
+
+
+def pipeline(deployment: Deployment, count: int, workdir: Path, name: str = "pipeline",
+             timeout: float = 1800.0) -> Run:
+    """Upload a fresh generated manifest; seconds from upload until the audit row is COMPLETE."""
+    manifest = workdir / f"{name}-{uuid.uuid4().hex[:8]}.txt"
+    write_manifest(manifest, count, prefix=f"{name.title()}-{uuid.uuid4().hex[:8]}-")
+    started = time.perf_counter()
+    uploaded = deployment.upload(manifest)
+    row = wait_for(deployment, uploaded.manifest_id, timeout=timeout, show_progress=False)
+    seconds = time.perf_counter() - started
+    if row["state"] != audit.COMPLETE:
+        raise RuntimeError(f"{name}: manifest ended {row['state']}: {row.get('reason')}")
+    lost = count - (row["imported"] + row["already_present"] + row["rejected"] + row["failed"])
+    return Run(name, count, seconds, {
+        "manifest": uploaded.manifest_id, "imported": row["imported"], "failed": row["failed"],
+        "rejected": row["rejected"], "lost": lost,
+    })
+
+
+def dlq_depth(deployment: Deployment) -> int:
+    sqs = deployment.client("sqs")
+    attrs = sqs.get_queue_attributes(QueueUrl=deployment.outputs.import_dlq_url,
+                                     AttributeNames=["ApproximateNumberOfMessages",
+                                                     "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def quota(deployment: Deployment, count: int, rates: dict[str, float], workdir: Path, name: str) -> Run:
+    """Pipeline under the emulator's quota mode with the importer budget at the same rates."""
+    endpoint = deployment.outputs.endpoint_url
+    dlq_before = dlq_depth(deployment)
+    set_importer_budget(deployment, rates)
+    emulator.set_quotas(endpoint, rates)
+    try:
+        run = pipeline(deployment, count, workdir, name=name)
+    finally:
+        emulator.set_quotas(endpoint, {})
+    binding = min(rates.values())
+    run.extra.update({"binding_tps": binding, "ratio": run.rate / binding,
+                      "dlq_messages": dlq_depth(deployment) - dlq_before})
+    return run

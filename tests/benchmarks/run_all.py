@@ -1,0 +1,182 @@
+"""``make bench``: every benchmark in one run, printed as a table and written to docs/.
+
+Writes ``docs/benchmarks.md`` (table + what limits each figure), ``docs/benchmarks.png``
+(plot) and ``docs/benchmarks.json`` (figures, incl. ``pipeline_over_floor``,
+``quota_ratio_default``, ``quota_ratio_raised``, ``lost_certificates``).
+
+All figures are measured in this one run on this machine, and the headline
+figures are ratios of two measurements taken minutes apart on the same emulator,
+so machine noise mostly cancels. Each measurement is repeated (``--repeat``) and
+reported as median and spread (min..max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+HERE = Path(__file__).resolve().parent
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def fmt(stat: dict[str, float], digits: int = 1) -> str:
+    return f"{stat['median']:.{digits}f} ({stat['min']:.{digits}f}..{stat['max']:.{digits}f}, n={stat['n']})"
+
+
+def script_json(name: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """Run another benchmark script with --json and return its figures."""
+    out = subprocess.run([sys.executable, str(HERE / name), "--json", *args], cwd=REPO, capture_output=True,
+                         text=True, timeout=timeout, check=False)
+    if out.returncode != 0:
+        return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    from bench_pipeline import UNLIMITED, floor, pipeline, quota, set_importer_budget
+
+    from thingpress.settings import DEFAULT_IOT_TPS
+    from thingpress_cli.deployment import Deployment
+    from thingpress_cli.local import commands
+    from thingpress_cli.local.quota import DEFAULT_RATES
+
+    commands.down()
+    started = time.perf_counter()
+    commands.ensure_up()
+    figures["local_deploy_seconds"] = round(time.perf_counter() - started, 1)
+    deployment = Deployment.load(suffix="local")
+    work = Path(tempfile.mkdtemp(prefix="thingpress-bench-"))
+
+    set_importer_budget(deployment, UNLIMITED)
+    floors, pipes, lost = [], [], 0
+    for _ in range(args.repeat):
+        floors.append(floor(deployment, args.count).rate)
+        run = pipeline(deployment, args.count, work)
+        pipes.append(run.rate)
+        lost += run.extra["lost"] + run.extra["failed"]
+    figures["floor_certs_per_s"] = spread(floors)
+    figures["pipeline_certs_per_s"] = spread(pipes)
+    ratios = [p / f for p, f in zip(pipes, floors, strict=True)]
+    figures["pipeline_over_floor_runs"] = spread(ratios)
+    figures["pipeline_over_floor"] = round(statistics.median(ratios), 3)
+
+    default = {api: float(DEFAULT_RATES[api]) for api in DEFAULT_IOT_TPS}
+    raised = dict.fromkeys(DEFAULT_IOT_TPS, 50.0)
+    for label, rates, count in (("default", default, args.quota_count), ("raised", raised, args.quota_count * 4)):
+        runs = [quota(deployment, count, rates, work, name=f"quota-{label}") for _ in range(args.repeat)]
+        figures[f"quota_{label}_binding_tps"] = runs[0].extra["binding_tps"]
+        figures[f"quota_{label}_certs_per_s"] = spread([r.rate for r in runs])
+        figures[f"quota_ratio_{label}"] = round(statistics.median(r.extra["ratio"] for r in runs), 3)
+        figures[f"quota_{label}_dlq_messages"] = sum(r.extra["dlq_messages"] for r in runs)
+        figures[f"quota_{label}_failed"] = sum(r.extra["failed"] for r in runs)
+        lost += sum(r.extra["lost"] + r.extra["failed"] for r in runs)
+    figures["lost_certificates"] = lost
+    set_importer_budget(deployment, UNLIMITED)
+    if not args.keep:
+        commands.down()
+
+
+def plot(figures: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars = [
+        ("floor", figures["floor_certs_per_s"]["median"]),
+        ("pipeline", figures["pipeline_certs_per_s"]["median"]),
+        ("quota default\n(binding %g/s)" % figures["quota_default_binding_tps"], figures["quota_default_certs_per_s"]["median"]),
+        ("quota raised\n(binding %g/s)" % figures["quota_raised_binding_tps"], figures["quota_raised_certs_per_s"]["median"]),
+    ]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar([b[0] for b in bars], [b[1] for b in bars], color=["#888", "#2a7", "#27a", "#27a"])
+    for x, (_, value) in enumerate(bars):
+        ax.text(x, value, f"{value:.1f}", ha="center", va="bottom")
+    for label, binding in ((2, figures["quota_default_binding_tps"]), (3, figures["quota_raised_binding_tps"])):
+        ax.hlines(binding, label - 0.4, label + 0.4, colors="red", linestyles="dashed")
+    ax.set_ylabel("certificates / s")
+    ax.set_title(f"thingpress on the local emulator (pipeline/floor = {figures['pipeline_over_floor']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    rows = [
+        ("IoT floor (5 calls/cert, plain boto3 loop)", fmt(figures["floor_certs_per_s"]) + " certs/s",
+         "the emulator (one moto server process) on 2 cores"),
+        ("Pipeline (upload -> COMPLETE)", fmt(figures["pipeline_certs_per_s"]) + " certs/s",
+         "the emulator: IoT + SQS + DynamoDB calls share its CPU with the runner"),
+        ("**Pipeline / floor**", f"**{figures['pipeline_over_floor']}** (per-run {fmt(figures['pipeline_over_floor_runs'], 2)})",
+         "goal >= 0.9"),
+        (f"Quota, AWS defaults (binding {figures['quota_default_binding_tps']:g}/s)",
+         fmt(figures["quota_default_certs_per_s"]) + f" certs/s, **ratio {figures['quota_ratio_default']}**",
+         f"the RegisterCertificateWithoutCA quota; DLQ {figures['quota_default_dlq_messages']}, FAILED {figures['quota_default_failed']}"),
+        (f"Quota, raised (binding {figures['quota_raised_binding_tps']:g}/s)",
+         fmt(figures["quota_raised_certs_per_s"]) + f" certs/s, **ratio {figures['quota_ratio_raised']}**",
+         f"all five APIs at 50/s; DLQ {figures['quota_raised_dlq_messages']}, FAILED {figures['quota_raised_failed']}"),
+        ("Lost certificates (all runs)", str(figures["lost_certificates"]), "must be 0"),
+        ("Local deploy (emulator + cdktf deploy + runner)", f"{figures['local_deploy_seconds']} s", "goal <= 60 s"),
+    ]
+    for key, label in (("synth", "Synth"), ("parsers", "Parse per vendor"), ("provider", "Provider parse+enqueue"),
+                       ("cold_import", "Handler cold import")):
+        if key in figures:
+            rows.append((label, "`" + json.dumps(figures[key], sort_keys=True) + "`", ""))
+    if "make_test_seconds" in figures:
+        rows.append(("`make test` wall time", f"{figures['make_test_seconds']} s", "last run, build/make-test-seconds"))
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` on {platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "Ratios compare measurements from the same run on the same emulator.",
+        "",
+        "| figure | value | what limits it |",
+        "|---|---|---|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+        "",
+        "![benchmarks](benchmarks.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=300, help="certificates per floor/pipeline run")
+    parser.add_argument("--quota-count", type=int, default=150, help="certificates per default-quota run (x4 raised)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="leave the local environment up")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {}
+    for key, script in (("synth", "bench_synth.py"), ("parsers", "bench_parsers.py"),
+                        ("provider", "bench_provider.py"), ("cold_import", "bench_cold_import.py")):
+        if (HERE / script).is_file():
+            figures[key] = script_json(script)
+    test_time = REPO / "build" / "make-test-seconds"
+    if test_time.is_file():
+        figures["make_test_seconds"] = float(test_time.read_text())
+    local_phase(args, figures)
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    plot(figures, DOCS / "benchmarks.png")
+    text = markdown(figures)
+    (DOCS / "benchmarks.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
