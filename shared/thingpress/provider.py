@@ -86,8 +86,9 @@ class Tuning:
     checkpoint_every: int = 500
     #: ... and at least every this many seconds.
     checkpoint_seconds: float = 2.0
-    #: hand over to a continuation message after this many entries in one invocation.
-    max_entries_per_invocation: int = 100_000
+    #: hand over to a continuation message after this many entries in one invocation;
+    #: None: the ``THINGPRESS_PROVIDER_MAX_ENTRIES`` setting (default 100,000).
+    max_entries_per_invocation: int | None = None
     #: stop when less than this is left of the invocation; None: min(30 s, 1/6 of the time at start).
     safety_margin_ms: int | None = None
     #: SendMessageBatch attempts for entries that keep failing.
@@ -529,6 +530,7 @@ class Provider:
     def _parse_and_send(self, mid: str, summary: dict[str, Any], stream: BinaryIO, reader: HashingReader,
                         options: ParseOptions, deadline: _Deadline, ref: ObjectRef) -> RunResult:
         tuning = self.tuning
+        max_entries = tuning.max_entries_per_invocation or self.settings.provider_max_entries
         resume_after = int(summary.get("checkpoint") or 0)
         queued_at = summary["started_at"]
         sender = BatchSender(self.sqs, self.settings.import_queue_url, attempts=tuning.send_attempts,
@@ -588,7 +590,7 @@ class Provider:
                     or self.clock() - last_commit >= tuning.checkpoint_seconds):
                 if not commit():
                     return self._behind(result)
-            if handled >= tuning.max_entries_per_invocation or deadline.low():
+            if handled >= max_entries or deadline.low():
                 if not commit():
                     return self._behind(result)
                 self._continue(mid, ref)

@@ -35,12 +35,15 @@ INFINEON_BUNDLE = "THINGPRESS_INFINEON_BUNDLE"
 #: s3://bucket/prefix/ holding the trusted Microchip manifest signer certificates.
 MICROCHIP_SIGNERS = "THINGPRESS_MICROCHIP_SIGNERS"
 AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
+#: a provider hands a manifest over to a continuation message after this many entries
+#: in one invocation (default 100000; the time left is watched as well).
+PROVIDER_MAX_ENTRIES = "THINGPRESS_PROVIDER_MAX_ENTRIES"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
-    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS,
+    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES,
 )
 
 #: AWS default quotas (requests/second) for the IoT APIs the importer calls.
@@ -78,6 +81,7 @@ class FunctionSettings:
     infineon_bundle: str = "E0E0"
     microchip_signers: str = ""
     audit_retention_days: int = 365
+    provider_max_entries: int = 100_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -125,4 +129,5 @@ class FunctionSettings:
             infineon_bundle=choice(INFINEON_BUNDLE, INFINEON_BUNDLES, "E0E0"),
             microchip_signers=env.get(MICROCHIP_SIGNERS, ""),
             audit_retention_days=integer(AUDIT_RETENTION_DAYS, 365),
+            provider_max_entries=max(1, integer(PROVIDER_MAX_ENTRIES, 100_000)),
         )

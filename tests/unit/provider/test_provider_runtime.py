@@ -275,7 +275,7 @@ def test_duplicates_across_a_chunk_boundary_are_still_detected(aws, pems):
 def test_a_manifest_larger_than_the_per_invocation_maximum_is_chunked(aws, pems):
     body = generated_manifest(pems[:40])
     event = put_and_event(aws.s3, aws.bucket, KEY, body)
-    provider = aws.provider(tuning=Tuning(max_entries_per_invocation=15, checkpoint_every=6))
+    provider = aws.provider(tuning=Tuning(checkpoint_every=6), provider_max_entries=15)  # the setting
     results = []
     pending: list[Any] = [event]
     while pending:
