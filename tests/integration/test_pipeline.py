@@ -16,7 +16,7 @@ from thingpress import audit
 from thingpress_cli.generate import write_manifest
 from thingpress_cli.operate import wait_for
 
-from .conftest import assert_imported, existing_things, expected_certificates, outcomes, upload_and_wait
+from deployment_checks import assert_imported, existing_things, expected_certificates, outcomes, upload_and_wait
 
 # sample -> (entries, certificates that should be imported) with default settings
 SAMPLE_EXPECTATIONS = {

@@ -1,0 +1,181 @@
+"""Fault injection: every certificate ends in exactly one terminal state, nothing is lost.
+
+Runs on the local deployment: the emulator's quota mode makes IoT throttle, the
+runner's worker processes are killed with SIGKILL as a crashed Lambda sandbox
+would die, and import messages are delivered twice or mixed with poison.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from typing import NamedTuple
+
+import pytest
+
+from thingpress import audit, certs
+from thingpress.audit import AuditTable, Progress
+from thingpress.messages import ImportMessage
+from thingpress_cli.generate import device_certificates, make_ca
+from thingpress_cli.local import emulator
+
+from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, kill_workers, queue_depth,
+                               upload_and_wait, wait_until, worker_pids)
+
+
+class Synthetic:
+    """A manifest made directly in the audit table, its import messages sent by the test."""
+
+    def __init__(self, deployment, count: int, label: str):
+        self.table: AuditTable = deployment.audit_table()
+        self.mid = f"generated-{secrets.token_hex(10)}"
+        self.queued_at = audit.now_iso()
+        tag = secrets.token_hex(4)
+        self.messages = []
+        self.expected = []
+        for position, device in enumerate(device_certificates(make_ca(), count, prefix=f"{label}-{tag}-"), start=1):
+            der = certs.der_bytes(device.certificate)
+            message = ImportMessage(manifest_id=self.mid, vendor="generated", position=position,
+                                    thing_name=device.name, fingerprint=certs.fingerprint(der),
+                                    certificate_pem=certs.pem_text(der), queued_at=self.queued_at)
+            self.messages.append(message)
+            self.expected.append(_Expected(device.name, message.fingerprint))
+        self.table.start_manifest(self.mid, vendor="generated", bucket="synthetic", key=f"synthetic/{label}",
+                                  version="1", etag=None, size=None)
+
+    def commit(self, queued: int) -> None:
+        assert self.table.checkpoint(self.mid, queued, Progress(entries=queued, queued=queued),
+                                     state=audit.QUEUED, parse_done=True)
+
+    def send(self, sqs, url: str, bodies: list[str]) -> None:
+        for start in range(0, len(bodies), 10):
+            batch = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start:start + 10])]
+            answer = sqs.send_message_batch(QueueUrl=url, Entries=batch)
+            assert not answer.get("Failed"), answer["Failed"]
+
+    def wait_complete(self, timeout: float = WAIT_SECONDS) -> dict:
+        return wait_until(lambda: (row := self.table.get_summary(self.mid)) and row["state"] == audit.COMPLETE and row,
+                          timeout, f"manifest {self.mid} COMPLETE")
+
+
+class _Expected(NamedTuple):
+    thing_name: str
+    fingerprint: str
+
+
+@pytest.fixture
+def quotas(deployment):
+    """Set the emulator's IoT quotas for one test; always switched off afterwards."""
+    endpoint = deployment.outputs.endpoint_url
+
+    def apply(rates):
+        emulator.set_quotas(endpoint, rates)
+
+    yield apply
+    emulator.set_quotas(endpoint, {})
+
+
+def test_throttling_storm_loses_nothing(deployment, iot, quotas, tmp_path):
+    sqs = deployment.client("sqs")
+    dlq_before = queue_depth(sqs, deployment.outputs.import_dlq_url)
+    path, expected = fresh_manifest(tmp_path, 30, "storm")
+    quotas({"RegisterCertificateWithoutCA": 2, "AttachPolicy": 2, "CreateThing": 3})  # far below the load
+
+    row = upload_and_wait(deployment, path)
+
+    row = assert_consistent(deployment, iot, row["manifest_id"], expected)
+    assert (row["imported"], row["failed"], row["rejected"]) == (30, 0, 0)
+    assert queue_depth(sqs, deployment.outputs.import_dlq_url) == dlq_before
+
+
+def test_duplicate_delivery_counts_once(deployment, iot):
+    sqs = deployment.client("sqs")
+    synthetic = Synthetic(deployment, 15, "Dup")
+    synthetic.commit(15)
+    bodies = [m.encode() for m in synthetic.messages]
+
+    senders = [threading.Thread(target=synthetic.send, args=(sqs, deployment.outputs.import_queue_url, bodies))
+               for _ in range(2)]  # every message delivered twice, concurrently
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    synthetic.wait_complete()
+    wait_until(lambda: queue_depth(sqs, deployment.outputs.import_queue_url) == 0, 120, "import queue drained")
+
+    row = assert_consistent(deployment, iot, synthetic.mid, synthetic.expected)
+    assert (row["imported"], row["already_present"], row["failed"]) == (15, 0, 0)
+    assert len(synthetic.table.entries(synthetic.mid)) == 15
+
+
+def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
+    sqs = deployment.client("sqs")
+    function = deployment.outputs.importer_function_name
+    synthetic = Synthetic(deployment, 40, "Kill")
+    synthetic.commit(40)
+    quotas({"RegisterCertificateWithoutCA": 4})  # slow enough to be caught mid-batch
+
+    synthetic.send(sqs, deployment.outputs.import_queue_url, [m.encode() for m in synthetic.messages])
+    wait_until(lambda: (row := synthetic.table.get_summary(synthetic.mid)) and row["imported"] >= 4, 120,
+               "the first imports")
+    killed = kill_workers(function)
+    quotas({})
+
+    assert killed >= 1
+    row = synthetic.wait_complete()
+    assert row["imported"] == 40
+    assert_consistent(deployment, iot, synthetic.mid, synthetic.expected)
+    wait_until(lambda: worker_pids(function), 60, "the runner to start new importer workers")
+
+
+def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, tmp_path):
+    path, expected = fresh_manifest(tmp_path, 1500, "crash")
+    function = deployment.outputs.vendors["generated"].function_name
+    table = deployment.audit_table()
+    uploaded = deployment.upload(path)
+
+    progressed = wait_until(lambda: (row := table.get_summary(uploaded.manifest_id)) and row["checkpoint"] > 0
+                            and not row["parse_done"] and row, 120, "the provider's first checkpoint", interval=0.05)
+    killed = kill_workers(function)
+
+    assert killed >= 1, "the provider finished before it could be killed"
+    row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == audit.COMPLETE and r,
+                     WAIT_SECONDS, "the resumed manifest to complete")
+    assert progressed["checkpoint"] <= row["checkpoint"] == 1500
+    assert row["queued"] == 1500 and row["entries"] == 1500  # counted once despite the crash
+    assert_consistent(deployment, iot, uploaded.manifest_id, expected)
+
+
+def test_poison_mixed_into_a_batch(deployment, iot):
+    sqs = deployment.client("sqs")
+    dlq_before = queue_depth(sqs, deployment.outputs.import_dlq_url)
+    synthetic = Synthetic(deployment, 8, "Mix")
+    bad_pem = json.loads(synthetic.messages[0].encode()) | {"position": 100, "fingerprint": "f" * 64,
+                                                            "certificate_pem": "-----BEGIN CERTIFICATE-----\nnope\n"}
+    bad_name = json.loads(synthetic.messages[1].encode()) | {"position": 101, "thing_name": "no spaces allowed"}
+    synthetic.commit(10)  # 8 good + 2 poison attributable to the manifest
+    bodies = [m.encode() for m in synthetic.messages[:4]] + ["not json at all", json.dumps(bad_pem),
+                                                              json.dumps({"schema": "other/9"})]
+    bodies += [json.dumps(bad_name)] + [m.encode() for m in synthetic.messages[4:]]
+
+    synthetic.send(sqs, deployment.outputs.import_queue_url, bodies)
+    row = synthetic.wait_complete()
+
+    assert (row["imported"], row["rejected"], row["failed"]) == (8, 2, 0)
+    rejected = {r["position"]: r["reason"] for r in synthetic.table.entries(synthetic.mid) if r["status"] == audit.REJECTED}
+    assert set(rejected) == {100, 101}
+    assert "thing name" in rejected[101]
+    assert queue_depth(sqs, deployment.outputs.import_dlq_url) == dlq_before
+    for expected in synthetic.expected:
+        assert iot.describe_thing(thingName=expected.thing_name)["thingName"] == expected.thing_name
+
+
+def test_reupload_of_a_completed_manifest(deployment, iot, tmp_path):
+    path, expected = fresh_manifest(tmp_path, 10, "again")
+    first = upload_and_wait(deployment, path)
+    second = upload_and_wait(deployment, path)
+
+    assert_consistent(deployment, iot, first["manifest_id"], expected)
+    row = assert_consistent(deployment, iot, second["manifest_id"], expected)
+    assert (row["imported"], row["already_present"]) == (0, 10)
