@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
-import marshal
+import json
 import os
 import shutil
 import subprocess
@@ -128,6 +127,25 @@ def write_zip(entries: Iterable[tuple[str, Path | bytes]], dest: Path) -> None:
         raise
 
 
+#: Compiles in a clean interpreter (-I -S): marshal output depends on what else the
+#: process holds (reference flags of interned objects), so compiling inside a busy
+#: process (pytest, cdktf) would not give the same bytes twice.
+_COMPILE_CHILD = r"""
+import importlib.util, json, marshal, sys
+jobs = json.load(sys.stdin)
+for source_path, arcname, out_path in jobs:
+    with open(source_path, "rb") as f:
+        source = f.read()
+    try:
+        code = compile(source, arcname, "exec", dont_inherit=True)
+    except SyntaxError:
+        continue  # e.g. a dependency's Python-2-only example: pip would not compile it either
+    data = importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + importlib.util.source_hash(source) + marshal.dumps(code)
+    with open(out_path, "wb") as f:
+        f.write(data)
+"""
+
+
 def with_bytecode(entries: list[tuple[str, Path]], python_version: str) -> list[tuple[str, Path | bytes]]:
     """Add ``__pycache__/*.pyc`` (unchecked-hash: no timestamps) for every ``.py`` entry.
 
@@ -137,21 +155,23 @@ def with_bytecode(entries: list[tuple[str, Path]], python_version: str) -> list[
     build runs the runtime's Python version, and left out otherwise.
     """
     out: list[tuple[str, Path | bytes]] = list(entries)
-    if python_version != f"{sys.version_info.major}.{sys.version_info.minor}":
+    if python_version != _running():
         return out
     tag = sys.implementation.cache_tag
-    for arcname, path in entries:
-        if not arcname.endswith(".py"):
-            continue
-        source = path.read_bytes()
-        try:
-            code = compile(source, arcname, "exec", dont_inherit=True)
-        except SyntaxError:
-            continue  # e.g. a dependency's Python-2-only example file: pip would skip it too
-        head, _, name = arcname.rpartition("/")
-        pyc = f"{head}/__pycache__/{name[:-3]}.{tag}.pyc" if head else f"__pycache__/{name[:-3]}.{tag}.pyc"
-        out.append((pyc, bytes(importlib.util.MAGIC_NUMBER) + (0b01).to_bytes(4, "little")
-                    + importlib.util.source_hash(source) + marshal.dumps(code)))
+    with tempfile.TemporaryDirectory(prefix="pyc-") as tmp:
+        jobs = []
+        for i, (arcname, path) in enumerate(sorted(entries)):
+            if arcname.endswith(".py"):
+                head, _, name = arcname.rpartition("/")
+                pyc = f"{head}/__pycache__/{name[:-3]}.{tag}.pyc" if head else f"__pycache__/{name[:-3]}.{tag}.pyc"
+                jobs.append((str(path), arcname, str(Path(tmp) / f"{i}.pyc"), pyc))
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _COMPILE_CHILD], text=True, capture_output=True,
+                              input=json.dumps([j[:3] for j in jobs]), check=False)
+        if done.returncode != 0:
+            raise PackagingError(f"compiling bytecode failed:\n{done.stderr[-2000:]}")
+        for _, _, compiled, pyc in jobs:
+            if Path(compiled).is_file():
+                out.append((pyc, Path(compiled).read_bytes()))
     return out
 
 
