@@ -491,6 +491,8 @@ class Provider:
             hint = f" (that suffix is the {other} provider's)" if other else ""
             return self.refuse(mid, ref, f"not a {self.vendor} manifest: the {self.vendor} provider expects a "
                                          f"'{expected}' object{hint}")
+        if not self.settings.import_queue_url:
+            raise SettingsError("THINGPRESS_IMPORT_QUEUE_URL is not set: nowhere to send import messages")
         options = self.options()
         try:
             body = self._get(ref)
@@ -540,8 +542,7 @@ class Provider:
         position = resume_after
         handled = 0
         last_commit = self.clock()
-
-        committed = resume_after
+        committed = resume_after  # the checkpoint the current stretch is counted from
 
         def commit(**final: Any) -> bool:
             nonlocal stretch, last_commit, committed
