@@ -192,7 +192,15 @@ def function_entries(key: str) -> list[tuple[str, Path]]:
 def build_function(key: str, out_dir: Path = ASSETS, python_version: str = "3.11") -> Artifact:
     """Zip ``lambdas/<key>/`` (its own code only, with bytecode) to ``<out_dir>/<key>.zip``."""
     dest = out_dir / f"{key}.zip"
-    write_zip(with_bytecode(function_entries(key), python_version), dest)
+    entries = function_entries(key)
+    h = hashlib.sha256(f"{python_version}:{sys.implementation.cache_tag}".encode())
+    for arcname, path in sorted(entries):
+        h.update(arcname.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    stamp = dest.with_suffix(".inputs")
+    # Rebuilt only when its sources change (bytecode compilation is a subprocess).
+    if not dest.is_file() or not stamp.is_file() or stamp.read_text() != h.hexdigest():
+        write_zip(with_bytecode(entries, python_version), dest)
+        stamp.write_text(h.hexdigest())
     digest = _hash_b64(dest)
     return Artifact(dest, digest, dest.stat().st_size, digest)
 

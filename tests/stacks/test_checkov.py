@@ -1,6 +1,6 @@
 """checkov on every synthesized stack, framework terraform_json (``terraform`` would
 scan nothing and pass): 0 failed checks. Skips live in .checkov.yaml, once each,
-with reasons. checkov runs from its own virtualenv (make checkov): it pins
+with reasons. checkov runs from its own virtualenv (the Makefile's install target creates it): it pins
 boto3==1.35.49, which must not leak into the project's environment."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ CONFIG = REPO / ".checkov.yaml"
 @pytest.fixture(scope="module")
 def checkov() -> Path:
     if not CHECKOV.is_file():
-        message = f"{CHECKOV.relative_to(REPO)} is missing: run `make checkov`"
+        message = f"{CHECKOV.relative_to(REPO)} is missing: run `make install` (checkov==3.3.30 in its own virtualenv)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
