@@ -148,7 +148,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         say(f"emulator already running: {current.url} (pid {current.pid})")
 
     fingerprint = synth_fingerprint(current.url)
-    recorded = state.load().get("deploy") or {}
+    recorded = state.load().get("synth") or {}
     skip_synth = (not args.synth and recorded.get("fingerprint") == fingerprint
                   and (SYNTH_DIR / "cdk.tf.json").is_file())
     command = cdktf_command() + ["deploy", STACK, "--auto-approve", "--outputs-file", str(OUTPUTS),
@@ -161,11 +161,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     deploy_seconds = time.monotonic() - deploy_began
     if result.returncode != 0:
         state.update("deploy", None)
+        state.update("synth", None)
         say(f"cdktf deploy failed (exit {result.returncode}) after {deploy_seconds:.0f} s; "
             f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
         return result.returncode
     state.update("deploy", {"seconds": round(deploy_seconds, 1), "outputs": str(OUTPUTS), "stack": STACK,
-                            "fingerprint": fingerprint, "synthesized": not skip_synth})
+                            "synthesized": not skip_synth})
+    # Kept across `down`: the synthesized stack stays valid while its inputs and the port do not change.
+    state.update("synth", {"fingerprint": fingerprint, "endpoint": current.url})
     say(f"deployed in {deploy_seconds:.1f} s (cdktf deploy{'' if skip_synth else ', synthesis included'}); "
         f"outputs: {OUTPUTS.relative_to(REPO)}")
 

@@ -71,7 +71,9 @@ def running(path: Path = state.STATE_FILE) -> Emulator | None:
 
 
 def port_free(port: int, host: str = HOST) -> bool:
+    """Whether the emulator could bind ``port`` (as its server does: with SO_REUSEADDR, so TIME_WAIT is fine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
