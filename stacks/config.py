@@ -23,6 +23,10 @@ THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
 THINGPRESS_IOT_TPS                     JSON {IoT API: requests/s} over the AWS default quotas
 THINGPRESS_IMPORT_CONCURRENCY          importer maximum concurrency, 2..1000 (from the budget)
+THINGPRESS_IMPORTER_TIMEOUT            importer timeout, seconds (60; local 20)
+THINGPRESS_PROVIDER_TIMEOUT            provider timeout, seconds (900; local 60)
+THINGPRESS_VISIBILITY_FACTOR           queue visibility timeout / consumer timeout, 1..12 (6, AWS advice;
+                                       local 1.5 so a crashed invocation's messages return in seconds)
 THINGPRESS_LAMBDA_RUNTIME              ``python3.11`` / ``python3.12`` / ``python3.13`` (``python3.11``)
 THINGPRESS_LAMBDA_ARCHITECTURE         ``x86_64`` or ``arm64`` (``x86_64``)
 THINGPRESS_LOG_RETENTION_DAYS          CloudWatch Logs retention (365)
@@ -91,6 +95,9 @@ class StackConfig:
     infineon_bundle: str = "E0E0"
     iot_tps: Mapping[str, float] = field(default_factory=lambda: dict(settings.DEFAULT_IOT_TPS))
     import_concurrency: int = 2
+    importer_timeout: int = defaults.IMPORTER_TIMEOUT_SECONDS
+    provider_timeout: int = defaults.PROVIDER_TIMEOUT_SECONDS
+    visibility_factor: float = defaults.VISIBILITY_FACTOR
     runtime: str = defaults.DEFAULT_RUNTIME
     architecture: str = defaults.DEFAULT_ARCHITECTURE
     log_retention_days: int = defaults.LOG_RETENTION_DAYS
@@ -230,6 +237,21 @@ class StackConfig:
             except (ValueError, TypeError):
                 errors.append("THINGPRESS_TAGS: must be a JSON object of tag key to string value")
 
+        local = target == "local"
+        importer_timeout = integer("THINGPRESS_IMPORTER_TIMEOUT", defaults.LOCAL_IMPORTER_TIMEOUT_SECONDS if local
+                                   else defaults.IMPORTER_TIMEOUT_SECONDS, 10, 900)
+        provider_timeout = integer("THINGPRESS_PROVIDER_TIMEOUT", defaults.LOCAL_PROVIDER_TIMEOUT_SECONDS if local
+                                   else defaults.PROVIDER_TIMEOUT_SECONDS, 30, 900)
+        visibility_factor = defaults.LOCAL_VISIBILITY_FACTOR if local else float(defaults.VISIBILITY_FACTOR)
+        raw_factor = get("THINGPRESS_VISIBILITY_FACTOR")
+        if raw_factor:
+            try:
+                visibility_factor = float(raw_factor)
+                if not 1 <= visibility_factor <= 12:
+                    raise ValueError
+            except ValueError:
+                errors.append(f"THINGPRESS_VISIBILITY_FACTOR: must be a number from 1 to 12, got {raw_factor!r}")
+                visibility_factor = float(defaults.VISIBILITY_FACTOR)
         expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
         existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
         bundle = choice(settings.INFINEON_BUNDLE, settings.INFINEON_BUNDLES, "E0E0")
@@ -246,7 +268,8 @@ class StackConfig:
             iot_policy_name=policy_name, iot_policy_document=policy_doc,
             thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
             expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
-            iot_tps=tps, import_concurrency=concurrency, runtime=runtime, architecture=architecture,
+            iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
+            provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,
             tags=tags, signers=signers,
         )

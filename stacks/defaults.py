@@ -28,6 +28,10 @@ PROVIDER_BATCH_SIZE = 1
 #: ESM maximum concurrency per vendor (2 is the smallest value AWS accepts).
 PROVIDER_MAX_CONCURRENCY = 2
 IMPORTER_TIMEOUT_SECONDS = 60
+#: The local target (emulator + runner) uses short timeouts so a crashed invocation's
+#: messages come back in seconds, not minutes (fault-injection tests, demos).
+LOCAL_PROVIDER_TIMEOUT_SECONDS = 60
+LOCAL_IMPORTER_TIMEOUT_SECONDS = 20
 IMPORTER_MEMORY_MB = 512
 #: the largest SQS batch that needs no batching window.
 MAX_IMPORT_BATCH_SIZE = 10
@@ -37,6 +41,8 @@ MIN_ESM_CONCURRENCY, MAX_ESM_CONCURRENCY = 2, 1000
 # -- SQS --------------------------------------------------------------------------------
 #: AWS advises a visibility timeout of 6x the function timeout (at least 1x is required).
 VISIBILITY_FACTOR = 6
+#: local target: just over the timeout (AWS's minimum is 1x).
+LOCAL_VISIBILITY_FACTOR = 1.5
 MAX_VISIBILITY_TIMEOUT = 43_200
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
@@ -54,9 +60,9 @@ ALARM_PERIOD_SECONDS = 300
 IMPORT_AGE_ALARM_SECONDS = 1800
 
 
-def visibility_timeout(function_timeout: int) -> int:
+def visibility_timeout(function_timeout: int, factor: float = VISIBILITY_FACTOR) -> int:
     """The queue visibility timeout for a consumer with ``function_timeout`` seconds."""
-    return min(MAX_VISIBILITY_TIMEOUT, VISIBILITY_FACTOR * function_timeout)
+    return min(MAX_VISIBILITY_TIMEOUT, math.ceil(factor * function_timeout))
 
 
 def default_import_concurrency(iot_tps: dict[str, float]) -> int:

@@ -40,10 +40,12 @@ class ThingpressStack(TerraformStack):
 
         key = EncryptionKey(self, "kms", ctx=ctx)
         intake = ManifestIntake(self, "intake", ctx=ctx, kms_key_arn=key.arn,
-                                provider_timeout=defaults.PROVIDER_TIMEOUT_SECONDS, force_destroy=config.ephemeral)
+                                provider_timeout=config.provider_timeout, force_destroy=config.ephemeral,
+                                visibility_factor=config.visibility_factor)
         import_pair = QueuePair(self, "import-queue", props=QueueProps(
             name=names.import_queue, dlq_name=names.import_dlq, kms_key_arn=key.arn,
-            consumer_timeout=defaults.IMPORTER_TIMEOUT_SECONDS, max_receive_count=defaults.IMPORT_MAX_RECEIVE_COUNT))
+            consumer_timeout=config.importer_timeout, max_receive_count=defaults.IMPORT_MAX_RECEIVE_COUNT,
+            visibility_factor=config.visibility_factor))
         table = AuditTable(self, "audit", name=names.audit_table, kms_key_arn=key.arn,
                            deletion_protection=not config.ephemeral)
         iot = IotResources(self, "iot", ctx=ctx)
@@ -59,8 +61,9 @@ class ThingpressStack(TerraformStack):
         importer = QueueFunction(self, "importer", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=FunctionProps(
             key=IMPORTER, handler="import_handler.lambda_handler",
             description="Registers each certificate, creates its thing, attaches policy, type and group",
-            timeout=defaults.IMPORTER_TIMEOUT_SECONDS, memory=defaults.IMPORTER_MEMORY_MB, source=import_pair,
-            batch_size=defaults.import_batch_size(config.iot_tps, concurrency), max_concurrency=concurrency,
+            timeout=config.importer_timeout, memory=defaults.IMPORTER_MEMORY_MB, source=import_pair,
+            batch_size=defaults.import_batch_size(config.iot_tps, concurrency, config.importer_timeout),
+            max_concurrency=concurrency,
             environment={
                 **common, "POWERTOOLS_SERVICE_NAME": "importer",
                 settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: iot.thing_group_name,
@@ -110,7 +113,7 @@ class ThingpressStack(TerraformStack):
                                                 props=FunctionProps(
                 key=key_name, handler=f"{vendor}_handler.lambda_handler",
                 description=f"Parses and verifies {vendor} manifests; one import message per certificate",
-                timeout=defaults.PROVIDER_TIMEOUT_SECONDS, memory=defaults.PROVIDER_MEMORY_MB, source=pair,
+                timeout=config.provider_timeout, memory=defaults.PROVIDER_MEMORY_MB, source=pair,
                 batch_size=defaults.PROVIDER_BATCH_SIZE, max_concurrency=defaults.PROVIDER_MAX_CONCURRENCY,
                 environment=env,
                 statements=[

@@ -42,7 +42,7 @@ from stacks.naming import MICROCHIP_SIGNERS_PREFIX, VENDORS, vendor_prefix
 
 class ManifestIntake(Construct):
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, kms_key_arn: str,
-                 provider_timeout: int, force_destroy: bool):
+                 provider_timeout: int, force_destroy: bool, visibility_factor: float = defaults.VISIBILITY_FACTOR):
         super().__init__(scope, id_)
         names = ctx.names
         self.bucket = S3Bucket(self, "bucket", bucket=names.bucket(ctx.account_id), force_destroy=force_destroy)
@@ -78,6 +78,7 @@ class ManifestIntake(Construct):
             self.queues[vendor] = QueuePair(self, f"{vendor}-queue", props=QueueProps(
                 name=names.manifest_queue(vendor), dlq_name=names.manifest_dlq(vendor), kms_key_arn=kms_key_arn,
                 consumer_timeout=provider_timeout, max_receive_count=defaults.MANIFEST_MAX_RECEIVE_COUNT,
+                visibility_factor=visibility_factor,
                 s3_source_arn=self.bucket.arn, source_account=ctx.account_id))
         # S3 checks that it may send to every queue when the notification is created.
         S3BucketNotification(self, "notifications", bucket=bucket_id,

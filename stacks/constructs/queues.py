@@ -21,8 +21,10 @@ class QueueProps:
     kms_key_arn: str
     consumer_timeout: int
     max_receive_count: int
-    #: None: ``VISIBILITY_FACTOR`` x the consumer timeout (AWS advice).
+    #: None: ``visibility_factor`` x the consumer timeout.
     visibility_timeout: int | None = None
+    #: AWS advises 6x the consumer timeout; at least 1x is required.
+    visibility_factor: float = defaults.VISIBILITY_FACTOR
     #: bucket ARN allowed to send S3 event notifications (with the account id token).
     s3_source_arn: str | None = None
     source_account: str | None = None
@@ -33,7 +35,8 @@ class QueuePair(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: QueueProps):
         super().__init__(scope, id_)
-        visibility = props.visibility_timeout or defaults.visibility_timeout(props.consumer_timeout)
+        visibility = props.visibility_timeout or defaults.visibility_timeout(props.consumer_timeout,
+                                                                                 props.visibility_factor)
         errors = []
         if visibility < props.consumer_timeout:
             errors.append(f"queue {props.name}: visibility timeout {visibility}s is below its consumer's "
