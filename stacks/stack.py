@@ -43,7 +43,8 @@ class ThingpressStack(TerraformStack):
                                 provider_timeout=config.provider_timeout, force_destroy=config.ephemeral,
                                 visibility_factor=config.visibility_factor)
         import_pair = QueuePair(self, "import-queue", props=QueueProps(
-            name=names.import_queue, dlq_name=names.import_dlq, kms_key_arn=key.arn,
+            name=names.import_queue, dlq_name=names.import_dlq, arn_prefix=ctx.arn("sqs", "").rstrip(":"),
+            kms_key_arn=key.arn,
             consumer_timeout=config.importer_timeout, max_receive_count=defaults.IMPORT_MAX_RECEIVE_COUNT,
             visibility_factor=config.visibility_factor))
         table = AuditTable(self, "audit", name=names.audit_table, kms_key_arn=key.arn,

@@ -24,6 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
 CLI_CONFIG = BUILD / "terraformrc"
+#: Providers installed once from the mirror and linked into each working directory
+#: (without it every `terraform init` copies the ~700 MB AWS provider binary).
+PLUGIN_CACHE = BUILD / "terraform-plugin-cache"
 MIRROR_SETTING = "THINGPRESS_PROVIDER_MIRROR"
 #: Where offline mirrors are commonly installed; the first that holds providers wins.
 MIRROR_CANDIDATES = (
@@ -59,12 +62,14 @@ def cli_config_text(mirror: Path) -> str:
         '    include = ["registry.terraform.io/*/*"]\n'
         "  }\n"
         "}\n"
+        f'plugin_cache_dir = "{PLUGIN_CACHE}"\n'
         "disable_checkpoint = true\n"
     )
 
 
 def write_cli_config(mirror: Path) -> Path:
     text = cli_config_text(mirror)
+    PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
     if not CLI_CONFIG.is_file() or CLI_CONFIG.read_text() != text:
         CLI_CONFIG.parent.mkdir(parents=True, exist_ok=True)
         CLI_CONFIG.write_text(text)

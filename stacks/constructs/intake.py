@@ -76,13 +76,14 @@ class ManifestIntake(Construct):
         self.queues: dict[str, QueuePair] = {}
         for vendor in VENDORS:
             self.queues[vendor] = QueuePair(self, f"{vendor}-queue", props=QueueProps(
-                name=names.manifest_queue(vendor), dlq_name=names.manifest_dlq(vendor), kms_key_arn=kms_key_arn,
+                name=names.manifest_queue(vendor), dlq_name=names.manifest_dlq(vendor),
+                arn_prefix=ctx.arn("sqs", "").rstrip(":"), kms_key_arn=kms_key_arn,
                 consumer_timeout=provider_timeout, max_receive_count=defaults.MANIFEST_MAX_RECEIVE_COUNT,
                 visibility_factor=visibility_factor,
                 s3_source_arn=self.bucket.arn, source_account=ctx.account_id))
-        # S3 checks that it may send to every queue when the notification is created.
+        # S3 checks that it may send to every queue when the notification is created: the
+        # queues carry their policies from creation, and the queue ARNs order this after them.
         S3BucketNotification(self, "notifications", bucket=bucket_id,
-                             depends_on=[q.policy for q in self.queues.values()],
                              queue=[S3BucketNotificationQueue(
                                  id=f"{vendor}-manifests", queue_arn=self.queues[vendor].queue.arn,
                                  events=["s3:ObjectCreated:*"], filter_prefix=vendor_prefix(vendor))

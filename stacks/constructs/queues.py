@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from stacks import defaults, iam
@@ -18,6 +17,9 @@ class QueueProps:
 
     name: str
     dlq_name: str
+    #: ``arn:<partition>:sqs:<region>:<account>``: the queue policies are set inline at
+    #: creation, so they name their own queue by ARN before the queue exists.
+    arn_prefix: str
     kms_key_arn: str
     consumer_timeout: int
     max_receive_count: int
@@ -49,22 +51,26 @@ class QueuePair(Construct):
             raise ValueError("\n".join(errors))
         self.visibility_timeout = visibility
         self.max_receive_count = props.max_receive_count
+        queue_arn, dlq_arn = f"{props.arn_prefix}:{props.name}", f"{props.arn_prefix}:{props.dlq_name}"
+        statements = [iam.deny_insecure_transport("sqs", queue_arn)]
+        if props.s3_source_arn:
+            statements.insert(0, iam.statement(
+                "S3SendsManifestEvents", ["sqs:SendMessage"], queue_arn,
+                principal={"Service": "s3.amazonaws.com"},
+                condition={"ArnEquals": {"aws:SourceArn": props.s3_source_arn},
+                           "StringEquals": {"aws:SourceAccount": props.source_account}}))
+        # Policies inline (not aws_sqs_queue_policy resources): the AWS provider waits about
+        # 25 s for attribute propagation after every SQS resource it writes, so a separate
+        # policy resource would add another 25 s step to every deploy.
         self.dlq = SqsQueue(self, "dlq", name=props.dlq_name, kms_master_key_id=props.kms_key_arn,
-                            message_retention_seconds=defaults.DLQ_RETENTION_SECONDS)
+                            message_retention_seconds=defaults.DLQ_RETENTION_SECONDS,
+                            policy=iam.document(iam.deny_insecure_transport("sqs", dlq_arn)))
         self.queue = SqsQueue(
             self, "queue", name=props.name, kms_master_key_id=props.kms_key_arn,
             visibility_timeout_seconds=visibility, message_retention_seconds=defaults.QUEUE_RETENTION_SECONDS,
             receive_wait_time_seconds=defaults.RECEIVE_WAIT_SECONDS,
+            # Compact JSON, as SQS returns it: anything else shows as a change on every plan.
             redrive_policy=json.dumps({"deadLetterTargetArn": self.dlq.arn,
-                                       "maxReceiveCount": props.max_receive_count}),
+                                       "maxReceiveCount": props.max_receive_count}, separators=(",", ":")),
+            policy=iam.document(*statements),
         )
-        statements = [iam.deny_insecure_transport("sqs", self.queue.arn)]
-        if props.s3_source_arn:
-            statements.insert(0, iam.statement(
-                "S3SendsManifestEvents", ["sqs:SendMessage"], self.queue.arn,
-                principal={"Service": "s3.amazonaws.com"},
-                condition={"ArnEquals": {"aws:SourceArn": props.s3_source_arn},
-                           "StringEquals": {"aws:SourceAccount": props.source_account}}))
-        self.policy = SqsQueuePolicy(self, "policy", queue_url=self.queue.url, policy=iam.document(*statements))
-        SqsQueuePolicy(self, "dlq-policy", queue_url=self.dlq.url,
-                       policy=iam.document(iam.deny_insecure_transport("sqs", self.dlq.arn)))

@@ -53,4 +53,5 @@ def test_checkov_finds_no_failed_check(synth, checkov, target):
     failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
     assert failed == []
     assert summary["parsing_errors"] == 0
-    assert summary["passed"] >= 150, "checkov scanned (almost) nothing: wrong framework or file?"
+    # ~137 checks pass on the 74 resources; a scan of the wrong framework or file passes none.
+    assert summary["passed"] >= 120, "checkov scanned (almost) nothing: wrong framework or file?"

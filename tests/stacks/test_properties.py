@@ -94,9 +94,12 @@ def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
     for q in main.values():
         dlq = by_ref(aws_json, json.loads(q["redrive_policy"])["deadLetterTargetArn"])[1]
         assert dlq["name"] == q["name"] + "-dlq"
-    for pol in resources(aws_json, "aws_sqs_queue_policy").values():
-        sts = json.loads(pol["policy"])["Statement"]
+    assert not resources(aws_json, "aws_sqs_queue_policy")  # inline: one SQS write per queue
+    for q in queues.values():
+        sts = json.loads(q["policy"])["Statement"]
         assert sts[-1]["Sid"] == "DenyInsecureTransport"
+        own_arn = "arn:${data.aws_partition.partition.partition}:sqs:us-east-1:${data.aws_caller_identity.account.account_id}:" + q["name"]
+        assert all(st["Resource"] == own_arn for st in sts), (q["name"], sts)
         for st in sts[:-1]:
             assert st["Principal"] == {"Service": "s3.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
             assert set(st["Condition"]) == {"ArnEquals", "StringEquals"}
@@ -119,7 +122,7 @@ def test_queue_visibility_below_consumer_timeout_is_refused(synth):
 
     with pytest.raises(ValueError, match="visibility timeout 30s is below its consumer's timeout 60s"):
         QueuePair(synth.stacks["aws"], "too-short", props=QueueProps(
-            name="q", dlq_name="q-dlq", kms_key_arn="k", consumer_timeout=60, max_receive_count=3,
+            name="q", dlq_name="q-dlq", arn_prefix="arn:aws:sqs:us-east-1:123456789012", kms_key_arn="k", consumer_timeout=60, max_receive_count=3,
             visibility_timeout=30))
 
 

@@ -11,7 +11,7 @@ POLICY_ATTRIBUTES = {
     "aws_iam_role": ("assume_role_policy",),
     "aws_iam_role_policy": ("policy",),
     "aws_kms_key": ("policy",),
-    "aws_sqs_queue_policy": ("policy",),
+    "aws_sqs_queue": ("policy",),
     "aws_s3_bucket_policy": ("policy",),
     "aws_sns_topic_policy": ("policy",),
     "aws_iot_policy": ("policy",),

@@ -250,3 +250,35 @@ def cmd_quotas(args: argparse.Namespace) -> int:
     say(f"IoT quotas now: {json.dumps(rates) if rates else 'off'}")
     return 0
 
+
+
+# --------------------------------------------------------------------------- programmatic API
+# Used by `thingpress demo`, the integration/fault-test session fixture and the benchmarks.
+
+
+class LocalUpError(RuntimeError):
+    """`local up` failed; the message says where to look."""
+
+
+def is_up() -> bool:
+    """Emulator, runner and the local stack's outputs are all there."""
+    info = status()
+    return bool(info["emulator"]["running"] and info["runner"]["running"] and info["deployed"]["present"])
+
+
+def ensure_up(quotas: str | None = None) -> str:
+    """Bring the local environment up unless it already runs; return the emulator URL."""
+    if not is_up():
+        args = argparse.Namespace(quotas=quotas, synth=False, no_runner=False, verbose=False)
+        code = cmd_up(args)
+        if code != 0:
+            raise LocalUpError(f"thingpress local up failed (exit {code}); logs in {state.LOG_DIR}")
+    url = state.endpoint()
+    if not url:
+        raise LocalUpError("the local environment reports no emulator endpoint")
+    return url
+
+
+def down() -> None:
+    """Stop the runner and the emulator and forget the local deployment."""
+    cmd_down(argparse.Namespace())

@@ -35,6 +35,11 @@ before it serves. Everything here is a small, documented difference from moto:
   benchmark's queue of 100k messages would take minutes per receive. The
   retention check reads the one attribute, and moto's SQS clock is ``time.time()``
   (same value: seconds since the epoch, UTC).
+* **CreateThing on an existing thing.** AWS returns the existing thing when the
+  request matches it (same type and attributes) and answers
+  ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
+  thing (new id, new attributes). :func:`existing_thing_answer` answers as AWS does,
+  so a re-uploaded manifest finds its things as they are.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 
@@ -208,6 +213,40 @@ class LambdaCode:
         return [code]
 
 
+def signing_region(environ: dict[str, Any]) -> str:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        return auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")[2]
+    except IndexError:
+        return "us-east-1"
+
+
+def existing_thing_answer(environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
+    """AWS's CreateThing for a thing that exists; None when it does not (moto creates it)."""
+    from urllib.parse import unquote
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iot.models import iot_backends
+
+    name = unquote(environ.get("PATH_INFO", "").rsplit("/", 1)[-1])
+    backend = iot_backends[DEFAULT_ACCOUNT_ID][signing_region(environ)]
+    existing = next((t for t in backend.things.values() if t.thing_name == name), None)
+    if existing is None:
+        return None
+    body = json.loads(read_body(environ) or b"{}")
+    wanted_type = body.get("thingTypeName") or None
+    wanted_attributes = (body.get("attributePayload") or {}).get("attributes") or {}
+    current_type = existing.thing_type.thing_type_name if existing.thing_type else None
+    if wanted_type == current_type and wanted_attributes == existing.attributes:
+        return json_response(start_response, "200 OK", {
+            "thingName": existing.thing_name, "thingArn": existing.arn, "thingId": existing.thing_id})
+    return json_response(
+        start_response, "409 Conflict",
+        {"message": f"Thing {name} already exists with different tags"},
+        {"x-amzn-ErrorType": "ResourceAlreadyExistsException"},
+    )
+
+
 class Extension:
     """WSGI layer in front of moto: IoT tags, Lambda code locations, quota mode and its endpoint."""
 
@@ -238,6 +277,10 @@ class Extension:
             )
         if operation in TAG_OPERATIONS:
             return self.tags.handle(operation, environ, start_response)
+        if operation == "CreateThing":
+            answer = existing_thing_answer(environ, start_response)
+            if answer is not None:
+                return answer
         if operation.startswith("Create"):
             return self._create_capturing_tags(environ, start_response)
         return self.app(environ, start_response)

@@ -118,3 +118,20 @@ def test_condition_holds_follows_aws_rules(conditions, holds):
     from thingpress_cli.local.moto_ext import SECURE_CONTEXT, condition_holds
 
     assert condition_holds(conditions, SECURE_CONTEXT) is holds
+
+
+def test_create_thing_on_an_existing_thing_answers_as_aws(aws):
+    iot = aws("iot")
+    iot.create_thing_type(thingTypeName="ext-type")
+    first = iot.create_thing(thingName="ext-thing", thingTypeName="ext-type",
+                             attributePayload={"attributes": {"manifest": "m1"}})
+
+    same = iot.create_thing(thingName="ext-thing", thingTypeName="ext-type",
+                            attributePayload={"attributes": {"manifest": "m1"}})
+    with pytest.raises(iot.exceptions.ResourceAlreadyExistsException):
+        iot.create_thing(thingName="ext-thing", thingTypeName="ext-type",
+                         attributePayload={"attributes": {"manifest": "m2"}})
+
+    assert same["thingId"] == first["thingId"] and same["thingArn"] == first["thingArn"]
+    kept = iot.describe_thing(thingName="ext-thing")
+    assert kept["attributes"] == {"manifest": "m1"} and kept["thingId"] == first["thingId"]
