@@ -86,10 +86,10 @@ local-status: $(VENV)/.installed
 	$(VENV)/bin/thingpress local status
 
 deploy: install
-	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
+	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
 
 destroy: install
-	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws npx cdktf destroy thingpress-$(ENV) --auto-approve
+	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf destroy thingpress-$(ENV) --auto-approve
 
 clean:
 	rm -rf build cdktf.out .pytest_cache .hypothesis

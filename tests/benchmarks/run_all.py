@@ -37,13 +37,25 @@ def fmt(stat: dict[str, float], digits: int = 1) -> str:
     return f"{stat['median']:.{digits}f} ({stat['min']:.{digits}f}..{stat['max']:.{digits}f}, n={stat['n']})"
 
 
-def script_json(name: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
-    """Run another benchmark script with --json and return its figures."""
-    out = subprocess.run([sys.executable, str(HERE / name), "--json", *args], cwd=REPO, capture_output=True,
+#: component benchmarks: key -> (script, arguments). Each prints its own table.
+COMPONENTS = {
+    "synth": ("bench_synth.py", ("3",)),
+    "parsers": ("bench_parsers.py", ()),
+    "provider": ("bench_provider.py", ("--count", "10000", "--repeat", "1", "--memory-count", "100000")),
+    "cold_import": ("bench_importer_import.py", ("--import-only",)),
+}
+
+
+def script_output(name: str, *args: str, timeout: float = 3600) -> str:
+    """Run a component benchmark script; its printed figures, as text."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, str(HERE / name), *args], cwd=REPO, capture_output=True,
                          text=True, timeout=timeout, check=False)
+    text = out.stdout.strip()
     if out.returncode != 0:
-        return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:] or ["failed"]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        text += f"\n[exit {out.returncode}] " + "\n".join(out.stderr.strip().splitlines()[-5:])
+    print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return text
 
 
 def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
@@ -131,10 +143,6 @@ def markdown(figures: dict[str, Any]) -> str:
         ("Lost certificates (all runs)", str(figures["lost_certificates"]), "must be 0"),
         ("Local deploy (emulator + cdktf deploy + runner)", f"{figures['local_deploy_seconds']} s", "goal <= 60 s"),
     ]
-    for key, label in (("synth", "Synth"), ("parsers", "Parse per vendor"), ("provider", "Provider parse+enqueue"),
-                       ("cold_import", "Handler cold import")):
-        if key in figures:
-            rows.append((label, "`" + json.dumps(figures[key], sort_keys=True) + "`", ""))
     if "make_test_seconds" in figures:
         rows.append(("`make test` wall time", f"{figures['make_test_seconds']} s", "last run, build/make-test-seconds"))
     lines = [
@@ -149,7 +157,13 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "![benchmarks](benchmarks.png)",
         "",
+        "## Component benchmarks (same run)",
+        "",
     ]
+    for key, (script, args) in COMPONENTS.items():
+        if key in figures:
+            lines += [f"### {key}: `{' '.join(['tests/benchmarks/' + script, *args])}`", "", "```",
+                      figures[key], "```", ""]
     return "\n".join(lines)
 
 
@@ -159,12 +173,12 @@ def main() -> int:
     parser.add_argument("--quota-count", type=int, default=150, help="certificates per default-quota run (x4 raised)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the local environment up")
+    parser.add_argument("--skip-components", action="store_true", help="only the local-pipeline figures")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
-    for key, script in (("synth", "bench_synth.py"), ("parsers", "bench_parsers.py"),
-                        ("provider", "bench_provider.py"), ("cold_import", "bench_cold_import.py")):
-        if (HERE / script).is_file():
-            figures[key] = script_json(script)
+    if not args.skip_components:
+        for key, (script, script_args) in COMPONENTS.items():
+            figures[key] = script_output(script, *script_args)
     test_time = REPO / "build" / "make-test-seconds"
     if test_time.is_file():
         figures["make_test_seconds"] = float(test_time.read_text())

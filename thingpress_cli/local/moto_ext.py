@@ -40,6 +40,10 @@ before it serves. Everything here is a small, documented difference from moto:
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
   thing (new id, new attributes). :func:`existing_thing_answer` answers as AWS does,
   so a re-uploaded manifest finds its things as they are.
+* **S3 event records with the object version.** For a versioned bucket, AWS's
+  ``ObjectCreated`` record carries ``s3.object.versionId`` (and a ``sequencer``);
+  moto's has neither, so a consumer could not tell which version an event is
+  about. :func:`_s3_event_with_version` adds them.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 
@@ -380,9 +384,27 @@ def _within_retention(backend: Any, queue_name: str, message: Any) -> bool:
     return bool(int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time())
 
 
+def _s3_event_with_version(make_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """moto's S3 event builder, plus ``versionId`` and ``sequencer`` as AWS sends them."""
+    counter = iter(range(1, 1 << 62))
+
+    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        built = make_event(event_name, bucket, key, notification_id)
+        for record in built.get("Records", []):
+            obj = record["s3"]["object"]
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                obj["versionId"] = version
+            obj["sequencer"] = f"{next(counter):016X}"
+        return built
+
+    return event
+
+
 def configure_moto() -> None:
     """The in-process moto settings: AWS-true IoT certificate ids, no built-in SQS->Lambda delivery."""
     from moto.core.config import default_user_config
+    from moto.s3 import notifications as s3_notifications
     from moto.s3.models import FakeBucket
     from moto.sqs import models as sqs_models
     from moto.sqs.models import Queue, SQSBackend
@@ -400,6 +422,7 @@ def configure_moto() -> None:
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
 
 

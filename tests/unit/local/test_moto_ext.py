@@ -135,3 +135,21 @@ def test_create_thing_on_an_existing_thing_answers_as_aws(aws):
     assert same["thingId"] == first["thingId"] and same["thingArn"] == first["thingArn"]
     kept = iot.describe_thing(thingName="ext-thing")
     assert kept["attributes"] == {"manifest": "m1"} and kept["thingId"] == first["thingId"]
+
+
+def test_s3_event_notifications_carry_the_object_version(aws):
+    s3, sqs = aws("s3"), aws("sqs")
+    s3.create_bucket(Bucket="ext-events")
+    s3.put_bucket_versioning(Bucket="ext-events", VersioningConfiguration={"Status": "Enabled"})
+    url = sqs.create_queue(QueueName="ext-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket="ext-events", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+
+    put = s3.put_object(Bucket="ext-events", Key="a b.txt", Body=b"x")
+
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                                 WaitTimeSeconds=2).get("Messages", [])]
+    records = [r for b in bodies for r in b.get("Records", [])]
+    assert [r["s3"]["object"]["versionId"] for r in records] == [put["VersionId"]]
+    assert records[0]["s3"]["object"]["sequencer"]
