@@ -44,6 +44,11 @@ before it serves. Everything here is a small, documented difference from moto:
   ``ObjectCreated`` record carries ``s3.object.versionId`` (and a ``sequencer``);
   moto's has neither, so a consumer could not tell which version an event is
   about. :func:`_s3_event_with_version` adds them.
+* **DynamoDB requests one at a time.** DynamoDB applies a conditional write or a
+  transaction atomically; moto's backend is plain Python shared by the server's
+  threads, so two concurrent ``TransactWriteItems`` with the same
+  ``attribute_not_exists`` condition could both succeed (seen: a certificate
+  delivered twice at once was counted twice). DynamoDB requests are serialized.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 
@@ -258,6 +263,7 @@ class Extension:
         self.app = app
         self.quotas = quotas or Quotas()
         self.tags = IotTags()
+        self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == QUOTA_PATH:
@@ -265,6 +271,9 @@ class Extension:
         if environ.get("PATH_INFO") == CODE_PATH:
             return LambdaCode.serve(environ, start_response)
         service = signing_service(environ)
+        if service == "dynamodb":
+            with self._dynamodb:
+                return list(self.app(environ, start_response))
         if service == "lambda" and LambdaCode.wants(environ):
             return LambdaCode.rewrite(environ, self.app, start_response)
         if service != "iot":
