@@ -279,20 +279,15 @@ class AuditTable:
             "reason": reason, "certificate_id": certificate_id, "attempts": attempts,
             "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
         }
-        try:
-            self.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.table, "Item": to_item(row),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": {"TableName": self.table,
-                            "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                            "UpdateExpression": f"ADD {COUNTER[status]} :one, outstanding :minus SET updated_at = :now",
-                            "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
-            ])
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
-            raise
+        if not self._transact([
+            {"Put": {"TableName": self.table, "Item": to_item(row),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {"TableName": self.table,
+                        "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                        "UpdateExpression": f"ADD {COUNTER[status]} :one, outstanding :minus SET updated_at = :now",
+                        "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
+        ]):
+            return False
         self.try_complete(mid, now=now)
         return True
 
@@ -322,20 +317,28 @@ class AuditTable:
             else:
                 sets.append(f"#{name} = :{name}")
                 values[f":{name}"] = value
+        return self._transact([
+            {"Update": {"TableName": self.table,
+                        "Key": to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+                        "UpdateExpression": "SET " + ", ".join(sets)
+                        + (" REMOVE " + ", ".join(removes) if removes else ""),
+                        "ConditionExpression": "#status = :failed",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": to_item(values)}},
+            {"Update": {"TableName": self.table,
+                        "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                        "UpdateExpression": f"ADD {COUNTER[status]} :one, failed :minus SET updated_at = :now",
+                        "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
+        ])
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        """Run a transaction whose first item carries the idempotency condition.
+
+        False when that condition failed (the work was done already); other
+        cancellations (throttling, conflicts) raise so the caller retries.
+        """
         try:
-            self.client.transact_write_items(TransactItems=[
-                {"Update": {"TableName": self.table,
-                            "Key": to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
-                            "UpdateExpression": "SET " + ", ".join(sets)
-                            + (" REMOVE " + ", ".join(removes) if removes else ""),
-                            "ConditionExpression": "#status = :failed",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": to_item(values)}},
-                {"Update": {"TableName": self.table,
-                            "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                            "UpdateExpression": f"ADD {COUNTER[status]} :one, failed :minus SET updated_at = :now",
-                            "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
-            ])
+            self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
