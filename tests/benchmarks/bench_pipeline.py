@@ -46,7 +46,7 @@ class Run:
         return self.certificates / self.seconds if self.seconds else 0.0
 
 
-def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle: float = 5.0) -> None:
+def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle: float = 10.0) -> None:
     """Set the deployed importer's IoT budget and wait for the runner to pick it up."""
     lam = deployment.client("lambda")
     name = deployment.outputs.importer_function_name
