@@ -157,9 +157,12 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "![benchmarks](benchmarks.png)",
         "",
-        "## Component benchmarks (same run)",
-        "",
     ]
+    if any(key in figures for key in COMPONENTS):
+        lines += ["## Component benchmarks (same run)", ""]
+    else:
+        lines += ["Component benchmarks (synth, parsers, provider, cold import) were not part of this run "
+                  "(`--skip-components`).", ""]
     for key, (script, args) in COMPONENTS.items():
         if key in figures:
             lines += [f"### {key}: `{' '.join(['tests/benchmarks/' + script, *args])}`", "", "```",
