@@ -14,7 +14,7 @@ from pathlib import Path
 
 from thingpress_cli import samples
 from thingpress_cli.deployment import Deployment
-from thingpress_cli.operate import print_summary_table, summary_view, wait_all
+from thingpress_cli.operate import wait_all
 
 DEMO_DIR = samples.REPO / "build" / "demo"
 
@@ -35,6 +35,24 @@ def demo_files(count: int) -> list[tuple[Path, str]]:
     return files
 
 
+def print_results(results: list[tuple[str, dict]]) -> None:
+    """One line per uploaded manifest: what it held and how each certificate ended."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="thingpress demo: results per manifest")
+    table.add_column("manifest")
+    table.add_column("state")
+    for name in ("entries", "imported", "already present", "rejected", "failed"):
+        table.add_column(name, justify="right")
+    table.add_column("note")
+    for label, row in results:
+        table.add_row(label, row.get("state", ""), *(str(row.get(k, 0)) for k in
+                      ("entries", "imported", "already_present", "rejected", "failed")),
+                      row.get("reason") or row.get("note") or "")
+    Console(width=max(120, Console().width)).print(table)
+
+
 def run(args: argparse.Namespace) -> int:
     from thingpress_cli.local.commands import ensure_up
 
@@ -49,12 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"uploaded {label} -> s3://{uploaded.bucket}/{uploaded.key}")
     rows = wait_all(deployment, list(uploads), timeout=args.timeout, show_progress=True,
                     labels={mid: label for mid, (label, _) in uploads.items()})
-    views = []
-    for mid, (label, _) in uploads.items():
-        view = summary_view(rows[mid])
-        view["vendor"] = label
-        views.append(view)
-    print_summary_table(views)
+    print_results([(label, rows[mid]) for mid, (label, _) in uploads.items()])
     print(f"\nDone in {time.monotonic() - started:.0f} s. Look further:")
     print("  .venv/bin/thingpress status                      # every manifest")
     print("  .venv/bin/thingpress report <manifest> --format csv  # every certificate's outcome and reason")
