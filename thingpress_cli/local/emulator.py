@@ -172,12 +172,17 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None) -> 
 
     from thingpress_cli.local.moto_ext import install
 
-    # One line per request would cost time and disk with the runner polling all day.
+    class QuietRequestHandler(MotoRequestHandler):
+        """No access log: one line per request would cost CPU and disk with the runner polling all day."""
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rates = Quotas()
     rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
     app = install(DomainDispatcherApplication(create_backend_app), rates)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bound = server.server_address[1]
     sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'})\n")

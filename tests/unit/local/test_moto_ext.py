@@ -188,3 +188,64 @@ def test_concurrent_conditional_transactions_succeed_once(aws):
 
         counter = ddb.get_item(TableName=table, Key={"pk": {"S": "counter"}})["Item"]["n"]["N"]
         assert (won, counter) == (20, "20"), f"round {round_}"
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(aws):
+    """Item-level rollback: writes made before the failing operation are undone; other items untouched."""
+    ddb = aws("dynamodb")
+    table = "ext-rollback"
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    key = {"pk": {"S": "m"}, "sk": {"S": "#SUMMARY"}}
+    ddb.put_item(TableName=table, Item={**key, "n": {"N": "1"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "m"}, "sk": {"S": "taken"}, "v": {"S": "old"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "other"}, "sk": {"S": "x"}, "v": {"S": "kept"}})
+
+    with pytest.raises(ddb.exceptions.TransactionCanceledException) as cancelled:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "m"}, "sk": {"S": "new"}}}},
+            {"Update": {"TableName": table, "Key": key, "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": "other"}, "sk": {"S": "x"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "m"}, "sk": {"S": "taken"}, "v": {"S": "new"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+    rows = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+    assert sorted((r["pk"]["S"], r["sk"]["S"], r.get("n", r.get("v"))) for r in rows) == [
+        ("m", "#SUMMARY", {"N": "1"}), ("m", "taken", {"S": "old"}), ("other", "x", {"S": "kept"})]
+
+    ddb.transact_write_items(TransactItems=[  # and a transaction that succeeds still writes everything
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "m"}, "sk": {"S": "new"}}}},
+        {"Update": {"TableName": table, "Key": key, "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ])
+    assert ddb.get_item(TableName=table, Key=key)["Item"]["n"] == {"N": "2"}
+    assert "Item" in ddb.get_item(TableName=table, Key={"pk": {"S": "m"}, "sk": {"S": "new"}})
+
+
+def test_lookups_by_key_find_things_and_certificates_among_many(aws):
+    """describe_thing / attach calls use keyed lookups; a missing thing or certificate is still not found."""
+    iot = aws("iot")
+    iot.create_policy(policyName="ext-lookup", policyDocument=POLICY)
+    arns = []
+    for i in range(30):
+        pem, _ = self_signed_pem(f"lookup-{i}")
+        arns.append(iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")["certificateArn"])
+        iot.create_thing(thingName=f"lookup-{i}")
+    iot.attach_thing_principal(thingName="lookup-17", principal=arns[17])
+    iot.attach_policy(policyName="ext-lookup", target=arns[17])
+
+    assert iot.describe_thing(thingName="lookup-17")["thingName"] == "lookup-17"
+    assert iot.list_thing_principals(thingName="lookup-17")["principals"] == [arns[17]]
+    assert [p["policyName"] for p in iot.list_attached_policies(target=arns[17])["policies"]] == ["ext-lookup"]
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_thing(thingName="lookup-")  # a prefix of existing names is not a thing
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.attach_thing_principal(thingName="lookup-3", principal=arns[3].rsplit("/", 1)[0] + "/" + "0" * 64)
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.attach_policy(policyName="ext-lookup", target=arns[3].replace(":us-east-1:", ":eu-west-1:"))  # same id, other ARN
