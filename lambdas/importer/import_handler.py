@@ -15,6 +15,10 @@ the default quotas (10 TPS register, one instance) 2 workers already reach the
 bucket's 9.8/s; with quotas raised to 100 TPS, 4 workers 19.7/s and 8 workers 38.7/s.
 A record that fails -- transient error, or not started before the deadline --
 is the only one reported in ``batchItemFailures``.
+
+Completion is checked once per batch and manifest (``Importer.complete``), not
+once per certificate: the invocation that records a manifest's last outcome
+completes it at the end of its batch, and so does any later redelivery.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ DYNAMODB_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_po
 METRIC_BY_STATUS = {IMPORTED: "Imported", ALREADY_PRESENT: "AlreadyPresent", REJECTED: "Rejected", FAILED: "Failed"}
 
 _importer: Importer | None = None
+#: manifests whose counters this invocation moved (or found moved): checked for completion after the batch.
+_touched: set[str] = set()
 
 
 def get_importer(context: LambdaContext) -> Importer:
@@ -90,7 +96,7 @@ def _import_one(importer: Importer, record: SQSRecord, deadline: float) -> Outco
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
         outcome = importer.handle(record.body, message_id=record.message_id, receive_count=receive_count,
-                                  deadline=deadline)
+                                  deadline=deadline, complete=False)
     except RetryLater as exc:
         log = logger.error if exc.final else logger.warning
         log("import failed; %s", "recorded FAILED, going to the DLQ" if exc.final else "SQS will deliver it again",
@@ -112,6 +118,8 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> st
         try:
             outcome = await asyncio.to_thread(_import_one, importer, record, deadline)
         except RetryLater as exc:
+            if exc.recorded:
+                _touched.add(exc.manifest_id)
             if exc.tally.throttled:
                 metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=exc.tally.throttled)
             if exc.recorded:
@@ -119,6 +127,8 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> st
             elif not exc.final:
                 metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=1)
             raise
+        if outcome.manifest_id is not None and (outcome.recorded or outcome.redelivery):
+            _touched.add(outcome.manifest_id)
         if outcome.tally.throttled:
             metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=outcome.tally.throttled)
         if outcome.recorded:
@@ -143,5 +153,8 @@ def _gate() -> asyncio.Semaphore:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return async_process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                          context=context)
+    _touched.clear()
+    response = async_process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                              context=context)
+    get_importer(context).complete(_touched)
+    return response

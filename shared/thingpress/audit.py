@@ -265,10 +265,12 @@ class AuditTable:
 
     def record_outcome(self, mid: str, fingerprint: str, status: str, *, vendor: str, position: int,
                        thing_name: str | None, reason: str | None = None, certificate_id: str | None = None,
-                       attempts: int | None = None, now: datetime | None = None) -> bool:
+                       attempts: int | None = None, now: datetime | None = None, complete: bool = True) -> bool:
         """Record a certificate's terminal outcome exactly once.
 
         Returns False (and changes nothing) when the certificate already has one.
+        ``complete=False`` leaves :meth:`try_complete` to the caller (the importer
+        calls it once per batch and manifest instead of once per certificate).
         """
         if status not in COUNTER:
             raise ValueError(f"unknown status {status!r}")
@@ -288,7 +290,8 @@ class AuditTable:
                         "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
         ]):
             return False
-        self.try_complete(mid, now=now)
+        if complete:
+            self.try_complete(mid, now=now)
         return True
 
     def resolve_failed(self, mid: str, fingerprint: str, status: str, *, reason: str | None = None,

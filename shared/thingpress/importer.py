@@ -54,14 +54,23 @@ Outcome rule
 
 Idempotency
 -----------
-Before any IoT call, ``AuditTable.get_outcome(manifest, fingerprint)``: a
-certificate with a terminal outcome is a redelivery and nothing is done -- except
-``FAILED``: such a message can only come back by an operator's DLQ redrive, so it
-is imported again and ``resolve_failed`` replaces the FAILED row (keeping the old
-error as ``previous_failure``) and moves the count from ``failed`` to the new status. The
-outcome is written by ``record_outcome``, a conditional transaction keyed by
+The outcome is written by ``record_outcome``, a conditional transaction keyed by
 manifest id and fingerprint (nothing random); when two deliveries race, the
 second write changes nothing and the summary counters move once.
+
+A delivery SQS counts as a redelivery (``ApproximateReceiveCount`` > 1) reads
+``AuditTable.get_outcome(manifest, fingerprint)`` before any IoT call: a
+certificate with a terminal outcome is done and nothing is called. A first
+delivery skips that read (one DynamoDB request per certificate saved on the
+normal path) and writes optimistically; if the write finds a row -- a duplicate
+copy of the message, or an operator's DLQ redrive -- the row is read then. Either
+way a ``FAILED`` row gives way: such a message can only come back by a DLQ
+redrive, so it is imported again and ``resolve_failed`` replaces the FAILED row
+(keeping the old error as ``previous_failure``) and moves the count from
+``failed`` to the new status. Any other existing outcome stands (``redelivery``).
+
+``complete=False`` on :meth:`Importer.handle` leaves the manifest's completion
+check to the caller, which calls :meth:`Importer.complete` once per batch.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,10 +230,11 @@ class Importer:
     # -- entry point -----------------------------------------------------------
 
     def handle(self, body: str, *, message_id: str, receive_count: int = 1,
-               deadline: float | None = None) -> Outcome:
+               deadline: float | None = None, complete: bool = True) -> Outcome:
         """Process one SQS message body. Returns the outcome or raises ``RetryLater``.
 
         ``deadline`` is an instant on ``self.throttle.clock`` (None: no deadline).
+        ``complete=False``: do not check the manifest for completion (see :meth:`complete`).
         """
         try:
             message = decode(body)
@@ -236,20 +247,25 @@ class Importer:
         try:
             if self.throttle.remaining(deadline) < self.start_margin:
                 raise DeadlineExceeded("start", self.start_margin, self.throttle.remaining(deadline))
-            existing = self.audit.get_outcome(mid, fp)
+            existing = self.audit.get_outcome(mid, fp) if receive_count > 1 else None
             if existing is not None and existing["status"] != FAILED:
-                return Outcome(mid, fp, existing["status"], existing.get("reason"), existing.get("certificate_id"),
-                               redelivery=True, thing_name=message.thing_name, tally=tally)
+                return self._existing(message, existing, tally)
             try:
                 check_certificate(message)
                 status, reason, cert_id = self._import(message, tally, deadline)
             except Rejected as exc:
                 status, reason, cert_id = REJECTED, exc.reason, None
+            recorded = False
             if existing is None:
                 recorded = self.audit.record_outcome(
                     mid, fp, status, vendor=message.vendor, position=message.position,
-                    thing_name=message.thing_name, reason=reason, certificate_id=cert_id, attempts=receive_count)
-            else:  # redriven from the DLQ: the FAILED row gives way to the real outcome
+                    thing_name=message.thing_name, reason=reason, certificate_id=cert_id, attempts=receive_count,
+                    complete=complete)
+                if not recorded:  # a row exists after all: a duplicate copy, or a DLQ redrive
+                    existing = self.audit.get_outcome(mid, fp)
+                    if existing is not None and existing["status"] != FAILED:
+                        return self._existing(message, existing, tally)
+            if existing is not None:  # redriven from the DLQ: the FAILED row gives way to the real outcome
                 recorded = self.audit.resolve_failed(mid, fp, status, reason=reason, certificate_id=cert_id,
                                                      attempts=receive_count, previous_failure=existing.get("reason"))
             return Outcome(mid, fp, status, reason, cert_id, recorded=recorded, thing_name=message.thing_name,
@@ -262,9 +278,20 @@ class Importer:
                 recorded = self.audit.record_outcome(
                     mid, fp, FAILED, vendor=message.vendor, position=message.position,
                     thing_name=message.thing_name, reason=f"after {receive_count} deliveries: {reason}",
-                    attempts=receive_count)
+                    attempts=receive_count, complete=complete)
             raise RetryLater(reason, manifest_id=mid, fingerprint=fp, final=final, recorded=recorded, tally=tally,
                              deadline=isinstance(exc, DeadlineExceeded)) from exc
+
+    @staticmethod
+    def _existing(message: ImportMessage, row: dict[str, Any], tally: ThrottleStats) -> Outcome:
+        """The outcome an earlier delivery recorded: this one changes nothing."""
+        return Outcome(message.manifest_id, message.fingerprint, row["status"], row.get("reason"),
+                       row.get("certificate_id"), redelivery=True, thing_name=message.thing_name, tally=tally)
+
+    def complete(self, manifest_ids: Iterable[str]) -> None:
+        """Mark each manifest COMPLETE if it is (after a batch handled with ``complete=False``)."""
+        for mid in sorted(set(manifest_ids)):
+            self.audit.try_complete(mid)
 
     # -- poison messages -----------------------------------------------------
 

@@ -165,33 +165,39 @@ def set_quotas(url: str, quotas: str | dict[str, float]) -> dict[str, float]:
         raise ValueError(json.loads(error.read()).get("message", str(error))) from error
 
 
+#: Server threads. Long polls (the runner's ReceiveMessage waits) each hold one while they wait.
+SERVER_THREADS = 64
+
+
 def serve(host: str, port: int, quotas: str | None, ready_file: Path | None) -> None:
-    """Serve moto with the extension until SIGTERM (runs in the emulator process)."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+    """Serve moto with the extension until SIGTERM (runs in the emulator process).
+
+    The HTTP server is waitress, not moto's werkzeug development server: werkzeug
+    closes the connection after every response, so each SDK call paid a new TCP
+    connection on both sides and a new server thread. waitress keeps HTTP/1.1
+    connections alive, as AWS endpoints do, and serves them from a thread pool.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from waitress.server import create_server
 
     from thingpress_cli.local.moto_ext import install
 
-    class QuietRequestHandler(MotoRequestHandler):
-        """No access log: one line per request would cost CPU and disk with the runner polling all day."""
-
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rates = Quotas()
     rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
     app = install(DomainDispatcherApplication(create_backend_app), rates)
-    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    # No access log: one line per request would cost CPU and disk with the runner polling all day.
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    server = create_server(app, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
+                           connection_limit=1000, channel_timeout=300)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    bound = server.server_address[1]
+    bound = int(server.effective_port)  # type: ignore[union-attr]
     sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'})\n")
     sys.stdout.flush()
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"port": bound, "pid": os.getpid()}))
         tmp.replace(ready_file)
-    server.serve_forever()
+    server.run()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,10 @@ before it serves. Everything here is a small, documented difference from moto:
   conversions per call: a receive of 10 from a queue of 200 took ~200 ms, and a
   benchmark's queue of 100k messages would take minutes per receive. The
   retention check reads the one attribute, and moto's SQS clock is ``time.time()``
-  (same value: seconds since the epoch, UTC).
+  (same value: seconds since the epoch, UTC). ``SendMessage`` reads every queue
+  attribute too (for one flag), so each send counted the queue's messages three
+  times with a clock reading per message; the counts now take one pass and one
+  reading.
 * **CreateThing on an existing thing.** AWS returns the existing thing when the
   request matches it (same type and attributes) and answers
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
@@ -88,6 +91,7 @@ from typing import Any
 
 from moto.core.request import Request
 from moto.core.routing import get_service_router
+from moto.core.utils import unix_time
 
 from thingpress_cli.local.quota import Quotas
 
@@ -395,13 +399,26 @@ def bucket_permission(policy: bytes | str | None, action: str, resource: str) ->
 
 
 def _unix_time(dt: Any = None) -> float:
-    from moto.core.utils import unix_time
-
     return unix_time(dt) if dt is not None else time.time()
 
 
 def _unix_time_millis(dt: Any = None) -> float:
-    return _unix_time(dt) * 1000.0
+    return (unix_time(dt) if dt is not None else time.time()) * 1000.0
+
+
+def _count_messages(queue: Any, which: str) -> int:
+    """moto's ``ApproximateNumberOfMessages*`` counts in one pass with one clock reading (not one per message)."""
+    now = time.time() * 1000.0
+    if which == "delayed":
+        return sum(1 for m in queue._messages if now < m.delayed_until)
+    if which == "not_visible":
+        return sum(1 for m in queue._messages if not now > m.visible_at)
+    return sum(1 for m in queue._messages if now > m.visible_at and not now < m.delayed_until)
+
+
+def _visible_messages(queue: Any) -> list[Any]:
+    now = time.time() * 1000.0
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
 
 def _within_retention(backend: Any, queue_name: str, message: Any) -> bool:
@@ -558,6 +575,10 @@ def configure_moto() -> None:
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    Queue.messages = property(_visible_messages)  # type: ignore[assignment]
+    Queue.approximate_number_of_messages = property(lambda q: _count_messages(q, "visible"))  # type: ignore[assignment]
+    Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]
+    Queue.approximate_number_of_messages_delayed = property(lambda q: _count_messages(q, "delayed"))  # type: ignore[assignment]
     s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
     speed_up_moto()

@@ -107,11 +107,11 @@ def serialized_moto() -> Iterator[None]:
 
 
 class CallRecorder:
-    """Counts IoT API calls through botocore's ``before-call.iot.*`` event."""
+    """Records a client's API calls through botocore's ``before-call.<service>.*`` event."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, service: str = "iot"):
         self.calls: list[str] = []
-        client.meta.events.register("before-call.iot.*", self._record)
+        client.meta.events.register(f"before-call.{service}.*", self._record)
 
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append(model.name)

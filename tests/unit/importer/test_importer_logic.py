@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from importer_helpers import POLICY, QUEUED_AT, THING_TYPE, Aws, FlakyIot, MessageFactory, der_sha256, device_pem
+from importer_helpers import (
+    POLICY, QUEUED_AT, THING_TYPE, Aws, CallRecorder, FlakyIot, MessageFactory, der_sha256, device_pem,
+)
 
-from thingpress.audit import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, REJECTED, UNREADABLE_MANIFEST
+from thingpress.audit import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, QUEUED, REJECTED, UNREADABLE_MANIFEST
 from thingpress.importer import THING_EXISTED, RetryLater
 
 NEW_CERTIFICATE_CALLS = ["RegisterCertificateWithoutCA", "CreateThing", "AttachThingPrincipal", "AttachPolicy",
@@ -330,3 +332,33 @@ def test_dlq_redrive_replaces_the_failed_outcome(aws: Aws, message: MessageFacto
     again = aws.importer().handle(msg.encode(), message_id="m-10")
     assert (again.redelivery, again.recorded) == (True, False)
     assert aws.audit.get_summary(mid) == summary
+
+
+def test_dynamodb_requests_per_delivery(aws: Aws, message: MessageFactory) -> None:
+    """A first delivery writes without reading first; a known redelivery reads and stops; a duplicate copy
+    (first delivery of an already-recorded certificate) finds the row through its failed write."""
+    mid = aws.start_manifest(2)
+    first, second = message(mid, 1), message(mid, 2)
+    ddb = CallRecorder(aws.dynamodb, "dynamodb")
+    importer = aws.importer()
+
+    importer.handle(first.encode(), message_id="m-1", complete=False)
+    assert ddb.calls == ["TransactWriteItems"]
+
+    ddb.reset()
+    again = importer.handle(first.encode(), message_id="m-1", receive_count=2, complete=False)
+    assert ddb.calls == ["GetItem"] and (again.status, again.redelivery, again.recorded) == (IMPORTED, True, False)
+
+    ddb.reset()
+    copy = importer.handle(first.encode(), message_id="m-2", complete=False)
+    assert ddb.calls == ["TransactWriteItems", "GetItem"]
+    assert (copy.status, copy.redelivery, copy.recorded) == (IMPORTED, True, False)
+
+    importer.handle(second.encode(), message_id="m-3", complete=False)
+    summary = aws.audit.get_summary(mid)
+    assert summary is not None and (summary["imported"], summary["outstanding"], summary["state"]) == (2, 0, QUEUED)
+    ddb.reset()
+    importer.complete([mid, mid])
+    assert ddb.calls == ["UpdateItem"]
+    summary = aws.audit.get_summary(mid)
+    assert summary is not None and summary["state"] == COMPLETE
