@@ -127,6 +127,23 @@ def iot_operation(environ: dict[str, Any]) -> str | None:
     return str(operation.name)
 
 
+def _may_need_extension(environ: dict[str, Any]) -> bool:
+    """Whether an IoT request may be one the extension answers or watches, without routing it.
+
+    With the quota mode off, only these need the operation's name: the tag APIs
+    (``/tags``, ``/untag``), ``CreateThing`` (``POST /things/<name>``) and a
+    ``Create*`` whose body carries ``tags``. Every other IoT call (the importer's
+    attach calls, most of the traffic) skips the operation lookup.
+    """
+    path = environ.get("PATH_INFO", "")
+    if path.startswith(("/tags", "/untag")):
+        return True
+    method = environ.get("REQUEST_METHOD")
+    if method == "POST" and path.startswith("/things/") and path.count("/") == 2:
+        return True
+    return method in ("POST", "PUT") and b'"tags"' in read_body(environ)
+
+
 def read_body(environ: dict[str, Any]) -> bytes:
     """Read the request body and put it back so the next layer can read it too."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -297,7 +314,7 @@ class Extension:
                 return list(self.app(environ, start_response))
         if service == "lambda" and LambdaCode.wants(environ):
             return LambdaCode.rewrite(environ, self.app, start_response)
-        if service != "iot":
+        if service != "iot" or not (self.quotas.rates or _may_need_extension(environ)):
             return self.app(environ, start_response)
         operation = iot_operation(environ)
         if operation is None:
