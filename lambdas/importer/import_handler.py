@@ -19,9 +19,13 @@ unlimited budget: 42-45 certificates/s with 4, 49-52 with 10).
 A record that fails -- transient error, or not started before the deadline --
 is the only one reported in ``batchItemFailures``.
 
-Completion is checked once per batch and manifest (``Importer.complete``), not
-once per certificate: the invocation that records a manifest's last outcome
-completes it at the end of its batch, and so does any later redelivery.
+Outcomes are written once per batch: each record queues its outcome
+(``Importer.handle(pending=...)``), and after the batch ``Importer.record_pending``
+writes them in one DynamoDB transaction per manifest. If that write fails, every
+queued record is reported in ``batchItemFailures`` and SQS delivers it again (its
+IoT calls are idempotent). Completion is then checked once per batch and manifest
+(``Importer.complete``): the invocation that records a manifest's last outcome
+completes it, and so does any later redelivery.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable
-from thingpress.importer import CertificateArns, Importer, Outcome, RetryLater
+from thingpress.importer import CertificateArns, Importer, Outcome, Pending, RetryLater
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
 
@@ -62,6 +66,10 @@ METRIC_BY_STATUS = {IMPORTED: "Imported", ALREADY_PRESENT: "AlreadyPresent", REJ
 _importer: Importer | None = None
 #: manifests whose counters this invocation moved (or found moved): checked for completion after the batch.
 _touched: set[str] = set()
+#: this invocation's first-delivery outcomes, written together after the batch (``Importer.record_pending``).
+_pending: list[Pending] = []
+#: ImportLatency of the pending records, by SQS message id.
+_latency: dict[str, float] = {}
 
 
 def get_importer(context: LambdaContext) -> Importer:
@@ -98,18 +106,29 @@ def _import_one(importer: Importer, record: SQSRecord, deadline: float) -> Outco
     logger.thread_safe_append_keys(message_id=record.message_id, **_log_keys(record.body))
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
-        outcome = importer.handle(record.body, message_id=record.message_id, receive_count=receive_count,
-                                  deadline=deadline, complete=False)
+        return importer.handle(record.body, message_id=record.message_id, receive_count=receive_count,
+                               deadline=deadline, complete=False, pending=_pending)
     except RetryLater as exc:
         log = logger.error if exc.final else logger.warning
         log("import failed; %s", "recorded FAILED, going to the DLQ" if exc.final else "SQS will deliver it again",
             extra={"reason": exc.reason, "receive_count": receive_count, "final": exc.final})
         raise
+
+
+def _report(outcome: Outcome, message_id: str, latency_ms: float) -> None:
+    """Log line and metrics of a settled outcome."""
+    if outcome.manifest_id is not None and (outcome.recorded or outcome.redelivery):
+        _touched.add(outcome.manifest_id)
     logger.info("certificate %s", outcome.status, extra={
+        "message_id": message_id, "manifest_id": outcome.manifest_id, "fingerprint": outcome.fingerprint,
         "status": outcome.status, "reason": outcome.reason, "certificate_id": outcome.certificate_id,
         "redelivery": outcome.redelivery, "recorded": outcome.recorded, "iot_calls": outcome.tally.calls,
         "throttled": outcome.tally.throttled})
-    return outcome
+    if outcome.tally.throttled:
+        metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=outcome.tally.throttled)
+    if outcome.recorded:
+        metrics.add_metric(name=METRIC_BY_STATUS[outcome.status], unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ImportLatency", unit=MetricUnit.Milliseconds, value=round(latency_ms, 1))
 
 
 async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
@@ -130,14 +149,11 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> st
             elif not exc.final:
                 metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=1)
             raise
-        if outcome.manifest_id is not None and (outcome.recorded or outcome.redelivery):
-            _touched.add(outcome.manifest_id)
-        if outcome.tally.throttled:
-            metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=outcome.tally.throttled)
-        if outcome.recorded:
-            metrics.add_metric(name=METRIC_BY_STATUS[outcome.status], unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="ImportLatency", unit=MetricUnit.Milliseconds,
-                           value=round((time.perf_counter() - started) * 1000, 1))
+        latency_ms = (time.perf_counter() - started) * 1000
+        if any(item.outcome is outcome for item in _pending):
+            _latency[record.message_id] = latency_ms  # reported once the batch is written
+        else:
+            _report(outcome, record.message_id, latency_ms)
         return outcome.status
 
 
@@ -157,7 +173,22 @@ def _gate() -> asyncio.Semaphore:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _touched.clear()
+    _pending.clear()
+    _latency.clear()
     response = async_process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                               context=context)
-    get_importer(context).complete(_touched)
+    importer = get_importer(context)
+    try:
+        importer.record_pending(_pending)
+    except Exception:  # noqa: BLE001 -- nothing of the batch was written: SQS delivers those records again
+        logger.exception("writing the batch's outcomes failed; %d records go back to SQS", len(_pending))
+        order = {record.get("messageId"): i for i, record in enumerate(event.get("Records", []))}
+        response.setdefault("batchItemFailures", []).extend(
+            {"itemIdentifier": message_id}
+            for message_id in sorted((item.message_id for item in _pending), key=lambda m: order.get(m, 0)))
+        metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=len(_pending))
+    else:
+        for item in _pending:
+            _report(item.outcome, item.message_id, _latency.get(item.message_id, 0.0))
+    importer.complete(_touched)
     return response

@@ -55,6 +55,25 @@ STATUSES = (IMPORTED, ALREADY_PRESENT, REJECTED, FAILED)
 #: the summary counter each terminal status adds to.
 COUNTER = {IMPORTED: "imported", ALREADY_PRESENT: "already_present", REJECTED: "rejected", FAILED: "failed"}
 
+#: certificate rows per outcome transaction (DynamoDB allows 100 items; one is the summary update).
+MAX_TRANSACTION_ROWS = 99
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """A certificate's terminal outcome, to be written by :meth:`AuditTable.record_outcomes`."""
+
+    manifest_id: str
+    fingerprint: str
+    status: str
+    vendor: str
+    position: int
+    thing_name: str | None
+    reason: str | None = None
+    certificate_id: str | None = None
+    attempts: int | None = None
+
+
 #: manifest states, in order; REFUSED is terminal for a file refused as a whole.
 RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED = "RECEIVED", "PARSING", "QUEUED", "COMPLETE", "REFUSED"
 MANIFEST_STATES = (RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED)
@@ -275,12 +294,9 @@ class AuditTable:
         if status not in COUNTER:
             raise ValueError(f"unknown status {status!r}")
         stamp = now_iso(now)
-        row = {
-            "pk": manifest_pk(mid), "sk": certificate_sk(fingerprint), "manifest_id": mid, "vendor": vendor,
-            "position": position, "thing_name": thing_name, "fingerprint": fingerprint, "status": status,
-            "reason": reason, "certificate_id": certificate_id, "attempts": attempts,
-            "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
-        }
+        row = self._outcome_row(OutcomeRecord(mid, fingerprint, status, vendor=vendor, position=position,
+                                              thing_name=thing_name, reason=reason, certificate_id=certificate_id,
+                                              attempts=attempts), stamp)
         if not self._transact([
             {"Put": {"TableName": self.table, "Item": to_item(row),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -293,6 +309,79 @@ class AuditTable:
         if complete:
             self.try_complete(mid, now=now)
         return True
+
+    def record_outcomes(self, outcomes: list[OutcomeRecord], now: datetime | None = None) -> list[bool]:
+        """Record many outcomes (a batch), each exactly once; one transaction per manifest.
+
+        The transaction puts every certificate row under ``attribute_not_exists``
+        and moves the summary counters once, by the batch's totals: one DynamoDB
+        write and one summary update per batch instead of one per certificate,
+        and ten times fewer writes contending for the summary item. If any row
+        exists already (a duplicate copy, a DLQ redrive) the transaction is
+        cancelled as a whole and those outcomes are recorded one by one
+        (:meth:`record_outcome`). A certificate named twice is recorded once.
+        Returns, per outcome and in order, whether it was recorded by this call.
+        Completion is left to the caller (:meth:`try_complete`).
+        """
+        recorded = [False] * len(outcomes)
+        groups: dict[str, list[int]] = {}
+        seen: set[tuple[str, str]] = set()
+        for index, outcome in enumerate(outcomes):
+            if outcome.status not in COUNTER:
+                raise ValueError(f"unknown status {outcome.status!r}")
+            if (outcome.manifest_id, outcome.fingerprint) not in seen:
+                seen.add((outcome.manifest_id, outcome.fingerprint))
+                groups.setdefault(outcome.manifest_id, []).append(index)
+        stamp = now_iso(now)
+        for mid, indexes in groups.items():
+            for start in range(0, len(indexes), MAX_TRANSACTION_ROWS):
+                chunk = indexes[start:start + MAX_TRANSACTION_ROWS]
+                rows = [outcomes[i] for i in chunk]
+                if self._record_together(mid, rows, stamp):
+                    for i in chunk:
+                        recorded[i] = True
+                    continue
+                for i in chunk:
+                    o = outcomes[i]
+                    recorded[i] = self.record_outcome(
+                        o.manifest_id, o.fingerprint, o.status, vendor=o.vendor, position=o.position,
+                        thing_name=o.thing_name, reason=o.reason, certificate_id=o.certificate_id,
+                        attempts=o.attempts, now=now, complete=False)
+        return recorded
+
+    def _record_together(self, mid: str, rows: list[OutcomeRecord], stamp: str) -> bool:
+        """One transaction for ``rows`` of one manifest; False if a row existed (nothing written)."""
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[COUNTER[row.status]] = counts.get(COUNTER[row.status], 0) + 1
+        adds = ", ".join(f"{counter} :{counter}" for counter in sorted(counts))
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": to_item(self._outcome_row(row, stamp)),
+                     "ConditionExpression": "attribute_not_exists(pk)"}}
+            for row in rows
+        ]
+        items.append({"Update": {
+            "TableName": self.table, "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            "UpdateExpression": f"ADD {adds}, outstanding :minus SET updated_at = :now",
+            "ExpressionAttributeValues": to_item({**{f":{c}": n for c, n in counts.items()},
+                                                  ":minus": -len(rows), ":now": stamp}),
+        }})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons[:-1]:
+                return False
+            raise
+        return True
+
+    def _outcome_row(self, o: OutcomeRecord, stamp: str) -> dict[str, Any]:
+        return {
+            "pk": manifest_pk(o.manifest_id), "sk": certificate_sk(o.fingerprint), "manifest_id": o.manifest_id,
+            "vendor": o.vendor, "position": o.position, "thing_name": o.thing_name, "fingerprint": o.fingerprint,
+            "status": o.status, "reason": o.reason, "certificate_id": o.certificate_id, "attempts": o.attempts,
+            "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+        }
 
     def resolve_failed(self, mid: str, fingerprint: str, status: str, *, reason: str | None = None,
                        certificate_id: str | None = None, attempts: int | None = None,

@@ -71,6 +71,12 @@ redrive, so it is imported again and ``resolve_failed`` replaces the FAILED row
 
 ``complete=False`` on :meth:`Importer.handle` leaves the manifest's completion
 check to the caller, which calls :meth:`Importer.complete` once per batch.
+
+Batched writes: with a ``pending`` list, a first delivery's outcome is not
+written at once but queued there, and :meth:`Importer.record_pending` writes the
+whole batch in one transaction per manifest (``AuditTable.record_outcomes``),
+then settles each outcome (recorded, or found to be a redelivery). The Lambda
+handler does this at the end of each batch, before it answers SQS.
 """
 
 from __future__ import annotations
@@ -86,7 +92,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable
+from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable, OutcomeRecord
 from thingpress.messages import ImportMessage, MessageError, decode
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import DeadlineExceeded, Throttle, ThrottleStats, error_code
@@ -183,6 +189,15 @@ class Outcome:
     tally: ThrottleStats = field(default_factory=ThrottleStats)
 
 
+@dataclass(slots=True)
+class Pending:
+    """An outcome queued for :meth:`Importer.record_pending`, and the SQS message it came from."""
+
+    record: OutcomeRecord
+    outcome: Outcome
+    message_id: str
+
+
 def thing_attributes(message: ImportMessage) -> dict[str, str]:
     """Deterministic per message: a redelivery sends the identical ``CreateThing``."""
     return {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
@@ -230,11 +245,14 @@ class Importer:
     # -- entry point -----------------------------------------------------------
 
     def handle(self, body: str, *, message_id: str, receive_count: int = 1,
-               deadline: float | None = None, complete: bool = True) -> Outcome:
+               deadline: float | None = None, complete: bool = True,
+               pending: list[Pending] | None = None) -> Outcome:
         """Process one SQS message body. Returns the outcome or raises ``RetryLater``.
 
         ``deadline`` is an instant on ``self.throttle.clock`` (None: no deadline).
         ``complete=False``: do not check the manifest for completion (see :meth:`complete`).
+        ``pending``: queue a first delivery's outcome there instead of writing it
+        (see :meth:`record_pending`); the returned outcome is settled by that call.
         """
         try:
             message = decode(body)
@@ -256,6 +274,12 @@ class Importer:
             except Rejected as exc:
                 status, reason, cert_id = REJECTED, exc.reason, None
             recorded = False
+            if existing is None and pending is not None:
+                outcome = Outcome(mid, fp, status, reason, cert_id, thing_name=message.thing_name, tally=tally)
+                pending.append(Pending(OutcomeRecord(
+                    mid, fp, status, vendor=message.vendor, position=message.position, thing_name=message.thing_name,
+                    reason=reason, certificate_id=cert_id, attempts=receive_count), outcome, message_id))
+                return outcome
             if existing is None:
                 recorded = self.audit.record_outcome(
                     mid, fp, status, vendor=message.vendor, position=message.position,
@@ -287,6 +311,33 @@ class Importer:
         """The outcome an earlier delivery recorded: this one changes nothing."""
         return Outcome(message.manifest_id, message.fingerprint, row["status"], row.get("reason"),
                        row.get("certificate_id"), redelivery=True, thing_name=message.thing_name, tally=tally)
+
+    def record_pending(self, pending: list[Pending]) -> None:
+        """Write queued outcomes (one transaction per manifest) and settle each one's ``Outcome``.
+
+        An outcome whose row turned out to exist is settled as that row says
+        (``redelivery``), or, if the row is ``FAILED``, replaces it
+        (``resolve_failed``), exactly as :meth:`handle` does without ``pending``.
+        """
+        if not pending:
+            return
+        written = self.audit.record_outcomes([p.record for p in pending])
+        for item, recorded in zip(pending, written, strict=True):
+            outcome, record = item.outcome, item.record
+            outcome.recorded = recorded
+            if recorded:
+                continue
+            existing = self.audit.get_outcome(record.manifest_id, record.fingerprint)
+            if existing is None:
+                continue
+            if existing["status"] == FAILED:
+                outcome.recorded = self.audit.resolve_failed(
+                    record.manifest_id, record.fingerprint, record.status, reason=record.reason,
+                    certificate_id=record.certificate_id, attempts=record.attempts,
+                    previous_failure=existing.get("reason"))
+            else:
+                outcome.status, outcome.reason = existing["status"], existing.get("reason")
+                outcome.certificate_id, outcome.redelivery = existing.get("certificate_id"), True
 
     def complete(self, manifest_ids: Iterable[str]) -> None:
         """Mark each manifest COMPLETE if it is (after a batch handled with ``complete=False``)."""
@@ -378,5 +429,5 @@ class Importer:
 
 __all__ = [
     "ATTR_MANIFEST", "ATTR_QUEUED", "ATTR_VENDOR", "THING_EXISTED", "CertificateArns", "Importer", "Outcome",
-    "Rejected", "RetryLater", "check_certificate", "thing_attributes",
+    "Pending", "Rejected", "RetryLater", "check_certificate", "thing_attributes",
 ]

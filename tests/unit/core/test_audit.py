@@ -93,3 +93,38 @@ def test_refused_manifest_never_completes(table):
 def test_unknown_status_is_a_programming_error(table):
     with pytest.raises(ValueError, match="unknown status"):
         table.record_outcome(MID, "4" * 64, "DONE", vendor="g", position=1, thing_name="t")
+
+
+def _outcome(n: int, status: str = audit.IMPORTED, mid: str = MID) -> audit.OutcomeRecord:
+    return audit.OutcomeRecord(mid, f"{n:064x}", status, vendor="generated", position=n, thing_name=f"Device-{n}")
+
+
+def test_record_outcomes_writes_a_batch_once_and_counts_it_once(table):
+    start(table)
+    assert table.checkpoint(MID, 4, Progress(entries=4, queued=4), parse_done=True)
+    batch = [_outcome(1), _outcome(2, audit.REJECTED), _outcome(1), _outcome(3, audit.ALREADY_PRESENT)]
+
+    assert table.record_outcomes(batch) == [True, True, False, True]  # the second copy of 1 is not recorded
+    row = table.get_summary(MID)
+    assert (row["imported"], row["rejected"], row["already_present"], row["outstanding"]) == (1, 1, 1, 1)
+    assert table.get_outcome(MID, f"{2:064x}")["status"] == audit.REJECTED
+
+    # A batch holding an already-recorded certificate: recorded one by one, the old row and count untouched.
+    assert table.record_outcomes([_outcome(3, audit.IMPORTED), _outcome(4)]) == [False, True]
+    row = table.get_summary(MID)
+    assert (row["imported"], row["already_present"], row["outstanding"]) == (2, 1, 0)
+    assert table.get_outcome(MID, f"{3:064x}")["status"] == audit.ALREADY_PRESENT
+    assert row["state"] != audit.COMPLETE and table.try_complete(MID)
+
+
+def test_record_outcomes_splits_large_batches_and_manifests(table):
+    other = "generated-" + "f" * 20
+    start(table)
+    table.start_manifest(other, vendor="generated", bucket="b", key="y.txt", version="v1", etag="e", size=1)
+    assert table.checkpoint(MID, 150, Progress(entries=150, queued=150), parse_done=True)
+    assert table.checkpoint(other, 2, Progress(entries=2, queued=2), parse_done=True)
+
+    batch = [_outcome(n) for n in range(150)] + [_outcome(1, mid=other), _outcome(2, audit.FAILED, mid=other)]
+    assert all(table.record_outcomes(batch))
+    assert (table.get_summary(MID)["imported"], table.get_summary(MID)["outstanding"]) == (150, 0)
+    assert (table.get_summary(other)["imported"], table.get_summary(other)["failed"]) == (1, 1)

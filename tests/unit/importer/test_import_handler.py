@@ -17,7 +17,9 @@ import import_handler
 import pytest
 from aws_fixtures import FakeContext, sqs_event
 from botocore.exceptions import ClientError
-from importer_helpers import FUNCTION_ARN, POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, FlakyIot, MessageFactory
+from importer_helpers import (
+    FUNCTION_ARN, POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, CallRecorder, FlakyIot, MessageFactory,
+)
 
 from thingpress import settings as env
 from thingpress.audit import COMPLETE, FAILED, IMPORTED, REJECTED, UNREADABLE_MANIFEST
@@ -220,10 +222,13 @@ def test_a_full_batch_runs_concurrently_and_counts_exactly(
     aws = handler_env
     mid = aws.start_manifest(10)
     messages = [message(mid, i) for i in range(1, 11)]
+    dynamodb = CallRecorder(import_handler.get_importer(context()).audit.client, "dynamodb")
 
     response, metrics, logs = invoke(sqs_event(*(m.encode() for m in messages)), capsys)
 
     assert response == {"batchItemFailures": []}, [line for line in logs if line.get("level") != "INFO"]
+    # Ten outcomes, one transaction; then one completion check for the manifest.
+    assert dynamodb.calls == ["TransactWriteItems", "UpdateItem"]
     assert metrics["Imported"] == [1] * 10
     summary = aws.audit.get_summary(mid)
     assert summary is not None
@@ -289,3 +294,28 @@ def test_sqs_redelivers_until_the_dlq_and_the_audit_row_says_failed(
     summary = aws.audit.get_summary(mid)
     assert summary is not None
     assert (summary["imported"], summary["failed"], summary["state"]) == (1, 1, COMPLETE)
+
+
+def test_a_failed_batch_write_sends_every_queued_record_back(
+        handler_env: Aws, message: MessageFactory, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    aws = handler_env
+    mid = aws.start_manifest(3)
+    importer = import_handler.get_importer(context())
+
+    def unavailable(outcomes: Any, now: Any = None) -> list[bool]:
+        raise RuntimeError("DynamoDB unavailable")
+
+    monkeypatch.setattr(importer.audit, "record_outcomes", unavailable)
+    response, metrics, _ = invoke(sqs_event(*(message(mid, i).encode() for i in range(1, 4))), capsys)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"m-{i}"} for i in range(3)]}
+    assert aws.audit.entries(mid) == [] and metrics["Retried"] == [3]
+    monkeypatch.undo()
+    # SQS delivers them again: now they are written, once.
+    again = {"Records": [{**r, "attributes": {**r["attributes"], "ApproximateReceiveCount": "2"}}
+                         for r in sqs_event(*(message(mid, i).encode() for i in range(1, 4)))["Records"]]}
+    response, metrics, _ = invoke(again, capsys)
+    assert response == {"batchItemFailures": []} and metrics["Imported"] == [1, 1, 1]
+    summary = aws.audit.get_summary(mid)
+    assert summary is not None and (summary["imported"], summary["state"]) == (3, COMPLETE)
