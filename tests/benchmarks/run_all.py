@@ -51,7 +51,8 @@ def script_output(name: str, *args: str, timeout: float = 3600) -> str:
     started = time.perf_counter()
     out = subprocess.run([sys.executable, str(HERE / name), *args], cwd=REPO, capture_output=True,
                          text=True, timeout=timeout, check=False)
-    text = out.stdout.strip()
+    # The functions' own JSON log lines and EMF metrics (Powertools) are not figures.
+    text = "\n".join(line for line in out.stdout.strip().splitlines() if not line.startswith("{"))
     if out.returncode != 0:
         text += f"\n[exit {out.returncode}] " + "\n".join(out.stderr.strip().splitlines()[-5:])
     print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
