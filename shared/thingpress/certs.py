@@ -102,7 +102,7 @@ def load_der(der: bytes) -> x509.Certificate:
         raise CertificateError("certificate is empty")
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
         raise CertificateError(f"certificate cannot be read: {_short(exc)}") from None
 
 
@@ -150,6 +150,11 @@ def _validity(not_before: datetime, not_after: datetime, at: datetime | None) ->
     if instant < not_before:
         return f"certificate not valid before {not_before:%Y-%m-%d}"
     return None
+
+
+def shown(value: str) -> str:
+    """``value`` for a one-line reason: as is when printable, else quoted with escapes (``'0\\n0'``)."""
+    return value if value.isprintable() else repr(value)
 
 
 def thing_name_problem(name: str | None) -> str | None:

@@ -211,7 +211,7 @@ def check_certificate(message: ImportMessage) -> None:
         raise Rejected(f"certificate_pem holds {count} PEM certificates, expected exactly 1")
     try:
         cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as exc:
+    except (ValueError, UnicodeEncodeError, x509.InvalidVersion) as exc:
         raise Rejected(f"certificate_pem is not a PEM X.509 certificate: {exc}") from None
     actual = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
     if actual != message.fingerprint:

@@ -293,7 +293,7 @@ def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
                     signers.extend(x509.load_pem_x509_certificates(data))
                 else:
                     signers.append(x509.load_der_x509_certificate(data))
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 raise SettingsError(f"Microchip signer s3://{parsed.netloc}/{obj['Key']} is not a certificate: {exc}") from None
     if not signers:
         raise SettingsError(f"no Microchip signer certificates (.crt/.pem/.cer) under {uri}")

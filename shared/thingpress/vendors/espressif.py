@@ -82,7 +82,7 @@ def _entry(position: int, row: list[str], options: ParseOptions) -> Entry:
     if len(row) != 3:
         return Refusal(position, f"{label}: expected 3 fields (MAC,cn,cert), got {len(row)}", kind="malformed")
     mac, cn, pem = (field.strip() for field in row)
-    label = f"{label} (MAC {mac[:40]})"
+    label = f"{label} (MAC {certs.shown(mac[:40])})"
     problem = certs.thing_name_problem(mac)
     if problem is None and not _MAC.fullmatch(mac):
         problem = f"{mac!r} is not a MAC address (12 hex digits, optionally separated by ':' or '-')"

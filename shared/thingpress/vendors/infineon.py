@@ -74,13 +74,13 @@ def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
 
 
 def _entry(position: int, name: str, data: bytes, bundle: str, options: ParseOptions) -> Entry:
-    label = f"file {name[-80:]}"
+    label = f"file {certs.shown(name[-80:])}"
     match = _CHIP_FILE.fullmatch(name)
     if match is None or match.group(2).upper() != bundle:
         return Refusal(position, f"{label}: not a chip certificate file (expected <chipId>_{bundle}.pem)",
                        kind="malformed")
     chip_id = match.group(1)
-    label = f"chip {chip_id[:64]} ({name.rsplit('/', 1)[-1][-80:]})"
+    label = f"chip {certs.shown(chip_id[:64])} ({certs.shown(name.rsplit('/', 1)[-1][-80:])})"
     try:
         found = certs.read_certificates(data)
     except certs.CertificateError as exc:

@@ -154,7 +154,7 @@ def _entry(position: int, element: Any, index: dict[str, list[Signer]], options:
         given = element["header"].get("uniqueId")
         if isinstance(given, str):
             name = given
-            label = f"entry {position} (uniqueId {given[:64]})"
+            label = f"entry {position} (uniqueId {certs.shown(given[:64])})"
     try:
         return _verified_entry(position, label, element, index, options)
     except _Refused as refused:

@@ -250,10 +250,25 @@ def _poison_cases(message: MessageFactory, mid: str) -> list[tuple[str, str]]:
          "certificate_pem holds 2 PEM certificates, expected exactly 1"),
         (json.dumps({**json.loads(good.encode()), "position": "one"}),
          "invalid import message: message field 'position' must be int, got str"),
+        # cryptography raises InvalidVersion (not a ValueError) for an X.509 version it does not know.
+        (json.dumps({**json.loads(good.encode()), "certificate_pem": _with_x509_version(good.certificate_pem, 10)}),
+         "certificate_pem is not a PEM X.509 certificate: 10 is not a valid X509 version"),
     ]
 
 
-@pytest.mark.parametrize("case", range(5))
+def _with_x509_version(pem: str, version: int) -> str:
+    """The certificate with its TBS version field (v3 = 2) set to ``version``; the signature no longer matters."""
+    import base64
+
+    der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+    assert der.count(b"\xa0\x03\x02\x01\x02") == 1
+    der = der.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01" + bytes([version]))
+    body = base64.b64encode(der).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"]) + "\n"
+
+
+@pytest.mark.parametrize("case", range(6))
 def test_poison_message_is_rejected_with_its_reason(aws: Aws, message: MessageFactory, case: int) -> None:
     mid = aws.start_manifest(1)
     body, reason = _poison_cases(message, mid)[case]
