@@ -38,6 +38,11 @@ before it serves. Everything here is a small, documented difference from moto:
   attribute too (for one flag), so each send counted the queue's messages three
   times with a clock reading per message; the counts now take one pass and one
   reading.
+* **SQS deletes that cannot lose a message.** moto's ``Queue.delete_message``
+  rebuilds the queue's message list and assigns it back, without the lock its
+  ``add_message`` appends under: a ``SendMessageBatch`` that lands during a
+  delete is dropped (seen: ten import messages of one batch vanished while the
+  importer deleted its own). Deletes take the queue's lock too.
 * **CreateThing on an existing thing.** AWS returns the existing thing when the
   request matches it (same type and attributes) and answers
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
@@ -423,6 +428,15 @@ def _unix_time_millis(dt: Any = None) -> float:
     return (unix_time(dt) if dt is not None else time.time()) * 1000.0
 
 
+def _under_queue_lock(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``Queue`` method run under the lock moto's ``add_message`` appends under."""
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._messages_lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def _count_messages(queue: Any, which: str) -> int:
     """moto's ``ApproximateNumberOfMessages*`` counts in one pass with one clock reading (not one per message)."""
     now = time.time() * 1000.0
@@ -592,6 +606,7 @@ def configure_moto() -> None:
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    Queue.delete_message = _under_queue_lock(Queue.delete_message)  # type: ignore[method-assign]
     Queue.messages = property(_visible_messages)  # type: ignore[assignment]
     Queue.approximate_number_of_messages = property(lambda q: _count_messages(q, "visible"))  # type: ignore[assignment]
     Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]

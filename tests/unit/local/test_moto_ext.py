@@ -249,3 +249,37 @@ def test_lookups_by_key_find_things_and_certificates_among_many(aws):
         iot.attach_thing_principal(thingName="lookup-3", principal=arns[3].rsplit("/", 1)[0] + "/" + "0" * 64)
     with pytest.raises(iot.exceptions.ResourceNotFoundException):
         iot.attach_policy(policyName="ext-lookup", target=arns[3].replace(":us-east-1:", ":eu-west-1:"))  # same id, other ARN
+
+
+def test_messages_sent_while_others_are_deleted_are_kept(aws):
+    """moto rebuilt the message list on delete without the send lock: concurrent sends were lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="ext-delete-race", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for start in range(0, 300, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"old-{start + i}"} for i in range(10)])
+    handles = []
+    while len(handles) < 300:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        assert got, "the first 300 messages should all be receivable"
+        handles += [m["ReceiptHandle"] for m in got]
+    for start in range(0, 2000, 10):  # a long queue makes each delete's rebuild slow: the race window
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"bulk-{start + i}"} for i in range(10)])
+
+    def delete_all() -> None:
+        for start in range(0, 300, 10):
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[start:start + 10])])
+
+    def send_new() -> None:
+        for start in range(0, 300, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": f"new-{start + i}"} for i in range(10)])
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(delete_all), pool.submit(send_new)]:
+            future.result()
+
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])) == (2300, 0)
