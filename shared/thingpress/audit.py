@@ -293,18 +293,9 @@ class AuditTable:
         """
         if status not in COUNTER:
             raise ValueError(f"unknown status {status!r}")
-        stamp = now_iso(now)
-        row = self._outcome_row(OutcomeRecord(mid, fingerprint, status, vendor=vendor, position=position,
-                                              thing_name=thing_name, reason=reason, certificate_id=certificate_id,
-                                              attempts=attempts), stamp)
-        if not self._transact([
-            {"Put": {"TableName": self.table, "Item": to_item(row),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": {"TableName": self.table,
-                        "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                        "UpdateExpression": f"ADD {COUNTER[status]} :one, outstanding :minus SET updated_at = :now",
-                        "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
-        ]):
+        record = OutcomeRecord(mid, fingerprint, status, vendor=vendor, position=position, thing_name=thing_name,
+                               reason=reason, certificate_id=certificate_id, attempts=attempts)
+        if not self._record_together(mid, [record], now_iso(now)):
             return False
         if complete:
             self.try_complete(mid, now=now)
@@ -366,14 +357,7 @@ class AuditTable:
             "ExpressionAttributeValues": to_item({**{f":{c}": n for c, n in counts.items()},
                                                   ":minus": -len(rows), ":now": stamp}),
         }})
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in reasons[:-1]:
-                return False
-            raise
-        return True
+        return self._transact(items)
 
     def _outcome_row(self, o: OutcomeRecord, stamp: str) -> dict[str, Any]:
         return {
@@ -424,16 +408,17 @@ class AuditTable:
         ])
 
     def _transact(self, items: list[dict[str, Any]]) -> bool:
-        """Run a transaction whose first item carries the idempotency condition.
+        """Run a transaction whose conditions are all idempotency conditions.
 
-        False when that condition failed (the work was done already); other
-        cancellations (throttling, conflicts) raise so the caller retries.
+        False when one of them failed (that work was done already, so nothing was
+        written); other cancellations (throttling, conflicts) raise so the caller
+        retries.
         """
         try:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if "ConditionalCheckFailed" in reasons:
                 return False
             raise
         return True

@@ -273,27 +273,22 @@ class Importer:
                 status, reason, cert_id = self._import(message, tally, deadline)
             except Rejected as exc:
                 status, reason, cert_id = REJECTED, exc.reason, None
-            recorded = False
-            if existing is None and pending is not None:
-                outcome = Outcome(mid, fp, status, reason, cert_id, thing_name=message.thing_name, tally=tally)
-                pending.append(Pending(OutcomeRecord(
-                    mid, fp, status, vendor=message.vendor, position=message.position, thing_name=message.thing_name,
-                    reason=reason, certificate_id=cert_id, attempts=receive_count), outcome, message_id))
-                return outcome
-            if existing is None:
-                recorded = self.audit.record_outcome(
+            outcome = Outcome(mid, fp, status, reason, cert_id, thing_name=message.thing_name, tally=tally)
+            record = OutcomeRecord(mid, fp, status, vendor=message.vendor, position=message.position,
+                                   thing_name=message.thing_name, reason=reason, certificate_id=cert_id,
+                                   attempts=receive_count)
+            if existing is not None:  # redriven from the DLQ: the FAILED row gives way to the real outcome
+                self._replace_failed(record, outcome, existing)
+            elif pending is not None:
+                pending.append(Pending(record, outcome, message_id))
+            else:
+                outcome.recorded = self.audit.record_outcome(
                     mid, fp, status, vendor=message.vendor, position=message.position,
                     thing_name=message.thing_name, reason=reason, certificate_id=cert_id, attempts=receive_count,
                     complete=complete)
-                if not recorded:  # a row exists after all: a duplicate copy, or a DLQ redrive
-                    existing = self.audit.get_outcome(mid, fp)
-                    if existing is not None and existing["status"] != FAILED:
-                        return self._existing(message, existing, tally)
-            if existing is not None:  # redriven from the DLQ: the FAILED row gives way to the real outcome
-                recorded = self.audit.resolve_failed(mid, fp, status, reason=reason, certificate_id=cert_id,
-                                                     attempts=receive_count, previous_failure=existing.get("reason"))
-            return Outcome(mid, fp, status, reason, cert_id, recorded=recorded, thing_name=message.thing_name,
-                           tally=tally)
+                if not outcome.recorded:
+                    self._settle_unwritten(record, outcome)
+            return outcome
         except Exception as exc:  # noqa: BLE001 -- every other failure is transient: retry, FAILED at the end
             reason = (f"invocation deadline: {exc}" if isinstance(exc, DeadlineExceeded)
                       else _client_error_text(exc))
@@ -312,6 +307,22 @@ class Importer:
         return Outcome(message.manifest_id, message.fingerprint, row["status"], row.get("reason"),
                        row.get("certificate_id"), redelivery=True, thing_name=message.thing_name, tally=tally)
 
+    def _settle_unwritten(self, record: OutcomeRecord, outcome: Outcome) -> None:
+        """The conditional write found a row (a duplicate copy, or a DLQ redrive): settle ``outcome`` by it."""
+        existing = self.audit.get_outcome(record.manifest_id, record.fingerprint)
+        if existing is None:
+            return
+        if existing["status"] == FAILED:
+            self._replace_failed(record, outcome, existing)
+        else:
+            outcome.status, outcome.reason = existing["status"], existing.get("reason")
+            outcome.certificate_id, outcome.redelivery = existing.get("certificate_id"), True
+
+    def _replace_failed(self, record: OutcomeRecord, outcome: Outcome, failed: dict[str, Any]) -> None:
+        outcome.recorded = self.audit.resolve_failed(
+            record.manifest_id, record.fingerprint, record.status, reason=record.reason,
+            certificate_id=record.certificate_id, attempts=record.attempts, previous_failure=failed.get("reason"))
+
     def record_pending(self, pending: list[Pending]) -> None:
         """Write queued outcomes (one transaction per manifest) and settle each one's ``Outcome``.
 
@@ -323,21 +334,9 @@ class Importer:
             return
         written = self.audit.record_outcomes([p.record for p in pending])
         for item, recorded in zip(pending, written, strict=True):
-            outcome, record = item.outcome, item.record
-            outcome.recorded = recorded
-            if recorded:
-                continue
-            existing = self.audit.get_outcome(record.manifest_id, record.fingerprint)
-            if existing is None:
-                continue
-            if existing["status"] == FAILED:
-                outcome.recorded = self.audit.resolve_failed(
-                    record.manifest_id, record.fingerprint, record.status, reason=record.reason,
-                    certificate_id=record.certificate_id, attempts=record.attempts,
-                    previous_failure=existing.get("reason"))
-            else:
-                outcome.status, outcome.reason = existing["status"], existing.get("reason")
-                outcome.certificate_id, outcome.redelivery = existing.get("certificate_id"), True
+            item.outcome.recorded = recorded
+            if not recorded:
+                self._settle_unwritten(item.record, item.outcome)
 
     def complete(self, manifest_ids: Iterable[str]) -> None:
         """Mark each manifest COMPLETE if it is (after a batch handled with ``complete=False``)."""

@@ -444,7 +444,7 @@ def _count_messages(queue: Any, which: str) -> int:
         return sum(1 for m in queue._messages if now < m.delayed_until)
     if which == "not_visible":
         return sum(1 for m in queue._messages if not now > m.visible_at)
-    return sum(1 for m in queue._messages if now > m.visible_at and not now < m.delayed_until)
+    return len(_visible_messages(queue))
 
 
 def _visible_messages(queue: Any) -> list[Any]:
