@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -177,6 +178,12 @@ class AuditTable:
                    previous: int | None = None, now: datetime | None = None) -> bool:
         """Commit provider progress up to ``position``. False if another invocation is ahead.
 
+        The write is recognised as applied even when its response was lost and the
+        SDK's automatic retry then failed the condition: each call writes a fresh
+        ``commit_token`` and asks for the old item on a condition failure
+        (``ReturnValuesOnConditionCheckFailure=ALL_OLD``); a stored token equal to
+        this call's means the first attempt succeeded.
+
         ``previous`` (optional, recommended) is the checkpoint this progress was
         counted from: the commit then succeeds only if the stored checkpoint is still
         exactly that and parsing is not finished, so two invocations racing on one
@@ -185,11 +192,17 @@ class AuditTable:
         certificates: ... nothing to import".
         """
         names = {"#state": "state"}
+        # Marks this very write: if its response is lost and the SDK's retry then fails the
+        # condition (the first attempt moved the checkpoint), the old item returned with the
+        # failure carries this token, and the commit is known to have been applied.
+        token = uuid.uuid4().hex
         values: dict[str, Any] = {
             ":pos": position, ":e": progress.entries, ":d": progress.duplicates, ":q": progress.queued,
             ":r": progress.rejected, ":state": state, ":now": now_iso(now), ":done": parse_done,
+            ":token": token,
         }
-        sets = ["checkpoint = :pos", "#state = :state", "updated_at = :now", "parse_done = :done"]
+        sets = ["checkpoint = :pos", "#state = :state", "updated_at = :now", "parse_done = :done",
+                "commit_token = :token"]
         if sha256:
             sets.append("sha256 = :sha")
             values[":sha"] = sha256
@@ -217,9 +230,13 @@ class AuditTable:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            stored = from_item(exc.response.get("Item") or {})
+            if stored.get("commit_token") != token:
+                return False
+            # Our own write, applied by an earlier attempt of this call (response lost, retried).
         if parse_done:
             self.try_complete(mid, now=now)
         return True
