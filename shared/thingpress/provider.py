@@ -36,6 +36,34 @@ For a manifest the provider
 
 Resuming re-parses the skipped prefix (signature checks included): that is the
 price of a stateless resume, paid once per chunk.
+
+Two invocations on one manifest
+-------------------------------
+SQS can hand the same message to a second invocation (visibility timeout passed,
+or S3 delivered its event twice). Checkpoints are conditional on the checkpoint
+an invocation counted from, so only one of them commits each stretch; the other
+finds itself *behind*. A behind invocation must not simply acknowledge its
+message: it may be the very message the invocation ahead holds too, and if that
+one then dies nothing would resume the manifest. So, unless the manifest is
+finished, a behind invocation replaces its message with a **recheck**: a
+continuation carrying ``expect``, the checkpoint it saw, sent with a delay long
+enough for any live invocation to commit again (``Tuning.recheck_seconds``:
+twice the invocation's time at start, at most 900 s). When the recheck arrives:
+
+* manifest finished (parsed, complete or refused): nothing to do, acknowledged;
+* checkpoint still ``expect``: nobody committed for that long, so whoever was
+  ahead is gone; the recheck resumes the manifest like any continuation;
+* checkpoint moved on: someone is alive, or was; the recheck is sent again with
+  the new checkpoint (outcome ``watching``) and this message acknowledged.
+
+Every behind or watching invocation turns its one message into one message, so
+handles are never dropped and never multiply; a chain ends when the manifest is
+finished, and can only be re-sent as often as the checkpoint moves, so it cannot
+loop for ever.
+
+An ambiguous checkpoint (the write applied, its response lost, the SDK's retry
+failing the condition) is recognised as applied (``AuditTable.checkpoint``), so it
+is not taken for being behind.
 """
 
 from __future__ import annotations
@@ -78,6 +106,14 @@ class ProviderError(RuntimeError):
     """A transient failure: the message is retried and the manifest resumes from its checkpoint."""
 
 
+class MessageTooLarge(ValueError):
+    """An import message over SQS's size limit: its entry is refused (``BatchSender.add``)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Tuning:
     """Pacing of one provider invocation. Defaults suit a 900 s Lambda."""
@@ -95,6 +131,9 @@ class Tuning:
     send_attempts: int = 6
     #: first retry delay in seconds, doubled per attempt (capped at 2 s).
     send_backoff: float = 0.05
+    #: delay of a recheck continuation (sent by an invocation that finds itself behind);
+    #: None: twice the invocation's time at start, at most SQS's 900 s (900 s without a context).
+    recheck_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +163,8 @@ class RunResult:
 
     manifest_id: str
     #: skipped (already done), refused, complete (parse finished), chunked (continuation sent),
-    #: behind (another invocation is ahead), deferred (continuation sent before starting).
+    #: behind (another invocation is ahead; recheck sent unless finished), deferred (continuation
+    #: sent before starting), watching (a recheck found the manifest moved on: recheck sent again).
     outcome: str
     entries: int = 0
     queued: int = 0
@@ -138,16 +178,23 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class Continuation:
+    """Carry on with a manifest. With ``expect`` it is a recheck (see the module docstring):
+    it resumes only if the stored checkpoint is still ``expect``."""
+
     manifest_id: str
     vendor: str
     ref: ObjectRef
+    expect: int | None = None
 
     def encode(self) -> str:
-        return json.dumps({
+        fields: dict[str, Any] = {
             "schema": CONTINUE_SCHEMA, "manifest_id": self.manifest_id, "vendor": self.vendor,
             "bucket": self.ref.bucket, "key": self.ref.key, "version_id": self.ref.version_id,
             "etag": self.ref.etag,
-        }, separators=(",", ":"), sort_keys=True)
+        }
+        if self.expect is not None:
+            fields["expect"] = self.expect
+        return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
 class UnreadableMessage(ValueError):
@@ -172,9 +219,12 @@ def parse_queue_message(body: str) -> list[ObjectRef] | Continuation | None:
         try:
             ref = ObjectRef(bucket=str(data["bucket"]), key=str(data["key"]),
                             version_id=data.get("version_id") or None, etag=data.get("etag") or None)
-            return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref)
+            expect = data.get("expect")
         except KeyError as exc:
             raise UnreadableMessage(f"continuation message lacks field {exc}") from None
+        if expect is not None and (not isinstance(expect, int) or isinstance(expect, bool) or expect < 0):
+            raise UnreadableMessage(f"continuation field expect must be a checkpoint (an integer >= 0), got {expect!r}")
+        return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref, expect=expect)
     records = data.get("Records")
     if not isinstance(records, list):
         raise UnreadableMessage("message is neither an S3 event notification nor a thingpress continuation")
@@ -231,8 +281,16 @@ class HashingReader(io.RawIOBase):
 class BatchSender:
     """Sends message bodies with SendMessageBatch: <= 10 entries and < 256 KiB per call.
 
-    Only the entries a call reports as ``Failed`` are retried, with exponential
-    backoff; anything still failing after ``attempts`` raises ``ProviderError``.
+    A body over SQS's size limit is refused by ``add`` with ``MessageTooLarge``
+    before anything is buffered or sent; that is the only error ``add`` raises on
+    its own account. Anything else (``flush``'s SDK errors) is a failure to retry.
+
+    An entry counts as sent only when the answer lists its Id under ``Successful``;
+    every other entry (listed under ``Failed``, or missing from the answer) stays
+    buffered and is retried alone, with exponential backoff; anything still unsent
+    after ``attempts`` raises ``ProviderError``. An answer naming an Id that was
+    not sent raises ``ProviderError`` at once. Entries leave the buffer only once
+    accepted, so an exception never drops them.
     """
 
     def __init__(self, sqs: Any, queue_url: str, *, attempts: int = 6, backoff: float = 0.05,
@@ -248,31 +306,41 @@ class BatchSender:
         self.calls = 0
 
     def add(self, entry_id: str, body: str) -> None:
+        """Buffer one message (sending a full batch first). ``MessageTooLarge``: refused, nothing done."""
         size = len(body.encode())
         if size > MAX_MESSAGE_BYTES:
-            raise ValueError(f"message {entry_id} is {size} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte limit")
+            raise MessageTooLarge(f"message {entry_id} is {size} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte limit")
         if len(self._entries) == MAX_BATCH_ENTRIES or self._bytes + size > MAX_MESSAGE_BYTES:
             self.flush()
         self._entries.append({"Id": entry_id, "MessageBody": body})
         self._bytes += size
 
     def flush(self) -> None:
-        pending, self._entries, self._bytes = self._entries, [], 0
+        """Send every buffered entry; raises ``ProviderError`` (or the SDK's error) if that fails."""
         attempt = 0
-        while pending:
+        while self._entries:
+            pending = self._entries
             self.calls += 1
             out = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
-            failed = out.get("Failed") or []
-            self.sent += len(pending) - len(failed)
-            if not failed:
+            sent_ids = {e["Id"] for e in pending}
+            accepted = {s.get("Id") for s in out.get("Successful") or []}
+            reasons = {f.get("Id"): f"{f.get('Code')} {f.get('Message', '')}".strip() for f in out.get("Failed") or []}
+            unknown = sorted(str(i) for i in (accepted | reasons.keys()) - sent_ids)
+            if unknown:
+                raise ProviderError(f"SendMessageBatch answered for entries it was not sent ({', '.join(unknown)}); "
+                                    f"sent {', '.join(e['Id'] for e in pending)}")
+            self.sent += len(accepted)
+            self._entries = [e for e in pending if e["Id"] not in accepted]
+            if not self._entries:
+                self._bytes = 0
                 return
+            self._bytes = sum(len(e["MessageBody"].encode()) for e in self._entries)
             attempt += 1
             if attempt >= self.attempts:
-                detail = "; ".join(f"{f.get('Id')}: {f.get('Code')} {f.get('Message', '')}".strip() for f in failed[:5])
-                raise ProviderError(f"{len(failed)} import message(s) not accepted by SQS after "
+                detail = "; ".join(f"{e['Id']}: {reasons.get(e['Id'], 'missing from the answer')}"
+                                   for e in self._entries[:5])
+                raise ProviderError(f"{len(self._entries)} import message(s) not accepted by SQS after "
                                     f"{self.attempts} attempts ({detail})")
-            failed_ids = {f["Id"] for f in failed}
-            pending = [e for e in pending if e["Id"] in failed_ids]
             self.sleep(min(self.backoff * 2 ** (attempt - 1), 2.0))
 
 
@@ -462,9 +530,18 @@ class Provider:
             if _finished(summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(cont.manifest_id, "skipped")
-            logger.info("manifest continued", extra={"object": cont.ref.uri, "resume_after": summary["checkpoint"]})
+            deadline = deadline or _Deadline(None, None)
             ref = ObjectRef(cont.ref.bucket, cont.ref.key, cont.ref.version_id, cont.ref.etag, summary.get("size"))
-            return self._run(cont.manifest_id, ref, summary, deadline or _Deadline(None, None))
+            checkpoint = int(summary.get("checkpoint") or 0)
+            if cont.expect is not None and checkpoint != cont.expect:
+                # Someone committed since the recheck was sent: keep watching until it is finished.
+                self._recheck(cont.manifest_id, ref, checkpoint, deadline)
+                logger.info("manifest moved on since the recheck was sent; watching on",
+                            extra={"expected": cont.expect, "checkpoint": checkpoint})
+                return RunResult(cont.manifest_id, "watching")
+            logger.info("manifest continued", extra={"object": cont.ref.uri, "resume_after": checkpoint,
+                                                     "recheck": cont.expect is not None})
+            return self._run(cont.manifest_id, ref, summary, deadline)
 
     def defer(self, ref: ObjectRef) -> RunResult:
         """Start a manifest and leave it to a continuation (no time left in this invocation)."""
@@ -583,17 +660,19 @@ class Provider:
                                         certificate_pem=entry.certificate_pem, queued_at=queued_at)
                 try:
                     sender.add(str(entry.position), message.encode())
-                    stretch.queued += 1
-                except ValueError as exc:
-                    stretch.refusals.append({"position": entry.position, "reason": f"entry {entry.position}: {exc}",
+                except MessageTooLarge as exc:  # refused before anything was buffered or sent
+                    stretch.refusals.append({"position": entry.position,
+                                             "reason": f"entry {entry.position}: {exc.reason}",
                                              "thing_name": entry.thing_name, "fingerprint": entry.fingerprint})
+                else:
+                    stretch.queued += 1
             if (stretch.entries >= tuning.checkpoint_every
                     or self.clock() - last_commit >= tuning.checkpoint_seconds):
                 if not commit():
-                    return self._behind(result)
+                    return self._behind(result, ref, deadline)
             if handled >= max_entries or deadline.low():
                 if not commit():
-                    return self._behind(result)
+                    return self._behind(result, ref, deadline)
                 self._continue(mid, ref)
                 logger.info("manifest chunk done; continuation sent",
                             extra={"checkpoint": position, "entries_this_invocation": handled,
@@ -606,25 +685,52 @@ class Provider:
         if note:
             logger.warning("manifest has nothing to import", extra={"object": ref.uri, "note": note})
         if not commit(state=audit.QUEUED, parse_done=True, sha256=reader.sha256.hexdigest(), note=note):
-            return self._behind(result)
+            return self._behind(result, ref, deadline)
         result.reason = note
         logger.info("manifest parsed", extra={"entries": result.entries, "queued": result.queued,
                                               "duplicates": result.duplicates, "rejected": result.rejected,
                                               "sha256": reader.sha256.hexdigest(), "bytes": reader.size})
         return result
 
-    def _behind(self, result: RunResult) -> RunResult:
-        logger.info("another invocation is ahead on this manifest; stopping")
+    def _behind(self, result: RunResult, ref: ObjectRef, deadline: _Deadline) -> RunResult:
+        """Another invocation committed first. Hand this message over to a recheck, then ack it.
+
+        This message may be the only handle on the manifest (the one ahead may hold the
+        very same SQS message and die after we delete it), so unless the manifest is
+        finished a delayed recheck continuation replaces it.
+        """
         result.outcome = "behind"
+        summary = self.audit.get_summary(result.manifest_id)
+        if summary is None or _finished(summary):
+            logger.info("another invocation finished this manifest; stopping")
+            return result
+        checkpoint = int(summary.get("checkpoint") or 0)
+        delay = self._recheck(result.manifest_id, ref, checkpoint, deadline)
+        logger.info("another invocation is ahead on this manifest; stopping, recheck sent",
+                    extra={"checkpoint": checkpoint, "recheck_seconds": delay})
         return result
 
-    def _continue(self, mid: str, ref: ObjectRef) -> None:
+    def _recheck(self, mid: str, ref: ObjectRef, checkpoint: int, deadline: _Deadline) -> int:
+        """Send a recheck continuation expecting ``checkpoint``; return its delay in seconds."""
+        delay = self.tuning.recheck_seconds
+        if delay is None:
+            at_start = deadline.at_start_ms
+            delay = 900 if at_start is None else -(-2 * at_start // 1000)
+        delay = max(0, min(900, delay))
+        self._continue(mid, ref, expect=checkpoint, delay=delay)
+        return delay
+
+    def _continue(self, mid: str, ref: ObjectRef, *, expect: int | None = None, delay: int = 0) -> None:
         url = self.settings.manifest_queue_url
         if not url:
             # Without our own queue the only way on is SQS redelivery: fail the message.
             raise ProviderError("THINGPRESS_MANIFEST_QUEUE_URL is not set: cannot hand the manifest "
                                 "over to a continuation; it resumes from its checkpoint on redelivery")
-        self.sqs.send_message(QueueUrl=url, MessageBody=Continuation(mid, self.vendor, ref).encode())
+        body = Continuation(mid, self.vendor, ref, expect).encode()
+        if delay:
+            self.sqs.send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay)
+        else:
+            self.sqs.send_message(QueueUrl=url, MessageBody=body)
 
 
 # -- helpers -----------------------------------------------------------------
@@ -639,12 +745,13 @@ class _Deadline:
 
     def __init__(self, context: Any, margin_ms: int | None):
         self._context = context if context is not None and hasattr(context, "get_remaining_time_in_millis") else None
+        #: the invocation's time left when it started (None without a context).
+        self.at_start_ms: int | None = None
         if self._context is None:
             self.margin = 0
-        elif margin_ms is not None:
-            self.margin = margin_ms
-        else:
-            self.margin = min(30_000, self._context.get_remaining_time_in_millis() // 6)
+            return
+        self.at_start_ms = self._context.get_remaining_time_in_millis()
+        self.margin = margin_ms if margin_ms is not None else min(30_000, self.at_start_ms // 6)
 
     def remaining(self) -> int | None:
         return self._context.get_remaining_time_in_millis() if self._context else None

@@ -1,0 +1,395 @@
+"""Provider defects found by reading it for every interleaving (issue 10), each with the exact fault.
+
+* an SDK ``ValueError`` raised inside ``BatchSender.flush`` (not the oversize refusal);
+* an ambiguous checkpoint write: applied, response lost, the SDK's retry fails the condition;
+* a behind invocation acknowledging the message the invocation ahead also holds, which then dies;
+* ``SendMessageBatch`` answers naming an unknown Id, or leaving an Id out.
+
+Faults are injected as exact responses (fake or wrapped clients) and threads are paused at the
+exact point with ``threading.Event``: no sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
+from conftest import generated_manifest
+
+from thingpress import audit, messages
+from thingpress.provider import BatchSender, Continuation, ObjectRef, Provider, ProviderError, Tuning
+
+KEY = "generated/batch-1.txt"
+
+
+def _record(body: Any) -> Any:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    return SQSRecord(sqs_event(body)["Records"][0])
+
+
+def mid_of(event: dict[str, Any]) -> str:
+    obj = event["Records"][0]["s3"]["object"]
+    return audit.manifest_id("generated", "manifests", KEY, obj["versionId"])
+
+
+def positions_sent(aws: Any) -> list[int]:
+    return sorted(messages.decode(m["Body"]).position for m in drain_queue(aws.sqs, aws.import_queue))
+
+
+def settle(aws: Any, provider: Provider, limit: int = 10) -> list[str]:
+    """Run every manifest queue message (continuations, rechecks) until none is left; their outcomes."""
+    outcomes: list[str] = []
+    for _ in range(limit):
+        pending = drain_queue(aws.sqs, aws.manifest_queue)
+        if not pending:
+            return outcomes
+        for message in pending:
+            outcomes.extend(r.outcome for r in provider.handle_record(_record(message["Body"]), FakeContext()))
+    raise AssertionError(f"manifest queue still busy after {limit} rounds: {outcomes}")
+
+
+# -- 1. an SDK ValueError inside flush is a failure to retry, not a refusal ------------------------
+
+
+class ValueErrorOnce:
+    """SQS whose first SendMessageBatch raises a ValueError, as an SDK can (bad parameter encoding)."""
+
+    def __init__(self, real: Any):
+        self.real = real
+        self.calls: list[list[str]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        self.calls.append([e["Id"] for e in Entries])
+        if len(self.calls) == 1:
+            raise ValueError("Invalid header value b'\\n' (raised inside the SDK)")
+        return self.real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_value_error_from_the_sdk_inside_flush_fails_the_message_and_nothing_is_lost(aws, pems):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:12]))
+    sqs = ValueErrorOnce(aws.sqs)
+
+    response = aws.provider(sqs=sqs).handle(sqs_event(event), FakeContext())
+
+    # The flush triggered by entry 11 raised: the message fails, nothing is refused or counted.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert sqs.calls == [[str(i) for i in range(1, 11)]]
+    mid = mid_of(event)
+    assert aws.audit.entries(mid) == []
+    summary = aws.audit.get_summary(mid)
+    assert (summary["checkpoint"], summary["queued"], summary["rejected"], summary["parse_done"]) == (0, 0, 0, False)
+    assert positions_sent(aws) == []
+
+    # SQS delivers the event again: every entry is sent once and counted once.
+    assert aws.provider(sqs=sqs).handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
+    assert positions_sent(aws) == list(range(1, 13))
+    summary = aws.audit.get_summary(mid)
+    assert (summary["entries"], summary["queued"], summary["rejected"], summary["outstanding"],
+            summary["parse_done"]) == (12, 12, 0, 12, True)
+    assert aws.audit.entries(mid) == []
+
+
+def test_an_oversize_message_is_still_refused_with_its_reason(aws, pems, monkeypatch):
+    """The one ValueError ``add`` raises on its own account keeps its refusal path."""
+    from thingpress import provider as provider_module
+
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:3]))
+    monkeypatch.setattr(provider_module, "MAX_MESSAGE_BYTES", 400)  # an import message here is ~650 bytes
+
+    assert aws.provider().handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
+
+    mid = mid_of(event)
+    summary = aws.audit.get_summary(mid)
+    assert (summary["entries"], summary["queued"], summary["rejected"], summary["parse_done"]) == (3, 0, 3, True)
+    rows = aws.audit.entries(mid)
+    assert [(r["position"], r["status"]) for r in rows] == [(1, audit.REJECTED), (2, audit.REJECTED), (3, audit.REJECTED)]
+    for row in rows:
+        assert row["reason"].startswith(f"entry {row['position']}: message {row['position']} is ")
+        assert row["reason"].endswith(" bytes, over SQS's 400-byte limit")
+    assert positions_sent(aws) == []
+
+
+# -- 2. an ambiguous checkpoint write is recognised as applied -------------------------------------
+
+
+class LostCheckpointResponse:
+    """DynamoDB whose checkpoint UpdateItem is applied but answered as the SDK's retry would be.
+
+    The first attempt is applied and its response lost; botocore's retry sends the identical
+    request, which fails the ``checkpoint = :prev`` condition: that failure is what the caller sees.
+    """
+
+    def __init__(self, real: Any, *, on_call: int = 1):
+        self.real = real
+        self.on_call = on_call
+        self.checkpoints = 0
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        if "checkpoint = :pos" in kwargs.get("UpdateExpression", ""):
+            self.checkpoints += 1
+            if self.checkpoints == self.on_call:
+                self.real.update_item(**kwargs)  # applied; the response never arrives
+                return self.real.update_item(**kwargs)  # the retry: ConditionalCheckFailedException
+        return self.real.update_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_an_ambiguous_checkpoint_write_counts_as_committed(aws):
+    mid = "generated-" + "0" * 20
+    table = audit.AuditTable(LostCheckpointResponse(aws.dynamodb), aws.audit.table)
+    table.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
+
+    assert table.checkpoint(mid, 3, audit.Progress(entries=3, queued=3), previous=0)
+
+    summary = aws.audit.get_summary(mid)
+    assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["outstanding"]) == (3, 3, 3, 3)
+    # Somebody else's write is still told apart: a stale base is refused.
+    assert not table.checkpoint(mid, 5, audit.Progress(entries=5, queued=5), previous=0)
+
+
+def test_a_provider_whose_checkpoint_response_is_lost_carries_on_to_the_end(aws, pems):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
+    provider = Provider("generated", settings=aws.settings("generated"), s3=aws.s3, sqs=aws.sqs,
+                        dynamodb=LostCheckpointResponse(aws.dynamodb), sleep=lambda _s: None,
+                        tuning=Tuning(checkpoint_every=2, recheck_seconds=0))
+
+    [result] = provider.handle_record(_record(event), FakeContext())
+
+    assert (result.outcome, result.entries, result.queued) == ("complete", 6, 6)
+    summary = aws.audit.get_summary(mid_of(event))
+    assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["parse_done"]) == (6, 6, 6, True)
+    assert positions_sent(aws) == list(range(1, 7))
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []
+
+
+# -- 3. a behind invocation never drops the only handle on the manifest ----------------------------
+
+
+class DiesOnSecondBatch:
+    """SQS for the invocation ahead: its second SendMessageBatch pauses, then the invocation dies."""
+
+    def __init__(self, real: Any):
+        self.real = real
+        self.calls = 0
+        self.paused = threading.Event()
+        self.release = threading.Event()
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == 2:
+            self.paused.set()
+            assert self.release.wait(10), "the test never released the invocation ahead"
+            raise ConnectionError("the invocation ahead is killed here")
+        return self.real.send_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_the_manifest_resumes_when_the_invocation_ahead_dies_after_the_behind_one_acked(aws, pems):
+    """Both invocations hold the same SQS message; the ahead one commits 2 and dies after B acked it."""
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
+    mid = mid_of(event)
+    tuning = Tuning(checkpoint_every=2, recheck_seconds=0)
+    ahead_sqs = DiesOnSecondBatch(aws.sqs)
+    ahead = aws.provider(sqs=ahead_sqs, tuning=tuning)
+    behind = aws.provider(tuning=tuning)
+    died: list[BaseException] = []
+
+    def run_ahead() -> None:
+        try:
+            ahead.handle_record(_record(event), FakeContext())
+        except BaseException as exc:  # noqa: BLE001 -- the death is the point; checked below
+            died.append(exc)
+
+    real_checkpoint = behind.audit.checkpoint
+
+    def checkpoint_after_ahead(*args: Any, **kwargs: Any) -> bool:
+        # The ahead invocation commits 2 and stops inside its next send, before this one commits.
+        if not ahead_sqs.paused.is_set():
+            thread.start()
+            assert ahead_sqs.paused.wait(10)
+        return real_checkpoint(*args, **kwargs)
+
+    thread = threading.Thread(target=run_ahead)
+    behind.audit.checkpoint = checkpoint_after_ahead  # type: ignore[method-assign]
+
+    [result] = behind.handle_record(_record(event), FakeContext())  # returns: SQS deletes the message
+    assert result.outcome == "behind" and result.entries == 0
+    ahead_sqs.release.set()  # ... and now the one ahead dies
+    thread.join(10)
+    assert [type(e) for e in died] == [ConnectionError]
+    assert aws.audit.get_summary(mid)["checkpoint"] == 2
+
+    # Nothing but the manifest queue can resume it now: a recheck expecting checkpoint 2 is there.
+    [recheck] = drain_queue(aws.sqs, aws.manifest_queue)
+    cont = Continuation(mid, "generated", ObjectRef("manifests", KEY, event["Records"][0]["s3"]["object"]["versionId"],
+                                                    event["Records"][0]["s3"]["object"]["eTag"]), expect=2)
+    assert recheck["Body"] == cont.encode()
+    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(recheck["Body"]), FakeContext())] \
+        == ["complete"]
+    summary = aws.audit.get_summary(mid)
+    assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["parse_done"]) == (6, 6, 6, True)
+    assert set(positions_sent(aws)) == set(range(1, 7))  # 1-2 may be sent by both: the importer is idempotent
+    assert settle(aws, aws.provider(tuning=tuning)) == []
+
+
+def _cont(aws: Any, event: dict[str, Any], expect: int | None) -> str:
+    obj = event["Records"][0]["s3"]["object"]
+    return Continuation(mid_of(event), "generated", ObjectRef("manifests", KEY, obj["versionId"], obj["eTag"]),
+                        expect).encode()
+
+
+def test_a_recheck_finding_the_manifest_moved_on_watches_on_until_it_is_finished(aws, pems):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
+    mid = mid_of(event)
+    tuning = Tuning(recheck_seconds=0)
+    provider = aws.provider(tuning=tuning)
+    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=None, etag=None, size=1)
+    assert aws.audit.checkpoint(mid, 4, audit.Progress(entries=4, queued=4), previous=0)
+
+    [result] = provider.handle_record(_record(_cont(aws, event, 2)), FakeContext())
+
+    assert result.outcome == "watching"
+    [again] = drain_queue(aws.sqs, aws.manifest_queue)
+    assert again["Body"] == _cont(aws, event, 4)
+    assert positions_sent(aws) == []
+    # The invocation that moved it on finishes; the next recheck ends the chain.
+    assert aws.audit.checkpoint(mid, 6, audit.Progress(entries=2, queued=2), previous=4, parse_done=True)
+    assert [r.outcome for r in provider.handle_record(_record(again["Body"]), FakeContext())] == ["skipped"]
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []
+
+
+def test_a_recheck_finding_the_checkpoint_unchanged_takes_the_manifest_over(aws, pems):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
+    mid = mid_of(event)
+    provider = aws.provider(tuning=Tuning(recheck_seconds=0))
+    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=None, etag=None, size=1)
+    assert aws.audit.checkpoint(mid, 4, audit.Progress(entries=4, queued=4), previous=0)
+
+    assert [r.outcome for r in provider.handle_record(_record(_cont(aws, event, 4)), FakeContext())] == ["complete"]
+
+    assert positions_sent(aws) == [5, 6]
+    summary = aws.audit.get_summary(mid)
+    assert (summary["entries"], summary["queued"], summary["parse_done"]) == (6, 6, True)
+
+
+def test_a_behind_invocation_on_a_finished_manifest_sends_no_recheck(aws, pems):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
+    behind = aws.provider(tuning=Tuning(recheck_seconds=0))
+    real_checkpoint = behind.audit.checkpoint
+
+    def finished_first(*args: Any, **kwargs: Any) -> bool:
+        if not finished_first.done:
+            finished_first.done = True
+            assert real_checkpoint(mid_of(event), 6, audit.Progress(entries=6, queued=6), previous=0, parse_done=True)
+        return real_checkpoint(*args, **kwargs)
+
+    finished_first.done = False  # type: ignore[attr-defined]
+    behind.audit.checkpoint = finished_first  # type: ignore[method-assign]
+
+    [result] = behind.handle_record(_record(event), FakeContext())
+
+    assert result.outcome == "behind"
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []
+
+
+def test_the_recheck_delay_outlives_any_invocation_ahead(aws, pems):
+    """Default delay: twice the invocation's time at start, at most SQS's 900 s."""
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:2]))
+    sent: list[dict[str, Any]] = []
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aws.sqs, name)
+
+        def send_message(self, **kwargs: Any) -> dict[str, Any]:
+            sent.append(kwargs)
+            return {}
+
+    provider = aws.provider(sqs=Recorder())
+    mid = mid_of(event)
+    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=None, etag=None, size=1)
+    assert aws.audit.checkpoint(mid, 1, audit.Progress(entries=1, queued=1), previous=0)
+    for remaining_ms, delay in ((60_000, 120), (900_000, 900)):
+        provider.handle_record(_record(_cont(aws, event, 0)), FakeContext(remaining_ms=[remaining_ms]))
+        assert sent.pop()["DelaySeconds"] == delay
+
+
+# -- 4. SendMessageBatch answers are read entry by entry -------------------------------------------
+
+
+class ScriptedSqs:
+    """Answers SendMessageBatch with the given responses, in order (exact injected answers)."""
+
+    def __init__(self, *answers: Any):
+        self.answers = list(answers)
+        self.calls: list[list[str]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        ids = [e["Id"] for e in Entries]
+        self.calls.append(ids)
+        answer = self.answers.pop(0)
+        return answer(ids) if callable(answer) else answer
+
+
+def _ok(ids: list[str]) -> dict[str, Any]:
+    return {"Successful": [{"Id": i, "MessageId": f"msg-{i}", "MD5OfMessageBody": "0"} for i in ids], "Failed": []}
+
+
+def _fill(sender: BatchSender, n: int) -> None:
+    for i in range(1, n + 1):
+        sender.add(str(i), f"body {i}")
+
+
+def test_an_entry_missing_from_both_lists_is_retried(aws):
+    sqs = ScriptedSqs({"Successful": _ok([str(i) for i in range(1, 11) if i != 5])["Successful"], "Failed": []}, _ok)
+    sender = BatchSender(sqs, "q", sleep=lambda _s: None)
+    _fill(sender, 10)
+
+    sender.flush()
+
+    assert sqs.calls == [[str(i) for i in range(1, 11)], ["5"]]
+    assert sender.sent == 10
+
+
+def test_an_entry_never_reported_successful_fails_the_send_after_the_attempts(aws):
+    sqs = ScriptedSqs(*([{"Successful": [], "Failed": []}] * 3))
+    sender = BatchSender(sqs, "q", attempts=3, sleep=lambda _s: None)
+    _fill(sender, 2)
+
+    with pytest.raises(ProviderError, match=r"^2 import message\(s\) not accepted by SQS after 3 attempts "
+                                            r"\(1: missing from the answer; 2: missing from the answer\)$"):
+        sender.flush()
+    assert sqs.calls == [["1", "2"]] * 3 and sender.sent == 0
+
+
+def test_a_failed_entry_with_an_unknown_id_is_an_error_not_the_end_of_the_retries(aws):
+    sqs = ScriptedSqs({"Successful": _ok([str(i) for i in range(1, 11) if i != 5])["Successful"],
+                       "Failed": [{"Id": "bogus", "SenderFault": False, "Code": "InternalError", "Message": "?"}]})
+    sender = BatchSender(sqs, "q", sleep=lambda _s: None)
+    _fill(sender, 10)
+
+    with pytest.raises(ProviderError, match=r"^SendMessageBatch answered for entries it was not sent \(bogus\)"):
+        sender.flush()
+    assert sender.sent == 0
+
+
+def test_a_partial_failure_is_retried_with_the_failed_entries_only(aws):
+    sqs = ScriptedSqs({"Successful": _ok(["1", "3"])["Successful"],
+                       "Failed": [{"Id": "2", "SenderFault": False, "Code": "InternalError", "Message": "retry"}]},
+                      _ok)
+    sender = BatchSender(sqs, "q", sleep=lambda _s: None)
+    _fill(sender, 3)
+
+    sender.flush()
+
+    assert sqs.calls == [["1", "2", "3"], ["2"]] and sender.sent == 3
