@@ -32,9 +32,11 @@ THINGPRESS_LAMBDA_ARCHITECTURE         ``x86_64`` or ``arm64`` (``x86_64``)
 THINGPRESS_LOG_RETENTION_DAYS          CloudWatch Logs retention (365)
 THINGPRESS_AUDIT_RETENTION_DAYS        audit row TTL in days (365)
 THINGPRESS_TAGS                        JSON {key: value} added to every resource
-THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certificates (PEM), uploaded
-                                       to ``trust/microchip-signers/`` (``../shared/vendor-samples/
-                                       microchip-signers`` when it exists; ``none`` for no signers)
+THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certificates, uploaded to
+                                       ``trust/microchip-signers/`` (``../shared/vendor-samples/
+                                       microchip-signers`` when it exists; ``none`` for no signers);
+                                       every file must be a certificate file the functions read
+                                       (``thingpress.vendors.microchip.read_signer_file``)
 =====================================  ===========================================================
 """
 
@@ -47,7 +49,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from thingpress import settings
+from cryptography.hazmat.primitives.serialization import Encoding
+from thingpress import patterns, settings
+from thingpress.vendors import microchip
 
 from stacks import defaults
 from stacks.naming import REGION_PATTERN, REGION_RE, SUFFIX_PATTERN, SUFFIX_RE, Names
@@ -200,7 +204,7 @@ class StackConfig:
             policy_doc = _policy_document(policy_doc, errors)
         for name in ("THINGPRESS_IOT_POLICY_NAME", "THINGPRESS_THING_TYPE", "THINGPRESS_THING_GROUP"):
             value = get(name)
-            if value and not re.match(r"^[a-zA-Z0-9:_\-]{1,128}$", value):
+            if value and not patterns.THING_NAME.fullmatch(value):
                 errors.append(f"{name}: {value!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
 
         tps = dict(settings.DEFAULT_IOT_TPS)
@@ -316,21 +320,23 @@ def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[Signer, ...]:
             errors.append(f"{name}: {raw} is not a folder")
         return ()
     out: list[Signer] = []
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.startswith("."):
-            continue
+    for path in microchip.signer_paths(folder):
         if not re.match(r"^[A-Za-z0-9._\-]+$", path.name):
             errors.append(f"{name}: {path.name}: file name must be [A-Za-z0-9._-] (it becomes an S3 key)")
             continue
         try:
-            text = path.read_text("ascii")
-        except (UnicodeDecodeError, OSError) as exc:
-            errors.append(f"{name}: {path.name}: not a PEM text file ({exc.__class__.__name__})")
+            data = path.read_bytes()
+            certificates = microchip.read_signer_file(path.name, data)
+        except OSError as exc:
+            errors.append(f"{name}: {path.name}: cannot be read ({exc.__class__.__name__})")
             continue
-        if _PEM_CERT not in text:
-            errors.append(f"{name}: {path.name}: holds no PEM certificate")
+        except microchip.SignerFileError as exc:
+            errors.append(f"{name}: {exc.reason}")
             continue
-        out.append(Signer(path.name, text))
-    if raw and not out and not any(e.startswith(name) for e in errors):
-        errors.append(f"{name}: {raw} holds no certificate files")
+        # Uploaded as text: a PEM file as it is, a DER certificate PEM-encoded.
+        pem = data.decode("ascii") if _PEM_CERT.encode() in data else "".join(
+            c.public_bytes(Encoding.PEM).decode("ascii") for c in certificates)
+        out.append(Signer(path.name, pem))
+    if not out and not any(e.startswith(name) for e in errors):
+        errors.append(f"{name}: {raw or folder} holds no certificate files")
     return tuple(out)

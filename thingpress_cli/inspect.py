@@ -29,7 +29,7 @@ from thingpress.manifest import Tally, scan
 from thingpress.records import ManifestError
 from thingpress.vendors import VENDORS, ParseOptions, parse_manifest, vendor_for_key
 from thingpress.vendors.infineon import BUNDLES
-from thingpress.vendors.microchip import load_signers
+from thingpress.vendors.microchip import SignerFileError, load_signers
 
 SIGNERS_SETTING = "THINGPRESS_MICROCHIP_SIGNERS_DIR"
 DEFAULT_SIGNERS = Path(__file__).resolve().parent.parent.parent / "shared" / "vendor-samples" / "microchip-signers"
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if directory is not None:
             try:
                 signers = load_signers(directory)
-            except (OSError, ValueError) as exc:
+            except (OSError, SignerFileError) as exc:
                 return _fail(path, f"cannot read Microchip signers from {directory}: {exc}")
     options = ParseOptions(expired=args.expired, infineon_bundle=args.bundle, microchip_signers=signers)
     try:

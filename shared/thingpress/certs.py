@@ -19,17 +19,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from thingpress.errors import Refused
+from thingpress.patterns import THING_NAME, THING_NAME_CHAR, THING_NAME_MAX
 from thingpress.records import Certificate, Entry, Refusal
 
-THING_NAME_MAX = 128
-_THING_NAME = re.compile(r"[a-zA-Z0-9:_-]+")
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PEM_END = b"-----END CERTIFICATE-----"
 
@@ -38,12 +37,8 @@ EXPIRED_REJECT = "reject"
 EXPIRED_IMPORT = "import"
 
 
-class CertificateError(ValueError):
+class CertificateError(Refused, ValueError):
     """Bytes that are not one readable X.509 certificate; ``reason`` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def load_certificate(data: bytes) -> x509.Certificate:
@@ -163,8 +158,8 @@ def thing_name_problem(name: str | None) -> str | None:
         return "thing name is empty"
     if len(name) > THING_NAME_MAX:
         return f"thing name is {len(name)} characters long, IoT allows at most {THING_NAME_MAX}"
-    if not _THING_NAME.fullmatch(name):
-        bad = sorted({c for c in name if not _THING_NAME.fullmatch(c)})
+    if not THING_NAME.fullmatch(name):
+        bad = sorted({c for c in name if not THING_NAME_CHAR.fullmatch(c)})
         shown = "".join(bad)[:10]
         return f"thing name {name[:64]!r} has characters IoT does not allow ({shown!r}; allowed: a-z A-Z 0-9 : _ -)"
     return None

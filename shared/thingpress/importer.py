@@ -51,6 +51,11 @@ Outcome rule
   recorded first and the record still fails: SQS then moves the message to the DLQ
   and the audit row already says why. (Recording before failing, not after, is the
   only order that cannot lose the row: nothing runs once the message is in the DLQ.)
+  Transient means an AWS error answer (``ClientError``), ``throttle.is_transient``
+  (throttling, 5xx, network) or the deadline. Anything else is a programming error
+  (``TypeError``, ``KeyError`` ...) that every delivery would repeat: ``FAILED`` is
+  recorded at once with reason ``internal error (not retried): <type>: <text>``,
+  the traceback is logged, and the SQS record succeeds.
 
 Idempotency
 -----------
@@ -83,19 +88,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable, OutcomeRecord
+from thingpress.errors import Refused, ThingpressError
 from thingpress.messages import ImportMessage, MessageError, decode
+from thingpress.patterns import FINGERPRINT, MANIFEST_ID, THING_NAME
 from thingpress.settings import FunctionSettings
-from thingpress.throttle import DeadlineExceeded, Throttle, ThrottleStats, error_code
+from thingpress.throttle import DeadlineExceeded, Throttle, ThrottleStats, error_code, is_transient
 
 #: thing attribute names (AWS: letters, digits, ``_.,@/:#-``; at most 128 characters).
 ATTR_MANIFEST = "thingpress_manifest"
@@ -104,12 +111,11 @@ ATTR_QUEUED = "thingpress_queued"
 
 #: reason recorded when the thing existed with other attributes or type.
 THING_EXISTED = "THING_EXISTED"
+#: reason prefix of a FAILED outcome caused by a programming error (recorded at once, not retried).
+INTERNAL_ERROR = "internal error (not retried)"
 
-#: AWS IoT thing names: 1-128 of letters, digits, colon, underscore, hyphen.
-_THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
-# The same shapes ``messages.decode`` enforces; used to attribute a bad message to its manifest.
-_MANIFEST_ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+logger = Logger(service="thingpress-importer")
+
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 
 #: IoT error codes on RegisterCertificateWithoutCA that mean "this certificate will never do".
@@ -124,15 +130,11 @@ ATTACH_POLICY = "AttachPolicy"
 ADD_TO_GROUP = "AddThingToThingGroup"
 
 
-class Rejected(Exception):
+class Rejected(Refused):
     """A permanent problem with the message: recorded as REJECTED, never retried."""
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
-
-class RetryLater(Exception):
+class RetryLater(ThingpressError):
     """A transient failure: the SQS record must fail so that SQS delivers it again.
 
     ``final`` is True when this was the last delivery before the DLQ and the
@@ -217,9 +219,15 @@ def check_certificate(message: ImportMessage) -> None:
     if actual != message.fingerprint:
         raise Rejected(f"fingerprint mismatch: message says {message.fingerprint}, "
                        f"the certificate's DER hashes to {actual}")
-    if not _THING_NAME.match(message.thing_name):
+    if not THING_NAME.fullmatch(message.thing_name):
         raise Rejected(f"invalid thing name {message.thing_name!r}: AWS IoT needs 1-128 characters "
                        "of letters, digits, ':', '_' or '-'")
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Worth another delivery: AWS answered no (it may change: a missing policy is created),
+    throttling, 5xx, the network, or the invocation deadline. Anything else is a programming error."""
+    return isinstance(exc, (ClientError, DeadlineExceeded)) or is_transient(exc)
 
 
 def _client_error_text(exc: BaseException) -> str:
@@ -289,7 +297,9 @@ class Importer:
                 if not outcome.recorded:
                     self._settle_unwritten(record, outcome)
             return outcome
-        except Exception as exc:  # noqa: BLE001 -- every other failure is transient: retry, FAILED at the end
+        except Exception as exc:  # noqa: BLE001 -- AWS said no or is unreachable: retry, FAILED at the end
+            if not _retryable(exc):
+                return self._internal_error(message, exc, receive_count, complete)
             reason = (f"invocation deadline: {exc}" if isinstance(exc, DeadlineExceeded)
                       else _client_error_text(exc))
             recorded = False
@@ -300,6 +310,21 @@ class Importer:
                     attempts=receive_count, complete=complete)
             raise RetryLater(reason, manifest_id=mid, fingerprint=fp, final=final, recorded=recorded, tally=tally,
                              deadline=isinstance(exc, DeadlineExceeded)) from exc
+
+    def _internal_error(self, message: ImportMessage, exc: Exception, receive_count: int, complete: bool) -> Outcome:
+        """A programming error (TypeError, KeyError ...): another delivery would fail the same way.
+
+        Recorded at once as ``FAILED`` with the error as the reason (the row can still
+        give way to a later DLQ redrive, see ``resolve_failed``); the message is done.
+        """
+        logger.exception("internal error importing a certificate; recorded FAILED, not retried",
+                         extra={"manifest_id": message.manifest_id, "fingerprint": message.fingerprint})
+        reason = f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}"
+        recorded = self.audit.record_outcome(
+            message.manifest_id, message.fingerprint, FAILED, vendor=message.vendor, position=message.position,
+            thing_name=message.thing_name, reason=reason, attempts=receive_count, complete=complete)
+        return Outcome(message.manifest_id, message.fingerprint, FAILED, reason, recorded=recorded,
+                       redelivery=not recorded, thing_name=message.thing_name)
 
     @staticmethod
     def _existing(message: ImportMessage, row: dict[str, Any], tally: ThrottleStats) -> Outcome:
@@ -354,7 +379,7 @@ class Importer:
             pass
         if isinstance(data, dict):
             mid, fp = data.get("manifest_id"), data.get("fingerprint")
-            if (isinstance(mid, str) and _MANIFEST_ID.match(mid) and isinstance(fp, str) and _FINGERPRINT.match(fp)
+            if (isinstance(mid, str) and MANIFEST_ID.fullmatch(mid) and isinstance(fp, str) and FINGERPRINT.fullmatch(fp)
                     and self.audit.get_summary(mid) is not None):
                 position = data.get("position")
                 thing = data.get("thing_name")

@@ -24,24 +24,19 @@ reason; the importer checks the certificate itself.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
+
+from thingpress.errors import Refused
+from thingpress.patterns import FINGERPRINT, MANIFEST_ID, TIMESTAMP
 
 SCHEMA = "thingpress.import/1"
 #: SQS's hard limit for one message, and for one SendMessageBatch call.
 MAX_MESSAGE_BYTES = 256 * 1024
 
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-_MANIFEST_ID = re.compile(r"^[a-z]+-[0-9a-f]{20}$")
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
-class MessageError(ValueError):
+class MessageError(Refused, ValueError):
     """The message body is not a valid import message; ``reason`` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +90,12 @@ def decode(body: str | bytes) -> ImportMessage:
         value = data[name]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise MessageError(f"message field {name!r} must be {kind.__name__}, got {type(value).__name__}")
-    if not _MANIFEST_ID.match(data["manifest_id"]):
+    if not MANIFEST_ID.fullmatch(data["manifest_id"]):
         raise MessageError(f"message field 'manifest_id' is malformed: {data['manifest_id']!r}")
     if data["position"] < 1:
         raise MessageError(f"message field 'position' must be >= 1, got {data['position']}")
-    if not _FINGERPRINT.match(data["fingerprint"]):
+    if not FINGERPRINT.fullmatch(data["fingerprint"]):
         raise MessageError("message field 'fingerprint' must be 64 lowercase hex characters")
-    if not _TIMESTAMP.match(data["queued_at"]):
+    if not TIMESTAMP.fullmatch(data["queued_at"]):
         raise MessageError(f"message field 'queued_at' must be UTC 'YYYY-MM-DDTHH:MM:SSZ', got {data['queued_at']!r}")
     return ImportMessage(**data)

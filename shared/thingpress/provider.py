@@ -87,11 +87,12 @@ from cryptography import x509
 
 from thingpress import audit
 from thingpress.audit import AuditTable, Progress
+from thingpress.errors import Refused, ThingpressError
 from thingpress.manifest import Tally, scan
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
 from thingpress.records import ManifestError, Refusal
 from thingpress.settings import FunctionSettings, SettingsError
-from thingpress.vendors import VENDORS, ParseOptions, parse_manifest, vendor_for_key
+from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest, vendor_for_key
 
 CONTINUE_SCHEMA = "thingpress.continue/1"
 #: SendMessageBatch takes at most this many entries per call.
@@ -102,16 +103,12 @@ logger = Logger(service="thingpress-provider")
 metrics = Metrics(namespace="thingpress", service="thingpress-provider")
 
 
-class ProviderError(RuntimeError):
+class ProviderError(ThingpressError, RuntimeError):
     """A transient failure: the message is retried and the manifest resumes from its checkpoint."""
 
 
-class MessageTooLarge(ValueError):
+class MessageTooLarge(Refused, ValueError):
     """An import message over SQS's size limit: its entry is refused (``BatchSender.add``)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +194,7 @@ class Continuation:
         return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
-class UnreadableMessage(ValueError):
+class UnreadableMessage(Refused, ValueError):
     """A manifest queue message that is neither an S3 event nor a continuation."""
 
 
@@ -345,7 +342,11 @@ class BatchSender:
 
 
 def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
-    """Every certificate in the ``.crt``/``.pem``/``.cer`` objects under ``s3://bucket/prefix/``."""
+    """Every certificate in the signer files under ``s3://bucket/prefix/`` (``microchip.read_signer_file``).
+
+    Objects whose names are not signer file names (``microchip.SIGNER_SUFFIXES``) are
+    ignored with a warning naming them: the stack never uploads such a file.
+    """
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise SettingsError(f"Microchip signers location must be s3://bucket/prefix/, got {uri!r}")
@@ -353,18 +354,20 @@ def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
     signers: list[x509.Certificate] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if not obj["Key"].lower().endswith((".crt", ".pem", ".cer")):
+            if not microchip.is_signer_file(obj["Key"]):
+                if not obj["Key"].endswith("/"):
+                    logger.warning("not a Microchip signer file name; ignored",
+                                   extra={"object": f"s3://{parsed.netloc}/{obj['Key']}",
+                                          "accepted": list(microchip.SIGNER_SUFFIXES)})
                 continue
             data = s3.get_object(Bucket=parsed.netloc, Key=obj["Key"])["Body"].read()
             try:
-                if b"-----BEGIN" in data:
-                    signers.extend(x509.load_pem_x509_certificates(data))
-                else:
-                    signers.append(x509.load_der_x509_certificate(data))
-            except (ValueError, x509.InvalidVersion) as exc:
-                raise SettingsError(f"Microchip signer s3://{parsed.netloc}/{obj['Key']} is not a certificate: {exc}") from None
+                signers.extend(microchip.read_signer_file(f"s3://{parsed.netloc}/{obj['Key']}", data))
+            except microchip.SignerFileError as exc:
+                raise SettingsError(f"Microchip signer {exc.reason}") from None
     if not signers:
-        raise SettingsError(f"no Microchip signer certificates (.crt/.pem/.cer) under {uri}")
+        suffixes = "/".join(microchip.SIGNER_SUFFIXES)
+        raise SettingsError(f"no Microchip signer certificates ({suffixes}) under {uri}")
     return tuple(signers)
 
 
@@ -477,8 +480,8 @@ class Provider:
         except UnreadableMessage as exc:
             # Not retried: it would never become readable. Kept in the audit trail.
             logger.error("unreadable manifest queue message", extra={"message_id": record.message_id,
-                                                                     "reason": exc.args[0]})
-            self.audit.record_unreadable(record.message_id, f"manifest queue message: {exc.args[0]}")
+                                                                     "reason": exc.reason})
+            self.audit.record_unreadable(record.message_id, f"manifest queue message: {exc.reason}")
             return []
         if parsed is None:
             logger.info("nothing to do for this message (S3 test event or no created object)",
@@ -736,7 +739,7 @@ class Provider:
 # -- helpers -----------------------------------------------------------------
 
 
-class _Gone(Exception):
+class _Gone(ThingpressError):
     """The object named by the event cannot be read any more."""
 
 

@@ -17,13 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from thingpress.errors import Refused
 
-class ManifestError(Exception):
+
+class ManifestError(Refused):
     """The file as a whole cannot be read as this vendor's manifest."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from thingpress.errors import ThingpressError
+
 AUDIT_TABLE = "THINGPRESS_AUDIT_TABLE"
 IMPORT_QUEUE_URL = "THINGPRESS_IMPORT_QUEUE_URL"
 #: the provider's own manifest queue: continuation messages for chunked manifests.
@@ -60,7 +62,7 @@ EXISTING_THING_POLICIES = ("keep", "reject")
 INFINEON_BUNDLES = ("E0E0", "E0E1", "E0E2")
 
 
-class SettingsError(ValueError):
+class SettingsError(ThingpressError, ValueError):
     """A function's environment is incomplete or wrong; names the variable."""
 
 

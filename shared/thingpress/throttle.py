@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
+from thingpress.errors import ThingpressError
 from thingpress.settings import DEFAULT_IOT_TPS
 
 T = TypeVar("T")
@@ -51,7 +52,7 @@ TRANSIENT_CODES = frozenset({
 })
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(ThingpressError):
     """The call cannot be made before the invocation's deadline; retry the message later."""
 
     def __init__(self, api: str, wait: float, remaining: float):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stacks.config import ConfigError, StackConfig
@@ -98,13 +100,56 @@ def test_import_concurrency_is_derived_from_the_budget():
     assert cfg.import_concurrency == 10
 
 
+SIGNER_PEM = (Path(__file__).parent / "fixtures" / "signers" / "test-signer.crt").read_bytes()
+
+
+def signers_dir(tmp_path: Path, **files: bytes) -> dict[str, str]:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return {**BASE, "THINGPRESS_MICROCHIP_SIGNERS_DIR": str(tmp_path)}
+
+
 def test_signers_are_read_and_checked(tmp_path):
-    (tmp_path / "a.crt").write_text("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+    (tmp_path / "a.crt").write_bytes(SIGNER_PEM)
     cfg = StackConfig.from_env({**BASE, "THINGPRESS_MICROCHIP_SIGNERS_DIR": str(tmp_path)})
     assert [s.file_name for s in cfg.signers] == ["a.crt"]
     (tmp_path / "b.txt").write_text("not a certificate")
     with pytest.raises(ConfigError, match="THINGPRESS_MICROCHIP_SIGNERS_DIR: b.txt: holds no PEM certificate"):
         StackConfig.from_env({**BASE, "THINGPRESS_MICROCHIP_SIGNERS_DIR": str(tmp_path)})
+
+
+def test_a_certificate_under_a_name_the_functions_ignore_is_refused_at_synth(tmp_path):
+    """A signer.txt used to pass synth and be uploaded, then be ignored by the provider."""
+    env = signers_dir(tmp_path, **{"a.crt": SIGNER_PEM, "signer.txt": SIGNER_PEM})
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env(env)
+    assert err.value.errors == [
+        "THINGPRESS_MICROCHIP_SIGNERS_DIR: signer.txt: not taken as a Microchip signer certificate file: "
+        "the name must end in .crt, .pem or .cer"]
+
+
+def test_a_signer_file_that_is_not_a_certificate_is_refused_at_synth(tmp_path):
+    env = signers_dir(tmp_path, **{"fake.crt": b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"})
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env(env)
+    [line] = err.value.errors
+    assert line.startswith("THINGPRESS_MICROCHIP_SIGNERS_DIR: fake.crt: certificate cannot be read")
+
+
+def test_a_signers_folder_without_a_signer_file_is_refused(tmp_path):
+    env = signers_dir(tmp_path, **{".gitkeep": b""})
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env(env)
+    assert err.value.errors == [f"THINGPRESS_MICROCHIP_SIGNERS_DIR: {tmp_path} holds no certificate files"]
+
+
+def test_a_der_signer_is_uploaded_pem_encoded(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = x509.load_pem_x509_certificate(SIGNER_PEM)
+    cfg = StackConfig.from_env(signers_dir(tmp_path, **{"signer.cer": cert.public_bytes(Encoding.DER)}))
+    assert [(s.file_name, s.pem.encode()) for s in cfg.signers] == [("signer.cer", SIGNER_PEM)]
 
 
 def test_vendor_prefixes():

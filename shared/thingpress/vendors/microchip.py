@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from thingpress import certs
+from thingpress.errors import Refused
 from thingpress.records import Entry, ManifestError, Refusal
 from thingpress.vendors._stream import buffered
 
@@ -64,7 +65,13 @@ if TYPE_CHECKING:
 MAX_ENTRY_CHARS = 1024 * 1024
 _CHUNK = 64 * 1024
 _ECDSA = ec.ECDSA(hashes.SHA256())
-SIGNER_SUFFIXES = (".crt", ".pem", ".cer", ".der")
+#: the only files taken as Microchip manifest signer certificates: by the stack at synth
+#: (it refuses any other file) and by the provider at run time (it ignores any other object).
+SIGNER_SUFFIXES = (".crt", ".pem", ".cer")
+
+
+class SignerFileError(Refused):
+    """A file that cannot serve as Microchip manifest signer certificates; the reason names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +122,44 @@ def index_signers(signers: Iterable[x509.Certificate]) -> dict[str, list[Signer]
     return index
 
 
+def is_signer_file(name: str) -> bool:
+    """Whether a file (or S3 key) of this name is a signer certificate file (``SIGNER_SUFFIXES``)."""
+    return name.lower().endswith(SIGNER_SUFFIXES)
+
+
+def read_signer_file(name: str, data: bytes) -> tuple[x509.Certificate, ...]:
+    """The certificates of one signer file: a PEM bundle or one DER certificate.
+
+    The one reader of signer files (stack at synth, provider at run time, ``inspect``).
+    Raises ``SignerFileError`` naming the file: content that is not certificates, or
+    certificates under a name that is not a signer file name.
+    """
+    try:
+        found = tuple(certs.load_certificates(data))
+    except certs.CertificateError as exc:
+        if b"-----BEGIN" in data:
+            reason = exc.reason  # PEM, but a broken certificate
+        elif data.strip():
+            reason = f"holds no PEM certificate, nor is it one DER certificate ({exc.reason})"
+        else:
+            reason = "holds no PEM certificate (empty)"
+        raise SignerFileError(f"{name}: {reason}") from None
+    if not is_signer_file(name):
+        raise SignerFileError(f"{name}: not taken as a Microchip signer certificate file: the name must end in "
+                              f"{', '.join(SIGNER_SUFFIXES[:-1])} or {SIGNER_SUFFIXES[-1]}")
+    return found
+
+
+def signer_paths(directory: Path) -> list[Path]:
+    """The files of a signers folder to read, sorted by name (hidden files such as ``.gitkeep`` skipped)."""
+    return sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith("."))
+
+
 def load_signers(directory: Path) -> tuple[x509.Certificate, ...]:
-    """Every certificate in ``directory``'s ``*.crt|*.pem|*.cer|*.der`` files, sorted by file name."""
+    """Every certificate of a signers folder (sorted by file name); ``SignerFileError`` for any other file."""
     found: list[x509.Certificate] = []
-    for path in sorted(Path(directory).iterdir()):
-        if path.is_file() and path.suffix.lower() in SIGNER_SUFFIXES:
-            try:
-                found.extend(certs.load_certificates(path.read_bytes()))
-            except certs.CertificateError as exc:
-                raise ValueError(f"Microchip signer file {path}: {exc.reason}") from None
+    for path in signer_paths(directory):
+        found.extend(read_signer_file(path.name, path.read_bytes()))
     return tuple(found)
 
 
@@ -140,10 +176,11 @@ def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
 # -- one entry -----------------------------------------------------------------------------
 
 
-class _Refused(Exception):
+class _Refused(Refused):
+    """An entry refused; ``kind`` classifies it (``records.Refusal.kind``)."""
+
     def __init__(self, reason: str, kind: str):
         super().__init__(reason)
-        self.reason = reason
         self.kind = kind
 
 

@@ -377,3 +377,57 @@ def test_dynamodb_requests_per_delivery(aws: Aws, message: MessageFactory) -> No
     assert ddb.calls == ["UpdateItem"]
     summary = aws.audit.get_summary(mid)
     assert summary is not None and summary["state"] == COMPLETE
+
+
+# -- programming errors are not transient ----------------------------------------------------------------------
+
+
+class BrokenIot:
+    """IoT whose ``api`` fails with a programming error (a bug of ours, not an AWS answer)."""
+
+    def __init__(self, client: object, api: str, error: Exception | None = None, answer: object = None):
+        self.client, self.api, self.error, self.answer = client, api, error, answer
+
+    def __getattr__(self, name: str) -> object:
+        real = getattr(self.client, name)
+        if name != self.api:
+            return real
+
+        def call(**kwargs: object) -> object:
+            if self.error is not None:
+                raise self.error
+            return self.answer
+
+        return call
+
+
+@pytest.mark.parametrize(("api", "error", "answer", "reason"), [
+    ("create_thing", TypeError("unsupported operand type(s) for +: 'int' and 'str'"), None,
+     "internal error (not retried): TypeError: unsupported operand type(s) for +: 'int' and 'str'"),
+    ("register_certificate_without_ca", None, {}, "internal error (not retried): KeyError: 'certificateId'"),
+], ids=["TypeError", "KeyError"])
+def test_a_programming_error_is_recorded_failed_at_once_not_retried(
+        aws: Aws, message: MessageFactory, api: str, error: Exception | None, answer: object, reason: str) -> None:
+    mid = aws.start_manifest(1)
+    msg = message(mid, 1)
+
+    outcome = aws.importer(iot=BrokenIot(aws.iot, api, error, answer)).handle(
+        msg.encode(), message_id="m-1", receive_count=1)
+
+    assert (outcome.status, outcome.reason, outcome.recorded) == (FAILED, reason, True)
+    row = aws.audit.get_outcome(mid, msg.fingerprint)
+    assert row is not None and (row["status"], row["reason"], row["attempts"]) == (FAILED, reason, 1)
+    summary = aws.audit.get_summary(mid)
+    assert summary is not None and (summary["failed"], summary["outstanding"], summary["state"]) == (1, 0, COMPLETE)
+
+
+def test_a_network_failure_is_still_retried(aws: Aws, message: MessageFactory) -> None:
+    mid = aws.start_manifest(1)
+    msg = message(mid, 1)
+    broken = BrokenIot(aws.iot, "create_thing", ConnectionResetError("connection reset by peer"))
+
+    with pytest.raises(RetryLater) as caught:
+        aws.importer(iot=broken).handle(msg.encode(), message_id="m-1", receive_count=1)
+
+    assert caught.value.reason == "ConnectionResetError: connection reset by peer"
+    assert aws.audit.get_outcome(mid, msg.fingerprint) is None

@@ -192,3 +192,36 @@ def test_empty_array_is_zero_entries_and_no_signers_is_an_error(signer):
         parse(factories.microchip_manifest([factories.microchip_entry(signer, "0123aa")]))
     assert caught.value.reason == ("microchip manifest cannot be verified: no trusted Microchip manifest signer "
                                    "certificate is configured")
+
+
+# -- signer files: one reader, one list of names (stack, provider, inspect) ---------------------------
+
+
+def test_signer_files_are_read_as_pem_bundles_or_one_der_certificate(signer):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from thingpress.vendors.microchip import read_signer_file
+
+    pem = signer.certificate.public_bytes(Encoding.PEM)
+    assert read_signer_file("a.crt", pem + pem) == (signer.certificate, signer.certificate)
+    assert read_signer_file("b.CER", signer.certificate.public_bytes(Encoding.DER)) == (signer.certificate,)
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("signer.txt", None, "signer.txt: not taken as a Microchip signer certificate file: "
+                         "the name must end in .crt, .pem or .cer"),
+    ("notes.crt", b"not a certificate", "notes.crt: holds no PEM certificate, nor is it one DER certificate "
+                                        "(certificate cannot be read: "),
+    ("empty.pem", b"", "empty.pem: holds no PEM certificate (empty)"),
+], ids=["name", "text", "empty"])
+def test_a_signer_file_is_refused_with_its_name_and_reason(signer, tmp_path, name, data, reason):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from thingpress.errors import Refused
+    from thingpress.vendors.microchip import SignerFileError, load_signers
+
+    (tmp_path / "good.crt").write_bytes(signer.certificate.public_bytes(Encoding.PEM))
+    (tmp_path / name).write_bytes(signer.certificate.public_bytes(Encoding.PEM) if data is None else data)
+    with pytest.raises(SignerFileError) as caught:
+        load_signers(tmp_path)
+    assert isinstance(caught.value, Refused) and caught.value.reason.startswith(reason)
