@@ -38,11 +38,20 @@ before it serves. Everything here is a small, documented difference from moto:
   attribute too (for one flag), so each send counted the queue's messages three
   times with a clock reading per message; the counts now take one pass and one
   reading.
-* **SQS deletes that cannot lose a message.** moto's ``Queue.delete_message``
-  rebuilds the queue's message list and assigns it back, without the lock its
-  ``add_message`` appends under: a ``SendMessageBatch`` that lands during a
-  delete is dropped (seen: ten import messages of one batch vanished while the
-  importer deleted its own). Deletes take the queue's lock too.
+* **SQS queues changed under their lock** (:func:`lock_sqs_queues`). moto's
+  ``Queue.delete_message`` rebuilds the queue's message list and assigns it back,
+  without the lock ``add_message`` appends under. One delete racing one send
+  cannot lose the send (CPython switches threads only at a loop's back-jump, and
+  the delete's loop then sees the appended message), but two overlapping deletes
+  can: the second one assigns its rebuilt list while the first is still copying
+  the old one; a ``SendMessageBatch`` that lands on the second's list between
+  them vanishes when the first assigns its copy, and the message the second
+  deleted comes back (seen: ten import messages of one batch vanished while the
+  importer deleted its own). And ``ReceiveMessage``, when it moves a message
+  past ``maxReceiveCount`` to the dead-letter queue, removes it from the list in
+  place: a delete copying that list meanwhile skips the next message (lost) and
+  keeps the moved one (now in both queues). Deletes and receives (with the DLQ
+  move) take the queue's lock, so each sees and leaves a whole list.
 * **CreateThing on an existing thing.** AWS returns the existing thing when the
   request matches it (same type and attributes) and answers
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
@@ -79,7 +88,7 @@ before it serves. Everything here is a small, documented difference from moto:
 
 The IoT, Lambda-code and quota pieces are a WSGI layer in front of moto's own
 application; moto's own code is patched (in :func:`configure_moto`) for the SQS
-delivery switch, the SQS clock and retention check, the S3 event record, the
+delivery switch, the SQS clock, retention check and queue locks, the S3 event record, the
 bucket-policy evaluation, the lookups and the transaction rollback above.
 """
 
@@ -437,6 +446,29 @@ def _under_queue_lock(method: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
+def _receive_under_queue_lock(receive_message: Callable[..., Any]) -> Callable[..., Any]:
+    """``SQSBackend.receive_message`` run under the queue's lock, its move to the DLQ included.
+
+    The lock is moto's ``Condition`` over an ``RLock``: a long poll's wait
+    (``Queue.wait_for_messages``, reentrant) releases it fully while it waits, so
+    sends and deletes go on during the poll. The DLQ's own lock is taken inside
+    (its ``add_message``): the order is always source queue, then its DLQ.
+    """
+    def receive(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.get_queue(queue_name)._messages_lock:
+            return receive_message(self, queue_name, *args, **kwargs)
+
+    return receive
+
+
+def lock_sqs_queues() -> None:
+    """Make moto's SQS deletes and receives take the queue's lock (see the module notes)."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    Queue.delete_message = _under_queue_lock(Queue.delete_message)  # type: ignore[method-assign]
+    SQSBackend.receive_message = _receive_under_queue_lock(SQSBackend.receive_message)  # type: ignore[method-assign]
+
+
 def _count_messages(queue: Any, which: str) -> int:
     """moto's ``ApproximateNumberOfMessages*`` counts in one pass with one clock reading (not one per message)."""
     now = time.time() * 1000.0
@@ -606,7 +638,7 @@ def configure_moto() -> None:
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
-    Queue.delete_message = _under_queue_lock(Queue.delete_message)  # type: ignore[method-assign]
+    lock_sqs_queues()
     Queue.messages = property(_visible_messages)  # type: ignore[assignment]
     Queue.approximate_number_of_messages = property(lambda q: _count_messages(q, "visible"))  # type: ignore[assignment]
     Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]
