@@ -68,6 +68,10 @@ before it serves. Everything here is a small, documented difference from moto:
   delivered twice at once was counted twice). DynamoDB requests are serialized.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
+* **IoT deletions refused as AWS refuses them** (:mod:`.iot_deletion`): thing
+  types (deprecated first, then a wait, no things left), policies, certificates,
+  things and thing groups. The one setting (the deprecation wait) is shown and
+  changed at ``/moto-api/thingpress/settings``.
 * **Constant-time request dispatch and lookups** (:func:`speed_up_moto`). Measured
   with py-spy on the floor benchmark, about a third of the emulator's CPU went to
   work that does not change between requests: moto's dispatcher lists and
@@ -107,10 +111,14 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
+from thingpress_cli.local import iot_deletion
+from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
 
 #: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
 QUOTA_PATH = "/moto-api/thingpress/quotas"
+#: Path of the emulator settings endpoint (GET shows, POST changes; see :class:`.DeletionRules`).
+SETTINGS_PATH = "/moto-api/thingpress/settings"
 #: Where the deployed zips of functions and layer versions are served from.
 CODE_PATH = "/moto-api/thingpress/lambda-code"
 _GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+/?$")
@@ -311,15 +319,18 @@ def existing_thing_answer(environ: dict[str, Any], start_response: StartResponse
 class Extension:
     """WSGI layer in front of moto: IoT tags, Lambda code locations, quota mode and its endpoint."""
 
-    def __init__(self, app: WsgiApp, quotas: Quotas | None = None) -> None:
+    def __init__(self, app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> None:
         self.app = app
         self.quotas = quotas or Quotas()
+        self.rules = rules or DeletionRules()
         self.tags = IotTags()
         self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == QUOTA_PATH:
             return self._quota_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == SETTINGS_PATH:
+            return self._settings_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == CODE_PATH:
             return LambdaCode.serve(environ, start_response)
         service = signing_service(environ)
@@ -370,6 +381,14 @@ class Extension:
             except (ValueError, TypeError) as error:
                 return json_response(start_response, "400 Bad Request", {"message": str(error)})
         return json_response(start_response, "200 OK", {"rates": self.quotas.rates})
+
+    def _settings_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                self.rules.configure(json.loads(read_body(environ) or b"{}"))
+            except (ValueError, TypeError) as error:
+                return json_response(start_response, "400 Bad Request", {"message": str(error)})
+        return json_response(start_response, "200 OK", self.rules.as_dict())
 
 
 #: The request context AWS sees for an SDK call: always over TLS.
@@ -614,8 +633,8 @@ def item_level_rollback(transact_write_items: Callable[..., Any]) -> Callable[..
     return transact
 
 
-def configure_moto() -> None:
-    """The in-process moto settings: AWS-true IoT certificate ids, no built-in SQS->Lambda delivery."""
+def configure_moto(rules: DeletionRules) -> None:
+    """The in-process moto settings and patches listed in the module notes."""
     from moto.core.config import default_user_config
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
@@ -648,9 +667,11 @@ def configure_moto() -> None:
     speed_up_moto()
     dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    iot_deletion.install(rules)
 
 
-def install(app: WsgiApp, quotas: Quotas | None = None) -> Extension:
+def install(app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> Extension:
     """Configure moto and wrap its WSGI application; returns the application to serve."""
-    configure_moto()
-    return Extension(app, quotas)
+    rules = rules or DeletionRules()
+    configure_moto(rules)
+    return Extension(app, quotas, rules)

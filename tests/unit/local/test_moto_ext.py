@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import io
 import json
@@ -11,25 +10,6 @@ import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]})
-
-
-def self_signed_pem(cn: str) -> tuple[str, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), cert.public_bytes(serialization.Encoding.DER)
 
 
 def test_tag_untag_and_list_tags_for_resource(aws):
@@ -46,16 +26,16 @@ def test_tag_untag_and_list_tags_for_resource(aws):
     assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "project", "Value": "thingpress"}]
 
 
-def test_tags_given_at_creation_are_listed(aws):
+def test_tags_given_at_creation_are_listed(aws, iot_policy):
     iot = aws("iot")
     tags = [{"Key": "project", "Value": "thingpress"}]
-    policy_arn = iot.create_policy(policyName="ext-policy", policyDocument=POLICY, tags=tags)["policyArn"]
+    policy_arn = iot.create_policy(policyName="ext-policy", policyDocument=iot_policy, tags=tags)["policyArn"]
     type_arn = iot.create_thing_type(thingTypeName="ext-type", tags=tags)["thingTypeArn"]
     assert iot.list_tags_for_resource(resourceArn=policy_arn)["tags"] == tags
     assert iot.list_tags_for_resource(resourceArn=type_arn)["tags"] == tags
 
 
-def test_certificate_id_is_the_sha256_of_the_der(aws):
+def test_certificate_id_is_the_sha256_of_the_der(aws, self_signed_pem):
     iot = aws("iot")
     pem, der = self_signed_pem("ext-device")
     answer = iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")
@@ -229,10 +209,10 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(aws):
     assert "Item" in ddb.get_item(TableName=table, Key={"pk": {"S": "m"}, "sk": {"S": "new"}})
 
 
-def test_lookups_by_key_find_things_and_certificates_among_many(aws):
+def test_lookups_by_key_find_things_and_certificates_among_many(aws, iot_policy, self_signed_pem):
     """describe_thing / attach calls use keyed lookups; a missing thing or certificate is still not found."""
     iot = aws("iot")
-    iot.create_policy(policyName="ext-lookup", policyDocument=POLICY)
+    iot.create_policy(policyName="ext-lookup", policyDocument=iot_policy)
     arns = []
     for i in range(30):
         pem, _ = self_signed_pem(f"lookup-{i}")
