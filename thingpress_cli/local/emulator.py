@@ -188,6 +188,25 @@ def set_settings(url: str, settings: dict[str, float]) -> dict[str, float]:
         raise ValueError(json.loads(error.read()).get("message", str(error))) from error
 
 
+def set_faults(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Replace the running emulator's fault injection (``{}``: off); returns its report (see :mod:`.faults`)."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/thingpress/faults", data=json.dumps(settings).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as error:
+        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+
+
+def fault_report(url: str) -> dict[str, Any]:
+    """The running emulator's fault settings and the counts of faults injected so far."""
+    with urllib.request.urlopen(f"{url}/moto-api/thingpress/faults", timeout=5) as answer:
+        return dict(json.loads(answer.read()))
+
+
 #: Server threads. Long polls (the runner's ReceiveMessage waits) each hold one while they wait.
 SERVER_THREADS = 64
 

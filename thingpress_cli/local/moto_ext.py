@@ -68,6 +68,9 @@ before it serves. Everything here is a small, documented difference from moto:
   delivered twice at once was counted twice). DynamoDB requests are serialized.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
+* **Fault injection** (:mod:`.faults`, off by default): 500 after an applied
+  DynamoDB or SQS write, partial ``SendMessageBatch`` failures, throttling
+  bursts; set and counted at ``/moto-api/thingpress/faults`` (``make chaos``).
 * **IoT deletions refused as AWS refuses them** (:mod:`.iot_deletion`): thing
   types (deprecated first, then a wait, no things left), policies, certificates,
   things and thing groups. The one setting (the deprecation wait) is shown and
@@ -112,6 +115,7 @@ from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
 from thingpress_cli.local import iot_deletion
+from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
 
@@ -323,6 +327,7 @@ class Extension:
         self.app = app
         self.quotas = quotas or Quotas()
         self.rules = rules or DeletionRules()
+        self.faults = Faults()
         self.tags = IotTags()
         self._dynamodb = threading.Lock()
 
@@ -331,9 +336,16 @@ class Extension:
             return self._quota_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == SETTINGS_PATH:
             return self._settings_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return self._faults_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == CODE_PATH:
             return LambdaCode.serve(environ, start_response)
         service = signing_service(environ)
+        if self.faults.active:
+            return self.faults.apply(service, environ, start_response, lambda env, start: self._serve(service, env, start))
+        return self._serve(service, environ, start_response)
+
+    def _serve(self, service: str | None, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if service == "dynamodb":
             with self._dynamodb:
                 return list(self.app(environ, start_response))
@@ -389,6 +401,14 @@ class Extension:
             except (ValueError, TypeError) as error:
                 return json_response(start_response, "400 Bad Request", {"message": str(error)})
         return json_response(start_response, "200 OK", self.rules.as_dict())
+
+    def _faults_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                self.faults.configure(json.loads(read_body(environ) or b"{}"))
+            except (ValueError, TypeError, KeyError) as error:
+                return json_response(start_response, "400 Bad Request", {"message": str(error)})
+        return json_response(start_response, "200 OK", self.faults.report())
 
 
 #: The request context AWS sees for an SDK call: always over TLS.
