@@ -9,8 +9,9 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
    provider or the importer, as a crashed Lambda sandbox dies) every
    ``--kill-interval`` seconds, going on past ``--seconds`` until ``--min-kills``
    is reached or every manifest has completed, while the emulator injects
-   faults (:mod:`thingpress_cli.local.faults`: HTTP 500 after an applied DynamoDB
-   or SQS write, partial ``SendMessageBatch`` failures, throttling bursts);
+   faults (``--faults``; :mod:`thingpress_cli.local.faults`: HTTP 500 after an
+   applied DynamoDB or SQS write, partial ``SendMessageBatch`` failures,
+   throttling bursts);
 3. switches the faults off, waits up to ``--settle`` seconds for every manifest
    to complete, and checks each certificate in the audit table and in IoT.
 
@@ -29,6 +30,7 @@ The exit status is 0 only when those four are 0.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import secrets
@@ -64,12 +66,10 @@ class Settings:
     certificates: int = DEFAULT_CERTIFICATES
     manifests: int = DEFAULT_MANIFESTS
     min_kills: int = MIN_KILLS
-    kill_interval: float = 0.0  # 0: spread MIN_KILLS * 2 kills over the window
+    kill_interval: float = 1.0
     settle: float = 600.0
     seed: int = 0  # 0: a random seed (printed)
-
-    def interval(self) -> float:
-        return self.kill_interval or max(0.2, self.seconds / (2 * self.min_kills))
+    faults: dict[str, Any] = field(default_factory=lambda: dict(FAULTS))
 
 
 @dataclass
@@ -185,9 +185,9 @@ def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) ->
     result = Result(len(manifests), settings.certificates)
     table = deployment.audit_table()
     say(f"chaos: seed {seed}; {len(manifests)} manifests, {settings.certificates} certificates; "
-        f"killing workers of {', '.join(functions)} every {settings.interval():.1f} s for {settings.seconds:.0f} s")
+        f"killing workers of {', '.join(functions)} every {settings.kill_interval:.1f} s for {settings.seconds:.0f} s")
     faults_before = emulator.fault_report(endpoint)["total"]
-    emulator.set_faults(endpoint, {**FAULTS, "seed": seed})
+    emulator.set_faults(endpoint, {**settings.faults, "seed": seed})
     try:
         uploads = [threading.Thread(target=lambda m=m: setattr(m, "manifest_id", deployment.upload(m.path).manifest_id))
                    for m in manifests]
@@ -204,7 +204,7 @@ def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) ->
                 result.notes.append(f"only {result.kills} kills in {elapsed:.0f} s: too few workers ran")
                 break
             result.kills += kill_one(functions, rng)
-            time.sleep(settings.interval())
+            time.sleep(settings.kill_interval)
     finally:
         report = emulator.set_faults(endpoint, {})
     result.faults = report["total"] - faults_before
@@ -228,12 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certificates", type=int, default=DEFAULT_CERTIFICATES, help="default %(default)s")
     parser.add_argument("--manifests", type=int, default=DEFAULT_MANIFESTS, help="default %(default)s")
     parser.add_argument("--min-kills", type=int, default=MIN_KILLS, help="default %(default)s")
-    parser.add_argument("--kill-interval", type=float, default=0.0, help="seconds between kills (default: spread)")
+    parser.add_argument("--kill-interval", type=float, default=1.0, help="seconds between kills (default %(default)s)")
+    parser.add_argument("--faults", type=json.loads, default=FAULTS,
+                        help=f"the emulator's fault settings, JSON (default {json.dumps(FAULTS)})")
     parser.add_argument("--settle", type=float, default=600.0, help="wait for completion after the window")
     parser.add_argument("--seed", type=int, default=0, help="0: random (printed)")
     args = parser.parse_args(argv)
     settings = Settings(args.seconds, args.certificates, args.manifests, args.min_kills, args.kill_interval,
-                        args.settle, args.seed)
+                        args.settle, args.seed, args.faults)
     from thingpress_cli.local import commands
 
     started = not commands.is_up()
