@@ -23,13 +23,14 @@ PIPENV := $(PYTHON) -m pipenv
 TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 
 .PHONY: help install synth test test-unit test-stacks test-integration demo bench fuzz-long \
-        local-up local-down local-status deploy destroy clean
+        local-up local-down local-status chaos deploy destroy clean
 
 help:
 	@echo "make demo    - bring up the local emulator, deploy, import real vendor samples, show results"
 	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
+	@echo "make chaos   - imports while workers are killed and the emulator injects faults (CHAOS_SECONDS, CHAOS_CERTIFICATES)"
 	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README)"
 
 install: $(VENV)/.installed node_modules/.installed $(CHECKOV)
@@ -72,6 +73,12 @@ demo: install
 
 bench: install
 	$(TOOLENV); $(PY) tests/benchmarks/run_all.py
+
+# Chaos on the local deployment (thingpress_cli/chaos.py); `make test` runs the short default in tests/fault.
+CHAOS_SECONDS ?= 20
+CHAOS_CERTIFICATES ?= 300
+chaos: install
+	$(TOOLENV); $(PY) -m thingpress_cli.chaos --seconds $(CHAOS_SECONDS) --certificates $(CHAOS_CERTIFICATES)
 
 fuzz-long: install
 	THINGPRESS_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz

@@ -20,6 +20,7 @@ from thingpress.records import Certificate
 from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import write_manifest
+from thingpress_cli.local.runner import worker_pids
 from thingpress_cli.operate import wait_for
 
 WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
@@ -93,22 +94,6 @@ def fresh_manifest(tmp_path: Path, count: int, label: str) -> tuple[Path, list[C
     path = tmp_path / f"{label}-{uuid.uuid4().hex[:8]}.txt"
     write_manifest(path, count, prefix=f"{label.title()}-{uuid.uuid4().hex[:8]}-")
     return path, expected_certificates(path)
-
-
-def worker_pids(function_name: str) -> list[int]:
-    """The runner's worker processes for ``function_name`` (found by their Lambda environment)."""
-    wanted = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if wanted in environ:
-            pids.append(int(entry.name))
-    return pids
 
 
 def kill_workers(function_name: str) -> int:

@@ -13,6 +13,11 @@ memory, so stopping it *is* the teardown, and a destroy would spend minutes
 go with it, or the next ``up`` would plan against resources that no longer exist.
 ``terraform-outputs.json`` is removed only if it holds the local stack's outputs.
 
+The emulator refuses IoT deletions as AWS does (:mod:`.iot_deletion`), but ``up``
+starts it with a :data:`THING_TYPE_WAIT` of a few seconds instead of AWS's five
+minutes between deprecating a thing type and deleting it, so a local destroy of
+the stack (Terraform deprecates, then retries the delete) takes seconds.
+
 Speed: the emulator keeps its port across ``down``/``up`` (recorded in
 ``build/local/port``) so the synthesized stack, which names the endpoint, stays
 valid; synthesis is skipped when the inputs that shape it have not changed since
@@ -42,6 +47,8 @@ TF_STATE = REPO / "build" / "state" / f"{STACK}.tfstate"
 PORT_FILE = state.LOCAL_DIR / "port"
 #: What shapes the synthesized stack: when none of it changed, synthesis is skipped.
 SYNTH_INPUTS = ("main.py", "cdktf.json", "stacks", "lambdas", "shared/thingpress", "shared/pyproject.toml")
+#: Seconds between DeprecateThingType and an accepted DeleteThingType on the local emulator (AWS: 300).
+THING_TYPE_WAIT = 3.0
 #: Terraform creates independent resources concurrently; SQS queues each wait ~25 s in the provider.
 TERRAFORM_PARALLELISM = 32
 
@@ -138,7 +145,7 @@ def preferred_port() -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     began = time.monotonic()
     reused = emulator.running()
-    current = emulator.start(quotas=args.quotas, port=preferred_port())
+    current = emulator.start(quotas=args.quotas, port=preferred_port(), thing_type_wait=THING_TYPE_WAIT)
     PORT_FILE.parent.mkdir(parents=True, exist_ok=True)
     PORT_FILE.write_text(f"{current.port}\n")
     if reused is None:

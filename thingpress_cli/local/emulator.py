@@ -8,7 +8,10 @@ for the life of the local environment; :func:`stop` ends it, and the state with 
 
 The quota mode's rates come from ``--quotas`` (a preset or JSON), else from
 ``THINGPRESS_EMULATOR_QUOTAS``, and can be changed at runtime with
-:func:`set_quotas` (``POST /moto-api/thingpress/quotas``).
+:func:`set_quotas` (``POST /moto-api/thingpress/quotas``). The wait between
+deprecating an IoT thing type and deleting it (AWS: 300 s; see
+:mod:`.iot_deletion`) comes from ``--thing-type-wait``, else from
+``THINGPRESS_EMULATOR_THING_TYPE_WAIT``; :func:`set_settings` changes it at runtime.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress_cli.local import state
+from thingpress_cli.local.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
 
 MODULE = "thingpress_cli.local.emulator"
@@ -81,15 +85,19 @@ def port_free(port: int, host: str = HOST) -> bool:
     return True
 
 
-def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | None = None, port: int = 0) -> Emulator:
+def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | None = None, port: int = 0,
+          thing_type_wait: float | None = None) -> Emulator:
     """Start an emulator (detached) and record it in the state file; reuse a running one.
 
     ``port`` is the preferred port (0: any free port); a busy preferred port falls back to a free one.
+    ``thing_type_wait`` (seconds) replaces AWS's 300 s between DeprecateThingType and DeleteThingType.
     """
     current = running(path)
     if current is not None:
         if quotas is not None:
             set_quotas(current.url, quotas)
+        if thing_type_wait is not None:
+            set_settings(current.url, {"thing_type_deprecation_wait": thing_type_wait})
         return current
     log = log or path.parent / "logs" / "emulator.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +108,8 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
     command = [sys.executable, "-m", MODULE, "--ready-file", str(ready), "--port", str(port)]
     if quotas is not None:
         command += ["--quotas", quotas]
+    if thing_type_wait is not None:
+        command += ["--thing-type-wait", str(thing_type_wait)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
@@ -165,11 +175,44 @@ def set_quotas(url: str, quotas: str | dict[str, float]) -> dict[str, float]:
         raise ValueError(json.loads(error.read()).get("message", str(error))) from error
 
 
+def set_settings(url: str, settings: dict[str, float]) -> dict[str, float]:
+    """Change the running emulator's settings (``POST /moto-api/thingpress/settings``); returns them all."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/thingpress/settings", data=json.dumps(settings).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as error:
+        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+
+
+def set_faults(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Replace the running emulator's fault injection (``{}``: off); returns its report (see :mod:`.faults`)."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/thingpress/faults", data=json.dumps(settings).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as error:
+        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+
+
+def fault_report(url: str) -> dict[str, Any]:
+    """The running emulator's fault settings and the counts of faults injected so far."""
+    with urllib.request.urlopen(f"{url}/moto-api/thingpress/faults", timeout=5) as answer:
+        return dict(json.loads(answer.read()))
+
+
 #: Server threads. Long polls (the runner's ReceiveMessage waits) each hold one while they wait.
 SERVER_THREADS = 64
 
 
-def serve(host: str, port: int, quotas: str | None, ready_file: Path | None) -> None:
+def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
+          thing_type_wait: float | None = None) -> None:
     """Serve moto with the extension until SIGTERM (runs in the emulator process).
 
     The HTTP server is waitress, not moto's werkzeug development server: werkzeug
@@ -184,14 +227,16 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None) -> 
 
     rates = Quotas()
     rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
-    app = install(DomainDispatcherApplication(create_backend_app), rates)
+    rules = DeletionRules(thing_type_wait) if thing_type_wait is not None else DeletionRules.from_environment()
+    app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
     # No access log: one line per request would cost CPU and disk with the runner polling all day.
     logging.getLogger("waitress").setLevel(logging.ERROR)
     server = create_server(app, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
                            connection_limit=1000, channel_timeout=300)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bound = int(server.effective_port)  # type: ignore[union-attr]
-    sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'})\n")
+    sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'}; "
+                     f"thing type deprecation wait: {rules.deprecation_wait:g} s)\n")
     sys.stdout.flush()
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")
@@ -206,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--quotas", default=None, help=f"preset or JSON rates (default: ${QUOTAS_SETTING})")
     parser.add_argument("--ready-file", type=Path, default=None, help="written with the bound port once serving")
+    parser.add_argument("--thing-type-wait", type=float, default=None,
+                        help=f"seconds between DeprecateThingType and DeleteThingType (default: ${THING_TYPE_WAIT_SETTING}, else 300 as AWS)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.quotas, args.ready_file)
+    serve(args.host, args.port, args.quotas, args.ready_file, args.thing_type_wait)
     return 0
 
 

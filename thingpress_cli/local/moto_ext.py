@@ -38,11 +38,20 @@ before it serves. Everything here is a small, documented difference from moto:
   attribute too (for one flag), so each send counted the queue's messages three
   times with a clock reading per message; the counts now take one pass and one
   reading.
-* **SQS deletes that cannot lose a message.** moto's ``Queue.delete_message``
-  rebuilds the queue's message list and assigns it back, without the lock its
-  ``add_message`` appends under: a ``SendMessageBatch`` that lands during a
-  delete is dropped (seen: ten import messages of one batch vanished while the
-  importer deleted its own). Deletes take the queue's lock too.
+* **SQS queues changed under their lock** (:func:`lock_sqs_queues`). moto's
+  ``Queue.delete_message`` rebuilds the queue's message list and assigns it back,
+  without the lock ``add_message`` appends under. One delete racing one send
+  cannot lose the send (CPython switches threads only at a loop's back-jump, and
+  the delete's loop then sees the appended message), but two overlapping deletes
+  can: the second one assigns its rebuilt list while the first is still copying
+  the old one; a ``SendMessageBatch`` that lands on the second's list between
+  them vanishes when the first assigns its copy, and the message the second
+  deleted comes back (seen: ten import messages of one batch vanished while the
+  importer deleted its own). And ``ReceiveMessage``, when it moves a message
+  past ``maxReceiveCount`` to the dead-letter queue, removes it from the list in
+  place: a delete copying that list meanwhile skips the next message (lost) and
+  keeps the moved one (now in both queues). Deletes and receives (with the DLQ
+  move) take the queue's lock, so each sees and leaves a whole list.
 * **CreateThing on an existing thing.** AWS returns the existing thing when the
   request matches it (same type and attributes) and answers
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
@@ -59,6 +68,13 @@ before it serves. Everything here is a small, documented difference from moto:
   delivered twice at once was counted twice). DynamoDB requests are serialized.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
+* **Fault injection** (:mod:`.faults`, off by default): 500 after an applied
+  DynamoDB or SQS write, partial ``SendMessageBatch`` failures, throttling
+  bursts; set and counted at ``/moto-api/thingpress/faults`` (``make chaos``).
+* **IoT deletions refused as AWS refuses them** (:mod:`.iot_deletion`): thing
+  types (deprecated first, then a wait, no things left), policies, certificates,
+  things and thing groups. The one setting (the deprecation wait) is shown and
+  changed at ``/moto-api/thingpress/settings``.
 * **Constant-time request dispatch and lookups** (:func:`speed_up_moto`). Measured
   with py-spy on the floor benchmark, about a third of the emulator's CPU went to
   work that does not change between requests: moto's dispatcher lists and
@@ -79,7 +95,7 @@ before it serves. Everything here is a small, documented difference from moto:
 
 The IoT, Lambda-code and quota pieces are a WSGI layer in front of moto's own
 application; moto's own code is patched (in :func:`configure_moto`) for the SQS
-delivery switch, the SQS clock and retention check, the S3 event record, the
+delivery switch, the SQS clock, retention check and queue locks, the S3 event record, the
 bucket-policy evaluation, the lookups and the transaction rollback above.
 """
 
@@ -98,10 +114,15 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
+from thingpress_cli.local import iot_deletion
+from thingpress_cli.local.faults import FAULTS_PATH, Faults
+from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
 
 #: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
 QUOTA_PATH = "/moto-api/thingpress/quotas"
+#: Path of the emulator settings endpoint (GET shows, POST changes; see :class:`.DeletionRules`).
+SETTINGS_PATH = "/moto-api/thingpress/settings"
 #: Where the deployed zips of functions and layer versions are served from.
 CODE_PATH = "/moto-api/thingpress/lambda-code"
 _GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+/?$")
@@ -302,18 +323,29 @@ def existing_thing_answer(environ: dict[str, Any], start_response: StartResponse
 class Extension:
     """WSGI layer in front of moto: IoT tags, Lambda code locations, quota mode and its endpoint."""
 
-    def __init__(self, app: WsgiApp, quotas: Quotas | None = None) -> None:
+    def __init__(self, app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> None:
         self.app = app
         self.quotas = quotas or Quotas()
+        self.rules = rules or DeletionRules()
+        self.faults = Faults()
         self.tags = IotTags()
         self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == QUOTA_PATH:
             return self._quota_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == SETTINGS_PATH:
+            return self._settings_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return self._faults_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == CODE_PATH:
             return LambdaCode.serve(environ, start_response)
         service = signing_service(environ)
+        if self.faults.active:
+            return self.faults.apply(service, environ, start_response, lambda env, start: self._serve(service, env, start))
+        return self._serve(service, environ, start_response)
+
+    def _serve(self, service: str | None, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if service == "dynamodb":
             with self._dynamodb:
                 return list(self.app(environ, start_response))
@@ -361,6 +393,22 @@ class Extension:
             except (ValueError, TypeError) as error:
                 return json_response(start_response, "400 Bad Request", {"message": str(error)})
         return json_response(start_response, "200 OK", {"rates": self.quotas.rates})
+
+    def _settings_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                self.rules.configure(json.loads(read_body(environ) or b"{}"))
+            except (ValueError, TypeError) as error:
+                return json_response(start_response, "400 Bad Request", {"message": str(error)})
+        return json_response(start_response, "200 OK", self.rules.as_dict())
+
+    def _faults_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                self.faults.configure(json.loads(read_body(environ) or b"{}"))
+            except (ValueError, TypeError, KeyError) as error:
+                return json_response(start_response, "400 Bad Request", {"message": str(error)})
+        return json_response(start_response, "200 OK", self.faults.report())
 
 
 #: The request context AWS sees for an SDK call: always over TLS.
@@ -435,6 +483,29 @@ def _under_queue_lock(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
 
     return locked
+
+
+def _receive_under_queue_lock(receive_message: Callable[..., Any]) -> Callable[..., Any]:
+    """``SQSBackend.receive_message`` run under the queue's lock, its move to the DLQ included.
+
+    The lock is moto's ``Condition`` over an ``RLock``: a long poll's wait
+    (``Queue.wait_for_messages``, reentrant) releases it fully while it waits, so
+    sends and deletes go on during the poll. The DLQ's own lock is taken inside
+    (its ``add_message``): the order is always source queue, then its DLQ.
+    """
+    def receive(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.get_queue(queue_name)._messages_lock:
+            return receive_message(self, queue_name, *args, **kwargs)
+
+    return receive
+
+
+def lock_sqs_queues() -> None:
+    """Make moto's SQS deletes and receives take the queue's lock (see the module notes)."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    Queue.delete_message = _under_queue_lock(Queue.delete_message)  # type: ignore[method-assign]
+    SQSBackend.receive_message = _receive_under_queue_lock(SQSBackend.receive_message)  # type: ignore[method-assign]
 
 
 def _count_messages(queue: Any, which: str) -> int:
@@ -582,8 +653,8 @@ def item_level_rollback(transact_write_items: Callable[..., Any]) -> Callable[..
     return transact
 
 
-def configure_moto() -> None:
-    """The in-process moto settings: AWS-true IoT certificate ids, no built-in SQS->Lambda delivery."""
+def configure_moto(rules: DeletionRules) -> None:
+    """The in-process moto settings and patches listed in the module notes."""
     from moto.core.config import default_user_config
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
@@ -606,7 +677,7 @@ def configure_moto() -> None:
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
-    Queue.delete_message = _under_queue_lock(Queue.delete_message)  # type: ignore[method-assign]
+    lock_sqs_queues()
     Queue.messages = property(_visible_messages)  # type: ignore[assignment]
     Queue.approximate_number_of_messages = property(lambda q: _count_messages(q, "visible"))  # type: ignore[assignment]
     Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]
@@ -616,9 +687,11 @@ def configure_moto() -> None:
     speed_up_moto()
     dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    iot_deletion.install(rules)
 
 
-def install(app: WsgiApp, quotas: Quotas | None = None) -> Extension:
+def install(app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> Extension:
     """Configure moto and wrap its WSGI application; returns the application to serve."""
-    configure_moto()
-    return Extension(app, quotas)
+    rules = rules or DeletionRules()
+    configure_moto(rules)
+    return Extension(app, quotas, rules)

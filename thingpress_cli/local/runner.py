@@ -76,6 +76,22 @@ def base_python() -> str:
     return str(candidate if candidate.is_file() else Path(sys.base_prefix) / "bin" / "python3")
 
 
+def worker_pids(function_name: str) -> list[int]:
+    """The worker processes running ``function_name`` (found by their Lambda environment), for fault injection."""
+    wanted = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if wanted in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
 # --------------------------------------------------------------------------- model
 
 

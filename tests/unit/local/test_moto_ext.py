@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import io
 import json
+import threading
 import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]})
-
-
-def self_signed_pem(cn: str) -> tuple[str, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), cert.public_bytes(serialization.Encoding.DER)
 
 
 def test_tag_untag_and_list_tags_for_resource(aws):
@@ -45,16 +26,16 @@ def test_tag_untag_and_list_tags_for_resource(aws):
     assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "project", "Value": "thingpress"}]
 
 
-def test_tags_given_at_creation_are_listed(aws):
+def test_tags_given_at_creation_are_listed(aws, iot_policy):
     iot = aws("iot")
     tags = [{"Key": "project", "Value": "thingpress"}]
-    policy_arn = iot.create_policy(policyName="ext-policy", policyDocument=POLICY, tags=tags)["policyArn"]
+    policy_arn = iot.create_policy(policyName="ext-policy", policyDocument=iot_policy, tags=tags)["policyArn"]
     type_arn = iot.create_thing_type(thingTypeName="ext-type", tags=tags)["thingTypeArn"]
     assert iot.list_tags_for_resource(resourceArn=policy_arn)["tags"] == tags
     assert iot.list_tags_for_resource(resourceArn=type_arn)["tags"] == tags
 
 
-def test_certificate_id_is_the_sha256_of_the_der(aws):
+def test_certificate_id_is_the_sha256_of_the_der(aws, self_signed_pem):
     iot = aws("iot")
     pem, der = self_signed_pem("ext-device")
     answer = iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")
@@ -228,10 +209,10 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(aws):
     assert "Item" in ddb.get_item(TableName=table, Key={"pk": {"S": "m"}, "sk": {"S": "new"}})
 
 
-def test_lookups_by_key_find_things_and_certificates_among_many(aws):
+def test_lookups_by_key_find_things_and_certificates_among_many(aws, iot_policy, self_signed_pem):
     """describe_thing / attach calls use keyed lookups; a missing thing or certificate is still not found."""
     iot = aws("iot")
-    iot.create_policy(policyName="ext-lookup", policyDocument=POLICY)
+    iot.create_policy(policyName="ext-lookup", policyDocument=iot_policy)
     arns = []
     for i in range(30):
         pem, _ = self_signed_pem(f"lookup-{i}")
@@ -251,35 +232,149 @@ def test_lookups_by_key_find_things_and_certificates_among_many(aws):
         iot.attach_policy(policyName="ext-lookup", target=arns[3].replace(":us-east-1:", ":eu-west-1:"))  # same id, other ARN
 
 
-def test_messages_sent_while_others_are_deleted_are_kept(aws):
-    """moto rebuilt the message list on delete without the send lock: concurrent sends were lost."""
-    from concurrent.futures import ThreadPoolExecutor
+class ObservedLock:
+    """An ``RLock`` that reports (sets ``waiting``) when a thread has to wait for it."""
 
-    sqs = aws("sqs")
-    url = sqs.create_queue(QueueName="ext-delete-race", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-    for start in range(0, 300, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"old-{start + i}"} for i in range(10)])
-    handles = []
-    while len(handles) < 300:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        assert got, "the first 300 messages should all be receivable"
-        handles += [m["ReceiptHandle"] for m in got]
-    for start in range(0, 2000, 10):  # a long queue makes each delete's rebuild slow: the race window
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"bulk-{start + i}"} for i in range(10)])
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock = threading.RLock()
+        self._waiting = waiting
+        self._is_owned = self._lock._is_owned  # what threading.Condition needs of its lock
+        self._release_save = self._lock._release_save
+        self._acquire_restore = self._lock._acquire_restore
 
-    def delete_all() -> None:
-        for start in range(0, 300, 10):
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[start:start + 10])])
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        self._waiting.set()
+        return self._lock.acquire(blocking, timeout)
 
-    def send_new() -> None:
-        for start in range(0, 300, 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "MessageBody": f"new-{start + i}"} for i in range(10)])
+    def release(self) -> None:
+        self._lock.release()
 
-    with ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(delete_all), pool.submit(send_new)]:
-            future.result()
+    __enter__ = acquire
 
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])) == (2300, 0)
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class PauseAtFirstUpdate(set):
+    """A queue's ``deleted_messages``: the first ``update`` (a delete that found its message,
+    midway through copying the message list) stops until ``resume`` is set."""
+
+    def __init__(self, reached: threading.Event, resume: threading.Event) -> None:
+        super().__init__()
+        self._reached, self._resume, self._paused = reached, resume, False
+
+    def update(self, *others) -> None:
+        if not self._paused:
+            self._paused = True
+            self._reached.set()
+            assert self._resume.wait(10), "the test never resumed the paused delete"
+        super().update(*others)
+
+
+class Interleaving:
+    """Runs SQS backend calls in threads, one step at a time, on one instrumented queue.
+
+    ``pause_first_delete`` starts a delete and returns once it is paused mid-copy;
+    ``run`` starts a call and returns once it has finished or waits for the queue's
+    lock (no sleeping: both are signalled); ``finish`` resumes the paused delete and
+    joins every thread.
+    """
+
+    def __init__(self, queue) -> None:
+        self.settled = threading.Event()
+        self.paused, self.resume = threading.Event(), threading.Event()
+        queue._messages_lock = threading.Condition(ObservedLock(self.settled))
+        queue.deleted_messages = PauseAtFirstUpdate(self.paused, self.resume)
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    def _start(self, call) -> None:
+        def body() -> None:
+            try:
+                call()
+            except BaseException as error:  # noqa: BLE001 - reported by finish()
+                self.errors.append(error)
+            finally:
+                self.settled.set()
+
+        self.settled.clear()
+        thread = threading.Thread(target=body, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def pause_first_delete(self, call) -> None:
+        self._start(call)
+        assert self.paused.wait(10), "the delete never reached its copy of the message list"
+
+    def run(self, call) -> None:
+        self._start(call)
+        assert self.settled.wait(10), "the call neither finished nor waited for the queue's lock"
+
+    def finish(self) -> None:
+        self.resume.set()
+        for thread in self.threads:
+            thread.join(10)
+        assert not any(t.is_alive() for t in self.threads) and not self.errors, self.errors
+
+
+@pytest.fixture
+def sqs_backend(monkeypatch: pytest.MonkeyPatch):
+    """An in-process moto SQS backend with the emulator's queue locks (undone afterwards)."""
+    from moto import mock_aws
+    from moto.sqs.models import Queue, SQSBackend, sqs_backends
+
+    from thingpress_cli.local.moto_ext import lock_sqs_queues
+
+    monkeypatch.setattr(Queue, "delete_message", Queue.delete_message)  # restored at teardown
+    monkeypatch.setattr(SQSBackend, "receive_message", SQSBackend.receive_message)
+    lock_sqs_queues()
+    with mock_aws():
+        yield sqs_backends["123456789012"]["us-east-1"]
+
+
+def bodies(queue) -> list[str]:
+    return sorted(m.body for m in queue._messages)
+
+
+def test_a_send_between_two_overlapping_deletes_is_kept(sqs_backend):
+    """Delete 1 copies the list; delete 2 assigns its copy; a send lands on it; delete 1 assigns its own.
+
+    Stock moto: the sent m4 vanishes and the deleted m2 comes back (['m2', 'm3']).
+    """
+    queue = sqs_backend.create_queue("race-deletes")
+    for body in ("m1", "m2", "m3"):
+        sqs_backend.send_message("race-deletes", body)
+    handles = {m.body: m.receipt_handle for m in sqs_backend.receive_message("race-deletes", 10, 0, 300)}
+    steps = Interleaving(queue)
+
+    steps.pause_first_delete(lambda: sqs_backend.delete_message("race-deletes", handles["m1"]))
+    steps.run(lambda: sqs_backend.delete_message("race-deletes", handles["m2"]))
+    steps.run(lambda: sqs_backend.send_message("race-deletes", "m4"))
+    steps.finish()
+
+    assert bodies(queue) == ["m3", "m4"]
+
+
+def test_a_delete_during_a_move_to_the_dead_letter_queue_skips_nothing(sqs_backend):
+    """A receive moves ``a`` to the DLQ while a delete of ``d`` is copying the list [a, d, x, y].
+
+    Stock moto removes ``a`` in place mid-copy: the copy skips ``x`` (lost) and keeps ``a``
+    (now in both queues): source ['a', 'y'], DLQ ['a'].
+    """
+    dlq = sqs_backend.create_queue("race-dlq")
+    queue = sqs_backend.create_queue("race-source", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 1}))
+    for body in ("a", "d", "x", "y"):
+        sqs_backend.send_message("race-source", body)
+    first = {m.body: m.receipt_handle for m in sqs_backend.receive_message("race-source", 2, 0, 0)}
+    assert sorted(first) == ["a", "d"]  # received once each and still visible (timeout 0)...
+    sqs_backend.change_message_visibility("race-source", first["d"], 300)  # ...but d is being processed
+    steps = Interleaving(queue)
+
+    steps.pause_first_delete(lambda: sqs_backend.delete_message("race-source", first["d"]))
+    steps.run(lambda: sqs_backend.receive_message("race-source", 10, 0, 300))  # moves a (received once) to the DLQ
+    steps.finish()
+
+    assert (bodies(queue), bodies(dlq)) == (["x", "y"], ["a"])

@@ -1,0 +1,22 @@
+"""Chaos on the local deployment (thingpress_cli.chaos, ``make chaos``) with its short default.
+
+Several manifests import at once while random runner workers are SIGKILLed and the
+emulator injects faults; afterwards every certificate is in exactly one terminal
+state and in IoT, none twice, and no manifest is stuck.
+"""
+
+from __future__ import annotations
+
+from thingpress_cli import chaos
+
+
+def test_chaos_short_default_loses_nothing(deployment, tmp_path):
+    settings = chaos.Settings()
+
+    result = chaos.run(deployment, settings, tmp_path)
+
+    print("\n".join(result.notes))
+    print(result.line())
+    assert result.kills >= chaos.MIN_KILLS and result.faults > 0, result.line()
+    assert (result.manifests, result.certificates) == (chaos.DEFAULT_MANIFESTS, chaos.DEFAULT_CERTIFICATES)
+    assert result.line().endswith("lost 0, duplicated 0, failed 0, stalled 0"), (result.line(), result.notes)

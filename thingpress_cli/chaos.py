@@ -1,0 +1,256 @@
+"""``make chaos``: import several manifests at once while workers die and AWS misbehaves.
+
+On the local deployment (brought up if it is not running, and taken down again
+if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
+
+1. writes ``--manifests`` generated manifests sharing ``--certificates`` fresh
+   certificates, and uploads them all at once;
+2. for ``--seconds``, SIGKILLs a random worker process of the local runner (any
+   provider or the importer, as a crashed Lambda sandbox dies) every
+   ``--kill-interval`` seconds, going on past ``--seconds`` until ``--min-kills``
+   is reached or every manifest has completed, while the emulator injects
+   faults (``--faults``; :mod:`thingpress_cli.local.faults`: HTTP 500 after an
+   applied DynamoDB or SQS write, partial ``SendMessageBatch`` failures,
+   throttling bursts);
+3. switches the faults off, waits up to ``--settle`` seconds for every manifest
+   to complete, and checks each certificate in the audit table and in IoT.
+
+It prints, last, one line::
+
+    chaos: manifests M, certificates N, kills K, faults F, lost 0, duplicated 0, failed 0, stalled 0
+
+*lost*: a certificate without a terminal audit row, or not ACTIVE in IoT and
+attached to its thing. *duplicated*: a certificate with more than one audit row,
+a thing with more than one principal, or outcome counters that add up to more
+than the manifest's certificates. *failed*: a row FAILED or REJECTED (every
+generated certificate is valid). *stalled*: a manifest not COMPLETE in time.
+The exit status is 0 only when those four are 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thingpress import audit, certs
+from thingpress_cli.deployment import Deployment
+from thingpress_cli.generate import device_certificates, make_ca, manifest_line
+from thingpress_cli.local import emulator
+from thingpress_cli.local.runner import worker_pids
+
+#: ``make chaos`` defaults: short enough for ``make test``, still at least MIN_KILLS kills.
+DEFAULT_SECONDS = 20.0
+DEFAULT_CERTIFICATES = 300
+DEFAULT_MANIFESTS = 4
+MIN_KILLS = 10
+#: The faults the emulator injects during the chaos window (see thingpress_cli.local.faults).
+FAULTS: dict[str, Any] = {"error_after_write": 0.03, "partial_batch": 0.2,
+                          "throttle": {"every": 6.0, "length": 1.0, "share": 0.5}}
+
+
+@dataclass
+class Settings:
+    seconds: float = DEFAULT_SECONDS
+    certificates: int = DEFAULT_CERTIFICATES
+    manifests: int = DEFAULT_MANIFESTS
+    min_kills: int = MIN_KILLS
+    kill_interval: float = 1.0
+    settle: float = 600.0
+    seed: int = 0  # 0: a random seed (printed)
+    faults: dict[str, Any] = field(default_factory=lambda: dict(FAULTS))
+
+
+@dataclass
+class Manifest:
+    path: Path
+    expected: dict[str, str]  # fingerprint -> thing name
+    manifest_id: str = ""
+
+
+@dataclass
+class Result:
+    manifests: int
+    certificates: int
+    kills: int = 0
+    faults: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    failed: int = 0
+    stalled: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return (self.lost, self.duplicated, self.failed, self.stalled) == (0, 0, 0, 0)
+
+    def line(self) -> str:
+        return (f"chaos: manifests {self.manifests}, certificates {self.certificates}, kills {self.kills}, "
+                f"faults {self.faults}, lost {self.lost}, duplicated {self.duplicated}, failed {self.failed}, "
+                f"stalled {self.stalled}")
+
+
+def write_manifests(workdir: Path, settings: Settings) -> list[Manifest]:
+    """``settings.manifests`` generated manifests of fresh certificates (thing names unique to this run)."""
+    authority, tag = make_ca(), secrets.token_hex(4)
+    sizes = [settings.certificates // settings.manifests + (i < settings.certificates % settings.manifests)
+             for i in range(settings.manifests)]
+    written = []
+    for index, size in enumerate(sizes):
+        path = workdir / f"chaos-{tag}-{index}.txt"
+        expected = {}
+        with path.open("wb") as out:
+            for device in device_certificates(authority, size, prefix=f"Chaos-{tag}-{index}-"):
+                out.write(manifest_line(device.pem))
+                expected[certs.fingerprint(certs.der_bytes(device.certificate))] = device.name
+        written.append(Manifest(path, expected))
+    return written
+
+
+def function_names(deployment: Deployment) -> list[str]:
+    outputs = deployment.outputs
+    return sorted({v.function_name for v in outputs.vendors.values()} | {outputs.importer_function_name})
+
+
+def kill_one(functions: list[str], rng: random.Random) -> bool:
+    """SIGKILL one random worker of ``functions``; False if none runs."""
+    pids = sorted(pid for name in functions for pid in worker_pids(name))
+    while pids:
+        pid = pids.pop(rng.randrange(len(pids)))
+        try:
+            os.kill(pid, signal.SIGKILL)
+            return True
+        except ProcessLookupError:
+            continue
+    return False
+
+
+def complete(table: audit.AuditTable, manifests: list[Manifest]) -> bool:
+    return all((row := table.get_summary(m.manifest_id)) and row["state"] == audit.COMPLETE for m in manifests)
+
+
+def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
+    """Add this manifest's lost, duplicated and failed certificates to ``result``."""
+    table = deployment.audit_table()
+    rows = [r for r in table.entries(manifest.manifest_id) if r["sk"].startswith("C#")]
+    by_fingerprint: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_fingerprint.setdefault(row["fingerprint"], []).append(row)
+    result.duplicated += sum(len(found) - 1 for found in by_fingerprint.values() if len(found) > 1)
+    result.failed += sum(1 for row in rows if row["status"] in (audit.FAILED, audit.REJECTED))
+    summary = table.get_summary(manifest.manifest_id) or {}
+    counted = sum(int(summary.get(k) or 0) for k in ("imported", "already_present", "rejected", "failed"))
+    result.duplicated += max(0, counted - len(manifest.expected))
+    iot = deployment.client("iot")
+
+    def in_iot(fingerprint: str, thing_name: str) -> tuple[bool, int]:
+        try:
+            described = iot.describe_certificate(certificateId=fingerprint)["certificateDescription"]
+            principals = iot.list_thing_principals(thingName=thing_name)["principals"]
+        except (iot.exceptions.ResourceNotFoundException, iot.exceptions.InvalidRequestException):
+            return False, 0
+        return described["status"] == "ACTIVE" and described["certificateArn"] in principals, len(principals)
+
+    with ThreadPoolExecutor(8) as pool:
+        found = dict(zip(manifest.expected, pool.map(lambda item: in_iot(*item), manifest.expected.items())))
+    for fingerprint in manifest.expected:
+        present, principals = found[fingerprint]
+        terminal = any(r["status"] in audit.STATUSES for r in by_fingerprint.get(fingerprint, []))
+        if not (present and terminal):
+            result.lost += 1
+            result.notes.append(f"lost {manifest.expected[fingerprint]} ({fingerprint[:12]}): "
+                                f"audit row {'yes' if terminal else 'no'}, in IoT {'yes' if present else 'no'}")
+        result.duplicated += max(0, principals - 1)
+
+
+def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -> Result:
+    seed = settings.seed or secrets.randbelow(1 << 30) + 1
+    rng = random.Random(seed)
+    endpoint = deployment.outputs.endpoint_url
+    if not endpoint:
+        raise SystemExit("chaos runs on the local deployment only (its outputs name no emulator endpoint)")
+    manifests = write_manifests(workdir, settings)
+    functions = function_names(deployment)
+    result = Result(len(manifests), settings.certificates)
+    table = deployment.audit_table()
+    say(f"chaos: seed {seed}; {len(manifests)} manifests, {settings.certificates} certificates; "
+        f"killing workers of {', '.join(functions)} every {settings.kill_interval:.1f} s for {settings.seconds:.0f} s")
+    faults_before = emulator.fault_report(endpoint)["total"]
+    emulator.set_faults(endpoint, {**settings.faults, "seed": seed})
+    try:
+        uploads = [threading.Thread(target=lambda m=m: setattr(m, "manifest_id", deployment.upload(m.path).manifest_id))
+                   for m in manifests]
+        for upload in uploads:
+            upload.start()
+        for upload in uploads:
+            upload.join()
+        began = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - began
+            if elapsed >= settings.seconds and (result.kills >= settings.min_kills or complete(table, manifests)):
+                break
+            if elapsed >= 4 * settings.seconds:
+                result.notes.append(f"only {result.kills} kills in {elapsed:.0f} s: too few workers ran")
+                break
+            result.kills += kill_one(functions, rng)
+            time.sleep(settings.kill_interval)
+    finally:
+        report = emulator.set_faults(endpoint, {})
+    result.faults = report["total"] - faults_before
+    say(f"chaos: {result.kills} kills, {result.faults} faults ({report['counts']}); waiting for the imports")
+    deadline = time.monotonic() + settings.settle
+    while not complete(table, manifests) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    for manifest in manifests:
+        row = table.get_summary(manifest.manifest_id)
+        if not row or row["state"] != audit.COMPLETE:
+            result.stalled += 1
+            result.notes.append(f"stalled {manifest.path.name}: {manifest.manifest_id} "
+                                f"state {row and row.get('state')}, {row and {k: row.get(k) for k in ('checkpoint', 'queued', 'imported', 'outstanding')}}")
+        check(deployment, manifest, result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="chaos window (default %(default)s)")
+    parser.add_argument("--certificates", type=int, default=DEFAULT_CERTIFICATES, help="default %(default)s")
+    parser.add_argument("--manifests", type=int, default=DEFAULT_MANIFESTS, help="default %(default)s")
+    parser.add_argument("--min-kills", type=int, default=MIN_KILLS, help="default %(default)s")
+    parser.add_argument("--kill-interval", type=float, default=1.0, help="seconds between kills (default %(default)s)")
+    parser.add_argument("--faults", type=json.loads, default=FAULTS,
+                        help=f"the emulator's fault settings, JSON (default {json.dumps(FAULTS)})")
+    parser.add_argument("--settle", type=float, default=600.0, help="wait for completion after the window")
+    parser.add_argument("--seed", type=int, default=0, help="0: random (printed)")
+    args = parser.parse_args(argv)
+    settings = Settings(args.seconds, args.certificates, args.manifests, args.min_kills, args.kill_interval,
+                        args.settle, args.seed, args.faults)
+    from thingpress_cli.local import commands
+
+    started = not commands.is_up()
+    commands.ensure_up()
+    try:
+        with tempfile.TemporaryDirectory(prefix="thingpress-chaos-") as workdir:
+            result = run(Deployment.load(suffix="local"), settings, Path(workdir), say=lambda m: print(m, file=sys.stderr))
+    finally:
+        if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
+            commands.down()
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    print(result.line(), flush=True)
+    return 0 if result.clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
