@@ -250,3 +250,39 @@ def test_the_index_lists_only_idle_unfinished_summaries(aws, pems):
     assert [r["manifest_id"] for r in aws.audit.unfinished_manifests(idle_since=idle)] == [mid]
     assert aws.audit.unfinished_manifests(idle_since=busy) == []
     assert [r["sk"] for r in aws.audit.unfinished_manifests()] == [audit.SUMMARY_SK]
+
+
+# -- the handler -------------------------------------------------------------------
+
+
+def test_the_handler_sweeps_and_puts_the_stalled_metric(aws, dlq, pems, monkeypatch, capsys):
+    import json as jsonlib
+
+    import watchdog_handler
+
+    from thingpress import settings
+
+    mid = parse(aws, pems, 3)
+    drain_queue(aws.sqs, aws.import_queue)
+    for name, value in {settings.AUDIT_TABLE: aws.audit.table, settings.IMPORT_QUEUE_URL: aws.import_queue,
+                        settings.IMPORT_DLQ_URL: dlq,
+                        settings.MANIFEST_QUEUE_URLS: jsonlib.dumps({"generated": aws.manifest_queue})}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(watchdog_handler, "_watchdog", None)
+    # the last progress was an hour ago (the default threshold is twice the 900 s provider timeout)
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=audit.to_item({"pk": audit.manifest_pk(mid),
+                                                                           "sk": audit.SUMMARY_SK}),
+                             UpdateExpression="SET updated_at = :t",
+                             ExpressionAttributeValues=audit.to_item({":t": an_hour_ago}))
+    capsys.readouterr()
+
+    answer = watchdog_handler.lambda_handler({"detail-type": "Scheduled Event", "time": "2026-12-01T00:00:00Z"},
+                                             FakeContext(function_name="thingpress-test-watchdog"))
+
+    assert answer == {"checked": 1, "resumed": [], "stalled": [mid]}
+    emf = [jsonlib.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (blob,) = emf
+    assert blob["ManifestsStalled"] == [1.0] and blob["ManifestsResumed"] == [0.0]
+    assert blob["service"] == "watchdog" and blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "thingpress"
+    assert aws.audit.get_summary(mid)["state"] == audit.STALLED
