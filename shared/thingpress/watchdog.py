@@ -22,7 +22,9 @@ checkpoint), re-reads each summary consistently and then
   messages remain, the importer (or an operator's DLQ redrive) still has work: it
   is left alone.
 
-``COMPLETE``, ``REFUSED`` and ``STALLED`` manifests are never looked at.
+``COMPLETE``, ``REFUSED`` and ``STALLED`` manifests are never looked at. A
+manifest the provider keeps failing on gets a continuation on every sweep; each
+ends in the manifest queue's DLQ, whose alarm makes the failure visible.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Alarms with SNS actions (every DLQ non-empty, function errors and throttles,
-import queue age) on a KMS-encrypted topic, and a CloudWatch dashboard."""
+import queue age, and the metric alarms other constructs ask for, e.g. the
+watchdog's ``ManifestsStalled``) on a KMS-encrypted topic, and a CloudWatch dashboard."""
 
 from __future__ import annotations
 
