@@ -33,6 +33,10 @@ IMPORTER_TIMEOUT_SECONDS = 60
 LOCAL_PROVIDER_TIMEOUT_SECONDS = 60
 LOCAL_IMPORTER_TIMEOUT_SECONDS = 20
 IMPORTER_MEMORY_MB = 512
+#: the watchdog: how often it runs (EventBridge), its timeout and memory.
+WATCHDOG_SCHEDULE = "rate(5 minutes)"
+WATCHDOG_TIMEOUT_SECONDS = 120
+WATCHDOG_MEMORY_MB = 256
 #: the largest SQS batch that needs no batching window.
 MAX_IMPORT_BATCH_SIZE = 10
 #: AWS: SQS event source mapping maximum concurrency is 2..1000.

@@ -32,7 +32,8 @@ ALLOWED_KEYS = frozenset(settings.ALL) | POWERTOOLS_KEYS
 #: variables whose value names an AWS resource.
 RESOURCE_KEYS = frozenset({
     settings.AUDIT_TABLE, settings.IMPORT_QUEUE_URL, settings.MANIFEST_QUEUE_URL, settings.THING_TYPE,
-    settings.THING_GROUP, settings.POLICY_NAMES, settings.MICROCHIP_SIGNERS,
+    settings.THING_GROUP, settings.POLICY_NAMES, settings.MICROCHIP_SIGNERS, settings.IMPORT_DLQ_URL,
+    settings.MANIFEST_QUEUE_URLS,
 })
 
 _REFERENCE = re.compile(r"\$\{(data\.)?([a-z0-9_]+)\.([A-Za-z0-9_\-]+)[.\[}]")

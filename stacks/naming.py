@@ -34,15 +34,26 @@ INCOMING_PREFIX = "incoming/"
 TRUST_PREFIX = "trust/"
 MICROCHIP_SIGNERS_PREFIX = "trust/microchip-signers/"
 
-#: function keys: the importer and one provider per vendor (also the lambdas/ folder names).
+#: function keys: the importer, one provider per vendor and the scheduled watchdog
+#: (also the lambdas/ folder names).
 IMPORTER = "importer"
+WATCHDOG = "watchdog"
 
 
 def provider_key(vendor: str) -> str:
     return f"provider_{vendor}"
 
 
-FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS))
+FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS), WATCHDOG)
+
+
+def handler_module(key: str) -> str:
+    """The handler module of a function (``lambdas/<key>/<module>.py``, handler ``<module>.lambda_handler``)."""
+    if key not in FUNCTION_KEYS:
+        raise ValueError(f"unknown function {key!r}; known: {', '.join(FUNCTION_KEYS)}")
+    if key == IMPORTER:
+        return "import_handler"
+    return f"{key.removeprefix('provider_')}_handler"
 
 
 def vendor_prefix(vendor: str) -> str:
@@ -68,6 +79,7 @@ LIMITS = {
     "cloudwatch_alarm": 255,
     "cloudwatch_dashboard": 255,
     "kms_alias": 256,
+    "eventbridge_rule": 64,
 }
 #: an AWS account id is always 12 digits; names are checked with that length.
 ACCOUNT_ID_LENGTH = 12
@@ -127,6 +139,10 @@ class Names:
         """Every function log group of this deployment starts with this."""
         return f"/aws/lambda/{PROJECT}-{self.suffix}-"
 
+    def schedule(self, key: str) -> str:
+        """The EventBridge rule that runs a scheduled function (named after the function)."""
+        return self.function(key)
+
     @property
     def layer(self) -> str:
         return self._name("shared")
@@ -176,7 +192,8 @@ class Names:
                     ("cloudwatch_alarm", self.alarm(f"{key.replace('_', '-')}-throttles"))]
         out += [("iot_policy", self.iot_policy), ("iot_thing_type", self.thing_type),
                 ("iot_thing_group", self.thing_group), ("sns_topic", self.alarm_topic),
-                ("cloudwatch_dashboard", self.dashboard), ("kms_alias", self.kms_alias)]
+                ("cloudwatch_dashboard", self.dashboard), ("kms_alias", self.kms_alias),
+                ("eventbridge_rule", self.schedule(WATCHDOG)), ("cloudwatch_alarm", self.alarm("manifests-stalled"))]
         return out
 
     def check(self) -> list[str]:

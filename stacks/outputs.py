@@ -44,6 +44,10 @@ THING_GROUP_NAME = "thing_group_name"
 KMS_KEY_ARN = "kms_key_arn"
 ALARM_TOPIC_ARN = "alarm_topic_arn"
 DASHBOARD_NAME = "dashboard_name"
+WATCHDOG_FUNCTION_NAME = "watchdog_function_name"
+#: the EventBridge rule that runs the watchdog, and its schedule expression (``rate(5 minutes)``).
+WATCHDOG_SCHEDULE_RULE = "watchdog_schedule_rule"
+WATCHDOG_SCHEDULE = "watchdog_schedule"
 
 #: per-vendor outputs: ``<vendor>_<what>``.
 VENDOR_FIELDS = (
@@ -55,7 +59,8 @@ COMMON_KEYS = (
     PROJECT_KEY, ENVIRONMENT, REGION, TARGET, BUCKET_NAME, BUCKET_ARN, MICROCHIP_SIGNERS_URI,
     IMPORT_QUEUE_URL, IMPORT_QUEUE_ARN, IMPORT_DLQ_URL, IMPORT_DLQ_ARN, AUDIT_TABLE_NAME, AUDIT_TABLE_ARN,
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
-    THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME,
+    THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, WATCHDOG_FUNCTION_NAME, WATCHDOG_SCHEDULE_RULE,
+    WATCHDOG_SCHEDULE,
 )
 
 
@@ -117,6 +122,9 @@ class DeploymentOutputs:
     kms_key_arn: str
     alarm_topic_arn: str
     dashboard_name: str
+    watchdog_function_name: str
+    watchdog_schedule_rule: str
+    watchdog_schedule: str
     vendors: dict[str, VendorOutputs]
 
     @classmethod
@@ -141,6 +149,8 @@ class DeploymentOutputs:
             layer_arn=s[LAYER_ARN], iot_policy_name=s[IOT_POLICY_NAME], thing_type_name=s[THING_TYPE_NAME],
             thing_group_name=s[THING_GROUP_NAME], kms_key_arn=s[KMS_KEY_ARN],
             alarm_topic_arn=s[ALARM_TOPIC_ARN], dashboard_name=s[DASHBOARD_NAME],
+            watchdog_function_name=s[WATCHDOG_FUNCTION_NAME], watchdog_schedule_rule=s[WATCHDOG_SCHEDULE_RULE],
+            watchdog_schedule=s[WATCHDOG_SCHEDULE],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},
         )
 

@@ -21,11 +21,12 @@ from stacks.constructs.intake import ManifestIntake
 from stacks.constructs.iot import IotResources
 from stacks.constructs.kms import EncryptionKey
 from stacks.constructs.queues import QueuePair, QueueProps
-from stacks.naming import IMPORTER, MICROCHIP_SIGNERS_PREFIX, PROJECT, VENDORS, provider_key, vendor_prefix
+from stacks.constructs.watchdog import ManifestWatchdog, WatchdogProps
+from stacks.naming import IMPORTER, MICROCHIP_SIGNERS_PREFIX, PROJECT, VENDORS, WATCHDOG, provider_key, vendor_prefix
 
 #: every service the stack (and the local runner) talks to, for the local target's endpoints.
-LOCAL_SERVICES = ("cloudwatch", "cloudwatchlogs", "dynamodb", "iam", "iot", "kms", "lambda_", "s3", "sns", "sqs",
-                  "sts")
+LOCAL_SERVICES = ("cloudwatch", "cloudwatchlogs", "dynamodb", "events", "iam", "iot", "kms", "lambda_", "s3", "sns",
+                  "sqs", "sts")
 METRICS_NAMESPACE = "thingpress"
 
 
@@ -126,9 +127,18 @@ class ThingpressStack(TerraformStack):
                                                       "dynamodb:BatchWriteItem"], table.arn),
                 ]))
 
+        dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=WatchdogProps(
+            schedule_expression=defaults.WATCHDOG_SCHEDULE,
+            stall_after_seconds=settings.STALL_TIMEOUTS * config.provider_timeout,
+            timeout=defaults.WATCHDOG_TIMEOUT_SECONDS, memory=defaults.WATCHDOG_MEMORY_MB,
+            manifest_queues={v: intake.queues[v] for v in VENDORS}, import_queues=import_pair,
+            audit_table_name=table.name, audit_table_arn=table.arn, metrics_namespace=METRICS_NAMESPACE,
+            common_environment=common))
+
         queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair}
-        alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues, functions=functions,
-                        import_queue="import")
+        alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues,
+                        functions={**functions, WATCHDOG: dog}, import_queue="import",
+                        metric_alarms=[dog.stalled_alarm])
 
         values: dict[str, object] = {
             outputs.PROJECT_KEY: PROJECT, outputs.ENVIRONMENT: config.suffix, outputs.REGION: config.region,
@@ -143,6 +153,8 @@ class ThingpressStack(TerraformStack):
             outputs.THING_TYPE_NAME: iot.thing_type_name, outputs.THING_GROUP_NAME: iot.thing_group_name,
             outputs.KMS_KEY_ARN: key.arn, outputs.ALARM_TOPIC_ARN: alarms.topic.arn,
             outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
+            outputs.WATCHDOG_FUNCTION_NAME: dog.name, outputs.WATCHDOG_SCHEDULE_RULE: dog.rule.name,
+            outputs.WATCHDOG_SCHEDULE: dog.schedule_expression,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint

@@ -63,7 +63,10 @@ def local_environment():
     suffix = os.environ.get("THINGPRESS_ENV", "local")
     started = False
     if suffix == "local":
-        from thingpress_cli.local import commands
+        from thingpress_cli.local import commands, runner
+
+        # scheduled functions (the watchdog) run every few seconds, not every few minutes
+        os.environ.setdefault(runner.SCHEDULE_SECONDS_SETTING, "5")
 
         started = not commands.is_up()
         commands.ensure_up()

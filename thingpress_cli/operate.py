@@ -32,24 +32,29 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     view["vendor"] = row.get("vendor", "")
     view["reason"] = row.get("reason", "")
     view["complete"] = row.get("state") in (audit.COMPLETE, audit.REFUSED)
-    for name in ("key", "version_id", "sha256", "started_at", "completed_at"):
+    view["stalled"] = row.get("state") == audit.STALLED
+    for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at"):
         if row.get(name):
             view[name] = row[name]
     return view
 
 
 def wait_for(deployment: Deployment, mid: str, *, timeout: float, show_progress: bool) -> dict[str, Any]:
-    """Poll the audit table until the manifest is COMPLETE or REFUSED."""
+    """Poll the audit table until the manifest is COMPLETE, REFUSED or STALLED."""
     return wait_all(deployment, [mid], timeout=timeout, show_progress=show_progress)[mid]
 
 
+#: states a waiting operator stops at: finished, or STALLED (the watchdog found nothing left to finish it).
+WAIT_ENDS = (audit.COMPLETE, audit.REFUSED, audit.STALLED)
+
+
 def _done(row: dict[str, Any] | None) -> bool:
-    return bool(row) and row.get("state") in (audit.COMPLETE, audit.REFUSED)
+    return bool(row) and row.get("state") in WAIT_ENDS
 
 
 def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_progress: bool,
              labels: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """Poll the audit table until every manifest is COMPLETE or REFUSED, with a rich progress bar each."""
+    """Poll the audit table until every manifest is COMPLETE, REFUSED or STALLED, with a rich progress bar each."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     table = deployment.audit_table()
@@ -94,7 +99,9 @@ def print_summary_table(views: list[dict[str, Any]]) -> None:
     for name in SUMMARY_FIELDS:
         table.add_column(name, justify="right" if name not in ("manifest", "vendor", "state", "reason") else "left")
     for view in views:
-        table.add_row(*(str(view.get(name, "")) for name in SUMMARY_FIELDS))
+        # a STALLED manifest needs the operator (its reason says what is missing)
+        table.add_row(*(str(view.get(name, "")) for name in SUMMARY_FIELDS),
+                      style="bold red" if view.get("state") == audit.STALLED else None)
     Console().print(table)
 
 

@@ -15,10 +15,17 @@ Global secondary indexes (projection ALL):
 
 * ``by_thing``:  hash ``thing_name``, range ``updated_at`` -- "what happened to thing X?"
 * ``by_status``: hash ``status``, range ``updated_at`` -- "every FAILED certificate".
+* ``by_state``:  hash ``state``, range ``updated_at`` -- "every manifest still PARSING
+  that has made no progress since T" (the watchdog).
 
 Entry rows carry ``status`` (one of ``STATUSES``); summary rows carry ``state``
-instead (``MANIFEST_STATES``), so the status index holds certificates only.
+instead (``MANIFEST_STATES``), so the status index holds certificates only and the
+state index manifest summaries only.
 Every row has ``expires_at`` (epoch seconds, the table's TTL attribute).
+
+A summary's ``updated_at`` is its last progress: every provider checkpoint and
+every importer outcome transaction sets it (the watchdog reads it; marking a
+manifest STALLED does not move it).
 
 Counting, exactly once
 ----------------------
@@ -77,12 +84,20 @@ class OutcomeRecord:
 
 #: manifest states, in order; REFUSED is terminal for a file refused as a whole.
 RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED = "RECEIVED", "PARSING", "QUEUED", "COMPLETE", "REFUSED"
-MANIFEST_STATES = (RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED)
+#: set by the watchdog: parsed, but outcomes are missing and no import message is left to
+#: bring them. Not terminal: a late outcome that makes the counters add up completes it.
+STALLED = "STALLED"
+MANIFEST_STATES = (RECEIVED, PARSING, QUEUED, COMPLETE, REFUSED, STALLED)
+#: states of a manifest still in progress (the watchdog looks at these only).
+UNFINISHED_STATES = (RECEIVED, PARSING, QUEUED)
+#: the summary counters that add up to ``entries`` once every entry has its outcome.
+OUTCOME_COUNTERS = ("imported", "already_present", "rejected", "failed", "duplicates")
 
 SUMMARY_SK = "#SUMMARY"
 UNREADABLE_MANIFEST = "_unreadable"
 INDEX_BY_THING = "by_thing"
 INDEX_BY_STATUS = "by_status"
+INDEX_BY_STATE = "by_state"
 TTL_ATTRIBUTE = "expires_at"
 DEFAULT_RETENTION_DAYS = 365
 
@@ -260,6 +275,57 @@ class AuditTable:
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=to_item({":c": COMPLETE, ":now": now_iso(now), ":t": True,
                                                    ":zero": 0, ":refused": REFUSED}),
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
+        """Summaries in ``UNFINISHED_STATES``, optionally only those with ``updated_at < idle_since``.
+
+        A query of the ``by_state`` index per state (no scan); the index is
+        eventually consistent, so callers re-read a summary (:meth:`get_summary`)
+        before acting on it.
+        """
+        rows: list[dict[str, Any]] = []
+        for state in UNFINISHED_STATES:
+            values: dict[str, Any] = {":s": state}
+            condition = "#state = :s"
+            if idle_since is not None:
+                condition += " AND updated_at < :before"
+                values[":before"] = idle_since
+            kwargs: dict[str, Any] = {
+                "TableName": self.table, "IndexName": INDEX_BY_STATE, "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": {"#state": "state"}, "ExpressionAttributeValues": to_item(values),
+            }
+            while True:
+                page = self.client.query(**kwargs)
+                rows.extend(from_item(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return rows
+
+    def mark_stalled(self, mid: str, reason: str, *, seen_updated_at: str, seen_outstanding: int,
+                     now: datetime | None = None) -> bool:
+        """Mark a parsed manifest STALLED with ``reason``; False if it moved meanwhile.
+
+        Conditional on the summary being exactly as the caller judged it: still
+        QUEUED, parsed, with the ``updated_at`` and ``outstanding`` it read (no
+        progress since; ``outstanding`` catches an outcome within the same second).
+        So of two watchdogs racing, one marks it; and an outcome recorded after
+        the judgement wins. ``updated_at`` is left alone (no progress was made).
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET #state = :stalled, reason = :r, stalled_at = :now",
+                ConditionExpression=("#state = :queued AND parse_done = :t AND updated_at = :seen "
+                                     "AND outstanding = :outstanding"),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item({":stalled": STALLED, ":r": reason, ":now": now_iso(now),
+                                                   ":queued": QUEUED, ":t": True, ":seen": seen_updated_at,
+                                                   ":outstanding": seen_outstanding}),
             )
             return True
         except self.client.exceptions.ConditionalCheckFailedException:

@@ -40,13 +40,25 @@ AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
 #: a provider hands a manifest over to a continuation message after this many entries
 #: in one invocation (default 100000; the time left is watched as well).
 PROVIDER_MAX_ENTRIES = "THINGPRESS_PROVIDER_MAX_ENTRIES"
+#: the watchdog: the import dead-letter queue (checked empty before a manifest is marked STALLED).
+IMPORT_DLQ_URL = "THINGPRESS_IMPORT_DLQ_URL"
+#: the watchdog: JSON object, vendor -> that vendor's manifest queue URL (where continuations go).
+MANIFEST_QUEUE_URLS = "THINGPRESS_MANIFEST_QUEUE_URLS"
+#: the watchdog: a manifest with no progress for this many seconds is resumed or marked STALLED
+#: (the stack sets twice the provider timeout; default twice the 900 s default timeout).
+STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
-    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES,
+    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, IMPORT_DLQ_URL,
+    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS,
 )
+
+#: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
+STALL_TIMEOUTS = 2
+DEFAULT_STALL_AFTER_SECONDS = STALL_TIMEOUTS * 900
 
 #: AWS default quotas (requests/second) for the IoT APIs the importer calls.
 DEFAULT_IOT_TPS: dict[str, float] = {
@@ -84,6 +96,9 @@ class FunctionSettings:
     microchip_signers: str = ""
     audit_retention_days: int = 365
     provider_max_entries: int = 100_000
+    import_dlq_url: str = ""
+    manifest_queue_urls: dict[str, str] = field(default_factory=dict)
+    stall_after_seconds: int = DEFAULT_STALL_AFTER_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -115,6 +130,14 @@ class FunctionSettings:
                 tps.update({str(k): float(v) for k, v in given.items()})
             except (ValueError, AttributeError, TypeError):
                 raise SettingsError(f"environment variable {IOT_TPS} must be a JSON object of API name to number") from None
+        urls: dict[str, str] = {}
+        if env.get(MANIFEST_QUEUE_URLS):
+            try:
+                given = json.loads(env[MANIFEST_QUEUE_URLS])
+                urls = {str(k): str(v) for k, v in given.items()}
+            except (ValueError, AttributeError, TypeError):
+                raise SettingsError(f"environment variable {MANIFEST_QUEUE_URLS} must be a JSON object of "
+                                    "vendor to queue URL") from None
         return cls(
             audit_table=need(AUDIT_TABLE),
             import_queue_url=env.get(IMPORT_QUEUE_URL, ""),
@@ -132,4 +155,7 @@ class FunctionSettings:
             microchip_signers=env.get(MICROCHIP_SIGNERS, ""),
             audit_retention_days=integer(AUDIT_RETENTION_DAYS, 365),
             provider_max_entries=max(1, integer(PROVIDER_MAX_ENTRIES, 100_000)),
+            import_dlq_url=env.get(IMPORT_DLQ_URL, ""),
+            manifest_queue_urls=urls,
+            stall_after_seconds=max(1, integer(STALL_AFTER_SECONDS, DEFAULT_STALL_AFTER_SECONDS)),
         )

@@ -1,10 +1,13 @@
 """Alarms with SNS actions (every DLQ non-empty, function errors and throttles,
-import queue age) on a KMS-encrypted topic, and a CloudWatch dashboard."""
+import queue age, and the metric alarms other constructs ask for, e.g. the
+watchdog's ``ManifestsStalled``) on a KMS-encrypted topic, and a CloudWatch dashboard."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
@@ -14,13 +17,32 @@ from constructs import Construct
 
 from stacks import defaults, iam
 from stacks.constructs.context import DeploymentContext
-from stacks.constructs.functions import QueueFunction
 from stacks.constructs.queues import QueuePair
 
 
+@dataclass(frozen=True)
+class MetricAlarmSpec:
+    """An alarm another construct asks for: ``metric`` (Sum over the alarm period) above ``threshold``."""
+
+    what: str
+    description: str
+    namespace: str
+    metric: str
+    dimensions: Mapping[str, str]
+    threshold: float = 0
+
+
+class NamedFunction(Protocol):
+    name: str
+
+
 class Alarms(Construct):
+    """``queues``: key -> pair (a DLQ alarm each); ``functions``: key -> function (errors, throttles);
+    ``import_queue``: the key of the import pair (age alarm); ``metric_alarms``: alarms other constructs ask for."""
+
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, kms_key_arn: str,
-                 queues: Mapping[str, QueuePair], functions: Mapping[str, QueueFunction], import_queue: str):
+                 queues: Mapping[str, QueuePair], functions: Mapping[str, NamedFunction], import_queue: str,
+                 metric_alarms: Sequence[MetricAlarmSpec] = ()):
         super().__init__(scope, id_)
         names = ctx.names
         self.topic = SnsTopic(self, "topic", name=names.alarm_topic, kms_master_key_id=kms_key_arn)
@@ -54,6 +76,9 @@ class Alarms(Construct):
               f"oldest import message older than {defaults.IMPORT_AGE_ALARM_SECONDS}s", "AWS/SQS",
               "ApproximateAgeOfOldestMessage", {"QueueName": queues[import_queue].queue.name},
               defaults.IMPORT_AGE_ALARM_SECONDS, "Maximum")
+        for spec in metric_alarms:
+            alarm(spec.what, spec.what, spec.description, spec.namespace, spec.metric, dict(spec.dimensions),
+                  spec.threshold)
 
         region = ctx.region
 

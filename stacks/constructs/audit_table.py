@@ -14,11 +14,12 @@ from constructs import Construct
 from thingpress import audit
 
 #: (index, hash key, range key), as thingpress.audit documents them.
-INDEXES = ((audit.INDEX_BY_THING, "thing_name", "updated_at"), (audit.INDEX_BY_STATUS, "status", "updated_at"))
+INDEXES = ((audit.INDEX_BY_THING, "thing_name", "updated_at"), (audit.INDEX_BY_STATUS, "status", "updated_at"),
+           (audit.INDEX_BY_STATE, "state", "updated_at"))
 
 
 class AuditTable(Construct):
-    """On-demand, PITR, SSE-KMS, TTL on ``expires_at``; ``pk``/``sk`` + by_thing/by_status."""
+    """On-demand, PITR, SSE-KMS, TTL on ``expires_at``; ``pk``/``sk`` + by_thing/by_status/by_state."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, kms_key_arn: str, deletion_protection: bool):
         super().__init__(scope, id_)

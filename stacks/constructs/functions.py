@@ -1,4 +1,4 @@
-"""The shared layer and the SQS-triggered functions (role, logs, code, event source mapping)."""
+"""The shared layer, the function resources every function has (role, logs, code) and the SQS-triggered functions."""
 
 from __future__ import annotations
 
@@ -70,57 +70,90 @@ class FunctionProps:
     configured: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FunctionParts:
+    """What :func:`function_resources` creates for one function."""
+
+    log_group: CloudwatchLogGroup
+    role: IamRole
+    policy: IamRolePolicy
+    artifact: packaging.Artifact
+    function: LambdaFunction
+
+
+def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, handler: str, description: str,
+                       timeout: int, memory: int, environment: Mapping[str, str],
+                       statements: Sequence[dict[str, Any]], layer: SharedLayer, kms_key_arn: str,
+                       reserved_concurrency: int, configured: Mapping[str, str] | None = None,
+                       errors: Sequence[str] = ()) -> FunctionParts:
+    """A function's log group (KMS), role, least-privilege inline policy and the function itself, in ``scope``.
+
+    ``statements`` are the function's own; writing its logs, X-Ray and the
+    deployment key are added. ``errors``: the caller's own guard failures, raised
+    together with the environment guards'.
+    """
+    names, cfg = ctx.names, ctx.config
+    name = names.function(key)
+    found = [*guards.check_environment(scope, name, environment, configured or {}), *errors]
+    if found:
+        raise guards.GuardError(found)
+    log_group = CloudwatchLogGroup(scope, "logs", name=names.log_group(key),
+                                   retention_in_days=cfg.log_retention_days, kms_key_id=kms_key_arn)
+    role = IamRole(scope, "role", name=names.role(key), assume_role_policy=iam.document(
+        iam.statement("LambdaAssumesRole", ["sts:AssumeRole"], None, principal={"Service": "lambda.amazonaws.com"},
+                      condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}})))
+    everything = [
+        iam.statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                      [log_group.arn, f"{log_group.arn}:log-stream:*"]),
+        # X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
+        iam.statement("XRayTracesNoResourceLevelPermissions",
+                      ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
+        iam.statement("UseDeploymentKey", ["kms:Decrypt", "kms:GenerateDataKey"], kms_key_arn),
+        *statements,
+    ]
+    policy = IamRolePolicy(scope, "policy", role=role.id, name="least-privilege", policy=iam.document(*everything))
+    artifact = packaging.build_function(key)
+    asset = _asset(scope, artifact)
+    function = LambdaFunction(
+        scope, "function", function_name=name, description=description, role=role.arn,
+        handler=handler, runtime=cfg.runtime, architectures=[cfg.architecture],
+        filename=asset.path, source_code_hash=artifact.source_hash, layers=[layer.arn],
+        timeout=timeout, memory_size=memory, reserved_concurrent_executions=reserved_concurrency,
+        tracing_config=LambdaFunctionTracingConfig(mode=defaults.TRACING_MODE),
+        logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=log_group.name),
+        environment=LambdaFunctionEnvironment(variables=dict(environment)),
+        kms_key_arn=kms_key_arn,
+        depends_on=[log_group, policy],
+    )
+    return FunctionParts(log_group, role, policy, artifact, function)
+
+
 class QueueFunction(Construct):
     """A function fed by a queue: partial batch responses, bounded concurrency, traced, logged to KMS."""
 
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, props: FunctionProps,
                  layer: SharedLayer, kms_key_arn: str):
         super().__init__(scope, id_)
-        names, cfg = ctx.names, ctx.config
-        name = names.function(props.key)
-        errors = guards.check_environment(self, name, props.environment, props.configured)
+        name = ctx.names.function(props.key)
+        errors = []
         if props.source.visibility_timeout < props.timeout:
             errors.append(f"function {name}: queue visibility timeout {props.source.visibility_timeout}s is below "
                           f"the function timeout {props.timeout}s")
         if not defaults.MIN_ESM_CONCURRENCY <= props.max_concurrency <= defaults.MAX_ESM_CONCURRENCY:
             errors.append(f"function {name}: maximum concurrency {props.max_concurrency} is outside "
                           f"{defaults.MIN_ESM_CONCURRENCY}..{defaults.MAX_ESM_CONCURRENCY}")
-        if errors:
-            raise guards.GuardError(errors)
-
-        self.log_group = CloudwatchLogGroup(self, "logs", name=names.log_group(props.key),
-                                            retention_in_days=cfg.log_retention_days, kms_key_id=kms_key_arn)
-        self.role = IamRole(self, "role", name=names.role(props.key), assume_role_policy=iam.document(
-            iam.statement("LambdaAssumesRole", ["sts:AssumeRole"], None, principal={"Service": "lambda.amazonaws.com"},
-                          condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}})))
         queue = props.source.queue
-        statements = [
-            iam.statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                          [self.log_group.arn, f"{self.log_group.arn}:log-stream:*"]),
-            # X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
-            iam.statement("XRayTracesNoResourceLevelPermissions",
-                          ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
-            iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                              "sqs:ChangeMessageVisibility"], queue.arn),
-            iam.statement("UseDeploymentKey", ["kms:Decrypt", "kms:GenerateDataKey"], kms_key_arn),
-            *props.statements,
-        ]
-        self.policy = IamRolePolicy(self, "policy", role=self.role.id, name="least-privilege",
-                                    policy=iam.document(*statements))
-        self.artifact = packaging.build_function(props.key)
-        asset = _asset(self, self.artifact)
-        self.function = LambdaFunction(
-            self, "function", function_name=name, description=props.description, role=self.role.arn,
-            handler=props.handler, runtime=cfg.runtime, architectures=[cfg.architecture],
-            filename=asset.path, source_code_hash=self.artifact.source_hash, layers=[layer.arn],
-            timeout=props.timeout, memory_size=props.memory,
-            reserved_concurrent_executions=props.max_concurrency,
-            tracing_config=LambdaFunctionTracingConfig(mode=defaults.TRACING_MODE),
-            logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=self.log_group.name),
-            environment=LambdaFunctionEnvironment(variables=dict(props.environment)),
-            kms_key_arn=kms_key_arn,
-            depends_on=[self.log_group, self.policy],
-        )
+        parts = function_resources(
+            self, ctx=ctx, key=props.key, handler=props.handler, description=props.description,
+            timeout=props.timeout, memory=props.memory, environment=props.environment,
+            configured=props.configured, layer=layer, kms_key_arn=kms_key_arn,
+            reserved_concurrency=props.max_concurrency, errors=errors,
+            statements=[iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                          "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                                      queue.arn),
+                        *props.statements])
+        self.log_group, self.role, self.policy = parts.log_group, parts.role, parts.policy
+        self.artifact, self.function = parts.artifact, parts.function
         self.mapping = LambdaEventSourceMapping(
             self, "trigger", event_source_arn=queue.arn, function_name=self.function.arn,
             batch_size=props.batch_size, function_response_types=["ReportBatchItemFailures"],

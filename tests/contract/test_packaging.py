@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from stacks import packaging
-from stacks.naming import FUNCTION_KEYS, IMPORTER
+from stacks.naming import FUNCTION_KEYS, handler_module
 
 #: Lambda sets these; the handlers may read settings at import time.
 LAMBDA_ENV = {
@@ -53,8 +53,6 @@ print(json.dumps({"ms": ms, "cpu_ms": cpu_ms, "callable": callable(handler), "or
 """
 
 
-def handler_module(key: str) -> str:
-    return "import_handler" if key == IMPORTER else f"{key.removeprefix('provider_')}_handler"
 
 
 @pytest.fixture(scope="module")

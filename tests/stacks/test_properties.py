@@ -9,7 +9,7 @@ from thingpress import audit, settings
 from tfjson import as_list, by_ref, find_by, policies, ref, resources
 
 from stacks import defaults, outputs, packaging
-from stacks.naming import FUNCTION_KEYS, IMPORTER, VENDORS, provider_key, vendor_prefix
+from stacks.naming import FUNCTION_KEYS, VENDORS, WATCHDOG, handler_module, provider_key, vendor_prefix
 
 
 @pytest.mark.parametrize("target", ["aws", "local"])
@@ -107,7 +107,7 @@ def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
 
 def test_every_mapping_reports_batch_item_failures_and_visibility_covers_the_timeout(aws_json):
     mappings = resources(aws_json, "aws_lambda_event_source_mapping")
-    assert len(mappings) == len(FUNCTION_KEYS)
+    assert len(mappings) == len(FUNCTION_KEYS) - 1  # every function but the scheduled watchdog
     for m in mappings.values():
         assert m["function_response_types"] == ["ReportBatchItemFailures"]
         _, fn = by_ref(aws_json, m["function_name"])
@@ -155,8 +155,7 @@ def test_handlers_and_code_hashes_match_packaging(aws_json):
     handlers = {f"thingpress-dev-{k.replace('_', '-')}": k for k in FUNCTION_KEYS}
     for fn in resources(aws_json, "aws_lambda_function").values():
         key = handlers[fn["function_name"]]
-        expected = "import_handler" if key == IMPORTER else f"{key.removeprefix('provider_')}_handler"
-        assert fn["handler"] == f"{expected}.lambda_handler"
+        assert fn["handler"] == f"{handler_module(key)}.lambda_handler"
         assert fn["source_code_hash"] == packaging.build_function(key).sha256_b64
         assert fn["filename"].startswith("assets/") and fn["filename"].endswith(f"/{key}.zip")
     (_, layer), = resources(aws_json, "aws_lambda_layer_version").items()
@@ -179,7 +178,8 @@ def test_audit_table_matches_the_audit_module(aws_json):
     (_, table), = resources(aws_json, "aws_dynamodb_table").items()
     assert (table["hash_key"], table["range_key"], table["billing_mode"]) == ("pk", "sk", "PAY_PER_REQUEST")
     assert {g["name"]: (g["hash_key"], g["range_key"]) for g in table["global_secondary_index"]} == {
-        audit.INDEX_BY_THING: ("thing_name", "updated_at"), audit.INDEX_BY_STATUS: ("status", "updated_at")}
+        audit.INDEX_BY_THING: ("thing_name", "updated_at"), audit.INDEX_BY_STATUS: ("status", "updated_at"),
+        audit.INDEX_BY_STATE: ("state", "updated_at")}
     assert table["ttl"] == {"attribute_name": audit.TTL_ATTRIBUTE, "enabled": True}
     assert table["point_in_time_recovery"]["enabled"] is True
     assert table["server_side_encryption"]["enabled"] is True
@@ -224,3 +224,60 @@ def test_signers_are_uploaded_under_the_trust_prefix(aws_json):
     assert [o["key"] for o in objs] == ["trust/microchip-signers/test-signer.crt"]
     _, fn = find_by(aws_json, "aws_lambda_function", "function_name", f"thingpress-dev-{provider_key('microchip').replace('_', '-')}")
     assert fn["environment"]["variables"][settings.MICROCHIP_SIGNERS].startswith("s3://${aws_s3_bucket.")
+
+
+def test_watchdog_runs_on_its_schedule_with_its_own_least_privilege_role(aws_json):
+    from thingpress import watchdog
+
+    name = f"thingpress-dev-{WATCHDOG}"
+    fn_id, fn = find_by(aws_json, "aws_lambda_function", "function_name", name)
+    fn_arn = ref("aws_lambda_function", fn_id, "arn")
+    assert fn["reserved_concurrent_executions"] == 1 and fn["timeout"] == defaults.WATCHDOG_TIMEOUT_SECONDS
+    # the schedule: rule -> target -> this function, allowed by a permission scoped to that rule
+    (rule_id, rule), = resources(aws_json, "aws_cloudwatch_event_rule").items()
+    assert (rule["name"], rule["schedule_expression"]) == (name, defaults.WATCHDOG_SCHEDULE)
+    (_, target), = resources(aws_json, "aws_cloudwatch_event_target").items()
+    assert target["rule"] == ref("aws_cloudwatch_event_rule", rule_id, "name") and target["arn"] == fn_arn
+    (_, permission), = resources(aws_json, "aws_lambda_permission").items()
+    assert permission["principal"] == "events.amazonaws.com" and permission["action"] == "lambda:InvokeFunction"
+    assert permission["source_arn"] == ref("aws_cloudwatch_event_rule", rule_id, "arn")
+    assert permission["function_name"] == ref("aws_lambda_function", fn_id, "function_name")
+    # settings: twice the provider timeout; every manifest queue by vendor; the import queue and its DLQ
+    env = fn["environment"]["variables"]
+    assert int(env[settings.STALL_AFTER_SECONDS]) == 2 * defaults.PROVIDER_TIMEOUT_SECONDS
+    urls = json.loads(env[settings.MANIFEST_QUEUE_URLS])
+    assert {v: by_ref(aws_json, u)[1]["name"] for v, u in urls.items()} == {
+        v: f"thingpress-dev-{v}-manifests" for v in VENDORS}
+    assert by_ref(aws_json, env[settings.IMPORT_QUEUE_URL])[1]["name"] == "thingpress-dev-import"
+    assert by_ref(aws_json, env[settings.IMPORT_DLQ_URL])[1]["name"] == "thingpress-dev-import-dlq"
+    # its role: exactly these statements, every resource scoped
+    _, role = find_by(aws_json, "aws_iam_role", "name", f"{name}-role")
+    assert fn["role"] == ref("aws_iam_role", find_by(aws_json, "aws_iam_role", "name", f"{name}-role")[0], "arn")
+    doc = next(json.loads(p["policy"]) for p in resources(aws_json, "aws_iam_role_policy").values()
+               if by_ref(aws_json, p["role"])[1] is role)
+    grants = {s["Sid"]: (sorted(as_list(s["Action"])), as_list(s["Resource"])) for s in doc["Statement"]}
+    (table_id, _), = resources(aws_json, "aws_dynamodb_table").items()
+    table_arn = ref("aws_dynamodb_table", table_id, "arn")
+    assert grants["FindIdleManifests"] == (["dynamodb:Query"], [f"{table_arn}/index/{audit.INDEX_BY_STATE}"])
+    assert grants["ReadAndMarkManifests"] == (["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
+    assert grants["SendContinuations"][0] == ["sqs:SendMessage"]
+    assert {by_ref(aws_json, r)[1]["name"] for r in grants["SendContinuations"][1]} == {
+        f"thingpress-dev-{v}-manifests" for v in VENDORS}
+    assert grants["CountImportMessages"][0] == ["sqs:GetQueueAttributes"]
+    assert {by_ref(aws_json, r)[1]["name"] for r in grants["CountImportMessages"][1]} == {
+        "thingpress-dev-import", "thingpress-dev-import-dlq"}
+    assert set(grants) == {"WriteOwnLogs", "XRayTracesNoResourceLevelPermissions", "UseDeploymentKey",
+                           "FindIdleManifests", "ReadAndMarkManifests", "SendContinuations", "CountImportMessages"}
+    # its log group is KMS-encrypted like the others
+    _, group = find_by(aws_json, "aws_cloudwatch_log_group", "name", f"/aws/lambda/{name}")
+    assert group["kms_key_id"].startswith("${aws_kms_key.")
+    # the alarm on the metric the function puts, to the alarm topic
+    (topic_name, _), = resources(aws_json, "aws_sns_topic").items()
+    (stalled,) = [a for a in resources(aws_json, "aws_cloudwatch_metric_alarm").values()
+                  if a["metric_name"] == watchdog.STALLED_METRIC]
+    assert (stalled["alarm_name"], stalled["namespace"], stalled["dimensions"]) == (
+        "thingpress-dev-manifests-stalled", "thingpress", {"service": watchdog.METRICS_SERVICE})
+    assert env["POWERTOOLS_SERVICE_NAME"] == watchdog.METRICS_SERVICE
+    assert (stalled["statistic"], stalled["threshold"], stalled["comparison_operator"]) == (
+        "Sum", 0, "GreaterThanThreshold")
+    assert stalled["alarm_actions"] == [ref("aws_sns_topic", topic_name, "arn")]

@@ -29,6 +29,13 @@ SQS poller does:
 * **Redeploys.** The mapping list and each function's configuration are re-read
   every :data:`REFRESH_SECONDS`; a changed code hash, layer or setting restarts
   that mapping's workers on the new code.
+* **Schedules.** Every enabled EventBridge rule with a ``rate(...)`` schedule
+  expression whose target is a function (``ListRules``, ``ListTargetsByRule``) gets
+  a :class:`SchedulePoller`: one warm worker that invokes the function with
+  EventBridge's scheduled-event payload once per period (the first run one period
+  after the rule is found, as EventBridge does). ``THINGPRESS_LOCAL_SCHEDULE_SECONDS``
+  (or ``--schedule-seconds``) replaces every period, so tests do not wait minutes.
+  ``cron(...)`` rules are reported and not run.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -64,6 +72,10 @@ DEFAULT_CONCURRENCY = 2
 REFRESH_SECONDS = 2.0
 #: Long-poll wait; short enough that a stop or a redeploy is noticed quickly.
 POLL_WAIT_SECONDS = 2
+#: replaces the period of every schedule (seconds), for tests and demos.
+SCHEDULE_SECONDS_SETTING = "THINGPRESS_LOCAL_SCHEDULE_SECONDS"
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE_UNIT_SECONDS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 #: Variables Lambda itself sets; a function cannot override them.
 RESERVED = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
             "_HANDLER", "LAMBDA_TASK_ROOT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -132,6 +144,22 @@ class MappingSpec:
     function: FunctionSpec
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """An EventBridge rule with a rate schedule and one function target."""
+
+    rule_name: str
+    rule_arn: str
+    expression: str
+    period: float
+    target_id: str
+    function: FunctionSpec
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule_arn}#{self.target_id}"
+
+
 @dataclass
 class Outcome:
     """One invocation's result, as the runner sees it."""
@@ -191,6 +219,24 @@ def failed_message_ids(outcome: Outcome, message_ids: list[str], report_batch_it
     if any(not i or i not in message_ids for i in ids):
         return set(message_ids)
     return set(ids)  # type: ignore[arg-type]
+
+
+def rate_seconds(expression: str) -> float | None:
+    """The period of a ``rate(N unit)`` schedule expression in seconds; None for anything else (cron)."""
+    match = _RATE.match(expression.strip())
+    if not match or int(match.group(1)) < 1:
+        return None
+    return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2)]
+
+
+def scheduled_event(rule_arn: str, region: str, now: float | None = None) -> dict[str, Any]:
+    """The event EventBridge passes to a scheduled rule's target."""
+    account = rule_arn.split(":")[4]
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "region": region,
+        "resources": [rule_arn], "detail": {},
+    }
 
 
 def function_environment(spec: FunctionSpec, task_root: Path, opt: Path, endpoint: str, region: str) -> dict[str, str]:
@@ -412,6 +458,29 @@ class Emulator:
         return found
 
 
+    def schedules(self, report: Callable[[str], None], period_override: float | None = None) -> list[ScheduleSpec]:
+        """Every enabled rate-scheduled rule's function targets, with each function as deployed now."""
+        events = self.client("events")
+        found: list[ScheduleSpec] = []
+        for page in events.get_paginator("list_rules").paginate():
+            for rule in page["Rules"]:
+                expression = rule.get("ScheduleExpression")
+                if not expression or rule.get("State", "ENABLED") != "ENABLED":
+                    continue
+                period = rate_seconds(expression)
+                if period is None:
+                    report(f"rule {rule['Name']}: schedule {expression!r} is not run locally (rate(...) only)")
+                    continue
+                for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+                    if ":lambda:" not in target["Arn"]:
+                        continue
+                    found.append(ScheduleSpec(
+                        rule_name=rule["Name"], rule_arn=rule["Arn"], expression=expression,
+                        period=period_override or period, target_id=target["Id"],
+                        function=self.function(target["Arn"].split(":")[6])))
+        return found
+
+
 # --------------------------------------------------------------------------- pollers
 
 
@@ -516,13 +585,61 @@ class MappingPoller:
             worker.stop()
 
 
+class SchedulePoller:
+    """Runs one scheduled function target every ``period`` seconds on its own warm worker."""
+
+    def __init__(self, schedule: ScheduleSpec, emulator: Emulator, cache: CodeCache, log_dir: Path,
+                 report: Callable[[str], None], stats: Stats) -> None:
+        self.schedule = schedule
+        self.emulator = emulator
+        self.cache = cache
+        self.log = log_dir / f"{schedule.function.name}.log"
+        self.report = report
+        self.stats = stats
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"schedule-{schedule.rule_name}", daemon=True)
+        self._worker: Worker | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        if wait:
+            self._thread.join(timeout=self.schedule.function.timeout + 5)
+        if self._worker is not None:
+            self._worker.stop()
+
+    def _loop(self) -> None:
+        spec = self.schedule.function
+        while not self._stop.wait(self.schedule.period):
+            try:
+                if self._worker is None:
+                    task_root, opt = self.cache.layout(spec)
+                    self._worker = Worker(spec, task_root, opt, self.emulator.endpoint, self.emulator.region, self.log)
+                outcome = self._worker.invoke(scheduled_event(self.schedule.rule_arn, self.emulator.region))
+                self.runs += 1
+                self.stats.add(invocations=1, failures=0 if outcome.ok else 1)
+                if not outcome.ok and outcome.error is not None:
+                    self.report(f"{spec.name}: scheduled run failed ({self.schedule.rule_name}): "
+                                f"{json.dumps(outcome.error)}")
+            except Exception as error:  # noqa: BLE001 - the schedule must outlive any one failure
+                if not self._stop.is_set():
+                    self.report(f"{spec.name}: schedule error: {type(error).__name__}: {error}")
+
+
 class Runner:
-    """Keeps one :class:`MappingPoller` per event source mapping in the emulator."""
+    """Keeps one :class:`MappingPoller` per event source mapping and one
+    :class:`SchedulePoller` per scheduled function target in the emulator."""
 
     def __init__(self, endpoint: str, region: str = state.REGION, cache_dir: Path = CODE_DIR,
-                 log_dir: Path = state.LOG_DIR, verbose: bool = False, poll_wait: int = POLL_WAIT_SECONDS) -> None:
+                 log_dir: Path = state.LOG_DIR, verbose: bool = False, poll_wait: int = POLL_WAIT_SECONDS,
+                 schedule_seconds: float | None = None) -> None:
         self.emulator = Emulator(endpoint, region)
         self.poll_wait = poll_wait
+        self.schedule_seconds = schedule_seconds
+        self.schedules: dict[str, SchedulePoller] = {}
         self.cache = CodeCache(cache_dir)
         self.log_dir = log_dir
         self.verbose = verbose
@@ -556,6 +673,23 @@ class Runner:
                 poller.start()
                 self.report(f"polling {mapping.queue_arn} -> {mapping.function.name} (batch {mapping.batch_size}, "
                             f"concurrency {mapping.concurrency}, partial batch {mapping.report_batch_item_failures})")
+        self.refresh_schedules()
+
+    def refresh_schedules(self) -> None:
+        """Start a poller for each new scheduled target, restart changed ones, stop removed ones."""
+        wanted = {s.key: s for s in self.emulator.schedules(self.report, self.schedule_seconds)}
+        for key in list(self.schedules):
+            if key not in wanted or wanted[key] != self.schedules[key].schedule:
+                poller = self.schedules.pop(key)
+                poller.stop(wait=False)
+                self.report(f"stopped schedule {poller.schedule.rule_name} -> {poller.schedule.function.name}")
+        for key, schedule in wanted.items():
+            if key not in self.schedules:
+                poller = SchedulePoller(schedule, self.emulator, self.cache, self.log_dir, self.report, self.stats)
+                self.schedules[key] = poller
+                poller.start()
+                self.report(f"scheduled {schedule.rule_name} ({schedule.expression}, every {schedule.period:g} s) "
+                            f"-> {schedule.function.name}")
 
     def run(self, refresh_seconds: float = REFRESH_SECONDS) -> None:
         """Refresh until :meth:`stop`."""
@@ -565,10 +699,7 @@ class Runner:
             except Exception as error:  # noqa: BLE001 - an emulator hiccup must not end the runner
                 self.report(f"refresh failed: {type(error).__name__}: {error}")
             self._stop.wait(refresh_seconds)
-        for poller in self.pollers.values():
-            poller.stop(wait=False)
-        for poller in self.pollers.values():
-            poller.stop(wait=True)
+        self._stop_all()
 
     def start(self, refresh_seconds: float = REFRESH_SECONDS) -> threading.Thread:
         """Run in a background thread (tests, benchmarks)."""
@@ -582,7 +713,11 @@ class Runner:
     def close(self) -> None:
         """Stop now (tests, benchmarks): every poller at once, then wait for them."""
         self._stop.set()
-        pollers = list(self.pollers.values())
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        """Every poller at once, then wait for them."""
+        pollers: list[MappingPoller | SchedulePoller] = [*self.pollers.values(), *self.schedules.values()]
         for poller in pollers:
             poller.stop(wait=False)
         for poller in pollers:
@@ -632,11 +767,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir", type=Path, default=state.LOG_DIR)
     parser.add_argument("--cache-dir", type=Path, default=CODE_DIR)
     parser.add_argument("--verbose", action="store_true", help="also print errors and tracebacks to stderr")
+    parser.add_argument("--schedule-seconds", type=float, default=None,
+                        help=f"run every scheduled function this often (default: ${SCHEDULE_SECONDS_SETTING}, "
+                             "else each rule's own rate)")
     args = parser.parse_args(argv)
     endpoint = args.endpoint or state.endpoint()
     if not endpoint:
         raise SystemExit("no emulator endpoint: run `thingpress local up` first or pass --endpoint")
-    runner = Runner(endpoint, cache_dir=args.cache_dir, log_dir=args.log_dir, verbose=args.verbose)
+    schedule_seconds = args.schedule_seconds or float(os.environ.get(SCHEDULE_SECONDS_SETTING) or 0) or None
+    runner = Runner(endpoint, cache_dir=args.cache_dir, log_dir=args.log_dir, verbose=args.verbose,
+                    schedule_seconds=schedule_seconds)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     runner.report(f"runner started against {endpoint}")
     with contextlib.suppress(KeyboardInterrupt):

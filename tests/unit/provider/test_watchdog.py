@@ -1,0 +1,288 @@
+"""The watchdog against moto: resumes idle manifests, marks STALLED what nothing can resume, exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aws_fixtures import FakeContext, create_queue, drain_queue, put_and_event, sqs_event
+from conftest import generated_manifest
+
+from thingpress import audit, messages
+from thingpress.audit import OutcomeRecord
+from thingpress.provider import CONTINUE_SCHEMA, Tuning
+from thingpress.watchdog import SweepResult, Watchdog
+
+KEY = "generated/batch-1.txt"
+STALL_AFTER = 1800.0
+
+
+def later(seconds: float = STALL_AFTER + 60) -> Any:
+    """A clock that is ``seconds`` ahead of the real one (the audit rows carry real time)."""
+    return lambda: time.time() + seconds
+
+
+@pytest.fixture
+def dlq(aws) -> str:
+    return create_queue(aws.sqs, "import-dlq")
+
+
+def watchdog(aws: Any, dlq: str, *, clock: Any = None, table: Any = None) -> Watchdog:
+    return Watchdog(audit=table or aws.audit, sqs=aws.sqs, manifest_queue_urls={"generated": aws.manifest_queue},
+                    import_queue_url=aws.import_queue, import_dlq_url=dlq, stall_after_seconds=STALL_AFTER,
+                    clock=clock or later())
+
+
+def mid_of(event: dict[str, Any], key: str = KEY) -> str:
+    return audit.manifest_id("generated", "manifests", key, event["Records"][0]["s3"]["object"]["versionId"])
+
+
+def parse(aws: Any, pems: list[bytes], count: int, *, tuning: Tuning | None = None) -> str:
+    """Upload ``count`` certificates and run the provider once on the S3 event; the manifest id."""
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:count]))
+    assert aws.provider(tuning=tuning).handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
+    return mid_of(event)
+
+
+def record_all(aws: Any, sent: list[messages.ImportMessage]) -> None:
+    """Every import message's outcome, written as the importer writes a batch (no completion check)."""
+    aws.audit.record_outcomes([OutcomeRecord(m.manifest_id, m.fingerprint, audit.IMPORTED, vendor=m.vendor,
+                                             position=m.position, thing_name=m.thing_name) for m in sent])
+
+
+# -- resuming ----------------------------------------------------------------------
+
+
+def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pems):
+    mid = parse(aws, pems, 12, tuning=Tuning(max_entries_per_invocation=5))
+    first = drain_queue(aws.sqs, aws.import_queue)
+    lost = drain_queue(aws.sqs, aws.manifest_queue)  # the provider's own continuation is lost
+    assert len(first) == 5 and len(lost) == 1
+    stuck = aws.audit.get_summary(mid)
+    assert (stuck["state"], stuck["checkpoint"], stuck["parse_done"]) == (audit.PARSING, 5, False)
+
+    result = watchdog(aws, dlq).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[mid], stalled=[])
+    (sent,) = drain_queue(aws.sqs, aws.manifest_queue)
+    body = sent["Body"]
+    assert '"schema":"' + CONTINUE_SCHEMA + '"' in body and f'"manifest_id":"{mid}"' in body
+    assert aws.provider().handle(sqs_event(body), FakeContext()) == {"batchItemFailures": []}
+    rest = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    assert sorted(m.position for m in rest) == list(range(6, 13))
+    done = aws.audit.get_summary(mid)
+    assert (done["state"], done["entries"], done["queued"], done["outstanding"]) == (audit.QUEUED, 12, 12, 12)
+
+
+def test_a_duplicate_continuation_after_the_manifest_moved_on_changes_nothing(aws, dlq, pems):
+    mid = parse(aws, pems, 12, tuning=Tuning(max_entries_per_invocation=5))
+    drain_queue(aws.sqs, aws.import_queue)
+    drain_queue(aws.sqs, aws.manifest_queue)
+    dog = watchdog(aws, dlq)
+    assert dog.sweep().resumed == [mid]
+    assert dog.sweep().resumed == [mid]  # a second sweep before the first continuation ran: harmless
+    first, second = (m["Body"] for m in drain_queue(aws.sqs, aws.manifest_queue))
+    aws.provider().handle(sqs_event(first), FakeContext())
+    before = aws.audit.get_summary(mid)
+
+    aws.provider().handle(sqs_event(second), FakeContext())
+
+    assert len(drain_queue(aws.sqs, aws.import_queue)) == 7  # positions 6..12, once
+    assert aws.audit.get_summary(mid) == before
+    # finished parsing: the watchdog leaves it to the importer now (its messages are "in the queue")
+    assert watchdog(aws, dlq).sweep().resumed == []
+
+
+def test_a_manifest_with_recent_progress_is_left_alone(aws, dlq, pems):
+    parse(aws, pems, 12, tuning=Tuning(max_entries_per_invocation=5))
+    drain_queue(aws.sqs, aws.manifest_queue)
+
+    result = watchdog(aws, dlq, clock=later(STALL_AFTER - 60)).sweep()
+
+    assert result == SweepResult(checked=0, resumed=[], stalled=[])
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []
+
+
+def test_a_parsed_manifest_whose_completion_was_lost_is_completed(aws, dlq, pems):
+    mid = parse(aws, pems, 4)
+    record_all(aws, [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)])
+    assert aws.audit.get_summary(mid)["state"] == audit.QUEUED  # nobody ran try_complete
+
+    result = watchdog(aws, dlq).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[mid], stalled=[])
+    summary = aws.audit.get_summary(mid)
+    assert (summary["state"], summary["imported"], summary["outstanding"]) == (audit.COMPLETE, 4, 0)
+
+
+# -- STALLED -----------------------------------------------------------------------
+
+
+def test_import_messages_gone_and_counters_short_is_stalled_with_the_reason_once(aws, dlq, pems):
+    mid = parse(aws, pems, 12)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    record_all(aws, sent[:9])  # three import messages vanished without an outcome
+    seen = aws.audit.get_summary(mid)
+
+    result = watchdog(aws, dlq).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[], stalled=[mid])
+    summary = aws.audit.get_summary(mid)
+    assert summary["state"] == audit.STALLED
+    assert summary["reason"] == (
+        "parsed, but 3 of 12 entries have no outcome (outstanding 3) and no import message remains "
+        f"(import queue and dead-letter queue empty); no progress since {seen['updated_at']}")
+    assert summary["updated_at"] == seen["updated_at"]  # marking is not progress
+    assert (summary["imported"], summary["outstanding"]) == (9, 3)
+    # idempotent: STALLED is not looked at again
+    assert watchdog(aws, dlq).sweep() == SweepResult(checked=0, resumed=[], stalled=[])
+    assert aws.audit.get_summary(mid)["stalled_at"] == summary["stalled_at"]
+
+
+@pytest.mark.parametrize("where", ["visible", "in_flight", "dlq"])
+def test_not_stalled_while_an_import_message_remains(aws, dlq, pems, where):
+    mid = parse(aws, pems, 3)
+    if where == "in_flight":
+        got = aws.sqs.receive_message(QueueUrl=aws.import_queue, MaxNumberOfMessages=10, VisibilityTimeout=600)
+        assert len(got["Messages"]) == 3
+    elif where == "dlq":
+        for m in drain_queue(aws.sqs, aws.import_queue)[:1]:
+            aws.sqs.send_message(QueueUrl=dlq, MessageBody=m["Body"])
+
+    result = watchdog(aws, dlq).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[], stalled=[])
+    assert aws.audit.get_summary(mid)["state"] == audit.QUEUED
+
+
+def test_a_late_outcome_completes_a_stalled_manifest(aws, dlq, pems):
+    mid = parse(aws, pems, 2)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    assert watchdog(aws, dlq).sweep().stalled == [mid]
+
+    record_all(aws, sent)  # e.g. an operator re-imported the two certificates
+    assert aws.audit.try_complete(mid)
+
+    assert aws.audit.get_summary(mid)["state"] == audit.COMPLETE
+
+
+def test_complete_and_refused_manifests_are_left_alone(aws, dlq, pems):
+    complete = parse(aws, pems, 2)
+    record_all(aws, [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)])
+    assert aws.audit.try_complete(complete)
+    refused = put_and_event(aws.s3, aws.bucket, "generated/wrong-suffix.csv", b"x\n")
+    aws.provider().handle(sqs_event(refused), FakeContext())
+    mids = complete, mid_of(refused, "generated/wrong-suffix.csv")
+    assert [aws.audit.get_summary(m)["state"] for m in mids] == [audit.COMPLETE, audit.REFUSED]
+    before = [aws.audit.get_summary(m) for m in mids]
+
+    assert watchdog(aws, dlq, clock=later(10 * STALL_AFTER)).sweep() == SweepResult(checked=0, resumed=[], stalled=[])
+
+    assert [aws.audit.get_summary(m) for m in mids] == before
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []
+
+
+# -- concurrency -------------------------------------------------------------------
+
+
+class PausingTable:
+    """An AuditTable whose ``mark_stalled`` waits at the exact point: judged, not yet written."""
+
+    def __init__(self, table: audit.AuditTable):
+        self._table = table
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def mark_stalled(self, *args: Any, **kwargs: Any) -> bool:
+        self.reached.set()
+        assert self.release.wait(10)
+        return self._table.mark_stalled(*args, **kwargs)
+
+
+def test_two_concurrent_sweeps_mark_a_manifest_stalled_once(aws, dlq, pems):
+    mid = parse(aws, pems, 5)
+    drain_queue(aws.sqs, aws.import_queue)
+    paused = PausingTable(aws.audit)
+    results: dict[str, SweepResult] = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", watchdog(aws, dlq, table=paused).sweep()))
+    first.start()
+    assert paused.reached.wait(10)  # the first sweep judged the manifest STALLED and is about to write
+
+    results["second"] = watchdog(aws, dlq).sweep()
+    paused.release.set()
+    first.join(10)
+
+    assert results["second"].stalled == [mid]
+    assert results["first"] == SweepResult(checked=1, resumed=[], stalled=[])
+    assert aws.audit.get_summary(mid)["state"] == audit.STALLED
+
+
+def test_an_outcome_recorded_after_the_judgement_wins_over_stalled(aws, dlq, pems):
+    mid = parse(aws, pems, 2)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    paused = PausingTable(aws.audit)
+    results: dict[str, SweepResult] = {}
+    sweeper = threading.Thread(target=lambda: results.setdefault("sweep", watchdog(aws, dlq, table=paused).sweep()))
+    sweeper.start()
+    assert paused.reached.wait(10)
+
+    aws.audit.record_outcome(sent[0].manifest_id, sent[0].fingerprint, audit.IMPORTED, vendor="generated",
+                             position=sent[0].position, thing_name=sent[0].thing_name, complete=False)
+    paused.release.set()
+    sweeper.join(10)
+
+    assert results["sweep"].stalled == []
+    summary = aws.audit.get_summary(mid)
+    assert (summary["state"], summary["outstanding"]) == (audit.QUEUED, 1)
+
+
+def test_the_index_lists_only_idle_unfinished_summaries(aws, pems):
+    mid = parse(aws, pems, 3)
+    idle = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    busy = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    assert [r["manifest_id"] for r in aws.audit.unfinished_manifests(idle_since=idle)] == [mid]
+    assert aws.audit.unfinished_manifests(idle_since=busy) == []
+    assert [r["sk"] for r in aws.audit.unfinished_manifests()] == [audit.SUMMARY_SK]
+
+
+# -- the handler -------------------------------------------------------------------
+
+
+def test_the_handler_sweeps_and_puts_the_stalled_metric(aws, dlq, pems, monkeypatch, capsys):
+    import json as jsonlib
+
+    import watchdog_handler
+
+    from thingpress import settings
+
+    mid = parse(aws, pems, 3)
+    drain_queue(aws.sqs, aws.import_queue)
+    for name, value in {settings.AUDIT_TABLE: aws.audit.table, settings.IMPORT_QUEUE_URL: aws.import_queue,
+                        settings.IMPORT_DLQ_URL: dlq,
+                        settings.MANIFEST_QUEUE_URLS: jsonlib.dumps({"generated": aws.manifest_queue})}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(watchdog_handler, "_watchdog", None)
+    # the last progress was an hour ago (the default threshold is twice the 900 s provider timeout)
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=audit.to_item({"pk": audit.manifest_pk(mid),
+                                                                           "sk": audit.SUMMARY_SK}),
+                             UpdateExpression="SET updated_at = :t",
+                             ExpressionAttributeValues=audit.to_item({":t": an_hour_ago}))
+    capsys.readouterr()
+
+    answer = watchdog_handler.lambda_handler({"detail-type": "Scheduled Event", "time": "2026-12-01T00:00:00Z"},
+                                             FakeContext(function_name="thingpress-test-watchdog"))
+
+    assert answer == {"checked": 1, "resumed": [], "stalled": [mid]}
+    emf = [jsonlib.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (blob,) = emf
+    assert blob["ManifestsStalled"] == [1.0] and blob["ManifestsResumed"] == [0.0]
+    assert blob["service"] == "watchdog" and blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "thingpress"
+    assert aws.audit.get_summary(mid)["state"] == audit.STALLED
