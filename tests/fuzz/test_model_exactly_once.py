@@ -503,6 +503,15 @@ class ExactlyOnce(RuleBasedStateMachine):
                 assert things[name].get("thingpress_manifest") in manifests, f"{name} attributes; {faults}"
 
 
+SETTINGS = settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                           HealthCheck.data_too_large])
+
+
+def test_exactly_once_under_faults(world: World) -> None:
+    run_state_machine_as_test(lambda: ExactlyOnce(world), settings=SETTINGS)
+
+
 # -- known scenarios: the shrunk examples of the defects the state machine found, replayed every run --
 #
 # ``watchdog`` False: SQS redelivery alone must finish the manifest (the watchdog is for what no
