@@ -7,10 +7,15 @@ moto runs (in-process ``mock_aws`` or moto server).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
+
+from moto.iot import models as iot_models
+from moto.iot.exceptions import ResourceAlreadyExistsException
 
 from thingpress import audit
 
@@ -135,3 +140,33 @@ class FakeContext:
         if len(self.remaining_ms) > 1:
             return self.remaining_ms.pop(0)
         return self.remaining_ms[0]
+
+
+@contextlib.contextmanager
+def aws_create_thing() -> Iterator[None]:
+    """Make moto's CreateThing answer like AWS for an existing thing.
+
+    moto silently replaces an existing thing (new attributes, new type), where AWS
+    answers ``ResourceAlreadyExistsException`` unless the request is identical
+    (then it is a success): https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html
+    """
+    original = iot_models.IoTBackend.create_thing
+
+    def create_thing(self: Any, thing_name: str, thing_type_name: str, attribute_payload: dict[str, Any] | None,
+                     billing_group_name: str | None = None) -> Any:
+        existing = next((t for t in self.things.values() if t.thing_name == thing_name), None)
+        if existing is not None:
+            attributes = (attribute_payload or {}).get("attributes", {})
+            current_type = existing.thing_type.thing_type_name if existing.thing_type else None
+            same_type = current_type == (thing_type_name or None)
+            if same_type and existing.attributes == attributes:
+                return existing
+            raise ResourceAlreadyExistsException(f"Thing {thing_name} already exists with different tags",
+                                                 existing.thing_name, existing.arn)
+        return original(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
+
+    iot_models.IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        iot_models.IoTBackend.create_thing = original  # type: ignore[method-assign]
