@@ -1,8 +1,8 @@
-"""Reusable moto helpers: the audit table, queues, buckets, S3 events and a Lambda context.
+"""Reusable moto helpers: in-process AWS, the audit table, queues, buckets, S3 events and a Lambda context.
 
 Tests import it as ``aws_fixtures`` (``tests/`` is on ``sys.path`` because
 ``tests/conftest.py`` is a rootless conftest, pytest's default import mode). Every helper takes an already-created boto3 client so the caller decides where
-moto runs (in-process ``mock_aws`` or moto server).
+moto runs (in-process :func:`in_process_aws` or the emulator's moto server).
 """
 
 from __future__ import annotations
@@ -12,13 +12,30 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
+from moto import mock_aws
+from moto.core.models import MockAWS
+
 from thingpress import audit
+from thingpress_cli.local.moto_ext import apply_behaviour_patches
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
 }
+
+
+def in_process_aws() -> MockAWS:
+    """moto in-process for one test, answering as the emulator does.
+
+    The emulator's behaviour patches (:func:`thingpress_cli.local.moto_ext.apply_behaviour_patches`)
+    apply, so in-process AWS follows the same AWS rules as the local cloud. Each
+    test starts from empty backends (``mock_aws`` resets them on start), but the
+    boto3 session is kept: moto would otherwise drop it on every start, and each
+    test would re-read every service model it creates a client for (~0.2 s each).
+    """
+    apply_behaviour_patches()
+    return mock_aws(config={"core": {"reset_boto3_session": False}})
 
 
 def create_audit_table(client: Any, name: str = "thingpress-audit") -> str:

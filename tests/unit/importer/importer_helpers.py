@@ -1,11 +1,8 @@
 """Helpers for the importer tests: moto IoT (valid certificate ids), call recorder, flaky client, messages.
 
-moto's IoT is started with ``use_valid_cert`` so certificate ids are the SHA-256 of
-the DER, as in AWS. One more emulator difference is patched here: moto's
-``CreateThing`` silently replaces an existing thing (new attributes, new type),
-where AWS answers ``ResourceAlreadyExistsException`` unless the request is
-identical. ``aws_create_thing`` restores the AWS behaviour for the duration of a test.
-And moto's in-process backends are not thread-safe (a concurrent batch can hit
+moto answers as the emulator does (``aws_fixtures.in_process_aws``): certificate ids
+are the SHA-256 of the DER and ``CreateThing`` on an existing thing answers as AWS
+does. moto's in-process backends are not thread-safe (a concurrent batch can hit
 "dictionary changed size during iteration"), where each AWS request is atomic:
 ``serialized_moto`` makes each emulated request atomic with one lock.
 """
@@ -28,8 +25,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.iot import models as iot_models
-from moto.iot.exceptions import ResourceAlreadyExistsException
 
 from thingpress.audit import QUEUED, AuditTable, Progress, manifest_id
 from thingpress.importer import CertificateArns, Importer
@@ -62,31 +57,6 @@ def device_pem(cn: str) -> str:
 def der_sha256(pem: str) -> str:
     cert = x509.load_pem_x509_certificate(pem.encode())
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-@contextlib.contextmanager
-def aws_create_thing() -> Iterator[None]:
-    """Make moto's CreateThing answer like AWS for an existing thing."""
-    original = iot_models.IoTBackend.create_thing
-
-    def create_thing(self: Any, thing_name: str, thing_type_name: str, attribute_payload: dict[str, Any] | None,
-                     billing_group_name: str | None = None) -> Any:
-        existing = next((t for t in self.things.values() if t.thing_name == thing_name), None)
-        if existing is not None:
-            attributes = (attribute_payload or {}).get("attributes", {})
-            current_type = existing.thing_type.thing_type_name if existing.thing_type else None
-            same_type = current_type == (thing_type_name or None)
-            if same_type and existing.attributes == attributes:
-                return existing
-            raise ResourceAlreadyExistsException(f"Thing {thing_name} already exists with different tags",
-                                                 existing.thing_name, existing.arn)
-        return original(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
-
-    iot_models.IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        iot_models.IoTBackend.create_thing = original  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
