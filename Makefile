@@ -28,6 +28,7 @@ TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 help:
 	@echo "make demo    - bring up the local emulator, deploy, import real vendor samples, show results"
 	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
+	@echo "make test-unit - everything that needs no deployment (unit, fuzz, stacks, contract)"
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
 	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README)"
@@ -58,8 +59,11 @@ test: install
 	$(TOOLENV); $(PY) -m pytest; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-seconds
 
+# Everything that needs no deployment: unit, fuzz, stacks (synth, checkov, validate), contract (built zips).
 test-unit: install
-	$(PY) -m pytest tests/unit tests/fuzz
+	@mkdir -p build; start=$$(date +%s); \
+	$(TOOLENV); $(PY) -m pytest tests/unit tests/fuzz tests/stacks tests/contract; \
+	echo $$(( $$(date +%s) - start )) > build/make-test-unit-seconds
 
 test-stacks: install
 	$(TOOLENV); $(PY) -m pytest tests/stacks tests/contract
