@@ -90,11 +90,12 @@ local-down: $(VENV)/.installed
 local-status: $(VENV)/.installed
 	$(VENV)/bin/thingpress local status
 
+# DISABLE_VERSION_CHECK: cdktf would run `pipenv run pip show cdktf` before each command (pins are exact).
 deploy: install
-	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
+	$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
 
 destroy: install
-	$(TOOLENV); THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf destroy thingpress-$(ENV) --auto-approve
+	$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf destroy thingpress-$(ENV) --auto-approve
 
 clean:
 	rm -rf build cdktf.out .pytest_cache .hypothesis
