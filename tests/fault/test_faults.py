@@ -134,7 +134,7 @@ def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
 
 def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, tmp_path):
     sqs = deployment.client("sqs")
-    path, expected = fresh_manifest(tmp_path, 300, "crash")
+    path, expected = fresh_manifest(tmp_path, 1000, "crash")
     vendor = deployment.outputs.vendors["generated"]
     function = vendor.function_name
     table = deployment.audit_table()
@@ -150,8 +150,8 @@ def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, t
         assert killed >= 1
         row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == audit.COMPLETE and r,
                          WAIT_SECONDS, "the resumed manifest to complete")
-    assert progressed["checkpoint"] <= row["checkpoint"] == 300
-    assert row["queued"] == 300 and row["entries"] == 300  # counted once despite the crash
+    assert progressed["checkpoint"] <= row["checkpoint"] == 1000
+    assert row["queued"] == 1000 and row["entries"] == 1000  # counted once despite the crash
     assert_consistent(deployment, iot, uploaded.manifest_id, expected)
 
 
