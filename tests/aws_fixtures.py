@@ -1,29 +1,41 @@
-"""Reusable moto helpers: the audit table, queues, buckets, S3 events and a Lambda context.
+"""Reusable moto helpers: in-process AWS, the audit table, queues, buckets, S3 events and a Lambda context.
 
 Tests import it as ``aws_fixtures`` (``tests/`` is on ``sys.path`` because
 ``tests/conftest.py`` is a rootless conftest, pytest's default import mode). Every helper takes an already-created boto3 client so the caller decides where
-moto runs (in-process ``mock_aws`` or moto server).
+moto runs (in-process :func:`in_process_aws` or the emulator's moto server).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
-from moto.iot import models as iot_models
-from moto.iot.exceptions import ResourceAlreadyExistsException
+from moto import mock_aws
+from moto.core.models import MockAWS
 
 from thingpress import audit
+from thingpress_cli.local.moto_ext import apply_behaviour_patches
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
 }
+
+
+def in_process_aws() -> MockAWS:
+    """moto in-process for one test, answering as the emulator does.
+
+    The emulator's behaviour patches (:func:`thingpress_cli.local.moto_ext.apply_behaviour_patches`)
+    apply, so in-process AWS follows the same AWS rules as the local cloud. Each
+    test starts from empty backends (``mock_aws`` resets them on start), but the
+    boto3 session is kept: moto would otherwise drop it on every start, and each
+    test would re-read every service model it creates a client for (~0.2 s each).
+    """
+    apply_behaviour_patches()
+    return mock_aws(config={"core": {"reset_boto3_session": False}})
 
 
 def create_audit_table(client: Any, name: str = "thingpress-audit") -> str:
@@ -140,33 +152,3 @@ class FakeContext:
         if len(self.remaining_ms) > 1:
             return self.remaining_ms.pop(0)
         return self.remaining_ms[0]
-
-
-@contextlib.contextmanager
-def aws_create_thing() -> Iterator[None]:
-    """Make moto's CreateThing answer like AWS for an existing thing.
-
-    moto silently replaces an existing thing (new attributes, new type), where AWS
-    answers ``ResourceAlreadyExistsException`` unless the request is identical
-    (then it is a success): https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html
-    """
-    original = iot_models.IoTBackend.create_thing
-
-    def create_thing(self: Any, thing_name: str, thing_type_name: str, attribute_payload: dict[str, Any] | None,
-                     billing_group_name: str | None = None) -> Any:
-        existing = next((t for t in self.things.values() if t.thing_name == thing_name), None)
-        if existing is not None:
-            attributes = (attribute_payload or {}).get("attributes", {})
-            current_type = existing.thing_type.thing_type_name if existing.thing_type else None
-            same_type = current_type == (thing_type_name or None)
-            if same_type and existing.attributes == attributes:
-                return existing
-            raise ResourceAlreadyExistsException(f"Thing {thing_name} already exists with different tags",
-                                                 existing.thing_name, existing.arn)
-        return original(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
-
-    iot_models.IoTBackend.create_thing = create_thing  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        iot_models.IoTBackend.create_thing = original  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ provider uses; results are read back only from IoT and the audit table.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -107,6 +108,45 @@ def kill_workers(function_name: str) -> int:
     return killed
 
 
+def signal_workers(function_name: str, signum: int) -> list[int]:
+    """Send ``signum`` to every runner worker of ``function_name``; the pids it reached."""
+    reached = []
+    for pid in worker_pids(function_name):
+        try:
+            os.kill(pid, signum)
+            reached.append(pid)
+        except ProcessLookupError:
+            pass
+    return reached
+
+
+def frozen_when(function_name: str, predicate, timeout: float, what: str, run: float = 0.005,
+                pause: float = 0.045) -> Any:
+    """Let ``function_name``'s workers run in short slices until ``predicate()`` holds while they are frozen.
+
+    Each round freezes every worker (SIGSTOP, also any worker spawned meanwhile),
+    reads ``predicate()``, then lets them run for ``run`` seconds. When the value is
+    truthy the workers are left frozen (SIGSTOP), so the state it describes is
+    exactly the state they are killed in: nothing moves between the check and the
+    kill. On failure they are let go (SIGCONT).
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            signal_workers(function_name, signal.SIGSTOP)
+            time.sleep(pause)  # the frozen share: slows the function ~10x so the check lands mid-run
+            value = predicate()
+            if value:
+                return value
+            signal_workers(function_name, signal.SIGCONT)
+            time.sleep(run)
+    except BaseException:
+        signal_workers(function_name, signal.SIGCONT)
+        raise
+    signal_workers(function_name, signal.SIGCONT)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,6 +178,26 @@ def assert_consistent(deployment: Deployment, iot, mid: str, expected: list[Cert
         principals = iot.list_thing_principals(thingName=cert.thing_name)["principals"]
         assert principals == [described["certificateArn"]], (cert.thing_name, principals)
     return row
+
+
+@contextlib.contextmanager
+def visibility_timeout(sqs, url: str, seconds: int) -> Iterator[None]:
+    """The queue's visibility timeout set to ``seconds`` for a fault scenario, then restored.
+
+    A killed invocation's messages come back after the visibility timeout; a
+    scenario that kills on purpose need not wait the deployment's full timeout.
+    A receive takes the queue's timeout when it starts, so this returns once every
+    long poll the local runner had open when the setting changed has ended.
+    """
+    from thingpress_cli.local.runner import POLL_WAIT_SECONDS
+
+    before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]["VisibilityTimeout"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(seconds)})
+    time.sleep(POLL_WAIT_SECONDS + 0.5)
+    try:
+        yield
+    finally:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": before})
 
 
 def queue_depth(sqs, url: str) -> int:

@@ -59,6 +59,29 @@ def script_output(name: str, *args: str, timeout: float = 3600) -> str:
     return text
 
 
+#: `make` targets timed by the bench: figure -> (target, the seconds file the target writes).
+TEST_TARGETS = {
+    "make_test_unit_seconds": ("test-unit", "make-test-unit-seconds"),
+    "make_test_seconds": ("test", "make-test-seconds"),
+}
+
+
+def test_phase(args: argparse.Namespace, figures: dict[str, Any], run: Any = subprocess.run) -> None:
+    """``make test-unit`` then ``make test`` (each writes its wall seconds under build/); their figures.
+
+    With ``--skip-tests`` the targets are not run and the last recorded figures are used.
+    """
+    for figure, (target, name) in TEST_TARGETS.items():
+        seconds = REPO / "build" / name
+        if not args.skip_tests:
+            seconds.unlink(missing_ok=True)
+            done = run(["make", target], cwd=REPO, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"make {target} failed (exit {done.returncode}): no benchmark figures from a failing suite")
+        if seconds.is_file():
+            figures[figure] = float(seconds.read_text())
+
+
 def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     from bench_pipeline import UNLIMITED, floor, pipeline, quota, set_importer_budget
 
@@ -143,10 +166,12 @@ def markdown(figures: dict[str, Any]) -> str:
          fmt(figures["quota_raised_certs_per_s"]) + f" certs/s, **ratio {figures['quota_ratio_raised']}**",
          f"all five APIs at 50/s; DLQ {figures['quota_raised_dlq_messages']}, FAILED {figures['quota_raised_failed']}"),
         ("Lost certificates (all runs)", str(figures["lost_certificates"]), "must be 0"),
-        ("Local deploy (emulator + cdktf deploy + runner)", f"{figures['local_deploy_seconds']} s", "goal <= 60 s"),
+        ("Local deploy (emulator + cdktf deploy + runner)", f"{figures['local_deploy_seconds']} s", "goal <= 90 s"),
     ]
     if "make_test_seconds" in figures:
-        rows.append(("`make test` wall time", f"{figures['make_test_seconds']} s", "last run, build/make-test-seconds"))
+        rows.append(("`make test` wall time", f"{figures['make_test_seconds']} s", "goal <= 480 s (deploy included)"))
+    if "make_test_unit_seconds" in figures:
+        rows.append(("`make test-unit` wall time", f"{figures['make_test_unit_seconds']} s", "goal <= 60 s (no deployment)"))
     lines = [
         "# Benchmarks",
         "",
@@ -181,14 +206,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the local environment up")
     parser.add_argument("--skip-components", action="store_true", help="only the local-pipeline figures")
+    parser.add_argument("--skip-tests", action="store_true",
+                        help="do not run make test-unit / make test; report their last recorded seconds")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
     if not args.skip_components:
         for key, (script, script_args) in COMPONENTS.items():
             figures[key] = script_output(script, *script_args)
-    test_time = REPO / "build" / "make-test-seconds"
-    if test_time.is_file():
-        figures["make_test_seconds"] = float(test_time.read_text())
+    test_phase(args, figures)
     local_phase(args, figures)
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

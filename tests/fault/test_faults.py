@@ -20,8 +20,11 @@ from thingpress.messages import ImportMessage
 from thingpress_cli.generate import device_certificates, make_ca
 from thingpress_cli.local import emulator
 
-from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, kill_workers, queue_depth,
-                               upload_and_wait, wait_until, worker_pids)
+from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, frozen_when, kill_workers,
+                               queue_depth, upload_and_wait, visibility_timeout, wait_until, worker_pids)
+
+#: Visibility timeout of a queue whose consumer a scenario kills: redelivery in seconds, not minutes.
+KILLED_VISIBILITY_SECONDS = 10
 
 
 class Synthetic:
@@ -130,20 +133,25 @@ def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
 
 
 def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, tmp_path):
-    path, expected = fresh_manifest(tmp_path, 1500, "crash")
-    function = deployment.outputs.vendors["generated"].function_name
+    sqs = deployment.client("sqs")
+    path, expected = fresh_manifest(tmp_path, 1000, "crash")
+    vendor = deployment.outputs.vendors["generated"]
+    function = vendor.function_name
     table = deployment.audit_table()
-    uploaded = deployment.upload(path)
 
-    progressed = wait_until(lambda: (row := table.get_summary(uploaded.manifest_id)) and row["checkpoint"] > 0
-                            and not row["parse_done"] and row, 120, "the provider's first checkpoint", interval=0.05)
-    killed = kill_workers(function)
+    with visibility_timeout(sqs, vendor.manifest_queue_url, KILLED_VISIBILITY_SECONDS):
+        uploaded = deployment.upload(path)
+        # The provider runs in slices and is checked while frozen: killed exactly in the state it was seen in.
+        progressed = frozen_when(function, lambda: (row := table.get_summary(uploaded.manifest_id))
+                                 and row["checkpoint"] > 0 and row, 120, "the provider's first checkpoint")
+        assert not progressed["parse_done"], "the provider finished before it could be killed"
+        killed = kill_workers(function)
 
-    assert killed >= 1, "the provider finished before it could be killed"
-    row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == audit.COMPLETE and r,
-                     WAIT_SECONDS, "the resumed manifest to complete")
-    assert progressed["checkpoint"] <= row["checkpoint"] == 1500
-    assert row["queued"] == 1500 and row["entries"] == 1500  # counted once despite the crash
+        assert killed >= 1
+        row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == audit.COMPLETE and r,
+                         WAIT_SECONDS, "the resumed manifest to complete")
+    assert progressed["checkpoint"] <= row["checkpoint"] == 1000
+    assert row["queued"] == 1000 and row["entries"] == 1000  # counted once despite the crash
     assert_consistent(deployment, iot, uploaded.manifest_id, expected)
 
 

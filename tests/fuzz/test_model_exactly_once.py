@@ -55,7 +55,7 @@ from typing import Any
 import boto3
 import factories
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, aws_create_thing, create_audit_table, create_bucket, put_and_event
+from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bucket, in_process_aws, put_and_event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -63,7 +63,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 from model_harness import KINDS, TARGETS, Crash, Fault, FaultPlan, FaultyClient, ModelQueue, ModelSqs, Scheduler
-from moto import mock_aws
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -189,7 +188,7 @@ def world() -> Iterator[World]:
     # call's time. S3 refuses an unsigned request to a private bucket, as AWS does.
     config = Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1})
     try:
-        with mock_aws(config={"iot": {"use_valid_cert": True}}), aws_create_thing():
+        with in_process_aws():
             s3 = boto3.client("s3", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
             dynamodb = boto3.client("dynamodb", region_name=REGION, config=config)
             iot = boto3.client("iot", region_name=REGION, config=config)

@@ -1,7 +1,22 @@
-"""What moto 5.2 needs to serve thingpress's local deployment.
+"""What moto 5.2 needs to serve thingpress's local deployment: one guarded layer over moto.
 
-The emulator process (:mod:`thingpress_cli.local.emulator`) calls :func:`install`
-before it serves. Everything here is a small, documented difference from moto:
+The changes come in three groups, each applied once per process:
+
+* :func:`apply_behaviour_patches` makes moto answer as AWS does. The emulator
+  *and* the unit tests' in-process ``mock_aws`` fixtures apply it, so both see
+  the same AWS rules (AWS-true certificate ids, ``CreateThing`` on an existing
+  thing, atomic DynamoDB requests, versioned S3 event records, TLS bucket
+  policies, SQS deletes under the queue's lock).
+* :func:`apply_speed_patches` changes only the cost: same answers.
+* :func:`configure_moto` (the emulator) adds both plus what only a server needs
+  (no Docker, no built-in SQS->Lambda delivery); :func:`install` wraps moto's
+  WSGI application in :class:`Extension` (IoT tags, Lambda code, quota mode).
+
+:func:`check_moto` runs first (and at ``make install``): moto must be the
+version the Pipfile pins and every attribute in :data:`PATCHED_ATTRIBUTES` must
+exist, so an upgrade fails loudly instead of silently serving stock behaviour.
+
+The changes, one by one:
 
 * **IoT tags.** moto's IoT has no ``TagResource``, ``UntagResource`` or
   ``ListTagsForResource``; the Terraform AWS provider calls them for
@@ -55,7 +70,7 @@ before it serves. Everything here is a small, documented difference from moto:
 * **CreateThing on an existing thing.** AWS returns the existing thing when the
   request matches it (same type and attributes) and answers
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
-  thing (new id, new attributes). :func:`existing_thing_answer` answers as AWS does,
+  thing (new id, new attributes). :func:`aws_create_thing` answers as AWS does,
   so a re-uploaded manifest finds its things as they are.
 * **S3 event records with the object version.** For a versioned bucket, AWS's
   ``ObjectCreated`` record carries ``s3.object.versionId`` (and a ``sequencer``);
@@ -65,7 +80,9 @@ before it serves. Everything here is a small, documented difference from moto:
   transaction atomically; moto's backend is plain Python shared by the server's
   threads, so two concurrent ``TransactWriteItems`` with the same
   ``attribute_not_exists`` condition could both succeed (seen: a certificate
-  delivered twice at once was counted twice). DynamoDB requests are serialized.
+  delivered twice at once was counted twice). DynamoDB requests are serialized
+  (:func:`one_at_a_time` on moto's DynamoDB response handler, so in-process
+  ``mock_aws`` clients get it too).
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 * **Fault injection** (:mod:`.faults`, off by default): 500 after an applied
@@ -93,10 +110,9 @@ before it serves. Everything here is a small, documented difference from moto:
   moto run it unchanged, and puts those items back if it fails. Same outcome:
   a transaction touches only the items it names.
 
-The IoT, Lambda-code and quota pieces are a WSGI layer in front of moto's own
-application; moto's own code is patched (in :func:`configure_moto`) for the SQS
-delivery switch, the SQS clock, retention check and queue locks, the S3 event record, the
-bucket-policy evaluation, the lookups and the transaction rollback above.
+The IoT tag, Lambda-code and quota pieces are a WSGI layer in front of moto's own
+application; everything else patches moto's own code (listed in
+:data:`PATCHED_ATTRIBUTES`).
 """
 
 from __future__ import annotations
@@ -105,9 +121,11 @@ import fnmatch
 import io
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from moto.core.request import Request
@@ -119,6 +137,8 @@ from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
 
+#: The Pipfile that pins moto (the version these patches are written for).
+PIPFILE = Path(__file__).resolve().parents[2] / "Pipfile"
 #: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
 QUOTA_PATH = "/moto-api/thingpress/quotas"
 #: Path of the emulator settings endpoint (GET shows, POST changes; see :class:`.DeletionRules`).
@@ -157,16 +177,14 @@ def _may_need_extension(environ: dict[str, Any]) -> bool:
     """Whether an IoT request may be one the extension answers or watches, without routing it.
 
     With the quota mode off, only these need the operation's name: the tag APIs
-    (``/tags``, ``/untag``), ``CreateThing`` (``POST /things/<name>``) and a
-    ``Create*`` whose body carries ``tags``. Every other IoT call (the importer's
-    attach calls, most of the traffic) skips the operation lookup.
+    (``/tags``, ``/untag``) and a ``Create*`` whose body carries ``tags``. Every
+    other IoT call (the importer's attach calls, most of the traffic) skips the
+    operation lookup.
     """
     path = environ.get("PATH_INFO", "")
     if path.startswith(("/tags", "/untag")):
         return True
     method = environ.get("REQUEST_METHOD")
-    if method == "POST" and path.startswith("/things/") and path.count("/") == 2:
-        return True
     return method in ("POST", "PUT") and b'"tags"' in read_body(environ)
 
 
@@ -295,29 +313,41 @@ def signing_region(environ: dict[str, Any]) -> str:
         return "us-east-1"
 
 
-def existing_thing_answer(environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
-    """AWS's CreateThing for a thing that exists; None when it does not (moto creates it)."""
-    from urllib.parse import unquote
+def aws_create_thing(create_thing: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's ``IoTBackend.create_thing``, answering as AWS for a thing that exists.
 
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.iot.models import iot_backends
+    AWS returns the existing thing when the request matches it (same type and
+    attributes) and raises ``ResourceAlreadyExistsException`` when it differs
+    (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html);
+    moto replaces the thing. A thing that does not exist is created by moto.
+    """
+    from moto.iot.exceptions import ResourceAlreadyExistsException
 
-    name = unquote(environ.get("PATH_INFO", "").rsplit("/", 1)[-1])
-    existing = _thing_by_name(iot_backends[DEFAULT_ACCOUNT_ID][signing_region(environ)], name)
-    if existing is None:
-        return None
-    body = json.loads(read_body(environ) or b"{}")
-    wanted_type = body.get("thingTypeName") or None
-    wanted_attributes = (body.get("attributePayload") or {}).get("attributes") or {}
-    current_type = existing.thing_type.thing_type_name if existing.thing_type else None
-    if wanted_type == current_type and wanted_attributes == existing.attributes:
-        return json_response(start_response, "200 OK", {
-            "thingName": existing.thing_name, "thingArn": existing.arn, "thingId": existing.thing_id})
-    return json_response(
-        start_response, "409 Conflict",
-        {"message": f"Thing {name} already exists with different tags"},
-        {"x-amzn-ErrorType": "ResourceAlreadyExistsException"},
-    )
+    def create(self: Any, thing_name: str, thing_type_name: str | None, attribute_payload: dict[str, Any] | None,
+               billing_group_name: str | None = None) -> Any:
+        existing = _thing_by_name(self, thing_name)
+        if existing is None:
+            return create_thing(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
+        wanted_type = thing_type_name or None
+        wanted_attributes = (attribute_payload or {}).get("attributes") or {}
+        current_type = existing.thing_type.thing_type_name if existing.thing_type else None
+        if wanted_type == current_type and wanted_attributes == existing.attributes:
+            return existing
+        raise ResourceAlreadyExistsException(f"Thing {thing_name} already exists with different tags",
+                                             existing.thing_name, existing.arn)
+
+    return create
+
+
+def one_at_a_time(call_action: Callable[..., Any]) -> Callable[..., Any]:
+    """A response class's ``call_action`` run under one lock: each request applies atomically."""
+    lock = threading.Lock()
+
+    def serialized(self: Any) -> Any:
+        with lock:
+            return call_action(self)
+
+    return serialized
 
 
 class Extension:
@@ -329,7 +359,6 @@ class Extension:
         self.rules = rules or DeletionRules()
         self.faults = Faults()
         self.tags = IotTags()
-        self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == QUOTA_PATH:
@@ -346,9 +375,6 @@ class Extension:
         return self._serve(service, environ, start_response)
 
     def _serve(self, service: str | None, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if service == "dynamodb":
-            with self._dynamodb:
-                return list(self.app(environ, start_response))
         if service == "lambda" and LambdaCode.wants(environ):
             return LambdaCode.rewrite(environ, self.app, start_response)
         if service != "iot" or not (self.quotas.rates or _may_need_extension(environ)):
@@ -365,10 +391,6 @@ class Extension:
             )
         if operation in TAG_OPERATIONS:
             return self.tags.handle(operation, environ, start_response)
-        if operation == "CreateThing":
-            answer = existing_thing_answer(environ, start_response)
-            if answer is not None:
-                return answer
         if operation.startswith("Create"):
             return self._create_capturing_tags(environ, start_response)
         return self.app(environ, start_response)
@@ -653,20 +675,145 @@ def item_level_rollback(transact_write_items: Callable[..., Any]) -> Callable[..
     return transact
 
 
-def configure_moto(rules: DeletionRules) -> None:
-    """The in-process moto settings and patches listed in the module notes."""
+#: Every moto attribute this module replaces or wraps, as (module, dotted attribute).
+#: :func:`check_moto` resolves each one, so a moto upgrade that moves one fails loudly.
+PATCHED_ATTRIBUTES = (
+    ("moto.core.config", "default_user_config"),
+    ("moto.iot.models", "IoTBackend.create_thing"),
+    ("moto.iot.models", "IoTBackend.describe_thing"),
+    ("moto.iot.models", "IoTBackend._get_principal"),
+    ("moto.dynamodb.responses", "DynamoHandler.call_action"),
+    ("moto.dynamodb.models", "copy"),
+    ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
+    ("moto.dynamodb.models.table", "Table"),
+    ("moto.s3.notifications", "_get_s3_event"),
+    ("moto.s3.models", "FakeBucket.get_permission"),
+    ("moto.sqs.models", "unix_time"),
+    ("moto.sqs.models", "unix_time_millis"),
+    ("moto.sqs.models", "SQSBackend.is_message_valid_based_on_retention_period"),
+    ("moto.sqs.models", "Queue.delete_message"),
+    ("moto.sqs.models", "SQSBackend.receive_message"),
+    ("moto.iot.models", "IoTBackend.deprecate_thing_type"),
+    ("moto.iot.models", "IoTBackend.delete_thing_type"),
+    ("moto.iot.models", "IoTBackend.delete_policy"),
+    ("moto.iot.models", "IoTBackend.delete_certificate"),
+    ("moto.iot.models", "IoTBackend.delete_thing"),
+    ("moto.iot.models", "IoTBackend.delete_thing_group"),
+    ("moto.sqs.models", "Queue.messages"),
+    ("moto.sqs.models", "Queue.approximate_number_of_messages"),
+    ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
+    ("moto.sqs.models", "Queue.approximate_number_of_messages_delayed"),
+    ("moto.backends", "list_of_moto_modules"),
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host"),
+    ("moto.core.responses", "method_names_from_class"),
+)
+#: Instance attributes replaced by a class-level property: (module, class, attribute set in ``__init__``).
+PATCHED_INSTANCE_ATTRIBUTES = (("moto.sqs.models", "Queue", "lambda_event_source_mappings"),)
+
+
+class MotoMismatch(RuntimeError):
+    """The installed moto is not the version these patches were written for."""
+
+
+def pinned_moto_version(pipfile: Path = PIPFILE) -> str:
+    """The moto version the Pipfile pins (``moto = {version = "==X", ...}``)."""
+    import tomllib
+
+    spec = tomllib.loads(pipfile.read_text())["dev-packages"]["moto"]
+    version = spec["version"] if isinstance(spec, dict) else spec
+    return str(version).removeprefix("==")
+
+
+def check_moto(pinned: str | None = None, attributes: Iterable[tuple[str, str]] = PATCHED_ATTRIBUTES,
+               instance_attributes: Iterable[tuple[str, str, str]] = PATCHED_INSTANCE_ATTRIBUTES) -> None:
+    """Fail loudly unless moto is the pinned version and every attribute patched here exists."""
+    import importlib
+    import inspect
+
+    import moto
+
+    wanted = pinned or pinned_moto_version()
+    if moto.__version__ != wanted:
+        raise MotoMismatch(f"moto {moto.__version__} is installed; thingpress_cli/local/moto_ext.py is written for "
+                           f"moto {wanted} (the Pipfile pin): re-check every patch before changing the pin")
+    missing = []
+    for module_name, dotted in attributes:
+        target: Any = importlib.import_module(module_name)
+        for part in dotted.split("."):
+            if not hasattr(target, part):
+                missing.append(f"{module_name}.{dotted}")
+                break
+            target = getattr(target, part)
+    for module_name, class_name, attribute in instance_attributes:
+        init = getattr(getattr(importlib.import_module(module_name), class_name, None), "__init__", None)
+        if init is None or not re.search(rf"self\.{attribute}\s*[:=]", inspect.getsource(init)):
+            missing.append(f"{module_name}.{class_name}().{attribute}")
+    if missing:
+        raise MotoMismatch(f"moto {moto.__version__} lacks what moto_ext.py patches: {', '.join(missing)}")
+
+
+_applied: set[str] = set()
+
+
+def apply_behaviour_patches() -> None:
+    """Make moto answer as AWS does: the emulator and the in-process unit-test fixtures both use these.
+
+    AWS-true IoT certificate ids and ``CreateThing`` on an existing thing, DynamoDB
+    requests applied one at a time, S3 event records with the object version,
+    bucket policies evaluated as over TLS, SQS deletes under the queue's lock.
+    Idempotent: applied once per process.
+    """
+    if "behaviour" in _applied:
+        return
+    check_moto()
     from moto.core.config import default_user_config
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iot.models import IoTBackend
+    from moto.s3 import notifications as s3_notifications
+    from moto.s3.models import FakeBucket
+    from moto.sqs.models import Queue
+
+    default_user_config["iot"] = {"use_valid_cert": True}
+    IoTBackend.create_thing = aws_create_thing(IoTBackend.create_thing)  # type: ignore[method-assign]
+    DynamoHandler.call_action = one_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
+    lock_sqs_queues()
+    s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
+    FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
+    _applied.add("behaviour")
+
+
+def apply_speed_patches() -> None:
+    """The same answers at less cost: SQS clock and counts, lookups by key, item-level rollback."""
+    if "speed" in _applied:
+        return
+    check_moto()
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
-    from moto.s3 import notifications as s3_notifications
-    from moto.s3.models import FakeBucket
     from moto.sqs import models as sqs_models
     from moto.sqs.models import Queue, SQSBackend
 
-    default_user_config["iot"] = {"use_valid_cert": True}
-    default_user_config["lambda"] = {"use_docker": False}
+    sqs_models.unix_time = _unix_time
+    sqs_models.unix_time_millis = _unix_time_millis
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    Queue.messages = property(_visible_messages)  # type: ignore[assignment]
+    Queue.approximate_number_of_messages = property(lambda q: _count_messages(q, "visible"))  # type: ignore[assignment]
+    Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]
+    Queue.approximate_number_of_messages_delayed = property(lambda q: _count_messages(q, "delayed"))  # type: ignore[assignment]
+    speed_up_moto()
+    dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    _applied.add("speed")
 
+
+def configure_moto(rules: DeletionRules) -> None:
+    """The emulator's moto: behaviour and speed patches, IoT deletion rules, no Docker, no built-in SQS->Lambda delivery."""
+    from moto.core.config import default_user_config
+    from moto.sqs.models import Queue
+
+    apply_behaviour_patches()
+    apply_speed_patches()
+    default_user_config["lambda"] = {"use_docker": False}
     # moto's Queue.send_message hands messages to queue.lambda_event_source_mappings
     # and deletes them; this class-level property makes that mapping always empty
     # (writes are dropped), so the ESM is still stored by moto's Lambda (and listed
@@ -674,19 +821,6 @@ def configure_moto(rules: DeletionRules) -> None:
     Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
         lambda self: {}, lambda self, value: None
     )
-    sqs_models.unix_time = _unix_time
-    sqs_models.unix_time_millis = _unix_time_millis
-    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
-    lock_sqs_queues()
-    Queue.messages = property(_visible_messages)  # type: ignore[assignment]
-    Queue.approximate_number_of_messages = property(lambda q: _count_messages(q, "visible"))  # type: ignore[assignment]
-    Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]
-    Queue.approximate_number_of_messages_delayed = property(lambda q: _count_messages(q, "delayed"))  # type: ignore[assignment]
-    s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
-    FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
-    speed_up_moto()
-    dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]
-    DynamoDBBackend.transact_write_items = item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     iot_deletion.install(rules)
 
 
@@ -695,3 +829,17 @@ def install(app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | N
     rules = rules or DeletionRules()
     configure_moto(rules)
     return Extension(app, quotas, rules)
+
+
+def main() -> int:
+    """``python -m thingpress_cli.local.moto_ext``: the install-time check (``make install`` runs it)."""
+    import moto
+
+    check_moto()
+    sys.stdout.write(f"moto {moto.__version__} is the pinned version; all {len(PATCHED_ATTRIBUTES) + len(PATCHED_INSTANCE_ATTRIBUTES)} "
+                     "patched attributes exist\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from aws_fixtures import REGION, create_audit_table
+from aws_fixtures import REGION, create_audit_table, in_process_aws
 from thingpress import audit
 from thingpress.audit import AuditTable, Progress
 
@@ -17,7 +16,7 @@ MID = "generated-0123456789abcdef0123"
 def table(monkeypatch):
     for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": REGION}.items():
         monkeypatch.setenv(key, value)
-    with mock_aws():
+    with in_process_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         yield AuditTable(client, create_audit_table(client))
 

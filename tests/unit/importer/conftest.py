@@ -7,12 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table
+from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, in_process_aws
 from importer_helpers import (
-    POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, CallRecorder, MessageFactory, aws_create_thing, der_sha256,
+    POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, CallRecorder, MessageFactory, der_sha256,
     device_pem, serialized_moto,
 )
-from moto import mock_aws
 
 from thingpress.audit import AuditTable
 from thingpress.messages import ImportMessage
@@ -22,7 +21,7 @@ from thingpress.messages import ImportMessage
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with mock_aws(config={"iot": {"use_valid_cert": True}}), aws_create_thing(), serialized_moto():
+    with in_process_aws(), serialized_moto():
         iot = boto3.client("iot", region_name=REGION)
         iot.create_policy(policyName=POLICY, policyDocument='{"Version":"2012-10-17","Statement":[]}')
         iot.create_thing_type(thingTypeName=THING_TYPE)

@@ -1,9 +1,8 @@
 """Helpers for the importer tests: moto IoT (valid certificate ids), call recorder, flaky client, messages.
 
-moto's IoT is started with ``use_valid_cert`` so certificate ids are the SHA-256 of
-the DER, as in AWS. ``aws_create_thing`` (in ``aws_fixtures``, shared with the
-model-based test) makes moto's ``CreateThing`` answer like AWS for an existing thing.
-And moto's in-process backends are not thread-safe (a concurrent batch can hit
+moto answers as the emulator does (``aws_fixtures.in_process_aws``): certificate ids
+are the SHA-256 of the DER and ``CreateThing`` on an existing thing answers as AWS
+does. moto's in-process backends are not thread-safe (a concurrent batch can hit
 "dictionary changed size during iteration"), where each AWS request is atomic:
 ``serialized_moto`` makes each emulated request atomic with one lock.
 """
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aws_fixtures import REGION, aws_create_thing  # noqa: F401 -- re-exported for the importer tests
+from aws_fixtures import REGION
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

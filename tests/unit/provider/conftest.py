@@ -10,12 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bucket, create_queue
+from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bucket, create_queue, in_process_aws
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from moto import mock_aws
 
 from thingpress.audit import AuditTable
 from thingpress.provider import Provider, Tuning
@@ -50,7 +49,7 @@ class Aws:
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with in_process_aws():
         s3 = boto3.client("s3", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
