@@ -56,7 +56,7 @@ from typing import Any
 import boto3
 import botocore.config
 
-from thingpress_cli.local import state
+from thingpress_cli.local import recorder, state
 
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap.py"
 CODE_DIR = state.LOCAL_DIR / "code"
@@ -259,6 +259,8 @@ class Worker:
     def __init__(self, spec: FunctionSpec, task_root: Path, opt: Path, endpoint: str, region: str, log: Path) -> None:
         self.spec = spec
         self.env = function_environment(spec, task_root, opt, endpoint, region)
+        if recorder.enabled():  # every AWS call of the function, per function (so per role): make iam-check
+            self.env[recorder.CALLS_ENV] = recorder.calls_file(log.parent, spec.name)
         self.task_root = task_root
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
