@@ -18,6 +18,7 @@ from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionEnvironment,
+    LambdaFunctionEphemeralStorage,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
 )
@@ -68,6 +69,15 @@ class FunctionProps:
     statements: Sequence[dict[str, Any]]
     #: setting name -> literal configured by the user (an existing resource's name).
     configured: Mapping[str, str] = field(default_factory=dict)
+    #: KMS actions on the deployment key: Decrypt reads the encrypted source queue; a function
+    #: that sends to an encrypted queue also needs GenerateDataKey (SQS SSE, "Key management").
+    kms_actions: Sequence[str] = ("kms:Decrypt",)
+    #: Reserve ``max_concurrency`` for the function (opt-in: Lambda refuses a reservation that
+    #: leaves the account under its unreserved minimum, as on every new account with a limit of 10;
+    #: the event source mapping's maximum concurrency caps fan-out without one).
+    reserve_concurrency: bool = False
+    #: /tmp size in MB (Lambda's default 512 when None).
+    ephemeral_storage_mb: int | None = None
 
 
 class QueueFunction(Construct):
@@ -95,14 +105,17 @@ class QueueFunction(Construct):
                           condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}})))
         queue = props.source.queue
         statements = [
+            # Both are authorized on the log stream (service authorization reference): a bare
+            # log-group ARN would be one IAM ignores.
             iam.statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                          [self.log_group.arn, f"{self.log_group.arn}:log-stream:*"]),
+                          f"{self.log_group.arn}:log-stream:*"),
             # X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
             iam.statement("XRayTracesNoResourceLevelPermissions",
                           ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
-            iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                              "sqs:ChangeMessageVisibility"], queue.arn),
-            iam.statement("UseDeploymentKey", ["kms:Decrypt", "kms:GenerateDataKey"], kms_key_arn),
+            # What the event source mapping calls with the function's role.
+            iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                          queue.arn),
+            iam.statement("UseDeploymentKey", list(props.kms_actions), kms_key_arn),
             *props.statements,
         ]
         self.policy = IamRolePolicy(self, "policy", role=self.role.id, name="least-privilege",
@@ -114,7 +127,9 @@ class QueueFunction(Construct):
             handler=props.handler, runtime=cfg.runtime, architectures=[cfg.architecture],
             filename=asset.path, source_code_hash=self.artifact.source_hash, layers=[layer.arn],
             timeout=props.timeout, memory_size=props.memory,
-            reserved_concurrent_executions=props.max_concurrency,
+            reserved_concurrent_executions=props.max_concurrency if props.reserve_concurrency else None,
+            ephemeral_storage=(LambdaFunctionEphemeralStorage(size=props.ephemeral_storage_mb)
+                               if props.ephemeral_storage_mb else None),
             tracing_config=LambdaFunctionTracingConfig(mode=defaults.TRACING_MODE),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=self.log_group.name),
             environment=LambdaFunctionEnvironment(variables=dict(props.environment)),
