@@ -22,13 +22,14 @@ PIPENV := $(PYTHON) -m pipenv
 # terraform/cdktf environment: the project's own CLI config for an offline provider mirror.
 TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 
-.PHONY: help install synth test test-unit test-stacks test-integration demo bench fuzz-long \
+.PHONY: help install synth test test-unit test-stacks test-integration iam-check demo bench fuzz-long \
         local-up local-down local-status deploy destroy clean
 
 help:
 	@echo "make demo    - bring up the local emulator, deploy, import real vendor samples, show results"
 	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
+	@echo "make iam-check - the AWS calls the local runs recorded, and the service paths, against the stack's policies"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
 	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README)"
 
@@ -52,10 +53,17 @@ synth: $(VENV)/.installed node_modules/.installed
 	$(TOOLENV); THINGPRESS_ENV=$(ENV) $(PY) main.py
 	@echo "wrote cdktf.out/stacks/thingpress-$(ENV)/cdk.tf.json"
 
+# The integration and fault runs record every AWS call (build/local/calls/); iam-check, run
+# once after them, evaluates those calls against the stack the runs deployed.
 test: install
 	@mkdir -p build; start=$$(date +%s); \
 	$(TOOLENV); $(PY) -m pytest; \
+	$(MAKE) --no-print-directory iam-check; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-seconds
+
+# Evaluator: npm @cloud-copilot/iam-simulate (AGPL, a test tool: never in a Lambda artifact).
+iam-check: $(VENV)/.installed node_modules/.installed
+	@$(PY) -m thingpress_cli.iamcheck
 
 test-unit: install
 	$(PY) -m pytest tests/unit tests/fuzz

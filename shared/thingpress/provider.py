@@ -516,6 +516,10 @@ class Provider:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "NoSuchVersion", "404"):
                 raise _Gone("the object no longer exists") from None
+            # Not transient either: S3 answers AccessDenied for a missing key when the reader may not list the bucket.
+            if code in ("AccessDenied", "403"):
+                raise _Gone(f"access denied reading the object ({code}): it is missing, or the provider may not "
+                            "read it") from None
             if code in ("PreconditionFailed", "412"):
                 raise _Gone("the object was replaced before it could be read (ETag changed); "
                             "the new version has its own event") from None

@@ -8,9 +8,9 @@ the handler. :func:`install` appends one handler to botocore's
 created, so every client the function makes (boto3's default session or its own)
 reports its calls. The function's code and the layer know nothing of it.
 
-One JSON line per call, written after the request parameters are final
-(``before-call``: after botocore's own parameter handlers, e.g. the S3 key
-encoding and the SQS queue URL)::
+One JSON line per call, with the input parameters as botocore's own
+``before-parameter-build`` handlers leave them, written when the request is about
+to be sent (``before-call``)::
 
     {"service": "sqs", "operation": "SendMessageBatch", "region": "us-east-1", "params": {...}}
 
@@ -87,6 +87,7 @@ def install(path):
     from botocore import handlers  # the layer's botocore, importable only inside the worker
 
     recorder = Recorder(path)
-    handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _keep_input))
-    handlers.BUILTIN_HANDLERS.append(("before-call", recorder))
+    handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _keep_input, handlers.REGISTER_LAST))
+    # First among the most specific: a handler that answers the call itself (a Stubber) stops the chain.
+    handlers.BUILTIN_HANDLERS.append(("before-call.*.*", recorder, handlers.REGISTER_FIRST))
     return recorder
