@@ -40,6 +40,7 @@ price of a stateless resume, paid once per chunk.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -503,6 +504,13 @@ class Provider:
                 return self._stream(mid, ref, summary, body, options, deadline)
             except ManifestError as exc:
                 return self.refuse(mid, ref, exc.reason)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                # A retry meets the same disk: refused, with what to change.
+                return self.refuse(mid, ref, "no space left in the function's /tmp (its ephemeral storage) while "
+                                             "spooling the manifest: give the function more ephemeral storage or "
+                                             "lower the archive limits")
 
     def _get(self, ref: ObjectRef) -> Any:
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
