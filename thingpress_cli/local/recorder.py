@@ -23,6 +23,7 @@ This module imports only the standard library at import time; botocore comes fro
 the function's layer when :func:`install` runs.
 """
 
+import importlib.util
 import json
 import os
 import threading
@@ -83,7 +84,12 @@ def _keep_input(params, context, **_):
 
 
 def install(path):
-    """Make every botocore session created from now on record its calls to ``path``."""
+    """Make every botocore session created from now on record its calls to ``path``.
+
+    A function without botocore on its path makes no AWS call: nothing to install.
+    """
+    if importlib.util.find_spec("botocore") is None:
+        return None
     from botocore import handlers  # the layer's botocore, importable only inside the worker
 
     recorder = Recorder(path)
