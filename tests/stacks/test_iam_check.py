@@ -104,3 +104,25 @@ def test_a_missing_grant_is_a_denial(local_stack, tmp_path) -> None:
     assert "DENIED ImplicitlyDenied: arn:aws:iam::123456789012:role/thingpress-local-provider-generated-role " \
            "sqs:SendMessage" in out.getvalue()
     assert out.getvalue().splitlines()[-1].startswith("iam-check: calls 13, denied 1, ")
+
+
+def test_an_arn_iam_ignores_and_an_unused_grant_are_findings(local_stack, tmp_path) -> None:
+    doc = json.loads(local_stack.read_text())
+    for policy in doc["resource"]["aws_iam_role_policy"].values():
+        statements = json.loads(policy["policy"])
+        for st in statements["Statement"]:
+            if st["Sid"] == "CreateThings":  # the grant as it was: thing type ARN, DescribeThing
+                st["Action"] = ["iot:CreateThing", "iot:DescribeThing"]
+                st["Resource"] = [st["Resource"], st["Resource"].replace("thing/*", "thingtype/thingpress-local-device")]
+        policy["policy"] = json.dumps(statements)
+    broken = tmp_path / "cdk.tf.json"
+    broken.write_text(json.dumps(doc))
+    out = io.StringIO()
+
+    report = run(broken, _record(tmp_path / "calls"), ACCOUNT, out=out)
+
+    assert not report.denied and not report.ok
+    assert [line.split(" ignores ")[0].rsplit(" ", 1)[-1] for line in report.ignored_arns] == [
+        "iot:CreateThing", "iot:DescribeThing"]
+    assert any("CreateThings: iot:DescribeThing is granted to" in line for line in report.unused)
+    assert ", ignored ARNs 2, " in out.getvalue().splitlines()[-1]
