@@ -64,6 +64,9 @@ UNEXERCISED: dict[str, str] = {
     "RecordManifests dynamodb:GetItem":
         "one provider code path for every vendor: a redelivered manifest event or a continuation reads the "
         "manifest summary (AuditLog.get_summary); a run records it only where that happens",
+    "RecordOutcomes dynamodb:GetItem":
+        "the importer reads a certificate's row when its conditional write finds one, and the manifest summary "
+        "(AuditLog.get_outcome, get_summary): redeliveries and races, which a run has or has not",
     "RecordManifests dynamodb:BatchWriteItem":
         "one provider code path for every vendor: refused entries are batch-written (AuditLog.put_refusals); "
         "the sample manifests of some vendors have none",
