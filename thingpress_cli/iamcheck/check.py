@@ -9,7 +9,9 @@
    the function's logs and traces with it.
 3. ``@cloud-copilot/iam-simulate`` evaluates each distinct request against the
    principal's identity policy (the function's role policy; none for a service)
-   and the resource's policy (key, queue, bucket or topic policy).
+   and the resource's policy (key, queue, bucket or topic policy). It validates
+   the request (action, resource type, condition keys) first; see simulate.mjs for
+   the one key form (``kms:EncryptionContext:<key>``) version 0.1.173 drops.
 4. Static checks over every policy of the stack: each resource ARN names a resource
    type of each action of its statement (an ARN IAM ignores is an error), each
    condition key exists for the statement's actions, and each granted action is
@@ -246,7 +248,10 @@ def run(stack_file: Path, calls_dir: Path, account: str = state.ACCOUNT_ID, out=
     for call in recorded:
         if call.function not in principals:
             raise SystemExit(f"{calls_dir / (call.function + '.jsonl')}: no function {call.function} in {stack_file}")
-        report.requests += calls_mod.requests_for(call, principals[call.function], data, stack)
+        try:
+            report.requests += calls_mod.requests_for(call, principals[call.function], data, stack)
+        except calls_mod.Unmappable as error:  # a finding, like a denial: the data set cannot place the call
+            report.unknown.append(str(error))
     report.paths = service_paths(stack)
     distinct = sorted({*report.requests, *report.paths}, key=lambda r: (r.principal, r.action, r.resource, r.context))
     results, report.versions = simulate(stack, distinct)
