@@ -26,18 +26,20 @@ def _actions(policy: dict[str, Any]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def opted_in(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The stack with per-certificate policy attachment and reserved concurrency."""
+def opted_in(synth, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The aws stack with per-certificate policy attachment and reserved concurrency."""
+    import dataclasses
+
     from cdktf import App
-    from conftest import AWS_ENV
 
     from stacks.config import StackConfig
     from stacks.stack import ThingpressStack
 
     outdir = tmp_path_factory.mktemp("optin") / "cdktf.out"
     app = App(outdir=str(outdir))
-    config = StackConfig.from_env({**AWS_ENV, "THINGPRESS_POLICY_ATTACHMENT": "certificate",
-                                   "THINGPRESS_RESERVED_CONCURRENCY": "mapping"})
+    config = dataclasses.replace(synth.configs["aws"], policy_attachment="certificate", reserved_concurrency="mapping")
+    assert StackConfig.from_env({"THINGPRESS_POLICY_ATTACHMENT": "certificate",
+                                 "THINGPRESS_RESERVED_CONCURRENCY": "mapping"}).reserved_concurrency == "mapping"
     ThingpressStack(app, config)
     app.synth()
     return dict(json.loads((outdir / "stacks" / config.stack_name / "cdk.tf.json").read_text()))
@@ -109,3 +111,13 @@ def test_infineon_provider_tmp_covers_its_archive_and_extraction_limits(synth) -
         size = fn["ephemeral_storage"]["size"]
         assert size * 1024 * 1024 >= worst
         assert defaults.MIN_EPHEMERAL_MB <= size <= defaults.MAX_EPHEMERAL_MB
+
+
+@pytest.mark.parametrize("name", ["THINGPRESS_POLICY_ATTACHMENT", "THINGPRESS_RESERVED_CONCURRENCY"])
+def test_a_bad_attachment_or_reservation_setting_is_named(name) -> None:
+    from stacks.config import ConfigError, StackConfig
+
+    with pytest.raises(ConfigError, match=f"{name}: must be one of .*, got 'always'"):
+        StackConfig.from_env({name: "always"})
+    assert StackConfig.from_env({}).policy_attachment == "thing-group"
+    assert StackConfig.from_env({}).reserved_concurrency == "none"
