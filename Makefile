@@ -22,7 +22,7 @@ PIPENV := $(PYTHON) -m pipenv
 # terraform/cdktf environment: the project's own CLI config for an offline provider mirror.
 TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 
-.PHONY: help install synth test test-unit test-stacks test-integration demo bench fuzz-long \
+.PHONY: help install synth test test-unit test-stacks test-integration iam-check demo bench fuzz-long \
         local-up local-down local-status chaos deploy destroy clean
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
 	@echo "make test-unit - everything that needs no deployment (unit, fuzz, stacks, contract)"
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
+	@echo "make iam-check - the AWS calls the local runs recorded, and the service paths, against the stack's policies"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
 	@echo "make chaos   - imports while workers are killed and the emulator injects faults (CHAOS_SECONDS, CHAOS_CERTIFICATES)"
 	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README)"
@@ -55,16 +56,22 @@ synth: $(VENV)/.installed node_modules/.installed
 	$(TOOLENV); THINGPRESS_ENV=$(ENV) $(PY) main.py
 	@echo "wrote cdktf.out/stacks/thingpress-$(ENV)/cdk.tf.json"
 
+# The integration and fault runs record every AWS call (build/local/calls/); iam-check, run
+# once after them, evaluates those calls against the stack the runs deployed.
 test: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); $(PY) -m pytest; \
-	echo $$(( $$(date +%s) - start )) > build/make-test-seconds
+	$(TOOLENV); $(PY) -m pytest && $(MAKE) --no-print-directory iam-check; rc=$$?; \
+	echo $$(( $$(date +%s) - start )) > build/make-test-seconds; exit $$rc
+
+# Evaluator: npm @cloud-copilot/iam-simulate (AGPL, a test tool: never in a Lambda artifact).
+iam-check: $(VENV)/.installed node_modules/.installed
+	@$(PY) -m thingpress_cli.iamcheck
 
 # Everything that needs no deployment: unit, fuzz, stacks (synth, checkov, validate), contract (built zips).
 test-unit: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); $(PY) -m pytest tests/unit tests/fuzz tests/stacks tests/contract; \
-	echo $$(( $$(date +%s) - start )) > build/make-test-unit-seconds
+	$(TOOLENV); $(PY) -m pytest tests/unit tests/fuzz tests/stacks tests/contract; rc=$$?; \
+	echo $$(( $$(date +%s) - start )) > build/make-test-unit-seconds; exit $$rc
 
 test-stacks: install
 	$(TOOLENV); $(PY) -m pytest tests/stacks tests/contract

@@ -18,6 +18,12 @@ THINGPRESS_IOT_POLICY_NAME             existing IoT policy to attach (none: the 
 THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
 THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
 THINGPRESS_THING_GROUP                 existing thing group (none: the stack creates one)
+THINGPRESS_POLICY_ATTACHMENT           ``thing-group``: the device policy is attached once, to the thing
+                                       group, and each thing inherits it (4 IoT calls per certificate,
+                                       no iot:AttachPolicy grant); ``certificate``: attached to each
+                                       certificate (5 calls) (``thing-group``)
+THINGPRESS_RESERVED_CONCURRENCY        ``none`` or ``mapping``: reserve each function's mapping maximum
+                                       concurrency (``none``: a new account cannot reserve any)
 THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
 THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
@@ -60,6 +66,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 TARGETS = ("aws", "local")
+POLICY_ATTACHMENTS = ("thing-group", "certificate")
+RESERVED_CONCURRENCY = ("none", "mapping")
 BACKENDS = ("s3", "local")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
@@ -94,6 +102,8 @@ class StackConfig:
     iot_policy_document: str = ""
     thing_type: str = ""
     thing_group: str = ""
+    policy_attachment: str = "thing-group"
+    reserved_concurrency: str = "none"
     expired_certificates: str = "reject"
     existing_thing: str = "keep"
     infineon_bundle: str = "E0E0"
@@ -256,6 +266,8 @@ class StackConfig:
             except ValueError:
                 errors.append(f"THINGPRESS_VISIBILITY_FACTOR: must be a number from 1 to 12, got {raw_factor!r}")
                 visibility_factor = float(defaults.VISIBILITY_FACTOR)
+        attachment = choice("THINGPRESS_POLICY_ATTACHMENT", POLICY_ATTACHMENTS, "thing-group")
+        reserved = choice("THINGPRESS_RESERVED_CONCURRENCY", RESERVED_CONCURRENCY, "none")
         expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
         existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
         bundle = choice(settings.INFINEON_BUNDLE, settings.INFINEON_BUNDLES, "E0E0")
@@ -271,6 +283,7 @@ class StackConfig:
             state_bucket=state_bucket, state_region=state_region,
             iot_policy_name=policy_name, iot_policy_document=policy_doc,
             thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
+            policy_attachment=attachment, reserved_concurrency=reserved,
             expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,

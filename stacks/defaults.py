@@ -37,6 +37,10 @@ IMPORTER_MEMORY_MB = 512
 WATCHDOG_SCHEDULE = "rate(5 minutes)"
 WATCHDOG_TIMEOUT_SECONDS = 120
 WATCHDOG_MEMORY_MB = 256
+#: Lambda's /tmp (ephemeral storage) range, MB.
+MIN_EPHEMERAL_MB, MAX_EPHEMERAL_MB = 512, 10_240
+#: /tmp headroom over a provider's worst case (the runtime, Python's own temporary files).
+EPHEMERAL_HEADROOM_MB = 256
 #: the largest SQS batch that needs no batching window.
 MAX_IMPORT_BATCH_SIZE = 10
 #: AWS: SQS event source mapping maximum concurrency is 2..1000.
@@ -49,10 +53,15 @@ VISIBILITY_FACTOR = 6
 LOCAL_VISIBILITY_FACTOR = 1.5
 MAX_VISIBILITY_TIMEOUT = 43_200
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: SQS's maximum retention: the DLQs, and the import queue (a paused import loses nothing for 14 days).
+MAX_RETENTION_SECONDS = 14 * 24 * 3600
+DLQ_RETENTION_SECONDS = MAX_RETENTION_SECONDS
+IMPORT_QUEUE_RETENTION_SECONDS = MAX_RETENTION_SECONDS
 #: the import queue's maxReceiveCount (the importer records FAILED on that attempt).
 IMPORT_MAX_RECEIVE_COUNT = 5
-MANIFEST_MAX_RECEIVE_COUNT = 3
+#: at least 5: AWS's guidance for a queue that is a Lambda event source (a throttled poller's
+#: receives count too, so a lower count sends healthy manifests to the DLQ).
+MANIFEST_MAX_RECEIVE_COUNT = 5
 RECEIVE_WAIT_SECONDS = 20
 
 # -- S3 / KMS / DynamoDB / alarms -------------------------------------------------------------
@@ -67,6 +76,14 @@ IMPORT_AGE_ALARM_SECONDS = 1800
 def visibility_timeout(function_timeout: int, factor: float = VISIBILITY_FACTOR) -> int:
     """The queue visibility timeout for a consumer with ``function_timeout`` seconds."""
     return min(MAX_VISIBILITY_TIMEOUT, math.ceil(factor * function_timeout))
+
+
+def ephemeral_storage_mb(worst_case_bytes: int) -> int:
+    """/tmp for a function that may write ``worst_case_bytes`` there, within Lambda's range."""
+    needed = -(-worst_case_bytes // (1024 * 1024)) + EPHEMERAL_HEADROOM_MB
+    if needed > MAX_EPHEMERAL_MB:
+        raise ValueError(f"{needed} MB of /tmp needed, more than Lambda's {MAX_EPHEMERAL_MB} MB")
+    return max(MIN_EPHEMERAL_MB, needed)
 
 
 def default_import_concurrency(iot_tps: dict[str, float]) -> int:

@@ -10,6 +10,7 @@ from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
 from thingpress import settings
+from thingpress.vendors import ArchiveLimits
 
 from stacks import defaults, iam, outputs
 from stacks.config import StackConfig
@@ -47,7 +48,7 @@ class ThingpressStack(TerraformStack):
             name=names.import_queue, dlq_name=names.import_dlq, arn_prefix=ctx.arn("sqs", "").rstrip(":"),
             kms_key_arn=key.arn,
             consumer_timeout=config.importer_timeout, max_receive_count=defaults.IMPORT_MAX_RECEIVE_COUNT,
-            visibility_factor=config.visibility_factor))
+            visibility_factor=config.visibility_factor, retention_seconds=defaults.IMPORT_QUEUE_RETENTION_SECONDS))
         table = AuditTable(self, "audit", name=names.audit_table, kms_key_arn=key.arn,
                            deletion_protection=not config.ephemeral)
         iot = IotResources(self, "iot", ctx=ctx)
@@ -69,7 +70,7 @@ class ThingpressStack(TerraformStack):
             environment={
                 **common, "POWERTOOLS_SERVICE_NAME": "importer",
                 settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: iot.thing_group_name,
-                settings.POLICY_NAMES: iot.policy_name,
+                **({settings.POLICY_NAMES: iot.policy_name} if iot.per_certificate else {}),
                 settings.IOT_TPS: json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":")),
                 settings.IMPORT_CONCURRENCY: str(concurrency),
                 settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
@@ -77,22 +78,24 @@ class ThingpressStack(TerraformStack):
             },
             configured={k: v for k, v in {settings.THING_TYPE: config.thing_type,
                                           settings.THING_GROUP: config.thing_group,
-                                          settings.POLICY_NAMES: config.iot_policy_name}.items() if v},
+                                          settings.POLICY_NAMES: config.iot_policy_name if iot.per_certificate
+                                          else ""}.items() if v},
+            reserve_concurrency=config.reserved_concurrency == "mapping",
             statements=[
                 # RegisterCertificateWithoutCA has no resource-level permissions (the certificate
                 # does not exist before the call): the service authorization reference lists no resource type.
                 iam.statement("RegisterCertificateNoResourceLevelPermissions",
                               ["iot:RegisterCertificateWithoutCA"], "*"),
-                iam.statement("CreateThingsOfType", ["iot:CreateThing", "iot:DescribeThing"],
-                              [iot_arns["things"], iot_arns["thing_type"]]),
-                iam.statement("AttachCertificateToThing", ["iot:AttachThingPrincipal"],
-                              [iot_arns["things"], iot_arns["certificates"]]),
-                iam.statement("AttachDevicePolicy", ["iot:AttachPolicy"],
-                              [iot_arns["certificates"], iot_arns["policy"]]),
+                # CreateThing is authorized on the thing (and a billing group), never on the thing type.
+                iam.statement("CreateThings", ["iot:CreateThing"], iot_arns["things"]),
+                # AttachThingPrincipal and AttachPolicy are authorized on the certificate only.
+                iam.statement("AttachCertificateToThing", ["iot:AttachThingPrincipal"], iot_arns["certificates"]),
+                *([iam.statement("AttachDevicePolicyToCertificate", ["iot:AttachPolicy"], iot_arns["certificates"])]
+                  if iot.per_certificate else []),
                 iam.statement("AddThingToGroup", ["iot:AddThingToThingGroup"],
                               [iot_arns["thing_group"], iot_arns["things"]]),
-                iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                                 "dynamodb:ConditionCheckItem"], table.arn),
+                iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                              table.arn),
             ]))
 
         functions: dict[str, QueueFunction] = {IMPORTER: importer}
@@ -101,15 +104,17 @@ class ThingpressStack(TerraformStack):
             env = {**common, "POWERTOOLS_SERVICE_NAME": f"provider-{vendor}",
                    settings.IMPORT_QUEUE_URL: import_pair.queue.url, settings.MANIFEST_QUEUE_URL: pair.queue.url,
                    settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
-            objects = [f"{intake.bucket.arn}/{vendor_prefix(vendor)}*"]
             extra = []
+            ephemeral = None
             if vendor == "infineon":
                 env[settings.INFINEON_BUNDLE] = config.infineon_bundle
+                ephemeral = defaults.ephemeral_storage_mb(ArchiveLimits().max_spooled_bytes)
             if vendor == "microchip":
                 env[settings.MICROCHIP_SIGNERS] = intake.signers_uri
-                objects.append(f"{intake.bucket.arn}/{MICROCHIP_SIGNERS_PREFIX}*")
                 extra.append(iam.statement("ListTrustedSigners", ["s3:ListBucket"], intake.bucket.arn,
                                            condition={"StringLike": {"s3:prefix": f"{MICROCHIP_SIGNERS_PREFIX}*"}}))
+                extra.append(iam.statement("ReadTrustedSigners", ["s3:GetObject"],
+                                           f"{intake.bucket.arn}/{MICROCHIP_SIGNERS_PREFIX}*"))
             key_name = provider_key(vendor)
             functions[key_name] = QueueFunction(self, key_name, ctx=ctx, layer=layer, kms_key_arn=key.arn,
                                                 props=FunctionProps(
@@ -117,9 +122,13 @@ class ThingpressStack(TerraformStack):
                 description=f"Parses and verifies {vendor} manifests; one import message per certificate",
                 timeout=config.provider_timeout, memory=defaults.PROVIDER_MEMORY_MB, source=pair,
                 batch_size=defaults.PROVIDER_BATCH_SIZE, max_concurrency=defaults.PROVIDER_MAX_CONCURRENCY,
-                environment=env,
+                environment=env, kms_actions=("kms:Decrypt", "kms:GenerateDataKey"),
+                reserve_concurrency=config.reserved_concurrency == "mapping", ephemeral_storage_mb=ephemeral,
                 statements=[
-                    iam.statement("ReadOwnManifests", ["s3:GetObject", "s3:GetObjectVersion"], objects),
+                    # The bucket is versioned and the S3 event names the version: GetObject with a
+                    # versionId is authorized as s3:GetObjectVersion (and only as that).
+                    iam.statement("ReadOwnManifests", ["s3:GetObjectVersion"],
+                                  f"{intake.bucket.arn}/{vendor_prefix(vendor)}*"),
                     *extra,
                     iam.statement("QueueImportsAndContinuations", ["sqs:SendMessage"],
                                   [import_pair.queue.arn, pair.queue.arn]),

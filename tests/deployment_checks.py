@@ -68,10 +68,13 @@ def assert_imported(deployment: Deployment, iot, cert: Certificate) -> None:
     assert thing["attributes"].get("thingpress_vendor"), thing
     principals = iot.list_thing_principals(thingName=cert.thing_name)["principals"]
     assert arn in principals, (cert.thing_name, principals)
-    policies = [p["policyName"] for p in iot.list_attached_policies(target=arn)["policies"]]
-    assert outputs.iot_policy_name in policies, (cert.thing_name, policies)
-    groups = [g["groupName"] for g in iot.list_thing_groups_for_thing(thingName=cert.thing_name)["thingGroups"]]
+    thing_groups = iot.list_thing_groups_for_thing(thingName=cert.thing_name)["thingGroups"]
+    groups = [g["groupName"] for g in thing_groups]
     assert outputs.thing_group_name in groups, (cert.thing_name, groups)
+    # The device policy: inherited from the thing group (the default) or attached to the certificate.
+    targets = [arn, *(g["groupArn"] for g in thing_groups)]
+    policies = {p["policyName"] for t in targets for p in iot.list_attached_policies(target=t)["policies"]}
+    assert outputs.iot_policy_name in policies, (cert.thing_name, policies)
 
 
 def outcomes(deployment: Deployment, manifest_id: str) -> dict[str, list[dict[str, Any]]]:

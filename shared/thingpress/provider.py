@@ -68,6 +68,7 @@ is not taken for being behind.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -583,6 +584,13 @@ class Provider:
                 return self._stream(mid, ref, summary, body, options, deadline)
             except ManifestError as exc:
                 return self.refuse(mid, ref, exc.reason)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                # A retry meets the same disk: refused, with what to change.
+                return self.refuse(mid, ref, "no space left in the function's /tmp (its ephemeral storage) while "
+                                             "spooling the manifest: give the function more ephemeral storage or "
+                                             "lower the archive limits")
 
     def _get(self, ref: ObjectRef) -> Any:
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
@@ -596,6 +604,10 @@ class Provider:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "NoSuchVersion", "404"):
                 raise _Gone("the object no longer exists") from None
+            # Not transient either: S3 answers AccessDenied for a missing key when the reader may not list the bucket.
+            if code in ("AccessDenied", "403"):
+                raise _Gone(f"access denied reading the object ({code}): it is missing, or the provider may not "
+                            "read it") from None
             if code in ("PreconditionFailed", "412"):
                 raise _Gone("the object was replaced before it could be read (ETag changed); "
                             "the new version has its own event") from None

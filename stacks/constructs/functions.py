@@ -18,6 +18,7 @@ from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionEnvironment,
+    LambdaFunctionEphemeralStorage,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
 )
@@ -68,6 +69,15 @@ class FunctionProps:
     statements: Sequence[dict[str, Any]]
     #: setting name -> literal configured by the user (an existing resource's name).
     configured: Mapping[str, str] = field(default_factory=dict)
+    #: KMS actions on the deployment key: Decrypt reads the encrypted source queue; a function
+    #: that sends to an encrypted queue also needs GenerateDataKey (SQS SSE, "Key management").
+    kms_actions: Sequence[str] = ("kms:Decrypt",)
+    #: Reserve ``max_concurrency`` for the function (opt-in: Lambda refuses a reservation that
+    #: leaves the account under its unreserved minimum, as on every new account with a limit of 10;
+    #: the event source mapping's maximum concurrency caps fan-out without one).
+    reserve_concurrency: bool = False
+    #: /tmp size in MB (Lambda's default 512 when None).
+    ephemeral_storage_mb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,13 +94,16 @@ class FunctionParts:
 def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, handler: str, description: str,
                        timeout: int, memory: int, environment: Mapping[str, str],
                        statements: Sequence[dict[str, Any]], layer: SharedLayer, kms_key_arn: str,
-                       reserved_concurrency: int, configured: Mapping[str, str] | None = None,
+                       kms_actions: Sequence[str] = ("kms:Decrypt",), reserved_concurrency: int | None = None,
+                       ephemeral_storage_mb: int | None = None, configured: Mapping[str, str] | None = None,
                        errors: Sequence[str] = ()) -> FunctionParts:
     """A function's log group (KMS), role, least-privilege inline policy and the function itself, in ``scope``.
 
     ``statements`` are the function's own; writing its logs, X-Ray and the
-    deployment key are added. ``errors``: the caller's own guard failures, raised
-    together with the environment guards'.
+    deployment key (``kms_actions``) are added. ``reserved_concurrency``: None
+    reserves nothing (see :attr:`FunctionProps.reserve_concurrency`);
+    ``ephemeral_storage_mb``: /tmp, Lambda's default 512 when None. ``errors``: the
+    caller's own guard failures, raised together with the environment guards'.
     """
     names, cfg = ctx.names, ctx.config
     name = names.function(key)
@@ -103,12 +116,14 @@ def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, ha
         iam.statement("LambdaAssumesRole", ["sts:AssumeRole"], None, principal={"Service": "lambda.amazonaws.com"},
                       condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}})))
     everything = [
+        # Both are authorized on the log stream (service authorization reference): a bare
+        # log-group ARN would be one IAM ignores.
         iam.statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                      [log_group.arn, f"{log_group.arn}:log-stream:*"]),
+                      f"{log_group.arn}:log-stream:*"),
         # X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
         iam.statement("XRayTracesNoResourceLevelPermissions",
                       ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
-        iam.statement("UseDeploymentKey", ["kms:Decrypt", "kms:GenerateDataKey"], kms_key_arn),
+        iam.statement("UseDeploymentKey", list(kms_actions), kms_key_arn),
         *statements,
     ]
     policy = IamRolePolicy(scope, "policy", role=role.id, name="least-privilege", policy=iam.document(*everything))
@@ -119,6 +134,7 @@ def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, ha
         handler=handler, runtime=cfg.runtime, architectures=[cfg.architecture],
         filename=asset.path, source_code_hash=artifact.source_hash, layers=[layer.arn],
         timeout=timeout, memory_size=memory, reserved_concurrent_executions=reserved_concurrency,
+        ephemeral_storage=LambdaFunctionEphemeralStorage(size=ephemeral_storage_mb) if ephemeral_storage_mb else None,
         tracing_config=LambdaFunctionTracingConfig(mode=defaults.TRACING_MODE),
         logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=log_group.name),
         environment=LambdaFunctionEnvironment(variables=dict(environment)),
@@ -146,12 +162,14 @@ class QueueFunction(Construct):
         parts = function_resources(
             self, ctx=ctx, key=props.key, handler=props.handler, description=props.description,
             timeout=props.timeout, memory=props.memory, environment=props.environment,
-            configured=props.configured, layer=layer, kms_key_arn=kms_key_arn,
-            reserved_concurrency=props.max_concurrency, errors=errors,
-            statements=[iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage",
-                                                          "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-                                      queue.arn),
-                        *props.statements])
+            configured=props.configured, layer=layer, kms_key_arn=kms_key_arn, kms_actions=props.kms_actions,
+            reserved_concurrency=props.max_concurrency if props.reserve_concurrency else None,
+            ephemeral_storage_mb=props.ephemeral_storage_mb, errors=errors,
+            statements=[
+                # What the event source mapping calls with the function's role.
+                iam.statement("ConsumeOwnQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                              queue.arn),
+                *props.statements])
         self.log_group, self.role, self.policy = parts.log_group, parts.role, parts.policy
         self.artifact, self.function = parts.artifact, parts.function
         self.mapping = LambdaEventSourceMapping(

@@ -1,6 +1,12 @@
 """IoT resources the importer attaches: device policy, thing type, thing group.
 
 Each is created by the stack unless the configuration names an existing one.
+With ``policy_attachment`` ``thing-group`` (the default) the device policy is
+attached once, to the thing group: every thing in the group inherits it when its
+device connects with the thing name as client id, which the device policy
+requires anyway (AWS IoT developer guide, "Static thing groups": a policy attached
+to a group is inherited by the things in it; the thing name must match the
+client id). The importer then attaches no policy per certificate.
 The default device policy is least privilege: a device connects only with its
 own thing name as client id (and only while its certificate is attached to that
 thing), and publishes / subscribes / receives only under
@@ -10,6 +16,7 @@ thing), and publishes / subscribes / receives only under
 from __future__ import annotations
 
 from cdktf_cdktf_provider_aws.iot_policy import IotPolicy
+from cdktf_cdktf_provider_aws.iot_policy_attachment import IotPolicyAttachment
 from cdktf_cdktf_provider_aws.iot_thing_group import IotThingGroup
 from cdktf_cdktf_provider_aws.iot_thing_type import IotThingType
 from constructs import Construct
@@ -49,12 +56,17 @@ class IotResources(Construct):
             self.thing_type_name = IotThingType(self, "thing-type", name=names.thing_type).name
         if cfg.thing_group:
             self.thing_group_name = cfg.thing_group
+            thing_group_arn = ctx.arn("iot", f"thinggroup/{cfg.thing_group}")
         else:
-            self.thing_group_name = IotThingGroup(self, "thing-group", name=names.thing_group).name
+            group = IotThingGroup(self, "thing-group", name=names.thing_group)
+            self.thing_group_name, thing_group_arn = group.name, group.arn
+        #: the importer attaches the policy to each certificate (else the group carries it).
+        self.per_certificate = cfg.policy_attachment == "certificate"
+        if not self.per_certificate:
+            IotPolicyAttachment(self, "group-policy", policy=self.policy_name, target=thing_group_arn)
 
     def arns(self, ctx: DeploymentContext) -> dict[str, str]:
         return {
-            "policy": ctx.arn("iot", f"policy/{self.policy_name}"),
             "thing_type": ctx.arn("iot", f"thingtype/{self.thing_type_name}"),
             "thing_group": ctx.arn("iot", f"thinggroup/{self.thing_group_name}"),
             # Thing and certificate names are only known per device: scoped to account and region.

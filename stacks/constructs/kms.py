@@ -19,8 +19,10 @@ ACCOUNT_ACTIONS = (
     "kms:RevokeGrant", "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion", "kms:TagResource",
     "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
 )
+#: No kms:DescribeKey: its request has no encryption context, so under the statement's
+#: kms:EncryptionContext condition it could never be allowed (the condition key does not exist for it).
 LOGS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
-                "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey")
+                "kms:GenerateDataKeyWithoutPlaintext")
 #: S3 (event notifications into encrypted queues) and CloudWatch (alarms into the encrypted topic).
 SERVICE_PRINCIPALS = ("s3.amazonaws.com", "cloudwatch.amazonaws.com")
 SERVICE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")

@@ -30,6 +30,7 @@ class QueueProps:
     #: bucket ARN allowed to send S3 event notifications (with the account id token).
     s3_source_arn: str | None = None
     source_account: str | None = None
+    retention_seconds: int = defaults.QUEUE_RETENTION_SECONDS
 
 
 class QueuePair(Construct):
@@ -67,7 +68,7 @@ class QueuePair(Construct):
                             policy=iam.document(iam.deny_insecure_transport("sqs", dlq_arn)))
         self.queue = SqsQueue(
             self, "queue", name=props.name, kms_master_key_id=props.kms_key_arn,
-            visibility_timeout_seconds=visibility, message_retention_seconds=defaults.QUEUE_RETENTION_SECONDS,
+            visibility_timeout_seconds=visibility, message_retention_seconds=props.retention_seconds,
             receive_wait_time_seconds=defaults.RECEIVE_WAIT_SECONDS,
             # Compact JSON, as SQS returns it: anything else shows as a change on every plan.
             redrive_policy=json.dumps({"deadLetterTargetArn": self.dlq.arn,

@@ -49,7 +49,7 @@ class WatchdogProps:
 
 
 class ManifestWatchdog(Construct):
-    """Function + schedule rule + target + invoke permission; one run at a time (reserved concurrency 1)."""
+    """Function + schedule rule + target + invoke permission (runs may overlap: a sweep is idempotent)."""
 
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, props: WatchdogProps,
                  layer: SharedLayer, kms_key_arn: str):
@@ -62,7 +62,7 @@ class ManifestWatchdog(Construct):
             self, ctx=ctx, key=WATCHDOG, handler="watchdog_handler.lambda_handler",
             description="Resumes manifests that made no progress; marks STALLED what nothing can finish",
             timeout=props.timeout, memory=props.memory, layer=layer, kms_key_arn=kms_key_arn,
-            reserved_concurrency=1,
+            kms_actions=("kms:Decrypt", "kms:GenerateDataKey"),
             environment={
                 **props.common_environment, "POWERTOOLS_SERVICE_NAME": watchdog.METRICS_SERVICE,
                 settings.IMPORT_QUEUE_URL: props.import_queues.queue.url,

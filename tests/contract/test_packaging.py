@@ -122,6 +122,8 @@ def test_artifacts_are_reproducible(tmp_path):
     assert names == sorted(names)
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert not [n for n in names if n.startswith("python/bin/")]
+    # The IAM evaluator (npm, AGPL) is a test tool, and the CLI (recorder, iam-check) is no Lambda code.
+    assert not [n for n in names if "node_modules" in n or "cloud-copilot" in n or "thingpress_cli" in n]
     # Bytecode only as unchecked-hash pycs beside their sources (no timestamps inside).
     pycs = [n for n in names if n.endswith(".pyc")]
     assert pycs and all(f"/__pycache__/" in n and n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)

@@ -114,7 +114,9 @@ def test_every_mapping_reports_batch_item_failures_and_visibility_covers_the_tim
         _, queue = by_ref(aws_json, m["event_source_arn"])
         assert queue["visibility_timeout_seconds"] >= fn["timeout"]
         assert queue["visibility_timeout_seconds"] == defaults.VISIBILITY_FACTOR * fn["timeout"]
-        assert m["scaling_config"]["maximum_concurrency"] == fn["reserved_concurrent_executions"]
+        # The mapping caps fan-out; a reservation is opt-in (a new account cannot reserve any).
+        assert m["scaling_config"]["maximum_concurrency"] >= defaults.MIN_ESM_CONCURRENCY
+        assert "reserved_concurrent_executions" not in fn
 
 
 def test_queue_visibility_below_consumer_timeout_is_refused(synth):
@@ -169,9 +171,15 @@ def test_provider_reads_only_its_prefix(aws_json):
         doc = next(json.loads(p["policy"]) for p in resources(aws_json, "aws_iam_role_policy").values()
                    if by_ref(aws_json, p["role"])[1] is role)
         (read,) = [s for s in doc["Statement"] if s["Sid"] == "ReadOwnManifests"]
-        prefixes = [r.split("}", 1)[1] for r in as_list(read["Resource"])]
-        assert prefixes[0] == f"/{vendor_prefix(vendor)}*"
-        assert prefixes[1:] == (["/trust/microchip-signers/*"] if vendor == "microchip" else [])
+        assert as_list(read["Action"]) == ["s3:GetObjectVersion"]  # the event names the version
+        assert [r.split("}", 1)[1] for r in as_list(read["Resource"])] == [f"/{vendor_prefix(vendor)}*"]
+        signers = [s for s in doc["Statement"] if s["Sid"] == "ReadTrustedSigners"]
+        if vendor == "microchip":
+            (signer,) = signers
+            assert as_list(signer["Action"]) == ["s3:GetObject"]
+            assert signer["Resource"].split("}", 1)[1] == "/trust/microchip-signers/*"
+        else:
+            assert not signers
 
 
 def test_audit_table_matches_the_audit_module(aws_json):

@@ -14,9 +14,14 @@ on stdin; the worker answers one line on the *original* stdout
 "errorMessage", "stackTrace"}}`` (the shape Lambda returns). File descriptor 1 is
 then pointed at stderr, so whatever the function prints or logs goes to the
 function's log file, as it would go to CloudWatch.
+
+With ``THINGPRESS_CALLS_FILE`` set, every AWS call the function makes is recorded
+there before the handler is imported (:mod:`.recorder`, loaded by path from this
+file's folder; the function's code knows nothing of it).
 """
 
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -86,6 +91,18 @@ def load_handler():
     return handler, None
 
 
+def install_recorder():
+    """Record the function's AWS calls when the runner asks for it (``THINGPRESS_CALLS_FILE``)."""
+    path = os.environ.pop("THINGPRESS_CALLS_FILE", "")
+    if not path:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "thingpress_local_recorder", os.path.join(os.path.dirname(os.path.abspath(__file__)), "recorder.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.install(path)
+
+
 def log_error(request_id, error):
     """What Lambda's runtime prints to the log for a failed invocation."""
     sys.stderr.write(f"[ERROR] {error['errorType']}: {error['errorMessage']}\tRequestId: {request_id}\n")
@@ -100,6 +117,7 @@ def main():
     sys.stdout = os.fdopen(1, "w", encoding="utf-8", buffering=1)
     os.chdir(_TASK_ROOT)
     started = time.monotonic()
+    install_recorder()
     handler, init_error = load_handler()
     init_ms = (time.monotonic() - started) * 1000
     if init_error is not None:

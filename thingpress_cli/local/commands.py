@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress_cli import toolchain
-from thingpress_cli.local import emulator, runner, state
+from thingpress_cli.local import emulator, recorder, runner, state
 
 REPO = toolchain.REPO
 STACK = "thingpress-local"
@@ -175,6 +176,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         say(f"cdktf deploy failed (exit {result.returncode}) after {deploy_seconds:.0f} s; "
             f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
         return result.returncode
+    # Recorded calls belong to the stack just deployed: make iam-check evaluates them against it.
+    shutil.rmtree(state.LOCAL_DIR / recorder.CALLS_DIR_NAME, ignore_errors=True)
     state.update("deploy", {"seconds": round(deploy_seconds, 1), "outputs": str(OUTPUTS), "stack": STACK,
                             "synthesized": not skip_synth})
     # Kept across `down`: the synthesized stack stays valid while its inputs and the port do not change.

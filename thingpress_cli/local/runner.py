@@ -23,6 +23,11 @@ SQS poller does:
   deleted; an invalid response fails the whole batch, as in Lambda); a failed
   invocation deletes nothing, so its messages reappear after the visibility
   timeout and the emulator's SQS moves them to the DLQ after ``maxReceiveCount``.
+* **/tmp as Lambda sizes it.** Each worker runs in its own mount namespace with a
+  tmpfs of the function's ``EphemeralStorage`` size (512 MB by default) as its
+  ``TMPDIR``, so a function that overflows its /tmp on AWS overflows it here
+  (``ENOSPC``). Where mounts are not permitted (not root), the runner says so once
+  in its log and runs without the limit.
 * **Errors as Lambda reports them.** ``errorType``/``errorMessage``/``stackTrace``
   go to ``build/local/logs/<function>.log`` (where the function's own output goes
   too) and, in verbose mode, to stderr.
@@ -64,7 +69,7 @@ from typing import Any
 import boto3
 import botocore.config
 
-from thingpress_cli.local import state
+from thingpress_cli.local import recorder, state
 
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap.py"
 CODE_DIR = state.LOCAL_DIR / "code"
@@ -129,6 +134,8 @@ class FunctionSpec:
     layers: tuple[Layer, ...] = ()
     reserved_concurrency: int | None = None
     architectures: tuple[str, ...] = ("x86_64",)
+    #: /tmp size, MB (Lambda's ``EphemeralStorage.Size``).
+    ephemeral_mb: int = 512
 
 
 @dataclass(frozen=True)
@@ -265,6 +272,35 @@ def function_environment(spec: FunctionSpec, task_root: Path, opt: Path, endpoin
     return env
 
 
+# --------------------------------------------------------------------------- /tmp
+
+
+def tmp_budget_command(size_mb: int, folder: Path) -> list[str]:
+    """A prefix that runs the worker in a private mount namespace with a ``size_mb`` tmpfs on ``folder``.
+
+    The namespace ends with the process, and the tmpfs with it: each execution environment
+    starts with an empty /tmp of the function's size, as on Lambda.
+    """
+    script = 'size="$1"; dir="$2"; shift 2; mount -t tmpfs -o "size=${size}m,mode=1777" tmpfs "$dir" && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(size_mb), str(folder)]
+
+
+_TMP_BUDGET: dict[str, str | None] = {}
+
+
+def tmp_budget_available(probe_dir: Path) -> str | None:
+    """None when workers can get their own sized tmpfs; else why not (checked once)."""
+    if "answer" not in _TMP_BUDGET:
+        probe_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            done = subprocess.run(tmp_budget_command(1, probe_dir) + ["true"], capture_output=True, text=True,
+                                  timeout=10, check=False)
+            _TMP_BUDGET["answer"] = None if done.returncode == 0 else (done.stderr.strip() or f"exit {done.returncode}")
+        except OSError as error:  # no unshare on this machine
+            _TMP_BUDGET["answer"] = str(error)
+    return _TMP_BUDGET["answer"]
+
+
 # --------------------------------------------------------------------------- code
 
 
@@ -318,9 +354,14 @@ class CodeCache:
 class Worker:
     """One warm function process (a Lambda execution environment)."""
 
-    def __init__(self, spec: FunctionSpec, task_root: Path, opt: Path, endpoint: str, region: str, log: Path) -> None:
+    def __init__(self, spec: FunctionSpec, task_root: Path, opt: Path, endpoint: str, region: str, log: Path,
+                 tmp_dir: Path | None = None) -> None:
         self.spec = spec
+        #: where the worker's /tmp budget is mounted (None: no budget, see :func:`tmp_budget_available`).
+        self.tmp_dir = tmp_dir
         self.env = function_environment(spec, task_root, opt, endpoint, region)
+        if recorder.enabled():  # every AWS call of the function, per function (so per role): make iam-check
+            self.env[recorder.CALLS_ENV] = recorder.calls_file(log.parent, spec.name)
         self.task_root = task_root
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -328,11 +369,16 @@ class Worker:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        command = [base_python(), "-S", "-P", str(BOOTSTRAP)]
+        env = dict(self.env)
+        if self.tmp_dir is not None:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(self.tmp_dir)
+            command = tmp_budget_command(self.spec.ephemeral_mb, self.tmp_dir) + command
         with self.log.open("ab") as sink:
             return subprocess.Popen(
-                [base_python(), "-S", "-P", str(BOOTSTRAP)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sink,
-                env=self.env, cwd=self.task_root, bufsize=0,
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sink,
+                env=env, cwd=self.task_root, bufsize=0,
             )
 
     def invoke(self, event: dict[str, Any], request_id: str | None = None) -> Outcome:
@@ -429,6 +475,7 @@ class Emulator:
             environment=tuple(sorted(config.get("Environment", {}).get("Variables", {}).items())),
             code_sha=config["CodeSha256"], code_location=answer["Code"]["Location"], layers=tuple(layers),
             reserved_concurrency=reserved, architectures=tuple(config.get("Architectures", ["x86_64"])),
+            ephemeral_mb=int(config.get("EphemeralStorage", {}).get("Size", 512)),
         )
 
     def queue_url(self, arn: str) -> str:
@@ -532,6 +579,17 @@ class MappingPoller:
         for worker in self._workers:
             worker.stop()
 
+    def _tmp_dir(self) -> Path | None:
+        """This slot's /tmp mount point, or None (reported once) where mounts are not permitted."""
+        root = self.log.parent.parent / "tmp"
+        why_not = tmp_budget_available(root / ".probe")
+        if why_not is not None:
+            if not _TMP_BUDGET.get("reported"):
+                _TMP_BUDGET["reported"] = "yes"
+                self.report(f"workers run without a /tmp budget: {why_not}")
+            return None
+        return root / f"{self.mapping.function.name}-{threading.current_thread().name.rsplit('-', 1)[-1]}"
+
     def _receive(self, sqs: Any) -> list[dict[str, Any]]:
         wanted = self.mapping.batch_size
         messages: list[dict[str, Any]] = []
@@ -559,7 +617,8 @@ class MappingPoller:
                     continue
                 if worker is None:
                     task_root, opt = self.cache.layout(spec)
-                    worker = Worker(spec, task_root, opt, self.emulator.endpoint, self.emulator.region, self.log)
+                    worker = Worker(spec, task_root, opt, self.emulator.endpoint, self.emulator.region, self.log,
+                                    tmp_dir=self._tmp_dir())
                     self._workers.append(worker)
                 began = time.monotonic()
                 outcome = worker.invoke(sqs_event(messages, self.mapping.queue_arn, self.emulator.region))

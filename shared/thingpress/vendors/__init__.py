@@ -30,6 +30,13 @@ class ArchiveLimits:
     max_total_bytes: int = 1024 * 1024 * 1024
     max_depth: int = 2
 
+    @property
+    def max_spooled_bytes(self) -> int:
+        """The most the Infineon parser writes to /tmp at once: the outer archive, the inner
+        archive and the extracted PEMs, each spooled at its own limit. The provider's ephemeral
+        storage is sized from this (stacks/stack.py)."""
+        return 2 * self.max_archive_bytes + self.max_total_bytes
+
 
 @dataclass(frozen=True, slots=True)
 class ParseOptions:

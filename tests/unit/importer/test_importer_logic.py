@@ -12,8 +12,11 @@ from importer_helpers import (
 from thingpress.audit import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, QUEUED, REJECTED, UNREADABLE_MANIFEST
 from thingpress.importer import THING_EXISTED, RetryLater
 
+#: THINGPRESS_POLICY_ATTACHMENT=certificate: the device policy attached to each certificate.
 NEW_CERTIFICATE_CALLS = ["RegisterCertificateWithoutCA", "CreateThing", "AttachThingPrincipal", "AttachPolicy",
                          "AddThingToThingGroup"]
+#: The default (thing-group): the stack attached the policy to the group once; the importer sets no policy names.
+GROUP_POLICY_CALLS = ["RegisterCertificateWithoutCA", "CreateThing", "AttachThingPrincipal", "AddThingToThingGroup"]
 
 
 def assert_complete_thing(aws: Aws, thing_name: str, certificate_id: str, mid: str) -> None:
@@ -54,6 +57,23 @@ def test_new_certificate_takes_exactly_five_calls(aws: Aws, message: MessageFact
     summary = aws.audit.get_summary(mid)
     assert summary is not None
     assert (summary["imported"], summary["outstanding"], summary["state"]) == (1, 0, COMPLETE)
+
+
+def test_new_certificate_takes_exactly_four_calls_when_the_group_carries_the_policy(
+        aws: Aws, message: MessageFactory) -> None:
+    mid = aws.start_manifest(1)
+    msg = message(mid, 1)
+    aws.recorder.reset()
+
+    outcome = aws.importer(policy_names=()).handle(msg.encode(), message_id="m-1")
+
+    # A fifth call of any kind (an AttachPolicy) fails this equality.
+    assert aws.recorder.calls == GROUP_POLICY_CALLS
+    assert (outcome.status, outcome.reason, outcome.recorded, outcome.tally.calls) == (IMPORTED, None, True, 4)
+    cert = aws.certificate(msg.fingerprint)
+    assert aws.principals("Device-1") == [cert["certificateArn"]]
+    assert aws.policies(cert["certificateArn"]) == []  # inherited from the group when the device connects
+    assert "Device-1" in aws.group_things()
 
 
 def test_without_group_or_policy_only_the_needed_calls_are_made(aws: Aws, message: MessageFactory) -> None:

@@ -89,7 +89,8 @@ def deploy(aws, tmp_path) -> Iterator[Callable[..., Deployment]]:
 
     def make(*, code: str = HANDLER, module: str = "fn", batch_size: int = 10, timeout: int = 10,
              partial: bool = True, max_concurrency: int | None = None, reserved: int | None = None,
-             visibility: int = 1, max_receive: int = 1, env: dict[str, str] | None = None) -> Deployment:
+             visibility: int = 1, max_receive: int = 1, env: dict[str, str] | None = None,
+             ephemeral: int | None = None) -> Deployment:
         name = f"fn-{uuid.uuid4().hex[:8]}"
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -103,6 +104,7 @@ def deploy(aws, tmp_path) -> Iterator[Callable[..., Deployment]]:
             FunctionName=name, Runtime="python3.11", Role=role, Handler=f"{module}.handler", Timeout=timeout,
             MemorySize=256, Code={"ZipFile": zip_of({f"{module}.py": code})}, Layers=[layer],
             Environment={"Variables": {"RECORD_FILE": str(records), "GREETING": "hello", **(env or {})}},
+            **({"EphemeralStorage": {"Size": ephemeral}} if ephemeral else {}),
         )
         if reserved is not None:
             lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
@@ -277,3 +279,38 @@ def test_reserved_concurrency_applies_without_scaling_config(aws, deploy, run, e
     poller = next(p for p in runner.pollers.values() if p.mapping.function.name == target.name)
     assert poller.mapping.concurrency == 1
     assert len({s["pid"] for s in target.starts()}) == 1
+
+
+TMP_HANDLER = '''
+import errno, os, tempfile
+import tplayer
+
+def handler(event, context):
+    folder = tempfile.gettempdir()
+    stat = os.statvfs(folder)
+    with tempfile.TemporaryFile() as small:
+        small.write(b"x" * 1024 * 1024)
+    full = None
+    try:
+        with tempfile.TemporaryFile() as big:
+            chunk = b"x" * (1024 * 1024)
+            for _ in range(int(os.environ["FILL_MB"])):
+                big.write(chunk)
+            big.flush()
+    except OSError as error:
+        full = errno.errorcode[error.errno]
+    tplayer.record("start", bodies=[], size_mb=stat.f_blocks * stat.f_frsize // (1024 * 1024), full=full,
+                   folder=folder)
+    return {"batchItemFailures": []}
+'''
+
+
+def test_each_worker_gets_the_functions_tmp_size_and_an_overflow_is_enospc(aws, deploy, run):
+    target = deploy(code=TMP_HANDLER, ephemeral=600, env={"FILL_MB": "601"})
+    send(aws, target, "go")
+    run()
+
+    (start,) = eventually(lambda: target.starts())
+    assert start["size_mb"] == 600  # Lambda's EphemeralStorage.Size, not the host's disk
+    assert start["full"] == "ENOSPC"
+    assert Path(start["folder"]).name.startswith(f"{target.name}-")  # TMPDIR: this worker's own mount

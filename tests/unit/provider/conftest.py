@@ -39,9 +39,9 @@ class Aws:
         values.update(overrides)
         return FunctionSettings(**values)
 
-    def provider(self, vendor: str = "generated", *, sqs: Any = None, tuning: Tuning | None = None,
+    def provider(self, vendor: str = "generated", *, s3: Any = None, sqs: Any = None, tuning: Tuning | None = None,
                  **settings: Any) -> Provider:
-        return Provider(vendor, settings=self.settings(vendor, **settings), s3=self.s3, sqs=sqs or self.sqs,
+        return Provider(vendor, settings=self.settings(vendor, **settings), s3=s3 or self.s3, sqs=sqs or self.sqs,
                         dynamodb=self.dynamodb, tuning=tuning, sleep=lambda _s: None)
 
 

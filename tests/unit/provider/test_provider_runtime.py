@@ -222,6 +222,38 @@ def test_an_object_deleted_before_it_is_read_is_refused(aws, pems):
     assert summary["reason"].endswith(": the object no longer exists")
 
 
+class _S3Answering:
+    """The real (moto) S3 client, except that GetObject answers one S3 error code."""
+
+    def __init__(self, s3: Any, code: str) -> None:
+        self._s3, self._code = s3, code
+
+    def get_object(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": self._code, "Message": self._code}}, "GetObject")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+@pytest.mark.parametrize(("code", "reason"), [
+    ("AccessDenied", "access denied reading the object (AccessDenied): it is missing, or the provider may not read it"),
+    ("NoSuchKey", "the object no longer exists"),
+    ("NoSuchVersion", "the object no longer exists"),
+])
+def test_an_object_s3_will_not_return_is_refused_with_the_reason_and_not_retried(aws, pems, code, reason):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:3]))
+    provider = aws.provider(s3=_S3Answering(aws.s3, code))
+
+    assert run(aws, provider, event) == {"batchItemFailures": []}  # no retry
+
+    summary = aws.audit.get_summary(mid_of(event))
+    assert summary["state"] == audit.REFUSED
+    assert summary["reason"].endswith(f": {reason}")
+    assert imports(aws) == []
+
+
 # -- resumption and chunking -------------------------------------------------------
 
 

@@ -208,3 +208,32 @@ def test_a_handler_deployed_with_another_vendor_setting_refuses_to_run(aws, monk
         module.provider.settings  # noqa: B018
     assert module.lambda_handler(sqs_event(event), FakeContext()) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert aws.dynamodb.scan(TableName=aws.audit.table)["Count"] == 0
+
+
+def test_a_full_tmp_while_spooling_an_infineon_reel_is_a_refusal_with_the_reason(aws, monkeypatch):
+    import errno
+    import io
+    from types import SimpleNamespace
+
+    from thingpress.vendors import infineon
+
+    class FullDisk(io.BytesIO):
+        """A spool on a /tmp with no space left (what Lambda's ephemeral storage answers when full)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__()
+
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    event = put_and_event(aws.s3, aws.bucket, "infineon/reel.7z", f.infineon_reel(f.all_bundles(3)))
+    monkeypatch.setattr(infineon, "tempfile", SimpleNamespace(SpooledTemporaryFile=FullDisk))
+
+    assert aws.provider("infineon").handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}  # no retry
+
+    summary = aws.audit.get_summary(mid_of("infineon", event))
+    assert summary["state"] == audit.REFUSED
+    assert summary["reason"].endswith(": no space left in the function's /tmp (its ephemeral storage) while "
+                                      "spooling the manifest: give the function more ephemeral storage or lower "
+                                      "the archive limits")
+    assert imports(aws) == []

@@ -1,0 +1,128 @@
+"""make iam-check on the synthesized local stack: the call mapping rules, and that a missing grant is a denial."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from thingpress_cli.iamcheck import calls as calls_mod
+from thingpress_cli.iamcheck.check import run
+from thingpress_cli.iamcheck.data import IamData
+from thingpress_cli.iamcheck.stack import load
+
+ACCOUNT = "123456789012"
+QUEUE = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/thingpress-local-import"
+BUCKET = f"thingpress-local-manifests-{ACCOUNT}-us-east-1"
+TABLE = "thingpress-local-audit"
+CERT = f"arn:aws:iot:us-east-1:{ACCOUNT}:cert/" + "ab" * 32
+
+#: One invocation of each kind, as the runner records them.
+RECORDED = {
+    "thingpress-local-provider-generated": [
+        ("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt", "VersionId": "v1"}),
+        ("sqs", "SendMessageBatch", {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "MessageBody": "{}"}]}),
+        ("dynamodb", "BatchWriteItem", {"RequestItems": {TABLE: [{"PutRequest": {"Item": {}}}]}}),
+        ("dynamodb", "UpdateItem", {"TableName": TABLE, "Key": {}}),
+    ],
+    "thingpress-local-importer": [
+        ("iot", "RegisterCertificateWithoutCA", {"certificatePem": "-----BEGIN", "status": "ACTIVE"}),
+        ("iot", "CreateThing", {"thingName": "Device-1", "thingTypeName": "thingpress-local-device"}),
+        ("iot", "AttachThingPrincipal", {"thingName": "Device-1", "principal": CERT}),
+        ("iot", "AddThingToThingGroup", {"thingName": "Device-1", "thingGroupName": "thingpress-local-devices"}),
+        ("dynamodb", "TransactWriteItems", {"TransactItems": [{"Update": {"TableName": TABLE, "Key": {}}},
+                                                              {"Put": {"TableName": TABLE, "Item": {}}}]}),
+    ],
+}
+
+
+def _record(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for function, calls in RECORDED.items():
+        with (folder / f"{function}.jsonl").open("w") as sink:
+            for service, operation, params in calls:
+                sink.write(json.dumps({"service": service, "operation": operation, "region": "us-east-1",
+                                       "params": params}) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_stack(synth) -> Path:
+    return synth.stack_dir("local") / "cdk.tf.json"
+
+
+def test_batch_transaction_and_versioned_operations_map_to_the_actions_iam_authorizes(local_stack, tmp_path) -> None:
+    stack, data = load(local_stack, ACCOUNT), IamData()
+    principal = stack.functions["thingpress-local-provider-generated"].role_arn
+
+    def actions(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str, str]]:
+        call = calls_mod.Call("thingpress-local-provider-generated", service, operation, "us-east-1", params)
+        return {(r.action, r.resource) for r in calls_mod.requests_for(call, principal, data, stack)}
+
+    key = stack.queue_key(f"arn:aws:sqs:us-east-1:{ACCOUNT}:thingpress-local-import")
+    assert actions("sqs", "SendMessageBatch", {"QueueUrl": QUEUE, "Entries": []}) == {
+        ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:thingpress-local-import"),
+        ("kms:GenerateDataKey", key), ("kms:Decrypt", key)}  # SSE-KMS with the caller's credentials
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}"
+    assert actions("dynamodb", "TransactWriteItems", RECORDED["thingpress-local-importer"][-1][2]) == {
+        ("dynamodb:UpdateItem", table), ("dynamodb:PutItem", table)}
+    obj = f"arn:aws:s3:::{BUCKET}/incoming/generated/m.txt"
+    assert ("s3:GetObjectVersion", obj) in actions("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt",
+                                                                      "VersionId": "v1"})
+    assert ("s3:GetObject", obj) in actions("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt"})
+    with pytest.raises(calls_mod.Unmappable, match="not in the IAM data"):
+        actions("sqs", "NoSuchOperation", {"QueueUrl": QUEUE})
+
+
+def test_the_stack_allows_what_its_functions_and_services_do(local_stack, tmp_path) -> None:
+    out = io.StringIO()
+    report = run(local_stack, _record(tmp_path / "calls"), ACCOUNT, out=out)
+    assert (report.denied, report.denied_paths, report.ignored_arns, report.unknown) == ([], [], [], []), out.getvalue()
+    assert out.getvalue().splitlines()[-1].startswith("iam-check: calls ")
+
+
+def test_a_missing_grant_is_a_denial(local_stack, tmp_path) -> None:
+    doc = json.loads(local_stack.read_text())
+    for policy in doc["resource"]["aws_iam_role_policy"].values():
+        statements = json.loads(policy["policy"])
+        for st in statements["Statement"]:
+            if st["Sid"] == "QueueImportsAndContinuations":
+                st["Action"] = "sqs:GetQueueUrl"  # sqs:SendMessage removed
+        policy["policy"] = json.dumps(statements)
+    broken = tmp_path / "cdk.tf.json"
+    broken.write_text(json.dumps(doc))
+    out = io.StringIO()
+
+    report = run(broken, _record(tmp_path / "calls"), ACCOUNT, out=out)
+
+    assert not report.ok
+    assert [(r.principal.rsplit("/", 1)[-1], r.action, verdict) for r, verdict in report.denied] == [
+        ("thingpress-local-provider-generated-role", "sqs:SendMessage", "ImplicitlyDenied")]
+    assert "DENIED ImplicitlyDenied: arn:aws:iam::123456789012:role/thingpress-local-provider-generated-role " \
+           "sqs:SendMessage" in out.getvalue()
+    assert out.getvalue().splitlines()[-1].startswith("iam-check: calls 13, denied 1, ")
+
+
+def test_an_arn_iam_ignores_and_an_unused_grant_are_findings(local_stack, tmp_path) -> None:
+    doc = json.loads(local_stack.read_text())
+    for policy in doc["resource"]["aws_iam_role_policy"].values():
+        statements = json.loads(policy["policy"])
+        for st in statements["Statement"]:
+            if st["Sid"] == "CreateThings":  # the grant as it was: thing type ARN, DescribeThing
+                st["Action"] = ["iot:CreateThing", "iot:DescribeThing"]
+                st["Resource"] = [st["Resource"], st["Resource"].replace("thing/*", "thingtype/thingpress-local-device")]
+        policy["policy"] = json.dumps(statements)
+    broken = tmp_path / "cdk.tf.json"
+    broken.write_text(json.dumps(doc))
+    out = io.StringIO()
+
+    report = run(broken, _record(tmp_path / "calls"), ACCOUNT, out=out)
+
+    assert not report.denied and not report.ok
+    assert [line.split(" ignores ")[0].rsplit(" ", 1)[-1] for line in report.ignored_arns] == [
+        "iot:CreateThing", "iot:DescribeThing"]
+    assert any("CreateThings: iot:DescribeThing is granted to" in line for line in report.unused)
+    assert ", ignored ARNs 2, " in out.getvalue().splitlines()[-1]

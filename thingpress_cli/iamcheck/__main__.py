@@ -1,0 +1,3 @@
+from thingpress_cli.iamcheck.check import main
+
+raise SystemExit(main())
