@@ -15,6 +15,7 @@ import sys
 #: subcommand -> module (under thingpress_cli) that registers it.
 COMMANDS = {
     "inspect": "inspect",
+    "plan": "plan",
     "generate": "generate",
     "upload": "operate",
     "status": "operate",
