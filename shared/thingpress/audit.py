@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -433,14 +434,19 @@ class AuditTable:
 
     def entries(self, mid: str) -> list[dict[str, Any]]:
         """Every row of a manifest except the summary, in key order."""
-        rows: list[dict[str, Any]] = []
+        return list(self.iter_entries(mid))
+
+    def iter_entries(self, mid: str, page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every row of a manifest except the summary, in key order, one query page at a time."""
         kwargs: dict[str, Any] = {
             "TableName": self.table, "KeyConditionExpression": "pk = :pk AND sk > :s",
             "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":s": SUMMARY_SK}),
         }
+        if page_size:
+            kwargs["Limit"] = page_size
         while True:
             page = self.client.query(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
+            yield from (from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return rows
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

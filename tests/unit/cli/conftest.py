@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, FakeContext, create_audit_table, create_bucket, put_and_event, sqs_event
+from aws_fixtures import FAKE_CREDENTIALS, REGION, FakeContext, create_audit_table, create_bucket, s3_event, sqs_event
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -31,7 +31,7 @@ from thingpress.importer import CertificateArns, Importer
 from thingpress.provider import Provider
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.deployment import Deployment, Uploaded
 
 SUFFIX = "unit"
 POLICY = "thingpress-unit-device"
@@ -63,27 +63,36 @@ class Cloud:
     def run(self, path: Path, key_name: str | None = None) -> str:
         """Upload ``path``, run the provider on its S3 event and the importer on every import message."""
         uploaded = self.deployment.upload(path, key_name=key_name)
-        event = {"Records": sqs_event(put_and_event(self.s3, uploaded.bucket, uploaded.key, path.read_bytes()))["Records"]}
+        self.provide(uploaded)
+        self.import_some()
+        return uploaded.manifest_id
+
+    def provide(self, uploaded: Uploaded) -> None:
+        """The vendor's provider, on the S3 event of exactly that object version."""
+        event = sqs_event(s3_event(uploaded.bucket, uploaded.key, version_id=uploaded.version_id))
         provider = Provider(uploaded.vendor, settings=FunctionSettings(
             audit_table=self.settings.audit_table, import_queue_url=self.deployment.outputs.import_queue_url,
             manifest_queue_url=self.deployment.outputs.vendors[uploaded.vendor].manifest_queue_url,
             vendor=uploaded.vendor), s3=self.s3, sqs=self.sqs, dynamodb=self.dynamodb, sleep=lambda _s: None)
         provider.handle(event, FakeContext())
-        self.import_all()
-        return uploaded.manifest_id
 
-    def import_all(self) -> None:
+    def import_some(self, limit: int | None = None) -> int:
+        """The importer on up to ``limit`` import messages (all when None); returns how many."""
         importer = self.importer()
         url = self.deployment.outputs.import_queue_url
-        while True:
-            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        done = 0
+        while limit is None or done < limit:
+            count = 10 if limit is None else min(10, limit - done)
+            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=count, AttributeNames=["All"])
             messages = got.get("Messages", [])
             if not messages:
-                return
+                break
             for m in messages:
                 importer.handle(m["Body"], message_id=m["MessageId"],
                                 receive_count=int(m["Attributes"]["ApproximateReceiveCount"]))
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            done += len(messages)
+        return done
 
 
 def _queue_pair(sqs: Any, name: str) -> tuple[str, str, str, str]:
