@@ -16,6 +16,7 @@ import sys
 COMMANDS = {
     "inspect": "inspect",
     "plan": "plan",
+    "reconcile": "reconcile",
     "generate": "generate",
     "upload": "operate",
     "status": "operate",

@@ -424,6 +424,32 @@ class AuditTable:
             raise
         return True
 
+    def iter_status(self, status: str) -> Iterator[dict[str, Any]]:
+        """Every certificate row with ``status`` (index ``by_status``), one query page at a time."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": INDEX_BY_STATUS, "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item({":s": status}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            yield from (from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def record_reconciled(self, mid: str, fingerprint: str, fixed: list[str], now: datetime | None = None) -> None:
+        """Note on a certificate row what ``thingpress reconcile --fix`` re-applied, and when.
+
+        The outcome and the summary counters are not touched: the certificate's
+        import outcome stands; ``reconciled`` lists the repairs (latest run).
+        """
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+            UpdateExpression="SET reconciled = :f, reconciled_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":f": fixed, ":now": now_iso(now)}),
+        )
+
     def record_unreadable(self, message_id: str, reason: str, now: datetime | None = None) -> None:
         """Record an import message that cannot even be attributed to a manifest."""
         stamp = now_iso(now)
