@@ -17,6 +17,7 @@ COMMANDS = {
     "inspect": "inspect",
     "plan": "plan",
     "reconcile": "reconcile",
+    "redrive": "redrive",
     "generate": "generate",
     "upload": "operate",
     "status": "operate",

@@ -57,6 +57,10 @@ before it serves. Everything here is a small, documented difference from moto:
   threads, so two concurrent ``TransactWriteItems`` with the same
   ``attribute_not_exists`` condition could both succeed (seen: a certificate
   delivered twice at once was counted twice). DynamoDB requests are serialized.
+* **SQS message move tasks** (DLQ redrive): moto has no ``StartMessageMoveTask``,
+  ``ListMessageMoveTasks`` or ``CancelMessageMoveTask``; :mod:`.sqs_move`
+  implements them as the SQS API reference describes and :func:`configure_moto`
+  adds them to moto's SQS responses.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 * **Constant-time request dispatch and lookups** (:func:`speed_up_moto`). Measured
@@ -98,6 +102,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
+from thingpress_cli.local import sqs_move
 from thingpress_cli.local.quota import Quotas
 
 #: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
@@ -612,6 +617,7 @@ def configure_moto() -> None:
     Queue.approximate_number_of_messages_not_visible = property(lambda q: _count_messages(q, "not_visible"))  # type: ignore[assignment]
     Queue.approximate_number_of_messages_delayed = property(lambda q: _count_messages(q, "delayed"))  # type: ignore[assignment]
     s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
+    sqs_move.install()  # before speed_up_moto caches the response classes' method names
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
     speed_up_moto()
     dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]

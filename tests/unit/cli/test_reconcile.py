@@ -6,7 +6,7 @@ import json
 
 import factories
 import pytest
-from conftest import POLICY, THING_GROUP, THING_TYPE
+from cli_cloud import POLICY, THING_GROUP, THING_TYPE
 
 from thingpress_cli.main import main
 from thingpress_cli.progress import short_id
