@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -163,8 +164,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     deployment = Deployment.from_args(args)
     mid = deployment.resolve_manifest(args.manifest)
     records = report_records(deployment.audit_table(), mid)
-    out = sys.stdout
-    if args.format == "json":
+    try:
+        _write_report(records, args.format, sys.stdout)
+    except BrokenPipeError:  # e.g. `thingpress report M | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- keeps the interpreter's final flush quiet
+    return 0
+
+
+def _write_report(records: Iterator[dict[str, Any]], fmt: str, out: Any) -> None:
+    if fmt == "json":
         # A JSON array written row by row: still one JSON document.
         out.write("[")
         for i, record in enumerate(records):
@@ -175,7 +183,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         writer.writeheader()
         for record in records:
             writer.writerow(record)
-    return 0
 
 
 def _run(func):

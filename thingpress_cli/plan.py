@@ -198,6 +198,12 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def _short_principal(arn: str) -> str:
+    """``cert/<64 hex>`` ARNs as the id's first 16 digits (``--json`` has the whole ARN)."""
+    _, _, ident = arn.rpartition("/")
+    return f"{ident[:16]}…" if ":cert/" in arn else arn
+
+
 def _print(plan: Plan) -> None:
     c = plan.counts
     print(f"{plan.file} ({plan.vendor}): {plan.tally.entries} entries")
@@ -210,7 +216,8 @@ def _print(plan: Plan) -> None:
           f"({plan.tally.accepted} certificates behind {plan.backlog} queued)")
     for title, rows, show in (
         ("thing conflicts", plan.conflicts,
-         lambda r: f"{r['position']}: thing {r['thing_name']} has {', '.join(r['principals'])}"),
+         lambda r: f"{r['position']}: thing {r['thing_name']} has certificate "
+                   + ", ".join(_short_principal(p) for p in r["principals"])),
         ("refused", plan.tally.errors, lambda r: f"{r['position']}: {r['reason']}"),
     ):
         if rows:

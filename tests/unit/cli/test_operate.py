@@ -207,3 +207,20 @@ def test_report_streams_one_page_at_a_time(cloud, tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(operate.sys, "stdout", io.StringIO())
     assert main(["report", mid, "--format", "json"]) == 0
     assert len(json.loads(operate.sys.stdout.getvalue())) == 6
+
+
+def test_report_into_a_closed_pipe_ends_quietly(cloud, tmp_path, capsys, monkeypatch):
+    path = tmp_path / "m.txt"
+    path.write_bytes(factories.generated_manifest(factories.devices(3, prefix="Pipe-")))
+    mid = cloud.run(path)
+
+    class ClosedAfterHeader(io.StringIO):
+        def write(self, text):
+            if self.getvalue():
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    out = ClosedAfterHeader()
+    monkeypatch.setattr(operate.sys, "stdout", out)
+    assert main(["report", mid]) == 0
+    assert out.getvalue() == ",".join(operate.REPORT_FIELDS) + "\n"

@@ -84,7 +84,7 @@ def test_human_output(cloud, half_overlap, capsys):
     out = capsys.readouterr().out
     assert "  new                 1\n" in out and "  already registered  2\n" in out
     assert "  thing conflict      1  (thing exists with another certificate)\n" in out
-    assert f"  4: thing {devs[5].name} has {other_arn}\n" in out
+    assert f"  4: thing {devs[5].name} has certificate {other_arn.rsplit('/', 1)[1][:16]}…\n" in out
     assert "  5: line 5: not standard base64\n" in out
 
 
