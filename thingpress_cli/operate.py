@@ -11,11 +11,14 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from thingpress import audit
 from thingpress_cli.deployment import Deployment, DeploymentError
@@ -86,6 +89,10 @@ STATUS_COLUMNS = (("manifest", "short"), ("state", "state"), ("total", "entries"
                   ("dup", "duplicates"), ("reason", "reason"))
 
 
+#: "s3://bucket/key (version v): " at the start of a provider's refusal reason.
+_OBJECT_PREFIX = re.compile(r"^s3://\S+(?: \(version [^)]*\))?: ")
+
+
 def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> None:
     """One line per manifest: short id, state, counts, reason cut to the width left.
 
@@ -104,7 +111,9 @@ def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> Non
         table.add_column(header, justify="left" if text else "right", no_wrap=True, overflow="ellipsis",
                          ratio=1 if name == "reason" else None, min_width=len(header))
     for view in views:
-        table.add_row(*(str(view.get(name) or ("" if name == "reason" else 0)) for _, name in STATUS_COLUMNS))
+        cells = {name: str(view.get(name) or ("" if name == "reason" else 0)) for _, name in STATUS_COLUMNS}
+        cells["reason"] = _OBJECT_PREFIX.sub("", cells["reason"])  # the id already names the object
+        table.add_row(*(cells[name] for _, name in STATUS_COLUMNS))
     (console or Console()).print(table)
 
 
@@ -190,6 +199,9 @@ def _run(func):
         try:
             return func(args)
         except DeploymentError as exc:
+            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as exc:  # the deployment answered with an error, or not at all
             print(f"thingpress {args.command}: {exc}", file=sys.stderr)
             return 2
     return runner

@@ -152,6 +152,7 @@ def test_status_fits_80_columns_with_short_ids_and_cut_reasons(cloud, tmp_path, 
     assert lines[1].split() == ["manifest", "state", "total", "imported", "present", "rejected", "failed", "dup", "reason"]
     refused_row = next(line for line in lines if line.startswith(short_id(refused)))
     assert "REFUSED" in refused_row and refused_row.endswith("…")
+    assert refused_row.split()[-1].startswith("generat")  # the reason without its s3://... object prefix
     full = cloud.audit.get_summary(refused)["reason"]
     assert len(full) > 30
     assert main(["status", short_id(refused), "--json"]) == 0
