@@ -92,6 +92,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from thingpress.attributes import MAX_WITH_TYPE
 from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable, OutcomeRecord
 from thingpress.messages import ImportMessage, MessageError, decode
 from thingpress.settings import FunctionSettings
@@ -198,9 +199,17 @@ class Pending:
     message_id: str
 
 
-def thing_attributes(message: ImportMessage) -> dict[str, str]:
-    """Deterministic per message: a redelivery sends the identical ``CreateThing``."""
-    return {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
+def thing_attributes(message: ImportMessage, *, typed: bool = False) -> dict[str, str]:
+    """Deterministic per message: a redelivery sends the identical ``CreateThing``.
+
+    The three thingpress attributes always; with a thing type (``typed``) also the
+    device facts the message carries (``thingpress.attributes``), up to IoT's 50.
+    """
+    own = {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
+    if not typed or not message.attributes:
+        return own
+    extra = sorted((k, v) for k, v in message.attributes.items() if k not in own)
+    return {**own, **dict(extra[:MAX_WITH_TYPE - len(own)])}
 
 
 def check_certificate(message: ImportMessage) -> None:
@@ -379,8 +388,8 @@ class Importer:
         """Make the IoT calls; return (status, reason, certificate id). Raises ``Rejected`` or transient errors."""
         cert_id, cert_arn, registered_now = self._register(message, tally, deadline)
 
-        create: dict[str, Any] = {"thingName": message.thing_name,
-                                  "attributePayload": {"attributes": thing_attributes(message)}}
+        create: dict[str, Any] = {"thingName": message.thing_name, "attributePayload": {
+            "attributes": thing_attributes(message, typed=bool(self.settings.thing_type))}}
         if self.settings.thing_type:
             create["thingTypeName"] = self.settings.thing_type
         thing_existed = False

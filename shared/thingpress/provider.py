@@ -58,6 +58,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 
 from thingpress import audit
+from thingpress.attributes import device_attributes
 from thingpress.audit import AuditTable, Progress
 from thingpress.manifest import Tally, scan
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
@@ -580,7 +581,8 @@ class Provider:
             else:
                 message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
                                         thing_name=entry.thing_name, fingerprint=entry.fingerprint,
-                                        certificate_pem=entry.certificate_pem, queued_at=queued_at)
+                                        certificate_pem=entry.certificate_pem, queued_at=queued_at,
+                                        attributes=device_attributes(self.vendor, entry.details) or None)
                 try:
                     sender.add(str(entry.position), message.encode())
                     stretch.queued += 1
