@@ -8,7 +8,7 @@ asked, read-only and throttled, whether it still holds what the importer set up:
 problem                meaning                                 ``--fix``
 =====================  ======================================  =============================
 ``certificate``        the certificate is not registered       not fixable (no PEM kept)
-``status``             not ACTIVE                              not changed (may be on purpose)
+``status``             not the configured status (ACTIVE)      not changed (may be on purpose)
 ``thing``              the thing does not exist                ``CreateThing``
 ``thing_type``         the thing's type is not the configured  ``UpdateThing``
 ``attachment``         certificate not attached to the thing   ``AttachThingPrincipal``
@@ -116,8 +116,9 @@ class Reconciler:
             drift.add(CERTIFICATE, f"certificate {cert_id} is not registered")
             return drift
         cert = described["certificateDescription"]
-        if cert.get("status") != "ACTIVE":
-            drift.add(STATUS, f"certificate status {cert.get('status')}, expected ACTIVE")
+        expected = self.settings.certificate_status
+        if cert.get("status") != expected:
+            drift.add(STATUS, f"certificate status {cert.get('status')}, expected {expected}")
         if reason.startswith(f"{importer.THING_EXISTED}: not attached"):
             return drift
         arn = cert["certificateArn"]

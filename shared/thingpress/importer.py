@@ -5,7 +5,8 @@ Pure logic over an injected IoT client and ``AuditTable``; the Lambda handler
 
 IoT calls, in order (five for a new certificate with one policy and one group)
 -----------------------------------------------------------------------------
-1. ``RegisterCertificateWithoutCA`` (status ACTIVE). ``ResourceAlreadyExistsException``
+1. ``RegisterCertificateWithoutCA`` (status ACTIVE, or INACTIVE with the
+   ``certificate_status`` setting: devices can be enabled later, e.g. at activation). ``ResourceAlreadyExistsException``
    means the certificate is registered already: its id is the SHA-256 of its DER
    (the message's fingerprint, checked against the PEM before any call) and its
    ARN is derived as ``arn:<partition>:iot:<region>:<account>:cert/<id>``; there is
@@ -424,7 +425,7 @@ class Importer:
         """Register the certificate; return (id, ARN, registered by this call)."""
         try:
             out = self._call(REGISTER, self.iot.register_certificate_without_ca, tally, deadline,
-                             certificatePem=message.certificate_pem, status="ACTIVE")
+                             certificatePem=message.certificate_pem, status=self.settings.certificate_status)
         except ClientError as exc:
             code = error_code(exc)
             if code == "ResourceAlreadyExistsException":

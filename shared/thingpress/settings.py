@@ -32,6 +32,8 @@ EXPIRED_CERTIFICATES = "THINGPRESS_EXPIRED_CERTIFICATES"
 #: "keep" (default: attach anyway, record THING_EXISTED) or "reject".
 EXISTING_THING = "THINGPRESS_EXISTING_THING"
 INFINEON_BUNDLE = "THINGPRESS_INFINEON_BUNDLE"
+#: "ACTIVE" (default) or "INACTIVE": the status a newly registered certificate gets.
+CERTIFICATE_STATUS = "THINGPRESS_CERTIFICATE_STATUS"
 #: s3://bucket/prefix/ holding the trusted Microchip manifest signer certificates.
 MICROCHIP_SIGNERS = "THINGPRESS_MICROCHIP_SIGNERS"
 AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
@@ -43,7 +45,7 @@ PROVIDER_MAX_ENTRIES = "THINGPRESS_PROVIDER_MAX_ENTRIES"
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
-    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES,
+    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS,
 )
 
 #: AWS default quotas (requests/second) for the IoT APIs the importer calls.
@@ -58,6 +60,7 @@ DEFAULT_IOT_TPS: dict[str, float] = {
 EXPIRED_POLICIES = ("reject", "import")
 EXISTING_THING_POLICIES = ("keep", "reject")
 INFINEON_BUNDLES = ("E0E0", "E0E1", "E0E2")
+CERTIFICATE_STATUSES = ("ACTIVE", "INACTIVE")
 
 
 class SettingsError(ValueError):
@@ -82,6 +85,7 @@ class FunctionSettings:
     microchip_signers: str = ""
     audit_retention_days: int = 365
     provider_max_entries: int = 100_000
+    certificate_status: str = "ACTIVE"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -130,4 +134,5 @@ class FunctionSettings:
             microchip_signers=env.get(MICROCHIP_SIGNERS, ""),
             audit_retention_days=integer(AUDIT_RETENTION_DAYS, 365),
             provider_max_entries=max(1, integer(PROVIDER_MAX_ENTRIES, 100_000)),
+            certificate_status=choice(CERTIFICATE_STATUS, CERTIFICATE_STATUSES, "ACTIVE"),
         )

@@ -69,3 +69,21 @@ def test_at_most_fifty_attributes_and_a_redelivery_sends_the_same(aws: Aws, mess
     again = importer.handle(msg.encode(), message_id="m2")
     assert (again.status, again.redelivery) == ("IMPORTED", True)
     assert aws.thing(msg.thing_name)["attributes"] == attributes
+
+
+def test_certificates_can_be_registered_inactive(aws: Aws, message: MessageFactory):
+    mid = aws.start_manifest(1)
+    msg = message(mid, 1)
+    outcome = aws.importer(certificate_status="INACTIVE").handle(msg.encode(), message_id="m1")
+    assert outcome.status == "IMPORTED"
+    assert aws.certificate(outcome.certificate_id)["status"] == "INACTIVE"
+
+
+def test_certificate_status_setting_is_checked():
+    from thingpress.settings import CERTIFICATE_STATUS, FunctionSettings, SettingsError
+
+    assert FunctionSettings.from_env({"THINGPRESS_AUDIT_TABLE": "t"}).certificate_status == "ACTIVE"
+    assert FunctionSettings.from_env({"THINGPRESS_AUDIT_TABLE": "t", CERTIFICATE_STATUS: "INACTIVE"}
+                                     ).certificate_status == "INACTIVE"
+    with pytest.raises(SettingsError, match="THINGPRESS_CERTIFICATE_STATUS must be one of ACTIVE, INACTIVE"):
+        FunctionSettings.from_env({"THINGPRESS_AUDIT_TABLE": "t", CERTIFICATE_STATUS: "revoked"})
