@@ -59,9 +59,18 @@ from thingpress_cli.deployment import Deployment, DeploymentError
 NEW, ALREADY_REGISTERED, THING_CONFLICT = "new", "already_registered", "thing_conflict"
 CLASSES = (NEW, ALREADY_REGISTERED, THING_CONFLICT)
 
-#: requests/second the plan allows itself per read API (AWS IoT default quotas for these
-#: APIs are higher; a plan must never take budget from an import running at the same time).
+#: requests/second the plan allows itself per read API: deliberately low (these read APIs have
+#: per-account quotas of their own, which other tools may share); ``--read-tps`` raises it.
 PROBE_TPS = {"DescribeCertificate": 5.0, "DescribeThing": 20.0, "ListThingPrincipals": 5.0}
+
+
+def probe_tps(read_tps: float | None) -> dict[str, float]:
+    """The read budget: :data:`PROBE_TPS`, or ``--read-tps`` for the two slow APIs (DescribeThing x4)."""
+    if read_tps is None:
+        return dict(PROBE_TPS)
+    return {"DescribeCertificate": read_tps, "ListThingPrincipals": read_tps, "DescribeThing": 4 * read_tps}
+
+
 #: listed entries in the human output (``--json`` lists all).
 SHOWN = 20
 
@@ -236,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         deployment = Deployment.from_args(args)
         settings = deployment.importer_settings()
         backlog = deployment.import_backlog()
-        probe = AccountProbe(deployment.client("iot"))
+        probe = AccountProbe(deployment.client("iot"), Throttle(probe_tps(args.read_tps)))
         with _progress(not args.json) as tick:
             plan = make_plan(path, vendor, options, probe, settings, backlog, tick)
     except (inspect_cmd.OptionsError, DeploymentError) as exc:
@@ -287,6 +296,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="the manifest file")
     parser.add_argument("--vendor", choices=sorted(VENDORS), help="vendor format (default: from the file suffix)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--read-tps", type=float, default=None, metavar="N",
+                        help="requests/second for DescribeCertificate and ListThingPrincipals (default "
+                             f"{PROBE_TPS['DescribeCertificate']:g}: leaves the account's quota to running imports)")
     inspect_cmd.add_parse_arguments(parser)
     Deployment.add_arguments(parser)
     parser.set_defaults(func=run)

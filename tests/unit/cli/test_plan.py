@@ -99,3 +99,8 @@ def test_bad_file_and_missing_deployment_exit_2(cloud, tmp_path, capsys, monkeyp
     monkeypatch.setenv("THINGPRESS_OUTPUTS", str(tmp_path / "none.json"))
     assert main(["plan", str(good)]) == 2
     assert "no outputs file" in capsys.readouterr().err
+
+
+def test_read_budget_defaults_low_and_can_be_raised():
+    assert plan_cmd.probe_tps(None) == plan_cmd.PROBE_TPS
+    assert plan_cmd.probe_tps(10) == {"DescribeCertificate": 10, "ListThingPrincipals": 10, "DescribeThing": 40}
