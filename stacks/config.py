@@ -27,6 +27,7 @@ THINGPRESS_RESERVED_CONCURRENCY        ``none`` or ``mapping``: reserve each fun
 THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
 THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
+THINGPRESS_CERTIFICATE_STATUS          ``ACTIVE`` or ``INACTIVE``: new certificates' status (``ACTIVE``)
 THINGPRESS_IOT_TPS                     JSON {IoT API: requests/s} over the AWS default quotas
 THINGPRESS_IMPORT_CONCURRENCY          importer maximum concurrency, 2..1000 (from the budget)
 THINGPRESS_IMPORTER_TIMEOUT            importer timeout, seconds (60; local 20)
@@ -107,6 +108,7 @@ class StackConfig:
     expired_certificates: str = "reject"
     existing_thing: str = "keep"
     infineon_bundle: str = "E0E0"
+    certificate_status: str = "ACTIVE"
     iot_tps: Mapping[str, float] = field(default_factory=lambda: dict(settings.DEFAULT_IOT_TPS))
     import_concurrency: int = 2
     importer_timeout: int = defaults.IMPORTER_TIMEOUT_SECONDS
@@ -271,6 +273,7 @@ class StackConfig:
         expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
         existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
         bundle = choice(settings.INFINEON_BUNDLE, settings.INFINEON_BUNDLES, "E0E0")
+        certificate_status = choice(settings.CERTIFICATE_STATUS, settings.CERTIFICATE_STATUSES, "ACTIVE")
         runtime = choice("THINGPRESS_LAMBDA_RUNTIME", defaults.RUNTIMES, defaults.DEFAULT_RUNTIME)
         architecture = choice("THINGPRESS_LAMBDA_ARCHITECTURE", defaults.ARCHITECTURES, defaults.DEFAULT_ARCHITECTURE)
         log_retention = _retention(get("THINGPRESS_LOG_RETENTION_DAYS"), errors)
@@ -285,6 +288,7 @@ class StackConfig:
             thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
             policy_attachment=attachment, reserved_concurrency=reserved,
             expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            certificate_status=certificate_status,
             iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,

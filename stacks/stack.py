@@ -75,6 +75,7 @@ class ThingpressStack(TerraformStack):
                 settings.IMPORT_CONCURRENCY: str(concurrency),
                 settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
                 settings.EXISTING_THING: config.existing_thing,
+                settings.CERTIFICATE_STATUS: config.certificate_status,
             },
             configured={k: v for k, v in {settings.THING_TYPE: config.thing_type,
                                           settings.THING_GROUP: config.thing_group,

@@ -12,9 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
-from thingpress_cli import samples
+from thingpress_cli import hints, samples
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.operate import wait_all
+from thingpress_cli.progress import short_id
 
 DEMO_DIR = samples.REPO / "build" / "demo"
 
@@ -37,20 +38,23 @@ def demo_files(count: int) -> list[tuple[Path, str]]:
 
 def print_results(results: list[tuple[str, dict]]) -> None:
     """One line per uploaded manifest: what it held and how each certificate ended."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="thingpress demo: results per manifest")
-    table.add_column("manifest")
-    table.add_column("state")
-    for name in ("entries", "imported", "already present", "rejected", "failed"):
-        table.add_column(name, justify="right")
-    table.add_column("note")
+    # fits 80 columns: labels and notes are cut (the full note: thingpress status MANIFEST --json)
+    table = Table(title="thingpress demo: results per manifest", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, padding=(0, 0), expand=True)
+    table.add_column("manifest", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("state", no_wrap=True)
+    for name in ("total", "imported", "present", "rejected", "failed"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    table.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=4)
     for label, row in results:
         table.add_row(label, row.get("state", ""), *(str(row.get(k, 0)) for k in
                       ("entries", "imported", "already_present", "rejected", "failed")),
                       row.get("reason") or row.get("note") or "")
-    Console(width=max(120, Console().width)).print(table)
+    Console().print(table)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,11 +72,15 @@ def run(args: argparse.Namespace) -> int:
     rows = wait_all(deployment, list(uploads), timeout=args.timeout, show_progress=True,
                     labels={mid: label for mid, (label, _) in uploads.items()})
     print_results([(label, rows[mid]) for mid, (label, _) in uploads.items()])
+    tp = hints.thingpress()
+    first = short_id(next(iter(uploads)))
     print(f"\nDone in {time.monotonic() - started:.0f} s. Look further:")
-    print("  .venv/bin/thingpress status                      # every manifest")
-    print("  .venv/bin/thingpress report <manifest> --format csv  # every certificate's outcome and reason")
-    print(f"  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url {endpoint} iot list-things")
-    print("Tear down: make local-down")
+    print(f"  {tp} status                   # every manifest (short ids work everywhere)")
+    print(f"  {tp} report {first}   # every certificate's outcome and reason")
+    print(f"  {tp} reconcile --all          # the registry still as imported?")
+    if hints.available("aws"):
+        print(f"  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url {endpoint} iot list-things")
+    print("Tear down: " + ("make local-down" if hints.available("make") else f"{tp} local down"))
     return 0 if all(r.get("state") in ("COMPLETE", "REFUSED") for r in rows.values()) else 1
 
 

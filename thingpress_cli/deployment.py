@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from stacks import outputs as contract
 from thingpress import audit
+from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.vendors import VENDORS, vendor_for_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +101,45 @@ class Deployment:
             put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
         version = put.get("VersionId") or put["ETag"].strip('"')
         return Uploaded(vendor, bucket, key, version, audit.manifest_id(vendor, bucket, key, version))
+
+    def importer_settings(self) -> FunctionSettings:
+        """The importer function's settings as deployed (IoT budget, policies, group, type).
+
+        Read from the function's environment (``GetFunctionConfiguration``, read-only),
+        through the same ``FunctionSettings.from_env`` the function itself uses.
+        """
+        client = self.client("lambda")
+        try:
+            config = client.get_function_configuration(FunctionName=self.outputs.importer_function_name)
+        except client.exceptions.ResourceNotFoundException:
+            raise DeploymentError(f"importer function {self.outputs.importer_function_name} not found: "
+                                  "is this deployment up?") from None
+        try:
+            return FunctionSettings.from_env(config.get("Environment", {}).get("Variables", {}))
+        except SettingsError as exc:
+            raise DeploymentError(f"importer function {self.outputs.importer_function_name}: {exc}") from None
+
+    def queue_depth(self, url: str) -> int:
+        """Messages in a queue, visible and in flight (``ApproximateNumberOfMessages*``)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        got = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return sum(int(got.get(n, 0)) for n in names)
+
+    def import_backlog(self) -> int:
+        """Import messages waiting or in flight: certificates the importer has still to do."""
+        return self.queue_depth(self.outputs.import_queue_url)
+
+    def resolve_manifest(self, given: str) -> str:
+        """A full manifest id from the id or a unique prefix of it (``status`` prints short ids)."""
+        table = self.audit_table()
+        if table.get_summary(given) is not None:
+            return given
+        matches = [r["manifest_id"] for r in self.manifest_summaries() if r.get("manifest_id", "").startswith(given)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise DeploymentError(f"no manifest {given} in audit table {table.table}")
+        raise DeploymentError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
 
     def manifest_summaries(self) -> list[dict[str, Any]]:
         """Every manifest summary row, newest first (a filtered scan: fine for an audit table's summaries)."""

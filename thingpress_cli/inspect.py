@@ -45,13 +45,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="the manifest file")
     parser.add_argument("--vendor", choices=sorted(VENDORS), help="vendor format (default: from the file suffix)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_parse_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_parse_arguments(parser: argparse.ArgumentParser) -> None:
+    """The parse options ``inspect`` and ``plan`` share: signers, Infineon bundle, expired policy."""
     parser.add_argument("--signers", type=Path, metavar="DIR",
                         help=f"trusted Microchip manifest signer certificates (default: ${SIGNERS_SETTING}, "
                              "else ../shared/vendor-samples/microchip-signers)")
     parser.add_argument("--bundle", choices=BUNDLES, default="E0E0", help="Infineon bundle to import (default E0E0)")
     parser.add_argument("--expired", choices=(EXPIRED_REJECT, EXPIRED_IMPORT), default=EXPIRED_REJECT,
                         help="what expired or not-yet-valid certificates get (default reject)")
-    parser.set_defaults(func=run)
+
+
+class OptionsError(Exception):
+    """The parse options cannot be built (e.g. the Microchip signers cannot be read)."""
+
+
+def vendor_of(path: Path, given: str | None) -> str:
+    """The vendor from ``--vendor`` or the file suffix; raises OptionsError naming the known suffixes."""
+    vendor = given or vendor_for_key(path.name)
+    if vendor is None:
+        suffixes = ", ".join(f"{v.suffix} ({name})" for name, v in VENDORS.items())
+        raise OptionsError(f"cannot tell the vendor from the file name (known suffixes: {suffixes}); use --vendor")
+    return vendor
+
+
+def parse_options(vendor: str, args: argparse.Namespace) -> ParseOptions:
+    """The parse options from the arguments of :func:`add_parse_arguments`."""
+    signers = ()
+    if vendor == "microchip":
+        directory = signers_dir(args.signers)
+        if directory is not None:
+            try:
+                signers = load_signers(directory)
+            except (OSError, ValueError) as exc:
+                raise OptionsError(f"cannot read Microchip signers from {directory}: {exc}") from None
+    return ParseOptions(expired=args.expired, infineon_bundle=args.bundle, microchip_signers=signers)
 
 
 def signers_dir(given: Path | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> Path | None:
@@ -81,19 +112,11 @@ def _fail(path: Path, reason: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.file
-    vendor = args.vendor or vendor_for_key(path.name)
-    if vendor is None:
-        suffixes = ", ".join(f"{v.suffix} ({name})" for name, v in VENDORS.items())
-        return _fail(path, f"cannot tell the vendor from the file name (known suffixes: {suffixes}); use --vendor")
-    signers = ()
-    if vendor == "microchip":
-        directory = signers_dir(args.signers)
-        if directory is not None:
-            try:
-                signers = load_signers(directory)
-            except (OSError, SignerFileError) as exc:
-                return _fail(path, f"cannot read Microchip signers from {directory}: {exc}")
-    options = ParseOptions(expired=args.expired, infineon_bundle=args.bundle, microchip_signers=signers)
+    try:
+        vendor = vendor_of(path, args.vendor)
+        options = parse_options(vendor, args)
+    except OptionsError as exc:
+        return _fail(path, str(exc))
     try:
         tally, duplicates = inspect_file(path, vendor, options)
     except ManifestError as exc:

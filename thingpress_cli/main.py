@@ -15,6 +15,9 @@ import sys
 #: subcommand -> module (under thingpress_cli) that registers it.
 COMMANDS = {
     "inspect": "inspect",
+    "plan": "plan",
+    "reconcile": "reconcile",
+    "redrive": "redrive",
     "generate": "generate",
     "upload": "operate",
     "status": "operate",

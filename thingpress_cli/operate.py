@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
+import os
+import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from thingpress import audit
 from thingpress_cli.deployment import Deployment, DeploymentError
+from thingpress_cli.progress import Display, Meter, short_id
 
 SUMMARY_FIELDS = ("manifest", "vendor", "state", "entries", "imported", "already_present", "rejected",
                   "failed", "duplicates", "queued", "reason")
+#: the clock and sleep of ``wait_all`` when none is passed (tests replace them).
+CLOCK: Callable[[], float] = time.monotonic
+SLEEP: Callable[[float], None] = time.sleep
+#: rows per audit query page in ``report`` (the most it holds in memory at once).
+REPORT_PAGE = 500
 REPORT_FIELDS = ("position", "thing_name", "fingerprint", "status", "reason", "certificate_id", "updated_at")
 
 
@@ -31,6 +41,7 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     view["state"] = row.get("state", "")
     view["vendor"] = row.get("vendor", "")
     view["reason"] = row.get("reason", "")
+    view["short"] = short_id(view["manifest"])
     view["complete"] = row.get("state") in (audit.COMPLETE, audit.REFUSED)
     view["stalled"] = row.get("state") == audit.STALLED
     for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at"):
@@ -44,65 +55,69 @@ def wait_for(deployment: Deployment, mid: str, *, timeout: float, show_progress:
     return wait_all(deployment, [mid], timeout=timeout, show_progress=show_progress)[mid]
 
 
-#: states a waiting operator stops at: finished, or STALLED (the watchdog found nothing left to finish it).
-WAIT_ENDS = (audit.COMPLETE, audit.REFUSED, audit.STALLED)
-
-
-def _done(row: dict[str, Any] | None) -> bool:
-    return bool(row) and row.get("state") in WAIT_ENDS
-
-
 def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_progress: bool,
-             labels: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """Poll the audit table until every manifest is COMPLETE, REFUSED or STALLED, with a rich progress bar each."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+             labels: dict[str, str] | None = None, interval: float = 0.5,
+             clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
+             console: Any = None) -> dict[str, dict[str, Any]]:
+    """Poll the audit table until every manifest is COMPLETE, REFUSED or STALLED, showing progress per manifest.
 
+    On a terminal each manifest gets a bar, finished/total, the current rate and the
+    time left (:mod:`thingpress_cli.progress`); otherwise a plain line every few seconds.
+    """
+    clock, sleep = clock or CLOCK, sleep or SLEEP
     table = deployment.audit_table()
-    deadline = time.monotonic() + timeout
-    rows: dict[str, dict[str, Any] | None] = dict.fromkeys(mids)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
-    with Progress(*columns, console=_console(), disable=not show_progress) as progress:
-        tasks = {mid: progress.add_task((labels or {}).get(mid, mid), total=None, detail="waiting for the provider")
-                 for mid in mids}
+    deadline = clock() + timeout
+    meters = {mid: Meter(mid, clock=clock) for mid in mids}
+    names = {mid: (labels or {}).get(mid, short_id(mid)) for mid in mids}
+    with Display(names, enabled=show_progress, console=console, clock=clock) as display:
         while True:
-            for mid in mids:
-                if _done(rows[mid]):
-                    continue
-                row = rows[mid] = table.get_summary(mid)
-                if not row:
-                    continue
-                done = sum(int(row.get(k, 0)) for k in ("imported", "already_present", "rejected", "failed", "duplicates"))
-                total = int(row.get("entries", 0)) if row.get("parse_done") else None
-                detail = (f"{row.get('state')}: imported {row.get('imported', 0)}, already present "
-                          f"{row.get('already_present', 0)}, rejected {row.get('rejected', 0)}, failed {row.get('failed', 0)}")
-                progress.update(tasks[mid], completed=done, total=total or done or None, detail=detail)
-            if all(_done(r) for r in rows.values()):
-                return {mid: row for mid, row in rows.items() if row}
-            if time.monotonic() > deadline:
-                late = {mid: summary_view(r or {}) for mid, r in rows.items() if not _done(r)}
+            for mid, meter in meters.items():
+                if not meter.done:
+                    meter.update(table.get_summary(mid))
+            finished = all(m.done for m in meters.values())
+            display.show(meters, final=finished)
+            if finished:
+                return {mid: m.row for mid, m in meters.items() if m.row}
+            if clock() > deadline:
+                late = {mid: summary_view(m.row or {}) for mid, m in meters.items() if not m.done}
                 raise DeploymentError(f"not complete after {timeout:.0f} s: {late}")
-            time.sleep(0.5)
+            sleep(interval)
 
 
-def _console():
-    from rich.console import Console
+#: the status table: (column header, summary view field); numbers right-aligned.
+STATUS_COLUMNS = (("manifest", "short"), ("state", "state"), ("total", "entries"), ("imported", "imported"),
+                  ("present", "already_present"), ("rejected", "rejected"), ("failed", "failed"),
+                  ("dup", "duplicates"), ("reason", "reason"))
 
-    return Console(stderr=True)
+
+#: "s3://bucket/key (version v): " at the start of a provider's refusal reason.
+_OBJECT_PREFIX = re.compile(r"^s3://\S+(?: \(version [^)]*\))?: ")
 
 
-def print_summary_table(views: list[dict[str, Any]]) -> None:
+def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> None:
+    """One line per manifest: short id, state, counts, reason cut to the width left.
+
+    Fits 80 columns: the id is the short form every command accepts as a prefix,
+    the vendor is its first word, and a reason is cut with an ellipsis (the full
+    text is in ``thingpress status MANIFEST --json`` and ``thingpress report``).
+    """
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="thingpress manifests")
-    for name in SUMMARY_FIELDS:
-        table.add_column(name, justify="right" if name not in ("manifest", "vendor", "state", "reason") else "left")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0),
+                  title="thingpress manifests", expand=True)
+    for header, name in STATUS_COLUMNS:
+        text = name in ("short", "state", "reason")
+        table.add_column(header, justify="left" if text else "right", no_wrap=True, overflow="ellipsis",
+                         ratio=1 if name == "reason" else None, min_width=len(header))
     for view in views:
+        cells = {name: str(view.get(name) or ("" if name == "reason" else 0)) for _, name in STATUS_COLUMNS}
+        cells["reason"] = _OBJECT_PREFIX.sub("", cells["reason"])  # the id already names the object
         # a STALLED manifest needs the operator (its reason says what is missing)
-        table.add_row(*(str(view.get(name, "")) for name in SUMMARY_FIELDS),
+        table.add_row(*(cells[name] for _, name in STATUS_COLUMNS),
                       style="bold red" if view.get("state") == audit.STALLED else None)
-    Console().print(table)
+    (console or Console()).print(table)
 
 
 # -- commands ----------------------------------------------------------------
@@ -130,36 +145,56 @@ def cmd_status(args: argparse.Namespace) -> int:
     deployment = Deployment.from_args(args)
     table = deployment.audit_table()
     if args.manifest:
-        row = table.get_summary(args.manifest)
-        if row is None:
-            raise DeploymentError(f"no manifest {args.manifest} in audit table {table.table}")
-        rows = [row]
+        mids = [deployment.resolve_manifest(args.manifest)]
+    elif args.watch:
+        mids = [r["manifest_id"] for r in deployment.manifest_summaries()
+                if r.get("state") not in (audit.COMPLETE, audit.REFUSED)]
     else:
-        rows = deployment.manifest_summaries()
+        mids = []
+    if args.watch and mids:
+        wait_all(deployment, mids, timeout=args.timeout, show_progress=not args.json)
+    rows = [table.get_summary(mid) or {} for mid in mids] if args.manifest else deployment.manifest_summaries()
     views = [summary_view(r) for r in rows]
     if args.json:
-        print(json.dumps(views if not args.manifest else views[0], sort_keys=True))
+        print(json.dumps(views[0] if args.manifest else views, sort_keys=True))
     else:
         print_summary_table(views)
     return 0
 
 
+def report_records(table: audit.AuditTable, mid: str) -> Iterator[dict[str, Any]]:
+    """Every entry row of the manifest, one page at a time (never the whole manifest in memory).
+
+    In key order: certificate rows (``C#<fingerprint>``) then the provider's refusals
+    (``R#<position>``); each record carries its position.
+    """
+    for row in table.iter_entries(mid, page_size=REPORT_PAGE):
+        yield {name: row.get(name, "") for name in REPORT_FIELDS}
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     deployment = Deployment.from_args(args)
-    table = deployment.audit_table()
-    if table.get_summary(args.manifest) is None:
-        raise DeploymentError(f"no manifest {args.manifest} in audit table {table.table}")
-    rows = sorted(table.entries(args.manifest), key=lambda r: (int(r.get("position", 0)), r.get("sk", "")))
-    records = [{name: r.get(name, "") for name in REPORT_FIELDS} for r in rows]
-    if args.format == "json":
-        print(json.dumps(records, sort_keys=True))
+    mid = deployment.resolve_manifest(args.manifest)
+    records = report_records(deployment.audit_table(), mid)
+    try:
+        _write_report(records, args.format, sys.stdout)
+    except BrokenPipeError:  # e.g. `thingpress report M | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- keeps the interpreter's final flush quiet
+    return 0
+
+
+def _write_report(records: Iterator[dict[str, Any]], fmt: str, out: Any) -> None:
+    if fmt == "json":
+        # A JSON array written row by row: still one JSON document.
+        out.write("[")
+        for i, record in enumerate(records):
+            out.write((", " if i else "") + json.dumps(record, sort_keys=True))
+        out.write("]\n")
     else:
-        out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records)
-        sys.stdout.write(out.getvalue())
-    return 0
+        for record in records:
+            writer.writerow(record)
 
 
 def _run(func):
@@ -167,6 +202,9 @@ def _run(func):
         try:
             return func(args)
         except DeploymentError as exc:
+            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as exc:  # the deployment answered with an error, or not at all
             print(f"thingpress {args.command}: {exc}", file=sys.stderr)
             return 2
     return runner
@@ -187,12 +225,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     upload.set_defaults(func=_run(cmd_upload))
 
     status = sub.add_parser("status", help="manifest summaries from the audit table")
-    status.add_argument("manifest", nargs="?")
+    status.add_argument("manifest", nargs="?", help="manifest id or a unique prefix of it (default: all)")
+    status.add_argument("--watch", action="store_true",
+                        help="show progress until the manifest (default: every unfinished one) is complete")
+    status.add_argument("--timeout", type=float, default=1800.0, help="seconds to watch (default 1800)")
     common(status)
     status.set_defaults(func=_run(cmd_status))
 
     report = sub.add_parser("report", help="every certificate's outcome and reason for one manifest")
-    report.add_argument("manifest")
+    report.add_argument("manifest", help="manifest id or a unique prefix of it")
     report.add_argument("--format", choices=("csv", "json"), default="csv")
     Deployment.add_arguments(report)
     report.set_defaults(func=_run(cmd_report))

@@ -49,6 +49,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -506,6 +507,32 @@ class AuditTable:
             raise
         return True
 
+    def iter_status(self, status: str) -> Iterator[dict[str, Any]]:
+        """Every certificate row with ``status`` (index ``by_status``), one query page at a time."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": INDEX_BY_STATUS, "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item({":s": status}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            yield from (from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def record_reconciled(self, mid: str, fingerprint: str, fixed: list[str], now: datetime | None = None) -> None:
+        """Note on a certificate row what ``thingpress reconcile --fix`` re-applied, and when.
+
+        The outcome and the summary counters are not touched: the certificate's
+        import outcome stands; ``reconciled`` lists the repairs (latest run).
+        """
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+            UpdateExpression="SET reconciled = :f, reconciled_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":f": fixed, ":now": now_iso(now)}),
+        )
+
     def record_unreadable(self, message_id: str, reason: str, now: datetime | None = None) -> None:
         """Record an import message that cannot even be attributed to a manifest."""
         stamp = now_iso(now)
@@ -516,14 +543,19 @@ class AuditTable:
 
     def entries(self, mid: str) -> list[dict[str, Any]]:
         """Every row of a manifest except the summary, in key order."""
-        rows: list[dict[str, Any]] = []
+        return list(self.iter_entries(mid))
+
+    def iter_entries(self, mid: str, page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every row of a manifest except the summary, in key order, one query page at a time."""
         kwargs: dict[str, Any] = {
             "TableName": self.table, "KeyConditionExpression": "pk = :pk AND sk > :s",
             "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":s": SUMMARY_SK}),
         }
+        if page_size:
+            kwargs["Limit"] = page_size
         while True:
             page = self.client.query(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
+            yield from (from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return rows
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -5,7 +5,8 @@ Pure logic over an injected IoT client and ``AuditTable``; the Lambda handler
 
 IoT calls, in order (five for a new certificate with one policy and one group)
 -----------------------------------------------------------------------------
-1. ``RegisterCertificateWithoutCA`` (status ACTIVE). ``ResourceAlreadyExistsException``
+1. ``RegisterCertificateWithoutCA`` (status ACTIVE, or INACTIVE with the
+   ``certificate_status`` setting: devices can be enabled later, e.g. at activation). ``ResourceAlreadyExistsException``
    means the certificate is registered already: its id is the SHA-256 of its DER
    (the message's fingerprint, checked against the PEM before any call) and its
    ARN is derived as ``arn:<partition>:iot:<region>:<account>:cert/<id>``; there is
@@ -97,6 +98,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from thingpress.attributes import MAX_WITH_TYPE
 from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable, OutcomeRecord
 from thingpress.errors import Refused, ThingpressError
 from thingpress.messages import ImportMessage, MessageError, decode
@@ -200,9 +202,17 @@ class Pending:
     message_id: str
 
 
-def thing_attributes(message: ImportMessage) -> dict[str, str]:
-    """Deterministic per message: a redelivery sends the identical ``CreateThing``."""
-    return {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
+def thing_attributes(message: ImportMessage, *, typed: bool = False) -> dict[str, str]:
+    """Deterministic per message: a redelivery sends the identical ``CreateThing``.
+
+    The three thingpress attributes always; with a thing type (``typed``) also the
+    device facts the message carries (``thingpress.attributes``), up to IoT's 50.
+    """
+    own = {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
+    if not typed or not message.attributes:
+        return own
+    extra = sorted((k, v) for k, v in message.attributes.items() if k not in own)
+    return {**own, **dict(extra[:MAX_WITH_TYPE - len(own)])}
 
 
 def check_certificate(message: ImportMessage) -> None:
@@ -404,8 +414,8 @@ class Importer:
         """Make the IoT calls; return (status, reason, certificate id). Raises ``Rejected`` or transient errors."""
         cert_id, cert_arn, registered_now = self._register(message, tally, deadline)
 
-        create: dict[str, Any] = {"thingName": message.thing_name,
-                                  "attributePayload": {"attributes": thing_attributes(message)}}
+        create: dict[str, Any] = {"thingName": message.thing_name, "attributePayload": {
+            "attributes": thing_attributes(message, typed=bool(self.settings.thing_type))}}
         if self.settings.thing_type:
             create["thingTypeName"] = self.settings.thing_type
         thing_existed = False
@@ -440,7 +450,7 @@ class Importer:
         """Register the certificate; return (id, ARN, registered by this call)."""
         try:
             out = self._call(REGISTER, self.iot.register_certificate_without_ca, tally, deadline,
-                             certificatePem=message.certificate_pem, status="ACTIVE")
+                             certificatePem=message.certificate_pem, status=self.settings.certificate_status)
         except ClientError as exc:
             code = error_code(exc)
             if code == "ResourceAlreadyExistsException":

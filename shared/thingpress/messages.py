@@ -10,8 +10,12 @@ A small, versioned JSON document with the PEM as text (never a Python repr)::
       "thing_name": "Device-16",
       "fingerprint": "<64 lowercase hex: SHA-256 of the DER>",
       "certificate_pem": "-----BEGIN CERTIFICATE-----\\n...",
-      "queued_at": "2026-11-21T01:02:03Z"
+      "queued_at": "2026-11-21T01:02:03Z",
+      "attributes": {"device_id": "0123ab..."}
     }
+
+``attributes`` is optional (absent when the entry gives none): the device facts
+the manifest carries, already within IoT's rules (``thingpress.attributes``).
 
 ``queued_at`` is fixed when the provider first builds the message, so every
 redelivery of the message carries the same value (it becomes a thing attribute
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from thingpress.attributes import problem as attribute_problem
 from thingpress.errors import Refused
 from thingpress.patterns import FINGERPRINT, MANIFEST_ID, TIMESTAMP
 
@@ -49,12 +54,15 @@ class ImportMessage:
     certificate_pem: str
     queued_at: str
     schema: str = SCHEMA
+    attributes: dict[str, str] | None = None
 
     def encode(self) -> str:
         # A plain dict, not dataclasses.asdict (which deep-copies every field: ~10x slower).
         fields = {"schema": self.schema, "manifest_id": self.manifest_id, "vendor": self.vendor,
                   "position": self.position, "thing_name": self.thing_name, "fingerprint": self.fingerprint,
                   "certificate_pem": self.certificate_pem, "queued_at": self.queued_at}
+        if self.attributes:
+            fields["attributes"] = self.attributes
         return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
@@ -70,6 +78,10 @@ _FIELDS: dict[str, type] = {
 }
 
 
+#: fields a message may leave out.
+_OPTIONAL = ("attributes",)
+
+
 def decode(body: str | bytes) -> ImportMessage:
     """Parse and validate a message body; raise ``MessageError`` with the reason."""
     try:
@@ -83,7 +95,7 @@ def decode(body: str | bytes) -> ImportMessage:
     missing = sorted(set(_FIELDS) - set(data))
     if missing:
         raise MessageError(f"message lacks field(s): {', '.join(missing)}")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(_FIELDS) - set(_OPTIONAL))
     if unknown:
         raise MessageError(f"message has unknown field(s): {', '.join(unknown)}")
     for name, kind in _FIELDS.items():
@@ -98,4 +110,12 @@ def decode(body: str | bytes) -> ImportMessage:
         raise MessageError("message field 'fingerprint' must be 64 lowercase hex characters")
     if not TIMESTAMP.fullmatch(data["queued_at"]):
         raise MessageError(f"message field 'queued_at' must be UTC 'YYYY-MM-DDTHH:MM:SSZ', got {data['queued_at']!r}")
+    attributes = data.get("attributes")
+    if attributes is not None:
+        if not isinstance(attributes, dict):
+            raise MessageError(f"message field 'attributes' must be an object, got {type(attributes).__name__}")
+        for name, value in attributes.items():
+            wrong = attribute_problem(name, value)
+            if wrong:
+                raise MessageError(f"message field 'attributes': {wrong}")
     return ImportMessage(**data)

@@ -87,6 +87,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 
 from thingpress import audit
+from thingpress.attributes import device_attributes
 from thingpress.audit import AuditTable, Progress
 from thingpress.errors import Refused, ThingpressError
 from thingpress.manifest import Tally, scan
@@ -672,7 +673,8 @@ class Provider:
             else:
                 message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
                                         thing_name=entry.thing_name, fingerprint=entry.fingerprint,
-                                        certificate_pem=entry.certificate_pem, queued_at=queued_at)
+                                        certificate_pem=entry.certificate_pem, queued_at=queued_at,
+                                        attributes=device_attributes(self.vendor, entry.details) or None)
                 try:
                     sender.add(str(entry.position), message.encode())
                 except MessageTooLarge as exc:  # refused before anything was buffered or sent

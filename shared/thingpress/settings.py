@@ -34,6 +34,8 @@ EXPIRED_CERTIFICATES = "THINGPRESS_EXPIRED_CERTIFICATES"
 #: "keep" (default: attach anyway, record THING_EXISTED) or "reject".
 EXISTING_THING = "THINGPRESS_EXISTING_THING"
 INFINEON_BUNDLE = "THINGPRESS_INFINEON_BUNDLE"
+#: "ACTIVE" (default) or "INACTIVE": the status a newly registered certificate gets.
+CERTIFICATE_STATUS = "THINGPRESS_CERTIFICATE_STATUS"
 #: s3://bucket/prefix/ holding the trusted Microchip manifest signer certificates.
 MICROCHIP_SIGNERS = "THINGPRESS_MICROCHIP_SIGNERS"
 AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
@@ -52,7 +54,7 @@ STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
-    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, IMPORT_DLQ_URL,
+    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
     MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS,
 )
 
@@ -72,6 +74,7 @@ DEFAULT_IOT_TPS: dict[str, float] = {
 EXPIRED_POLICIES = ("reject", "import")
 EXISTING_THING_POLICIES = ("keep", "reject")
 INFINEON_BUNDLES = ("E0E0", "E0E1", "E0E2")
+CERTIFICATE_STATUSES = ("ACTIVE", "INACTIVE")
 
 
 class SettingsError(ThingpressError, ValueError):
@@ -99,6 +102,7 @@ class FunctionSettings:
     import_dlq_url: str = ""
     manifest_queue_urls: dict[str, str] = field(default_factory=dict)
     stall_after_seconds: int = DEFAULT_STALL_AFTER_SECONDS
+    certificate_status: str = "ACTIVE"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -158,4 +162,5 @@ class FunctionSettings:
             import_dlq_url=env.get(IMPORT_DLQ_URL, ""),
             manifest_queue_urls=urls,
             stall_after_seconds=max(1, integer(STALL_AFTER_SECONDS, DEFAULT_STALL_AFTER_SECONDS)),
+            certificate_status=choice(CERTIFICATE_STATUS, CERTIFICATE_STATUSES, "ACTIVE"),
         )

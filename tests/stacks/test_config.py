@@ -156,3 +156,11 @@ def test_vendor_prefixes():
     assert vendor_prefix("infineon") == "incoming/infineon/"
     with pytest.raises(ValueError, match="unknown vendor"):
         vendor_prefix("acme")
+
+
+def test_certificate_status_setting():
+    assert StackConfig.from_env({**BASE}).certificate_status == "ACTIVE"
+    assert StackConfig.from_env({**BASE, "THINGPRESS_CERTIFICATE_STATUS": "INACTIVE"}).certificate_status == "INACTIVE"
+    with pytest.raises(ConfigError) as exc:
+        StackConfig.from_env({**BASE, "THINGPRESS_CERTIFICATE_STATUS": "REVOKED"})
+    assert "THINGPRESS_CERTIFICATE_STATUS: must be one of ACTIVE, INACTIVE, got 'REVOKED'" in str(exc.value)

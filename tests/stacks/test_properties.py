@@ -138,6 +138,7 @@ def test_importer_settings_match_its_queue_and_mapping(aws_json):
     assert int(env[settings.IMPORT_CONCURRENCY]) == mapping["scaling_config"]["maximum_concurrency"]
     assert mapping["batch_size"] == defaults.import_batch_size(settings.DEFAULT_IOT_TPS, 2)
     assert json.loads(env[settings.IOT_TPS]) == settings.DEFAULT_IOT_TPS
+    assert env[settings.CERTIFICATE_STATUS] == "ACTIVE"
 
 
 def test_function_environments_use_settings_names_and_stack_references(aws_json):

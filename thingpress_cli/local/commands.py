@@ -31,18 +31,19 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli import toolchain
-from thingpress_cli.local import emulator, recorder, runner, state
+from thingpress_cli import hints, toolchain
+from thingpress_cli.local import deploy_log, emulator, recorder, runner, state
 
 REPO = toolchain.REPO
 STACK = "thingpress-local"
 OUTPUTS = REPO / "terraform-outputs.json"
+#: the full output of the last ``cdktf deploy`` (the terminal shows a compact progress line).
+DEPLOY_LOG = state.LOG_DIR / "deploy.log"
 SYNTH_DIR = REPO / "cdktf.out" / "stacks" / STACK
 TF_STATE = REPO / "build" / "state" / f"{STACK}.tfstate"
 PORT_FILE = state.LOCAL_DIR / "port"
@@ -168,14 +169,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         command.append("--skip-synth")
     say(f"deploying {STACK} with the cdktf CLI{' (synthesis skipped: inputs unchanged)' if skip_synth else ''} ...")
     deploy_began = time.monotonic()
-    result = subprocess.run(command, cwd=REPO, env=deploy_environment(current.url), check=False)
+    returncode = deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url), log_path=DEPLOY_LOG)
     deploy_seconds = time.monotonic() - deploy_began
-    if result.returncode != 0:
+    if returncode != 0:
         state.update("deploy", None)
         state.update("synth", None)
-        say(f"cdktf deploy failed (exit {result.returncode}) after {deploy_seconds:.0f} s; "
+        say(f"cdktf deploy failed (exit {returncode}) after {deploy_seconds:.0f} s; "
             f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
-        return result.returncode
+        return returncode
     # Recorded calls belong to the stack just deployed: make iam-check evaluates them against it.
     shutil.rmtree(state.LOCAL_DIR / recorder.CALLS_DIR_NAME, ignore_errors=True)
     state.update("deploy", {"seconds": round(deploy_seconds, 1), "outputs": str(OUTPUTS), "stack": STACK,
@@ -189,11 +190,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         pid = runner.start_daemon(current.url, verbose=args.verbose)
         say(f"Lambda runner running (pid {pid}); function logs: {state.LOG_DIR.relative_to(REPO)}/<function>.log")
     say(f"local cloud up in {time.monotonic() - began:.1f} s\n")
+    tp = hints.thingpress()
     say("Next:")
-    say("  thingpress upload path/to/manifest --wait       import a manifest (vendor from the file name, or --vendor)")
-    say("  thingpress status                               manifests and their outcomes")
-    say(f"  aws --endpoint-url {current.url} iot list-things   inspect with the AWS CLI (any credentials)")
-    say("  thingpress local status | down                  what runs | stop everything")
+    say(f"  {tp} plan path/to/manifest             what an upload would do here, and how long")
+    say(f"  {tp} upload path/to/manifest --wait    import a manifest (vendor from the file name, or --vendor)")
+    say(f"  {tp} status                            manifests and their outcomes")
+    if hints.available("aws"):
+        say(f"  aws --endpoint-url {current.url} iot list-things   inspect with the AWS CLI (any credentials)")
+    say(f"  {tp} local status | down               what runs | stop everything")
     return 0
 
 

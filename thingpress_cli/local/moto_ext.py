@@ -83,6 +83,10 @@ The changes, one by one:
   delivered twice at once was counted twice). DynamoDB requests are serialized
   (:func:`one_at_a_time` on moto's DynamoDB response handler, so in-process
   ``mock_aws`` clients get it too).
+* **SQS message move tasks** (DLQ redrive): moto has no ``StartMessageMoveTask``,
+  ``ListMessageMoveTasks`` or ``CancelMessageMoveTask``; :mod:`.sqs_move`
+  implements them as the SQS API reference describes and :func:`configure_moto`
+  adds them to moto's SQS responses.
 * **Quota mode.** Optional per-operation IoT token buckets (:mod:`.quota`),
   changeable at runtime through ``/moto-api/thingpress/quotas``.
 * **Fault injection** (:mod:`.faults`, off by default): 500 after an applied
@@ -132,7 +136,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
-from thingpress_cli.local import iot_deletion
+from thingpress_cli.local import iot_deletion, sqs_move
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
@@ -822,6 +826,7 @@ def configure_moto(rules: DeletionRules) -> None:
         lambda self: {}, lambda self, value: None
     )
     iot_deletion.install(rules)
+    sqs_move.install()
 
 
 def install(app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> Extension:

@@ -1,0 +1,304 @@
+"""``thingpress plan FILE``: what an upload of FILE would do in this account, and how long it would take.
+
+The file is parsed locally exactly as ``inspect`` (and the provider) parse it. Then,
+for every distinct accepted certificate, the account is asked, read-only and
+throttled (:data:`PROBE_TPS`):
+
+* ``DescribeCertificate(certificateId)``: the certificate id is the SHA-256 of the
+  DER, i.e. the entry's fingerprint, so one call tells whether it is registered;
+* ``DescribeThing(thingName)`` and, if the thing exists, ``ListThingPrincipals``.
+
+Each certificate falls in exactly one class, checked in this order:
+
+``already_registered``
+    the certificate is registered already (whatever its thing);
+``thing_conflict``
+    the certificate is new but its thing exists with another certificate attached
+    (the importer's existing-thing setting decides what happens to it);
+``new``
+    everything else: a new certificate for a new thing, or for a thing with no
+    certificate.
+
+Refused entries (``refused``) and repeats within the file (``duplicates``) are
+counted as ``inspect`` counts them. ``eta_seconds`` estimates the time until this
+manifest is imported: the import backlog (import queue messages, waiting or in
+flight) plus this file's certificates, times the slowest IoT API per certificate
+under the deployed importer's budget (``THINGPRESS_IOT_TPS``, split across the
+policies and group it attaches). Every accepted certificate costs the same calls,
+registered or not (see ``thingpress.importer``).
+
+``--json`` prints one JSON document::
+
+    {"file", "vendor", "entries", "new", "already_registered", "thing_conflict", "refused",
+     "duplicates", "backlog", "eta_seconds", "refusals": [{"position", "reason"}],
+     "conflicts": [{"position", "thing_name", "principals"}],
+     "registered": [{"position", "thing_name", "certificate_id", "status"}]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from thingpress import importer
+from thingpress.manifest import Tally, scan
+from thingpress.records import Certificate, ManifestError
+from thingpress.settings import FunctionSettings
+from thingpress.throttle import Throttle, error_code
+from thingpress.vendors import VENDORS, ParseOptions, parse_manifest
+from thingpress_cli import inspect as inspect_cmd
+from thingpress_cli.deployment import Deployment, DeploymentError
+
+NEW, ALREADY_REGISTERED, THING_CONFLICT = "new", "already_registered", "thing_conflict"
+CLASSES = (NEW, ALREADY_REGISTERED, THING_CONFLICT)
+
+#: requests/second the plan allows itself per read API: deliberately low (these read APIs have
+#: per-account quotas of their own, which other tools may share); ``--read-tps`` raises it.
+PROBE_TPS = {"DescribeCertificate": 5.0, "DescribeThing": 20.0, "ListThingPrincipals": 5.0}
+
+
+def probe_tps(read_tps: float | None) -> dict[str, float]:
+    """The read budget: :data:`PROBE_TPS`, or ``--read-tps`` for the two slow APIs (DescribeThing x4)."""
+    if read_tps is None:
+        return dict(PROBE_TPS)
+    return {"DescribeCertificate": read_tps, "ListThingPrincipals": read_tps, "DescribeThing": 4 * read_tps}
+
+
+#: listed entries in the human output (``--json`` lists all).
+SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What the account holds for one certificate of the file."""
+
+    klass: str
+    certificate_status: str | None = None
+    #: principals of the existing thing (None: no such thing).
+    principals: tuple[str, ...] | None = None
+
+
+class AccountProbe:
+    """Read-only questions to IoT, each through a token bucket."""
+
+    def __init__(self, iot: Any, throttle: Throttle | None = None):
+        self.iot = iot
+        self.throttle = throttle or Throttle(PROBE_TPS)
+
+    def certificate_status(self, certificate_id: str) -> str | None:
+        """The certificate's status (ACTIVE, INACTIVE...), None if it is not registered."""
+        try:
+            out = self.throttle.call("DescribeCertificate", self.iot.describe_certificate, certificateId=certificate_id)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        return str(out["certificateDescription"].get("status", ""))
+
+    def thing_principals(self, thing_name: str) -> tuple[str, ...] | None:
+        """Principals attached to the thing, None if the thing does not exist."""
+        try:
+            self.throttle.call("DescribeThing", self.iot.describe_thing, thingName=thing_name)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        principals: list[str] = []
+        kwargs: dict[str, Any] = {"thingName": thing_name}
+        while True:
+            page = self.throttle.call("ListThingPrincipals", self.iot.list_thing_principals, **kwargs)
+            principals.extend(page.get("principals", []))
+            if not page.get("nextToken"):
+                return tuple(principals)
+            kwargs["nextToken"] = page["nextToken"]
+
+    def classify(self, cert: Certificate) -> Finding:
+        status = self.certificate_status(cert.fingerprint)
+        if status is not None:
+            return Finding(ALREADY_REGISTERED, certificate_status=status)
+        principals = self.thing_principals(cert.thing_name)
+        if principals:
+            return Finding(THING_CONFLICT, principals=principals)
+        return Finding(NEW, principals=principals)
+
+
+def calls_per_certificate(settings: FunctionSettings) -> dict[str, int]:
+    """IoT calls the importer makes for one certificate, per API (see ``thingpress.importer``)."""
+    calls = {importer.REGISTER: 1, importer.CREATE_THING: 1, importer.ATTACH_PRINCIPAL: 1}
+    if settings.policy_names:
+        calls[importer.ATTACH_POLICY] = len(settings.policy_names)
+    if settings.thing_group:
+        calls[importer.ADD_TO_GROUP] = 1
+    return calls
+
+
+def seconds_per_certificate(settings: FunctionSettings) -> float:
+    """The slowest API's share: the account-wide budget bounds the whole import, not one instance."""
+    default = 10.0
+    return max(n / float(settings.iot_tps.get(api, default)) for api, n in calls_per_certificate(settings).items())
+
+
+def eta_seconds(certificates: int, backlog: int, settings: FunctionSettings) -> float:
+    """Seconds until ``certificates`` queued behind ``backlog`` messages are imported at the budget."""
+    return round((certificates + backlog) * seconds_per_certificate(settings), 1)
+
+
+@dataclass
+class Plan:
+    file: str
+    vendor: str
+    tally: Tally = field(default_factory=Tally)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    registered: list[dict[str, Any]] = field(default_factory=list)
+    backlog: int = 0
+    eta: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file, "vendor": self.vendor, "entries": self.tally.entries, **self.counts,
+            "refused": self.tally.rejected, "duplicates": self.tally.duplicates, "backlog": self.backlog,
+            "eta_seconds": self.eta, "refusals": list(self.tally.errors), "conflicts": self.conflicts,
+            "registered": self.registered,
+        }
+
+
+def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProbe, settings: FunctionSettings,
+              backlog: int, on_certificate: Callable[[], None] = lambda: None) -> Plan:
+    """Parse ``path`` and classify every distinct accepted certificate against the account."""
+    plan = Plan(str(path), vendor, backlog=backlog)
+    for cert in _certificates(path, vendor, options, plan.tally):
+        finding = probe.classify(cert)
+        plan.counts[finding.klass] += 1
+        if finding.klass == THING_CONFLICT:
+            plan.conflicts.append({"position": cert.position, "thing_name": cert.thing_name,
+                                   "principals": list(finding.principals or ())})
+        elif finding.klass == ALREADY_REGISTERED:
+            plan.registered.append({"position": cert.position, "thing_name": cert.thing_name,
+                                    "certificate_id": cert.fingerprint, "status": finding.certificate_status})
+        on_certificate()
+    plan.eta = eta_seconds(plan.tally.accepted, backlog, settings)
+    return plan
+
+
+def _certificates(path: Path, vendor: str, options: ParseOptions, tally: Tally) -> Iterator[Certificate]:
+    with path.open("rb") as stream:
+        for scanned in scan(parse_manifest(vendor, stream, options)):
+            tally.add(scanned)
+            if isinstance(scanned.entry, Certificate) and not scanned.is_duplicate:
+                yield scanned.entry
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _short_principal(arn: str) -> str:
+    """``cert/<64 hex>`` ARNs as the id's first 16 digits (``--json`` has the whole ARN)."""
+    _, _, ident = arn.rpartition("/")
+    return f"{ident[:16]}…" if ":cert/" in arn else arn
+
+
+def _print(plan: Plan) -> None:
+    c = plan.counts
+    print(f"{plan.file} ({plan.vendor}): {plan.tally.entries} entries")
+    print(f"  new                 {c[NEW]}")
+    print(f"  already registered  {c[ALREADY_REGISTERED]}")
+    print(f"  thing conflict      {c[THING_CONFLICT]}  (thing exists with another certificate)")
+    print(f"  refused             {plan.tally.rejected}")
+    print(f"  duplicates          {plan.tally.duplicates}  (same certificate earlier in the file)")
+    print(f"eta: {format_duration(plan.eta)} at the deployed IoT budget "
+          f"({plan.tally.accepted} certificates behind {plan.backlog} queued)")
+    for title, rows, show in (
+        ("thing conflicts", plan.conflicts,
+         lambda r: f"{r['position']}: thing {r['thing_name']} has certificate "
+                   + ", ".join(_short_principal(p) for p in r["principals"])),
+        ("refused", plan.tally.errors, lambda r: f"{r['position']}: {r['reason']}"),
+    ):
+        if rows:
+            print(f"{title}:")
+            for row in rows[:SHOWN]:
+                print(f"  {show(row)}")
+            if len(rows) > SHOWN:
+                print(f"  ... {len(rows) - SHOWN} more (--json lists all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        vendor = inspect_cmd.vendor_of(path, args.vendor)
+        options = inspect_cmd.parse_options(vendor, args)
+        deployment = Deployment.from_args(args)
+        settings = deployment.importer_settings()
+        backlog = deployment.import_backlog()
+        probe = AccountProbe(deployment.client("iot"), Throttle(probe_tps(args.read_tps)))
+        with _progress(not args.json) as tick:
+            plan = make_plan(path, vendor, options, probe, settings, backlog, tick)
+    except (inspect_cmd.OptionsError, DeploymentError) as exc:
+        print(f"thingpress plan: {path}: {exc}", file=sys.stderr)
+        return 2
+    except ManifestError as exc:
+        print(f"thingpress plan: {path}: {exc.reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"thingpress plan: {path}: cannot read the file: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(plan.as_dict(), sort_keys=True))
+    else:
+        _print(plan)
+    return 0
+
+
+class _progress:
+    """A spinner with a count on stderr while the account is asked (terminals only)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.progress: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("asking the account: {task.completed} certificates"),
+                                 console=Console(stderr=True), transient=True)
+        self.progress.start()
+        task = self.progress.add_task("plan", total=None)
+        return lambda: self.progress.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "plan", help="what an upload of FILE would do in this account, and how long it would take",
+        description="Parse FILE locally (as inspect), then ask the account, read-only and throttled, which "
+                    "certificates are registered and which things exist with another certificate.")
+    parser.add_argument("file", type=Path, metavar="FILE", help="the manifest file")
+    parser.add_argument("--vendor", choices=sorted(VENDORS), help="vendor format (default: from the file suffix)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--read-tps", type=float, default=None, metavar="N",
+                        help="requests/second for DescribeCertificate and ListThingPrincipals (default "
+                             f"{PROBE_TPS['DescribeCertificate']:g}: leaves the account's quota to running imports)")
+    inspect_cmd.add_parse_arguments(parser)
+    Deployment.add_arguments(parser)
+    parser.set_defaults(func=run)
