@@ -18,6 +18,9 @@ THINGPRESS_IOT_POLICY_NAME             existing IoT policy to attach (none: the 
 THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
 THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
 THINGPRESS_THING_GROUP                 existing thing group (none: the stack creates one)
+THINGPRESS_THING_PREFIX                prepended to every vendor thing name (``pr<N>-`` for preview
+                                       suffixes ``pr<N>``, none otherwise; ``none`` for no prefix);
+                                       checked against the 128-character thing-name limit
 THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
 THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
@@ -50,7 +53,15 @@ from pathlib import Path
 from thingpress import settings
 
 from stacks import defaults
-from stacks.naming import REGION_PATTERN, REGION_RE, SUFFIX_PATTERN, SUFFIX_RE, Names
+from stacks.naming import (
+    REGION_PATTERN,
+    REGION_RE,
+    SUFFIX_PATTERN,
+    SUFFIX_RE,
+    Names,
+    default_thing_prefix,
+    thing_prefix_problem,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
@@ -90,6 +101,7 @@ class StackConfig:
     iot_policy_document: str = ""
     thing_type: str = ""
     thing_group: str = ""
+    thing_prefix: str = ""
     expired_certificates: str = "reject"
     existing_thing: str = "keep"
     infineon_bundle: str = "E0E0"
@@ -203,6 +215,12 @@ class StackConfig:
             if value and not re.match(r"^[a-zA-Z0-9:_\-]{1,128}$", value):
                 errors.append(f"{name}: {value!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
 
+        raw_prefix = get(settings.THING_PREFIX)
+        thing_prefix = "" if raw_prefix.lower() == "none" else (raw_prefix or default_thing_prefix(suffix))
+        prefix_problem = thing_prefix_problem(thing_prefix)
+        if prefix_problem:
+            errors.append(f"{settings.THING_PREFIX}: {prefix_problem}")
+
         tps = dict(settings.DEFAULT_IOT_TPS)
         raw_tps = get(settings.IOT_TPS)
         if raw_tps:
@@ -267,7 +285,7 @@ class StackConfig:
             state_bucket=state_bucket, state_region=state_region,
             iot_policy_name=policy_name, iot_policy_document=policy_doc,
             thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
-            expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            thing_prefix=thing_prefix, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,

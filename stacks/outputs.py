@@ -44,6 +44,8 @@ THING_GROUP_NAME = "thing_group_name"
 KMS_KEY_ARN = "kms_key_arn"
 ALARM_TOPIC_ARN = "alarm_topic_arn"
 DASHBOARD_NAME = "dashboard_name"
+#: prepended to every vendor thing name ("" when the vendor's names are kept).
+THING_NAME_PREFIX = "thing_name_prefix"
 
 #: per-vendor outputs: ``<vendor>_<what>``.
 VENDOR_FIELDS = (
@@ -55,7 +57,7 @@ COMMON_KEYS = (
     PROJECT_KEY, ENVIRONMENT, REGION, TARGET, BUCKET_NAME, BUCKET_ARN, MICROCHIP_SIGNERS_URI,
     IMPORT_QUEUE_URL, IMPORT_QUEUE_ARN, IMPORT_DLQ_URL, IMPORT_DLQ_ARN, AUDIT_TABLE_NAME, AUDIT_TABLE_ARN,
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
-    THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME,
+    THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, THING_NAME_PREFIX,
 )
 
 
@@ -117,6 +119,7 @@ class DeploymentOutputs:
     kms_key_arn: str
     alarm_topic_arn: str
     dashboard_name: str
+    thing_name_prefix: str
     vendors: dict[str, VendorOutputs]
 
     @classmethod
@@ -141,6 +144,7 @@ class DeploymentOutputs:
             layer_arn=s[LAYER_ARN], iot_policy_name=s[IOT_POLICY_NAME], thing_type_name=s[THING_TYPE_NAME],
             thing_group_name=s[THING_GROUP_NAME], kms_key_arn=s[KMS_KEY_ARN],
             alarm_topic_arn=s[ALARM_TOPIC_ARN], dashboard_name=s[DASHBOARD_NAME],
+            thing_name_prefix=s[THING_NAME_PREFIX],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},
         )
 

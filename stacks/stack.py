@@ -54,7 +54,7 @@ class ThingpressStack(TerraformStack):
         iot_arns = iot.arns(ctx)
 
         common = {
-            settings.AUDIT_TABLE: table.name,
+            settings.AUDIT_TABLE: table.name, settings.ENVIRONMENT: config.suffix,
             settings.AUDIT_RETENTION_DAYS: str(config.audit_retention_days),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
@@ -100,6 +100,8 @@ class ThingpressStack(TerraformStack):
             env = {**common, "POWERTOOLS_SERVICE_NAME": f"provider-{vendor}",
                    settings.IMPORT_QUEUE_URL: import_pair.queue.url, settings.MANIFEST_QUEUE_URL: pair.queue.url,
                    settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
+            if config.thing_prefix:
+                env[settings.THING_PREFIX] = config.thing_prefix
             objects = [f"{intake.bucket.arn}/{vendor_prefix(vendor)}*"]
             extra = []
             if vendor == "infineon":
@@ -142,7 +144,7 @@ class ThingpressStack(TerraformStack):
             outputs.LAYER_ARN: layer.arn, outputs.IOT_POLICY_NAME: iot.policy_name,
             outputs.THING_TYPE_NAME: iot.thing_type_name, outputs.THING_GROUP_NAME: iot.thing_group_name,
             outputs.KMS_KEY_ARN: key.arn, outputs.ALARM_TOPIC_ARN: alarms.topic.arn,
-            outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
+            outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name, outputs.THING_NAME_PREFIX: config.thing_prefix,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint

@@ -72,6 +72,11 @@ class OutcomeRecord:
     reason: str | None = None
     certificate_id: str | None = None
     attempts: int | None = None
+    #: the environment whose importer wrote the row, and what its IoT calls created
+    #: (see "Ownership" in thingpress.importer); None when no IoT call answered.
+    environment: str | None = None
+    certificate_registered: bool | None = None
+    thing_created: bool | None = None
 
 
 #: manifest states, in order; REFUSED is terminal for a file refused as a whole.
@@ -150,11 +155,12 @@ class AuditTable:
     # -- manifest summary -------------------------------------------------
 
     def start_manifest(self, mid: str, *, vendor: str, bucket: str, key: str, version: str | None,
-                       etag: str | None, size: int | None, now: datetime | None = None) -> dict[str, Any]:
+                       etag: str | None, size: int | None, now: datetime | None = None,
+                       environment: str | None = None) -> dict[str, Any]:
         """Create the summary row if new; return the summary as stored (new or existing)."""
         stamp = now_iso(now)
         values = {
-            "pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid, "vendor": vendor,
+            "pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid, "vendor": vendor, "environment": environment,
             "bucket": bucket, "key": key, "version_id": version, "etag": etag, "size": size,
             "state": RECEIVED, "entries": 0, "duplicates": 0, "queued": 0, "rejected": 0,
             "imported": 0, "already_present": 0, "failed": 0, "outstanding": 0, "checkpoint": 0,
@@ -284,7 +290,9 @@ class AuditTable:
 
     def record_outcome(self, mid: str, fingerprint: str, status: str, *, vendor: str, position: int,
                        thing_name: str | None, reason: str | None = None, certificate_id: str | None = None,
-                       attempts: int | None = None, now: datetime | None = None, complete: bool = True) -> bool:
+                       attempts: int | None = None, now: datetime | None = None, complete: bool = True,
+                       environment: str | None = None, certificate_registered: bool | None = None,
+                       thing_created: bool | None = None) -> bool:
         """Record a certificate's terminal outcome exactly once.
 
         Returns False (and changes nothing) when the certificate already has one.
@@ -294,7 +302,9 @@ class AuditTable:
         if status not in COUNTER:
             raise ValueError(f"unknown status {status!r}")
         record = OutcomeRecord(mid, fingerprint, status, vendor=vendor, position=position, thing_name=thing_name,
-                               reason=reason, certificate_id=certificate_id, attempts=attempts)
+                               reason=reason, certificate_id=certificate_id, attempts=attempts,
+                               environment=environment, certificate_registered=certificate_registered,
+                               thing_created=thing_created)
         if not self._record_together(mid, [record], now_iso(now)):
             return False
         if complete:
@@ -337,7 +347,8 @@ class AuditTable:
                     recorded[i] = self.record_outcome(
                         o.manifest_id, o.fingerprint, o.status, vendor=o.vendor, position=o.position,
                         thing_name=o.thing_name, reason=o.reason, certificate_id=o.certificate_id,
-                        attempts=o.attempts, now=now, complete=False)
+                        attempts=o.attempts, now=now, complete=False, environment=o.environment,
+                        certificate_registered=o.certificate_registered, thing_created=o.thing_created)
         return recorded
 
     def _record_together(self, mid: str, rows: list[OutcomeRecord], stamp: str) -> bool:
@@ -364,12 +375,15 @@ class AuditTable:
             "pk": manifest_pk(o.manifest_id), "sk": certificate_sk(o.fingerprint), "manifest_id": o.manifest_id,
             "vendor": o.vendor, "position": o.position, "thing_name": o.thing_name, "fingerprint": o.fingerprint,
             "status": o.status, "reason": o.reason, "certificate_id": o.certificate_id, "attempts": o.attempts,
-            "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+            "environment": o.environment, "certificate_registered": o.certificate_registered,
+            "thing_created": o.thing_created, "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
         }
 
     def resolve_failed(self, mid: str, fingerprint: str, status: str, *, reason: str | None = None,
                        certificate_id: str | None = None, attempts: int | None = None,
-                       previous_failure: str | None = None, now: datetime | None = None) -> bool:
+                       previous_failure: str | None = None, now: datetime | None = None,
+                       environment: str | None = None, certificate_registered: bool | None = None,
+                       thing_created: bool | None = None) -> bool:
         """Replace a ``FAILED`` outcome with the outcome of a later delivery (a DLQ redrive).
 
         One transaction: the row changes only if it still says FAILED, and the
@@ -386,7 +400,8 @@ class AuditTable:
         names = {"#status": "status"}
         removes = []
         for name, value in (("reason", reason), ("certificate_id", certificate_id), ("attempts", attempts),
-                            ("previous_failure", previous_failure)):
+                            ("previous_failure", previous_failure), ("environment", environment),
+                            ("certificate_registered", certificate_registered), ("thing_created", thing_created)):
             names[f"#{name}"] = name
             if value is None:
                 removes.append(f"#{name}")

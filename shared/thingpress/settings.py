@@ -35,6 +35,10 @@ INFINEON_BUNDLE = "THINGPRESS_INFINEON_BUNDLE"
 #: s3://bucket/prefix/ holding the trusted Microchip manifest signer certificates.
 MICROCHIP_SIGNERS = "THINGPRESS_MICROCHIP_SIGNERS"
 AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
+#: the environment suffix (``dev``, ``pr7`` ...): recorded on every thing created and every audit row.
+ENVIRONMENT = "THINGPRESS_ENVIRONMENT"
+#: prepended to every vendor thing name by the providers ("" keeps the vendor's names).
+THING_PREFIX = "THINGPRESS_THING_PREFIX"
 #: a provider hands a manifest over to a continuation message after this many entries
 #: in one invocation (default 100000; the time left is watched as well).
 PROVIDER_MAX_ENTRIES = "THINGPRESS_PROVIDER_MAX_ENTRIES"
@@ -43,7 +47,7 @@ PROVIDER_MAX_ENTRIES = "THINGPRESS_PROVIDER_MAX_ENTRIES"
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
-    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES,
+    INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, ENVIRONMENT, THING_PREFIX,
 )
 
 #: AWS default quotas (requests/second) for the IoT APIs the importer calls.
@@ -82,6 +86,8 @@ class FunctionSettings:
     microchip_signers: str = ""
     audit_retention_days: int = 365
     provider_max_entries: int = 100_000
+    environment: str = ""
+    thing_prefix: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -130,4 +136,6 @@ class FunctionSettings:
             microchip_signers=env.get(MICROCHIP_SIGNERS, ""),
             audit_retention_days=integer(AUDIT_RETENTION_DAYS, 365),
             provider_max_entries=max(1, integer(PROVIDER_MAX_ENTRIES, 100_000)),
+            environment=env.get(ENVIRONMENT, ""),
+            thing_prefix=env.get(THING_PREFIX, ""),
         )
