@@ -55,6 +55,13 @@ STATUSES = (IMPORTED, ALREADY_PRESENT, REJECTED, FAILED)
 #: the summary counter each terminal status adds to.
 COUNTER = {IMPORTED: "imported", ALREADY_PRESENT: "already_present", REJECTED: "rejected", FAILED: "failed"}
 
+#: a certificate row after ``thingpress rollback``/``teardown`` undid it (``previous_status``
+#: keeps the import outcome); also the summary state of a rolled-back manifest. Not an
+#: import outcome: the summary counters above keep what the import did.
+ROLLED_BACK = "ROLLED_BACK"
+#: rollback modes, weakest first: a row rolled back with one mode is done for it and every weaker one.
+ROLLBACK_MODES = ("deactivate", "delete")
+
 #: certificate rows per outcome transaction (DynamoDB allows 100 items; one is the summary update).
 MAX_TRANSACTION_ROWS = 99
 
@@ -282,6 +289,81 @@ class AuditTable:
                 time.sleep(min(0.05 * 2 ** attempt, 2.0))
             if pending:
                 raise RuntimeError(f"audit table kept {len(pending[self.table])} refusal rows unprocessed")
+
+    # -- rollback ----------------------------------------------------------
+
+    def begin_rollback(self, mid: str, *, mode: str, reason: str, now: datetime | None = None) -> None:
+        """Note on the summary that a rollback runs (resumable: a second call just refreshes the note)."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET rollback_started_at = :now, rollback_mode = :m, rollback_reason = :r, "
+                             "updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":now": now_iso(now), ":m": mode, ":r": reason}),
+        )
+
+    def mark_rolled_back(self, mid: str, fingerprint: str, *, mode: str, reason: str, actions: list[str],
+                         kept: list[str] | None = None, now: datetime | None = None) -> bool:
+        """Record that a certificate row was rolled back (``actions``: what was done, in order).
+
+        The first time keeps the import outcome as ``previous_status``. ``kept``:
+        what was left because something else still used it (``rollback_kept``; a
+        later rollback takes the row up again). False (and nothing written) when
+        the row says rolled back already, completely, with this mode or a stronger one.
+        """
+        stronger = list(ROLLBACK_MODES[ROLLBACK_MODES.index(mode):])
+        values: dict[str, Any] = {":rb": ROLLED_BACK, ":now": now_iso(now), ":m": mode, ":r": reason,
+                                  ":a": actions or ["nothing to undo"]}
+        values.update({f":s{i}": m for i, m in enumerate(stronger)})
+        done = " OR ".join(f"rollback_mode = :s{i}" for i in range(len(stronger)))
+        update = ("SET previous_status = if_not_exists(previous_status, #status), #status = :rb, "
+                  "rolled_back_at = :now, rollback_mode = :m, rollback_reason = :r, rollback_actions = :a, "
+                  "updated_at = :now")
+        if kept:
+            update += ", rollback_kept = :k"
+            values[":k"] = kept
+        else:
+            update += " REMOVE rollback_kept"
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+                UpdateExpression=update,
+                ConditionExpression=(f"attribute_exists(pk) AND NOT (#status = :rb AND ({done}) "
+                                     "AND attribute_not_exists(rollback_kept))"),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish_rollback(self, mid: str, *, mode: str, reason: str, rolled_back: int,
+                        now: datetime | None = None) -> None:
+        """The summary says ROLLED_BACK, with when, why, how and how many rows (``previous_state`` kept)."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET previous_state = if_not_exists(previous_state, #state), #state = :rb, "
+                             "rolled_back_at = :now, rollback_mode = :m, rollback_reason = :r, rolled_back = :n, "
+                             "updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":rb": ROLLED_BACK, ":now": now_iso(now), ":m": mode, ":r": reason,
+                                               ":n": rolled_back}),
+        )
+
+    def rows_for_thing(self, thing_name: str) -> list[dict[str, Any]]:
+        """Every certificate row naming ``thing_name``, any manifest (the ``by_thing`` index)."""
+        rows: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": INDEX_BY_THING, "KeyConditionExpression": "thing_name = :t",
+            "ExpressionAttributeValues": to_item({":t": thing_name}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            rows.extend(from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get_outcome(self, mid: str, fingerprint: str) -> dict[str, Any] | None:
         got = self.client.get_item(TableName=self.table, ConsistentRead=True,
