@@ -33,7 +33,7 @@ help:
 	@echo "make iam-check - the AWS calls the local runs recorded, and the service paths, against the stack's policies"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
 	@echo "make chaos   - imports while workers are killed and the emulator injects faults (CHAOS_SECONDS, CHAOS_CERTIFICATES)"
-	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README)"
+	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README); destroy runs thingpress teardown first"
 
 install: $(VENV)/.installed node_modules/.installed $(CHECKOV)
 
@@ -108,8 +108,15 @@ local-status: $(VENV)/.installed
 deploy: install
 	$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
 
+# Teardown first (README: "Preview environments"): undo every import of the environment and
+# detach what AWS refuses to delete while attached; then cdktf destroy. The outputs come from
+# the stack's state (cdktf output), so a fresh checkout (the PR-close job) can tear down.
 destroy: install
-	$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf destroy thingpress-$(ENV) --auto-approve
+	$(TOOLENV); export DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3; \
+	mkdir -p build && \
+	npx cdktf output thingpress-$(ENV) --outputs-file build/outputs-$(ENV).json && \
+	$(VENV)/bin/thingpress teardown --env $(ENV) --outputs build/outputs-$(ENV).json --yes && \
+	npx cdktf destroy thingpress-$(ENV) --auto-approve
 
 clean:
 	rm -rf build cdktf.out .pytest_cache .hypothesis

@@ -24,6 +24,9 @@ THINGPRESS_POLICY_ATTACHMENT           ``thing-group``: the device policy is att
                                        certificate (5 calls) (``thing-group``)
 THINGPRESS_RESERVED_CONCURRENCY        ``none`` or ``mapping``: reserve each function's mapping maximum
                                        concurrency (``none``: a new account cannot reserve any)
+THINGPRESS_THING_PREFIX                prepended to every vendor thing name (``pr<N>-`` for preview
+                                       suffixes ``pr<N>``, none otherwise; ``none`` for no prefix);
+                                       checked against the 128-character thing-name limit
 THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
 THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
@@ -61,7 +64,15 @@ from thingpress import patterns, settings
 from thingpress.vendors import microchip
 
 from stacks import defaults
-from stacks.naming import REGION_PATTERN, REGION_RE, SUFFIX_PATTERN, SUFFIX_RE, Names
+from stacks.naming import (
+    REGION_PATTERN,
+    REGION_RE,
+    SUFFIX_PATTERN,
+    SUFFIX_RE,
+    Names,
+    default_thing_prefix,
+    thing_prefix_problem,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
@@ -105,6 +116,7 @@ class StackConfig:
     thing_group: str = ""
     policy_attachment: str = "thing-group"
     reserved_concurrency: str = "none"
+    thing_prefix: str = ""
     expired_certificates: str = "reject"
     existing_thing: str = "keep"
     infineon_bundle: str = "E0E0"
@@ -219,6 +231,12 @@ class StackConfig:
             if value and not patterns.THING_NAME.fullmatch(value):
                 errors.append(f"{name}: {value!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
 
+        raw_prefix = get(settings.THING_PREFIX)
+        thing_prefix = "" if raw_prefix.lower() == "none" else (raw_prefix or default_thing_prefix(suffix))
+        prefix_problem = thing_prefix_problem(thing_prefix)
+        if prefix_problem:
+            errors.append(f"{settings.THING_PREFIX}: {prefix_problem}")
+
         tps = dict(settings.DEFAULT_IOT_TPS)
         raw_tps = get(settings.IOT_TPS)
         if raw_tps:
@@ -287,7 +305,7 @@ class StackConfig:
             iot_policy_name=policy_name, iot_policy_document=policy_doc,
             thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
             policy_attachment=attachment, reserved_concurrency=reserved,
-            expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            thing_prefix=thing_prefix, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             certificate_status=certificate_status,
             iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,

@@ -63,6 +63,35 @@ def vendor_prefix(vendor: str) -> str:
     return f"{INCOMING_PREFIX}{vendor}/"
 
 
+#: AWS IoT thing names: 1-128 characters of letters, digits, ':', '_', '-'
+#: (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html).
+THING_NAME_MAX = 128
+THING_PREFIX_PATTERN = r"^[a-zA-Z0-9:_\-]*$"
+#: The longest thing name a vendor gives: Microchip's uniqueId is 18 hex digits and
+#: Espressif's MAC 12, Infineon and generated manifests use the certificate's
+#: subject CN, at most 64 characters (RFC 5280 ub-common-name).
+VENDOR_THING_NAME_MAX = {"microchip": 18, "infineon": 64, "espressif": 12, "generated": 64}
+PREVIEW_SUFFIX = re.compile(r"^pr[0-9]+$")
+
+
+def default_thing_prefix(suffix: str) -> str:
+    """Preview environments (``pr<N>``) prefix thing names with ``pr<N>-``; others keep the vendor's names."""
+    return f"{suffix}-" if PREVIEW_SUFFIX.match(suffix) else ""
+
+
+def thing_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot prefix every vendor's thing names, or None."""
+    if not re.match(THING_PREFIX_PATTERN, prefix):
+        return f"{prefix!r} may only hold letters, digits, ':', '_' and '-' (IoT thing-name characters)"
+    vendor = max(VENDOR_THING_NAME_MAX, key=VENDOR_THING_NAME_MAX.__getitem__)
+    longest = len(prefix) + VENDOR_THING_NAME_MAX[vendor]
+    if longest > THING_NAME_MAX:
+        return (f"{prefix!r} is {len(prefix)} characters: with the longest {vendor} thing name "
+                f"({VENDOR_THING_NAME_MAX[vendor]}) a thing name would be {longest} characters, "
+                f"over IoT's {THING_NAME_MAX}")
+    return None
+
+
 #: AWS name length limits (characters).
 LIMITS = {
     "s3_bucket": 63,

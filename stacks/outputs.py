@@ -48,6 +48,8 @@ WATCHDOG_FUNCTION_NAME = "watchdog_function_name"
 #: the EventBridge rule that runs the watchdog, and its schedule expression (``rate(5 minutes)``).
 WATCHDOG_SCHEDULE_RULE = "watchdog_schedule_rule"
 WATCHDOG_SCHEDULE = "watchdog_schedule"
+#: prepended to every vendor thing name ("" when the vendor's names are kept).
+THING_NAME_PREFIX = "thing_name_prefix"
 
 #: per-vendor outputs: ``<vendor>_<what>``.
 VENDOR_FIELDS = (
@@ -60,7 +62,7 @@ COMMON_KEYS = (
     IMPORT_QUEUE_URL, IMPORT_QUEUE_ARN, IMPORT_DLQ_URL, IMPORT_DLQ_ARN, AUDIT_TABLE_NAME, AUDIT_TABLE_ARN,
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
     THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, WATCHDOG_FUNCTION_NAME, WATCHDOG_SCHEDULE_RULE,
-    WATCHDOG_SCHEDULE,
+    WATCHDOG_SCHEDULE, THING_NAME_PREFIX,
 )
 
 
@@ -125,6 +127,7 @@ class DeploymentOutputs:
     watchdog_function_name: str
     watchdog_schedule_rule: str
     watchdog_schedule: str
+    thing_name_prefix: str
     vendors: dict[str, VendorOutputs]
 
     @classmethod
@@ -151,6 +154,7 @@ class DeploymentOutputs:
             alarm_topic_arn=s[ALARM_TOPIC_ARN], dashboard_name=s[DASHBOARD_NAME],
             watchdog_function_name=s[WATCHDOG_FUNCTION_NAME], watchdog_schedule_rule=s[WATCHDOG_SCHEDULE_RULE],
             watchdog_schedule=s[WATCHDOG_SCHEDULE],
+            thing_name_prefix=s[THING_NAME_PREFIX],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},
         )
 

@@ -56,7 +56,7 @@ class ThingpressStack(TerraformStack):
         iot_arns = iot.arns(ctx)
 
         common = {
-            settings.AUDIT_TABLE: table.name,
+            settings.AUDIT_TABLE: table.name, settings.ENVIRONMENT: config.suffix,
             settings.AUDIT_RETENTION_DAYS: str(config.audit_retention_days),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
@@ -105,6 +105,8 @@ class ThingpressStack(TerraformStack):
             env = {**common, "POWERTOOLS_SERVICE_NAME": f"provider-{vendor}",
                    settings.IMPORT_QUEUE_URL: import_pair.queue.url, settings.MANIFEST_QUEUE_URL: pair.queue.url,
                    settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
+            if config.thing_prefix:
+                env[settings.THING_PREFIX] = config.thing_prefix
             extra = []
             ephemeral = None
             if vendor == "infineon":
@@ -164,7 +166,7 @@ class ThingpressStack(TerraformStack):
             outputs.KMS_KEY_ARN: key.arn, outputs.ALARM_TOPIC_ARN: alarms.topic.arn,
             outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
             outputs.WATCHDOG_FUNCTION_NAME: dog.name, outputs.WATCHDOG_SCHEDULE_RULE: dog.rule.name,
-            outputs.WATCHDOG_SCHEDULE: dog.schedule_expression,
+            outputs.WATCHDOG_SCHEDULE: dog.schedule_expression, outputs.THING_NAME_PREFIX: config.thing_prefix,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint

@@ -14,7 +14,7 @@ SAMPLES_SETTING = samples.SETTING
 
 _MARK_BY_FOLDER = {
     "unit": "unit", "stacks": "stacks", "contract": "contract",
-    "integration": "integration", "fault": "fault", "fuzz": "fuzz",
+    "integration": "integration", "fault": "fault", "fuzz": "fuzz", "environments": "environments",
 }
 
 

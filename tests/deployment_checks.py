@@ -12,6 +12,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,12 @@ from thingpress_cli.operate import wait_for
 WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
 
 
-def expected_certificates(path: Path, signers_dir: Path | None = None) -> list[Certificate]:
-    """What the pipeline should import from ``path``: parsed here with the same parser."""
+def expected_certificates(path: Path, signers_dir: Path | None = None, *, prefix: str = "") -> list[Certificate]:
+    """What the pipeline should import from ``path``: parsed here with the same parser.
+
+    ``prefix``: the deployment's thing-name prefix (``outputs.thing_name_prefix``),
+    put before each vendor thing name as the provider does.
+    """
     from cryptography import x509
 
     signers = tuple(x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted(signers_dir.glob("*.crt"))) \
@@ -36,7 +41,8 @@ def expected_certificates(path: Path, signers_dir: Path | None = None) -> list[C
     with path.open("rb") as stream:
         vendor = vendor_for_key(path.name)
         entries = parse_manifest(vendor, stream, ParseOptions(microchip_signers=signers))
-        return [s.entry for s in scan(entries) if isinstance(s.entry, Certificate) and not s.is_duplicate]
+        return [replace(s.entry, thing_name=prefix + s.entry.thing_name) for s in scan(entries)
+                if isinstance(s.entry, Certificate) and not s.is_duplicate]
 
 
 def upload_and_wait(deployment: Deployment, path: Path, key_name: str | None = None) -> dict[str, Any]:
@@ -57,24 +63,35 @@ def existing_things(iot, names: list[str]) -> set[str]:
     return found
 
 
+def owned_by(deployment: Deployment, thing: dict[str, Any]) -> bool:
+    """Whether this deployment's environment created ``thing`` (its ``thingpress_env`` attribute)."""
+    return thing.get("attributes", {}).get("thingpress_env") == deployment.outputs.environment
+
+
 def assert_imported(deployment: Deployment, iot, cert: Certificate) -> None:
-    """The certificate is ACTIVE and its thing complete: type, principal, policy, group."""
+    """The certificate is ACTIVE, attached to its thing and to this environment's policy.
+
+    Type and group are checked only on a thing this environment created: a thing
+    found present (created by another environment sharing the account) keeps its
+    own type and groups, and is not this environment's to assert on.
+    """
     outputs = deployment.outputs
     described = iot.describe_certificate(certificateId=cert.fingerprint)["certificateDescription"]
     assert described["status"] == "ACTIVE", cert.thing_name
     arn = described["certificateArn"]
     thing = iot.describe_thing(thingName=cert.thing_name)
-    assert thing.get("thingTypeName") == outputs.thing_type_name, cert.thing_name
     assert thing["attributes"].get("thingpress_vendor"), thing
     principals = iot.list_thing_principals(thingName=cert.thing_name)["principals"]
     assert arn in principals, (cert.thing_name, principals)
     thing_groups = iot.list_thing_groups_for_thing(thingName=cert.thing_name)["thingGroups"]
     groups = [g["groupName"] for g in thing_groups]
-    assert outputs.thing_group_name in groups, (cert.thing_name, groups)
     # The device policy: inherited from the thing group (the default) or attached to the certificate.
     targets = [arn, *(g["groupArn"] for g in thing_groups)]
     policies = {p["policyName"] for t in targets for p in iot.list_attached_policies(target=t)["policies"]}
-    assert outputs.iot_policy_name in policies, (cert.thing_name, policies)
+    if owned_by(deployment, thing):
+        assert thing.get("thingTypeName") == outputs.thing_type_name, cert.thing_name
+        assert outputs.thing_group_name in groups, (cert.thing_name, groups)
+        assert outputs.iot_policy_name in policies, (cert.thing_name, policies)
 
 
 def outcomes(deployment: Deployment, manifest_id: str) -> dict[str, list[dict[str, Any]]]:

@@ -22,6 +22,8 @@ COMMANDS = {
     "upload": "operate",
     "status": "operate",
     "report": "operate",
+    "rollback": "rollback",
+    "teardown": "teardown",
     "local": "local.commands",
     "demo": "demo",
 }

@@ -64,6 +64,13 @@ STATUSES = (IMPORTED, ALREADY_PRESENT, REJECTED, FAILED)
 #: the summary counter each terminal status adds to.
 COUNTER = {IMPORTED: "imported", ALREADY_PRESENT: "already_present", REJECTED: "rejected", FAILED: "failed"}
 
+#: a certificate row after ``thingpress rollback``/``teardown`` undid it (``previous_status``
+#: keeps the import outcome); also the summary state of a rolled-back manifest. Not an
+#: import outcome: the summary counters above keep what the import did.
+ROLLED_BACK = "ROLLED_BACK"
+#: rollback modes, weakest first: a row rolled back with one mode is done for it and every weaker one.
+ROLLBACK_MODES = ("deactivate", "delete")
+
 #: certificate rows per outcome transaction (DynamoDB allows 100 items; one is the summary update).
 MAX_TRANSACTION_ROWS = 99
 
@@ -81,6 +88,11 @@ class OutcomeRecord:
     reason: str | None = None
     certificate_id: str | None = None
     attempts: int | None = None
+    #: the environment whose importer wrote the row, and what its IoT calls created
+    #: (see "Ownership" in thingpress.importer); None when no IoT call answered.
+    environment: str | None = None
+    certificate_registered: bool | None = None
+    thing_created: bool | None = None
 
 
 #: manifest states, in order; REFUSED is terminal for a file refused as a whole.
@@ -167,11 +179,12 @@ class AuditTable:
     # -- manifest summary -------------------------------------------------
 
     def start_manifest(self, mid: str, *, vendor: str, bucket: str, key: str, version: str | None,
-                       etag: str | None, size: int | None, now: datetime | None = None) -> dict[str, Any]:
+                       etag: str | None, size: int | None, now: datetime | None = None,
+                       environment: str | None = None) -> dict[str, Any]:
         """Create the summary row if new; return the summary as stored (new or existing)."""
         stamp = now_iso(now)
         values = {
-            "pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid, "vendor": vendor,
+            "pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid, "vendor": vendor, "environment": environment,
             "bucket": bucket, "key": key, "version_id": version, "etag": etag, "size": size,
             "state": RECEIVED, "entries": 0, "duplicates": 0, "queued": 0, "rejected": 0,
             "imported": 0, "already_present": 0, "failed": 0, "outstanding": 0, "checkpoint": 0,
@@ -361,6 +374,81 @@ class AuditTable:
             if pending:
                 raise RuntimeError(f"audit table kept {len(pending[self.table])} refusal rows unprocessed")
 
+    # -- rollback ----------------------------------------------------------
+
+    def begin_rollback(self, mid: str, *, mode: str, reason: str, now: datetime | None = None) -> None:
+        """Note on the summary that a rollback runs (resumable: a second call just refreshes the note)."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET rollback_started_at = :now, rollback_mode = :m, rollback_reason = :r, "
+                             "updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":now": now_iso(now), ":m": mode, ":r": reason}),
+        )
+
+    def mark_rolled_back(self, mid: str, fingerprint: str, *, mode: str, reason: str, actions: list[str],
+                         kept: list[str] | None = None, now: datetime | None = None) -> bool:
+        """Record that a certificate row was rolled back (``actions``: what was done, in order).
+
+        The first time keeps the import outcome as ``previous_status``. ``kept``:
+        what was left because something else still used it (``rollback_kept``; a
+        later rollback takes the row up again). False (and nothing written) when
+        the row says rolled back already, completely, with this mode or a stronger one.
+        """
+        stronger = list(ROLLBACK_MODES[ROLLBACK_MODES.index(mode):])
+        values: dict[str, Any] = {":rb": ROLLED_BACK, ":now": now_iso(now), ":m": mode, ":r": reason,
+                                  ":a": actions or ["nothing to undo"]}
+        values.update({f":s{i}": m for i, m in enumerate(stronger)})
+        done = " OR ".join(f"rollback_mode = :s{i}" for i in range(len(stronger)))
+        update = ("SET previous_status = if_not_exists(previous_status, #status), #status = :rb, "
+                  "rolled_back_at = :now, rollback_mode = :m, rollback_reason = :r, rollback_actions = :a, "
+                  "updated_at = :now")
+        if kept:
+            update += ", rollback_kept = :k"
+            values[":k"] = kept
+        else:
+            update += " REMOVE rollback_kept"
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+                UpdateExpression=update,
+                ConditionExpression=(f"attribute_exists(pk) AND NOT (#status = :rb AND ({done}) "
+                                     "AND attribute_not_exists(rollback_kept))"),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish_rollback(self, mid: str, *, mode: str, reason: str, rolled_back: int,
+                        now: datetime | None = None) -> None:
+        """The summary says ROLLED_BACK, with when, why, how and how many rows (``previous_state`` kept)."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET previous_state = if_not_exists(previous_state, #state), #state = :rb, "
+                             "rolled_back_at = :now, rollback_mode = :m, rollback_reason = :r, rolled_back = :n, "
+                             "updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":rb": ROLLED_BACK, ":now": now_iso(now), ":m": mode, ":r": reason,
+                                               ":n": rolled_back}),
+        )
+
+    def rows_for_thing(self, thing_name: str) -> list[dict[str, Any]]:
+        """Every certificate row naming ``thing_name``, any manifest (the ``by_thing`` index)."""
+        rows: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": INDEX_BY_THING, "KeyConditionExpression": "thing_name = :t",
+            "ExpressionAttributeValues": to_item({":t": thing_name}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            rows.extend(from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def get_outcome(self, mid: str, fingerprint: str) -> dict[str, Any] | None:
         got = self.client.get_item(TableName=self.table, ConsistentRead=True,
                                    Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}))
@@ -368,7 +456,9 @@ class AuditTable:
 
     def record_outcome(self, mid: str, fingerprint: str, status: str, *, vendor: str, position: int,
                        thing_name: str | None, reason: str | None = None, certificate_id: str | None = None,
-                       attempts: int | None = None, now: datetime | None = None, complete: bool = True) -> bool:
+                       attempts: int | None = None, now: datetime | None = None, complete: bool = True,
+                       environment: str | None = None, certificate_registered: bool | None = None,
+                       thing_created: bool | None = None) -> bool:
         """Record a certificate's terminal outcome exactly once.
 
         Returns False (and changes nothing) when the certificate already has one.
@@ -378,7 +468,9 @@ class AuditTable:
         if status not in COUNTER:
             raise ValueError(f"unknown status {status!r}")
         record = OutcomeRecord(mid, fingerprint, status, vendor=vendor, position=position, thing_name=thing_name,
-                               reason=reason, certificate_id=certificate_id, attempts=attempts)
+                               reason=reason, certificate_id=certificate_id, attempts=attempts,
+                               environment=environment, certificate_registered=certificate_registered,
+                               thing_created=thing_created)
         if not self._record_together(mid, [record], now_iso(now)):
             return False
         if complete:
@@ -421,7 +513,8 @@ class AuditTable:
                     recorded[i] = self.record_outcome(
                         o.manifest_id, o.fingerprint, o.status, vendor=o.vendor, position=o.position,
                         thing_name=o.thing_name, reason=o.reason, certificate_id=o.certificate_id,
-                        attempts=o.attempts, now=now, complete=False)
+                        attempts=o.attempts, now=now, complete=False, environment=o.environment,
+                        certificate_registered=o.certificate_registered, thing_created=o.thing_created)
         return recorded
 
     def _record_together(self, mid: str, rows: list[OutcomeRecord], stamp: str) -> bool:
@@ -448,12 +541,15 @@ class AuditTable:
             "pk": manifest_pk(o.manifest_id), "sk": certificate_sk(o.fingerprint), "manifest_id": o.manifest_id,
             "vendor": o.vendor, "position": o.position, "thing_name": o.thing_name, "fingerprint": o.fingerprint,
             "status": o.status, "reason": o.reason, "certificate_id": o.certificate_id, "attempts": o.attempts,
-            "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+            "environment": o.environment, "certificate_registered": o.certificate_registered,
+            "thing_created": o.thing_created, "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
         }
 
     def resolve_failed(self, mid: str, fingerprint: str, status: str, *, reason: str | None = None,
                        certificate_id: str | None = None, attempts: int | None = None,
-                       previous_failure: str | None = None, now: datetime | None = None) -> bool:
+                       previous_failure: str | None = None, now: datetime | None = None,
+                       environment: str | None = None, certificate_registered: bool | None = None,
+                       thing_created: bool | None = None) -> bool:
         """Replace a ``FAILED`` outcome with the outcome of a later delivery (a DLQ redrive).
 
         One transaction: the row changes only if it still says FAILED, and the
@@ -470,7 +566,8 @@ class AuditTable:
         names = {"#status": "status"}
         removes = []
         for name, value in (("reason", reason), ("certificate_id", certificate_id), ("attempts", attempts),
-                            ("previous_failure", previous_failure)):
+                            ("previous_failure", previous_failure), ("environment", environment),
+                            ("certificate_registered", certificate_registered), ("thing_created", thing_created)):
             names[f"#{name}"] = name
             if value is None:
                 removes.append(f"#{name}")

@@ -12,10 +12,17 @@ IoT calls, in order (five for a new certificate with one policy and one group)
    ARN is derived as ``arn:<partition>:iot:<region>:<account>:cert/<id>``; there is
    no ``DescribeCertificate``. An existing certificate's status is left alone (an
    operator may have deactivated it on purpose).
-2. ``CreateThing`` with the configured thing type and three attributes that mark
-   the thing as imported: ``thingpress_manifest``, ``thingpress_vendor``,
-   ``thingpress_queued``. All three come from the message, so a redelivery sends
-   the identical request and AWS answers it as a success.
+2. ``CreateThing`` with the configured thing type and the attributes that mark
+   the thing as imported and say who owns it: ``thingpress_manifest``,
+   ``thingpress_vendor``, ``thingpress_env`` (the environment suffix) and, for a
+   thing with a type, ``thingpress_queued``. IoT allows 50 attributes on a thing
+   with a thing type but only 3 on a thing without one (AWS IoT Core quotas,
+   https://docs.aws.amazon.com/general/latest/gr/iot-core.html#limits_iot,
+   "Thing attributes"; names and values:
+   https://docs.aws.amazon.com/iot/latest/apireference/API_ThingAttribute.html),
+   so without a type ``thingpress_queued`` is left out. Every value comes from the
+   message and the function's settings, so a redelivery sends the identical
+   request and AWS answers it as a success.
    ``ResourceAlreadyExistsException`` means the thing exists with other attributes
    or another type: the ``existing_thing`` setting decides (below).
 3. ``AttachThingPrincipal``; 4. ``AttachPolicy`` per configured policy;
@@ -24,6 +31,15 @@ IoT calls, in order (five for a new certificate with one policy and one group)
 A certificate that is already registered costs the same five calls (the two
 failed creations included): the attachments are repeated on purpose, because an
 earlier attempt may have stopped half-way, and they are idempotent.
+
+Ownership
+---------
+Each outcome row records ``certificate_registered`` (True: this manifest's delivery
+registered the certificate; False: a first delivery found it registered; absent:
+a redelivery found it registered, possibly by this message's earlier attempt) and ``thing_created`` (its ``CreateThing``
+succeeded, so the thing carries this manifest's attributes) and the
+``environment``: what ``thingpress rollback`` / ``teardown`` may undo, versus what
+was found already present. No extra IoT call is made for it.
 
 Outcome rule
 ------------
@@ -110,6 +126,9 @@ from thingpress.throttle import DeadlineExceeded, Throttle, ThrottleStats, error
 ATTR_MANIFEST = "thingpress_manifest"
 ATTR_VENDOR = "thingpress_vendor"
 ATTR_QUEUED = "thingpress_queued"
+ATTR_ENV = "thingpress_env"
+#: AWS IoT: a thing without a thing type may have at most 3 attributes.
+MAX_UNTYPED_ATTRIBUTES = 3
 
 #: reason recorded when the thing existed with other attributes or type.
 THING_EXISTED = "THING_EXISTED"
@@ -191,6 +210,9 @@ class Outcome:
     redelivery: bool = False
     thing_name: str | None = None
     tally: ThrottleStats = field(default_factory=ThrottleStats)
+    #: this manifest registered the certificate / created the thing (None: no IoT result).
+    certificate_registered: bool | None = None
+    thing_created: bool | None = None
 
 
 @dataclass(slots=True)
@@ -202,13 +224,20 @@ class Pending:
     message_id: str
 
 
-def thing_attributes(message: ImportMessage, *, typed: bool = False) -> dict[str, str]:
+def thing_attributes(message: ImportMessage, environment: str = "", *, typed: bool = False) -> dict[str, str]:
     """Deterministic per message: a redelivery sends the identical ``CreateThing``.
 
-    The three thingpress attributes always; with a thing type (``typed``) also the
-    device facts the message carries (``thingpress.attributes``), up to IoT's 50.
+    The thingpress attributes always (manifest, vendor, the environment when set,
+    the time queued); without a thing type (``typed``) IoT allows 3 and
+    ``thingpress_queued`` is the one left out when the environment takes its place.
+    With a thing type also the device facts the message carries
+    (``thingpress.attributes``), up to IoT's 50.
     """
-    own = {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor, ATTR_QUEUED: message.queued_at}
+    own = {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor}
+    if environment:
+        own[ATTR_ENV] = environment
+    if typed or len(own) < MAX_UNTYPED_ATTRIBUTES:
+        own[ATTR_QUEUED] = message.queued_at
     if not typed or not message.attributes:
         return own
     extra = sorted((k, v) for k, v in message.attributes.items() if k not in own)
@@ -245,6 +274,21 @@ def _client_error_text(exc: BaseException) -> str:
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".rstrip(": ")
     return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(slots=True)
+class _Owned:
+    """What one delivery's IoT calls created (None until the call answered, or unknown).
+
+    A first delivery that finds the certificate registered did not register it. A
+    later delivery cannot tell: an earlier attempt of the same message may have
+    registered it and failed afterwards, so ``certificate`` stays None and the
+    rollback decides by the certificate's creation time.
+    """
+
+    first_delivery: bool = True
+    certificate: bool | None = None
+    thing: bool | None = None
 
 
 class Importer:
@@ -286,15 +330,18 @@ class Importer:
             existing = self.audit.get_outcome(mid, fp) if receive_count > 1 else None
             if existing is not None and existing["status"] != FAILED:
                 return self._existing(message, existing, tally)
+            owned = _Owned(first_delivery=receive_count == 1 and existing is None)
             try:
                 check_certificate(message)
-                status, reason, cert_id = self._import(message, tally, deadline)
+                status, reason, cert_id = self._import(message, tally, deadline, owned)
             except Rejected as exc:
                 status, reason, cert_id = REJECTED, exc.reason, None
-            outcome = Outcome(mid, fp, status, reason, cert_id, thing_name=message.thing_name, tally=tally)
+            outcome = Outcome(mid, fp, status, reason, cert_id, thing_name=message.thing_name, tally=tally,
+                              certificate_registered=owned.certificate, thing_created=owned.thing)
             record = OutcomeRecord(mid, fp, status, vendor=message.vendor, position=message.position,
                                    thing_name=message.thing_name, reason=reason, certificate_id=cert_id,
-                                   attempts=receive_count)
+                                   attempts=receive_count, environment=self.settings.environment or None,
+                                   certificate_registered=owned.certificate, thing_created=owned.thing)
             if existing is not None:  # redriven from the DLQ: the FAILED row gives way to the real outcome
                 self._replace_failed(record, outcome, existing)
             elif pending is not None:
@@ -303,7 +350,8 @@ class Importer:
                 outcome.recorded = self.audit.record_outcome(
                     mid, fp, status, vendor=message.vendor, position=message.position,
                     thing_name=message.thing_name, reason=reason, certificate_id=cert_id, attempts=receive_count,
-                    complete=complete)
+                    complete=complete, environment=record.environment,
+                    certificate_registered=record.certificate_registered, thing_created=record.thing_created)
                 if not outcome.recorded:
                     self._settle_unwritten(record, outcome)
             return outcome
@@ -356,7 +404,9 @@ class Importer:
     def _replace_failed(self, record: OutcomeRecord, outcome: Outcome, failed: dict[str, Any]) -> None:
         outcome.recorded = self.audit.resolve_failed(
             record.manifest_id, record.fingerprint, record.status, reason=record.reason,
-            certificate_id=record.certificate_id, attempts=record.attempts, previous_failure=failed.get("reason"))
+            certificate_id=record.certificate_id, attempts=record.attempts, previous_failure=failed.get("reason"),
+            environment=record.environment, certificate_registered=record.certificate_registered,
+            thing_created=record.thing_created)
 
     def record_pending(self, pending: list[Pending]) -> None:
         """Write queued outcomes (one transaction per manifest) and settle each one's ``Outcome``.
@@ -410,12 +460,18 @@ class Importer:
         return self.throttle.call(api, fn, deadline=deadline, tally=tally, **kwargs)
 
     def _import(self, message: ImportMessage, tally: ThrottleStats,
-                deadline: float | None) -> tuple[str, str | None, str]:
-        """Make the IoT calls; return (status, reason, certificate id). Raises ``Rejected`` or transient errors."""
-        cert_id, cert_arn, registered_now = self._register(message, tally, deadline)
+                deadline: float | None, owned: _Owned | None = None) -> tuple[str, str | None, str]:
+        """Make the IoT calls; return (status, reason, certificate id). Raises ``Rejected`` or transient errors.
 
-        create: dict[str, Any] = {"thingName": message.thing_name, "attributePayload": {
-            "attributes": thing_attributes(message, typed=bool(self.settings.thing_type))}}
+        ``owned`` is filled in as the calls answer: what this manifest created.
+        """
+        owned = owned if owned is not None else _Owned()
+        cert_id, cert_arn, registered_now = self._register(message, tally, deadline)
+        # On a later delivery "already registered" may be our own earlier attempt's work: unknown (None).
+        owned.certificate = True if registered_now else (False if owned.first_delivery else None)
+
+        attributes = thing_attributes(message, self.settings.environment, typed=bool(self.settings.thing_type))
+        create: dict[str, Any] = {"thingName": message.thing_name, "attributePayload": {"attributes": attributes}}
         if self.settings.thing_type:
             create["thingTypeName"] = self.settings.thing_type
         thing_existed = False
@@ -425,6 +481,7 @@ class Importer:
             if error_code(exc) != "ResourceAlreadyExistsException":
                 raise
             thing_existed = True
+        owned.thing = not thing_existed
 
         if thing_existed and self.settings.existing_thing == "reject":
             if registered_now:
@@ -462,6 +519,6 @@ class Importer:
 
 
 __all__ = [
-    "ATTR_MANIFEST", "ATTR_QUEUED", "ATTR_VENDOR", "THING_EXISTED", "CertificateArns", "Importer", "Outcome",
+    "ATTR_ENV", "ATTR_MANIFEST", "ATTR_QUEUED", "ATTR_VENDOR", "THING_EXISTED", "CertificateArns", "Importer", "Outcome",
     "Pending", "Rejected", "RetryLater", "check_certificate", "thing_attributes",
 ]

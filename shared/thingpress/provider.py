@@ -507,7 +507,8 @@ class Provider:
         mid = audit.manifest_id(self.vendor, ref.bucket, ref.key, ref.version)
         with _manifest_keys(mid):
             summary = self.audit.start_manifest(mid, vendor=self.vendor, bucket=ref.bucket, key=ref.key,
-                                                version=ref.version_id, etag=ref.etag, size=ref.size)
+                                                version=ref.version_id, etag=ref.etag, size=ref.size,
+                                                environment=self.settings.environment or None)
             if _finished(summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(mid, "skipped")
@@ -552,7 +553,8 @@ class Provider:
         """Start a manifest and leave it to a continuation (no time left in this invocation)."""
         mid = audit.manifest_id(self.vendor, ref.bucket, ref.key, ref.version)
         summary = self.audit.start_manifest(mid, vendor=self.vendor, bucket=ref.bucket, key=ref.key,
-                                            version=ref.version_id, etag=ref.etag, size=ref.size)
+                                            version=ref.version_id, etag=ref.etag, size=ref.size,
+                                            environment=self.settings.environment or None)
         if _finished(summary):
             return RunResult(mid, "skipped")
         self._continue(mid, ref)
@@ -671,8 +673,10 @@ class Provider:
             elif isinstance(entry, Refusal):
                 stretch.refusals.append(_refusal_row(entry))
             else:
+                # The environment's thing-name prefix (THINGPRESS_THING_PREFIX; "" keeps the vendor's name).
                 message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
-                                        thing_name=entry.thing_name, fingerprint=entry.fingerprint,
+                                        thing_name=self.settings.thing_prefix + entry.thing_name,
+                                        fingerprint=entry.fingerprint,
                                         certificate_pem=entry.certificate_pem, queued_at=queued_at,
                                         attributes=device_attributes(self.vendor, entry.details) or None)
                 try:

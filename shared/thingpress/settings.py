@@ -39,6 +39,10 @@ CERTIFICATE_STATUS = "THINGPRESS_CERTIFICATE_STATUS"
 #: s3://bucket/prefix/ holding the trusted Microchip manifest signer certificates.
 MICROCHIP_SIGNERS = "THINGPRESS_MICROCHIP_SIGNERS"
 AUDIT_RETENTION_DAYS = "THINGPRESS_AUDIT_RETENTION_DAYS"
+#: the environment suffix (``dev``, ``pr7`` ...): recorded on every thing created and every audit row.
+ENVIRONMENT = "THINGPRESS_ENVIRONMENT"
+#: prepended to every vendor thing name by the providers ("" keeps the vendor's names).
+THING_PREFIX = "THINGPRESS_THING_PREFIX"
 #: a provider hands a manifest over to a continuation message after this many entries
 #: in one invocation (default 100000; the time left is watched as well).
 PROVIDER_MAX_ENTRIES = "THINGPRESS_PROVIDER_MAX_ENTRIES"
@@ -55,7 +59,7 @@ ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
-    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS,
+    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -103,6 +107,8 @@ class FunctionSettings:
     manifest_queue_urls: dict[str, str] = field(default_factory=dict)
     stall_after_seconds: int = DEFAULT_STALL_AFTER_SECONDS
     certificate_status: str = "ACTIVE"
+    environment: str = ""
+    thing_prefix: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -163,4 +169,6 @@ class FunctionSettings:
             manifest_queue_urls=urls,
             stall_after_seconds=max(1, integer(STALL_AFTER_SECONDS, DEFAULT_STALL_AFTER_SECONDS)),
             certificate_status=choice(CERTIFICATE_STATUS, CERTIFICATE_STATUSES, "ACTIVE"),
+            environment=env.get(ENVIRONMENT, ""),
+            thing_prefix=env.get(THING_PREFIX, ""),
         )

@@ -33,7 +33,8 @@ SAMPLE_EXPECTATIONS = {
 def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
     path = vendor_samples / sample
     entries, importable = SAMPLE_EXPECTATIONS[sample]
-    expected = expected_certificates(path, vendor_samples / "microchip-signers")
+    expected = expected_certificates(path, vendor_samples / "microchip-signers",
+                                     prefix=deployment.outputs.thing_name_prefix)
     assert len(expected) == importable
     before = existing_things(iot, [c.thing_name for c in expected])
 
@@ -51,6 +52,10 @@ def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
     by_status = outcomes(deployment, row["manifest_id"])
     assert len(by_status[audit.IMPORTED]) + len(by_status[audit.ALREADY_PRESENT]) == importable
     assert all(r["reason"] for r in by_status[audit.REJECTED])
+    # The audit table says what this environment created (things absent before) versus found present.
+    landed = by_status[audit.IMPORTED] + by_status[audit.ALREADY_PRESENT]
+    assert {r["thing_name"] for r in landed if r["thing_created"]} == {c.thing_name for c in expected} - before
+    assert all(r["environment"] == deployment.outputs.environment for r in landed)
     for cert in expected:
         assert_imported(deployment, iot, cert)
     if sample == "certificates_test.txt":
@@ -63,11 +68,13 @@ def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
 def test_reupload_is_already_present_and_creates_nothing(deployment, iot, tmp_path):
     manifest = tmp_path / "reupload.txt"
     write_manifest(manifest, count=12, prefix=f"Reup-{uuid.uuid4().hex[:8]}-")
-    expected = expected_certificates(manifest)
+    expected = expected_certificates(manifest, prefix=deployment.outputs.thing_name_prefix)
     assert len(expected) == 12
 
     first = upload_and_wait(deployment, manifest)
     assert (first["state"], first["imported"], first["already_present"]) == (audit.COMPLETE, 12, 0)
+    assert all(r["certificate_registered"] and r["thing_created"]
+               for r in outcomes(deployment, first["manifest_id"])[audit.IMPORTED])
     things_after_first = existing_things(iot, [c.thing_name for c in expected])
 
     second = upload_and_wait(deployment, manifest)
@@ -77,6 +84,7 @@ def test_reupload_is_already_present_and_creates_nothing(deployment, iot, tmp_pa
         audit.COMPLETE, 0, 12, 0)
     by_status = outcomes(deployment, second["manifest_id"])
     assert len(by_status[audit.ALREADY_PRESENT]) == 12
+    assert not any(r["certificate_registered"] or r["thing_created"] for r in by_status[audit.ALREADY_PRESENT])
     assert existing_things(iot, [c.thing_name for c in expected]) == things_after_first
     for cert in expected:
         thing = iot.describe_thing(thingName=cert.thing_name)

@@ -164,3 +164,26 @@ def test_certificate_status_setting():
     with pytest.raises(ConfigError) as exc:
         StackConfig.from_env({**BASE, "THINGPRESS_CERTIFICATE_STATUS": "REVOKED"})
     assert "THINGPRESS_CERTIFICATE_STATUS: must be one of ACTIVE, INACTIVE, got 'REVOKED'" in str(exc.value)
+
+
+@pytest.mark.parametrize(("suffix", "prefix"), [("pr7", "pr7-"), ("pr1234", "pr1234-"), ("dev", ""), ("local", ""),
+                                                ("prod", "")])
+def test_preview_suffixes_get_a_thing_name_prefix_by_default(suffix, prefix):
+    assert StackConfig.from_env({**BASE, "THINGPRESS_ENV": suffix}).thing_prefix == prefix
+
+
+def test_thing_name_prefix_is_configurable_or_off():
+    assert StackConfig.from_env({**BASE, "THINGPRESS_ENV": "dev", "THINGPRESS_THING_PREFIX": "qa:"}).thing_prefix == "qa:"
+    assert StackConfig.from_env({**BASE, "THINGPRESS_ENV": "pr7", "THINGPRESS_THING_PREFIX": "none"}).thing_prefix == ""
+
+
+def test_thing_name_prefix_must_leave_room_for_the_longest_vendor_name():
+    ok = "p" * 64  # 64 + the longest vendor thing name (a 64-character CN) = 128
+    assert StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": ok}).thing_prefix == ok
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": ok + "p"})
+    assert err.value.errors == ["THINGPRESS_THING_PREFIX: " + repr(ok + "p") + " is 65 characters: with the longest "
+                                "infineon thing name (64) a thing name would be 129 characters, over IoT's 128"]
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "pr 7/"})
+    assert err.value.errors[0].startswith("THINGPRESS_THING_PREFIX: 'pr 7/' may only hold")

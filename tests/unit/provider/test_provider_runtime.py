@@ -70,6 +70,15 @@ def test_one_message_per_accepted_certificate_with_the_exact_schema(aws, pems):
     assert summary["started_at"] <= summary["parsed_at"]
 
 
+def test_environment_prefix_goes_before_every_thing_name_and_the_summary_names_the_environment(aws, pems):
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:3]))
+
+    run(aws, aws.provider(environment="pr7", thing_prefix="pr7-"), event)
+
+    assert sorted(m.thing_name for m in imports(aws)) == ["pr7-Device-0", "pr7-Device-1", "pr7-Device-2"]
+    assert aws.audit.get_summary(mid_of(event))["environment"] == "pr7"
+
+
 def test_the_message_body_is_compact_json_with_the_pem_as_text(aws, pems):
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:1]))
     run(aws, aws.provider(), event)

@@ -1,0 +1,97 @@
+"""Two environments on one emulator (one account, one region), end to end, as preview stacks share AWS.
+
+``local`` (the session's deployment) and ``pr7`` (deployed here with the real
+cdktf CLI, thing-name prefix ``pr7-``) import the same certificates; then
+``thingpress local destroy --env pr7`` (teardown, then ``cdktf destroy``, the
+path ``make destroy`` takes) must leave nothing of pr7 and everything of local.
+
+Lean on purpose: one small manifest in each environment plus one only pr7 has;
+the full suites run per environment with ``THINGPRESS_ENV=<env> make test-integration``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from deployment_checks import assert_imported, expected_certificates, upload_and_wait
+
+from stacks.naming import Names
+from thingpress import audit
+from thingpress_cli.deployment import Deployment
+from thingpress_cli.generate import write_manifest
+from thingpress_cli.local import commands
+
+ENV = "pr7"
+
+
+def account_state(local: Deployment, prefix: str) -> dict[str, list[str]]:
+    """Every resource named for the environment with stack prefix ``prefix`` (e.g. ``thingpress-pr7-``)."""
+    iot, sqs = local.client("iot"), local.client("sqs")
+    return {
+        "policies": [p["policyName"] for p in iot.list_policies()["policies"] if p["policyName"].startswith(prefix)],
+        "thing_types": [t["thingTypeName"] for t in iot.list_thing_types()["thingTypes"]
+                        if t["thingTypeName"].startswith(prefix)],
+        "thing_groups": [g["groupName"] for g in iot.list_thing_groups()["thingGroups"]
+                         if g["groupName"].startswith(prefix)],
+        "queues": sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []),
+        "tables": [t for t in local.client("dynamodb").list_tables()["TableNames"] if t.startswith(prefix)],
+        "functions": [f["FunctionName"] for f in local.client("lambda").list_functions()["Functions"]
+                      if f["FunctionName"].startswith(prefix)],
+    }
+
+
+def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_path):
+    began = time.monotonic()
+    local = local_environment
+    commands.ensure_up(env=ENV)
+    pr7 = Deployment.load(commands.OUTPUTS, ENV)
+    assert pr7.outputs.thing_name_prefix == "pr7-" and local.outputs.thing_name_prefix == ""
+    iot = local.client("iot")  # one account: either deployment's client sees everything
+
+    shared = tmp_path / "shared.txt"
+    write_manifest(shared, count=4, prefix=f"Env-{uuid.uuid4().hex[:8]}-")
+    only_pr7 = tmp_path / "only-pr7.txt"
+    write_manifest(only_pr7, count=3, prefix=f"Pr7-{uuid.uuid4().hex[:8]}-")
+    # pr7 registers the shared certificates first; local then creates its own things for them.
+    for path in (shared, only_pr7):
+        row = upload_and_wait(pr7, path)
+        assert (row["state"], row["imported"]) == (audit.COMPLETE, row["entries"])
+    row = upload_and_wait(local, shared)
+    assert (row["state"], row["imported"]) == (audit.COMPLETE, 4)
+    local_certs = expected_certificates(shared, prefix="")
+    pr7_things = [c.thing_name for c in expected_certificates(shared, prefix="pr7-")
+                  + expected_certificates(only_pr7, prefix="pr7-")]
+    for cert in local_certs:
+        assert_imported(local, iot, cert)
+    assert all(iot.describe_thing(thingName=n)["attributes"]["thingpress_env"] == ENV for n in pr7_things)
+    only_pr7_ids = [c.fingerprint for c in expected_certificates(only_pr7)]
+
+    commands.destroy(ENV)
+
+    assert not commands.deployed(ENV)
+    assert account_state(local, Names(ENV, "us-east-1").stack + "-") == {
+        "policies": [], "thing_types": [], "thing_groups": [], "queues": [], "tables": [], "functions": []}
+    for name in pr7_things:
+        assert not _exists(iot, name), name
+    for certificate_id in only_pr7_ids:
+        assert not _certificate_exists(iot, certificate_id), certificate_id
+    for cert in local_certs:  # registered by pr7, still used by local: kept, ACTIVE, attached
+        assert_imported(local, iot, cert)
+    print(f"two-environment scenario: {time.monotonic() - began:.0f} s")
+
+
+def _exists(iot, thing_name: str) -> bool:
+    try:
+        iot.describe_thing(thingName=thing_name)
+        return True
+    except iot.exceptions.ResourceNotFoundException:
+        return False
+
+
+def _certificate_exists(iot, certificate_id: str) -> bool:
+    try:
+        iot.describe_certificate(certificateId=certificate_id)
+        return True
+    except iot.exceptions.ResourceNotFoundException:
+        return False

@@ -1,0 +1,274 @@
+"""thingpress rollback / teardown against in-process moto: two environments in one account.
+
+``pr7`` (thing-name prefix ``pr7-``) and ``dev`` (vendor names) import with the
+real importer into their own audit tables, sharing IoT. Each test checks IoT
+state and audit rows: only what the rolled-back environment created changes.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aws_fixtures import REGION, create_audit_table
+from importer_helpers import FUNCTION_ARN, POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, der_sha256, device_pem
+
+from stacks.naming import Names
+from thingpress import audit
+from thingpress.audit import AuditTable, Progress, manifest_id
+from thingpress.importer import CertificateArns, Importer
+from thingpress.messages import ImportMessage
+from thingpress.settings import FunctionSettings
+from thingpress.throttle import Throttle
+from thingpress_cli import rollback, teardown
+from thingpress_cli.deployment import Deployment
+
+PR7 = Names("pr7", REGION)
+
+
+@functools.cache
+def pem_for(cn: str) -> str:
+    """One certificate per common name for the whole module: both environments import the same ones."""
+    return device_pem(cn)
+
+
+@dataclass
+class Env:
+    name: str
+    table: AuditTable
+    policy: str
+    thing_type: str
+    group: str
+    prefix: str
+
+    def importer(self, iot: Any) -> Importer:
+        settings = FunctionSettings(audit_table=self.table.table, vendor="generated", thing_type=self.thing_type,
+                                    thing_group=self.group, policy_names=(self.policy,), environment=self.name)
+        return Importer(iot, self.table, settings, arns=CertificateArns.from_function_arn(FUNCTION_ARN, REGION),
+                        throttle=Throttle(settings.iot_tps, sleep=lambda _s: None))
+
+    def import_manifest(self, iot: Any, cns: list[str], key: str = "m.txt") -> str:
+        mid = manifest_id("generated", "bucket", f"{self.name}/{key}", "v1")
+        self.table.start_manifest(mid, vendor="generated", bucket="bucket", key=key, version="v1", etag="e", size=1,
+                                  environment=self.name)
+        self.table.checkpoint(mid, len(cns), Progress(entries=len(cns), queued=len(cns)), state=audit.QUEUED,
+                              parse_done=True)
+        importer = self.importer(iot)
+        for position, cn in enumerate(cns, start=1):
+            pem = pem_for(cn)
+            message = ImportMessage(manifest_id=mid, vendor="generated", position=position,
+                                    thing_name=self.prefix + cn, fingerprint=der_sha256(pem), certificate_pem=pem,
+                                    queued_at=QUEUED_AT)
+            assert importer.handle(message.encode(), message_id=f"{mid}-{position}").status in (
+                audit.IMPORTED, audit.ALREADY_PRESENT)
+        return mid
+
+    def rollback(self, iot: Any, scope: set[str], *, delete: bool, apply: bool) -> rollback.Rollback:
+        own = (self.policy,) if self.policy == PR7.iot_policy else ()
+        return rollback.Rollback(iot, self.table, environment=self.name, policy_names=(self.policy,),
+                                 own_policies=own, scope=scope, delete=delete, apply=apply, reason="test",
+                                 throttle=Throttle(rollback.ROLLBACK_TPS, sleep=lambda _s: None))
+
+
+@pytest.fixture
+def envs(aws: Aws) -> dict[str, Env]:
+    aws.iot.create_policy(policyName=PR7.iot_policy, policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    aws.iot.create_thing_type(thingTypeName=PR7.thing_type)
+    aws.iot.create_thing_group(thingGroupName=PR7.thing_group)
+    pr7_table = AuditTable(aws.dynamodb, create_audit_table(aws.dynamodb, PR7.audit_table))
+    return {
+        "dev": Env("dev", aws.audit, POLICY, THING_TYPE, THING_GROUP, ""),
+        "pr7": Env("pr7", pr7_table, PR7.iot_policy, PR7.thing_type, PR7.thing_group, "pr7-"),
+    }
+
+
+def iot_state(aws: Aws) -> dict[str, Any]:
+    """Every thing (with principals) and certificate (with status and policies) in the account."""
+    things = {t["thingName"]: sorted(aws.iot.list_thing_principals(thingName=t["thingName"])["principals"])
+              for t in aws.iot.list_things()["things"]}
+    certs = {c["certificateId"]: (c["status"], sorted(aws.policies(c["certificateArn"])))
+             for c in aws.iot.list_certificates()["certificates"]}
+    return {"things": things, "certificates": certs}
+
+
+def test_dry_run_counts_and_changes_nothing(aws: Aws, envs: dict[str, Env]) -> None:
+    pr7 = envs["pr7"]
+    mid = pr7.import_manifest(aws.iot, ["A", "B", "C"])
+    before, rows_before = iot_state(aws), pr7.table.entries(mid)
+
+    undo = pr7.rollback(aws.iot, {mid}, delete=True, apply=False)
+    undo.manifest(mid)
+
+    assert dict(undo.report.counts) == {"rows": 3, "principals_detached": 3, "policies_detached": 3,
+                                        "certificates_deactivated": 3, "certificates_deleted": 3, "things_deleted": 3}
+    assert iot_state(aws) == before
+    assert pr7.table.entries(mid) == rows_before and pr7.table.get_summary(mid)["state"] == audit.COMPLETE
+
+
+def test_delete_removes_what_the_manifest_created_and_records_each_row(aws: Aws, envs: dict[str, Env]) -> None:
+    pr7 = envs["pr7"]
+    mid = pr7.import_manifest(aws.iot, ["A", "B"])
+
+    undo = pr7.rollback(aws.iot, {mid}, delete=True, apply=True)
+    undo.manifest(mid)
+
+    assert iot_state(aws) == {"things": {}, "certificates": {}}
+    rows = pr7.table.entries(mid)
+    assert {(r["status"], r["previous_status"], r["rollback_mode"], r["rollback_reason"]) for r in rows} == {
+        (audit.ROLLED_BACK, audit.IMPORTED, "delete", "test")}
+    assert all(r["rolled_back_at"] and r["rollback_actions"][-1].startswith("DeleteThing pr7-") for r in rows)
+    summary = pr7.table.get_summary(mid)
+    assert (summary["state"], summary["previous_state"], summary["rolled_back"]) == (
+        audit.ROLLED_BACK, audit.COMPLETE, 2)
+
+
+def test_deactivate_keeps_things_then_delete_finishes_and_a_rerun_does_nothing(aws: Aws, envs: dict[str, Env]) -> None:
+    pr7 = envs["pr7"]
+    mid = pr7.import_manifest(aws.iot, ["A"])
+    fp = der_sha256(pem_for("A"))
+
+    pr7.rollback(aws.iot, {mid}, delete=False, apply=True).manifest(mid)
+    assert iot_state(aws) == {"things": {"pr7-A": []}, "certificates": {fp: ("INACTIVE", [])}}
+
+    pr7.rollback(aws.iot, {mid}, delete=True, apply=True).manifest(mid)
+    assert iot_state(aws) == {"things": {}, "certificates": {}}
+
+    again = pr7.rollback(aws.iot, {mid}, delete=True, apply=True)
+    again.manifest(mid)
+    assert dict(again.report.counts) == {}
+
+
+def test_certificate_another_environment_uses_is_kept_and_only_detached(aws: Aws, envs: dict[str, Env]) -> None:
+    """pr7 registered the certificates; dev imported the same ones for its own things afterwards."""
+    pr7, dev = envs["pr7"], envs["dev"]
+    mid = pr7.import_manifest(aws.iot, ["A", "B"])
+    dev_mid = dev.import_manifest(aws.iot, ["A", "B"])
+    dev_before = {name: aws.principals(name) for name in ("A", "B")}
+
+    undo = pr7.rollback(aws.iot, {mid}, delete=True, apply=True)
+    undo.manifest(mid)
+
+    state = iot_state(aws)
+    assert set(state["things"]) == {"A", "B"}  # pr7-A, pr7-B deleted; dev's things untouched
+    assert {name: aws.principals(name) for name in ("A", "B")} == dev_before
+    assert list(state["certificates"].values()) == [("ACTIVE", [POLICY])] * 2  # dev's policy stays, pr7's detached
+    assert {k["reason"] for k in undo.report.kept} == {"still attached to thing A", "still attached to thing B"}
+    assert all(r["status"] == audit.IMPORTED for r in dev.table.entries(dev_mid))
+
+
+def test_certificates_found_present_are_not_touched_but_this_environments_things_go(aws: Aws,
+                                                                                    envs: dict[str, Env]) -> None:
+    """dev registered the certificates first: pr7 created only its prefixed things."""
+    pr7, dev = envs["pr7"], envs["dev"]
+    dev.import_manifest(aws.iot, ["A"])
+    mid = pr7.import_manifest(aws.iot, ["A"])
+    row = pr7.table.entries(mid)[0]
+    assert (row["certificate_registered"], row["thing_created"]) == (False, True)
+
+    pr7.rollback(aws.iot, {mid}, delete=True, apply=True).manifest(mid)
+
+    assert iot_state(aws) == {"things": {"A": [aws.certificate(row["fingerprint"])["certificateArn"]]},
+                              "certificates": {row["fingerprint"]: ("ACTIVE", [POLICY])}}
+
+
+def test_thing_another_live_manifest_names_is_kept_until_teardown(aws: Aws, envs: dict[str, Env]) -> None:
+    """A re-upload (second manifest, ALREADY_PRESENT) still uses the first manifest's things."""
+    dev = envs["dev"]
+    first = dev.import_manifest(aws.iot, ["A"], key="first.txt")
+    second = dev.import_manifest(aws.iot, ["A"], key="second.txt")
+    before = iot_state(aws)
+
+    undo = dev.rollback(aws.iot, {first}, delete=True, apply=True)
+    undo.manifest(first)
+
+    assert iot_state(aws) == before
+    assert undo.report.kept == [{"kind": "thing", "name": "A", "reason": f"still used by manifest {second}"}]
+
+    both = dev.rollback(aws.iot, {first, second}, delete=True, apply=True)
+    for mid in (first, second):
+        both.manifest(mid)
+    assert iot_state(aws) == {"things": {}, "certificates": {}}
+
+
+class CrashOnSecond:
+    """An IoT client whose second ``DeleteThing`` dies (a crashed rollback), deterministically."""
+
+    def __init__(self, iot: Any):
+        self.iot, self.deletes = iot, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.iot, name)
+
+    def delete_thing(self, **kwargs: Any) -> Any:
+        self.deletes += 1
+        if self.deletes == 2:
+            raise RuntimeError("crash")
+        return self.iot.delete_thing(**kwargs)
+
+
+def test_rollback_resumes_after_a_crash(aws: Aws, envs: dict[str, Env]) -> None:
+    pr7 = envs["pr7"]
+    mid = pr7.import_manifest(aws.iot, ["A", "B", "C"])
+
+    with pytest.raises(RuntimeError, match="crash"):
+        pr7.rollback(CrashOnSecond(aws.iot), {mid}, delete=True, apply=True).manifest(mid)
+    statuses = sorted(r["status"] for r in pr7.table.entries(mid))
+    assert statuses == [audit.IMPORTED, audit.IMPORTED, audit.ROLLED_BACK]
+
+    resumed = pr7.rollback(aws.iot, {mid}, delete=True, apply=True)
+    resumed.manifest(mid)
+
+    assert iot_state(aws) == {"things": {}, "certificates": {}}
+    assert resumed.report.counts["rows"] == 2
+    assert {r["status"] for r in pr7.table.entries(mid)} == {audit.ROLLED_BACK}
+
+
+def deployment(aws: Aws, env: Env) -> Deployment:
+    outputs = SimpleNamespace(environment=env.name, region=REGION, endpoint_url="", audit_table_name=env.table.table,
+                              iot_policy_name=env.policy, thing_type_name=env.thing_type, thing_group_name=env.group)
+    return Deployment(outputs)  # type: ignore[arg-type]
+
+
+def test_teardown_empties_policy_type_and_group_and_leaves_dev_alone(aws: Aws, envs: dict[str, Env]) -> None:
+    pr7, dev = envs["pr7"], envs["dev"]
+    dev.import_manifest(aws.iot, ["A"])
+    pr7.import_manifest(aws.iot, ["A", "B"], key="one.txt")
+    pr7.import_manifest(aws.iot, ["B", "C"], key="two.txt")  # B: found present, its own manifest's thing
+    dev_before = {"A": aws.principals("A")}
+
+    dry, stack = teardown.teardown(deployment(aws, pr7), apply=False)
+    assert stack == {}  # everything left in the type, group and policy is the rollback's to remove
+    assert iot_state(aws)["things"].keys() == {"A", "pr7-A", "pr7-B", "pr7-C"}
+
+    report, stack = teardown.teardown(deployment(aws, pr7), apply=True)
+
+    assert dict(report.counts) == dict(dry.counts)
+    assert report.counts["things_deleted"] == 3 and report.counts["certificates_deleted"] == 2  # B and C
+    assert iot_state(aws)["things"] == {"A": dev_before["A"]}
+    assert aws.iot.list_targets_for_policy(policyName=PR7.iot_policy)["targets"] == []
+    assert aws.iot.list_things(thingTypeName=PR7.thing_type)["things"] == []
+    # moto keeps a deleted thing's name in its groups (AWS drops the membership with the thing): none exists.
+    members = aws.iot.list_things_in_thing_group(thingGroupName=PR7.thing_group)["things"]
+    assert [name for name in members if name in iot_state(aws)["things"]] == []
+    assert aws.certificate(der_sha256(pem_for("A")))["status"] == "ACTIVE"  # dev's
+
+
+def test_teardown_sweeps_what_the_rollback_kept(aws: Aws, envs: dict[str, Env]) -> None:
+    """A pr7 thing whose certificate another environment attached stays, but leaves pr7's type and group."""
+    pr7 = envs["pr7"]
+    pr7.import_manifest(aws.iot, ["A"])
+    pem = pem_for("Z")
+    foreign = aws.iot.register_certificate_without_ca(certificatePem=pem, status="ACTIVE")
+    aws.iot.attach_thing_principal(thingName="pr7-A", principal=foreign["certificateArn"])
+    aws.iot.attach_policy(policyName=PR7.iot_policy, target=foreign["certificateArn"])
+
+    report, stack = teardown.teardown(deployment(aws, pr7), apply=True)
+
+    assert report.kept == [{"kind": "thing", "name": "pr7-A", "reason": "other principals attached: 1"}]
+    assert dict(stack) == {"policy_targets_detached": 1, "things_removed_from_type": 1,
+                           "things_removed_from_group": 1}
+    thing = aws.thing("pr7-A")
+    assert "thingTypeName" not in thing and len(thing["attributes"]) <= 3

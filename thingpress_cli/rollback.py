@@ -1,0 +1,333 @@
+"""Undo imports: ``thingpress rollback MANIFEST`` (one manifest) and the engine ``teardown`` uses.
+
+What is undone is decided by ownership, never by name:
+
+* a **thing** is this rollback's when its ``thingpress_manifest`` attribute names a
+  manifest being rolled back and its ``thingpress_env`` (when present) is this
+  environment: ``CreateThing`` only succeeds with those attributes, so they say
+  who created it. A thing another live manifest of this environment still names
+  (the audit table's ``by_thing`` index) is kept whole.
+* a **certificate** is this rollback's when the audit row says this manifest
+  registered it (``certificate_registered``); when a redelivery could not tell
+  (the flag is absent), when it was created after the manifest started. A
+  certificate still attached to a thing that is not this rollback's (another
+  manifest, another environment) is kept: only this rollback's attachment to it
+  is removed.
+
+Steps per certificate row, each one only if the state read just before needs it
+(so a rerun after a crash does only what is left, and a finished row is skipped):
+detach the certificate from this rollback's thing(s) (``DetachThingPrincipal``);
+for this rollback's certificate: detach this environment's policy
+(``DetachPolicy``) and deactivate it (``UpdateCertificate`` INACTIVE); with
+``delete``: ``DeleteCertificate`` and ``DeleteThing`` (AWS refuses both while
+anything is still attached, and an ACTIVE certificate: the order above is what
+it asks for, https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteCertificate.html,
+https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteThing.html).
+Each row then says ``ROLLED_BACK`` with its time, reason and actions, and the
+manifest summary too. Every IoT call goes through ``thingpress.throttle`` (the
+importer's token buckets and backoff).
+
+Without ``apply`` (the default of the commands) nothing is changed: the same
+reads are made and the report counts what would be done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from thingpress import audit
+from thingpress.importer import ATTR_ENV, ATTR_MANIFEST
+from thingpress.settings import DEFAULT_IOT_TPS
+from thingpress.throttle import Throttle, error_code
+
+#: requests/second for the IoT APIs a rollback calls that the importer does not (the
+#: throttle's buckets; a conservative 10/s, AWS's lowest default among them).
+ROLLBACK_TPS: dict[str, float] = {
+    **DEFAULT_IOT_TPS,
+    "DescribeThing": 10, "DescribeCertificate": 10, "ListPrincipalThings": 10, "ListThingPrincipals": 10,
+    "ListAttachedPolicies": 10, "DetachThingPrincipal": 10, "DetachPolicy": 10, "UpdateCertificate": 10,
+    "DeleteCertificate": 10, "DeleteThing": 10, "ListTargetsForPolicy": 10, "ListThings": 10,
+    "UpdateThing": 10, "ListThingsInThingGroup": 10, "RemoveThingFromThingGroup": 10,
+}
+#: the import outcomes a rollback undoes (REJECTED rows created nothing).
+#: A REJECTED row counts only when its certificate was registered (existing-thing policy "reject").
+UNDOABLE = (audit.IMPORTED, audit.ALREADY_PRESENT, audit.FAILED, audit.REJECTED, audit.ROLLED_BACK)
+LIVE = (audit.IMPORTED, audit.ALREADY_PRESENT)
+
+
+@dataclass
+class Report:
+    """What a rollback did (or, dry, would do): counts per action, and what was kept and why."""
+
+    applied: bool
+    mode: str
+    manifests: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    kept: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"applied": self.applied, "mode": self.mode, "manifests": self.manifests,
+                "counts": dict(sorted(self.counts.items())), "kept": self.kept}
+
+
+class Rollback:
+    """Undo the imports of ``scope`` (manifest ids) in one environment."""
+
+    def __init__(self, iot: Any, table: audit.AuditTable, *, environment: str, policy_names: tuple[str, ...],
+                 own_policies: tuple[str, ...], scope: set[str], delete: bool, apply: bool, reason: str,
+                 throttle: Throttle | None = None):
+        """``policy_names``: the policies the environment's importer attaches; ``own_policies``: those
+        its stack created (only these are detached from a certificate it did not register: a
+        configured, shared policy may be another environment's attachment too)."""
+        self.iot = iot
+        self.table = table
+        self.environment = environment
+        self.policy_names = policy_names
+        self.own_policies = own_policies
+        self.scope = scope
+        self.delete = delete
+        self.apply = apply
+        self.reason = reason
+        self.mode = "delete" if delete else "deactivate"
+        self.throttle = throttle or Throttle(ROLLBACK_TPS)
+        self.report = Report(applied=apply, mode=self.mode)
+        self._things: dict[str, dict[str, Any] | None] = {}
+        #: what this rollback deleted or detached (teardown's stack sweep skips them on a dry run).
+        self.deleted_things: set[str] = set()
+        self.detached_policies: set[tuple[str, str]] = set()
+        # What this rollback changed, applied to what it reads next: a dry run then counts
+        # each change once, as the real run would (which reads the changed state).
+        self._detached_principals: set[tuple[str, str]] = set()
+        self._deactivated: set[str] = set()
+        self._deleted_certificates: set[str] = set()
+
+    # -- IoT, through the throttle -------------------------------------------------
+
+    def _read(self, api: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return self.throttle.call(api, fn, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+
+    def _change(self, what: str, api: str, fn: Any, actions: list[str], label: str, **kwargs: Any) -> None:
+        """Count ``what``; call only when applying. A resource gone meanwhile counts as done (resumable)."""
+        self.report.counts[what] += 1
+        actions.append(label)
+        if self.apply:
+            self._read(api, fn, **kwargs)
+
+    def thing(self, name: str) -> dict[str, Any] | None:
+        if name in self.deleted_things:
+            return None
+        if name not in self._things:
+            self._things[name] = self._read("DescribeThing", self.iot.describe_thing, thingName=name)
+        return self._things[name]
+
+    def owns_thing(self, name: str) -> bool:
+        thing = self.thing(name)
+        if thing is None:
+            return False
+        attributes = thing.get("attributes") or {}
+        return (attributes.get(ATTR_MANIFEST) in self.scope
+                and attributes.get(ATTR_ENV, self.environment) == self.environment)
+
+    def _other_users(self, thing_name: str, mid: str) -> list[str]:
+        """Live manifests outside the rollback that name this thing (kept for them)."""
+        return sorted({r["manifest_id"] for r in self.table.rows_for_thing(thing_name)
+                       if r.get("manifest_id") not in self.scope and r.get("status") in LIVE} - {mid})
+
+    # -- one manifest --------------------------------------------------------------
+
+    def manifest(self, mid: str) -> None:
+        summary = self.table.get_summary(mid)
+        if summary is None:
+            raise LookupError(f"manifest {mid}: no such manifest in audit table {self.table.table}")
+        self.report.manifests.append(mid)
+        if self.apply:
+            self.table.begin_rollback(mid, mode=self.mode, reason=self.reason)
+        rolled = 0
+        for row in self.table.entries(mid):
+            if not row["sk"].startswith("C#") or row.get("status") not in UNDOABLE:
+                continue
+            if row.get("status") == audit.REJECTED and row.get("certificate_registered") is not True:
+                continue  # refused before anything was created
+            if row.get("status") == audit.ROLLED_BACK and not row.get("rollback_kept") and (
+                    audit.ROLLBACK_MODES.index(row.get("rollback_mode", "deactivate"))
+                    >= audit.ROLLBACK_MODES.index(self.mode)):
+                rolled += 1
+                continue
+            kept_before = len(self.report.kept)
+            actions = self.row(mid, summary, row)
+            kept = [f"{k['kind']} {k['name']}: {k['reason']}" for k in self.report.kept[kept_before:]]
+            self.report.counts["rows"] += 1
+            if self.apply:
+                self.table.mark_rolled_back(mid, row["fingerprint"], mode=self.mode, reason=self.reason,
+                                            actions=actions, kept=kept)
+            rolled += 1
+        if self.apply:
+            self.table.finish_rollback(mid, mode=self.mode, reason=self.reason, rolled_back=rolled)
+
+    def row(self, mid: str, summary: dict[str, Any], row: dict[str, Any]) -> list[str]:
+        """Undo one certificate row; returns the actions, in order."""
+        actions: list[str] = []
+        thing_name, fingerprint = row.get("thing_name") or "", row["fingerprint"]
+        users = self._other_users(thing_name, mid) if thing_name else []
+        if users:
+            self._keep(actions, "thing", thing_name, f"still used by manifest {', '.join(users)}")
+            return actions
+        cert = (None if fingerprint in self._deleted_certificates else
+                self._read("DescribeCertificate", self.iot.describe_certificate, certificateId=fingerprint))
+        description = dict(cert["certificateDescription"]) if cert else None
+        if description is not None and description["certificateId"] in self._deactivated:
+            description["status"] = "INACTIVE"
+        detached: set[str] = set()
+        if description is not None:
+            arn = description["certificateArn"]
+            ours = self._owns_certificate(row, summary, description)
+            things = self._read("ListPrincipalThings", self.iot.list_principal_things, principal=arn) or {}
+            attached = [name for name in things.get("things", []) if (arn, name) not in self._detached_principals]
+            for name in attached:
+                if (name == thing_name and ours) or self.owns_thing(name):
+                    self._change("principals_detached", "DetachThingPrincipal", self.iot.detach_thing_principal,
+                                 actions, f"DetachThingPrincipal {name}", thingName=name, principal=arn)
+                    detached.add(name)
+                    self._detached_principals.add((arn, name))
+            foreign = [name for name in attached if name not in detached]
+            if ours and not foreign:
+                self._undo_certificate(description, arn, actions)
+            else:
+                if ours:
+                    self._keep(actions, "certificate", fingerprint, f"still attached to thing {', '.join(foreign)}")
+                if not any(self._same_environment(name) for name in foreign):
+                    self._detach_policies(arn, actions, self.own_policies)  # our attachment; theirs stay
+        if thing_name and self.owns_thing(thing_name) and self.delete:
+            principals = self._read("ListThingPrincipals", self.iot.list_thing_principals, thingName=thing_name)
+            left = [p for p in (principals or {}).get("principals", [])
+                    if (p, thing_name) not in self._detached_principals]
+            if left:
+                self._keep(actions, "thing", thing_name, f"other principals attached: {len(left)}")
+            else:
+                self._change("things_deleted", "DeleteThing", self.iot.delete_thing, actions,
+                             f"DeleteThing {thing_name}", thingName=thing_name)
+                self.deleted_things.add(thing_name)
+        return actions
+
+    def _same_environment(self, thing_name: str) -> bool:
+        thing = self.thing(thing_name)
+        return bool(thing) and (thing.get("attributes") or {}).get(ATTR_ENV) == self.environment
+
+    def _owns_certificate(self, row: dict[str, Any], summary: dict[str, Any], description: dict[str, Any]) -> bool:
+        registered = row.get("certificate_registered")
+        if registered is not None:
+            return bool(registered)
+        created = description.get("creationDate")
+        started = summary.get("started_at")
+        return bool(created and started and created.strftime("%Y-%m-%dT%H:%M:%SZ") >= started)
+
+    def _detach_policies(self, arn: str, actions: list[str], policies: tuple[str, ...] | None = None) -> list[str]:
+        """Detach ``policies`` (default: every policy of the environment) from ``arn``; return those left."""
+        mine = self.policy_names if policies is None else policies
+        attached = self._read("ListAttachedPolicies", self.iot.list_attached_policies, target=arn) or {}
+        left = []
+        for policy in [p["policyName"] for p in attached.get("policies", [])]:
+            if (policy, arn) in self.detached_policies:
+                continue
+            if policy in mine:
+                self.detached_policies.add((policy, arn))
+                self._change("policies_detached", "DetachPolicy", self.iot.detach_policy, actions,
+                             f"DetachPolicy {policy}", policyName=policy, target=arn)
+            else:
+                left.append(policy)
+        return left
+
+    def _undo_certificate(self, description: dict[str, Any], arn: str, actions: list[str]) -> None:
+        certificate_id = description["certificateId"]
+        left = self._detach_policies(arn, actions)
+        if description.get("status") == "ACTIVE":
+            self._change("certificates_deactivated", "UpdateCertificate", self.iot.update_certificate, actions,
+                         "UpdateCertificate INACTIVE", certificateId=certificate_id, newStatus="INACTIVE")
+            self._deactivated.add(certificate_id)
+        if not self.delete:
+            return
+        if left:
+            self._keep(actions, "certificate", certificate_id, f"other policies attached: {', '.join(left)}")
+            return
+        self._change("certificates_deleted", "DeleteCertificate", self.iot.delete_certificate, actions,
+                     "DeleteCertificate", certificateId=certificate_id)
+        self._deleted_certificates.add(certificate_id)
+
+    def _keep(self, actions: list[str], kind: str, name: str, why: str) -> None:
+        self.report.counts[f"{kind}s_kept"] += 1
+        self.report.kept.append({"kind": kind, "name": name, "reason": why})
+        actions.append(f"kept {kind} {name}: {why}")
+
+
+# --------------------------------------------------------------------------- output
+
+
+def print_report(report: Report, as_json: bool, title: str, extra: dict[str, Any] | None = None) -> None:
+    data = {**report.as_dict(), **(extra or {})}
+    if as_json:
+        sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+        return
+    verb = "done" if report.applied else "would be done (dry run: --yes applies)"
+    lines = [f"{title}: {len(report.manifests)} manifest(s), mode {report.mode}; {verb}:"]
+    lines += [f"  {name:28} {count}" for name, count in sorted(report.counts.items())] or ["  nothing"]
+    for name, count in sorted((extra or {}).get("stack", {}).items()):
+        lines.append(f"  {name:28} {count}")
+    for kept in report.kept[:20]:
+        lines.append(f"  kept {kept['kind']} {kept['name']}: {kept['reason']}")
+    if len(report.kept) > 20:
+        lines.append(f"  ... and {len(report.kept) - 20} more kept")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- command
+
+
+def register(subparsers: Any) -> None:
+    from thingpress_cli.deployment import Deployment
+
+    parser = subparsers.add_parser("rollback", help="undo one manifest's import (dry run unless --yes)",
+                                   description=__doc__.split("\n\n")[0])
+    parser.add_argument("manifest", metavar="MANIFEST", help="manifest id, e.g. generated-3f1c... (thingpress status)")
+    parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
+    parser.add_argument("--delete", action="store_true",
+                        help="delete certificates and things instead of deactivating and detaching")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--reason", default="operator rollback", help="recorded on every rolled-back row")
+    Deployment.add_arguments(parser)
+    parser.set_defaults(func=cmd_rollback)
+
+
+def engine(deployment: Any, scope: set[str], *, delete: bool, apply: bool, reason: str) -> Rollback:
+    from stacks.naming import Names
+
+    outputs = deployment.outputs
+    created = outputs.iot_policy_name == Names(outputs.environment, outputs.region).iot_policy
+    return Rollback(deployment.client("iot"), deployment.audit_table(), environment=outputs.environment,
+                    policy_names=(outputs.iot_policy_name,), own_policies=(outputs.iot_policy_name,) if created else (),
+                    scope=scope, delete=delete, apply=apply, reason=reason)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from thingpress_cli.deployment import Deployment, DeploymentError
+
+    try:
+        deployment = Deployment.from_args(args)
+        undo = engine(deployment, {args.manifest}, delete=args.delete, apply=args.yes, reason=args.reason)
+        undo.manifest(args.manifest)
+    except (DeploymentError, LookupError) as exc:
+        sys.stderr.write(f"thingpress rollback: {exc}\n")
+        return 2
+    print_report(undo.report, args.json, f"rollback {args.manifest}")
+    return 0
