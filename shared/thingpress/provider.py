@@ -509,7 +509,7 @@ class Provider:
             summary = self.audit.start_manifest(mid, vendor=self.vendor, bucket=ref.bucket, key=ref.key,
                                                 version=ref.version_id, etag=ref.etag, size=ref.size,
                                                 environment=self.settings.environment or None)
-            if _finished(summary):
+            if self._finished(mid, summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(mid, "skipped")
             if summary["state"] == audit.RECEIVED:  # not yet started by an earlier delivery
@@ -533,7 +533,7 @@ class Provider:
             if summary is None:
                 logger.error("continuation for an unknown manifest ignored", extra={"object": cont.ref.uri})
                 return RunResult(cont.manifest_id, "skipped", reason="unknown manifest")
-            if _finished(summary):
+            if self._finished(cont.manifest_id, summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(cont.manifest_id, "skipped")
             deadline = deadline or _Deadline(None, None)
@@ -555,10 +555,24 @@ class Provider:
         summary = self.audit.start_manifest(mid, vendor=self.vendor, bucket=ref.bucket, key=ref.key,
                                             version=ref.version_id, etag=ref.etag, size=ref.size,
                                             environment=self.settings.environment or None)
-        if _finished(summary):
+        if self._finished(mid, summary):
             return RunResult(mid, "skipped")
         self._continue(mid, ref)
         return RunResult(mid, "deferred")
+
+    def _finished(self, mid: str, summary: dict[str, Any]) -> bool:
+        """Parsed, complete or refused: nothing left to parse.
+
+        A parsed manifest that is not COMPLETE gets its completion check here: the
+        invocation that committed the last checkpoint may have died before its own
+        ``try_complete``, so whoever finds it parsed checks again (a no-op while
+        certificates are outstanding).
+        """
+        if not _finished(summary):
+            return False
+        if summary.get("state") not in (audit.COMPLETE, audit.REFUSED):
+            self.audit.try_complete(mid)
+        return True
 
     def refuse(self, mid: str, ref: ObjectRef, reason: str) -> RunResult:
         """Refuse a whole file for good: audit REFUSED with the reason, error log, no retry."""
@@ -722,7 +736,7 @@ class Provider:
         """
         result.outcome = "behind"
         summary = self.audit.get_summary(result.manifest_id)
-        if summary is None or _finished(summary):
+        if summary is None or self._finished(result.manifest_id, summary):
             logger.info("another invocation finished this manifest; stopping")
             return result
         checkpoint = int(summary.get("checkpoint") or 0)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError, ReadTimeoutError
 
 from thingpress.errors import ThingpressError
 from thingpress.settings import DEFAULT_IOT_TPS
@@ -75,8 +75,14 @@ def is_throttling(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Throttling, a 5xx answer or a network failure: worth trying again later."""
-    if isinstance(exc, (BotoConnectionError, ReadTimeoutError, ConnectionError, TimeoutError)):
+    """Throttling, a 5xx answer or a network failure: worth trying again later.
+
+    A failure while sending reaches the caller as botocore's ``HTTPClientError``
+    (``ConnectionClosedError`` is one): botocore's ``URLLib3Session.send`` wraps
+    whatever the HTTP layer raised (even a ``ValueError`` such as "I/O operation on
+    closed file"), so a bare ``ValueError`` is never the network: it is a bug.
+    """
+    if isinstance(exc, (BotoConnectionError, ReadTimeoutError, HTTPClientError, ConnectionError, TimeoutError)):
         return True
     if not isinstance(exc, ClientError):
         return False

@@ -148,7 +148,9 @@ class Watchdog:
             return False
         ref = ObjectRef(bucket=summary["bucket"], key=summary["key"], version_id=summary.get("version_id"),
                         etag=summary.get("etag"))
-        self.sqs.send_message(QueueUrl=url, MessageBody=Continuation(summary["manifest_id"], vendor, ref).encode())
+        # A recheck (``expect``: the checkpoint seen): a no-op if the manifest moved on meanwhile.
+        resume = Continuation(summary["manifest_id"], vendor, ref, expect=int(summary.get("checkpoint") or 0))
+        self.sqs.send_message(QueueUrl=url, MessageBody=resume.encode())
         return True
 
     def _import_messages_left(self) -> int:

@@ -19,7 +19,11 @@ Faults (``KINDS``), each at one planned call:
 * ``throttle``: not applied, ``ThrottlingException`` (400) to the caller;
 * ``sdk_value_error``: not applied, a ``ValueError`` from the HTTP layer
   (``http.client``/``urllib3`` raise ``ValueError("I/O operation on closed file.")``
-  on a connection closed under them): an SDK error that is not a ``ClientError``;
+  on a connection closed under them), as the caller gets it: wrapped by botocore's
+  ``URLLib3Session.send`` in ``HTTPClientError``, an SDK error that is not a ``ClientError``;
+* ``sdk_serializer_error``: not applied, a bare ``ValueError`` from ``SendMessageBatch``
+  before anything is sent (botocore's serializer refusing a parameter value; issue 10's
+  defect 1 took it for the oversize refusal);
 * ``partial_batch``: ``SendMessageBatch`` applies some entries and reports the others
   in ``Failed`` (``InternalError``, not the sender's fault);
 * ``batch_omits``: ``SendMessageBatch`` drops one entry and lists it in neither
@@ -39,14 +43,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
 
 from thingpress.messages import MAX_MESSAGE_BYTES
 
 KINDS = ("crash_before", "crash_after", "ambiguous", "ambiguous_error", "throttle", "sdk_value_error",
-         "partial_batch", "batch_omits")
+         "sdk_serializer_error", "partial_batch", "batch_omits")
 #: kinds that only make sense on SendMessageBatch: they always target it.
-BATCH_KINDS = frozenset({"partial_batch", "batch_omits"})
+BATCH_KINDS = frozenset({"partial_batch", "batch_omits", "sdk_serializer_error"})
 
 #: client method -> AWS API name, for every call the provider, importer and watchdog make.
 APIS = {
@@ -170,7 +174,9 @@ class FaultyClient:
         if kind == "throttle":
             raise _error("ThrottlingException", 400, api, "Rate exceeded")
         if kind == "sdk_value_error":
-            raise ValueError("I/O operation on closed file.")
+            raise HTTPClientError(error=ValueError("I/O operation on closed file."))
+        if kind == "sdk_serializer_error":
+            raise ValueError("Invalid header value b'\\n' (raised by the SDK before sending)")
         if kind in BATCH_KINDS:
             return self._batch_fault(fault, target, kwargs)
         first = target(**kwargs)

@@ -69,9 +69,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from thingpress import audit, provider as provider_module
 from thingpress.audit import AuditTable
 from thingpress.importer import CertificateArns, Importer, RetryLater
-from thingpress.provider import Continuation, ObjectRef, Provider, Tuning
+from thingpress.provider import Provider, Tuning
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Backoff, Throttle
+from thingpress.watchdog import Watchdog
 
 LONG = os.environ.get("THINGPRESS_FUZZ_PROFILE") == "long"
 SCENARIOS = int(os.environ.get("THINGPRESS_MODEL_SCENARIOS", 5000 if LONG else 500))
@@ -101,59 +102,6 @@ _keys = itertools.count()
 
 
 # -- watchdog --------------------------------------------------------------------------------------
-
-
-@dataclass
-class SweepResult:
-    checked: int
-    resumed: list[str]
-    stalled: list[str]
-
-
-class StandInWatchdog:
-    """SHIM until ``thingpress.watchdog`` (helper H3) lands on this branch: delete it then
-    and build ``thingpress.watchdog.Watchdog`` with the same arguments in ``_watchdog``.
-
-    Same contract: resumes every manifest that has made no progress for
-    ``stall_after_seconds``: one whose parsing is not finished with a continuation
-    (a no-op if the manifest moved on), one parsed with nothing outstanding with
-    ``try_complete`` (its last writer died between the two writes); reports as
-    stalled a parsed manifest with outstanding certificates and no import message left.
-    """
-
-    def __init__(self, *, audit: AuditTable, sqs: Any, manifest_queue_urls: dict[str, str], import_queue_url: str,
-                 import_dlq_url: str | None, stall_after_seconds: float, clock: Any):
-        self.audit, self.sqs, self.urls = audit, sqs, manifest_queue_urls
-        self.import_queue_url, self.import_dlq_url = import_queue_url, import_dlq_url
-        self.stall_after, self.clock = stall_after_seconds, clock
-
-    def sweep(self) -> SweepResult:
-        from datetime import datetime
-
-        page = self.audit.client.scan(TableName=self.audit.table, FilterExpression="sk = :s",
-                                      ExpressionAttributeValues=audit.to_item({":s": audit.SUMMARY_SK}))
-        result = SweepResult(0, [], [])
-        for summary in map(audit.from_item, page.get("Items", [])):
-            result.checked += 1
-            if summary["state"] in (audit.COMPLETE, audit.REFUSED):
-                continue
-            updated = datetime.strptime(summary["updated_at"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
-            if self.clock() - updated < self.stall_after:
-                continue
-            mid = summary["manifest_id"]
-            if not summary.get("parse_done"):
-                ref = ObjectRef(summary["bucket"], summary["key"], summary.get("version_id"), summary.get("etag"))
-                self.sqs.send_message(QueueUrl=self.urls[summary["vendor"]],
-                                      MessageBody=Continuation(mid, summary["vendor"], ref).encode())
-                result.resumed.append(mid)
-            elif summary["outstanding"] == 0:
-                self.audit.try_complete(mid)
-                result.resumed.append(mid)
-            else:
-                attrs = self.sqs.get_queue_attributes(QueueUrl=self.import_queue_url, AttributeNames=["All"])
-                if not any(int(v) for v in attrs["Attributes"].values()):
-                    result.stalled.append(mid)
-        return result
 
 
 # -- the world -------------------------------------------------------------------------------------
@@ -411,11 +359,11 @@ class ExactlyOnce(RuleBasedStateMachine):
             self._settle(queue, messages, self._invoke(queue, messages))
         raise AssertionError(f"no quiescence after {QUIESCENCE_LIMIT} deliveries (livelock); faults: {self.plan.fired}")
 
-    def _watchdog(self) -> StandInWatchdog:
-        return StandInWatchdog(audit=AuditTable(self.clients["dynamodb"], TABLE), sqs=self.clients["sqs"],
-                               manifest_queue_urls={"generated": self.manifest_queue.url},
-                               import_queue_url=self.import_queue.url, import_dlq_url=self.import_dlq.url,
-                               stall_after_seconds=0.0, clock=lambda: 4e9)
+    def _watchdog(self) -> Watchdog:
+        return Watchdog(audit=AuditTable(self.clients["dynamodb"], TABLE), sqs=self.clients["sqs"],
+                        manifest_queue_urls={"generated": self.manifest_queue.url},
+                        import_queue_url=self.import_queue.url, import_dlq_url=self.import_dlq.url,
+                        stall_after_seconds=0, clock=lambda: 4e9)
 
     def teardown(self) -> None:
         if not self.uploads:
@@ -532,7 +480,7 @@ KNOWN: dict[str, tuple[Any, ...]] = {
     # entries flush() had taken are never sent but counted as queued; the manifest never completes.
     "1-flush-valueerror": (True, {"checkpoint_every": 12, "max_entries": 16, **_PLAIN},
                            ("upload", {"entries": list(range(POOL))}),
-                           ("arm_fault", {"kind": "sdk_value_error", "api": "SendMessageBatch", "nth": 0,
+                           ("arm_fault", {"kind": "sdk_serializer_error", "api": "SendMessageBatch", "nth": 0,
                                           "detail": 1})),
     # issue 10 defect 2: the checkpoint UpdateItem is applied, its answer lost; botocore's retry fails
     # the condition; the provider takes itself to be behind and acknowledges: PARSING for ever.

@@ -140,9 +140,10 @@ def service_paths(stack: Stack) -> list[Request]:
     # Lambda, with each function's role: the event source mapping, the logs and the traces.
     secure = tuple(sorted(SECURE.items()))
     for fn in stack.functions.values():
-        esm = [Request(fn.role_arn, action, fn.queue_arn, secure, "event source mapping")
-               for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")]
-        out += esm + calls_mod.kms_on_behalf(esm, stack, r)
+        if fn.queue_arn is not None:
+            esm = [Request(fn.role_arn, action, fn.queue_arn, secure, "event source mapping")
+                   for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")]
+            out += esm + calls_mod.kms_on_behalf(esm, stack, r)
         stream = f"{fn.log_group_arn}:log-stream:2026/01/01/[$LATEST]0"
         out += [Request(fn.role_arn, action, stream, secure, "lambda logs")
                 for action in ("logs:CreateLogStream", "logs:PutLogEvents")]

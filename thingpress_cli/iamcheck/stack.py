@@ -26,7 +26,8 @@ class Function:
     name: str
     role_arn: str
     policy: dict[str, Any]
-    queue_arn: str
+    #: the queue its event source mapping reads (None: invoked otherwise, e.g. by an EventBridge schedule).
+    queue_arn: str | None
     log_group_arn: str
 
 
@@ -156,7 +157,7 @@ def load(path: Path, account: str, region: str | None = None) -> Stack:
         log_group = stack.resolve(config["logging_config"]["log_group"])
         stack.functions[name] = Function(
             name=name, role_arn=role_arn, policy=policies[role_name],
-            queue_arn=mappings[stack.attribute("aws_lambda_function", _address(stack, name), "arn")],
+            queue_arn=mappings.get(stack.attribute("aws_lambda_function", _address(stack, name), "arn")),
             log_group_arn=f"arn:{stack.partition}:logs:{stack.region}:{account}:log-group:{log_group}")
     return stack
 

@@ -144,7 +144,9 @@ def make_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Clou
             contract.IMPORTER_FUNCTION_NAME: IMPORTER, contract.IMPORTER_FUNCTION_ARN: "",
             contract.LAYER_ARN: "", contract.IOT_POLICY_NAME: POLICY, contract.THING_TYPE_NAME: THING_TYPE,
             contract.THING_GROUP_NAME: THING_GROUP, contract.KMS_KEY_ARN: "", contract.ALARM_TOPIC_ARN: "",
-            contract.DASHBOARD_NAME: "",
+            contract.DASHBOARD_NAME: "", contract.WATCHDOG_FUNCTION_NAME: "thingpress-unit-watchdog",
+            contract.WATCHDOG_SCHEDULE_RULE: "thingpress-unit-watchdog", contract.WATCHDOG_SCHEDULE: "rate(5 minutes)",
+            contract.THING_NAME_PREFIX: "",
         }
         for vendor in VENDORS:
             url, arn, dlq, dlq_arn = _queue_pair(sqs, f"thingpress-unit-{vendor}")

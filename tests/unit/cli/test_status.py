@@ -42,7 +42,7 @@ class FakeDeployment:
 def status(monkeypatch, capsys, *, json_out: bool, manifest: str | None = None) -> str:
     monkeypatch.setattr(Deployment, "from_args", classmethod(lambda cls, args: FakeDeployment([STALLED_ROW])))
     monkeypatch.setenv("COLUMNS", "400")
-    args = argparse.Namespace(command="status", manifest=manifest, json=json_out, outputs=None, env=None)
+    args = argparse.Namespace(command="status", manifest=manifest, json=json_out, watch=False, outputs=None, env=None)
     assert operate.cmd_status(args) == 0
     return capsys.readouterr().out
 

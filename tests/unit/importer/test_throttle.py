@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
 
 from thingpress.settings import DEFAULT_IOT_TPS, FunctionSettings
 from thingpress.throttle import (
@@ -162,3 +162,5 @@ def test_error_classes() -> None:
     assert is_transient(EndpointConnectionError(endpoint_url="https://iot"))
     assert not is_transient(client_error("InvalidRequestException"))
     assert not is_transient(ValueError("x"))
+    # botocore hands a failure while sending over as HTTPClientError, whatever the HTTP layer raised
+    assert is_transient(HTTPClientError(error=ValueError("I/O operation on closed file.")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,12 +74,6 @@ def device_pem(cn: str, *, days: int = 365) -> bytes:
             .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
             .sign(_KEY, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def generated_manifest(lines: list[bytes]) -> bytes:
-    """A generated manifest: each PEM as one standard-base64 line; ``bytes`` lines are kept raw."""
-    return b"".join(base64.b64encode(line) + b"\n" if line.startswith(b"-----BEGIN") else line + b"\n"
-                    for line in lines)
 
 
 @pytest.fixture(scope="session")

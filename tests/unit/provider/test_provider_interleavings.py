@@ -3,7 +3,9 @@
 * an SDK ``ValueError`` raised inside ``BatchSender.flush`` (not the oversize refusal);
 * an ambiguous checkpoint write: applied, response lost, the SDK's retry fails the condition;
 * a behind invocation acknowledging the message the invocation ahead also holds, which then dies;
-* ``SendMessageBatch`` answers naming an unknown Id, or leaving an Id out.
+* ``SendMessageBatch`` answers naming an unknown Id, or leaving an Id out;
+* (found by the model-based test) the final checkpoint applied, the invocation killed before
+  its completion check, every outcome already recorded: nothing would complete the manifest.
 
 Faults are injected as exact responses (fake or wrapped clients) and threads are paused at the
 exact point with ``threading.Event``: no sleeps.
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
-from conftest import generated_manifest
+from provider_helpers import generated_manifest
 
 from thingpress import audit, messages
 from thingpress.provider import BatchSender, Continuation, ObjectRef, Provider, ProviderError, Tuning
@@ -393,3 +395,40 @@ def test_a_partial_failure_is_retried_with_the_failed_entries_only(aws):
     sender.flush()
 
     assert sqs.calls == [["1", "2", "3"], ["2"]] and sender.sent == 3
+
+
+# -- 5. a parsed manifest whose completion check died with its invocation --------------------------
+
+
+class KilledInvocation(BaseException):
+    """The Lambda runtime stopping an invocation (not an error the provider could catch)."""
+
+
+def test_a_redelivery_completes_a_parsed_manifest_whose_completion_check_was_killed(aws, pems):
+    """The last checkpoint (parse_done) is applied and the invocation dies before ``try_complete``.
+
+    The importer recorded every outcome before that checkpoint landed (its own completion
+    check then found the manifest not parsed), so nothing else would complete it.
+    """
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
+    mid = mid_of(event)
+    dying = aws.provider()
+
+    def killed(*_args: Any, **_kwargs: Any) -> bool:
+        raise KilledInvocation("killed right after the final checkpoint")
+
+    dying.audit.try_complete = killed  # type: ignore[method-assign]
+    with pytest.raises(KilledInvocation):
+        dying.handle_record(_record(event), FakeContext())
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    aws.audit.record_outcomes([audit.OutcomeRecord(m.manifest_id, m.fingerprint, audit.IMPORTED, vendor=m.vendor,
+                                                   position=m.position, thing_name=m.thing_name) for m in sent])
+    stuck = aws.audit.get_summary(mid)
+    assert (stuck["state"], stuck["parse_done"], stuck["outstanding"]) == (audit.QUEUED, True, 0)
+
+    [result] = aws.provider().handle_record(_record(event), FakeContext())  # SQS redelivers the S3 event
+
+    assert result.outcome == "skipped"
+    done = aws.audit.get_summary(mid)
+    assert (done["state"], done["imported"], done["entries"]) == (audit.COMPLETE, 6, 6)
+    assert drain_queue(aws.sqs, aws.import_queue) == []  # nothing parsed or sent again

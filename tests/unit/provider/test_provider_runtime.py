@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aws_fixtures import S3_TEST_EVENT, FakeContext, drain_queue, put_and_event, sqs_event
-from conftest import generated_manifest
+from provider_helpers import generated_manifest
 
 from thingpress import audit, messages
 from thingpress.certs import load_certificate

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from aws_fixtures import FakeContext, create_queue, drain_queue, put_and_event, sqs_event
-from conftest import generated_manifest
+from provider_helpers import generated_manifest
 
 from thingpress import audit, messages
 from thingpress.audit import OutcomeRecord
-from thingpress.provider import CONTINUE_SCHEMA, Tuning
+from thingpress.provider import CONTINUE_SCHEMA, Tuning, parse_queue_message
 from thingpress.watchdog import SweepResult, Watchdog
 
 KEY = "generated/batch-1.txt"
@@ -70,6 +70,7 @@ def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pem
     (sent,) = drain_queue(aws.sqs, aws.manifest_queue)
     body = sent["Body"]
     assert '"schema":"' + CONTINUE_SCHEMA + '"' in body and f'"manifest_id":"{mid}"' in body
+    assert parse_queue_message(body).expect == 5  # a recheck: a no-op if the manifest moved on meanwhile
     assert aws.provider().handle(sqs_event(body), FakeContext()) == {"batchItemFailures": []}
     rest = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
     assert sorted(m.position for m in rest) == list(range(6, 13))
@@ -92,6 +93,7 @@ def test_a_duplicate_continuation_after_the_manifest_moved_on_changes_nothing(aw
 
     assert len(drain_queue(aws.sqs, aws.import_queue)) == 7  # positions 6..12, once
     assert aws.audit.get_summary(mid) == before
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []  # no recheck chain left behind
     # finished parsing: the watchdog leaves it to the importer now (its messages are "in the queue")
     assert watchdog(aws, dlq).sweep().resumed == []
 
