@@ -60,7 +60,7 @@ synth: $(VENV)/.installed node_modules/.installed
 # once after them, evaluates those calls against the stack the runs deployed.
 test: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); $(PY) -m pytest && $(MAKE) --no-print-directory iam-check; rc=$$?; \
+	$(TOOLENV); $(PY) -m pytest --durations=25 && $(MAKE) --no-print-directory iam-check; rc=$$?; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-seconds; exit $$rc
 
 # Evaluator: npm @cloud-copilot/iam-simulate (AGPL, a test tool: never in a Lambda artifact).

@@ -65,22 +65,25 @@ def test_status_fits_80_columns_and_accepts_short_ids(deployment, tmp_path, caps
     assert len(capsys.readouterr().out.splitlines()) == 5  # header and four certificates
 
 
-def test_reconcile_finds_and_fixes_a_detached_policy(deployment, iot, tmp_path, capsys):
+def test_reconcile_finds_and_fixes_a_thing_taken_out_of_its_group(deployment, iot, tmp_path, capsys):
+    """The device policy is attached to the thing group (the default): a thing out of the group has no policy."""
     first, _ = _halves(tmp_path)
     row = upload_and_wait(deployment, first)
     mid = row["manifest_id"]
     cert = next(r for r in deployment.audit_table().entries(mid) if r["status"] == audit.IMPORTED)
-    arn = iot.describe_certificate(certificateId=cert["certificate_id"])["certificateDescription"]["certificateArn"]
-    iot.detach_policy(policyName=deployment.outputs.iot_policy_name, target=arn)
+    group = deployment.outputs.thing_group_name
+    iot.remove_thing_from_thing_group(thingGroupName=group, thingName=cert["thing_name"])
 
     found = _run_json(capsys, "reconcile", mid, status=1)
     assert (found["checked"], found["drift"], found["fixed"]) == (4, 1, 0)
-    assert found["items"][0]["problems"] == [{"problem": "policy", "detail": (
-        f"policy {deployment.outputs.iot_policy_name} not attached to the certificate")}]
+    assert found["items"][0]["problems"] == [{"problem": "group", "detail": (
+        f"thing {cert['thing_name']} not in group {group}")}]
     fixed = _run_json(capsys, "reconcile", mid, "--fix")
     assert (fixed["drift"], fixed["fixed"]) == (1, 1)
     assert _run_json(capsys, "reconcile", mid)["drift"] == 0
-    assert deployment.audit_table().get_outcome(mid, cert["fingerprint"])["reconciled"] == ["policy"]
+    assert deployment.audit_table().get_outcome(mid, cert["fingerprint"])["reconciled"] == ["group"]
+    groups = iot.list_thing_groups_for_thing(thingName=cert["thing_name"])["thingGroups"]
+    assert group in {g["groupName"] for g in groups}
 
 
 def test_redrive_moves_the_import_dlq_back_with_a_move_task(deployment, capsys):
