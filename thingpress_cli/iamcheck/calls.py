@@ -100,7 +100,10 @@ def candidate_arns(service: str, params: dict[str, Any], stack: Stack, region: s
         if "Key" in params:
             out.append(f"arn:{p}:s3:::{params['Bucket']}/{params['Key']}")
     if "TableName" in params:
-        out.append(f"arn:{p}:dynamodb:{region}:{a}:table/{params['TableName']}")
+        table = f"arn:{p}:dynamodb:{region}:{a}:table/{params['TableName']}"
+        # A Query or Scan of an index is authorized on the index's ARN, not the table's
+        # (DynamoDB developer guide, "Using IAM policy conditions": table/T/index/I).
+        out.append(f"{table}/index/{params['IndexName']}" if "IndexName" in params else table)
     if service == "iot":
         for param, kind in (("thingName", "thing"), ("thingGroupName", "thinggroup"),
                             ("thingTypeName", "thingtype"), ("policyName", "policy")):

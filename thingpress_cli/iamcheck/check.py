@@ -240,12 +240,16 @@ def static_checks(stack: Stack, data: IamData, exercised: set[tuple[str, str]], 
                 report.unused.append(f"{name} {sid}: {key} is granted to {', '.join(who)} and never exercised")
 
 
-def run(stack_file: Path, calls_dir: Path, account: str = state.ACCOUNT_ID, out=sys.stdout) -> Report:
+def run(stack_file: Path, calls_dir: Path, account: str = state.ACCOUNT_ID, out=sys.stdout,
+        only_own: bool = False) -> Report:
+    """Evaluate the recorded calls against ``stack_file``; ``only_own``: ignore other stacks' functions' calls."""
     data = IamData()
     stack = load(stack_file, account)
     report = Report()
     principals = {fn.name: fn.role_arn for fn in stack.functions.values()}
     recorded = calls_mod.load_calls(calls_dir)
+    if only_own:
+        recorded = [call for call in recorded if call.function in principals]
     for call in recorded:
         if call.function not in principals:
             raise SystemExit(f"{calls_dir / (call.function + '.jsonl')}: no function {call.function} in {stack_file}")
@@ -291,16 +295,24 @@ def _print(report: Report, calls: int, out) -> None:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m thingpress_cli.iamcheck", description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", type=Path, default=REPO / "cdktf.out" / "stacks" / "thingpress-local" / "cdk.tf.json")
+    parser.add_argument("--stack", type=Path, action="append",
+                        help="a synthesized cdk.tf.json (repeatable; default: every locally deployed environment's, "
+                             "each judging the calls of its own functions)")
     parser.add_argument("--calls", type=Path, default=CALLS_DIR)
     parser.add_argument("--account", default=os.environ.get("THINGPRESS_IAM_CHECK_ACCOUNT", state.ACCOUNT_ID))
     args = parser.parse_args(list(argv) if argv is not None else None)
-    if not args.stack.is_file():
-        print(f"iam-check: {args.stack} is missing: deploy locally first (`thingpress local up`)", file=sys.stderr)
+    # By default every locally synthesized environment whose functions recorded calls (a stale
+    # synthesis of an environment destroyed earlier has none).
+    stacks = args.stack or [path for path in sorted(REPO.glob("cdktf.out.*/stacks/thingpress-*/cdk.tf.json"))
+                            if any(args.calls.glob(f"{path.parent.name}-*.jsonl"))]
+    missing = [path for path in stacks if not path.is_file()]
+    if not stacks or missing:
+        print(f"iam-check: no synthesized local stack ({', '.join(map(str, missing)) or 'cdktf.out.<env>/'}): "
+              "deploy locally first (`thingpress local up`)", file=sys.stderr)
         return 2
     if not any(args.calls.glob("*.jsonl")):
         print(f"iam-check: no recorded calls in {args.calls}: run the integration tests on a local deployment",
               file=sys.stderr)
         return 2
-    report = run(args.stack, args.calls, args.account)
-    return 0 if report.ok else 1
+    reports = [run(path, args.calls, args.account, only_own=len(stacks) > 1) for path in stacks]
+    return 0 if all(report.ok for report in reports) else 1
