@@ -73,6 +73,10 @@ def test_batch_transaction_and_versioned_operations_map_to_the_actions_iam_autho
     assert ("s3:GetObjectVersion", obj) in actions("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt",
                                                                       "VersionId": "v1"})
     assert ("s3:GetObject", obj) in actions("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt"})
+    # a Query of an index (the watchdog's by_state) is authorized on the index, not the table
+    assert actions("dynamodb", "Query", {"TableName": TABLE, "IndexName": "by_state"}) == {
+        ("dynamodb:Query", f"{table}/index/by_state")}
+    assert actions("dynamodb", "Query", {"TableName": TABLE}) == {("dynamodb:Query", table)}
     with pytest.raises(calls_mod.Unmappable, match="not in the IAM data"):
         actions("sqs", "NoSuchOperation", {"QueueUrl": QUEUE})
 
