@@ -161,44 +161,31 @@ def terminate(pid: int, timeout: float = 10.0) -> None:
         pass
 
 
+def _post(url: str, path: str, body: str) -> dict[str, Any]:
+    """POST JSON to one of the emulator's control endpoints; its refusal becomes a ``ValueError``."""
+    request = urllib.request.Request(f"{url}{path}", data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as error:
+        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+
+
 def set_quotas(url: str, quotas: str | dict[str, float]) -> dict[str, float]:
     """Replace the running emulator's quota rates (a preset name, JSON text or mapping)."""
     body = quotas if isinstance(quotas, str) and quotas.lstrip().startswith("{") else json.dumps(quotas)
-    request = urllib.request.Request(
-        f"{url}/moto-api/thingpress/quotas", data=body.encode(), method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return dict(json.loads(answer.read())["rates"])
-    except urllib.error.HTTPError as error:
-        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+    return dict(_post(url, "/moto-api/thingpress/quotas", body)["rates"])
 
 
 def set_settings(url: str, settings: dict[str, float]) -> dict[str, float]:
     """Change the running emulator's settings (``POST /moto-api/thingpress/settings``); returns them all."""
-    request = urllib.request.Request(
-        f"{url}/moto-api/thingpress/settings", data=json.dumps(settings).encode(), method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return dict(json.loads(answer.read()))
-    except urllib.error.HTTPError as error:
-        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+    return _post(url, "/moto-api/thingpress/settings", json.dumps(settings))
 
 
 def set_faults(url: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Replace the running emulator's fault injection (``{}``: off); returns its report (see :mod:`.faults`)."""
-    request = urllib.request.Request(
-        f"{url}/moto-api/thingpress/faults", data=json.dumps(settings).encode(), method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return dict(json.loads(answer.read()))
-    except urllib.error.HTTPError as error:
-        raise ValueError(json.loads(error.read()).get("message", str(error))) from error
+    return _post(url, "/moto-api/thingpress/faults", json.dumps(settings))
 
 
 def fault_report(url: str) -> dict[str, Any]:
