@@ -6,6 +6,12 @@ binary file object (an S3 streaming body or a local file), yields ``Certificate`
 a whole cannot be read as that vendor's manifest. ``VENDORS`` maps vendor name to its
 ``Vendor`` description; the provider function and ``thingpress inspect`` both go
 through ``parse_manifest`` so they see exactly the same result.
+
+A vendor whose format can be entered part-way also defines
+``read(stream, options, start) -> Iterator[(Entry, Cursor)]`` (``Vendor.read``): each
+entry with the cursor after it, starting at ``start`` (``thingpress.cursor``) when
+given. The provider resumes such manifests from the cursor with a ranged GET; for
+the others (Infineon: a 7z reel) it re-reads the file and skips to its checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import BinaryIO
 
 from cryptography import x509
 
+from thingpress.cursor import Cursor
 from thingpress.records import Entry, ManifestError
 
 
@@ -56,6 +63,8 @@ class Vendor:
     #: file name suffix, lower case, with the dot.
     suffix: str
     parse: Callable[[BinaryIO, ParseOptions], Iterator[Entry]]
+    #: entries with the cursor after each, from a cursor; None: the format cannot be entered part-way.
+    read: Callable[[BinaryIO, ParseOptions, Cursor | None], Iterator[tuple[Entry, Cursor]]] | None = None
 
 
 def vendor_for_key(key: str) -> str | None:
@@ -85,8 +94,8 @@ from thingpress.vendors import espressif, generated, infineon, microchip  # noqa
 
 #: vendor name -> description; the suffix routes an uploaded file to its vendor.
 VENDORS: dict[str, Vendor] = {
-    "microchip": Vendor("microchip", ".json", microchip.parse),
+    "microchip": Vendor("microchip", ".json", microchip.parse, microchip.read),
     "infineon": Vendor("infineon", ".7z", infineon.parse),
-    "espressif": Vendor("espressif", ".csv", espressif.parse),
-    "generated": Vendor("generated", ".txt", generated.parse),
+    "espressif": Vendor("espressif", ".csv", espressif.parse, espressif.read),
+    "generated": Vendor("generated", ".txt", generated.parse, generated.read),
 }
