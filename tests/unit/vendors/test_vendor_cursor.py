@@ -82,4 +82,5 @@ def test_a_resumed_espressif_chunk_names_the_file_line_of_a_csv_error():
     with pytest.raises(ManifestError) as resumed:
         list(read(io.BytesIO(data[cursor.offset:]), ParseOptions(), cursor))
     assert resumed.value.reason == top.value.reason
-    assert f"after line {data.count(b'\n') + 1}:" in top.value.reason
+    lines = data.count(b"\n") + 1
+    assert f"after line {lines}:" in top.value.reason
