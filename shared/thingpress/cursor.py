@@ -28,9 +28,10 @@ class Cursor:
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> Cursor | None:
-        """The stored cursor, or None: none stored (an old checkpoint, or nothing committed yet)."""
+        """The stored cursor, or None: none stored (an old checkpoint, nothing committed yet, or a
+        format that cannot be entered part-way: ``offset`` None)."""
         stored = summary.get("cursor")
         position = int(summary.get("checkpoint") or 0)
-        if not isinstance(stored, dict) or "offset" not in stored:
+        if not isinstance(stored, dict) or stored.get("offset") is None:
             return None
         return cls(position, int(stored["offset"]), int(stored.get("line") or 0))
