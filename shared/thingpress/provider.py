@@ -17,25 +17,37 @@ For a manifest the provider
 2. refuses, as a whole and for good (audit ``REFUSED`` with the reason, error log,
    message acknowledged), an object whose suffix is not this vendor's, an object
    that is gone, and a file that is not a readable manifest (``ManifestError``);
-3. streams the object through ``parse_manifest`` and ``manifest.scan`` with
-   bounded memory (the Infineon parser spools a 7z reel to a bounded temporary
-   file because py7zr needs to seek), hashing the manifest bytes on the way;
-4. sends one ``ImportMessage`` per accepted certificate with ``SendMessageBatch``
-   (10 entries and under 256 KiB per call; only failed entries are retried);
-5. commits progress with ``AuditTable.checkpoint`` every ``checkpoint_every``
-   entries or ``checkpoint_seconds``, after the messages and refusal rows of that
-   stretch are written; the counts committed are exactly the entries parsed since
-   the previous checkpoint, so a resumed run never counts anything twice;
-6. stops early when the Lambda is about to time out or has handled
-   ``max_entries_per_invocation`` entries: it commits a checkpoint and sends a
-   continuation message; the next invocation re-reads the object, skips every
-   position up to the checkpoint (still feeding them to ``scan`` so duplicates
-   stay right) and carries on. A crash has the same effect through SQS
-   redelivery. Certificates are re-sent only when an invocation dies between
-   sending and committing (the importer is idempotent).
+3. streams the object through the vendor parser with bounded memory (the Infineon
+   parser spools a 7z reel to a bounded temporary file because py7zr needs to
+   seek), hashing the manifest bytes on the way;
+4. hands the entries to the pure core, ``provider_core.run_chunk``, through
+   ``_AwsPorts``: the adapters for the audit table (certificate claims, refusal
+   rows, checkpoints), SQS (``BatchSender``: ``SendMessageBatch``, 10 entries and
+   under 256 KiB per call; only failed entries are retried), the Lambda deadline,
+   and the backpressure seam ``room_for`` (``Provider.window``; none by default);
+5. the core commits progress with ``AuditTable.checkpoint`` every
+   ``checkpoint_every`` entries or ``checkpoint_seconds``, after the messages and
+   refusal rows of that stretch are written, with the **cursor** after the last
+   entry (``thingpress.cursor``); the counts committed are exactly the entries
+   settled since the previous checkpoint, so a resumed run never counts anything twice;
+6. duplicates within the manifest are found by claims in the audit table
+   (``AuditTable.claim_certificates``: a conditional write per manifest and
+   certificate; a certificate whose claim an earlier position holds is a
+   duplicate), so memory does not grow with the manifest;
+7. stops early when the Lambda is about to time out (checked between any two
+   entries) or has handled ``max_entries_per_invocation`` entries: it commits a
+   checkpoint and sends a continuation message; the next invocation reads the
+   object **from the cursor** with a ranged GET (``Range: bytes=<offset>-``) and
+   carries on, never reading or parsing the prefix again. A crash has the same
+   effect through SQS redelivery. Certificates are re-sent only when an invocation
+   dies between sending and committing (the importer is idempotent).
 
-Resuming re-parses the skipped prefix (signature checks included): that is the
-price of a stateless resume, paid once per chunk.
+A format that cannot be entered part-way (an Infineon 7z reel) and a checkpoint
+written before cursors existed are resumed from the top, skipping the entries up
+to the checkpoint (an old checkpoint's certificates are claimed again on the way,
+so later duplicates of them are still found). A chunk that started at a cursor
+sees only the tail of the object: when it reaches the end it hashes the whole
+object once more for the summary's ``sha256`` (``MAX_MANIFEST_BYTES`` bounds that).
 
 Two invocations on one manifest
 -------------------------------
@@ -98,6 +110,9 @@ from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest, vendor_for_key
 
 CONTINUE_SCHEMA = "thingpress.continue/1"
+#: the largest manifest object accepted: a chunk that starts at a cursor hashes the whole object
+#: once more when it reaches the end (the summary's sha256), which must fit in one invocation.
+MAX_MANIFEST_BYTES = 10 * 1024**3
 #: SendMessageBatch takes at most this many entries per call.
 MAX_BATCH_ENTRIES = 10
 _READ_CHUNK = 256 * 1024
@@ -583,6 +598,9 @@ class Provider:
             hint = f" (that suffix is the {other} provider's)" if other else ""
             return self.refuse(mid, ref, f"not a {self.vendor} manifest: the {self.vendor} provider expects a "
                                          f"'{expected}' object{hint}")
+        if ref.size is not None and ref.size > MAX_MANIFEST_BYTES:
+            return self.refuse(mid, ref, f"the object is {ref.size:,} bytes, more than the provider's limit of "
+                                         f"{MAX_MANIFEST_BYTES:,} bytes (10 GiB): split the manifest")
         if not self.settings.import_queue_url:
             raise SettingsError("THINGPRESS_IMPORT_QUEUE_URL is not set: nowhere to send import messages")
         return self._stream(mid, ref, summary, self.options(), deadline)

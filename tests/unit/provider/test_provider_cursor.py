@@ -189,3 +189,20 @@ def test_the_deadline_is_checked_between_entries_from_the_first_one(aws, pems):
     summary = aws.audit.get_summary(mid_of("generated", event))
     assert (summary["checkpoint"], summary["parse_done"]) == (5, False)
     assert len(continuations(aws)) == 1
+
+
+def test_an_object_over_the_size_limit_is_refused_with_the_reason(aws, pems):
+    from aws_fixtures import s3_event
+
+    from thingpress.provider import MAX_MANIFEST_BYTES
+
+    out = aws.s3.put_object(Bucket=aws.bucket, Key="generated/huge.txt", Body=generated_manifest(pems[:1]))
+    event = s3_event(aws.bucket, "generated/huge.txt", version_id=out["VersionId"], etag=out["ETag"].strip('"'),
+                     size=MAX_MANIFEST_BYTES + 1)
+    aws.provider().handle(sqs_event(event), FakeContext())
+    summary = aws.audit.get_summary(mid_of("generated", event))
+    assert summary["state"] == audit.REFUSED
+    assert summary["reason"] == (f"s3://manifests/generated/huge.txt (version {out['VersionId']}): the object is "
+                                 f"{MAX_MANIFEST_BYTES + 1:,} bytes, more than the provider's limit of "
+                                 f"{MAX_MANIFEST_BYTES:,} bytes (10 GiB): split the manifest")
+    assert imports(aws) == []
