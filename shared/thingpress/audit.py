@@ -368,6 +368,16 @@ class AuditTable:
                                    Key=to_item({"pk": claims_pk(mid), "sk": fingerprint}))
         return int(from_item(got["Item"])["position"])
 
+    def set_staged(self, mid: str, key: str, *, size: int, sha256: str) -> None:
+        """Record a manifest's staged object (an Infineon reel extracted once) and the reel's SHA-256.
+        Idempotent: the same reel always stages to the same object."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET staged = :k, staged_size = :n, reel_sha256 = :s",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":k": key, ":n": size, ":s": sha256}),
+        )
+
     def refuse_manifest(self, mid: str, reason: str, now: datetime | None = None) -> None:
         """Mark a whole file refused (not a manifest, corrupt, empty ...): terminal."""
         self.client.update_item(

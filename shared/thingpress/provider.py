@@ -42,10 +42,13 @@ For a manifest the provider
    effect through SQS redelivery. Certificates are re-sent only when an invocation
    dies between sending and committing (the importer is idempotent).
 
-A format that cannot be entered part-way (an Infineon 7z reel) and a checkpoint
-written before cursors existed are resumed from the top, skipping the entries up
-to the checkpoint (an old checkpoint's certificates are claimed again on the way,
-so later duplicates of them are still found). A chunk that started at a cursor
+An Infineon 7z reel cannot be entered part-way: its selected bundle is extracted
+once into a staged object (``staging_key``: same bucket, so the same KMS key;
+expired by the stack's lifecycle rule on ``STAGING_PREFIX``, and extracted again by
+a chunk that finds it gone), which every chunk reads from its cursor like a line
+format. A checkpoint written before cursors existed is resumed from the top,
+skipping the entries up to it (its certificates are claimed again on the way, so
+later duplicates of them are still found). A chunk that started at a cursor
 sees only the tail of the object: when it reaches the end it hashes the whole
 object once more for the summary's ``sha256`` (``MAX_MANIFEST_BYTES`` bounds that).
 
@@ -84,6 +87,7 @@ import errno
 import hashlib
 import io
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -106,13 +110,14 @@ from thingpress.errors import Refused, ThingpressError
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
 from thingpress.provider_core import Commit, Pace, run_chunk
 from thingpress.records import Certificate, ManifestError
-from thingpress.settings import FunctionSettings, SettingsError
+from thingpress.settings import STAGING_PREFIX, FunctionSettings, SettingsError
 from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest, vendor_for_key
 
 CONTINUE_SCHEMA = "thingpress.continue/1"
 #: the largest manifest object accepted: a chunk that starts at a cursor hashes the whole object
 #: once more when it reaches the end (the summary's sha256), which must fit in one invocation.
 MAX_MANIFEST_BYTES = 10 * 1024**3
+_STAGE_IN_MEMORY = 8 * 1024 * 1024
 #: SendMessageBatch takes at most this many entries per call.
 MAX_BATCH_ENTRIES = 10
 _READ_CHUNK = 256 * 1024
@@ -639,7 +644,9 @@ class Provider:
         tuning = self.tuning
         checkpoint = int(summary.get("checkpoint") or 0)
         cursor = Cursor.from_summary(summary)
-        read = VENDORS[self.vendor].read
+        vendor = VENDORS[self.vendor]
+        # Infineon: the reel's selected bundle, extracted once into a staged object read like a line format.
+        read = vendor.read_staged if vendor.stage is not None else vendor.read
         # From the cursor when there is one; else from the top (a new manifest, a format that
         # cannot be entered part-way, or an old checkpoint without a cursor), skipping to the checkpoint.
         offset = cursor.offset if read is not None and cursor is not None and checkpoint else 0
@@ -653,13 +660,14 @@ class Provider:
                           queued=int(summary.get("queued") or 0), rejected=int(summary.get("rejected") or 0),
                           no_certificates=int(summary.get("no_certificates") or 0))
         try:
-            body = self._get(ref, offset)
-        except _Gone as exc:
-            return self.refuse(mid, ref, str(exc))
+            source, staged_sha = (self._staged(mid, ref, summary, options) if vendor.stage is not None
+                                  else (ref, None))
+            body = self._get(source, offset)
+        except (_Gone, ManifestError, OSError) as exc:
+            return self.refuse(mid, ref, _refusal_reason(exc))
         with body:
             reader = HashingReader(body)
-            # Buffered, not seekable: parsers stream it; the Infineon parser (py7zr needs to
-            # seek) spools it to a bounded temporary file itself.
+            # Buffered, not seekable: parsers stream it.
             stream = io.BufferedReader(reader, buffer_size=_READ_CHUNK)
             if offset:
                 entries: Iterable[tuple[Any, Cursor | None]] = read(stream, options, cursor)  # type: ignore[misc]
@@ -667,20 +675,14 @@ class Provider:
                 entries = read(stream, options, None)
             else:
                 entries = ((entry, None) for entry in parse_manifest(self.vendor, stream, options))
-            ports.finish = lambda: self._digest(ref, reader, whole=not offset)
+            ports.finish = ((lambda: staged_sha) if staged_sha is not None
+                            else (lambda: self._digest(ref, reader, whole=not offset)))
             try:
                 chunk = run_chunk(entries, start=checkpoint, ports=ports, pace=pace, summary=summary, totals=totals,
                                   skip_to=0 if offset else checkpoint,
                                   reclaim=checkpoint > 0 and "cursor" not in summary, clock=self.clock)
-            except ManifestError as exc:
-                return self.refuse(mid, ref, exc.reason)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                # A retry meets the same disk: refused, with what to change.
-                return self.refuse(mid, ref, "no space left in the function's /tmp (its ephemeral storage) while "
-                                             "spooling the manifest: give the function more ephemeral storage or "
-                                             "lower the archive limits")
+            except (ManifestError, OSError) as exc:
+                return self.refuse(mid, ref, _refusal_reason(exc))
         result = RunResult(mid, chunk.outcome, entries=chunk.entries, queued=chunk.queued,
                            duplicates=chunk.duplicates, rejected=chunk.rejected)
         if chunk.outcome == "behind":
@@ -702,6 +704,34 @@ class Provider:
                                                   "duplicates": result.duplicates, "rejected": result.rejected,
                                                   "sha256": ports.sha256})
         return result
+
+    def _staged(self, mid: str, ref: ObjectRef, summary: dict[str, Any],
+                options: ParseOptions) -> tuple[ObjectRef, str]:
+        """The staged object of a reel and the reel's SHA-256; extracts and stages the reel when
+        it is not staged yet, or its staged object expired (the lifecycle rule on ``STAGING_PREFIX``)."""
+        staged = ObjectRef(ref.bucket, staging_key(mid))
+        if summary.get("staged") and summary.get("reel_sha256"):
+            try:
+                self.s3.head_object(Bucket=staged.bucket, Key=staged.key)
+                return ObjectRef(staged.bucket, staged.key, size=summary.get("staged_size")), summary["reel_sha256"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code", "") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                logger.info("staged reel expired; extracting it again", extra={"staged": staged.key})
+        stage = VENDORS[self.vendor].stage
+        assert stage is not None
+        with self._get(ref) as body, tempfile.SpooledTemporaryFile(max_size=_STAGE_IN_MEMORY) as spool:
+            reader = HashingReader(body)
+            count = stage(io.BufferedReader(reader, buffer_size=_READ_CHUNK), options, spool)
+            reader.drain()
+            size = spool.tell()
+            spool.seek(0)
+            # Same bucket, so the bucket's default encryption (the stack's KMS key) applies.
+            self.s3.put_object(Bucket=staged.bucket, Key=staged.key, Body=spool, ContentLength=size)
+        sha256 = reader.sha256.hexdigest()
+        self.audit.set_staged(mid, staged.key, size=size, sha256=sha256)
+        logger.info("reel staged", extra={"staged": staged.key, "files": count, "bytes": size})
+        return ObjectRef(staged.bucket, staged.key, size=size), sha256
 
     def _digest(self, ref: ObjectRef, reader: HashingReader, *, whole: bool) -> str:
         """The SHA-256 of the whole object: the reader's, if it read from the top; else read again."""
@@ -863,6 +893,24 @@ class _manifest_keys:
 
     def __exit__(self, *exc: object) -> None:
         logger.remove_keys(["manifest_id"])
+
+
+def staging_key(mid: str) -> str:
+    """Where a manifest's staged object lives (the stack expires ``STAGING_PREFIX`` by a lifecycle rule)."""
+    return f"{STAGING_PREFIX}{mid}.staged"
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """Why a file is refused for good: the object is gone, not a manifest, or /tmp is full."""
+    if isinstance(exc, ManifestError):
+        return exc.reason
+    if isinstance(exc, OSError) and not isinstance(exc, _Gone):
+        if exc.errno != errno.ENOSPC:
+            raise exc
+        # A retry meets the same disk: refused, with what to change.
+        return ("no space left in the function's /tmp (its ephemeral storage) while spooling the manifest: "
+                "give the function more ephemeral storage or lower the archive limits")
+    return str(exc)
 
 
 def _finished(summary: dict[str, Any]) -> bool:

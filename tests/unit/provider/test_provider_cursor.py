@@ -165,18 +165,51 @@ def test_an_old_checkpoint_without_a_cursor_resumes_by_position_and_still_finds_
     assert summary["sha256"] == hashlib.sha256(body).hexdigest()
 
 
-def test_an_infineon_reel_resumes_by_position_without_claiming_its_prefix_again(aws):
+def test_an_infineon_reel_is_extracted_once_into_a_staged_object_that_later_chunks_read(aws, monkeypatch):
+    from thingpress.provider import staging_key
+    from thingpress.vendors import infineon
+
+    extractions: list[int] = []
+    real = infineon._inner_archive
+    monkeypatch.setattr(infineon, "_inner_archive", lambda *a: extractions.append(1) or real(*a))
     devs = f.devices(6)
     reel = f.infineon_reel({"E0E0": devs + devs[:2], "E0E1": devs[:1], "E0E2": devs[:1]})
     event = put_and_event(aws.s3, aws.bucket, "infineon/reel.7z", reel)
-    provider = aws.provider("infineon", tuning=Tuning(max_entries_per_invocation=5))
+    s3 = RecordingS3(aws.s3)
+    provider = aws.provider("infineon", s3=s3, tuning=Tuning(max_entries_per_invocation=3))
 
-    assert run_to_the_end(aws, provider, event) == 2
+    assert run_to_the_end(aws, provider, event) == 3
 
+    assert extractions == [1]  # once, not once per chunk
+    mid = mid_of("infineon", event)
+    staged = staging_key(mid)
+    assert [(g["Key"], g.get("Range")) for g in s3.gets][0] == ("infineon/reel.7z", None)
+    assert {g["Key"] for g in s3.gets[1:]} == {staged}
+    assert [g.get("Range") is not None for g in s3.gets[1:]] == [False, True, True]
     assert len(imports(aws)) == 6
-    summary = aws.audit.get_summary(mid_of("infineon", event))
+    summary = aws.audit.get_summary(mid)
     assert (summary["entries"], summary["queued"], summary["duplicates"]) == (8, 6, 2)
-    assert summary["cursor"] == {"offset": None, "line": 0}  # re-read from the top, claims kept
+    assert summary["sha256"] == hashlib.sha256(reel).hexdigest()  # the reel's, not the staged object's
+    head = aws.s3.head_object(Bucket=aws.bucket, Key=staged)
+    assert head["ContentLength"] == summary["staged_size"]
+
+
+def test_an_expired_staged_reel_is_extracted_again_and_the_cursor_still_fits(aws):
+    from thingpress.provider import staging_key
+
+    devs = f.devices(5)
+    event = put_and_event(aws.s3, aws.bucket, "infineon/reel.7z",
+                          f.infineon_reel({"E0E0": devs, "E0E1": devs[:1], "E0E2": devs[:1]}))
+    provider = aws.provider("infineon", tuning=Tuning(max_entries_per_invocation=2))
+    provider.handle(sqs_event(event), FakeContext())
+    [cont] = continuations(aws)
+    mid = mid_of("infineon", event)
+    aws.s3.delete_object(Bucket=aws.bucket, Key=staging_key(mid))  # the lifecycle rule expired it
+
+    assert run_to_the_end(aws, provider, cont) == 2
+
+    assert sorted(m.position for m in imports(aws)) == [1, 2, 3, 4, 5]
+    assert aws.audit.get_summary(mid)["entries"] == 5
 
 
 def test_the_deadline_is_checked_between_entries_from_the_first_one(aws, pems):
