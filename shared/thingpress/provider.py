@@ -850,8 +850,9 @@ class _AwsPorts:
         return self.deadline.low()
 
 
-#: the ``cursor`` a checkpoint stores for a format that cannot be entered part-way (Infineon):
-#: the next chunk re-reads from the top and skips to the checkpoint (its claims are stored).
+#: the ``cursor`` a checkpoint stores when its entries came without one (a vendor with neither
+#: ``read`` nor ``read_staged``): the next chunk re-reads from the top and skips to the
+#: checkpoint, without claiming again (its claims are stored).
 NO_CURSOR: dict[str, Any] = {"offset": None, "line": 0}
 
 

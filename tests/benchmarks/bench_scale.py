@@ -288,7 +288,8 @@ def child(vendor: str, path: Path, count: int, chunks: int, signer: Path | None,
         pending.extend(sqs.continuations)
         sqs.continuations.clear()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    summary = provider.audit.get_summary(next(iter([r[0] for r in provider.audit.db.execute("SELECT mid FROM summary")])))
+    [(mid,)] = provider.audit.db.execute("SELECT mid FROM summary").fetchall()
+    summary = provider.audit.get_summary(mid)
     assert summary["parse_done"] and summary["entries"] == count and summary["queued"] == count, summary
     assert sqs.messages == count
     db.unlink(missing_ok=True)
