@@ -383,7 +383,7 @@ load average {load:.1f} at the start.
   the audit table is SQLite in a file (summary, certificate claims; DynamoDB's stand-in, with
   a bounded page cache). So the figures are the provider's own CPU and memory.
 * **Noise**: each figure is one run on a machine shared with other work (load average above):
-  CPU seconds of the same run moved by up to about 8% between runs (an earlier run on the same
+  the ratios moved by up to about 8% between runs (an earlier run on the same
   code measured 1.108 for generated and 1.033 for Microchip), so read a ratio as within that.
 * Manifests: generated, {big:,} distinct certificates (one template, each with its own serial and
   CN); Microchip, {microchip:,} entries each signed with ES256 and verified on import.
