@@ -22,7 +22,7 @@ PIPENV := $(PYTHON) -m pipenv
 # terraform/cdktf environment: the project's own CLI config for an offline provider mirror.
 TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 
-.PHONY: help install synth test test-unit test-stacks test-integration iam-check demo bench fuzz-long \
+.PHONY: help install synth test test-unit test-stacks test-integration iam-check demo bench bench-scale fuzz-long \
         local-up local-down local-status chaos deploy destroy clean
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
 	@echo "make iam-check - the AWS calls the local runs recorded, and the service paths, against the stack's policies"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
+	@echo "make bench-scale - provider resume overhead and peak memory at 1M certificates: docs/scale.md, docs/scale.json"
 	@echo "make chaos   - imports while workers are killed and the emulator injects faults (CHAOS_SECONDS, CHAOS_CERTIFICATES)"
 	@echo "make deploy ENV=pr123 / make destroy ENV=pr123 - real AWS (see README); destroy runs thingpress teardown first"
 
@@ -85,6 +86,10 @@ demo: install
 
 bench: install
 	$(TOOLENV); $(PY) tests/benchmarks/run_all.py
+
+# Provider resume overhead and peak RSS at N = 1,000,000 (manifests cached under build/bench-scale/).
+bench-scale: install
+	$(PY) tests/benchmarks/bench_scale.py
 
 # Chaos on the local deployment (thingpress_cli/chaos.py); `make test` runs the short default in tests/fault.
 CHAOS_SECONDS ?= 20

@@ -112,6 +112,9 @@ class ThingpressStack(TerraformStack):
             if vendor == "infineon":
                 env[settings.INFINEON_BUNDLE] = config.infineon_bundle
                 ephemeral = defaults.ephemeral_storage_mb(ArchiveLimits().max_spooled_bytes)
+                # A reel's bundle is extracted once into a staged object that later chunks read.
+                extra.append(iam.statement("StageReels", ["s3:GetObject", "s3:PutObject"],
+                                           f"{intake.bucket.arn}/{settings.STAGING_PREFIX}*"))
             if vendor == "microchip":
                 env[settings.MICROCHIP_SIGNERS] = intake.signers_uri
                 extra.append(iam.statement("ListTrustedSigners", ["s3:ListBucket"], intake.bucket.arn,

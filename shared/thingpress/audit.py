@@ -9,7 +9,13 @@ manifest summary                ``M#<manifest_id>``    ``#SUMMARY``
 certificate outcome             ``M#<manifest_id>``    ``C#<fingerprint>``
 entry refused by the provider   ``M#<manifest_id>``    ``R#<position, 9 digits>``
 unreadable import message       ``M#_unreadable``      ``X#<SQS message id>``
+certificate claim (provider)    ``D#<manifest_id>``    ``<fingerprint>``
 ==============================  =====================  ==========================================
+
+A certificate claim records the first position of a certificate in its manifest
+(``claim_certificates``): the provider's duplicate detection, flat in memory however
+long the manifest. Claims live in a partition of their own, so a manifest's entry
+rows (``iter_entries``) are unchanged by them; they expire with the retention.
 
 Global secondary indexes (projection ALL):
 
@@ -31,8 +37,9 @@ Counting, exactly once
 ----------------------
 The provider commits progress with ``checkpoint``: one conditional UpdateItem that
 moves ``checkpoint`` forward and ADDs what was parsed since the last one
-(``entries``, ``duplicates``, ``queued``, ``rejected``) and adds ``queued`` to
-``outstanding``. The importer records an outcome with ``record_outcome``: a
+(``entries``, ``duplicates``, ``queued``, ``rejected``, and ``no_certificates``
+when there are any) and adds ``queued`` to ``outstanding``; with it goes the
+``cursor`` where the next chunk starts reading (``thingpress.cursor``). The importer records an outcome with ``record_outcome``: a
 transaction that puts the certificate row only if it does not exist and ADDs 1 to
 the outcome's counter and -1 to ``outstanding``. A redelivered message finds its
 row and changes nothing. The manifest is ``COMPLETE`` once the provider has
@@ -73,6 +80,11 @@ ROLLBACK_MODES = ("deactivate", "delete")
 
 #: certificate rows per outcome transaction (DynamoDB allows 100 items; one is the summary update).
 MAX_TRANSACTION_ROWS = 99
+#: certificate claims per transaction (DynamoDB's limit).
+MAX_CLAIMS_PER_TRANSACTION = 100
+#: transactions a batch of claims may take before giving up (each one settles at least one claim
+#: unless DynamoDB cancels it for a conflict or throttling).
+CLAIM_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +149,10 @@ def certificate_sk(fingerprint: str) -> str:
     return f"C#{fingerprint}"
 
 
+def claims_pk(mid: str) -> str:
+    return f"D#{mid}"
+
+
 def refusal_sk(position: int) -> str:
     return f"R#{position:09d}"
 
@@ -163,6 +179,12 @@ class Progress:
     duplicates: int = 0
     queued: int = 0
     rejected: int = 0
+    #: of ``rejected``: entries refused because they carry no device certificate (``Tally.note``).
+    no_certificates: int = 0
+
+
+class ClaimsUnsettled(RuntimeError):
+    """DynamoDB kept cancelling the claim transactions (conflicts, throttling): retry later."""
 
 
 class AuditTable:
@@ -204,7 +226,8 @@ class AuditTable:
 
     def checkpoint(self, mid: str, position: int, progress: Progress, *, state: str = PARSING,
                    parse_done: bool = False, sha256: str | None = None, note: str | None = None,
-                   previous: int | None = None, now: datetime | None = None) -> bool:
+                   previous: int | None = None, now: datetime | None = None,
+                   cursor: dict[str, int] | None = None) -> bool:
         """Commit provider progress up to ``position``. False if another invocation is ahead.
 
         The write is recognised as applied even when its response was lost and the
@@ -218,7 +241,8 @@ class AuditTable:
         exactly that and parsing is not finished, so two invocations racing on one
         manifest can never both add the same stretch. ``note`` (optional) is a
         one-line remark kept on the summary, e.g. "signed manifest holds no device
-        certificates: ... nothing to import".
+        certificates: ... nothing to import". ``cursor`` (optional, ``Cursor.as_item``)
+        is where reading resumes after ``position``.
         """
         names = {"#state": "state"}
         # Marks this very write: if its response is lost and the SDK's retry then fails the
@@ -238,6 +262,14 @@ class AuditTable:
         if note:
             sets.append("note = :note")
             values[":note"] = note
+        if cursor is not None:
+            sets.append("#cursor = :cursor")
+            names["#cursor"] = "cursor"
+            values[":cursor"] = cursor
+        adds = "entries :e, duplicates :d, queued :q, rejected :r, outstanding :q"
+        if progress.no_certificates:
+            adds += ", no_certificates :nc"
+            values[":nc"] = progress.no_certificates
         if parse_done:
             sets.append("parsed_at = :now")
         if previous is not None:
@@ -255,7 +287,7 @@ class AuditTable:
             self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
                 UpdateExpression="SET " + ", ".join(sets)
-                + " ADD entries :e, duplicates :d, queued :q, rejected :r, outstanding :q",
+                + " ADD " + adds,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(values),
@@ -269,6 +301,82 @@ class AuditTable:
         if parse_done:
             self.try_complete(mid, now=now)
         return True
+
+    def claim_certificates(self, mid: str, claims: list[tuple[str, int]]) -> dict[int, int]:
+        """Claim each ``(fingerprint, position)`` as that certificate's first place in the manifest.
+
+        Returns ``{position: earlier position}`` for the duplicates: the claims some
+        earlier position already holds. A claim by the same position again (a chunk
+        replayed after a crash) is no duplicate. A certificate named twice in
+        ``claims`` is a duplicate of its first occurrence's outcome. One conditional
+        put per claim, ``MAX_CLAIMS_PER_TRANSACTION`` to a transaction: a cancelled
+        transaction names the claims that failed their condition (with the stored
+        row), and the others are sent again.
+        """
+        duplicates: dict[int, int] = {}
+        first: dict[str, int] = {}
+        repeats: list[tuple[str, int]] = []
+        for fingerprint, position in claims:
+            if fingerprint in first:
+                repeats.append((fingerprint, position))
+            else:
+                first[fingerprint] = position
+        pending = list(first.items())
+        for start in range(0, len(pending), MAX_CLAIMS_PER_TRANSACTION):
+            self._claim_group(mid, pending[start:start + MAX_CLAIMS_PER_TRANSACTION], duplicates)
+        for fingerprint, position in repeats:
+            own = first[fingerprint]
+            duplicates[position] = duplicates.get(own, own)
+        return duplicates
+
+    def _claim_group(self, mid: str, group: list[tuple[str, int]], duplicates: dict[int, int]) -> None:
+        expires = self._expires()
+        for _ in range(CLAIM_ATTEMPTS):
+            if not group:
+                return
+            items = [{"Put": {
+                "TableName": self.table,
+                "Item": to_item({"pk": claims_pk(mid), "sk": fingerprint, "position": position,
+                                 TTL_ATTRIBUTE: expires}),
+                "ConditionExpression": "attribute_not_exists(pk) OR #p = :p",
+                "ExpressionAttributeNames": {"#p": "position"},
+                "ExpressionAttributeValues": to_item({":p": position}),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }} for fingerprint, position in group]
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return
+            except self.client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+            retry: list[tuple[str, int]] = []
+            for (fingerprint, position), reason in zip(group, reasons, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    stored = from_item(reason.get("Item") or {})
+                    earlier = stored.get("position")
+                    if earlier is None:  # no row returned: read it
+                        earlier = self._claimed_position(mid, fingerprint)
+                    duplicates[position] = int(earlier)
+                else:
+                    retry.append((fingerprint, position))
+            group = retry if len(reasons) == len(group) else group
+        if group:
+            raise ClaimsUnsettled(f"{len(group)} certificate claim(s) of manifest {mid} not settled after "
+                                  f"{CLAIM_ATTEMPTS} transactions")
+
+    def _claimed_position(self, mid: str, fingerprint: str) -> int:
+        got = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                   Key=to_item({"pk": claims_pk(mid), "sk": fingerprint}))
+        return int(from_item(got["Item"])["position"])
+
+    def set_staged(self, mid: str, key: str, *, size: int, sha256: str) -> None:
+        """Record a manifest's staged object (an Infineon reel extracted once) and the reel's SHA-256.
+        Idempotent: the same reel always stages to the same object."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET staged = :k, staged_size = :n, reel_sha256 = :s",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":k": key, ":n": size, ":s": sha256}),
+        )
 
     def refuse_manifest(self, mid: str, reason: str, now: datetime | None = None) -> None:
         """Mark a whole file refused (not a manifest, corrupt, empty ...): terminal."""

@@ -44,12 +44,8 @@ def scan(entries: Iterable[Entry], seen: dict[bytes, int] | None = None) -> Iter
     """
     first: dict[bytes, int] = {} if seen is None else seen
     for entry in entries:
+        entry = checked(entry)
         if isinstance(entry, Certificate):
-            problem = certs.thing_name_problem(entry.thing_name)
-            if problem is not None:
-                yield Scanned(Refusal(entry.position, f"entry {entry.position}: {problem}", entry.thing_name or None,
-                                      entry.fingerprint, kind="thing_name"))
-                continue
             digest = bytes.fromhex(entry.fingerprint)
             earlier = first.get(digest)
             if earlier is not None:
@@ -57,6 +53,28 @@ def scan(entries: Iterable[Entry], seen: dict[bytes, int] | None = None) -> Iter
                 continue
             first[digest] = entry.position
         yield Scanned(entry)
+
+
+def checked(entry: Entry) -> Entry:
+    """``entry``, or its refusal when it breaks a rule common to every vendor (IoT's thing-name rules)."""
+    if isinstance(entry, Certificate):
+        problem = certs.thing_name_problem(entry.thing_name)
+        if problem is not None:
+            return Refusal(entry.position, f"entry {entry.position}: {problem}", entry.thing_name or None,
+                           entry.fingerprint, kind="thing_name")
+    return entry
+
+
+def note_for(entries: int, duplicates: int, rejected: int, no_certificates: int) -> str | None:
+    """A one-line explanation when a manifest with these counts imports nothing, else None."""
+    if entries == 0:
+        return "the manifest holds no entries: nothing to import"
+    if no_certificates == entries:
+        return (f"signed manifest holds no device certificates: all {entries} entries carry none, "
+                "nothing to import")
+    if entries - duplicates - rejected == 0 and duplicates == 0:
+        return f"every one of the {entries} entries was refused: nothing to import"
+    return None
 
 
 @dataclass
@@ -101,14 +119,7 @@ class Tally:
 
     def note(self) -> str | None:
         """A one-line explanation when nothing would be imported, else None."""
-        if self.entries == 0:
-            return "the manifest holds no entries: nothing to import"
-        if self.no_certificates:
-            return (f"signed manifest holds no device certificates: all {self.entries} entries carry none, "
-                    "nothing to import")
-        if self.accepted == 0 and self.duplicates == 0:
-            return f"every one of the {self.entries} entries was refused: nothing to import"
-        return None
+        return note_for(self.entries, self.duplicates, self.rejected, self.rejected_by_kind.get("no_certificate", 0))
 
     def as_dict(self) -> dict[str, object]:
         return {

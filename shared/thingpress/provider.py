@@ -17,25 +17,40 @@ For a manifest the provider
 2. refuses, as a whole and for good (audit ``REFUSED`` with the reason, error log,
    message acknowledged), an object whose suffix is not this vendor's, an object
    that is gone, and a file that is not a readable manifest (``ManifestError``);
-3. streams the object through ``parse_manifest`` and ``manifest.scan`` with
-   bounded memory (the Infineon parser spools a 7z reel to a bounded temporary
-   file because py7zr needs to seek), hashing the manifest bytes on the way;
-4. sends one ``ImportMessage`` per accepted certificate with ``SendMessageBatch``
-   (10 entries and under 256 KiB per call; only failed entries are retried);
-5. commits progress with ``AuditTable.checkpoint`` every ``checkpoint_every``
-   entries or ``checkpoint_seconds``, after the messages and refusal rows of that
-   stretch are written; the counts committed are exactly the entries parsed since
-   the previous checkpoint, so a resumed run never counts anything twice;
-6. stops early when the Lambda is about to time out or has handled
-   ``max_entries_per_invocation`` entries: it commits a checkpoint and sends a
-   continuation message; the next invocation re-reads the object, skips every
-   position up to the checkpoint (still feeding them to ``scan`` so duplicates
-   stay right) and carries on. A crash has the same effect through SQS
-   redelivery. Certificates are re-sent only when an invocation dies between
-   sending and committing (the importer is idempotent).
+3. streams the object through the vendor parser with bounded memory (the Infineon
+   parser spools a 7z reel to a bounded temporary file because py7zr needs to
+   seek), hashing the manifest bytes on the way;
+4. hands the entries to the pure core, ``provider_core.run_chunk``, through
+   ``_AwsPorts``: the adapters for the audit table (certificate claims, refusal
+   rows, checkpoints), SQS (``BatchSender``: ``SendMessageBatch``, 10 entries and
+   under 256 KiB per call; only failed entries are retried), the Lambda deadline,
+   and the backpressure seam ``room_for`` (``Provider.window``; none by default);
+5. the core commits progress with ``AuditTable.checkpoint`` every
+   ``checkpoint_every`` entries or ``checkpoint_seconds``, after the messages and
+   refusal rows of that stretch are written, with the **cursor** after the last
+   entry (``thingpress.cursor``); the counts committed are exactly the entries
+   settled since the previous checkpoint, so a resumed run never counts anything twice;
+6. duplicates within the manifest are found by claims in the audit table
+   (``AuditTable.claim_certificates``: a conditional write per manifest and
+   certificate; a certificate whose claim an earlier position holds is a
+   duplicate), so memory does not grow with the manifest;
+7. stops early when the Lambda is about to time out (checked between any two
+   entries) or has handled ``max_entries_per_invocation`` entries: it commits a
+   checkpoint and sends a continuation message; the next invocation reads the
+   object **from the cursor** with a ranged GET (``Range: bytes=<offset>-``) and
+   carries on, never reading or parsing the prefix again. A crash has the same
+   effect through SQS redelivery. Certificates are re-sent only when an invocation
+   dies between sending and committing (the importer is idempotent).
 
-Resuming re-parses the skipped prefix (signature checks included): that is the
-price of a stateless resume, paid once per chunk.
+An Infineon 7z reel cannot be entered part-way: its selected bundle is extracted
+once into a staged object (``staging_key``: same bucket, so the same KMS key;
+expired by the stack's lifecycle rule on ``STAGING_PREFIX``, and extracted again by
+a chunk that finds it gone), which every chunk reads from its cursor like a line
+format. A checkpoint written before cursors existed is resumed from the top,
+skipping the entries up to it (its certificates are claimed again on the way, so
+later duplicates of them are still found). A chunk that started at a cursor
+sees only the tail of the object: when it reaches the end it hashes the whole
+object once more for the summary's ``sha256`` (``MAX_MANIFEST_BYTES`` bounds that).
 
 Two invocations on one manifest
 -------------------------------
@@ -72,10 +87,11 @@ import errno
 import hashlib
 import io
 import json
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
 import boto3
@@ -88,15 +104,20 @@ from cryptography import x509
 
 from thingpress import audit
 from thingpress.attributes import device_attributes
-from thingpress.audit import AuditTable, Progress
+from thingpress.audit import AuditTable, ClaimsUnsettled, Progress
+from thingpress.cursor import Cursor
 from thingpress.errors import Refused, ThingpressError
-from thingpress.manifest import Tally, scan
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
-from thingpress.records import ManifestError, Refusal
-from thingpress.settings import FunctionSettings, SettingsError
+from thingpress.provider_core import Commit, Pace, run_chunk
+from thingpress.records import Certificate, ManifestError
+from thingpress.settings import STAGING_PREFIX, FunctionSettings, SettingsError
 from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest, vendor_for_key
 
 CONTINUE_SCHEMA = "thingpress.continue/1"
+#: the largest manifest object accepted: a chunk that starts at a cursor hashes the whole object
+#: once more when it reaches the end (the summary's sha256), which must fit in one invocation.
+MAX_MANIFEST_BYTES = 10 * 1024**3
+_STAGE_IN_MEMORY = 8 * 1024 * 1024
 #: SendMessageBatch takes at most this many entries per call.
 MAX_BATCH_ENTRIES = 10
 _READ_CHUNK = 256 * 1024
@@ -133,6 +154,10 @@ class Tuning:
     #: delay of a recheck continuation (sent by an invocation that finds itself behind);
     #: None: twice the invocation's time at start, at most SQS's 900 s (900 s without a context).
     recheck_seconds: int | None = None
+    #: entries settled together: one claim transaction for their certificates (DynamoDB: at most 100).
+    claim_batch: int = 100
+    #: delay of the continuation sent when ``room_for`` leaves no room (a backpressure pause).
+    pause_seconds: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,26 +401,13 @@ def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
 # -- the provider ----------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Stretch:
-    """What was parsed since the last checkpoint (uncommitted)."""
-
-    entries: int = 0
-    duplicates: int = 0
-    queued: int = 0
-    refusals: list[dict[str, Any]] = field(default_factory=list)
-
-    def progress(self) -> Progress:
-        return Progress(entries=self.entries, duplicates=self.duplicates, queued=self.queued,
-                        rejected=len(self.refusals))
-
-
 class Provider:
     """The runtime of one vendor's provider function. Clients are created lazily unless injected."""
 
     def __init__(self, vendor: str, *, settings: FunctionSettings | None = None, s3: Any = None,
                  sqs: Any = None, dynamodb: Any = None, tuning: Tuning | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 window: Callable[[dict[str, Any]], int | None] | None = None):
         if vendor not in VENDORS:
             raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(sorted(VENDORS))}")
         self.vendor = vendor
@@ -406,6 +418,8 @@ class Provider:
         self._signers: tuple[x509.Certificate, ...] | None = None
         self.sleep = sleep
         self.clock = clock
+        #: the backpressure seam: entries a manifest (its summary) may enqueue now; None: no limit.
+        self.window = window
         # A failed message is reported in batchItemFailures (retried by SQS, then its DLQ),
         # also when it is the whole batch: no Lambda error for an expected retry.
         self.processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -589,36 +603,30 @@ class Provider:
             hint = f" (that suffix is the {other} provider's)" if other else ""
             return self.refuse(mid, ref, f"not a {self.vendor} manifest: the {self.vendor} provider expects a "
                                          f"'{expected}' object{hint}")
+        if ref.size is not None and ref.size > MAX_MANIFEST_BYTES:
+            return self.refuse(mid, ref, f"the object is {ref.size:,} bytes, more than the provider's limit of "
+                                         f"{MAX_MANIFEST_BYTES:,} bytes (10 GiB): split the manifest")
         if not self.settings.import_queue_url:
             raise SettingsError("THINGPRESS_IMPORT_QUEUE_URL is not set: nowhere to send import messages")
-        options = self.options()
-        try:
-            body = self._get(ref)
-        except _Gone as exc:
-            return self.refuse(mid, ref, str(exc))
-        with body:
-            try:
-                return self._stream(mid, ref, summary, body, options, deadline)
-            except ManifestError as exc:
-                return self.refuse(mid, ref, exc.reason)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                # A retry meets the same disk: refused, with what to change.
-                return self.refuse(mid, ref, "no space left in the function's /tmp (its ephemeral storage) while "
-                                             "spooling the manifest: give the function more ephemeral storage or "
-                                             "lower the archive limits")
+        return self._stream(mid, ref, summary, self.options(), deadline)
 
-    def _get(self, ref: ObjectRef) -> Any:
+    def _get(self, ref: ObjectRef, offset: int = 0) -> Any:
+        """The object's body from byte ``offset`` on (a ranged GET), streaming."""
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             kwargs["VersionId"] = ref.version_id
         elif ref.etag:
             kwargs["IfMatch"] = ref.etag
+        if offset:
+            if ref.size is not None and offset >= ref.size:
+                return io.BytesIO(b"")  # the cursor stands at the end: S3 would answer 416
+            kwargs["Range"] = f"bytes={offset}-"
         try:
             return self.s3.get_object(**kwargs)["Body"]
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if code == "InvalidRange":  # nothing after the cursor
+                return io.BytesIO(b"")
             if code in ("NoSuchKey", "NoSuchVersion", "404"):
                 raise _Gone("the object no longer exists") from None
             # Not transient either: S3 answers AccessDenied for a missing key when the reader may not list the bucket.
@@ -630,102 +638,111 @@ class Provider:
                             "the new version has its own event") from None
             raise
 
-    def _stream(self, mid: str, ref: ObjectRef, summary: dict[str, Any], body: Any, options: ParseOptions,
+    def _stream(self, mid: str, ref: ObjectRef, summary: dict[str, Any], options: ParseOptions,
                 deadline: _Deadline) -> RunResult:
-        reader = HashingReader(body)
-        # Buffered, not seekable: parsers stream it; the Infineon parser (py7zr needs to
-        # seek) spools it to a bounded temporary file itself.
-        stream = io.BufferedReader(reader, buffer_size=_READ_CHUNK)
-        return self._parse_and_send(mid, summary, stream, reader, options, deadline, ref)
-
-    def _parse_and_send(self, mid: str, summary: dict[str, Any], stream: BinaryIO, reader: HashingReader,
-                        options: ParseOptions, deadline: _Deadline, ref: ObjectRef) -> RunResult:
+        """Run one chunk of the manifest through the core (``provider_core.run_chunk``)."""
         tuning = self.tuning
-        max_entries = tuning.max_entries_per_invocation or self.settings.provider_max_entries
-        resume_after = int(summary.get("checkpoint") or 0)
-        queued_at = summary["started_at"]
+        checkpoint = int(summary.get("checkpoint") or 0)
+        cursor = Cursor.from_summary(summary)
+        vendor = VENDORS[self.vendor]
+        # Infineon: the reel's selected bundle, extracted once into a staged object read like a line format.
+        read = vendor.read_staged if vendor.stage is not None else vendor.read
+        # From the cursor when there is one; else from the top (a new manifest, a format that
+        # cannot be entered part-way, or an old checkpoint without a cursor), skipping to the checkpoint.
+        offset = cursor.offset if read is not None and cursor is not None and checkpoint else 0
         sender = BatchSender(self.sqs, self.settings.import_queue_url, attempts=tuning.send_attempts,
                              backoff=tuning.send_backoff, sleep=self.sleep)
-        result = RunResult(mid, "complete")
-        stretch = _Stretch()
-        position = resume_after
-        handled = 0
-        last_commit = self.clock()
-        committed = resume_after  # the checkpoint the current stretch is counted from
-
-        def commit(**final: Any) -> bool:
-            nonlocal stretch, last_commit, committed
-            sender.flush()
-            if stretch.refusals:
-                self.audit.put_refusals(mid, self.vendor, stretch.refusals)
-            progress = stretch.progress()
-            if not final and progress.entries == 0:
-                return True
-            if not self.audit.checkpoint(mid, position, progress, previous=committed, **final):
-                return False
-            committed = position
-            result.entries += progress.entries
-            result.queued += progress.queued
-            result.duplicates += progress.duplicates
-            result.rejected += progress.rejected
-            _emit(progress)
-            stretch = _Stretch()
-            last_commit = self.clock()
-            return True
-
-        tally = Tally(max_errors=0)  # the whole file, skipped prefix included: for the final note
-        for scanned in scan(parse_manifest(self.vendor, stream, options)):
-            tally.add(scanned)
-            entry, duplicate = scanned.entry, scanned.is_duplicate
-            if entry.position <= resume_after:
-                continue
-            position = entry.position
-            stretch.entries += 1
-            handled += 1
-            if duplicate:
-                stretch.duplicates += 1
-            elif isinstance(entry, Refusal):
-                stretch.refusals.append(_refusal_row(entry))
+        ports = _AwsPorts(self, mid, summary, sender, deadline)
+        pace = Pace(checkpoint_every=tuning.checkpoint_every, checkpoint_seconds=tuning.checkpoint_seconds,
+                    max_entries=tuning.max_entries_per_invocation or self.settings.provider_max_entries,
+                    claim_batch=tuning.claim_batch)
+        totals = Progress(entries=int(summary.get("entries") or 0), duplicates=int(summary.get("duplicates") or 0),
+                          queued=int(summary.get("queued") or 0), rejected=int(summary.get("rejected") or 0),
+                          no_certificates=int(summary.get("no_certificates") or 0))
+        try:
+            source, staged_sha = (self._staged(mid, ref, summary, options) if vendor.stage is not None
+                                  else (ref, None))
+            body = self._get(source, offset)
+        except (_Gone, ManifestError, OSError) as exc:
+            return self.refuse(mid, ref, _refusal_reason(exc))
+        with body:
+            reader = HashingReader(body)
+            # Buffered, not seekable: parsers stream it.
+            stream = io.BufferedReader(reader, buffer_size=_READ_CHUNK)
+            if offset:
+                entries: Iterable[tuple[Any, Cursor | None]] = read(stream, options, cursor)  # type: ignore[misc]
+            elif read is not None:
+                entries = read(stream, options, None)
             else:
-                # The environment's thing-name prefix (THINGPRESS_THING_PREFIX; "" keeps the vendor's name).
-                message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
-                                        thing_name=self.settings.thing_prefix + entry.thing_name,
-                                        fingerprint=entry.fingerprint,
-                                        certificate_pem=entry.certificate_pem, queued_at=queued_at,
-                                        attributes=device_attributes(self.vendor, entry.details) or None)
-                try:
-                    sender.add(str(entry.position), message.encode())
-                except MessageTooLarge as exc:  # refused before anything was buffered or sent
-                    stretch.refusals.append({"position": entry.position,
-                                             "reason": f"entry {entry.position}: {exc.reason}",
-                                             "thing_name": entry.thing_name, "fingerprint": entry.fingerprint})
-                else:
-                    stretch.queued += 1
-            if (stretch.entries >= tuning.checkpoint_every
-                    or self.clock() - last_commit >= tuning.checkpoint_seconds):
-                if not commit():
-                    return self._behind(result, ref, deadline)
-            if handled >= max_entries or deadline.low():
-                if not commit():
-                    return self._behind(result, ref, deadline)
-                self._continue(mid, ref)
-                logger.info("manifest chunk done; continuation sent",
-                            extra={"checkpoint": position, "entries_this_invocation": handled,
-                                   "remaining_ms": deadline.remaining()})
-                result.outcome = "chunked"
-                return result
-
-        reader.drain()
-        note = tally.note()
-        if note:
-            logger.warning("manifest has nothing to import", extra={"object": ref.uri, "note": note})
-        if not commit(state=audit.QUEUED, parse_done=True, sha256=reader.sha256.hexdigest(), note=note):
+                entries = ((entry, None) for entry in parse_manifest(self.vendor, stream, options))
+            ports.finish = ((lambda: staged_sha) if staged_sha is not None
+                            else (lambda: self._digest(ref, reader, whole=not offset)))
+            try:
+                chunk = run_chunk(entries, start=checkpoint, ports=ports, pace=pace, summary=summary, totals=totals,
+                                  skip_to=0 if offset else checkpoint,
+                                  reclaim=checkpoint > 0 and "cursor" not in summary, clock=self.clock)
+            except (ManifestError, OSError) as exc:
+                return self.refuse(mid, ref, _refusal_reason(exc))
+        result = RunResult(mid, chunk.outcome, entries=chunk.entries, queued=chunk.queued,
+                           duplicates=chunk.duplicates, rejected=chunk.rejected)
+        if chunk.outcome == "behind":
             return self._behind(result, ref, deadline)
-        result.reason = note
-        logger.info("manifest parsed", extra={"entries": result.entries, "queued": result.queued,
-                                              "duplicates": result.duplicates, "rejected": result.rejected,
-                                              "sha256": reader.sha256.hexdigest(), "bytes": reader.size})
+        if chunk.outcome == "chunked":
+            self._continue(mid, ref)
+            logger.info("manifest chunk done; continuation sent",
+                        extra={"checkpoint": chunk.position, "entries_this_invocation": chunk.entries,
+                               "remaining_ms": deadline.remaining()})
+        elif chunk.outcome == "paused":
+            self._continue(mid, ref, delay=tuning.pause_seconds)
+            logger.info("no room to enqueue more of this manifest now; continuation sent",
+                        extra={"checkpoint": chunk.position, "delay_seconds": tuning.pause_seconds})
+        else:
+            result.reason = chunk.note
+            if chunk.note:
+                logger.warning("manifest has nothing to import", extra={"object": ref.uri, "note": chunk.note})
+            logger.info("manifest parsed", extra={"entries": result.entries, "queued": result.queued,
+                                                  "duplicates": result.duplicates, "rejected": result.rejected,
+                                                  "sha256": ports.sha256})
         return result
+
+    def _staged(self, mid: str, ref: ObjectRef, summary: dict[str, Any],
+                options: ParseOptions) -> tuple[ObjectRef, str]:
+        """The staged object of a reel and the reel's SHA-256; extracts and stages the reel when
+        it is not staged yet, or its staged object expired (the lifecycle rule on ``STAGING_PREFIX``)."""
+        staged = ObjectRef(ref.bucket, staging_key(mid))
+        if summary.get("staged") and summary.get("reel_sha256"):
+            try:
+                self.s3.head_object(Bucket=staged.bucket, Key=staged.key)
+                return ObjectRef(staged.bucket, staged.key, size=summary.get("staged_size")), summary["reel_sha256"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code", "") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                logger.info("staged reel expired; extracting it again", extra={"staged": staged.key})
+        stage = VENDORS[self.vendor].stage
+        assert stage is not None
+        with self._get(ref) as body, tempfile.SpooledTemporaryFile(max_size=_STAGE_IN_MEMORY) as spool:
+            reader = HashingReader(body)
+            count = stage(io.BufferedReader(reader, buffer_size=_READ_CHUNK), options, spool)
+            reader.drain()
+            size = spool.tell()
+            spool.seek(0)
+            # Same bucket, so the bucket's default encryption (the stack's KMS key) applies.
+            self.s3.put_object(Bucket=staged.bucket, Key=staged.key, Body=spool, ContentLength=size)
+        sha256 = reader.sha256.hexdigest()
+        self.audit.set_staged(mid, staged.key, size=size, sha256=sha256)
+        logger.info("reel staged", extra={"staged": staged.key, "files": count, "bytes": size})
+        return ObjectRef(staged.bucket, staged.key, size=size), sha256
+
+    def _digest(self, ref: ObjectRef, reader: HashingReader, *, whole: bool) -> str:
+        """The SHA-256 of the whole object: the reader's, if it read from the top; else read again."""
+        if whole:
+            reader.drain()
+            return reader.sha256.hexdigest()
+        # A chunk that started at a cursor saw only the tail: hash the object once more, streaming.
+        with self._get(ref, 0) as body:
+            again = HashingReader(body)
+            again.drain()
+            return again.sha256.hexdigest()
 
     def _behind(self, result: RunResult, ref: ObjectRef, deadline: _Deadline) -> RunResult:
         """Another invocation committed first. Hand this message over to a recheck, then ack it.
@@ -768,6 +785,77 @@ class Provider:
             self.sqs.send_message(QueueUrl=url, MessageBody=body)
 
 
+# -- the core's ports, on AWS ------------------------------------------------
+
+
+class _AwsPorts:
+    """``provider_core.Ports`` for one chunk: claims and checkpoints in the audit table
+    (``AuditTable``), sends with ``BatchSender``, the deadline from the Lambda context, and
+    the backpressure seam ``room_for`` (the provider's ``window``; None: no limit)."""
+
+    def __init__(self, provider: Provider, mid: str, summary: dict[str, Any], sender: BatchSender,
+                 deadline: _Deadline):
+        self.provider = provider
+        self.mid = mid
+        self.summary = summary
+        self.sender = sender
+        self.deadline = deadline
+        self.finish: Callable[[], str] = lambda: ""
+        self.sha256: str | None = None
+        settings = provider.settings
+        self._prefix = settings.thing_prefix
+        self._queued_at = summary["started_at"]
+
+    def room_for(self, summary: dict[str, Any]) -> int | None:
+        window = self.provider.window
+        return None if window is None else window(summary)
+
+    def claim(self, claims: list[tuple[str, int]]) -> dict[int, int]:
+        try:
+            return self.provider.audit.claim_certificates(self.mid, claims)
+        except ClaimsUnsettled as exc:
+            raise ProviderError(str(exc)) from None
+
+    def send(self, entry: Certificate) -> str | None:
+        vendor = self.provider.vendor
+        # The environment's thing-name prefix (THINGPRESS_THING_PREFIX; "" keeps the vendor's name).
+        message = ImportMessage(manifest_id=self.mid, vendor=vendor, position=entry.position,
+                                thing_name=self._prefix + entry.thing_name, fingerprint=entry.fingerprint,
+                                certificate_pem=entry.certificate_pem, queued_at=self._queued_at,
+                                attributes=device_attributes(vendor, entry.details) or None)
+        try:
+            self.sender.add(str(entry.position), message.encode())
+        except MessageTooLarge as exc:  # refused before anything was buffered or sent
+            return exc.reason
+        return None
+
+    def commit(self, commit: Commit) -> bool:
+        audit_table = self.provider.audit
+        self.sender.flush()
+        if commit.stretch.refusals:
+            audit_table.put_refusals(self.mid, self.provider.vendor, commit.stretch.refusals)
+        progress = commit.stretch.progress()
+        final: dict[str, Any] = {}
+        if commit.final:
+            self.sha256 = self.finish()
+            final = {"state": audit.QUEUED, "parse_done": True, "sha256": self.sha256, "note": commit.note}
+        cursor = commit.cursor.as_item() if commit.cursor is not None else NO_CURSOR
+        if not audit_table.checkpoint(self.mid, commit.position, progress, previous=commit.previous,
+                                      cursor=cursor, **final):
+            return False
+        _emit(progress)
+        return True
+
+    def time_is_up(self) -> bool:
+        return self.deadline.low()
+
+
+#: the ``cursor`` a checkpoint stores when its entries came without one (a vendor with neither
+#: ``read`` nor ``read_staged``): the next chunk re-reads from the top and skips to the
+#: checkpoint, without claiming again (its claims are stored).
+NO_CURSOR: dict[str, Any] = {"offset": None, "line": 0}
+
+
 # -- helpers -----------------------------------------------------------------
 
 
@@ -808,13 +896,26 @@ class _manifest_keys:
         logger.remove_keys(["manifest_id"])
 
 
+def staging_key(mid: str) -> str:
+    """Where a manifest's staged object lives (the stack expires ``STAGING_PREFIX`` by a lifecycle rule)."""
+    return f"{STAGING_PREFIX}{mid}.staged"
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """Why a file is refused for good: the object is gone, not a manifest, or /tmp is full."""
+    if isinstance(exc, ManifestError):
+        return exc.reason
+    if isinstance(exc, OSError) and not isinstance(exc, _Gone):
+        if exc.errno != errno.ENOSPC:
+            raise exc
+        # A retry meets the same disk: refused, with what to change.
+        return ("no space left in the function's /tmp (its ephemeral storage) while spooling the manifest: "
+                "give the function more ephemeral storage or lower the archive limits")
+    return str(exc)
+
+
 def _finished(summary: dict[str, Any]) -> bool:
     return bool(summary.get("parse_done")) or summary.get("state") in (audit.COMPLETE, audit.REFUSED)
-
-
-def _refusal_row(entry: Refusal) -> dict[str, Any]:
-    return {"position": entry.position, "reason": entry.reason, "thing_name": entry.thing_name,
-            "fingerprint": entry.fingerprint}
 
 
 def _emit(progress: Progress) -> None:

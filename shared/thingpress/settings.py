@@ -64,6 +64,10 @@ ALL = (
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
 STALL_TIMEOUTS = 2
+#: where the Infineon provider stages a reel's selected bundle, extracted once (same bucket and
+#: KMS key as the manifests); the stack's lifecycle rule expires staged objects after STAGING_DAYS.
+STAGING_PREFIX = "staging/"
+STAGING_DAYS = 7
 DEFAULT_STALL_AFTER_SECONDS = STALL_TIMEOUTS * 900
 
 #: AWS default quotas (requests/second) for the IoT APIs the importer calls.

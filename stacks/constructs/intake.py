@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter,
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
 )
@@ -38,6 +39,7 @@ from stacks import defaults, iam
 from stacks.constructs.context import DeploymentContext
 from stacks.constructs.queues import QueuePair, QueueProps
 from stacks.naming import MICROCHIP_SIGNERS_PREFIX, VENDORS, vendor_prefix
+from thingpress.settings import STAGING_DAYS, STAGING_PREFIX
 
 
 class ManifestIntake(Construct):
@@ -67,7 +69,16 @@ class ManifestIntake(Construct):
                 noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
                     noncurrent_days=defaults.NONCURRENT_VERSION_DAYS)],
                 abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-                    days_after_initiation=defaults.ABORT_MULTIPART_DAYS)])])
+                    days_after_initiation=defaults.ABORT_MULTIPART_DAYS)]),
+            # Staged reels (an Infineon bundle extracted once for the chunks of one import) are scratch.
+            S3BucketLifecycleConfigurationRule(
+                id="expire-staged-reels", status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=STAGING_PREFIX)],
+                expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=STAGING_DAYS)],
+                noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                    noncurrent_days=1)],
+                abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                    days_after_initiation=1)])])
         # Depends on the public access block: AWS refuses some policies while it is being set.
         self.policy = S3BucketPolicy(self, "policy", bucket=bucket_id, depends_on=[self.public_access],
                                      policy=iam.document(iam.deny_insecure_transport(

@@ -6,6 +6,13 @@ binary file object (an S3 streaming body or a local file), yields ``Certificate`
 a whole cannot be read as that vendor's manifest. ``VENDORS`` maps vendor name to its
 ``Vendor`` description; the provider function and ``thingpress inspect`` both go
 through ``parse_manifest`` so they see exactly the same result.
+
+A vendor whose format can be entered part-way also defines
+``read(stream, options, start) -> Iterator[(Entry, Cursor)]`` (``Vendor.read``): each
+entry with the cursor after it, starting at ``start`` (``thingpress.cursor``) when
+given. The provider resumes such manifests from the cursor with a ranged GET. An
+Infineon reel cannot be entered part-way: ``Vendor.stage`` extracts it once into a
+staged object that ``Vendor.read_staged`` reads from a cursor.
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from cryptography import x509
 
+from thingpress.cursor import Cursor
 from thingpress.records import Entry, ManifestError
 
 
@@ -56,6 +64,12 @@ class Vendor:
     #: file name suffix, lower case, with the dot.
     suffix: str
     parse: Callable[[BinaryIO, ParseOptions], Iterator[Entry]]
+    #: entries with the cursor after each, from a cursor; None: the format cannot be entered part-way.
+    read: Callable[[BinaryIO, ParseOptions, Cursor | None], Iterator[tuple[Entry, Cursor]]] | None = None
+    #: formats that are extracted once (Infineon reels): write the entries' files to a staged
+    #: object (``stage``), which ``read_staged`` reads from a cursor.
+    stage: Callable[[BinaryIO, ParseOptions, IO[bytes]], int] | None = None
+    read_staged: Callable[[BinaryIO, ParseOptions, Cursor | None], Iterator[tuple[Entry, Cursor]]] | None = None
 
 
 def vendor_for_key(key: str) -> str | None:
@@ -85,8 +99,8 @@ from thingpress.vendors import espressif, generated, infineon, microchip  # noqa
 
 #: vendor name -> description; the suffix routes an uploaded file to its vendor.
 VENDORS: dict[str, Vendor] = {
-    "microchip": Vendor("microchip", ".json", microchip.parse),
-    "infineon": Vendor("infineon", ".7z", infineon.parse),
-    "espressif": Vendor("espressif", ".csv", espressif.parse),
-    "generated": Vendor("generated", ".txt", generated.parse),
+    "microchip": Vendor("microchip", ".json", microchip.parse, microchip.read),
+    "infineon": Vendor("infineon", ".7z", infineon.parse, stage=infineon.stage, read_staged=infineon.read_staged),
+    "espressif": Vendor("espressif", ".csv", espressif.parse, espressif.read),
+    "generated": Vendor("generated", ".txt", generated.parse, generated.read),
 }

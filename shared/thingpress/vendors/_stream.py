@@ -39,24 +39,28 @@ def buffered(stream: BinaryIO) -> io.BufferedIOBase:
     return io.BufferedReader(_RawAdapter(stream), buffer_size=CHUNK)
 
 
-def lines(stream: BinaryIO, max_line: int) -> Iterator[tuple[int, bytes | None]]:
-    """``(line_number, line)`` for every line, without the line end.
+def lines(stream: BinaryIO, max_line: int, first: int = 0) -> Iterator[tuple[int, bytes | None, int]]:
+    """``(line_number, line, size)`` for every line, without the line end; ``size`` is the
+    line's length in bytes, line end included (so callers know the byte offset after it).
 
-    A line longer than ``max_line`` bytes is yielded as ``None`` (the caller refuses
-    it) and skipped to its end, so one huge line cannot exhaust memory.
+    Numbers continue from ``first`` (the lines before where ``stream`` starts). A line
+    longer than ``max_line`` bytes is yielded as ``None`` (the caller refuses it) and
+    skipped to its end, so one huge line cannot exhaust memory.
     """
     reader = buffered(stream)
-    number = 0
+    number = first
     while True:
         line = reader.readline(max_line + 1)
         if not line:
             return
         number += 1
         if len(line) > max_line and not line.endswith(b"\n"):
+            size = len(line)
             while True:  # drain the rest of the oversized line
                 rest = reader.readline(CHUNK)
+                size += len(rest)
                 if not rest or rest.endswith(b"\n"):
                     break
-            yield number, None
+            yield number, None, size
             continue
-        yield number, line.rstrip(b"\r\n")
+        yield number, line.rstrip(b"\r\n"), len(line)

@@ -16,6 +16,11 @@ Format decisions:
 * A bad row (wrong field count, bad MAC, unreadable PEM, CN mismatch, expired...)
   is refused on its own; good rows are still imported. Undecodable bytes become
   U+FFFD and so fail those checks on their row only.
+* ``read`` can start at a ``Cursor`` (the byte after an entry's row; the header
+  was checked by the chunk that read the top): the provider resumes there with a
+  ranged GET. Rows are cut at the same line ends as before (``\r``, ``\n``,
+  ``\r\n``, outside quotes), counting the bytes of each line so every row's end
+  offset is exact.
 * A CSV structure error (e.g. a field larger than ``MAX_FIELD_BYTES`` characters,
   usually an unterminated quote) stops the file: ``ManifestError`` naming the row.
 """
@@ -23,12 +28,12 @@ Format decisions:
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from thingpress import certs
+from thingpress.cursor import Cursor
 from thingpress.records import Entry, ManifestError, Refusal
 from thingpress.vendors._stream import buffered
 
@@ -45,25 +50,71 @@ class _Dialect(csv.excel):
     strict = False
 
 
+_BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
 def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
-    text = io.TextIOWrapper(buffered(stream), encoding="utf-8-sig", errors="replace", newline="")
-    rows = _rows(csv.reader(text, _Dialect()))
-    header = next(rows, None)
-    if header is None:
-        raise ManifestError("espressif manifest is empty: expected a CSV with header MAC,cn,cert")
-    if [h.strip() for h in header] != HEADER:
-        raise ManifestError(
-            f"not an espressif manifest: expected CSV header MAC,cn,cert, got {','.join(header)[:80]!r}"
-        )
-    position = 0
+    return (entry for entry, _ in read(stream, options))
+
+
+def read(stream: BinaryIO, options: ParseOptions, start: Cursor | None = None) -> Iterator[tuple[Entry, Cursor]]:
+    """``(entry, cursor after its row)``; with ``start``, ``stream`` begins at ``start.offset`` of the file."""
+    feed = _Lines(stream, at_top=start is None)
+    reader = csv.reader(feed, _Dialect())
+    base_line = start.line if start else 0
+    rows = _rows(reader, base_line)
+    if start is None:
+        header = next(rows, None)
+        if header is None:
+            raise ManifestError("espressif manifest is empty: expected a CSV with header MAC,cn,cert")
+        if [h.strip() for h in header] != HEADER:
+            raise ManifestError(
+                f"not an espressif manifest: expected CSV header MAC,cn,cert, got {','.join(header)[:80]!r}"
+            )
+    position = start.position if start else 0
+    base_offset = start.offset if start else 0
     for row in rows:
         if not row or all(not field.strip() for field in row):
             continue
         position += 1
-        yield _entry(position, row, options)
+        yield _entry(position, row, options), Cursor(position, base_offset + feed.consumed, base_line + reader.line_num)
 
 
-def _rows(reader) -> Iterator[list[str]]:
+class _Lines:
+    """Decoded lines for ``csv.reader``, cut at ``\r``, ``\n`` and ``\r\n`` (kept, as with
+    ``newline=""``); ``consumed`` is the bytes handed out so far. ``csv.reader`` pulls
+    lines only as a row needs them, so after each row ``consumed`` is its end offset."""
+
+    def __init__(self, stream: BinaryIO, *, at_top: bool):
+        self._reader = buffered(stream)
+        self._pending: list[bytes] = []
+        self._at_top = at_top
+        self.consumed = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if not self._pending:
+            line = self._reader.readline()
+            if not line:
+                raise StopIteration
+            if self._at_top:  # a byte-order mark is tolerated at the very start only
+                self._at_top = False
+                if line.startswith(_BOM):
+                    self.consumed += len(_BOM)
+                    line = line[len(_BOM):]
+            if b"\r" in line and not (line.endswith(b"\r\n") and line.count(b"\r") == 1):
+                self._pending = _LINE_END.findall(line)[::-1]
+            else:
+                self._pending = [line]
+        piece = self._pending.pop()
+        self.consumed += len(piece)
+        return piece.decode("utf-8", errors="replace")
+
+
+def _rows(reader, base_line: int) -> Iterator[list[str]]:
     while True:
         try:
             row = next(reader)
@@ -71,7 +122,7 @@ def _rows(reader) -> Iterator[list[str]]:
             return
         except csv.Error as exc:
             raise ManifestError(
-                f"espressif manifest is not valid CSV after line {reader.line_num}: {exc} "
+                f"espressif manifest is not valid CSV after line {base_line + reader.line_num}: {exc} "
                 "(an unterminated quote?)"
             ) from None
         yield row

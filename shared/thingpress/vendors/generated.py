@@ -12,6 +12,8 @@ Format decisions:
 * A bad line (not base64, not a PEM certificate, no CN, longer than
   ``MAX_LINE_BYTES``) is refused on its own; the other lines are still imported.
 * Expired / not-yet-valid certificates follow ``ParseOptions.expired``.
+* ``read`` can start at a ``Cursor`` (the byte after an entry's line): the
+  provider resumes a chunk there with a ranged GET; ``parse`` reads from the top.
 * The whole file is refused (``ManifestError``) only when it is empty, holds no
   non-blank line, or its first entry is not even base64 text (e.g. a binary file
   or a JSON manifest handed to the wrong parser): such a file is not this format.
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from thingpress import certs
+from thingpress.cursor import Cursor
 from thingpress.records import Entry, ManifestError, Refusal
 from thingpress.vendors._stream import lines
 
@@ -36,8 +39,15 @@ _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 
 
 def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
-    position = 0
-    for number, raw in lines(stream, MAX_LINE_BYTES):
+    return (entry for entry, _ in read(stream, options))
+
+
+def read(stream: BinaryIO, options: ParseOptions, start: Cursor | None = None) -> Iterator[tuple[Entry, Cursor]]:
+    """``(entry, cursor after it)``; with ``start``, ``stream`` begins at ``start.offset`` of the file."""
+    position = start.position if start else 0
+    offset = start.offset if start else 0
+    for number, raw, size in lines(stream, MAX_LINE_BYTES, start.line if start else 0):
+        offset += size
         if raw is not None:
             raw = raw.strip()
             if not raw:
@@ -45,14 +55,15 @@ def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
         position += 1
         label = f"line {number}"
         if raw is None:
-            yield Refusal(position, f"{label}: line is longer than {MAX_LINE_BYTES} bytes", kind="malformed")
+            yield (Refusal(position, f"{label}: line is longer than {MAX_LINE_BYTES} bytes", kind="malformed"),
+                   Cursor(position, offset, number))
             continue
         if position == 1 and not _BASE64.issuperset(raw):
             raise ManifestError(
                 "not a generated manifest: expected one standard-base64 PEM certificate per line, "
                 f"line {number} is not base64 text"
             )
-        yield _entry(position, label, raw, options)
+        yield _entry(position, label, raw, options), Cursor(position, offset, number)
     if position == 0:
         raise ManifestError("generated manifest is empty: expected one standard-base64 PEM certificate per line")
 

@@ -23,6 +23,11 @@ Format decisions:
   archive = 2; an archive inside it would be 3). Past a bound the whole file is
   refused with a ``ManifestError`` that names the bound.
 * A corrupt, truncated or encrypted archive is refused as a whole with the reason.
+* Staging (``stage``, ``read_staged``): the provider extracts the selected bundle
+  once, into a staged object of one line per file (``<base64 file name> <base64
+  file bytes>``, in entry order), and every chunk reads that from its cursor with
+  a ranged GET instead of extracting the reel again. The same reel always stages
+  to the same bytes, so a cursor stays valid if the staged object is made again.
 * py7zr needs a seekable file: a non-seekable stream (an S3 body) is spooled to a
   ``SpooledTemporaryFile`` first, at most ``max_archive_bytes``. Extracted PEMs go
   to one spooled temporary file with an offset index, so memory holds the index,
@@ -31,6 +36,8 @@ Format decisions:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import tempfile
 from collections.abc import Iterator
@@ -42,7 +49,9 @@ import py7zr.exceptions
 from py7zr.io import Py7zIO, WriterFactory
 
 from thingpress import certs
+from thingpress.cursor import Cursor
 from thingpress.records import Entry, ManifestError, Refusal
+from thingpress.vendors._stream import lines
 
 if TYPE_CHECKING:
     from thingpress.vendors import ArchiveLimits, ParseOptions
@@ -59,6 +68,39 @@ class _Bound(Exception):
 
 
 def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
+    for position, (name, data) in enumerate(_files(stream, options), start=1):
+        yield _entry(position, name, data, options.infineon_bundle, options)
+
+
+def stage(stream: BinaryIO, options: ParseOptions, out: IO[bytes]) -> int:
+    """Extract the selected bundle of the reel ``stream`` into ``out`` as staged lines; returns the file count."""
+    count = 0
+    for name, data in _files(stream, options):
+        out.write(base64.b64encode(name.encode("utf-8", "surrogateescape")) + b" " + base64.b64encode(data) + b"\n")
+        count += 1
+    return count
+
+
+def read_staged(stream: BinaryIO, options: ParseOptions,
+                start: Cursor | None = None) -> Iterator[tuple[Entry, Cursor]]:
+    """``(entry, cursor after it)`` from a staged object (``stage``), from ``start`` when given."""
+    position = start.position if start else 0
+    offset = start.offset if start else 0
+    max_line = 2 * options.limits.max_entry_bytes + 4096
+    for number, raw, size in lines(stream, max_line, start.line if start else 0):
+        offset += size
+        position += 1
+        try:
+            name_b64, data_b64 = (raw or b"").split(b" ")
+            name = base64.b64decode(name_b64, validate=True).decode("utf-8", "surrogateescape")
+            data = base64.b64decode(data_b64, validate=True)
+        except (ValueError, binascii.Error):
+            raise ManifestError(f"infineon staged object line {number} is damaged: stage the reel again") from None
+        yield _entry(position, name, data, options.infineon_bundle, options), Cursor(position, offset, number)
+
+
+def _files(stream: BinaryIO, options: ParseOptions) -> Iterator[tuple[str, bytes]]:
+    """``(file name, bytes)`` of the selected bundle's files, in entry order."""
     bundle = options.infineon_bundle
     if bundle not in BUNDLES:
         raise ManifestError(f"unknown Infineon bundle {bundle!r} (expected one of {', '.join(BUNDLES)})")
@@ -67,10 +109,10 @@ def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
         outer_file = _seekable(stream, limits, stack)
         inner_name, inner_file = _inner_archive(outer_file, bundle, limits, stack)
         names, index, spool = _extract_pems(inner_file, inner_name, limits, stack)
-        for position, name in enumerate(names, start=1):
+        for name in names:
             offset, length = index[name]
             spool.seek(offset)
-            yield _entry(position, name, spool.read(length), bundle, options)
+            yield name, spool.read(length)
 
 
 def _entry(position: int, name: str, data: bytes, bundle: str, options: ParseOptions) -> Entry:

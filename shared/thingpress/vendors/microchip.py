@@ -7,6 +7,9 @@ Format decisions:
   base64url without padding. The array is read element by element
   (``json.JSONDecoder.raw_decode`` over a buffered text stream), so a manifest of
   any length needs memory for one element only. Positions are 1-based array indexes.
+  ``read`` yields the byte offset just after each element and can start there
+  (``Cursor``): the provider resumes a chunk at the next element with a ranged GET,
+  without re-reading (or re-verifying) the elements before it.
 * Signature: ES256 only, checked with ``cryptography`` (no python-jose). The raw
   64-byte ``r || s`` is converted to DER (``encode_dss_signature``) and verified over
   the ASCII bytes ``protected + "." + payload``.
@@ -54,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from thingpress import certs
+from thingpress.cursor import Cursor
 from thingpress.errors import Refused
 from thingpress.records import Entry, ManifestError, Refusal
 from thingpress.vendors._stream import buffered
@@ -164,13 +168,20 @@ def load_signers(directory: Path) -> tuple[x509.Certificate, ...]:
 
 
 def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
+    return (entry for entry, _ in read(stream, options))
+
+
+def read(stream: BinaryIO, options: ParseOptions, start: Cursor | None = None) -> Iterator[tuple[Entry, Cursor]]:
+    """``(entry, cursor after its element)``; with ``start``, ``stream`` begins at ``start.offset``
+    of the file, just after element ``start.position``."""
     index = index_signers(options.microchip_signers)
-    for position, element in _elements(stream):
+    base = start.offset if start else 0
+    for position, element, end in _elements(stream, start.position if start else None):
         if not index:
             raise ManifestError(
                 "microchip manifest cannot be verified: no trusted Microchip manifest signer certificate is configured"
             )
-        yield _entry(position, element, index, options)
+        yield _entry(position, element, index, options), Cursor(position, base + end)
 
 
 # -- one entry -----------------------------------------------------------------------------
@@ -324,26 +335,35 @@ def _check_key(cert: x509.Certificate, key0: dict[str, Any]) -> None:
 # -- streaming the JSON array ----------------------------------------------------------------
 
 
-def _elements(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
-    """``(position, element)`` for each element of the top-level JSON array, one at a time."""
+def _elements(stream: BinaryIO, after: int | None = None) -> Iterator[tuple[int, Any, int]]:
+    """``(position, element, end)`` for each element of the top-level JSON array, one at a time;
+    ``end`` is the byte offset (in ``stream``) just after the element.
+
+    ``after``: ``stream`` starts just after element ``after`` (a resumed chunk), not at the top.
+    """
     reader = _Chars(stream)
-    first = reader.next_significant()
-    if first is None:
-        raise ManifestError("microchip manifest is empty: expected a JSON array of signed entries")
-    if first != "[":
-        raise ManifestError(
-            "not a microchip manifest: expected a JSON array of signed entries (flattened JWS), "
-            f"found {reader.excerpt()!r} at the start"
-        )
-    reader.advance(1)
-    position = 0
-    if reader.next_significant() == "]":
+    resumed = after is not None
+    position = after or 0
+    if not resumed:
+        first = reader.next_significant()
+        if first is None:
+            raise ManifestError("microchip manifest is empty: expected a JSON array of signed entries")
+        if first != "[":
+            raise ManifestError(
+                "not a microchip manifest: expected a JSON array of signed entries (flattened JWS), "
+                f"found {reader.excerpt()!r} at the start"
+            )
         reader.advance(1)
-        reader.expect_end()
-        return
+        if reader.next_significant() == "]":
+            reader.advance(1)
+            reader.expect_end()
+            return
     while True:
-        position += 1
-        yield position, reader.decode(position)
+        if not resumed:
+            position += 1
+            element = reader.decode(position)
+            yield position, element, reader.offset()
+        resumed = False
         separator = reader.next_significant()
         if separator == ",":
             reader.advance(1)
@@ -367,11 +387,26 @@ class _Chars:
         self._buf = ""
         self._i = 0
         self._eof = False
+        self._started = False
+        #: byte offsets: ``_mark_bytes`` is where character ``_mark`` of ``_buf`` starts.
+        self._mark = 0
+        self._mark_bytes = 0
+
+    def offset(self) -> int:
+        """The byte offset (in the stream) of the current character; each character is
+        encoded once to count its bytes (the text was strict UTF-8, so the count is exact)."""
+        self._mark_bytes += len(self._buf[self._mark:self._i].encode("utf-8"))
+        self._mark = self._i
+        return self._mark_bytes
 
     def _fill(self) -> bool:
         if self._eof:
             return False
         data = self._stream.read(_CHUNK)
+        if not self._started:
+            self._started = True
+            if data.startswith(codecs.BOM_UTF8):  # dropped by the decoder: count its bytes
+                self._mark_bytes += len(codecs.BOM_UTF8)
         try:
             text = self._incremental.decode(data or b"", final=not data)
         except UnicodeDecodeError as exc:
@@ -379,8 +414,10 @@ class _Chars:
         if not data:
             self._eof = True
         if self._i > _CHUNK:
+            self.offset()
             self._buf = self._buf[self._i:]
             self._i = 0
+            self._mark = 0
         self._buf += text
         return True
 

@@ -127,3 +127,14 @@ def test_record_outcomes_splits_large_batches_and_manifests(table):
     assert all(table.record_outcomes(batch))
     assert (table.get_summary(MID)["imported"], table.get_summary(MID)["outstanding"]) == (150, 0)
     assert (table.get_summary(other)["imported"], table.get_summary(other)["failed"]) == (1, 1)
+
+
+def test_certificate_claims_name_the_earlier_position_and_a_replay_is_no_duplicate(table):
+    fps = [f"{i:064x}" for i in range(250)]
+    # 250 claims: three transactions; a certificate named twice in one call is a duplicate of the first
+    assert table.claim_certificates(MID, [(fp, i + 1) for i, fp in enumerate(fps)] + [(fps[7], 251)]) == {251: 8}
+    # a later chunk: a repeat of position 3's certificate, and a replay of position 5's own claim
+    assert table.claim_certificates(MID, [(fps[2], 300), (fps[4], 5), ("f" * 64, 301), ("f" * 64, 302)]) == {
+        300: 3, 302: 301}
+    assert table.claim_certificates(MID, [("f" * 64, 301)]) == {}  # replayed again: still its own
+    assert table.entries(MID) == []  # claims are not entry rows
