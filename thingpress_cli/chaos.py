@@ -13,7 +13,10 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
    applied DynamoDB or SQS write, partial ``SendMessageBatch`` failures,
    throttling bursts);
 3. switches the faults off, waits up to ``--settle`` seconds for every manifest
-   to complete, and checks each certificate in the audit table and in IoT.
+   to complete, and checks each certificate in the audit table and in IoT. A
+   message killed on each of its ``maxReceiveCount`` receives is dead-lettered,
+   on AWS as here: once the queues are idle the dead-letter queues are redriven
+   as an operator would (``thingpress redrive``), and the count is printed.
 
 It prints, last, one line::
 
@@ -45,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress import audit, certs
+from thingpress_cli import redrive
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import device_certificates, make_ca, manifest_line
 from thingpress_cli.local import emulator
@@ -89,6 +93,9 @@ class Result:
     duplicated: int = 0
     failed: int = 0
     stalled: int = 0
+    #: messages a DLQ held once the queues were idle, moved back (a message killed on each of its
+    #: maxReceiveCount receives is dead-lettered on AWS too; the operator's answer is a redrive).
+    redriven: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -174,6 +181,19 @@ def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
         result.duplicated += max(0, principals - 1)
 
 
+def idle(deployment: Deployment) -> bool:
+    """Nothing left to deliver: the import queue and every manifest queue hold no message at all."""
+    out = deployment.outputs
+    urls = [out.import_queue_url, *(v.manifest_queue_url for v in out.vendors.values())]
+    return not any(deployment.queue_depth(url) for url in urls)
+
+
+def redrive_dead_letters(deployment: Deployment) -> int:
+    """Move every DLQ's messages back (SQS message move tasks, as ``thingpress redrive`` does); how many moved."""
+    sqs = deployment.client("sqs")
+    return sum(int(redrive.redrive(sqs, dlq)["moved"]) for dlq in redrive.dead_letter_queues(deployment, "all"))
+
+
 def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -> Result:
     seed = settings.seed or secrets.randbelow(1 << 30) + 1
     rng = random.Random(seed)
@@ -211,7 +231,12 @@ def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) ->
     say(f"chaos: {result.kills} kills, {result.faults} faults ({report['counts']}); waiting for the imports")
     deadline = time.monotonic() + settings.settle
     while not complete(table, manifests) and time.monotonic() < deadline:
+        if idle(deployment):
+            result.redriven += redrive_dead_letters(deployment)
         time.sleep(1.0)
+    if result.redriven:
+        say(f"chaos: {result.redriven} messages were dead-lettered (killed on each of their receives) and "
+            "redriven, as an operator would (thingpress redrive)")
     for manifest in manifests:
         row = table.get_summary(manifest.manifest_id)
         if not row or row["state"] != audit.COMPLETE:

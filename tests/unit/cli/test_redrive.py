@@ -73,3 +73,20 @@ def test_a_running_task_is_followed_not_started_again():
     dlq = redrive_cmd.DeadLetters("import", "url", "arn")
     report = redrive_cmd.redrive(sqs, dlq, sleep=lambda _s: None)
     assert (report["moved"], report["status"], sqs.calls) == (3, "COMPLETED", ["list", "list", "list"])
+
+
+def test_chaos_redrives_dead_letters_only_once_the_queues_are_idle(cloud):
+    from thingpress_cli import chaos
+
+    out = cloud.deployment.outputs
+    cloud.sqs.send_message(QueueUrl=out.import_dlq_url, MessageBody="{}")  # killed on each of its receives
+    cloud.sqs.send_message(QueueUrl=out.vendors["generated"].manifest_queue_url, MessageBody="{}")
+    assert not chaos.idle(cloud.deployment)  # a manifest message still to deliver
+    cloud.sqs.purge_queue(QueueUrl=out.vendors["generated"].manifest_queue_url)
+    assert chaos.idle(cloud.deployment)  # dead letters do not count as work in flight
+
+    assert chaos.redrive_dead_letters(cloud.deployment) == 1
+
+    assert cloud.deployment.queue_depth(out.import_dlq_url) == 0
+    assert cloud.deployment.queue_depth(out.import_queue_url) == 1
+    assert not chaos.idle(cloud.deployment)
