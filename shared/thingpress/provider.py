@@ -86,7 +86,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 from cryptography import x509
 
-from thingpress import audit
+from thingpress import audit, events
 from thingpress.attributes import device_attributes
 from thingpress.audit import AuditTable, Progress
 from thingpress.errors import Refused, ThingpressError
@@ -438,7 +438,8 @@ class Provider:
         if self._audit is None:
             if self._dynamodb is None:
                 self._dynamodb = boto3.client("dynamodb")
-            self._audit = AuditTable(self._dynamodb, self.settings.audit_table, self.settings.audit_retention_days)
+            self._audit = AuditTable(self._dynamodb, self.settings.audit_table, self.settings.audit_retention_days,
+                                     announcer=events.announcer(self.settings.event_bus))
         return self._audit
 
     def options(self) -> ParseOptions:

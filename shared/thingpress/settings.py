@@ -53,13 +53,15 @@ MANIFEST_QUEUE_URLS = "THINGPRESS_MANIFEST_QUEUE_URLS"
 #: the watchdog: a manifest with no progress for this many seconds is resumed or marked STALLED
 #: (the stack sets twice the provider timeout; default twice the 900 s default timeout).
 STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
+#: the EventBridge bus the completion event goes to (thingpress.events); unset: no event.
+EVENT_BUS = "THINGPRESS_EVENT_BUS"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
-    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX,
+    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX, EVENT_BUS,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -109,6 +111,7 @@ class FunctionSettings:
     certificate_status: str = "ACTIVE"
     environment: str = ""
     thing_prefix: str = ""
+    event_bus: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -171,4 +174,5 @@ class FunctionSettings:
             certificate_status=choice(CERTIFICATE_STATUS, CERTIFICATE_STATUSES, "ACTIVE"),
             environment=env.get(ENVIRONMENT, ""),
             thing_prefix=env.get(THING_PREFIX, ""),
+            event_bus=env.get(EVENT_BUS, ""),
         )
