@@ -48,6 +48,11 @@ THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certif
                                        every file must be a certificate file the functions read
                                        (``thingpress.vendors.microchip.read_signer_file``)
 =====================================  ===========================================================
+
+Set by the stack on the functions, never by hand (``thingpress.settings`` lists them all), e.g.
+``THINGPRESS_AUDIT_TABLE``, the queue URLs, and ``THINGPRESS_EVENT_BUS``: the deployment's
+EventBridge bus ``thingpress-<suffix>-events``, where the function that completes a manifest puts
+one ``Manifest Completed`` event (``thingpress.events``; output ``event_bus_name``).
 """
 
 from __future__ import annotations

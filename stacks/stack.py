@@ -17,6 +17,7 @@ from stacks.config import StackConfig
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.audit_table import AuditTable
 from stacks.constructs.context import DeploymentContext
+from stacks.constructs.events import CompletionEvents, CompletionEventsProps
 from stacks.constructs.functions import FunctionProps, QueueFunction, SharedLayer
 from stacks.constructs.intake import ManifestIntake
 from stacks.constructs.iot import IotResources
@@ -54,9 +55,12 @@ class ThingpressStack(TerraformStack):
         iot = IotResources(self, "iot", ctx=ctx)
         layer = SharedLayer(self, "layer", ctx=ctx)
         iot_arns = iot.arns(ctx)
+        completion = CompletionEvents(self, "completion", ctx=ctx,
+                                      props=CompletionEventsProps(kms_key_arn=key.arn))
 
         common = {
             settings.AUDIT_TABLE: table.name, settings.ENVIRONMENT: config.suffix,
+            settings.EVENT_BUS: completion.bus.name,
             settings.AUDIT_RETENTION_DAYS: str(config.audit_retention_days),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
@@ -97,6 +101,7 @@ class ThingpressStack(TerraformStack):
                               [iot_arns["thing_group"], iot_arns["things"]]),
                 iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                               table.arn),
+                completion.put_statement(),
             ]))
 
         functions: dict[str, QueueFunction] = {IMPORTER: importer}
@@ -137,6 +142,7 @@ class ThingpressStack(TerraformStack):
                                   [import_pair.queue.arn, pair.queue.arn]),
                     iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                                       "dynamodb:BatchWriteItem"], table.arn),
+                    completion.put_statement("PutCompletionEventIfLastToFinish"),
                 ]))
 
         dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=WatchdogProps(
@@ -145,7 +151,8 @@ class ThingpressStack(TerraformStack):
             timeout=defaults.WATCHDOG_TIMEOUT_SECONDS, memory=defaults.WATCHDOG_MEMORY_MB,
             manifest_queues={v: intake.queues[v] for v in VENDORS}, import_queues=import_pair,
             audit_table_name=table.name, audit_table_arn=table.arn, metrics_namespace=METRICS_NAMESPACE,
-            common_environment=common))
+            common_environment=common,
+            statements=[completion.put_statement("PutCompletionEventIfLastToFinish")]))
 
         queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair}
         alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues,
@@ -167,6 +174,8 @@ class ThingpressStack(TerraformStack):
             outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
             outputs.WATCHDOG_FUNCTION_NAME: dog.name, outputs.WATCHDOG_SCHEDULE_RULE: dog.rule.name,
             outputs.WATCHDOG_SCHEDULE: dog.schedule_expression, outputs.THING_NAME_PREFIX: config.thing_prefix,
+            outputs.EVENT_BUS_NAME: completion.bus.name, outputs.EVENT_BUS_ARN: completion.bus.arn,
+            outputs.COMPLETION_QUEUE_URL: completion.queue.url, outputs.COMPLETION_QUEUE_ARN: completion.queue.arn,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint
