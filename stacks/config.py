@@ -27,6 +27,13 @@ THINGPRESS_RESERVED_CONCURRENCY        ``none`` or ``mapping``: reserve each fun
 THINGPRESS_THING_PREFIX                prepended to every vendor thing name (``pr<N>-`` for preview
                                        suffixes ``pr<N>``, none otherwise; ``none`` for no prefix);
                                        checked against the 128-character thing-name limit
+THINGPRESS_THING_NAME_TEMPLATE         each device's thing name from ``{prefix}`` (the prefix above),
+                                       ``{vendor}``, ``{name}`` (the vendor's name for the device),
+                                       ``{serial}`` (certificate serial, hex), ``{fingerprint}``
+                                       (certificate id) (``{prefix}{name}``: today's names); refused at
+                                       synth if a placeholder is unknown, no ``{name}``/``{serial}``/
+                                       ``{fingerprint}`` is used, the text holds characters IoT refuses
+                                       or a name could exceed 128 characters (``thingpress.thing_names``)
 THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
 THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
@@ -65,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from thingpress import patterns, settings
+from thingpress import patterns, settings, thing_names
 from thingpress.vendors import microchip
 
 from stacks import defaults
@@ -122,6 +129,8 @@ class StackConfig:
     policy_attachment: str = "thing-group"
     reserved_concurrency: str = "none"
     thing_prefix: str = ""
+    #: ``thingpress.thing_names``: the default gives today's names (prefix + the vendor's name).
+    thing_name_template: str = thing_names.DEFAULT_TEMPLATE
     expired_certificates: str = "reject"
     existing_thing: str = "keep"
     infineon_bundle: str = "E0E0"
@@ -241,6 +250,11 @@ class StackConfig:
         prefix_problem = thing_prefix_problem(thing_prefix)
         if prefix_problem:
             errors.append(f"{settings.THING_PREFIX}: {prefix_problem}")
+        name_template = get(settings.THING_NAME_TEMPLATE) or thing_names.DEFAULT_TEMPLATE
+        # (a prefix that is itself wrong is reported once, above)
+        template_problem = None if prefix_problem else thing_names.template_problem(name_template, thing_prefix)
+        if template_problem:
+            errors.append(f"{settings.THING_NAME_TEMPLATE}: {template_problem}")
 
         tps = dict(settings.DEFAULT_IOT_TPS)
         raw_tps = get(settings.IOT_TPS)
@@ -310,7 +324,7 @@ class StackConfig:
             iot_policy_name=policy_name, iot_policy_document=policy_doc,
             thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
             policy_attachment=attachment, reserved_concurrency=reserved,
-            thing_prefix=thing_prefix, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            thing_prefix=thing_prefix, thing_name_template=name_template, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             certificate_status=certificate_status,
             iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,

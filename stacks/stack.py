@@ -9,7 +9,7 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
-from thingpress import settings
+from thingpress import settings, thing_names
 from thingpress.vendors import ArchiveLimits
 
 from stacks import defaults, iam, outputs
@@ -112,6 +112,8 @@ class ThingpressStack(TerraformStack):
                    settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
             if config.thing_prefix:
                 env[settings.THING_PREFIX] = config.thing_prefix
+            if config.thing_name_template != thing_names.DEFAULT_TEMPLATE:
+                env[settings.THING_NAME_TEMPLATE] = config.thing_name_template
             extra = []
             ephemeral = None
             if vendor == "infineon":

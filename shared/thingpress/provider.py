@@ -69,6 +69,7 @@ is not taken for being behind.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -94,6 +95,7 @@ from thingpress.manifest import Tally, scan
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
 from thingpress.records import ManifestError, Refusal
 from thingpress.settings import FunctionSettings, SettingsError
+from thingpress.thing_names import ThingNameError, ThingNameTemplate
 from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest, vendor_for_key
 
 CONTINUE_SCHEMA = "thingpress.continue/1"
@@ -442,6 +444,14 @@ class Provider:
                                      announcer=events.announcer(self.settings.event_bus))
         return self._audit
 
+    @functools.cached_property
+    def thing_names(self) -> ThingNameTemplate:
+        """How each device's thing is named (THINGPRESS_THING_NAME_TEMPLATE, THINGPRESS_THING_PREFIX)."""
+        try:
+            return ThingNameTemplate(self.settings.thing_name_template, self.settings.thing_prefix)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
     def options(self) -> ParseOptions:
         """Parse options from the settings; Microchip signers are loaded once per cold start."""
         signers: tuple[x509.Certificate, ...] = ()
@@ -688,15 +698,17 @@ class Provider:
             elif isinstance(entry, Refusal):
                 stretch.refusals.append(_refusal_row(entry))
             else:
-                # The environment's thing-name prefix (THINGPRESS_THING_PREFIX; "" keeps the vendor's name).
-                message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
-                                        thing_name=self.settings.thing_prefix + entry.thing_name,
-                                        fingerprint=entry.fingerprint,
-                                        certificate_pem=entry.certificate_pem, queued_at=queued_at,
-                                        attributes=device_attributes(self.vendor, entry.details) or None)
                 try:
+                    # The thing's name: the one place (thingpress.thing_names) the template is applied.
+                    thing_name = self.thing_names.render(vendor=self.vendor, name=entry.thing_name,
+                                                         fingerprint=entry.fingerprint,
+                                                         certificate_pem=entry.certificate_pem)
+                    message = ImportMessage(manifest_id=mid, vendor=self.vendor, position=entry.position,
+                                            thing_name=thing_name, fingerprint=entry.fingerprint,
+                                            certificate_pem=entry.certificate_pem, queued_at=queued_at,
+                                            attributes=device_attributes(self.vendor, entry.details) or None)
                     sender.add(str(entry.position), message.encode())
-                except MessageTooLarge as exc:  # refused before anything was buffered or sent
+                except (MessageTooLarge, ThingNameError) as exc:  # refused before anything was buffered or sent
                     stretch.refusals.append({"position": entry.position,
                                              "reason": f"entry {entry.position}: {exc.reason}",
                                              "thing_name": entry.thing_name, "fingerprint": entry.fingerprint})

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from thingpress.errors import ThingpressError
+from thingpress.thing_names import DEFAULT_TEMPLATE
 
 AUDIT_TABLE = "THINGPRESS_AUDIT_TABLE"
 IMPORT_QUEUE_URL = "THINGPRESS_IMPORT_QUEUE_URL"
@@ -53,6 +54,8 @@ MANIFEST_QUEUE_URLS = "THINGPRESS_MANIFEST_QUEUE_URLS"
 #: the watchdog: a manifest with no progress for this many seconds is resumed or marked STALLED
 #: (the stack sets twice the provider timeout; default twice the 900 s default timeout).
 STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
+#: the thing name of each device, from placeholders (thingpress.thing_names; default ``{prefix}{name}``).
+THING_NAME_TEMPLATE = "THINGPRESS_THING_NAME_TEMPLATE"
 #: the EventBridge bus the completion event goes to (thingpress.events); unset: no event.
 EVENT_BUS = "THINGPRESS_EVENT_BUS"
 
@@ -62,6 +65,7 @@ ALL = (
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
     MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX, EVENT_BUS,
+    THING_NAME_TEMPLATE,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -112,6 +116,7 @@ class FunctionSettings:
     environment: str = ""
     thing_prefix: str = ""
     event_bus: str = ""
+    thing_name_template: str = DEFAULT_TEMPLATE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -175,4 +180,5 @@ class FunctionSettings:
             environment=env.get(ENVIRONMENT, ""),
             thing_prefix=env.get(THING_PREFIX, ""),
             event_bus=env.get(EVENT_BUS, ""),
+            thing_name_template=env.get(THING_NAME_TEMPLATE, "") or DEFAULT_TEMPLATE,
         )

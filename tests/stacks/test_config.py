@@ -187,3 +187,22 @@ def test_thing_name_prefix_must_leave_room_for_the_longest_vendor_name():
     with pytest.raises(ConfigError) as err:
         StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "pr 7/"})
     assert err.value.errors[0].startswith("THINGPRESS_THING_PREFIX: 'pr 7/' may only hold")
+
+
+def test_thing_name_template_defaults_to_todays_names_and_is_checked_at_synth():
+    assert StackConfig.from_env({**BASE}).thing_name_template == "{prefix}{name}"
+    good = "{prefix}{vendor}-{serial}"
+    assert StackConfig.from_env({**BASE, "THINGPRESS_THING_NAME_TEMPLATE": good}).thing_name_template == good
+    for bad, why in (("{prefix}{chip}", "unknown placeholder {chip}"),
+                     ("{vendor}#{name}", "'#' cannot be in an IoT thing name"),
+                     ("{name}-{fingerprint}", "can give 129-character thing names")):
+        with pytest.raises(ConfigError) as err:
+            StackConfig.from_env({**BASE, "THINGPRESS_THING_NAME_TEMPLATE": bad})
+        assert len(err.value.errors) == 1
+        assert err.value.errors[0].startswith(f"THINGPRESS_THING_NAME_TEMPLATE: {bad!r}") and why in err.value.errors[0]
+    # the prefix counts: 60 + 1 + 64 fits, 63 + 1 + 64 does not
+    assert StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "p" * 60,
+                                 "THINGPRESS_THING_NAME_TEMPLATE": "{prefix}-{name}"})
+    with pytest.raises(ConfigError, match="THINGPRESS_THING_NAME_TEMPLATE: '{prefix}-{name}' can give 129-character"):
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "p" * 64,
+                              "THINGPRESS_THING_NAME_TEMPLATE": "{prefix}-{name}"})
