@@ -22,8 +22,8 @@ lost (or whose function died right after it) reached the bus, and a second event
 for one manifest is worse for a consumer than a missing one it can detect. So a
 function dying between the update and PutEvents, or EventBridge refusing the
 entry after the SDK's retries, loses the event; the summary then still says
-``PENDING`` or ``FAILED``, which ``thingpress status`` shows (``event`` column)
-and a consumer can reconcile from. EventBridge itself delivers to targets at
+``PENDING`` or ``FAILED``, which ``thingpress status MANIFEST --json`` shows
+(``completion_event``, ``completion_event_error``) and a consumer can reconcile from. EventBridge itself delivers to targets at
 least once: consumers dedupe on ``detail.manifest_id``.
 """
 
