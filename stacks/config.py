@@ -14,10 +14,14 @@ THINGPRESS_BACKEND                     ``s3`` or ``local`` state (``s3`` for aws
                                        is set, else ``local``: state in build/state/, never committed)
 THINGPRESS_STATE_BUCKET                S3 state bucket (required for the s3 backend)
 THINGPRESS_STATE_REGION                state bucket region (the region)
-THINGPRESS_IOT_POLICY_NAME             existing IoT policy to attach (none: the stack creates one)
+THINGPRESS_IOT_POLICY_NAME             existing IoT policies (comma-separated) attached besides the one
+                                       the stack always creates, as THINGPRESS_POLICY_ATTACHMENT says
 THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
 THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
-THINGPRESS_THING_GROUP                 existing thing group (none: the stack creates one)
+THINGPRESS_THING_GROUP                 existing thing groups (comma-separated) every thing also joins,
+                                       besides the one the stack always creates (that one carries the
+                                       policies in ``thing-group`` mode); each name once, 1-128 of
+                                       [a-zA-Z0-9:_-]
 THINGPRESS_POLICY_ATTACHMENT           ``thing-group``: the device policy is attached once, to the thing
                                        group, and each thing inherits it (4 IoT calls per certificate,
                                        no iot:AttachPolicy grant); ``certificate``: attached to each
@@ -97,6 +101,23 @@ _PEM_CERT = "-----BEGIN CERTIFICATE-----"
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 
 
+def _existing_names(setting: str, raw: str, created: str, errors: list[str]) -> tuple[str, ...]:
+    """Comma-separated names of existing IoT resources: each valid, each once, not the created one."""
+    if not raw:
+        return ()
+    names = tuple(part.strip() for part in raw.split(","))
+    for name in names:
+        if not patterns.THING_NAME.fullmatch(name):
+            errors.append(f"{setting}: {name!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        elif name == created:
+            errors.append(f"{setting}: {name!r} is the one the stack creates (it is always used); "
+                          "name only existing ones")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        errors.append(f"{setting}: {', '.join(repeated)} named more than once")
+    return names
+
+
 class ConfigError(ValueError):
     """Bad configuration: one line per setting, each naming it."""
 
@@ -122,10 +143,12 @@ class StackConfig:
     backend: str = "s3"
     state_bucket: str = ""
     state_region: str = ""
-    iot_policy_name: str = ""
+    #: existing IoT policies attached besides the created one (THINGPRESS_IOT_POLICY_NAME, comma-separated).
+    iot_policy_names: tuple[str, ...] = ()
     iot_policy_document: str = ""
     thing_type: str = ""
-    thing_group: str = ""
+    #: existing thing groups every thing joins besides the created one (THINGPRESS_THING_GROUP).
+    thing_groups: tuple[str, ...] = ()
     policy_attachment: str = "thing-group"
     reserved_concurrency: str = "none"
     thing_prefix: str = ""
@@ -233,17 +256,17 @@ class StackConfig:
             errors.append(f"THINGPRESS_STATE_REGION: {state_region!r} is not an AWS region name")
         state_region = state_region or region
 
-        policy_name = get("THINGPRESS_IOT_POLICY_NAME")
         policy_doc = get("THINGPRESS_IOT_POLICY_DOCUMENT")
-        if policy_name and policy_doc:
-            errors.append("THINGPRESS_IOT_POLICY_DOCUMENT: give either a document (the stack creates the policy) "
-                          "or THINGPRESS_IOT_POLICY_NAME (an existing policy), not both")
         if policy_doc:
             policy_doc = _policy_document(policy_doc, errors)
-        for name in ("THINGPRESS_IOT_POLICY_NAME", "THINGPRESS_THING_TYPE", "THINGPRESS_THING_GROUP"):
-            value = get(name)
-            if value and not patterns.THING_NAME.fullmatch(value):
-                errors.append(f"{name}: {value!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        thing_type = get("THINGPRESS_THING_TYPE")
+        if thing_type and not patterns.THING_NAME.fullmatch(thing_type):
+            errors.append(f"THINGPRESS_THING_TYPE: {thing_type!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        names = Names(suffix, region)
+        policy_names = _existing_names("THINGPRESS_IOT_POLICY_NAME", get("THINGPRESS_IOT_POLICY_NAME"),
+                                       names.iot_policy, errors)
+        thing_groups = _existing_names("THINGPRESS_THING_GROUP", get("THINGPRESS_THING_GROUP"), names.thing_group,
+                                       errors)
 
         raw_prefix = get(settings.THING_PREFIX)
         thing_prefix = "" if raw_prefix.lower() == "none" else (raw_prefix or default_thing_prefix(suffix))
@@ -321,8 +344,8 @@ class StackConfig:
         return cls(
             suffix=suffix, region=region, target=target, endpoint=endpoint, backend=backend,
             state_bucket=state_bucket, state_region=state_region,
-            iot_policy_name=policy_name, iot_policy_document=policy_doc,
-            thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
+            iot_policy_names=policy_names, iot_policy_document=policy_doc,
+            thing_type=thing_type, thing_groups=thing_groups,
             policy_attachment=attachment, reserved_concurrency=reserved,
             thing_prefix=thing_prefix, thing_name_template=name_template, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             certificate_status=certificate_status,

@@ -73,18 +73,16 @@ class ThingpressStack(TerraformStack):
             max_concurrency=concurrency,
             environment={
                 **common, "POWERTOOLS_SERVICE_NAME": "importer",
-                settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: iot.thing_group_name,
-                **({settings.POLICY_NAMES: iot.policy_name} if iot.per_certificate else {}),
+                settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: ",".join(iot.thing_group_names),
+                **({settings.POLICY_NAMES: ",".join(iot.policy_names)} if iot.per_certificate else {}),
                 settings.IOT_TPS: json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":")),
                 settings.IMPORT_CONCURRENCY: str(concurrency),
                 settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
                 settings.EXISTING_THING: config.existing_thing,
                 settings.CERTIFICATE_STATUS: config.certificate_status,
             },
-            configured={k: v for k, v in {settings.THING_TYPE: config.thing_type,
-                                          settings.THING_GROUP: config.thing_group,
-                                          settings.POLICY_NAMES: config.iot_policy_name if iot.per_certificate
-                                          else ""}.items() if v},
+            # THING_GROUP and POLICY_NAMES always start with the created group / policy (a reference).
+            configured={settings.THING_TYPE: config.thing_type} if config.thing_type else {},
             reserve_concurrency=config.reserved_concurrency == "mapping",
             statements=[
                 # RegisterCertificateWithoutCA has no resource-level permissions (the certificate
@@ -98,7 +96,7 @@ class ThingpressStack(TerraformStack):
                 *([iam.statement("AttachDevicePolicyToCertificate", ["iot:AttachPolicy"], iot_arns["certificates"])]
                   if iot.per_certificate else []),
                 iam.statement("AddThingToGroup", ["iot:AddThingToThingGroup"],
-                              [iot_arns["thing_group"], iot_arns["things"]]),
+                              [*iot_arns["thing_groups"], iot_arns["things"]]),
                 iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                               table.arn),
                 completion.put_statement(),

@@ -21,6 +21,7 @@ IMPORT_QUEUE_URL = "THINGPRESS_IMPORT_QUEUE_URL"
 MANIFEST_QUEUE_URL = "THINGPRESS_MANIFEST_QUEUE_URL"
 VENDOR = "THINGPRESS_VENDOR"
 THING_TYPE = "THINGPRESS_THING_TYPE"
+#: comma-separated thing groups every thing is added to (the stack's own first).
 THING_GROUP = "THINGPRESS_THING_GROUP"
 #: comma-separated IoT policy names attached to every certificate.
 POLICY_NAMES = "THINGPRESS_POLICY_NAMES"
@@ -98,6 +99,7 @@ class FunctionSettings:
     manifest_queue_url: str = ""
     vendor: str = ""
     thing_type: str = ""
+    #: the first (the stack's own) of ``thing_groups``; "" when there is none.
     thing_group: str = ""
     policy_names: tuple[str, ...] = ()
     iot_tps: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_IOT_TPS))
@@ -117,6 +119,13 @@ class FunctionSettings:
     thing_prefix: str = ""
     event_bus: str = ""
     thing_name_template: str = DEFAULT_TEMPLATE
+    #: every thing group a thing joins (``THINGPRESS_THING_GROUP``); empty: ``thing_group`` alone, if set.
+    thing_groups: tuple[str, ...] = ()
+
+    @property
+    def every_thing_group(self) -> tuple[str, ...]:
+        """The groups the importer adds each thing to, in order."""
+        return self.thing_groups or ((self.thing_group,) if self.thing_group else ())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -156,13 +165,15 @@ class FunctionSettings:
             except (ValueError, AttributeError, TypeError):
                 raise SettingsError(f"environment variable {MANIFEST_QUEUE_URLS} must be a JSON object of "
                                     "vendor to queue URL") from None
+        groups = tuple(g for g in env.get(THING_GROUP, "").split(",") if g)
         return cls(
             audit_table=need(AUDIT_TABLE),
             import_queue_url=env.get(IMPORT_QUEUE_URL, ""),
             manifest_queue_url=env.get(MANIFEST_QUEUE_URL, ""),
             vendor=env.get(VENDOR, ""),
             thing_type=env.get(THING_TYPE, ""),
-            thing_group=env.get(THING_GROUP, ""),
+            thing_group=groups[0] if groups else "",
+            thing_groups=groups,
             policy_names=tuple(p for p in env.get(POLICY_NAMES, "").split(",") if p),
             iot_tps=tps,
             import_concurrency=max(1, integer(IMPORT_CONCURRENCY, 1)),
