@@ -71,6 +71,8 @@ def test_batch_transaction_and_versioned_operations_map_to_the_actions_iam_autho
     table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}"
     assert actions("dynamodb", "TransactWriteItems", RECORDED["thingpress-local-importer"][-2][2]) == {
         ("dynamodb:UpdateItem", table), ("dynamodb:PutItem", table)}
+    assert actions("dynamodb", "Query", {"TableName": TABLE, "IndexName": "by_state"}) == {
+        ("dynamodb:Query", f"{table}/index/by_state")}  # an index query is authorized on the index
     obj = f"arn:aws:s3:::{BUCKET}/incoming/generated/m.txt"
     assert ("s3:GetObjectVersion", obj) in actions("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt",
                                                                       "VersionId": "v1"})

@@ -108,7 +108,10 @@ def candidate_arns(service: str, params: dict[str, Any], stack: Stack, region: s
         if "Key" in params:
             out.append(f"arn:{p}:s3:::{params['Bucket']}/{params['Key']}")
     if "TableName" in params:
-        out.append(f"arn:{p}:dynamodb:{region}:{a}:table/{params['TableName']}")
+        table = f"arn:{p}:dynamodb:{region}:{a}:table/{params['TableName']}"
+        # A Query or Scan of a secondary index is authorized on the index (DynamoDB developer guide,
+        # "Using IAM policy conditions for fine-grained access control": table/<t>/index/<i>), not the table.
+        out.append(f"{table}/index/{params['IndexName']}" if "IndexName" in params else table)
     if "EventBusName" in params:
         bus = params["EventBusName"]
         out.append(bus if bus.startswith("arn:") else f"arn:{p}:events:{region}:{a}:event-bus/{bus}")
