@@ -30,11 +30,15 @@ class Cloud:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.table_name = create_audit_table(self.dynamodb)
         self.events.create_event_bus(Name=BUS)
+        rule_arn = self.events.put_rule(Name="completed", EventBusName=BUS, EventPattern=json.dumps(
+            {"source": [events.SOURCE], "detail-type": [events.MANIFEST_COMPLETED]}))["RuleArn"]
         self.queue_url = self.sqs.create_queue(QueueName="completed")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
                                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.events.put_rule(Name="completed", EventBusName=BUS, EventPattern=json.dumps(
-            {"source": [events.SOURCE], "detail-type": [events.MANIFEST_COMPLETED]}))
+        self.sqs.set_queue_attributes(QueueUrl=self.queue_url, Attributes={"Policy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
         self.events.put_targets(Rule="completed", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
 
     def table(self, announcer: object | None = "bus") -> AuditTable:
