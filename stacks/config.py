@@ -14,10 +14,14 @@ THINGPRESS_BACKEND                     ``s3`` or ``local`` state (``s3`` for aws
                                        is set, else ``local``: state in build/state/, never committed)
 THINGPRESS_STATE_BUCKET                S3 state bucket (required for the s3 backend)
 THINGPRESS_STATE_REGION                state bucket region (the region)
-THINGPRESS_IOT_POLICY_NAME             existing IoT policy to attach (none: the stack creates one)
+THINGPRESS_IOT_POLICY_NAME             existing IoT policies (comma-separated) attached besides the one
+                                       the stack always creates, as THINGPRESS_POLICY_ATTACHMENT says
 THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
 THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
-THINGPRESS_THING_GROUP                 existing thing group (none: the stack creates one)
+THINGPRESS_THING_GROUP                 existing thing groups (comma-separated) every thing also joins,
+                                       besides the one the stack always creates (that one carries the
+                                       policies in ``thing-group`` mode); each name once, 1-128 of
+                                       [a-zA-Z0-9:_-]
 THINGPRESS_POLICY_ATTACHMENT           ``thing-group``: the device policy is attached once, to the thing
                                        group, and each thing inherits it (4 IoT calls per certificate,
                                        no iot:AttachPolicy grant); ``certificate``: attached to each
@@ -27,6 +31,13 @@ THINGPRESS_RESERVED_CONCURRENCY        ``none`` or ``mapping``: reserve each fun
 THINGPRESS_THING_PREFIX                prepended to every vendor thing name (``pr<N>-`` for preview
                                        suffixes ``pr<N>``, none otherwise; ``none`` for no prefix);
                                        checked against the 128-character thing-name limit
+THINGPRESS_THING_NAME_TEMPLATE         each device's thing name from ``{prefix}`` (the prefix above),
+                                       ``{vendor}``, ``{name}`` (the vendor's name for the device),
+                                       ``{serial}`` (certificate serial, hex), ``{fingerprint}``
+                                       (certificate id) (``{prefix}{name}``: today's names); refused at
+                                       synth if a placeholder is unknown, no ``{name}``/``{serial}``/
+                                       ``{fingerprint}`` is used, the text holds characters IoT refuses
+                                       or a name could exceed 128 characters (``thingpress.thing_names``)
 THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
 THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
 THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
@@ -48,6 +59,11 @@ THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certif
                                        every file must be a certificate file the functions read
                                        (``thingpress.vendors.microchip.read_signer_file``)
 =====================================  ===========================================================
+
+Set by the stack on the functions, never by hand (``thingpress.settings`` lists them all), e.g.
+``THINGPRESS_AUDIT_TABLE``, the queue URLs, and ``THINGPRESS_EVENT_BUS``: the deployment's
+EventBridge bus ``thingpress-<suffix>-events``, where the function that completes a manifest puts
+one ``Manifest Completed`` event (``thingpress.events``; output ``event_bus_name``).
 """
 
 from __future__ import annotations
@@ -60,7 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from thingpress import patterns, settings
+from thingpress import patterns, settings, thing_names
 from thingpress.vendors import microchip
 
 from stacks import defaults
@@ -83,6 +99,23 @@ RESERVED_CONCURRENCY = ("none", "mapping")
 BACKENDS = ("s3", "local")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+def _existing_names(setting: str, raw: str, created: str, errors: list[str]) -> tuple[str, ...]:
+    """Comma-separated names of existing IoT resources: each valid, each once, not the created one."""
+    if not raw:
+        return ()
+    names = tuple(part.strip() for part in raw.split(","))
+    for name in names:
+        if not patterns.THING_NAME.fullmatch(name):
+            errors.append(f"{setting}: {name!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        elif name == created:
+            errors.append(f"{setting}: {name!r} is the one the stack creates (it is always used); "
+                          "name only existing ones")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        errors.append(f"{setting}: {', '.join(repeated)} named more than once")
+    return names
 
 
 class ConfigError(ValueError):
@@ -110,13 +143,17 @@ class StackConfig:
     backend: str = "s3"
     state_bucket: str = ""
     state_region: str = ""
-    iot_policy_name: str = ""
+    #: existing IoT policies attached besides the created one (THINGPRESS_IOT_POLICY_NAME, comma-separated).
+    iot_policy_names: tuple[str, ...] = ()
     iot_policy_document: str = ""
     thing_type: str = ""
-    thing_group: str = ""
+    #: existing thing groups every thing joins besides the created one (THINGPRESS_THING_GROUP).
+    thing_groups: tuple[str, ...] = ()
     policy_attachment: str = "thing-group"
     reserved_concurrency: str = "none"
     thing_prefix: str = ""
+    #: ``thingpress.thing_names``: the default gives today's names (prefix + the vendor's name).
+    thing_name_template: str = thing_names.DEFAULT_TEMPLATE
     expired_certificates: str = "reject"
     existing_thing: str = "keep"
     infineon_bundle: str = "E0E0"
@@ -219,23 +256,28 @@ class StackConfig:
             errors.append(f"THINGPRESS_STATE_REGION: {state_region!r} is not an AWS region name")
         state_region = state_region or region
 
-        policy_name = get("THINGPRESS_IOT_POLICY_NAME")
         policy_doc = get("THINGPRESS_IOT_POLICY_DOCUMENT")
-        if policy_name and policy_doc:
-            errors.append("THINGPRESS_IOT_POLICY_DOCUMENT: give either a document (the stack creates the policy) "
-                          "or THINGPRESS_IOT_POLICY_NAME (an existing policy), not both")
         if policy_doc:
             policy_doc = _policy_document(policy_doc, errors)
-        for name in ("THINGPRESS_IOT_POLICY_NAME", "THINGPRESS_THING_TYPE", "THINGPRESS_THING_GROUP"):
-            value = get(name)
-            if value and not patterns.THING_NAME.fullmatch(value):
-                errors.append(f"{name}: {value!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        thing_type = get("THINGPRESS_THING_TYPE")
+        if thing_type and not patterns.THING_NAME.fullmatch(thing_type):
+            errors.append(f"THINGPRESS_THING_TYPE: {thing_type!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        names = Names(suffix, region)
+        policy_names = _existing_names("THINGPRESS_IOT_POLICY_NAME", get("THINGPRESS_IOT_POLICY_NAME"),
+                                       names.iot_policy, errors)
+        thing_groups = _existing_names("THINGPRESS_THING_GROUP", get("THINGPRESS_THING_GROUP"), names.thing_group,
+                                       errors)
 
         raw_prefix = get(settings.THING_PREFIX)
         thing_prefix = "" if raw_prefix.lower() == "none" else (raw_prefix or default_thing_prefix(suffix))
         prefix_problem = thing_prefix_problem(thing_prefix)
         if prefix_problem:
             errors.append(f"{settings.THING_PREFIX}: {prefix_problem}")
+        name_template = get(settings.THING_NAME_TEMPLATE) or thing_names.DEFAULT_TEMPLATE
+        # (a prefix that is itself wrong is reported once, above)
+        template_problem = None if prefix_problem else thing_names.template_problem(name_template, thing_prefix)
+        if template_problem:
+            errors.append(f"{settings.THING_NAME_TEMPLATE}: {template_problem}")
 
         tps = dict(settings.DEFAULT_IOT_TPS)
         raw_tps = get(settings.IOT_TPS)
@@ -302,10 +344,10 @@ class StackConfig:
         return cls(
             suffix=suffix, region=region, target=target, endpoint=endpoint, backend=backend,
             state_bucket=state_bucket, state_region=state_region,
-            iot_policy_name=policy_name, iot_policy_document=policy_doc,
-            thing_type=get("THINGPRESS_THING_TYPE"), thing_group=get("THINGPRESS_THING_GROUP"),
+            iot_policy_names=policy_names, iot_policy_document=policy_doc,
+            thing_type=thing_type, thing_groups=thing_groups,
             policy_attachment=attachment, reserved_concurrency=reserved,
-            thing_prefix=thing_prefix, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            thing_prefix=thing_prefix, thing_name_template=name_template, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             certificate_status=certificate_status,
             iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,

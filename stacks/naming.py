@@ -109,6 +109,7 @@ LIMITS = {
     "cloudwatch_dashboard": 255,
     "kms_alias": 256,
     "eventbridge_rule": 64,
+    "eventbridge_bus": 256,
 }
 #: an AWS account id is always 12 digits; names are checked with that length.
 ACCOUNT_ID_LENGTH = 12
@@ -204,6 +205,20 @@ class Names:
         return f"alias/{self.stack}"
 
     @property
+    def event_bus(self) -> str:
+        """The deployment's EventBridge bus: the completion event (thingpress.events) goes there."""
+        return self._name("events")
+
+    @property
+    def completion_rule(self) -> str:
+        """The rule on :attr:`event_bus` that copies completion events to :attr:`completion_queue`."""
+        return self._name("manifest-completed")
+
+    @property
+    def completion_queue(self) -> str:
+        return self._name("manifest-completed")
+
+    @property
     def thing_topic_root(self) -> str:
         """Devices publish and subscribe under ``<root>/<thing name>/``."""
         return f"{PROJECT}"
@@ -222,7 +237,9 @@ class Names:
         out += [("iot_policy", self.iot_policy), ("iot_thing_type", self.thing_type),
                 ("iot_thing_group", self.thing_group), ("sns_topic", self.alarm_topic),
                 ("cloudwatch_dashboard", self.dashboard), ("kms_alias", self.kms_alias),
-                ("eventbridge_rule", self.schedule(WATCHDOG)), ("cloudwatch_alarm", self.alarm("manifests-stalled"))]
+                ("eventbridge_rule", self.schedule(WATCHDOG)), ("cloudwatch_alarm", self.alarm("manifests-stalled")),
+                ("eventbridge_bus", self.event_bus), ("eventbridge_rule", self.completion_rule),
+                ("sqs_queue", self.completion_queue)]
         return out
 
     def check(self) -> list[str]:

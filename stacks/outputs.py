@@ -50,6 +50,12 @@ WATCHDOG_SCHEDULE_RULE = "watchdog_schedule_rule"
 WATCHDOG_SCHEDULE = "watchdog_schedule"
 #: prepended to every vendor thing name ("" when the vendor's names are kept).
 THING_NAME_PREFIX = "thing_name_prefix"
+#: the deployment's EventBridge bus (the completion event, thingpress.events) and the queue its
+#: completion rule delivers to (a ready subscription; the integration tests read it).
+EVENT_BUS_NAME = "event_bus_name"
+EVENT_BUS_ARN = "event_bus_arn"
+COMPLETION_QUEUE_URL = "completion_queue_url"
+COMPLETION_QUEUE_ARN = "completion_queue_arn"
 
 #: per-vendor outputs: ``<vendor>_<what>``.
 VENDOR_FIELDS = (
@@ -62,7 +68,7 @@ COMMON_KEYS = (
     IMPORT_QUEUE_URL, IMPORT_QUEUE_ARN, IMPORT_DLQ_URL, IMPORT_DLQ_ARN, AUDIT_TABLE_NAME, AUDIT_TABLE_ARN,
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
     THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, WATCHDOG_FUNCTION_NAME, WATCHDOG_SCHEDULE_RULE,
-    WATCHDOG_SCHEDULE, THING_NAME_PREFIX,
+    WATCHDOG_SCHEDULE, THING_NAME_PREFIX, EVENT_BUS_NAME, EVENT_BUS_ARN, COMPLETION_QUEUE_URL, COMPLETION_QUEUE_ARN,
 )
 
 
@@ -128,6 +134,10 @@ class DeploymentOutputs:
     watchdog_schedule_rule: str
     watchdog_schedule: str
     thing_name_prefix: str
+    event_bus_name: str
+    event_bus_arn: str
+    completion_queue_url: str
+    completion_queue_arn: str
     vendors: dict[str, VendorOutputs]
 
     @classmethod
@@ -155,6 +165,8 @@ class DeploymentOutputs:
             watchdog_function_name=s[WATCHDOG_FUNCTION_NAME], watchdog_schedule_rule=s[WATCHDOG_SCHEDULE_RULE],
             watchdog_schedule=s[WATCHDOG_SCHEDULE],
             thing_name_prefix=s[THING_NAME_PREFIX],
+            event_bus_name=s[EVENT_BUS_NAME], event_bus_arn=s[EVENT_BUS_ARN],
+            completion_queue_url=s[COMPLETION_QUEUE_URL], completion_queue_arn=s[COMPLETION_QUEUE_ARN],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},
         )
 

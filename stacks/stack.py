@@ -9,7 +9,7 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
-from thingpress import settings
+from thingpress import settings, thing_names
 from thingpress.vendors import ArchiveLimits
 
 from stacks import defaults, iam, outputs
@@ -17,6 +17,7 @@ from stacks.config import StackConfig
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.audit_table import AuditTable
 from stacks.constructs.context import DeploymentContext
+from stacks.constructs.events import CompletionEvents, CompletionEventsProps
 from stacks.constructs.functions import FunctionProps, QueueFunction, SharedLayer
 from stacks.constructs.intake import ManifestIntake
 from stacks.constructs.iot import IotResources
@@ -54,9 +55,12 @@ class ThingpressStack(TerraformStack):
         iot = IotResources(self, "iot", ctx=ctx)
         layer = SharedLayer(self, "layer", ctx=ctx)
         iot_arns = iot.arns(ctx)
+        completion = CompletionEvents(self, "completion", ctx=ctx,
+                                      props=CompletionEventsProps(kms_key_arn=key.arn))
 
         common = {
             settings.AUDIT_TABLE: table.name, settings.ENVIRONMENT: config.suffix,
+            settings.EVENT_BUS: completion.bus.name,
             settings.AUDIT_RETENTION_DAYS: str(config.audit_retention_days),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
@@ -69,18 +73,16 @@ class ThingpressStack(TerraformStack):
             max_concurrency=concurrency,
             environment={
                 **common, "POWERTOOLS_SERVICE_NAME": "importer",
-                settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: iot.thing_group_name,
-                **({settings.POLICY_NAMES: iot.policy_name} if iot.per_certificate else {}),
+                settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: ",".join(iot.thing_group_names),
+                **({settings.POLICY_NAMES: ",".join(iot.policy_names)} if iot.per_certificate else {}),
                 settings.IOT_TPS: json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":")),
                 settings.IMPORT_CONCURRENCY: str(concurrency),
                 settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
                 settings.EXISTING_THING: config.existing_thing,
                 settings.CERTIFICATE_STATUS: config.certificate_status,
             },
-            configured={k: v for k, v in {settings.THING_TYPE: config.thing_type,
-                                          settings.THING_GROUP: config.thing_group,
-                                          settings.POLICY_NAMES: config.iot_policy_name if iot.per_certificate
-                                          else ""}.items() if v},
+            # THING_GROUP and POLICY_NAMES always start with the created group / policy (a reference).
+            configured={settings.THING_TYPE: config.thing_type} if config.thing_type else {},
             reserve_concurrency=config.reserved_concurrency == "mapping",
             statements=[
                 # RegisterCertificateWithoutCA has no resource-level permissions (the certificate
@@ -94,9 +96,10 @@ class ThingpressStack(TerraformStack):
                 *([iam.statement("AttachDevicePolicyToCertificate", ["iot:AttachPolicy"], iot_arns["certificates"])]
                   if iot.per_certificate else []),
                 iam.statement("AddThingToGroup", ["iot:AddThingToThingGroup"],
-                              [iot_arns["thing_group"], iot_arns["things"]]),
+                              [*iot_arns["thing_groups"], iot_arns["things"]]),
                 iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                               table.arn),
+                completion.put_statement(),
             ]))
 
         functions: dict[str, QueueFunction] = {IMPORTER: importer}
@@ -107,6 +110,8 @@ class ThingpressStack(TerraformStack):
                    settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
             if config.thing_prefix:
                 env[settings.THING_PREFIX] = config.thing_prefix
+            if config.thing_name_template != thing_names.DEFAULT_TEMPLATE:
+                env[settings.THING_NAME_TEMPLATE] = config.thing_name_template
             extra = []
             ephemeral = None
             if vendor == "infineon":
@@ -140,6 +145,7 @@ class ThingpressStack(TerraformStack):
                                   [import_pair.queue.arn, pair.queue.arn]),
                     iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                                       "dynamodb:BatchWriteItem"], table.arn),
+                    completion.put_statement("PutCompletionEventIfLastToFinish"),
                 ]))
 
         dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=WatchdogProps(
@@ -148,7 +154,8 @@ class ThingpressStack(TerraformStack):
             timeout=defaults.WATCHDOG_TIMEOUT_SECONDS, memory=defaults.WATCHDOG_MEMORY_MB,
             manifest_queues={v: intake.queues[v] for v in VENDORS}, import_queues=import_pair,
             audit_table_name=table.name, audit_table_arn=table.arn, metrics_namespace=METRICS_NAMESPACE,
-            common_environment=common))
+            common_environment=common,
+            statements=[completion.put_statement("PutCompletionEventIfLastToFinish")]))
 
         queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair}
         alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues,
@@ -170,6 +177,8 @@ class ThingpressStack(TerraformStack):
             outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
             outputs.WATCHDOG_FUNCTION_NAME: dog.name, outputs.WATCHDOG_SCHEDULE_RULE: dog.rule.name,
             outputs.WATCHDOG_SCHEDULE: dog.schedule_expression, outputs.THING_NAME_PREFIX: config.thing_prefix,
+            outputs.EVENT_BUS_NAME: completion.bus.name, outputs.EVENT_BUS_ARN: completion.bus.arn,
+            outputs.COMPLETION_QUEUE_URL: completion.queue.url, outputs.COMPLETION_QUEUE_ARN: completion.queue.arn,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint

@@ -44,7 +44,9 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     view["short"] = short_id(view["manifest"])
     view["complete"] = row.get("state") in (audit.COMPLETE, audit.REFUSED)
     view["stalled"] = row.get("state") == audit.STALLED
-    for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at"):
+    # completion_event: SENT, or PENDING / FAILED when the completion event was lost (thingpress.events)
+    for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at",
+                 "completion_event", "completion_event_error"):
         if row.get(name):
             view[name] = row[name]
     return view

@@ -134,8 +134,8 @@ def calls_per_certificate(settings: FunctionSettings) -> dict[str, int]:
     calls = {importer.REGISTER: 1, importer.CREATE_THING: 1, importer.ATTACH_PRINCIPAL: 1}
     if settings.policy_names:
         calls[importer.ATTACH_POLICY] = len(settings.policy_names)
-    if settings.thing_group:
-        calls[importer.ADD_TO_GROUP] = 1
+    if settings.every_thing_group:
+        calls[importer.ADD_TO_GROUP] = len(settings.every_thing_group)
     return calls
 
 

@@ -44,6 +44,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from thingpress import events
 from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable
 from thingpress.importer import CertificateArns, Importer, Outcome, Pending, RetryLater
 from thingpress.settings import FunctionSettings
@@ -80,7 +81,9 @@ def get_importer(context: LambdaContext) -> Importer:
         iot = boto3.client("iot", config=IOT_CONFIG)
         dynamodb = boto3.client("dynamodb", config=DYNAMODB_CONFIG)
         arns = CertificateArns.from_function_arn(context.invoked_function_arn, region=iot.meta.region_name)
-        _importer = Importer(iot, AuditTable(dynamodb, settings.audit_table, settings.audit_retention_days),
+        audit_table = AuditTable(dynamodb, settings.audit_table, settings.audit_retention_days,
+                                 announcer=events.announcer(settings.event_bus))
+        _importer = Importer(iot, audit_table,
                              settings, arns=arns, throttle=Throttle.from_settings(settings))
     return _importer
 

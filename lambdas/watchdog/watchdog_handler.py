@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from thingpress import events
 from thingpress.audit import AuditTable
 from thingpress.settings import FunctionSettings
 from thingpress.watchdog import METRICS_SERVICE, RESUMED_METRIC, STALLED_METRIC, Watchdog
@@ -30,7 +31,8 @@ def get_watchdog() -> Watchdog:
     if _watchdog is None:
         settings = FunctionSettings.from_env()
         _watchdog = Watchdog(
-            audit=AuditTable(boto3.client("dynamodb"), settings.audit_table, settings.audit_retention_days),
+            audit=AuditTable(boto3.client("dynamodb"), settings.audit_table, settings.audit_retention_days,
+                             announcer=events.announcer(settings.event_bus)),
             sqs=boto3.client("sqs"), manifest_queue_urls=settings.manifest_queue_urls,
             import_queue_url=settings.import_queue_url, import_dlq_url=settings.import_dlq_url or None,
             stall_after_seconds=settings.stall_after_seconds)

@@ -61,7 +61,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from thingpress import events
+from thingpress.events import CompletionEvents
 
 IMPORTED = "IMPORTED"
 ALREADY_PRESENT = "ALREADY_PRESENT"
@@ -126,6 +131,7 @@ INDEX_BY_STATE = "by_state"
 TTL_ATTRIBUTE = "expires_at"
 DEFAULT_RETENTION_DAYS = 365
 
+logger = Logger(service="thingpress")
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
@@ -190,10 +196,13 @@ class ClaimsUnsettled(RuntimeError):
 class AuditTable:
     """Typed access to the audit table through an injected low-level DynamoDB client."""
 
-    def __init__(self, client: Any, table_name: str, retention_days: int = DEFAULT_RETENTION_DAYS):
+    def __init__(self, client: Any, table_name: str, retention_days: int = DEFAULT_RETENTION_DAYS,
+                 announcer: CompletionEvents | None = None):
         self.client = client
         self.table = table_name
         self.retention_seconds = retention_days * 86400
+        #: puts the completion event for the manifests this table's :meth:`try_complete` completes.
+        self.announcer = announcer
 
     def _expires(self) -> int:
         return int(time.time()) + self.retention_seconds
@@ -388,19 +397,48 @@ class AuditTable:
         )
 
     def try_complete(self, mid: str, now: datetime | None = None) -> bool:
-        """Mark the manifest COMPLETE if parsing is done and nothing is outstanding."""
+        """Mark the manifest COMPLETE if parsing is done and nothing is outstanding.
+
+        True for the one caller whose conditional update did it; that caller, and
+        only it, puts the completion event (:mod:`thingpress.events`: at most once
+        per manifest, the outcome kept on the summary as ``completion_event``).
+        """
+        sets = "SET #state = :c, completed_at = :now, updated_at = :now"
+        values: dict[str, Any] = {":c": COMPLETE, ":now": now_iso(now), ":t": True, ":zero": 0, ":refused": REFUSED}
+        if self.announcer is not None:
+            sets += ", completion_event = :pending"
+            values[":pending"] = events.PENDING
         try:
-            self.client.update_item(
+            answer = self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET #state = :c, completed_at = :now, updated_at = :now",
+                UpdateExpression=sets,
                 ConditionExpression="parse_done = :t AND outstanding = :zero AND #state <> :c AND #state <> :refused",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item({":c": COMPLETE, ":now": now_iso(now), ":t": True,
-                                                   ":zero": 0, ":refused": REFUSED}),
+                ExpressionAttributeValues=to_item(values),
+                ReturnValues="ALL_NEW",
             )
-            return True
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
+        if self.announcer is not None:
+            self._announce(from_item(answer["Attributes"]))
+        return True
+
+    def _announce(self, summary: dict[str, Any]) -> None:
+        """Put the completion event for ``summary`` once and record on it what happened (never raises)."""
+        mid = summary["manifest_id"]
+        try:
+            event_id = self.announcer.publish(summary)  # type: ignore[union-attr]
+        except (BotoCoreError, ClientError, events.EventRefused) as exc:
+            logger.error("completion event not sent; it is not retried (see thingpress.events)",
+                         extra={"manifest_id": mid, "error": str(exc)})
+            sets, values = "completion_event = :s, completion_event_error = :e", {":s": events.FAILED,
+                                                                                  ":e": str(exc)[:500]}
+        else:
+            sets, values = "completion_event = :s, completion_event_id = :e", {":s": events.SENT, ":e": event_id}
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            UpdateExpression="SET " + sets, ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item(values))
 
     def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
         """Summaries in ``UNFINISHED_STATES``, optionally only those with ``updated_at < idle_since``.

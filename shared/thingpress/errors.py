@@ -13,6 +13,7 @@
   ``importer.Rejected``                       an import message is rejected
   ``provider.UnreadableMessage``              not a manifest queue message
   ``provider.MessageTooLarge``                an import message over SQS's limit
+  ``thing_names.ThingNameError``              a templated thing name IoT would refuse
   ``vendors.microchip.SignerFileError``       not a Microchip signer certificate file
   ==========================================  ====================================
 

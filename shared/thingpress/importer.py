@@ -26,7 +26,7 @@ IoT calls, in order (five for a new certificate with one policy and one group)
    ``ResourceAlreadyExistsException`` means the thing exists with other attributes
    or another type: the ``existing_thing`` setting decides (below).
 3. ``AttachThingPrincipal``; 4. ``AttachPolicy`` per configured policy;
-5. ``AddThingToThingGroup`` if a group is configured. All three are idempotent.
+5. ``AddThingToThingGroup`` per configured group. All three are idempotent.
 
 A certificate that is already registered costs the same five calls (the two
 failed creations included): the attachments are repeated on purpose, because an
@@ -494,9 +494,9 @@ class Importer:
                    thingName=message.thing_name, principal=cert_arn)
         for policy in self.settings.policy_names:
             self._call(ATTACH_POLICY, self.iot.attach_policy, tally, deadline, policyName=policy, target=cert_arn)
-        if self.settings.thing_group:
+        for group in self.settings.every_thing_group:
             self._call(ADD_TO_GROUP, self.iot.add_thing_to_thing_group, tally, deadline,
-                       thingGroupName=self.settings.thing_group, thingName=message.thing_name)
+                       thingGroupName=group, thingName=message.thing_name)
 
         if registered_now or not thing_existed:
             return IMPORTED, THING_EXISTED if thing_existed else None, cert_id

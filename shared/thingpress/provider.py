@@ -84,6 +84,7 @@ is not taken for being behind.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -102,7 +103,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 from cryptography import x509
 
-from thingpress import audit
+from thingpress import audit, events
 from thingpress.attributes import device_attributes
 from thingpress.audit import AuditTable, ClaimsUnsettled, Progress
 from thingpress.cursor import Cursor
@@ -111,6 +112,7 @@ from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
 from thingpress.provider_core import Commit, Pace, run_chunk
 from thingpress.records import Certificate, ManifestError
 from thingpress.settings import STAGING_PREFIX, FunctionSettings, SettingsError
+from thingpress.thing_names import ThingNameError, ThingNameTemplate
 from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest, vendor_for_key
 
 CONTINUE_SCHEMA = "thingpress.continue/1"
@@ -452,8 +454,17 @@ class Provider:
         if self._audit is None:
             if self._dynamodb is None:
                 self._dynamodb = boto3.client("dynamodb")
-            self._audit = AuditTable(self._dynamodb, self.settings.audit_table, self.settings.audit_retention_days)
+            self._audit = AuditTable(self._dynamodb, self.settings.audit_table, self.settings.audit_retention_days,
+                                     announcer=events.announcer(self.settings.event_bus))
         return self._audit
+
+    @functools.cached_property
+    def thing_names(self) -> ThingNameTemplate:
+        """How each device's thing is named (THINGPRESS_THING_NAME_TEMPLATE, THINGPRESS_THING_PREFIX)."""
+        try:
+            return ThingNameTemplate(self.settings.thing_name_template, self.settings.thing_prefix)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
     def options(self) -> ParseOptions:
         """Parse options from the settings; Microchip signers are loaded once per cold start."""
@@ -802,8 +813,6 @@ class _AwsPorts:
         self.deadline = deadline
         self.finish: Callable[[], str] = lambda: ""
         self.sha256: str | None = None
-        settings = provider.settings
-        self._prefix = settings.thing_prefix
         self._queued_at = summary["started_at"]
 
     def room_for(self, summary: dict[str, Any]) -> int | None:
@@ -818,14 +827,17 @@ class _AwsPorts:
 
     def send(self, entry: Certificate) -> str | None:
         vendor = self.provider.vendor
-        # The environment's thing-name prefix (THINGPRESS_THING_PREFIX; "" keeps the vendor's name).
-        message = ImportMessage(manifest_id=self.mid, vendor=vendor, position=entry.position,
-                                thing_name=self._prefix + entry.thing_name, fingerprint=entry.fingerprint,
-                                certificate_pem=entry.certificate_pem, queued_at=self._queued_at,
-                                attributes=device_attributes(vendor, entry.details) or None)
         try:
+            # The thing's name: the one place (thingpress.thing_names) the template is applied.
+            thing_name = self.provider.thing_names.render(vendor=vendor, name=entry.thing_name,
+                                                          fingerprint=entry.fingerprint,
+                                                          certificate_pem=entry.certificate_pem)
+            message = ImportMessage(manifest_id=self.mid, vendor=vendor, position=entry.position,
+                                    thing_name=thing_name, fingerprint=entry.fingerprint,
+                                    certificate_pem=entry.certificate_pem, queued_at=self._queued_at,
+                                    attributes=device_attributes(vendor, entry.details) or None)
             self.sender.add(str(entry.position), message.encode())
-        except MessageTooLarge as exc:  # refused before anything was buffered or sent
+        except (MessageTooLarge, ThingNameError) as exc:  # refused before anything was buffered or sent
             return exc.reason
         return None
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from thingpress.errors import ThingpressError
+from thingpress.thing_names import DEFAULT_TEMPLATE
 
 AUDIT_TABLE = "THINGPRESS_AUDIT_TABLE"
 IMPORT_QUEUE_URL = "THINGPRESS_IMPORT_QUEUE_URL"
@@ -20,6 +21,7 @@ IMPORT_QUEUE_URL = "THINGPRESS_IMPORT_QUEUE_URL"
 MANIFEST_QUEUE_URL = "THINGPRESS_MANIFEST_QUEUE_URL"
 VENDOR = "THINGPRESS_VENDOR"
 THING_TYPE = "THINGPRESS_THING_TYPE"
+#: comma-separated thing groups every thing is added to (the stack's own first).
 THING_GROUP = "THINGPRESS_THING_GROUP"
 #: comma-separated IoT policy names attached to every certificate.
 POLICY_NAMES = "THINGPRESS_POLICY_NAMES"
@@ -53,13 +55,18 @@ MANIFEST_QUEUE_URLS = "THINGPRESS_MANIFEST_QUEUE_URLS"
 #: the watchdog: a manifest with no progress for this many seconds is resumed or marked STALLED
 #: (the stack sets twice the provider timeout; default twice the 900 s default timeout).
 STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
+#: the thing name of each device, from placeholders (thingpress.thing_names; default ``{prefix}{name}``).
+THING_NAME_TEMPLATE = "THINGPRESS_THING_NAME_TEMPLATE"
+#: the EventBridge bus the completion event goes to (thingpress.events); unset: no event.
+EVENT_BUS = "THINGPRESS_EVENT_BUS"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
-    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX,
+    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX, EVENT_BUS,
+    THING_NAME_TEMPLATE,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -96,6 +103,7 @@ class FunctionSettings:
     manifest_queue_url: str = ""
     vendor: str = ""
     thing_type: str = ""
+    #: the first (the stack's own) of ``thing_groups``; "" when there is none.
     thing_group: str = ""
     policy_names: tuple[str, ...] = ()
     iot_tps: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_IOT_TPS))
@@ -113,6 +121,15 @@ class FunctionSettings:
     certificate_status: str = "ACTIVE"
     environment: str = ""
     thing_prefix: str = ""
+    event_bus: str = ""
+    thing_name_template: str = DEFAULT_TEMPLATE
+    #: every thing group a thing joins (``THINGPRESS_THING_GROUP``); empty: ``thing_group`` alone, if set.
+    thing_groups: tuple[str, ...] = ()
+
+    @property
+    def every_thing_group(self) -> tuple[str, ...]:
+        """The groups the importer adds each thing to, in order."""
+        return self.thing_groups or ((self.thing_group,) if self.thing_group else ())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -152,13 +169,15 @@ class FunctionSettings:
             except (ValueError, AttributeError, TypeError):
                 raise SettingsError(f"environment variable {MANIFEST_QUEUE_URLS} must be a JSON object of "
                                     "vendor to queue URL") from None
+        groups = tuple(g for g in env.get(THING_GROUP, "").split(",") if g)
         return cls(
             audit_table=need(AUDIT_TABLE),
             import_queue_url=env.get(IMPORT_QUEUE_URL, ""),
             manifest_queue_url=env.get(MANIFEST_QUEUE_URL, ""),
             vendor=env.get(VENDOR, ""),
             thing_type=env.get(THING_TYPE, ""),
-            thing_group=env.get(THING_GROUP, ""),
+            thing_group=groups[0] if groups else "",
+            thing_groups=groups,
             policy_names=tuple(p for p in env.get(POLICY_NAMES, "").split(",") if p),
             iot_tps=tps,
             import_concurrency=max(1, integer(IMPORT_CONCURRENCY, 1)),
@@ -175,4 +194,6 @@ class FunctionSettings:
             certificate_status=choice(CERTIFICATE_STATUS, CERTIFICATE_STATUSES, "ACTIVE"),
             environment=env.get(ENVIRONMENT, ""),
             thing_prefix=env.get(THING_PREFIX, ""),
+            event_bus=env.get(EVENT_BUS, ""),
+            thing_name_template=env.get(THING_NAME_TEMPLATE, "") or DEFAULT_TEMPLATE,
         )

@@ -1,6 +1,7 @@
 """IoT resources the importer attaches: device policy, thing type, thing group.
 
-Each is created by the stack unless the configuration names an existing one.
+The stack always creates its device policy and thing group; the configuration may
+add existing ones (several of each) and name an existing thing type.
 With ``policy_attachment`` ``thing-group`` (the default) the device policy is
 attached once, to the thing group: every thing in the group inherits it when its
 device connects with the thing name as client id, which the device policy
@@ -14,6 +15,8 @@ thing), and publishes / subscribes / receives only under
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from cdktf_cdktf_provider_aws.iot_policy import IotPolicy
 from cdktf_cdktf_provider_aws.iot_policy_attachment import IotPolicyAttachment
@@ -40,35 +43,39 @@ def device_policy(ctx: DeploymentContext) -> str:
 
 
 class IotResources(Construct):
+    """The created device policy, thing type (unless configured) and thing group, plus the configured existing ones.
+
+    ``policy_names`` / ``thing_group_names``: the created policy / group first, then
+    the existing ones the configuration lists (``iot_policy_names``, ``thing_groups``).
+    In ``thing-group`` mode every policy is attached to the created group (never to
+    a user's existing group: thingpress does not change resources it does not own);
+    in ``certificate`` mode the importer attaches each to every certificate.
+    """
+
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext):
         super().__init__(scope, id_)
         cfg, names = ctx.config, ctx.names
-        #: setting -> literal for each resource the user named (not created here).
-        self.configured: dict[str, str] = {}
-        if cfg.iot_policy_name:
-            self.policy_name = cfg.iot_policy_name
-        else:
-            self.policy_name = IotPolicy(self, "policy", name=names.iot_policy,
-                                         policy=cfg.iot_policy_document or device_policy(ctx)).name
+        self.policy_name = IotPolicy(self, "policy", name=names.iot_policy,
+                                     policy=cfg.iot_policy_document or device_policy(ctx)).name
+        self.policy_names = [self.policy_name, *cfg.iot_policy_names]
         if cfg.thing_type:
             self.thing_type_name = cfg.thing_type
         else:
             self.thing_type_name = IotThingType(self, "thing-type", name=names.thing_type).name
-        if cfg.thing_group:
-            self.thing_group_name = cfg.thing_group
-            thing_group_arn = ctx.arn("iot", f"thinggroup/{cfg.thing_group}")
-        else:
-            group = IotThingGroup(self, "thing-group", name=names.thing_group)
-            self.thing_group_name, thing_group_arn = group.name, group.arn
-        #: the importer attaches the policy to each certificate (else the group carries it).
+        group = IotThingGroup(self, "thing-group", name=names.thing_group)
+        self.thing_group_name = group.name
+        self.thing_group_names = [self.thing_group_name, *cfg.thing_groups]
+        #: the importer attaches the policies to each certificate (else the created group carries them).
         self.per_certificate = cfg.policy_attachment == "certificate"
         if not self.per_certificate:
-            IotPolicyAttachment(self, "group-policy", policy=self.policy_name, target=thing_group_arn)
+            for index, policy in enumerate(self.policy_names):
+                IotPolicyAttachment(self, "group-policy" if index == 0 else f"group-policy-{index}",
+                                    policy=policy, target=group.arn)
 
-    def arns(self, ctx: DeploymentContext) -> dict[str, str]:
+    def arns(self, ctx: DeploymentContext) -> dict[str, Any]:
         return {
             "thing_type": ctx.arn("iot", f"thingtype/{self.thing_type_name}"),
-            "thing_group": ctx.arn("iot", f"thinggroup/{self.thing_group_name}"),
+            "thing_groups": [ctx.arn("iot", f"thinggroup/{name}") for name in self.thing_group_names],
             # Thing and certificate names are only known per device: scoped to account and region.
             "things": ctx.arn("iot", "thing/*"),
             "certificates": ctx.arn("iot", "cert/*"),

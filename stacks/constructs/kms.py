@@ -8,6 +8,7 @@ from constructs import Construct
 
 from stacks import defaults, iam
 from stacks.constructs.context import DeploymentContext
+from stacks.constructs.events import bus_arn
 
 #: explicit key administration and use for the account (no kms:* wildcard).
 ACCOUNT_ACTIONS = (
@@ -23,8 +24,9 @@ ACCOUNT_ACTIONS = (
 #: kms:EncryptionContext condition it could never be allowed (the condition key does not exist for it).
 LOGS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
                 "kms:GenerateDataKeyWithoutPlaintext")
-#: S3 (event notifications into encrypted queues) and CloudWatch (alarms into the encrypted topic).
-SERVICE_PRINCIPALS = ("s3.amazonaws.com", "cloudwatch.amazonaws.com")
+#: S3 (event notifications into encrypted queues), CloudWatch (alarms into the encrypted topic) and
+#: EventBridge (the completion rule into its encrypted queue; the bus encrypted with this key).
+SERVICE_PRINCIPALS = ("s3.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com")
 SERVICE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
@@ -43,6 +45,11 @@ def key_policy(ctx: DeploymentContext) -> str:
         # Who may deliver is decided by the queue and topic policies (aws:SourceArn).
         iam.statement("ServicesDeliverToEncryptedQueuesAndTopic", SERVICE_ACTIONS, "*",
                       principal={"Service": list(SERVICE_PRINCIPALS)}),
+        # EventBridge checks a bus's customer-managed key with DescribeKey (EventBridge user guide,
+        # "Authorizing EventBridge to use a customer managed key"): for this deployment's bus only.
+        iam.statement("EventBridgeDescribesKeyForThisDeploymentsBus", ["kms:DescribeKey"], "*",
+                      principal={"Service": "events.amazonaws.com"},
+                      condition={"ArnEquals": {"aws:SourceArn": bus_arn(ctx)}}),
     )
 
 

@@ -11,8 +11,9 @@ created by :class:`~stacks.constructs.alarms.Alarms` from :attr:`ManifestWatchdo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
@@ -46,6 +47,8 @@ class WatchdogProps:
     metrics_namespace: str
     #: settings every function gets (audit table, retention, metrics namespace).
     common_environment: Mapping[str, str]
+    #: further statements of the watchdog's role (the completion event it puts when it completes a manifest).
+    statements: Sequence[dict[str, Any]] = ()
 
 
 class ManifestWatchdog(Construct):
@@ -79,6 +82,7 @@ class ManifestWatchdog(Construct):
                               [pair.queue.arn for pair in props.manifest_queues.values()]),
                 iam.statement("CountImportMessages", ["sqs:GetQueueAttributes"],
                               [props.import_queues.queue.arn, props.import_queues.dlq.arn]),
+                *props.statements,
             ])
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self.rule = CloudwatchEventRule(self, "schedule", name=names.schedule(WATCHDOG),

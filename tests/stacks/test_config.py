@@ -84,12 +84,12 @@ def test_local_target_endpoint():
         StackConfig.from_env({**BASE, "THINGPRESS_ENDPOINT": "http://x:1"})
 
 
-def test_policy_document_and_name_are_exclusive(tmp_path):
+def test_policy_document_shapes_the_created_policy_and_names_add_existing_ones(tmp_path):
     doc = tmp_path / "policy.json"
     doc.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "x"}]}')
     assert '"iot:Connect"' in StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": str(doc)}).iot_policy_document
-    with pytest.raises(ConfigError, match="THINGPRESS_IOT_POLICY_DOCUMENT: give either"):
-        StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": str(doc), "THINGPRESS_IOT_POLICY_NAME": "p"})
+    both = StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": str(doc), "THINGPRESS_IOT_POLICY_NAME": "p"})
+    assert both.iot_policy_names == ("p",) and '"iot:Connect"' in both.iot_policy_document
     with pytest.raises(ConfigError, match="THINGPRESS_IOT_POLICY_DOCUMENT: must be an IoT policy document"):
         StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_DOCUMENT": "{}"})
 
@@ -187,3 +187,39 @@ def test_thing_name_prefix_must_leave_room_for_the_longest_vendor_name():
     with pytest.raises(ConfigError) as err:
         StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "pr 7/"})
     assert err.value.errors[0].startswith("THINGPRESS_THING_PREFIX: 'pr 7/' may only hold")
+
+
+def test_thing_name_template_defaults_to_todays_names_and_is_checked_at_synth():
+    assert StackConfig.from_env({**BASE}).thing_name_template == "{prefix}{name}"
+    good = "{prefix}{vendor}-{serial}"
+    assert StackConfig.from_env({**BASE, "THINGPRESS_THING_NAME_TEMPLATE": good}).thing_name_template == good
+    for bad, why in (("{prefix}{chip}", "unknown placeholder {chip}"),
+                     ("{vendor}#{name}", "'#' cannot be in an IoT thing name"),
+                     ("{name}-{fingerprint}", "can give 129-character thing names")):
+        with pytest.raises(ConfigError) as err:
+            StackConfig.from_env({**BASE, "THINGPRESS_THING_NAME_TEMPLATE": bad})
+        assert len(err.value.errors) == 1
+        assert err.value.errors[0].startswith(f"THINGPRESS_THING_NAME_TEMPLATE: {bad!r}") and why in err.value.errors[0]
+    # the prefix counts: 60 + 1 + 64 fits, 63 + 1 + 64 does not
+    assert StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "p" * 60,
+                                 "THINGPRESS_THING_NAME_TEMPLATE": "{prefix}-{name}"})
+    with pytest.raises(ConfigError, match="THINGPRESS_THING_NAME_TEMPLATE: '{prefix}-{name}' can give 129-character"):
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_PREFIX": "p" * 64,
+                              "THINGPRESS_THING_NAME_TEMPLATE": "{prefix}-{name}"})
+
+
+def test_several_existing_groups_and_policies_each_named_once_and_valid():
+    cfg = StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": "fleet-a, fleet-b",
+                                "THINGPRESS_IOT_POLICY_NAME": "ota,metrics"})
+    assert (cfg.thing_groups, cfg.iot_policy_names) == (("fleet-a", "fleet-b"), ("ota", "metrics"))
+    assert StackConfig.from_env({**BASE}).thing_groups == ()
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": "a,a,b/c,thingpress-dev-devices",
+                              "THINGPRESS_IOT_POLICY_NAME": "ota,"})
+    assert err.value.errors == [
+        "THINGPRESS_IOT_POLICY_NAME: '' must be 1-128 characters of [a-zA-Z0-9:_-]",
+        "THINGPRESS_THING_GROUP: 'b/c' must be 1-128 characters of [a-zA-Z0-9:_-]",
+        "THINGPRESS_THING_GROUP: 'thingpress-dev-devices' is the one the stack creates (it is always used); "
+        "name only existing ones",
+        "THINGPRESS_THING_GROUP: a named more than once",
+    ]

@@ -35,6 +35,8 @@ RECORDED = {
         ("iot", "AddThingToThingGroup", {"thingName": "Device-1", "thingGroupName": "thingpress-local-devices"}),
         ("dynamodb", "TransactWriteItems", {"TransactItems": [{"Update": {"TableName": TABLE, "Key": {}}},
                                                               {"Put": {"TableName": TABLE, "Item": {}}}]}),
+        ("events", "PutEvents", {"Entries": [{"Source": "thingpress", "DetailType": "Manifest Completed",
+                                              "EventBusName": "thingpress-local-events", "Detail": "{}"}]}),
     ],
 }
 
@@ -67,8 +69,10 @@ def test_batch_transaction_and_versioned_operations_map_to_the_actions_iam_autho
         ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:thingpress-local-import"),
         ("kms:GenerateDataKey", key), ("kms:Decrypt", key)}  # SSE-KMS with the caller's credentials
     table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}"
-    assert actions("dynamodb", "TransactWriteItems", RECORDED["thingpress-local-importer"][-1][2]) == {
+    assert actions("dynamodb", "TransactWriteItems", RECORDED["thingpress-local-importer"][-2][2]) == {
         ("dynamodb:UpdateItem", table), ("dynamodb:PutItem", table)}
+    assert actions("dynamodb", "Query", {"TableName": TABLE, "IndexName": "by_state"}) == {
+        ("dynamodb:Query", f"{table}/index/by_state")}  # an index query is authorized on the index
     obj = f"arn:aws:s3:::{BUCKET}/incoming/generated/m.txt"
     assert ("s3:GetObjectVersion", obj) in actions("s3", "GetObject", {"Bucket": BUCKET, "Key": "incoming/generated/m.txt",
                                                                       "VersionId": "v1"})
@@ -107,7 +111,7 @@ def test_a_missing_grant_is_a_denial(local_stack, tmp_path) -> None:
         ("thingpress-local-provider-generated-role", "sqs:SendMessage", "ImplicitlyDenied")]
     assert "DENIED ImplicitlyDenied: arn:aws:iam::123456789012:role/thingpress-local-provider-generated-role " \
            "sqs:SendMessage" in out.getvalue()
-    assert out.getvalue().splitlines()[-1].startswith("iam-check: calls 13, denied 1, ")
+    assert out.getvalue().splitlines()[-1].startswith("iam-check: calls 14, denied 1, ")
 
 
 def test_an_arn_iam_ignores_and_an_unused_grant_are_findings(local_stack, tmp_path) -> None:
@@ -130,3 +134,29 @@ def test_an_arn_iam_ignores_and_an_unused_grant_are_findings(local_stack, tmp_pa
         "iot:CreateThing", "iot:DescribeThing"]
     assert any("CreateThings: iot:DescribeThing is granted to" in line for line in report.unused)
     assert ", ignored ARNs 2, " in out.getvalue().splitlines()[-1]
+
+
+def test_the_completion_event_is_allowed_on_its_bus_with_its_source_only(local_stack, tmp_path) -> None:
+    """events:PutEvents: the bus ARN from EventBusName, events:source / events:detail-type from the entry."""
+    stack, data = load(local_stack, ACCOUNT), IamData()
+    principal = stack.functions["thingpress-local-importer"].role_arn
+    entry = {"Source": "thingpress", "DetailType": "Manifest Completed", "EventBusName": "thingpress-local-events"}
+    call = calls_mod.Call("thingpress-local-importer", "events", "PutEvents", "us-east-1", {"Entries": [entry]})
+    (request,) = calls_mod.requests_for(call, principal, data, stack)
+    assert (request.action, request.resource) == (
+        "events:PutEvents", f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/thingpress-local-events")
+    assert {"events:source": "thingpress", "events:detail-type": "Manifest Completed"}.items() <= dict(
+        request.context).items()
+
+    RECORDED_OTHER = {"thingpress-local-importer": [("events", "PutEvents", {"Entries": [
+        {**entry, "Source": "someone.else"}, {**entry, "EventBusName": "default"}]})]}
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    with (folder / "thingpress-local-importer.jsonl").open("w") as sink:
+        for service, operation, params in RECORDED_OTHER["thingpress-local-importer"]:
+            sink.write(json.dumps({"service": service, "operation": operation, "region": "us-east-1",
+                                   "params": params}) + "\n")
+    report = run(local_stack, folder, ACCOUNT, out=io.StringIO())
+    assert sorted((r.action, r.resource.rsplit("/", 1)[-1], dict(r.context)["events:source"])
+                  for r, _ in report.denied) == [
+        ("events:PutEvents", "default", "thingpress"), ("events:PutEvents", "thingpress-local-events", "someone.else")]

@@ -86,7 +86,8 @@ def test_notifications_route_each_vendor_prefix_to_its_queue(aws_json):
 
 def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
     queues = resources(aws_json, "aws_sqs_queue")
-    assert len(queues) == 2 * (len(VENDORS) + 1)
+    # one pair per consumer (the vendors' manifest queues, the import queue), and the completion queue
+    assert len(queues) == 2 * (len(VENDORS) + 1) + 1
     main = {n: q for n, q in queues.items() if "redrive_policy" in q}
     assert len(main) == len(VENDORS) + 1
     for q in queues.values():
@@ -101,8 +102,38 @@ def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
         own_arn = "arn:${data.aws_partition.partition.partition}:sqs:us-east-1:${data.aws_caller_identity.account.account_id}:" + q["name"]
         assert all(st["Resource"] == own_arn for st in sts), (q["name"], sts)
         for st in sts[:-1]:
+            if q["name"] == "thingpress-dev-manifest-completed":  # only the completion rule may send
+                rule = ("arn:${data.aws_partition.partition.partition}:events:us-east-1:"
+                        "${data.aws_caller_identity.account.account_id}:rule/thingpress-dev-events/"
+                        "thingpress-dev-manifest-completed")
+                assert st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+                assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
+                continue
             assert st["Principal"] == {"Service": "s3.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
             assert set(st["Condition"]) == {"ArnEquals", "StringEquals"}
+
+
+def test_completion_events_go_to_the_deployments_bus_only(aws_json):
+    """The bus is KMS-encrypted; its rule matches the completion event; each function that can complete
+    a manifest may put exactly that event (source and detail-type) on exactly that bus."""
+    (_, bus), = resources(aws_json, "aws_cloudwatch_event_bus").items()
+    assert bus["name"] == "thingpress-dev-events" and bus["kms_key_identifier"].startswith("${aws_kms_key.")
+    rule = next(r for r in resources(aws_json, "aws_cloudwatch_event_rule").values()
+                if r["name"] == "thingpress-dev-manifest-completed")
+    assert json.loads(rule["event_pattern"]) == {"source": ["thingpress"], "detail-type": ["Manifest Completed"]}
+    bus_arn = ("arn:${data.aws_partition.partition.partition}:events:us-east-1:"
+               "${data.aws_caller_identity.account.account_id}:event-bus/thingpress-dev-events")
+    puts = {}
+    for name, policy in resources(aws_json, "aws_iam_role_policy").items():
+        for st in json.loads(policy["policy"])["Statement"]:
+            if "events:PutEvents" in st["Action"]:
+                puts[name] = st
+    assert len(puts) == len(FUNCTION_KEYS)  # importer, every provider, the watchdog
+    for st in puts.values():
+        assert st["Action"] == "events:PutEvents" and st["Resource"] == bus_arn
+        assert st["Condition"] == {
+            "ForAllValues:StringEquals": {"events:source": "thingpress", "events:detail-type": "Manifest Completed"},
+            "Null": {"events:source": "false", "events:detail-type": "false"}}
 
 
 def test_every_mapping_reports_batch_item_failures_and_visibility_covers_the_timeout(aws_json):
@@ -244,9 +275,10 @@ def test_watchdog_runs_on_its_schedule_with_its_own_least_privilege_role(aws_jso
     # nothing reserved (a new account cannot reserve any): overlapping sweeps are safe, each idempotent
     assert "reserved_concurrent_executions" not in fn and fn["timeout"] == defaults.WATCHDOG_TIMEOUT_SECONDS
     # the schedule: rule -> target -> this function, allowed by a permission scoped to that rule
-    (rule_id, rule), = resources(aws_json, "aws_cloudwatch_event_rule").items()
-    assert (rule["name"], rule["schedule_expression"]) == (name, defaults.WATCHDOG_SCHEDULE)
-    (_, target), = resources(aws_json, "aws_cloudwatch_event_target").items()
+    rule_id, rule = find_by(aws_json, "aws_cloudwatch_event_rule", "name", name)
+    assert rule["schedule_expression"] == defaults.WATCHDOG_SCHEDULE and "event_bus_name" not in rule
+    target, = [t for t in resources(aws_json, "aws_cloudwatch_event_target").values()
+              if t["rule"] == ref("aws_cloudwatch_event_rule", rule_id, "name")]
     assert target["rule"] == ref("aws_cloudwatch_event_rule", rule_id, "name") and target["arn"] == fn_arn
     (_, permission), = resources(aws_json, "aws_lambda_permission").items()
     assert permission["principal"] == "events.amazonaws.com" and permission["action"] == "lambda:InvokeFunction"
@@ -277,7 +309,8 @@ def test_watchdog_runs_on_its_schedule_with_its_own_least_privilege_role(aws_jso
     assert {by_ref(aws_json, r)[1]["name"] for r in grants["CountImportMessages"][1]} == {
         "thingpress-dev-import", "thingpress-dev-import-dlq"}
     assert set(grants) == {"WriteOwnLogs", "XRayTracesNoResourceLevelPermissions", "UseDeploymentKey",
-                           "FindIdleManifests", "ReadAndMarkManifests", "SendContinuations", "CountImportMessages"}
+                           "FindIdleManifests", "ReadAndMarkManifests", "SendContinuations", "CountImportMessages",
+                           "PutCompletionEventIfLastToFinish"}
     # its log group is KMS-encrypted like the others
     _, group = find_by(aws_json, "aws_cloudwatch_log_group", "name", f"/aws/lambda/{name}")
     assert group["kms_key_id"].startswith("${aws_kms_key.")

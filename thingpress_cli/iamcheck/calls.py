@@ -69,6 +69,13 @@ def _get_object(call: Call) -> Iterator[tuple[str, dict[str, Any]]]:
     yield ("s3:GetObjectVersion" if call.params.get("VersionId") else "s3:GetObject"), call.params
 
 
+def _put_events(call: Call) -> Iterator[tuple[str, dict[str, Any]]]:
+    # One request per entry: each names its bus (the default bus when absent) and its source.
+    for entry in call.params.get("Entries", []):
+        yield "events:PutEvents", {"EventBusName": entry.get("EventBusName") or "default",
+                                   "Source": entry.get("Source", ""), "DetailType": entry.get("DetailType", "")}
+
+
 #: (service, operation) -> the (action, parameters of the resource) pairs IAM authorizes it as.
 #: SQS batch operations: "authorized as the single-message action" (SQS API reference, each *Batch page);
 #: DynamoDB transactions: each item's own action (DynamoDB developer guide, "IAM with transactions");
@@ -83,6 +90,7 @@ RULES: dict[tuple[str, str], Callable[[Call], Iterable[tuple[str, dict[str, Any]
     ("s3", "GetObject"): _get_object,
     ("s3", "HeadObject"): _get_object,
     ("s3", "ListObjectsV2"): lambda c: [("s3:ListBucket", c.params)],
+    ("events", "PutEvents"): _put_events,
 }
 
 
@@ -101,9 +109,12 @@ def candidate_arns(service: str, params: dict[str, Any], stack: Stack, region: s
             out.append(f"arn:{p}:s3:::{params['Bucket']}/{params['Key']}")
     if "TableName" in params:
         table = f"arn:{p}:dynamodb:{region}:{a}:table/{params['TableName']}"
-        # A Query or Scan of an index is authorized on the index's ARN, not the table's
-        # (DynamoDB developer guide, "Using IAM policy conditions": table/T/index/I).
+        # A Query or Scan of a secondary index is authorized on the index (DynamoDB developer guide,
+        # "Using IAM policy conditions for fine-grained access control": table/<t>/index/<i>), not the table.
         out.append(f"{table}/index/{params['IndexName']}" if "IndexName" in params else table)
+    if "EventBusName" in params:
+        bus = params["EventBusName"]
+        out.append(bus if bus.startswith("arn:") else f"arn:{p}:events:{region}:{a}:event-bus/{bus}")
     if service == "iot":
         for param, kind in (("thingName", "thing"), ("thingGroupName", "thinggroup"),
                             ("thingTypeName", "thingtype"), ("policyName", "policy")):
@@ -120,6 +131,11 @@ def condition_values(action: str, params: dict[str, Any], stack: Stack, region: 
         values["s3:versionid"] = params["VersionId"]
     if action == "s3:ListBucket" and "Prefix" in params:
         values["s3:prefix"] = params["Prefix"]
+    if action == "events:PutEvents":
+        # The EventBridge user guide, "Using IAM policy conditions": events:source and
+        # events:detail-type carry the entry's Source and DetailType.
+        values["events:source"] = params["Source"]
+        values["events:detail-type"] = params["DetailType"]
     if action == "iot:AttachThingPrincipal":
         values["iot:thingArn"] = f"arn:{stack.partition}:iot:{region}:{stack.account}:thing/{params['thingName']}"
     return values

@@ -69,6 +69,10 @@ UNEXERCISED: dict[str, str] = {
     "RecordOutcomes dynamodb:GetItem":
         "the importer reads a certificate's row when its conditional write finds one, and the manifest summary "
         "(AuditLog.get_outcome, get_summary): redeliveries and races, which a run has or has not",
+    "PutCompletionEventIfLastToFinish":
+        "a provider completes a manifest only when nothing is outstanding at its last checkpoint (every entry "
+        "refused or a duplicate) or when it finds a parsed manifest whose completer died; the watchdog only "
+        "when a completion check was lost: a run has these or not (the importer's grant must be exercised)",
     "RecordManifests dynamodb:BatchWriteItem":
         "one provider code path for every vendor: refused entries are batch-written (AuditLog.put_refusals); "
         "the sample manifests of some vendors have none",
@@ -129,6 +133,36 @@ def service_paths(stack: Stack) -> list[Request]:
                     out += [Request("cloudwatch.amazonaws.com", action, stack.resolve(config["kms_master_key_id"]),
                                     tuple(sorted(ctx.items())), "alarm action") for action in
                             ("kms:GenerateDataKey", "kms:Decrypt")]
+    # EventBridge: each bus encrypted with a key uses it (DescribeKey when checking it; GenerateDataKey
+    # and Decrypt per event, encryption context the bus ARN), and each rule on it delivers to its SQS
+    # targets with aws:SourceArn the rule's ARN (SSE-KMS queues: the queue's key). EventBridge user
+    # guide, "Authorizing EventBridge to use a customer managed key" and "Amazon SQS permissions".
+    for bus in stack.resources("aws_cloudwatch_event_bus").values():
+        name = stack.resolve(bus["name"])
+        arn = f"arn:{p}:events:{r}:{a}:event-bus/{name}"
+        if "kms_key_identifier" in bus:
+            key = stack.resolve(bus["kms_key_identifier"])
+            source = {**kms_context, "aws:SourceArn": arn, "aws:SourceAccount": a}
+            out.append(Request("events.amazonaws.com", "kms:DescribeKey", key, tuple(sorted(source.items())),
+                               "event bus encryption"))
+            ctx = {**source, "kms:EncryptionContext:aws:events:event-bus:arn": arn}
+            out += [Request("events.amazonaws.com", action, key, tuple(sorted(ctx.items())), "event bus encryption")
+                    for action in ("kms:GenerateDataKey", "kms:Decrypt")]
+    for target in stack.resources("aws_cloudwatch_event_target").values():
+        queue = stack.resolve(target["arn"])
+        if ":sqs:" not in queue:
+            continue
+        bus = stack.resolve(target["event_bus_name"]) if "event_bus_name" in target else "default"
+        rule = stack.resolve(target["rule"])
+        rule_arn = f"arn:{p}:events:{r}:{a}:rule/{rule}" if bus == "default" else f"arn:{p}:events:{r}:{a}:rule/{bus}/{rule}"
+        source = {**SECURE, "aws:SourceArn": rule_arn, "aws:SourceAccount": a}
+        out.append(Request("events.amazonaws.com", "sqs:SendMessage", queue, tuple(sorted(source.items())),
+                           "event rule target"))
+        key = stack.queue_key(queue)
+        if key:
+            ctx = {**kms_context, "kms:EncryptionContext:aws:sqs:arn": queue}
+            out += [Request("events.amazonaws.com", action, key, tuple(sorted(ctx.items())), "event rule target")
+                    for action in ("kms:GenerateDataKey", "kms:Decrypt")]
     # CloudWatch Logs encrypting each log group with the key.
     for group in stack.resources("aws_cloudwatch_log_group").values():
         if "kms_key_id" in group:

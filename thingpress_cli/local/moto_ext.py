@@ -43,6 +43,11 @@ The changes, one by one:
   refuses every ``PutObject``. :func:`bucket_permission` evaluates as AWS does for
   a request over HTTPS (every AWS SDK call): a statement applies only when its
   conditions hold, with ``aws:SecureTransport`` = ``true``.
+* **EventBridge delivers to a queue only if its policy allows it.** moto's rule
+  targets send to an SQS queue whatever its policy says; AWS needs the queue policy
+  to allow ``events.amazonaws.com`` ``sqs:SendMessage`` (with the conditions it
+  sets, e.g. ``aws:SourceArn`` the rule) and drops the event otherwise
+  (:func:`_deliver_as_aws`, :func:`service_may_send`).
 * **SQS receive in linear time.** moto 5.2's ``ReceiveMessage`` re-reads *every*
   queue attribute (three scans of the queue) for each message it returns, to
   check the retention period, and its clock goes through two ``datetime``
@@ -122,8 +127,10 @@ application; everything else patches moto's own code (listed in
 from __future__ import annotations
 
 import fnmatch
+import functools
 import io
 import json
+import logging
 import re
 import sys
 import threading
@@ -494,6 +501,62 @@ def bucket_permission(policy: bytes | str | None, action: str, resource: str) ->
     return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
 
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+
+
+def service_may_send(policy: str | None, service: str, action: str, resource: str, context: dict[str, str]) -> bool:
+    """Whether a queue policy lets the AWS ``service`` principal do ``action`` on ``resource`` in ``context``.
+
+    Allowed when a statement naming the service (or ``*``) allows the action on the
+    resource with its conditions holding, and no applicable statement denies it.
+    """
+    if not policy:
+        return False
+    document = json.loads(policy)
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    allowed = False
+    for st in statements:
+        principal = st.get("Principal")
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        if not (principal == "*" or service in (services if isinstance(services, list) else [services])):
+            continue
+        actions = st.get("Action", [])
+        resources = st.get("Resource", [])
+        if not any(fnmatch.fnmatchcase(action, a) for a in (actions if isinstance(actions, list) else [actions])):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in (resources if isinstance(resources, list) else [resources])):
+            continue
+        if st.get("Condition") and not condition_holds(st["Condition"], context):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        allowed = True
+    return allowed
+
+
+def _deliver_as_aws(send_to_sqs_queue: Callable[..., Any]) -> Callable[..., Any]:
+    """EventBridge -> SQS target delivery only when the queue policy allows it (moto delivers regardless).
+
+    AWS (EventBridge user guide, "Using resource-based policies for Amazon EventBridge",
+    "Amazon SQS permissions"): to deliver to a queue, the queue policy must allow
+    ``events.amazonaws.com`` ``sqs:SendMessage``, usually with ``aws:SourceArn`` the
+    rule's ARN; otherwise the invocation fails (the rule's ``FailedInvocations``
+    metric) and the event never reaches the queue. The emulator drops it the same way.
+    """
+    @functools.wraps(send_to_sqs_queue)
+    def send(self: Any, resource_id: str, event: dict[str, Any], group_id: str | None = None) -> None:
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[self.account_id][self.region_name].get_queue(resource_id)
+        context = {**SECURE_CONTEXT, "aws:SourceArn": self.arn, "aws:SourceAccount": self.account_id}
+        if not service_may_send(queue.policy, EVENTS_PRINCIPAL, "sqs:SendMessage", queue.queue_arn, context):
+            logging.getLogger(__name__).warning("rule %s: queue %s does not allow EventBridge to send; event dropped",
+                                                self.arn, queue.queue_arn)
+            return
+        send_to_sqs_queue(self, resource_id, event, group_id)
+    return send
+
+
 def _unix_time(dt: Any = None) -> float:
     return unix_time(dt) if dt is not None else time.time()
 
@@ -707,6 +770,8 @@ PATCHED_ATTRIBUTES = (
     ("moto.sqs.models", "Queue.approximate_number_of_messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_delayed"),
+    ("moto.events.models", "Rule._send_to_sqs_queue"),
+    ("moto.events.models", "Rule.arn"),
     ("moto.backends", "list_of_moto_modules"),
     ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host"),
     ("moto.core.responses", "method_names_from_class"),
@@ -772,6 +837,7 @@ def apply_behaviour_patches() -> None:
     check_moto()
     from moto.core.config import default_user_config
     from moto.dynamodb.responses import DynamoHandler
+    from moto.events.models import Rule as EventsRule
     from moto.iot.models import IoTBackend
     from moto.s3 import notifications as s3_notifications
     from moto.s3.models import FakeBucket
@@ -783,6 +849,7 @@ def apply_behaviour_patches() -> None:
     lock_sqs_queues()
     s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
+    EventsRule._send_to_sqs_queue = _deliver_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
     _applied.add("behaviour")
 
 

@@ -146,7 +146,8 @@ def make_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Clou
             contract.THING_GROUP_NAME: THING_GROUP, contract.KMS_KEY_ARN: "", contract.ALARM_TOPIC_ARN: "",
             contract.DASHBOARD_NAME: "", contract.WATCHDOG_FUNCTION_NAME: "thingpress-unit-watchdog",
             contract.WATCHDOG_SCHEDULE_RULE: "thingpress-unit-watchdog", contract.WATCHDOG_SCHEDULE: "rate(5 minutes)",
-            contract.THING_NAME_PREFIX: "",
+            contract.THING_NAME_PREFIX: "", contract.EVENT_BUS_NAME: "thingpress-unit-events",
+            contract.EVENT_BUS_ARN: "", contract.COMPLETION_QUEUE_URL: "", contract.COMPLETION_QUEUE_ARN: "",
         }
         for vendor in VENDORS:
             url, arn, dlq, dlq_arn = _queue_pair(sqs, f"thingpress-unit-{vendor}")

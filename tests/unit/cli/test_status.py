@@ -62,3 +62,14 @@ def test_status_json_says_stalled_and_not_complete(monkeypatch, capsys):
 def test_waiting_ends_at_stalled_instead_of_timing_out():
     rows = operate.wait_all(FakeDeployment([STALLED_ROW]), ["generated-abc"], timeout=0, show_progress=False)
     assert rows["generated-abc"]["state"] == audit.STALLED
+
+
+def test_status_json_says_whether_the_completion_event_was_sent(monkeypatch, capsys):
+    lost = {**STALLED_ROW, "state": audit.COMPLETE, "completion_event": "FAILED",
+            "completion_event_error": "AccessDeniedException: not authorized"}
+    monkeypatch.setattr(Deployment, "from_args", classmethod(lambda cls, args: FakeDeployment([lost])))
+    args = argparse.Namespace(command="status", manifest=None, json=True, watch=False, outputs=None, env=None)
+    assert operate.cmd_status(args) == 0
+    (view,) = json.loads(capsys.readouterr().out)
+    assert (view["completion_event"], view["completion_event_error"]) == (
+        "FAILED", "AccessDeniedException: not authorized")
