@@ -89,6 +89,7 @@ from cryptography import x509
 from thingpress import audit
 from thingpress.attributes import device_attributes
 from thingpress.audit import AuditTable, Progress
+from thingpress.backpressure import MAX_PAUSE_SECONDS, Backpressure, window_for
 from thingpress.errors import Refused, ThingpressError
 from thingpress.manifest import Tally, scan
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
@@ -163,7 +164,8 @@ class RunResult:
     manifest_id: str
     #: skipped (already done), refused, complete (parse finished), chunked (continuation sent),
     #: behind (another invocation is ahead; recheck sent unless finished), deferred (continuation
-    #: sent before starting), watching (a recheck found the manifest moved on: recheck sent again).
+    #: sent before starting), watching (a recheck found the manifest moved on: recheck sent again),
+    #: paused (the import window is full: checkpoint committed, delayed continuation sent).
     outcome: str
     entries: int = 0
     queued: int = 0
@@ -647,6 +649,9 @@ class Provider:
         sender = BatchSender(self.sqs, self.settings.import_queue_url, attempts=tuning.send_attempts,
                              backoff=tuning.send_backoff, sleep=self.sleep)
         result = RunResult(mid, "complete")
+        # Backpressure (thingpress.backpressure): certificates this run may enqueue; None: no limit.
+        pressure = self.backpressure(mid)
+        room = pressure.room_for(summary)
         stretch = _Stretch()
         position = resume_after
         handled = 0
@@ -679,6 +684,12 @@ class Provider:
             entry, duplicate = scanned.entry, scanned.is_duplicate
             if entry.position <= resume_after:
                 continue
+            if (room is not None and not duplicate and not isinstance(entry, Refusal)
+                    and result.queued + stretch.queued >= room):
+                # The window is full: stop before this certificate, commit, pause.
+                if not commit():
+                    return self._behind(result, ref, deadline)
+                return self._pause(result, ref, summary, pressure, deadline)
             position = entry.position
             stretch.entries += 1
             handled += 1
@@ -725,6 +736,29 @@ class Provider:
         logger.info("manifest parsed", extra={"entries": result.entries, "queued": result.queued,
                                               "duplicates": result.duplicates, "rejected": result.rejected,
                                               "sha256": reader.sha256.hexdigest(), "bytes": reader.size})
+        return result
+
+    def backpressure(self, mid: str) -> Backpressure:
+        """The window and fair share for one manifest in this invocation (other manifests read once)."""
+        window = window_for(self.settings.import_window_minutes, self.settings.iot_tps)
+        return Backpressure(mid, window, self.audit.unfinished_manifests)
+
+    def _pause(self, result: RunResult, ref: ObjectRef, summary: dict[str, Any], pressure: Backpressure,
+               deadline: _Deadline) -> RunResult:
+        """The import window is full: hand over to a continuation delayed until a stride is free.
+
+        The delay is at most the invocation's time at start (its timeout), so a paused
+        manifest is resumed well before the watchdog's stall threshold (two timeouts).
+        """
+        own = {**summary, "outstanding": int(summary.get("outstanding") or 0) + result.queued}
+        longest = MAX_PAUSE_SECONDS if deadline.at_start_ms is None else max(1, deadline.at_start_ms // 1000)
+        delay = pressure.pause_seconds(own, longest)
+        self._continue(result.manifest_id, ref, delay=delay)
+        logger.info("import window full; manifest paused, delayed continuation sent",
+                    extra={"queued_this_invocation": result.queued, "pause_seconds": delay,
+                           "window": pressure.window.size if pressure.window else None,
+                           "in_flight": pressure.in_flight.parsing})
+        result.outcome = "paused"
         return result
 
     def _behind(self, result: RunResult, ref: ObjectRef, deadline: _Deadline) -> RunResult:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from thingpress.backpressure import DEFAULT_WINDOW_MINUTES
 from thingpress.errors import ThingpressError
 
 AUDIT_TABLE = "THINGPRESS_AUDIT_TABLE"
@@ -53,13 +54,16 @@ MANIFEST_QUEUE_URLS = "THINGPRESS_MANIFEST_QUEUE_URLS"
 #: the watchdog: a manifest with no progress for this many seconds is resumed or marked STALLED
 #: (the stack sets twice the provider timeout; default twice the 900 s default timeout).
 STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
+#: the providers: the import queue holds at most this many minutes of the importer's budget
+#: (``thingpress.backpressure``; default 10; 0: no limit). The providers get ``IOT_TPS`` too.
+IMPORT_WINDOW_MINUTES = "THINGPRESS_IMPORT_WINDOW_MINUTES"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
     AUDIT_TABLE, IMPORT_QUEUE_URL, MANIFEST_QUEUE_URL, VENDOR, THING_TYPE, THING_GROUP, POLICY_NAMES,
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
-    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX,
+    MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX, IMPORT_WINDOW_MINUTES,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -109,6 +113,7 @@ class FunctionSettings:
     certificate_status: str = "ACTIVE"
     environment: str = ""
     thing_prefix: str = ""
+    import_window_minutes: float = DEFAULT_WINDOW_MINUTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -131,6 +136,16 @@ class FunctionSettings:
             value = env.get(name, "") or default
             if value not in options:
                 raise SettingsError(f"environment variable {name} must be one of {', '.join(options)}, got {value!r}")
+            return value
+
+        def minutes(name: str, default: float) -> float:
+            raw = env.get(name, "")
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                value = -1.0
+            if not 0 <= value < float("inf"):
+                raise SettingsError(f"environment variable {name} must be a number of minutes >= 0, got {raw!r}")
             return value
 
         tps = dict(DEFAULT_IOT_TPS)
@@ -171,4 +186,5 @@ class FunctionSettings:
             certificate_status=choice(CERTIFICATE_STATUS, CERTIFICATE_STATUSES, "ACTIVE"),
             environment=env.get(ENVIRONMENT, ""),
             thing_prefix=env.get(THING_PREFIX, ""),
+            import_window_minutes=minutes(IMPORT_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES),
         )
