@@ -61,6 +61,7 @@ class ThingpressStack(TerraformStack):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         concurrency = config.import_concurrency
+        iot_tps = json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":"))
         importer = QueueFunction(self, "importer", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=FunctionProps(
             key=IMPORTER, handler="import_handler.lambda_handler",
             description="Registers each certificate, creates its thing, attaches policy, type and group",
@@ -71,7 +72,7 @@ class ThingpressStack(TerraformStack):
                 **common, "POWERTOOLS_SERVICE_NAME": "importer",
                 settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: iot.thing_group_name,
                 **({settings.POLICY_NAMES: iot.policy_name} if iot.per_certificate else {}),
-                settings.IOT_TPS: json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":")),
+                settings.IOT_TPS: iot_tps,
                 settings.IMPORT_CONCURRENCY: str(concurrency),
                 settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
                 settings.EXISTING_THING: config.existing_thing,
@@ -104,7 +105,10 @@ class ThingpressStack(TerraformStack):
             pair = intake.queues[vendor]
             env = {**common, "POWERTOOLS_SERVICE_NAME": f"provider-{vendor}",
                    settings.IMPORT_QUEUE_URL: import_pair.queue.url, settings.MANIFEST_QUEUE_URL: pair.queue.url,
-                   settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
+                   settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates,
+                   # backpressure (thingpress.backpressure): the window is minutes of the importer's budget.
+                   settings.IMPORT_WINDOW_MINUTES: f"{config.import_window_minutes:g}",
+                   settings.IOT_TPS: iot_tps}
             if config.thing_prefix:
                 env[settings.THING_PREFIX] = config.thing_prefix
             extra = []

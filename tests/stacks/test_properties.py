@@ -141,6 +141,18 @@ def test_importer_settings_match_its_queue_and_mapping(aws_json):
     assert env[settings.CERTIFICATE_STATUS] == "ACTIVE"
 
 
+def test_providers_get_the_import_window_and_the_importers_own_budget(aws_json):
+    """Backpressure sizes the window from the importer's budget: every provider must see the same budget."""
+    _, importer = find_by(aws_json, "aws_lambda_function", "function_name", "thingpress-dev-importer")
+    budget = importer["environment"]["variables"][settings.IOT_TPS]
+    providers = [f for f in resources(aws_json, "aws_lambda_function").values()
+                 if settings.VENDOR in (f.get("environment") or {}).get("variables", {})]
+    assert len(providers) == 4
+    for fn in providers:
+        env = fn["environment"]["variables"]
+        assert (env[settings.IOT_TPS], env[settings.IMPORT_WINDOW_MINUTES]) == (budget, "10")
+
+
 def test_function_environments_use_settings_names_and_stack_references(aws_json):
     from stacks import guards
 
