@@ -64,16 +64,16 @@ class DepthSampler(threading.Thread):
         self.deployment = deployment
         self.deepest = 0
         self.samples = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.deepest = max(self.deepest, self.deployment.import_backlog())
             self.samples += 1
-            self._stop.wait(SAMPLE_SECONDS)
+            self._halt.wait(SAMPLE_SECONDS)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
