@@ -43,7 +43,11 @@ To refill in strides rather than one certificate at a time, ``room_for`` answers
 until at least a quarter of the share (``stride``) is free; the provider then
 commits its checkpoint and pauses with a continuation delayed by
 :meth:`Backpressure.pause_seconds`: the time the importer needs, at the full rate,
-to free what is still missing of a stride (1 s to 900 s, SQS's maximum delay).
+to free what is still missing of a stride (1 s to 900 s, SQS's maximum delay, and
+never more than the provider's timeout). The pause is noted on the summary
+(``AuditTable.note_paused`` moves ``updated_at``), so the watchdog, which resumes
+manifests idle for two provider timeouts, never takes a paused manifest for a
+stalled one and never starts a second continuation chain for it.
 
 No message outlives the import queue's retention
 ------------------------------------------------

@@ -689,7 +689,7 @@ class Provider:
                 # The window is full: stop before this certificate, commit, pause.
                 if not commit():
                     return self._behind(result, ref, deadline)
-                return self._pause(result, ref, summary, pressure, deadline)
+                return self._pause(result, ref, summary, pressure, deadline, checkpoint=committed)
             position = entry.position
             stretch.entries += 1
             handled += 1
@@ -744,15 +744,21 @@ class Provider:
         return Backpressure(mid, window, self.audit.unfinished_manifests)
 
     def _pause(self, result: RunResult, ref: ObjectRef, summary: dict[str, Any], pressure: Backpressure,
-               deadline: _Deadline) -> RunResult:
-        """The import window is full: hand over to a continuation delayed until a stride is free.
+               deadline: _Deadline, *, checkpoint: int) -> RunResult:
+        """The import window is full (progress committed up to ``checkpoint``): pause the manifest.
 
-        The delay is at most the invocation's time at start (its timeout), so a paused
-        manifest is resumed well before the watchdog's stall threshold (two timeouts).
+        The pause is noted on the summary (``AuditTable.note_paused``: the watchdog sees
+        the manifest alive) and a continuation is sent, delayed by
+        ``Backpressure.pause_seconds`` (counting what this run queued), at most the
+        invocation's time at start (its timeout), so a paused manifest is resumed well
+        before the watchdog's stall threshold (two timeouts). If the note finds the
+        checkpoint moved on, another invocation is ahead: ``_behind``.
         """
         own = {**summary, "outstanding": int(summary.get("outstanding") or 0) + result.queued}
         longest = MAX_PAUSE_SECONDS if deadline.at_start_ms is None else max(1, deadline.at_start_ms // 1000)
         delay = pressure.pause_seconds(own, longest)
+        if not self.audit.note_paused(result.manifest_id, checkpoint=checkpoint, seconds=delay):
+            return self._behind(result, ref, deadline)
         self._continue(result.manifest_id, ref, delay=delay)
         logger.info("import window full; manifest paused, delayed continuation sent",
                     extra={"queued_this_invocation": result.queued, "pause_seconds": delay,

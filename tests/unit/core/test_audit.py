@@ -127,3 +127,19 @@ def test_record_outcomes_splits_large_batches_and_manifests(table):
     assert all(table.record_outcomes(batch))
     assert (table.get_summary(MID)["imported"], table.get_summary(MID)["outstanding"]) == (150, 0)
     assert (table.get_summary(other)["imported"], table.get_summary(other)["failed"]) == (1, 1)
+
+
+def test_a_pause_is_noted_only_at_the_checkpoint_it_was_taken_and_before_the_end(table):
+    from datetime import UTC, datetime
+
+    start(table)
+    table.checkpoint(MID, 5, Progress(entries=5, queued=5), previous=0)
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert table.note_paused(MID, checkpoint=5, seconds=90, now=at)
+    row = table.get_summary(MID)
+    assert (row["updated_at"], row["paused_until"], row["checkpoint"], row["outstanding"]) == (
+        "2030-01-02T03:04:05Z", "2030-01-02T03:05:35Z", 5, 5)
+    assert not table.note_paused(MID, checkpoint=4, seconds=90)   # another invocation moved on
+    table.checkpoint(MID, 6, Progress(entries=1), previous=5, state=audit.QUEUED, parse_done=True)
+    assert not table.note_paused(MID, checkpoint=6, seconds=90)   # parsed: nothing to pause
+    assert not table.note_paused("unknown", checkpoint=0, seconds=90)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
@@ -61,6 +62,43 @@ def test_a_manifest_alone_enqueues_one_window_then_pauses_with_the_exact_delay(a
     # Full window: a stride (3 certificates) must drain at 0.2/s: 15 s.
     [pause] = sqs.sent
     assert pause["QueueUrl"] == aws.manifest_queue and pause["DelaySeconds"] == 15
+    # The pause is noted: the watchdog sees the manifest alive until it resumes.
+    assert _epoch(summary["paused_until"]) - _epoch(summary["updated_at"]) == 15
+
+
+def test_a_pause_without_progress_still_tells_the_watchdog_the_manifest_is_alive(aws, pems):
+    provider, sqs, event, mid = setup(aws, pems, 30)
+    provider.handle_record(_record(event), FakeContext())
+    positions(aws)
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=audit.to_item({"pk": audit.manifest_pk(mid),
+                                                                           "sk": audit.SUMMARY_SK}),
+                             UpdateExpression="SET updated_at = :old",
+                             ExpressionAttributeValues=audit.to_item({":old": "2020-01-01T00:00:00Z"}))
+
+    [again] = provider.handle_record(_record(sqs.sent[-1]["MessageBody"]), FakeContext())
+
+    assert (again.outcome, again.queued) == ("paused", 0)
+    assert aws.audit.get_summary(mid)["updated_at"] > "2026"
+    assert [s["manifest_id"] for s in aws.audit.unfinished_manifests(idle_since="2021-01-01T00:00:00Z")] == []
+
+
+def test_a_pause_that_finds_another_invocation_ahead_hands_over_to_a_recheck(aws, pems, monkeypatch):
+    """Between this invocation's commit and its pause note, another one commits: this one is behind."""
+    provider, sqs, event, mid = setup(aws, pems, 30)
+    note = provider.audit.note_paused
+
+    def overtaken(mid_: str, **kwargs: Any) -> bool:
+        other = audit.Progress(entries=1, queued=0)
+        assert aws.audit.checkpoint(mid_, kwargs["checkpoint"] + 1, other, previous=kwargs["checkpoint"])
+        return note(mid_, **kwargs)
+
+    monkeypatch.setattr(provider.audit, "note_paused", overtaken)
+    [result] = provider.handle_record(_record(event), FakeContext())
+
+    assert result.outcome == "behind"
+    [recheck] = sqs.sent
+    assert '"expect":13' in recheck["MessageBody"] and recheck["DelaySeconds"] == 900
+    assert "paused_until" not in aws.audit.get_summary(mid)
 
 
 def test_a_paused_manifest_resumes_only_with_a_stride_free_and_finishes_exactly_once(aws, pems):
@@ -137,6 +175,10 @@ def test_without_a_window_nothing_pauses(aws, pems):
     provider = aws.provider(sqs=sqs, import_window_minutes=0, iot_tps=SLOW)
     [result] = provider.handle_record(_record(event), FakeContext())
     assert (result.outcome, result.queued, sqs.sent) == ("complete", 30, [])
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def _record(body: Any) -> Any:
