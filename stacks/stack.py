@@ -9,7 +9,7 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
-from thingpress import settings
+from thingpress import audit, settings
 from thingpress.vendors import ArchiveLimits
 
 from stacks import defaults, iam, outputs
@@ -141,6 +141,9 @@ class ThingpressStack(TerraformStack):
                                   [import_pair.queue.arn, pair.queue.arn]),
                     iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                                       "dynamodb:BatchWriteItem"], table.arn),
+                    # Backpressure: the manifests in flight and what they have queued (thingpress.backpressure).
+                    iam.statement("CountManifestsInFlight", ["dynamodb:Query"],
+                                  f"{table.arn}/index/{audit.INDEX_BY_STATE}"),
                 ]))
 
         dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=WatchdogProps(
