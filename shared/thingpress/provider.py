@@ -33,6 +33,11 @@ For a manifest the provider
    stay right) and carries on. A crash has the same effect through SQS
    redelivery. Certificates are re-sent only when an invocation dies between
    sending and committing (the importer is idempotent).
+7. keeps the import queue within its window (``thingpress.backpressure``): before
+   enqueuing a certificate past the manifest's room (``Backpressure.room_for``,
+   read once per invocation) it commits, notes the pause on the summary and
+   sends a continuation delayed until the importer has made room (outcome
+   ``paused``).
 
 Resuming re-parses the skipped prefix (signature checks included): that is the
 price of a stateless resume, paid once per chunk.
