@@ -44,6 +44,9 @@ THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
 THINGPRESS_CERTIFICATE_STATUS          ``ACTIVE`` or ``INACTIVE``: new certificates' status (``ACTIVE``)
 THINGPRESS_IOT_TPS                     JSON {IoT API: requests/s} over the AWS default quotas
 THINGPRESS_IMPORT_CONCURRENCY          importer maximum concurrency, 2..1000 (from the budget)
+THINGPRESS_IMPORT_WINDOW_MINUTES       backpressure: the import queue holds at most this many minutes of
+                                       the importer's budget, shared by the manifests being parsed;
+                                       a number, more than 0 and at most 1440 (10; ``thingpress.backpressure``)
 THINGPRESS_IMPORTER_TIMEOUT            importer timeout, seconds (60; local 20)
 THINGPRESS_PROVIDER_TIMEOUT            provider timeout, seconds (900; local 60)
 THINGPRESS_VISIBILITY_FACTOR           queue visibility timeout / consumer timeout, 1..12 (6, AWS advice;
@@ -76,7 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from thingpress import patterns, settings, thing_names
+from thingpress import backpressure, patterns, settings, thing_names
 from thingpress.vendors import microchip
 
 from stacks import defaults
@@ -160,6 +163,7 @@ class StackConfig:
     certificate_status: str = "ACTIVE"
     iot_tps: Mapping[str, float] = field(default_factory=lambda: dict(settings.DEFAULT_IOT_TPS))
     import_concurrency: int = 2
+    import_window_minutes: float = backpressure.DEFAULT_WINDOW_MINUTES
     importer_timeout: int = defaults.IMPORTER_TIMEOUT_SECONDS
     provider_timeout: int = defaults.PROVIDER_TIMEOUT_SECONDS
     visibility_factor: float = defaults.VISIBILITY_FACTOR
@@ -298,6 +302,18 @@ class StackConfig:
         concurrency = integer(settings.IMPORT_CONCURRENCY, defaults.default_import_concurrency(tps),
                               defaults.MIN_ESM_CONCURRENCY, defaults.MAX_ESM_CONCURRENCY)
 
+        window_minutes = backpressure.DEFAULT_WINDOW_MINUTES
+        raw_window = get(settings.IMPORT_WINDOW_MINUTES)
+        if raw_window:
+            try:
+                window_minutes = float(raw_window)
+                if not 0 < window_minutes <= backpressure.MAX_WINDOW_MINUTES:
+                    raise ValueError
+            except ValueError:
+                errors.append(f"{settings.IMPORT_WINDOW_MINUTES}: must be a number of minutes, more than 0 and at "
+                              f"most {backpressure.MAX_WINDOW_MINUTES:g}, got {raw_window!r}")
+                window_minutes = backpressure.DEFAULT_WINDOW_MINUTES
+
         tags: dict[str, str] = {}
         raw_tags = get("THINGPRESS_TAGS")
         if raw_tags:
@@ -349,7 +365,8 @@ class StackConfig:
             policy_attachment=attachment, reserved_concurrency=reserved,
             thing_prefix=thing_prefix, thing_name_template=name_template, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             certificate_status=certificate_status,
-            iot_tps=tps, import_concurrency=concurrency, importer_timeout=importer_timeout,
+            iot_tps=tps, import_concurrency=concurrency, import_window_minutes=window_minutes,
+            importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,
             tags=tags, signers=signers,

@@ -9,7 +9,7 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
-from thingpress import settings, thing_names
+from thingpress import audit, settings, thing_names
 from thingpress.vendors import ArchiveLimits
 
 from stacks import defaults, iam, outputs
@@ -65,6 +65,7 @@ class ThingpressStack(TerraformStack):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         concurrency = config.import_concurrency
+        iot_tps = json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":"))
         importer = QueueFunction(self, "importer", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=FunctionProps(
             key=IMPORTER, handler="import_handler.lambda_handler",
             description="Registers each certificate, creates its thing, attaches policy, type and group",
@@ -75,7 +76,7 @@ class ThingpressStack(TerraformStack):
                 **common, "POWERTOOLS_SERVICE_NAME": "importer",
                 settings.THING_TYPE: iot.thing_type_name, settings.THING_GROUP: ",".join(iot.thing_group_names),
                 **({settings.POLICY_NAMES: ",".join(iot.policy_names)} if iot.per_certificate else {}),
-                settings.IOT_TPS: json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":")),
+                settings.IOT_TPS: iot_tps,
                 settings.IMPORT_CONCURRENCY: str(concurrency),
                 settings.MAX_RECEIVE_COUNT: str(import_pair.max_receive_count),
                 settings.EXISTING_THING: config.existing_thing,
@@ -107,7 +108,10 @@ class ThingpressStack(TerraformStack):
             pair = intake.queues[vendor]
             env = {**common, "POWERTOOLS_SERVICE_NAME": f"provider-{vendor}",
                    settings.IMPORT_QUEUE_URL: import_pair.queue.url, settings.MANIFEST_QUEUE_URL: pair.queue.url,
-                   settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates}
+                   settings.VENDOR: vendor, settings.EXPIRED_CERTIFICATES: config.expired_certificates,
+                   # backpressure (thingpress.backpressure): the window is minutes of the importer's budget.
+                   settings.IMPORT_WINDOW_MINUTES: f"{config.import_window_minutes:g}",
+                   settings.IOT_TPS: iot_tps}
             if config.thing_prefix:
                 env[settings.THING_PREFIX] = config.thing_prefix
             if config.thing_name_template != thing_names.DEFAULT_TEMPLATE:
@@ -146,6 +150,9 @@ class ThingpressStack(TerraformStack):
                     iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                                       "dynamodb:BatchWriteItem"], table.arn),
                     completion.put_statement("PutCompletionEventIfLastToFinish"),
+                    # Backpressure: the manifests in flight and what they have queued (thingpress.backpressure).
+                    iam.statement("CountManifestsInFlight", ["dynamodb:Query"],
+                                  f"{table.arn}/index/{audit.INDEX_BY_STATE}"),
                 ]))
 
         dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=WatchdogProps(

@@ -44,6 +44,10 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     view["short"] = short_id(view["manifest"])
     view["complete"] = row.get("state") in (audit.COMPLETE, audit.REFUSED)
     view["stalled"] = row.get("state") == audit.STALLED
+    # queued and not finished (in the import queue or an importer's hands; the backpressure window
+    # limits it), and finished: every entry with its outcome. finished + outstanding == entries.
+    view["outstanding"] = row.get("outstanding", 0)
+    view["finished"] = sum(int(row.get(name) or 0) for name in audit.OUTCOME_COUNTERS)
     # completion_event: SENT, or PENDING / FAILED when the completion event was lost (thingpress.events)
     for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at",
                  "completion_event", "completion_event_error"):
@@ -87,9 +91,10 @@ def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_pr
 
 
 #: the status table: (column header, summary view field); numbers right-aligned.
-STATUS_COLUMNS = (("manifest", "short"), ("state", "state"), ("total", "entries"), ("imported", "imported"),
-                  ("present", "already_present"), ("rejected", "rejected"), ("failed", "failed"),
-                  ("dup", "duplicates"), ("reason", "reason"))
+#: total = entries parsed so far = queued (not finished) + done (finished: imported, already present,
+#: rejected, failed or duplicate; ``status MANIFEST --json`` splits them all).
+STATUS_COLUMNS = (("manifest", "short"), ("state", "state"), ("total", "entries"), ("queued", "outstanding"),
+                  ("done", "finished"), ("imported", "imported"), ("failed", "failed"), ("reason", "reason"))
 
 
 #: "s3://bucket/key (version v): " at the start of a provider's refusal reason.

@@ -30,8 +30,9 @@ state index manifest summaries only.
 Every row has ``expires_at`` (epoch seconds, the table's TTL attribute).
 
 A summary's ``updated_at`` is its last progress: every provider checkpoint and
-every importer outcome transaction sets it (the watchdog reads it; marking a
-manifest STALLED does not move it).
+every importer outcome transaction sets it, and so does a provider pausing the
+manifest for backpressure (``note_paused``: alive, waiting for room in the import
+window) (the watchdog reads it; marking a manifest STALLED does not move it).
 
 Counting, exactly once
 ----------------------
@@ -439,6 +440,28 @@ class AuditTable:
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET " + sets, ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item(values))
+
+    def note_paused(self, mid: str, *, checkpoint: int, seconds: int, now: datetime | None = None) -> bool:
+        """A provider paused the manifest at ``checkpoint`` for ``seconds`` (the import window is full).
+
+        Moves ``updated_at`` (a paused manifest is alive: the watchdog must not take a
+        run of pauses without progress for a stall and resume it a second time) and
+        records ``paused_until``. Conditional on the checkpoint still being
+        ``checkpoint`` and parsing not finished: False if another invocation moved on.
+        """
+        stamp = now or datetime.now(UTC)
+        until = datetime.fromtimestamp(stamp.timestamp() + seconds, UTC)
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET updated_at = :now, paused_until = :until",
+                ConditionExpression="attribute_exists(pk) AND checkpoint = :c AND parse_done = :false",
+                ExpressionAttributeValues=to_item({":now": now_iso(stamp), ":until": now_iso(until), ":c": checkpoint,
+                                                   ":false": False}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
         """Summaries in ``UNFINISHED_STATES``, optionally only those with ``updated_at < idle_since``.

@@ -41,6 +41,10 @@ For a manifest the provider
    carries on, never reading or parsing the prefix again. A crash has the same
    effect through SQS redelivery. Certificates are re-sent only when an invocation
    dies between sending and committing (the importer is idempotent).
+8. keeps the import queue within its window (``thingpress.backpressure``): the
+   core enqueues at most the manifest's room (``Backpressure.room_for``, read once
+   per invocation); when that fills it commits, notes the pause on the summary and
+   sends a continuation delayed until the importer has made room (outcome ``paused``).
 
 An Infineon 7z reel cannot be entered part-way: its selected bundle is extracted
 once into a staged object (``staging_key``: same bucket, so the same KMS key;
@@ -107,6 +111,7 @@ from thingpress import audit, events
 from thingpress.attributes import device_attributes
 from thingpress.audit import AuditTable, ClaimsUnsettled, Progress
 from thingpress.cursor import Cursor
+from thingpress.backpressure import MAX_PAUSE_SECONDS, Backpressure, window_for
 from thingpress.errors import Refused, ThingpressError
 from thingpress.messages import MAX_MESSAGE_BYTES, ImportMessage
 from thingpress.provider_core import Commit, Pace, run_chunk
@@ -190,7 +195,8 @@ class RunResult:
     manifest_id: str
     #: skipped (already done), refused, complete (parse finished), chunked (continuation sent),
     #: behind (another invocation is ahead; recheck sent unless finished), deferred (continuation
-    #: sent before starting), watching (a recheck found the manifest moved on: recheck sent again).
+    #: sent before starting), watching (a recheck found the manifest moved on: recheck sent again),
+    #: paused (the import window is full: checkpoint committed, delayed continuation sent).
     outcome: str
     entries: int = 0
     queued: int = 0
@@ -663,7 +669,9 @@ class Provider:
         offset = cursor.offset if read is not None and cursor is not None and checkpoint else 0
         sender = BatchSender(self.sqs, self.settings.import_queue_url, attempts=tuning.send_attempts,
                              backoff=tuning.send_backoff, sleep=self.sleep)
-        ports = _AwsPorts(self, mid, summary, sender, deadline)
+        # Backpressure (thingpress.backpressure): how many certificates this run may enqueue.
+        pressure = None if self.window is not None else self.backpressure(mid)
+        ports = _AwsPorts(self, mid, summary, sender, deadline, pressure)
         pace = Pace(checkpoint_every=tuning.checkpoint_every, checkpoint_seconds=tuning.checkpoint_seconds,
                     max_entries=tuning.max_entries_per_invocation or self.settings.provider_max_entries,
                     claim_batch=tuning.claim_batch)
@@ -704,9 +712,7 @@ class Provider:
                         extra={"checkpoint": chunk.position, "entries_this_invocation": chunk.entries,
                                "remaining_ms": deadline.remaining()})
         elif chunk.outcome == "paused":
-            self._continue(mid, ref, delay=tuning.pause_seconds)
-            logger.info("no room to enqueue more of this manifest now; continuation sent",
-                        extra={"checkpoint": chunk.position, "delay_seconds": tuning.pause_seconds})
+            return self._pause(result, ref, summary, pressure, deadline, checkpoint=chunk.position)
         else:
             result.reason = chunk.note
             if chunk.note:
@@ -754,6 +760,36 @@ class Provider:
             again = HashingReader(body)
             again.drain()
             return again.sha256.hexdigest()
+
+    def backpressure(self, mid: str) -> Backpressure:
+        """The window and fair share for one manifest in this invocation (other manifests read once)."""
+        window = window_for(self.settings.import_window_minutes, self.settings.iot_tps)
+        return Backpressure(mid, window, self.audit.unfinished_manifests)
+
+    def _pause(self, result: RunResult, ref: ObjectRef, summary: dict[str, Any], pressure: Backpressure | None,
+               deadline: _Deadline, *, checkpoint: int) -> RunResult:
+        """The import window is full (progress committed up to ``checkpoint``): pause the manifest.
+
+        The pause is noted on the summary (``AuditTable.note_paused``: the watchdog sees
+        the manifest alive) and a continuation is sent, delayed by
+        ``Backpressure.pause_seconds`` (counting what this run queued; ``Tuning.pause_seconds``
+        with an explicit ``window``), at most the invocation's time at start (its timeout),
+        so a paused manifest is resumed well before the watchdog's stall threshold (two
+        timeouts). If the note finds the checkpoint moved on, another invocation is ahead: ``_behind``.
+        """
+        if pressure is None:
+            delay = self.tuning.pause_seconds
+        else:
+            own = {**summary, "outstanding": int(summary.get("outstanding") or 0) + result.queued}
+            longest = MAX_PAUSE_SECONDS if deadline.at_start_ms is None else max(1, deadline.at_start_ms // 1000)
+            delay = pressure.pause_seconds(own, longest)
+        if not self.audit.note_paused(result.manifest_id, checkpoint=checkpoint, seconds=delay):
+            return self._behind(result, ref, deadline)
+        self._continue(result.manifest_id, ref, delay=delay)
+        logger.info("import window full; manifest paused, delayed continuation sent",
+                    extra={"queued_this_invocation": result.queued, "pause_seconds": delay, "checkpoint": checkpoint})
+        result.outcome = "paused"
+        return result
 
     def _behind(self, result: RunResult, ref: ObjectRef, deadline: _Deadline) -> RunResult:
         """Another invocation committed first. Hand this message over to a recheck, then ack it.
@@ -805,8 +841,9 @@ class _AwsPorts:
     the backpressure seam ``room_for`` (the provider's ``window``; None: no limit)."""
 
     def __init__(self, provider: Provider, mid: str, summary: dict[str, Any], sender: BatchSender,
-                 deadline: _Deadline):
+                 deadline: _Deadline, pressure: Backpressure | None = None):
         self.provider = provider
+        self.pressure = pressure
         self.mid = mid
         self.summary = summary
         self.sender = sender
@@ -816,6 +853,8 @@ class _AwsPorts:
         self._queued_at = summary["started_at"]
 
     def room_for(self, summary: dict[str, Any]) -> int | None:
+        if self.pressure is not None:
+            return self.pressure.room_for(summary)
         window = self.provider.window
         return None if window is None else window(summary)
 

@@ -227,7 +227,8 @@ def run_chunk(entries: Iterable[tuple[Entry, Cursor | None]], *, start: int, por
             if not chunk.commit():
                 chunk.result.outcome = "behind"
                 return chunk.result
-            chunk.result.outcome = "chunked"
+            # The room is used up: the window is full, pause (else carry on in the next invocation).
+            chunk.result.outcome = "paused" if room is not None and handled >= room else "chunked"
             return chunk.result
     if reclaims:
         ports.claim(reclaims)

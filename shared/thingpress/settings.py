@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from thingpress.backpressure import DEFAULT_WINDOW_MINUTES
 from thingpress.errors import ThingpressError
 from thingpress.thing_names import DEFAULT_TEMPLATE
 
@@ -59,6 +60,9 @@ STALL_AFTER_SECONDS = "THINGPRESS_STALL_AFTER_SECONDS"
 THING_NAME_TEMPLATE = "THINGPRESS_THING_NAME_TEMPLATE"
 #: the EventBridge bus the completion event goes to (thingpress.events); unset: no event.
 EVENT_BUS = "THINGPRESS_EVENT_BUS"
+#: the providers: the import queue holds at most this many minutes of the importer's budget
+#: (``thingpress.backpressure``; default 10; 0: no limit). The providers get ``IOT_TPS`` too.
+IMPORT_WINDOW_MINUTES = "THINGPRESS_IMPORT_WINDOW_MINUTES"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
@@ -66,7 +70,7 @@ ALL = (
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
     MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX, EVENT_BUS,
-    THING_NAME_TEMPLATE,
+    THING_NAME_TEMPLATE, IMPORT_WINDOW_MINUTES,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -121,6 +125,7 @@ class FunctionSettings:
     certificate_status: str = "ACTIVE"
     environment: str = ""
     thing_prefix: str = ""
+    import_window_minutes: float = DEFAULT_WINDOW_MINUTES
     event_bus: str = ""
     thing_name_template: str = DEFAULT_TEMPLATE
     #: every thing group a thing joins (``THINGPRESS_THING_GROUP``); empty: ``thing_group`` alone, if set.
@@ -152,6 +157,16 @@ class FunctionSettings:
             value = env.get(name, "") or default
             if value not in options:
                 raise SettingsError(f"environment variable {name} must be one of {', '.join(options)}, got {value!r}")
+            return value
+
+        def minutes(name: str, default: float) -> float:
+            raw = env.get(name, "")
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                value = -1.0
+            if not 0 <= value < float("inf"):
+                raise SettingsError(f"environment variable {name} must be a number of minutes >= 0, got {raw!r}")
             return value
 
         tps = dict(DEFAULT_IOT_TPS)
@@ -196,4 +211,5 @@ class FunctionSettings:
             thing_prefix=env.get(THING_PREFIX, ""),
             event_bus=env.get(EVENT_BUS, ""),
             thing_name_template=env.get(THING_NAME_TEMPLATE, "") or DEFAULT_TEMPLATE,
+            import_window_minutes=minutes(IMPORT_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES),
         )

@@ -3,9 +3,9 @@
 The scheduled watchdog function (``lambdas/watchdog``) runs :meth:`Watchdog.sweep`.
 A sweep lists the manifests still in progress (``RECEIVED``, ``PARSING``,
 ``QUEUED``) whose last progress (the summary's ``updated_at``, moved by every
-provider checkpoint and importer outcome) is older than ``stall_after_seconds``
-(twice the provider timeout: no live invocation goes that long without a
-checkpoint), re-reads each summary consistently and then
+provider checkpoint, importer outcome and backpressure pause) is older than
+``stall_after_seconds`` (twice the provider timeout: no live invocation goes that
+long without a checkpoint, and a pause is shorter than one timeout), re-reads each summary consistently and then
 
 * **parse not finished** (``parse_done`` false): sends a continuation message
   (``thingpress.provider.Continuation``) to the vendor's manifest queue. The

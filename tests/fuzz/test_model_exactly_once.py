@@ -18,8 +18,9 @@ A hypothesis ``RuleBasedStateMachine`` drives the real ``Provider`` and
   while the first still held it) or on two.
 
 ``initialize`` draws the provider's pacing (checkpoint every 1-12 entries, a
-continuation after 2-16 entries) and IoT state from before (certificates and
-things that exist already). At the end of every scenario (``teardown``) the
+continuation after 2-16 entries, an import window of 1, 4 or 12 certificates or
+none: ``thingpress.backpressure``, a full window pauses the manifest) and IoT
+state from before (certificates and things that exist already). At the end of every scenario (``teardown``) the
 system is brought to quiescence -- every queued message delivered until none is
 left, failed ones again, with the remaining planned faults still striking -- and
 a watchdog sweeps and the queues drain again. Then:
@@ -44,6 +45,7 @@ without the watchdog's pass.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import logging
@@ -70,7 +72,7 @@ from thingpress import audit, provider as provider_module
 from thingpress.audit import AuditTable
 from thingpress.importer import CertificateArns, Importer, RetryLater
 from thingpress.provider import Provider, Tuning
-from thingpress.settings import FunctionSettings
+from thingpress.settings import DEFAULT_IOT_TPS, FunctionSettings
 from thingpress.throttle import Backoff, Throttle
 from thingpress.watchdog import Watchdog
 
@@ -215,8 +217,17 @@ class ExactlyOnce(RuleBasedStateMachine):
     # -- set-up ------------------------------------------------------------------------------------
 
     @initialize(checkpoint_every=st.sampled_from((1, 3, 12)), max_entries=st.sampled_from((2, 5, 16)), send_attempts=st.integers(1, 3),
-                preseed=st.frozensets(st.integers(0, POOL - 1), max_size=2))
-    def setup(self, checkpoint_every: int, max_entries: int, send_attempts: int, preseed: frozenset[int]) -> None:
+                preseed=st.frozensets(st.integers(0, POOL - 1), max_size=2), window=st.sampled_from((None, 1, 4, 12)))
+    def setup(self, checkpoint_every: int, max_entries: int, send_attempts: int, preseed: frozenset[int],
+              window: int | None = None) -> None:
+        if window is not None:
+            # Backpressure: a window of ``window`` certificates (1 minute at ``window``/60 certificates per second).
+            self.provider_settings = dataclasses.replace(
+                self.provider_settings, import_window_minutes=1.0,
+                iot_tps={**DEFAULT_IOT_TPS, "RegisterCertificateWithoutCA": window / 60})
+            # A paused manifest's continuation is delayed until the importer made room: at quiescence
+            # the import queue goes first (the model SQS delivers delayed messages at once).
+            self.queues = (self.import_queue, self.manifest_queue)
         self.tuning = Tuning(checkpoint_every=checkpoint_every, checkpoint_seconds=1e9,
                              max_entries_per_invocation=max_entries, send_attempts=send_attempts, send_backoff=0.0)
         for i in sorted(preseed):

@@ -67,6 +67,15 @@ def test_every_error_is_collected_one_line_each():
     assert str(err.value).count("\n") == len(named)
 
 
+def test_the_import_window_is_minutes_within_a_day():
+    assert StackConfig.from_env({**BASE}).import_window_minutes == 10
+    assert StackConfig.from_env({**BASE, "THINGPRESS_IMPORT_WINDOW_MINUTES": "0.25"}).import_window_minutes == 0.25
+    for bad in ("0", "-3", "1441", "soon", "nan"):
+        with pytest.raises(ConfigError, match="THINGPRESS_IMPORT_WINDOW_MINUTES: must be a number of minutes, "
+                                              "more than 0 and at most 1440"):
+            StackConfig.from_env({**BASE, "THINGPRESS_IMPORT_WINDOW_MINUTES": bad})
+
+
 def test_backend_defaults():
     assert StackConfig.from_env({**BASE}).backend == "local"
     cfg = StackConfig.from_env({"THINGPRESS_STATE_BUCKET": "my-state", "THINGPRESS_MICROCHIP_SIGNERS_DIR": "none"})

@@ -172,6 +172,26 @@ def test_importer_settings_match_its_queue_and_mapping(aws_json):
     assert env[settings.CERTIFICATE_STATUS] == "ACTIVE"
 
 
+def test_providers_get_the_import_window_and_the_importers_own_budget(aws_json):
+    """Backpressure sizes the window from the importer's budget: every provider must see the same budget."""
+    _, importer = find_by(aws_json, "aws_lambda_function", "function_name", "thingpress-dev-importer")
+    budget = importer["environment"]["variables"][settings.IOT_TPS]
+    providers = [f for f in resources(aws_json, "aws_lambda_function").values()
+                 if settings.VENDOR in (f.get("environment") or {}).get("variables", {})]
+    assert len(providers) == 4
+    (table_id, _), = resources(aws_json, "aws_dynamodb_table").items()
+    index_arn = f"{ref('aws_dynamodb_table', table_id, 'arn')}/index/{audit.INDEX_BY_STATE}"
+    for fn in providers:
+        env = fn["environment"]["variables"]
+        assert (env[settings.IOT_TPS], env[settings.IMPORT_WINDOW_MINUTES]) == (budget, "10")
+        # ... and may count the manifests in flight (the by_state index, nothing else of it).
+        role = by_ref(aws_json, fn["role"])[1]
+        doc = next(json.loads(p["policy"]) for p in resources(aws_json, "aws_iam_role_policy").values()
+                   if by_ref(aws_json, p["role"])[1] is role)
+        grants = {s["Sid"]: (as_list(s["Action"]), as_list(s["Resource"])) for s in doc["Statement"]}
+        assert grants["CountManifestsInFlight"] == (["dynamodb:Query"], [index_arn])
+
+
 def test_function_environments_use_settings_names_and_stack_references(aws_json):
     from stacks import guards
 

@@ -148,11 +148,11 @@ def test_status_fits_80_columns_with_short_ids_and_cut_reasons(cloud, tmp_path, 
     lines = [line for line in out.splitlines() if not line.startswith("{")]  # in-process provider logs
     assert all(len(line) <= 80 for line in lines), out
     row = next(line for line in lines if line.startswith(short_id(done)))
-    assert row.split() == [short_id(done), "COMPLETE", "4", "3", "0", "1", "0", "0"]
-    assert lines[1].split() == ["manifest", "state", "total", "imported", "present", "rejected", "failed", "dup", "reason"]
+    assert row.split() == [short_id(done), "COMPLETE", "4", "0", "4", "3", "0"]
+    assert lines[1].split() == ["manifest", "state", "total", "queued", "done", "imported", "failed", "reason"]
     refused_row = next(line for line in lines if line.startswith(short_id(refused)))
     assert "REFUSED" in refused_row and refused_row.endswith("…")
-    assert refused_row.split()[-1].startswith("generat")  # the reason without its s3://... object prefix
+    assert refused_row.split()[7].startswith("generat")  # the reason without its s3://... object prefix
     full = cloud.audit.get_summary(refused)["reason"]
     assert len(full) > 30
     assert main(["status", short_id(refused), "--json"]) == 0
@@ -225,3 +225,24 @@ def test_report_into_a_closed_pipe_ends_quietly(cloud, tmp_path, capsys, monkeyp
     monkeypatch.setattr(operate.sys, "stdout", out)
     assert main(["report", mid]) == 0
     assert out.getvalue() == ",".join(operate.REPORT_FIELDS) + "\n"
+
+
+def test_status_shows_queued_done_and_total_of_a_large_manifest_in_80_columns():
+    """Under backpressure a million-entry manifest has a window queued: total = queued + done."""
+    import io
+
+    from rich.console import Console
+
+    from thingpress_cli.operate import print_summary_table, summary_view
+
+    row = {"manifest_id": "microchip-0123456789abcdef0123", "state": "PARSING", "entries": 1_000_000,
+           "queued": 998_000, "outstanding": 6_000, "imported": 990_000, "already_present": 1_000, "rejected": 2_000,
+           "failed": 1_000, "duplicates": 0}
+    view = summary_view(row)
+    assert (view["outstanding"], view["finished"]) == (6_000, 994_000)
+    out = io.StringIO()
+    print_summary_table([view], console=Console(file=out, width=80))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), out.getvalue()
+    assert next(line for line in lines if line.startswith("microchip-")).split() == [
+        "microchip-01234567", "PARSING", "1000000", "6000", "994000", "990000", "1000"]

@@ -138,3 +138,19 @@ def test_certificate_claims_name_the_earlier_position_and_a_replay_is_no_duplica
         300: 3, 302: 301}
     assert table.claim_certificates(MID, [("f" * 64, 301)]) == {}  # replayed again: still its own
     assert table.entries(MID) == []  # claims are not entry rows
+
+
+def test_a_pause_is_noted_only_at_the_checkpoint_it_was_taken_and_before_the_end(table):
+    from datetime import UTC, datetime
+
+    start(table)
+    table.checkpoint(MID, 5, Progress(entries=5, queued=5), previous=0)
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert table.note_paused(MID, checkpoint=5, seconds=90, now=at)
+    row = table.get_summary(MID)
+    assert (row["updated_at"], row["paused_until"], row["checkpoint"], row["outstanding"]) == (
+        "2030-01-02T03:04:05Z", "2030-01-02T03:05:35Z", 5, 5)
+    assert not table.note_paused(MID, checkpoint=4, seconds=90)   # another invocation moved on
+    table.checkpoint(MID, 6, Progress(entries=1), previous=5, state=audit.QUEUED, parse_done=True)
+    assert not table.note_paused(MID, checkpoint=6, seconds=90)   # parsed: nothing to pause
+    assert not table.note_paused("unknown", checkpoint=0, seconds=90)
