@@ -130,9 +130,9 @@ def function_names(deployment: Deployment) -> list[str]:
     return sorted({v.function_name for v in outputs.vendors.values()} | {outputs.importer_function_name})
 
 
-def kill_one(functions: list[str], rng: random.Random) -> bool:
+def kill_one(functions: list[str], rng: random.Random, endpoint: str) -> bool:
     """SIGKILL one random worker of ``functions``; False if none runs."""
-    pids = sorted(pid for name in functions for pid in worker_pids(name))
+    pids = sorted(pid for name in functions for pid in worker_pids(name, endpoint))
     while pids:
         pid = pids.pop(rng.randrange(len(pids)))
         try:
@@ -223,7 +223,7 @@ def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) ->
             if elapsed >= 4 * settings.seconds:
                 result.notes.append(f"only {result.kills} kills in {elapsed:.0f} s: too few workers ran")
                 break
-            result.kills += kill_one(functions, rng)
+            result.kills += kill_one(functions, rng, endpoint)
             time.sleep(settings.kill_interval)
     finally:
         report = emulator.set_faults(endpoint, {})

@@ -356,6 +356,15 @@ def table(figures: dict[str, Any], sizes: dict[str, int]) -> str:
         ("peak_rss_mib_10k", f"{figures['peak_rss_mib_10k']:.1f}", "1m within 10%",
          f"N={sizes['small']:,}, one pass ({s['cpu_seconds']:.1f} s CPU)"),
     ]
+    if "fairness_small_seconds" in figures:
+        alone = figures["fairness_small_alone_seconds"]
+        rows += [
+            ("fairness_small_seconds", f"{figures['fairness_small_seconds']:.1f}", f"<= {GOAL_FAIRNESS:g}x alone",
+             f"40 certificates 5 s behind 4,000 (local deployment); alone {alone:.1f} s, "
+             f"{figures['fairness_small_seconds'] / alone:.2f}x"),
+            ("backlog_over_window", f"{figures['backlog_over_window']:.2f}", f"<= {GOAL_BACKLOG:g}",
+             "largest import-queue depth during the fairness run / the window"),
+        ]
     widths = [max(len(r[i]) for r in rows + [("figure", "value", "goal", "measured")]) for i in range(4)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(("figure", "value", "goal", "measured"), widths, strict=True))
     out = [line + " |", "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
@@ -388,17 +397,42 @@ load average {load:.1f} at the start.
 * Manifests: generated, {big:,} distinct certificates (one template, each with its own serial and
   CN); Microchip, {microchip:,} entries each signed with ES256 and verified on import.
 
+* **Fairness and backlog** (`tests/benchmarks/bench_fairness.py`, on the local deployment, the
+  emulator in quota mode at AWS's default IoT rates): a 40-certificate manifest uploaded 5 s after
+  a 4,000-certificate one, against its time alone; the import queue's largest depth over the
+  backpressure window. A small manifest waits for about one window of the large one's work.
+
 Goals (issue 13): overhead at most {goal_overhead} for both; peak RSS at most {goal_rss:.0f} MiB at
-N = 1,000,000 and within 10% of the figure at N = 10,000.
+N = 1,000,000 and within 10% of the figure at N = 10,000; the small manifest at most 3x its time
+alone; the backlog at most 1.1 windows.
 """
 
 
 #: the measurements, each returning a dict of figures (keys starting "_" are detail, not in the JSON).
+def measure_fairness(_args: argparse.Namespace) -> dict[str, Any]:
+    """``bench_fairness.measure`` on the local deployment (brought up, and down again, if not running)."""
+    import bench_fairness
+
+    from thingpress_cli.local import commands
+
+    started = not commands.is_up()
+    commands.ensure_up()
+    try:
+        return dict(bench_fairness.measure())
+    finally:
+        if started:
+            commands.down()
+
+
 MEASUREMENTS: list[Callable[[argparse.Namespace], dict[str, Any]]] = [
     lambda a: measure_generated(a.big, a.chunks),
     lambda a: measure_microchip(a.microchip, a.microchip_chunks),
     lambda a: measure_small_rss(a.small),
+    measure_fairness,
 ]
+#: issue 13's goals for the fairness run: the small manifest at most 3x its time alone, the
+#: import backlog at most 1.1 windows.
+GOAL_FAIRNESS, GOAL_BACKLOG = 3.0, 1.1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,7 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     print("wrote docs/scale.md and docs/scale.json")
     ok = (figures["resume_overhead_generated"] <= GOAL_OVERHEAD and figures["resume_overhead_microchip"] <= GOAL_OVERHEAD
           and figures["peak_rss_mib_1m"] <= GOAL_RSS_MIB
-          and figures["peak_rss_mib_1m"] <= figures["peak_rss_mib_10k"] * (1 + GOAL_RSS_SPREAD))
+          and figures["peak_rss_mib_1m"] <= figures["peak_rss_mib_10k"] * (1 + GOAL_RSS_SPREAD)
+          and figures["fairness_small_seconds"] <= GOAL_FAIRNESS * figures["fairness_small_alone_seconds"]
+          and figures["backlog_over_window"] <= GOAL_BACKLOG)
     print("goals met" if ok else "goals NOT met")
     return 0
 

@@ -93,9 +93,22 @@ def base_python() -> str:
     return str(candidate if candidate.is_file() else Path(sys.base_prefix) / "bin" / "python3")
 
 
-def worker_pids(function_name: str) -> list[int]:
-    """The worker processes running ``function_name`` (found by their Lambda environment), for fault injection."""
+def worker_pids(function_name: str, endpoint: str | None = None) -> list[int]:
+    """The worker processes running ``function_name`` for fault injection, found by their Lambda environment.
+
+    Only those of ``endpoint``'s emulator (default: the one this checkout's local state
+    records): other checkouts on the machine run functions of the same names against
+    emulators of their own, and are not this run's to kill.
+    """
+    from thingpress_cli.local import emulator
+
+    if endpoint is None:
+        current = emulator.running()
+        if current is None:
+            return []
+        endpoint = current.url
     wanted = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode()
+    own = f"AWS_ENDPOINT_URL={endpoint}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -104,7 +117,7 @@ def worker_pids(function_name: str) -> list[int]:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if wanted in environ:
+        if wanted in environ and own in environ:
             pids.append(int(entry.name))
     return pids
 

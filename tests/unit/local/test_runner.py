@@ -314,3 +314,24 @@ def test_each_worker_gets_the_functions_tmp_size_and_an_overflow_is_enospc(aws, 
     assert start["size_mb"] == 600  # Lambda's EphemeralStorage.Size, not the host's disk
     assert start["full"] == "ENOSPC"
     assert Path(start["folder"]).name.startswith(f"{target.name}-")  # TMPDIR: this worker's own mount
+
+
+def test_worker_pids_are_only_those_of_this_emulator():
+    """Another checkout's runner has workers of the same function names against its own emulator."""
+    import subprocess
+    import sys
+
+    from thingpress_cli.local.runner import worker_pids
+
+    def worker(endpoint: str) -> subprocess.Popen:
+        env = {"AWS_LAMBDA_FUNCTION_NAME": "thingpress-local-importer", "AWS_ENDPOINT_URL": endpoint}
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
+
+    ours, theirs = worker("http://127.0.0.1:40001"), worker("http://127.0.0.1:40002")
+    try:
+        assert worker_pids("thingpress-local-importer", "http://127.0.0.1:40001") == [ours.pid]
+        assert worker_pids("thingpress-local-importer", "http://127.0.0.1:40002") == [theirs.pid]
+        assert worker_pids("thingpress-local-provider-generated", "http://127.0.0.1:40001") == []
+    finally:
+        ours.kill()
+        theirs.kill()
