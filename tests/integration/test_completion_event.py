@@ -21,12 +21,17 @@ EVENT_WAIT_SECONDS = 30
 
 
 def _events_for(sqs, url: str, manifest_id: str, wait: float) -> list[dict]:
-    """Every completion event for ``manifest_id`` received within ``wait`` seconds (others are left alone)."""
+    """Every completion event for ``manifest_id`` received within ``wait`` seconds.
+
+    Other manifests' events (the suite's earlier uploads) are left in the queue, but
+    hidden for the wait: with a visibility of 0 the same oldest ten would come back
+    on every receive and hide this manifest's event behind them.
+    """
     found: list[dict] = []
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                  VisibilityTimeout=0).get("Messages", [])
+                                  VisibilityTimeout=int(wait) + 5).get("Messages", [])
         for message in got:
             body = json.loads(message["Body"])
             if body.get("detail", {}).get("manifest_id") == manifest_id:
