@@ -2,10 +2,12 @@
 checkpoint (its S3 event gone, no message left anywhere) is resumed and imported.
 
 The stuck manifest is made by hand, the way a dead invocation leaves it: the object
-in the bucket, a RECEIVED summary whose last progress is an hour old, and no
-message in any queue (the object is put outside the notified prefix, so no S3
-event exists). Only the watchdog can move it; the test then reads the audit table
-and IoT.
+in the bucket under the provider's own prefix (so every call the provider then makes
+is one its role allows: ``make iam-check`` judges them), a RECEIVED summary whose
+last progress is an hour old, and no message in any queue: the provider's event
+source mapping is disabled while the object is put, its S3 event is taken off the
+manifest queue, and the mapping is enabled again. Only the watchdog can move it;
+the test then reads the audit table and IoT.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from deployment_checks import assert_imported, expected_certificates, outcomes
 #: the local runner runs the watchdog every THINGPRESS_LOCAL_SCHEDULE_SECONDS (the session sets 5 s);
 #: a runner started without it uses the rule's own rate(5 minutes).
 RESUME_WAIT_SECONDS = 400
+#: longer than a poller's long poll (the runner stops a disabled mapping's poller after its receive).
+POLLER_QUIET_SECONDS = 25
 
 
 def test_the_watchdog_resumes_a_manifest_whose_provider_died_before_its_first_checkpoint(deployment, iot, tmp_path):
     if deployment.outputs.target != "local":
-        # the object sits outside the provider's readable prefix and the summary is edited by hand:
-        # a local-emulator scenario only.
+        # the provider's trigger is switched off and the summary is edited by hand: a local-emulator
+        # scenario only.
         message = "the stuck-manifest scenario edits the audit table: local deployments only"
         if os.environ.get("CI"):
             pytest.fail(message)
@@ -39,8 +43,26 @@ def test_the_watchdog_resumes_a_manifest_whose_provider_died_before_its_first_ch
     write_manifest(path, count=6, prefix=f"Stuck-{uuid.uuid4().hex[:8]}-")
     expected = expected_certificates(path)
     bucket = deployment.outputs.bucket_name
-    key = f"stuck/{uuid.uuid4().hex[:8]}-{path.name}"
-    put = deployment.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    generated = deployment.outputs.vendors["generated"]
+    key = f"{generated.prefix}stuck-{uuid.uuid4().hex[:8]}-{path.name}"
+    lam, sqs = deployment.client("lambda"), deployment.client("sqs")
+    (mapping,) = [m for m in lam.list_event_source_mappings()["EventSourceMappings"]
+                  if m["FunctionArn"].endswith(f":function:{generated.function_name}")]
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    try:
+        time.sleep(POLLER_QUIET_SECONDS)
+        put = deployment.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        taken = 0
+        deadline = time.monotonic() + 30
+        while not taken and time.monotonic() < deadline:  # the S3 event: lost with the dead invocation
+            for message in sqs.receive_message(QueueUrl=generated.manifest_queue_url, MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=2).get("Messages", []):
+                assert put["VersionId"] in message["Body"], message["Body"]  # the key is URL-encoded there
+                sqs.delete_message(QueueUrl=generated.manifest_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                taken += 1
+        assert taken == 1, "the stuck object's S3 event never reached the manifest queue"
+    finally:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
     mid = audit.manifest_id("generated", bucket, key, put["VersionId"])
     table = deployment.audit_table()
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
