@@ -28,7 +28,7 @@ TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 help:
 	@echo "make demo    - bring up the local emulator, deploy, import real vendor samples, show results"
 	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
-	@echo "make test-unit - everything that needs no deployment (unit, fuzz, stacks, contract)"
+	@echo "make test-unit - everything that needs no deployment (unit, fuzz with the quick budget, stacks, contract)"
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
 	@echo "make iam-check - the AWS calls the local runs recorded, and the service paths, against the stack's policies"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
@@ -57,11 +57,16 @@ synth: $(VENV)/.installed node_modules/.installed
 	$(TOOLENV); THINGPRESS_ENV=$(ENV) $(PY) main.py
 	@echo "wrote cdktf.out/stacks/thingpress-$(ENV)/cdk.tf.json"
 
+# Two workers (pytest-xdist): the deployment's tests run in order on one while the rest runs on the
+# other (tests/conftest.py: XDIST_GROUPS, and the order the work goes out in); the deployment mostly
+# waits, so the two cores stay busy.
+XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+
 # The integration and fault runs record every AWS call (build/local/calls/); iam-check, run
 # once after them, evaluates those calls against the stack the runs deployed.
 test: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); $(PY) -m pytest --durations=25 && $(MAKE) --no-print-directory iam-check; rc=$$?; \
+	$(TOOLENV); $(PY) -m pytest $(XDIST) --durations=25 && $(MAKE) --no-print-directory iam-check; rc=$$?; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-seconds; exit $$rc
 
 # Evaluator: npm @cloud-copilot/iam-simulate (AGPL, a test tool: never in a Lambda artifact).
@@ -71,7 +76,8 @@ iam-check: $(VENV)/.installed node_modules/.installed
 # Everything that needs no deployment: unit, fuzz, stacks (synth, checkov, validate), contract (built zips).
 test-unit: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); $(PY) -m pytest tests/unit tests/fuzz tests/stacks tests/contract; rc=$$?; \
+	$(TOOLENV); THINGPRESS_FUZZ_PROFILE=quick $(PY) -m pytest $(XDIST) tests/unit tests/fuzz tests/stacks tests/contract; \
+	rc=$$?; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-unit-seconds; exit $$rc
 
 test-stacks: install

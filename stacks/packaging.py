@@ -34,6 +34,7 @@ to the code or the pins still changes it.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -246,6 +247,16 @@ def install_deps(python_version: str, architecture: str) -> Path:
     if (target / ".complete").is_file():
         return target
     DEPS_CACHE.mkdir(parents=True, exist_ok=True)
+    # One installer at a time (two synths at once: two environments deploying, a deploy beside the
+    # stacks tests): a second one would replace the folder while the first is zipping from it.
+    with (DEPS_CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").is_file():
+            return target
+        return _install_deps(requirements, target, python_version, architecture)
+
+
+def _install_deps(requirements: list[str], target: Path, python_version: str, architecture: str) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=DEPS_CACHE, prefix=".install-"))
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
            "--platform", defaults.PIP_PLATFORMS[architecture], "--only-binary=:all:",

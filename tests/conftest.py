@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,64 @@ _MARK_BY_FOLDER = {
     "unit": "unit", "stacks": "stacks", "contract": "contract",
     "integration": "integration", "fault": "fault", "fuzz": "fuzz", "environments": "environments",
 }
+#: Folders whose tests use the local deployment, in the order they run (after everything else).
+DEPLOYMENT_FOLDERS = ("integration", "fault", "environments")
+#: ``make test`` runs two pytest-xdist workers (``-n 2 --dist loadgroup``). Tests that share
+#: one thing run on one worker, in order: the deployment (one emulator, one runner, faults
+#: and kills that are global to it) and the session's synthesis (tests/stacks: synthesized once).
+XDIST_GROUPS = {**dict.fromkeys(DEPLOYMENT_FOLDERS, "deployment"), "stacks": "synth"}
 
 
+def _folder(item) -> str | None:
+    parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+    return parts[0] if len(parts) > 1 else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
-        marker = _MARK_BY_FOLDER.get(parts[0]) if len(parts) > 1 else None
-        if marker:
-            item.add_marker(getattr(pytest.mark, marker))
+        folder = _folder(item)
+        if folder in _MARK_BY_FOLDER:
+            item.add_marker(getattr(pytest.mark, _MARK_BY_FOLDER[folder]))
+        if folder in XDIST_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS[folder]))
+    items.sort(key=_xdist_order(items) if hasattr(config, "workerinput") else _serial_order)
+
+
+def _serial_order(item) -> int:
+    """One process: deployment-free tests first (fast feedback), then the deployment's, in
+    DEPLOYMENT_FOLDERS order (the preview scenario last: its concurrent deploy long finished)."""
+    folder = _folder(item)
+    return DEPLOYMENT_FOLDERS.index(folder) + 1 if folder in DEPLOYMENT_FOLDERS else 0
+
+
+#: The longest test that needs no deployment: started at once on the worker the deployment leaves free.
+LONGEST_FREE_TEST = "test_model_exactly_once.py"
+
+
+def _work_unit(item) -> str:
+    """What ``--dist loadgroup`` sends to one worker as a whole: the xdist group, else the module."""
+    return XDIST_GROUPS.get(_folder(item)) or item.nodeid.split("::")[0]
+
+
+def _xdist_order(items):
+    """Two workers (``--no-loadscope-reorder``: work units go out in collection order, two per
+    worker at first): the deployment's group first, so its deploy starts at once on one worker;
+    the longest free test first on the other; then the smallest unit, the one the deployment's
+    worker holds until its group is done; then the rest."""
+    sizes = Counter(_work_unit(item) for item in items)
+    free = [unit for unit in sizes if unit != "deployment" and not unit.endswith(LONGEST_FREE_TEST)]
+    smallest = min(free, key=sizes.__getitem__, default=None)
+
+    def key(item) -> tuple[int, int]:
+        folder = _folder(item)
+        if folder in DEPLOYMENT_FOLDERS:
+            return 0, DEPLOYMENT_FOLDERS.index(folder)
+        if item.path.name == LONGEST_FREE_TEST:
+            return 1, 0
+        return (2 if _work_unit(item) == smallest else 3), 0
+
+    return key
 
 
 @pytest.fixture(scope="session")
@@ -50,26 +101,31 @@ _use_project_toolchain()
 
 
 @pytest.fixture(scope="session")
-def local_environment():
+def local_environment(request):
     """The deployment under test, read from terraform-outputs.json.
 
     ``THINGPRESS_ENV`` names it (default ``local``). For ``local`` the session brings
     the local environment up itself (emulator, real ``cdktf deploy``, runner) and,
     if it started it, takes it down at the end (``THINGPRESS_KEEP_LOCAL=1`` keeps it).
-    Against any other suffix it only reads that deployment's outputs.
+    When the session also runs the preview-environment scenario (tests/environments),
+    its environment deploys at the same time as ``local``: the deploys wait on timers,
+    not on the CPU. Against any other suffix it only reads that deployment's outputs.
     """
     from thingpress_cli.deployment import Deployment
 
     suffix = os.environ.get("THINGPRESS_ENV", "local")
     started = False
     if suffix == "local":
+        from deployment_checks import PREVIEW_ENV
+
         from thingpress_cli.local import commands, runner
 
         # scheduled functions (the watchdog) run every few seconds, not every few minutes
         os.environ.setdefault(runner.SCHEDULE_SECONDS_SETTING, "5")
 
         started = not commands.is_up()
-        commands.ensure_up()
+        previews = [PREVIEW_ENV] if any(_folder(item) == "environments" for item in request.session.items) else []
+        commands.ensure_up(envs=["local", *previews])
     yield Deployment.load(suffix=suffix)
     if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
         commands.down()

@@ -26,6 +26,9 @@ from thingpress_cli.local.runner import worker_pids
 from thingpress_cli.operate import wait_for
 
 WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
+#: The preview environment of tests/environments (thing-name prefix ``pr7-``); a session that runs
+#: that scenario deploys it beside ``local`` at the start (tests/conftest.py).
+PREVIEW_ENV = "pr7"
 
 
 def expected_certificates(path: Path, signers_dir: Path | None = None, *, prefix: str = "") -> list[Certificate]:

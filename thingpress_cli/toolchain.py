@@ -15,9 +15,14 @@ lines; the Makefile evaluates it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import shlex
+import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -100,6 +105,48 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if environ is None else environ)
     env.update(tool_env(env))
     return env
+
+
+def mirrored_providers(mirror: Path) -> dict[str, str]:
+    """``{"namespace/name": version}`` for every provider the mirror holds (highest version of each)."""
+    found: dict[str, str] = {}
+    for version_dir in sorted((mirror / "registry.terraform.io").glob("*/*/*")):
+        if version_dir.is_dir():
+            found[f"{version_dir.parent.parent.name}/{version_dir.parent.name}"] = version_dir.name
+    return found
+
+
+def warm_plugin_cache(environ: Mapping[str, str] | None = None) -> None:
+    """Put the mirror's providers in the plugin cache once, under a lock.
+
+    Terraform's plugin cache is not safe for concurrent installs: two ``terraform
+    init`` (two environments deploying at once, or a deploy beside the stacks tests)
+    finding it empty would both write the same entries. One locked ``init`` of a
+    config that requires every mirrored provider fills it first; after that every
+    ``init`` only links from it. Without a mirror (the public registry) nothing is done.
+    """
+    env = environment(environ)
+    mirror = find_mirror(env)
+    if mirror is None:
+        return
+    providers = mirrored_providers(mirror)
+    missing = {k: v for k, v in providers.items()
+               if not (PLUGIN_CACHE / "registry.terraform.io" / k / v).is_dir()}
+    if not missing:
+        return
+    PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
+    with (BUILD / "terraform-plugin-cache.lock").open("w") as lock, contextlib.ExitStack() as stack:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all((PLUGIN_CACHE / "registry.terraform.io" / k / v).is_dir() for k, v in missing.items()):
+            return  # another process filled it while this one waited
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-warm-")))
+        required = {key.split("/")[1]: {"source": key, "version": version} for key, version in providers.items()}
+        (work / "main.tf.json").write_text(json.dumps({"terraform": {"required_providers": required}}))
+        done = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], cwd=work,
+                              env=env, capture_output=True, text=True, check=False, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"terraform init to fill the plugin cache {PLUGIN_CACHE} failed:\n"
+                               f"{done.stdout}{done.stderr}")
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from deployment_checks import assert_imported, expected_certificates, upload_and_wait
+from deployment_checks import PREVIEW_ENV, assert_imported, expected_certificates, upload_and_wait
 
 from stacks.naming import Names
 from thingpress import audit
@@ -22,7 +22,7 @@ from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import write_manifest
 from thingpress_cli.local import commands
 
-ENV = "pr7"
+ENV = PREVIEW_ENV
 
 
 def account_state(local: Deployment, prefix: str) -> dict[str, list[str]]:

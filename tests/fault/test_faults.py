@@ -17,6 +17,7 @@ import pytest
 from thingpress import audit, certs
 from thingpress.audit import AuditTable, Progress
 from thingpress.messages import ImportMessage
+from thingpress.provider import Tuning
 from thingpress_cli.generate import device_certificates, make_ca
 from thingpress_cli.local import emulator
 
@@ -25,6 +26,10 @@ from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, 
 
 #: Visibility timeout of a queue whose consumer a scenario kills: redelivery in seconds, not minutes.
 KILLED_VISIBILITY_SECONDS = 10
+#: The provider-crash manifest: more than one checkpoint's worth (``Tuning.checkpoint_every``, 500),
+#: so the first checkpoint always comes before the end of the manifest, however fast the provider
+#: runs; few enough to import in a minute at the AWS default 10 registrations/s.
+CRASH_CERTIFICATES = Tuning().checkpoint_every + 100
 
 
 class Synthetic:
@@ -134,7 +139,7 @@ def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
 
 def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, tmp_path):
     sqs = deployment.client("sqs")
-    path, expected = fresh_manifest(tmp_path, 1000, "crash")
+    path, expected = fresh_manifest(tmp_path, CRASH_CERTIFICATES, "crash")
     vendor = deployment.outputs.vendors["generated"]
     function = vendor.function_name
     table = deployment.audit_table()
@@ -150,8 +155,8 @@ def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, t
         assert killed >= 1
         row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == audit.COMPLETE and r,
                          WAIT_SECONDS, "the resumed manifest to complete")
-    assert progressed["checkpoint"] <= row["checkpoint"] == 1000
-    assert row["queued"] == 1000 and row["entries"] == 1000  # counted once despite the crash
+    assert progressed["checkpoint"] <= row["checkpoint"] == CRASH_CERTIFICATES
+    assert row["queued"] == CRASH_CERTIFICATES and row["entries"] == CRASH_CERTIFICATES  # counted once despite the crash
     assert_consistent(deployment, iot, uploaded.manifest_id, expected)
 
 

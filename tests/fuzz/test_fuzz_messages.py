@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
+import budget
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from thingpress.messages import SCHEMA, ImportMessage, MessageError, decode
 
-EXAMPLES = 2000 if os.environ.get("THINGPRESS_FUZZ_PROFILE") == "long" else 400
+EXAMPLES = budget.examples(400)
 VALID = ImportMessage(manifest_id="generated-0123456789abcdef0123", vendor="generated", position=1,
                       thing_name="Device-0", fingerprint="a" * 64,
                       certificate_pem="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",

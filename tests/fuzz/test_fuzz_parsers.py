@@ -6,7 +6,7 @@ increasing) or raises ``ManifestError`` with a non-empty reason; no other except
 
 Default run: 500 examples per test; arbitrary bytes and mutated valid manifests run
 per vendor, plus one structure-aware test per parser, so each parser sees at least
-1,500 cases (well under a minute in all). ``THINGPRESS_FUZZ_PROFILE=long`` runs 10x more.
+1,500 cases (well under a minute in all). ``THINGPRESS_FUZZ_PROFILE`` scales it (``budget.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from functools import lru_cache
 
+import budget
 import factories
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -26,8 +26,7 @@ from thingpress.manifest import Tally, scan
 from thingpress.records import Certificate, ManifestError, Refusal
 from thingpress.vendors import ArchiveLimits, ParseOptions, parse_manifest
 
-LONG = os.environ.get("THINGPRESS_FUZZ_PROFILE") == "long"
-EXAMPLES = 5000 if LONG else 500
+EXAMPLES = budget.examples(500)
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 VENDORS = ("microchip", "infineon", "espressif", "generated")

@@ -36,7 +36,7 @@ a watchdog sweeps and the queues drain again. Then:
 4. IoT holds exactly the expected certificates (ACTIVE) and things, each thing with
    its certificate attached and the policy on the certificate.
 
-Scenarios: 500 in ``make test``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
+Scenarios: 500 in ``make test``, 50 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
 (``make fuzz-long``). ``THINGPRESS_MODEL_FAULTS=kind,kind`` narrows the fault kinds
 (to look at one defect at a time); ``THINGPRESS_MODEL_NO_WATCHDOG=1`` checks
 without the watchdog's pass.
@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import budget
 import factories
 import pytest
 from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bucket, in_process_aws, put_and_event
@@ -76,8 +77,7 @@ from thingpress.settings import DEFAULT_IOT_TPS, FunctionSettings
 from thingpress.throttle import Backoff, Throttle
 from thingpress.watchdog import Watchdog
 
-LONG = os.environ.get("THINGPRESS_FUZZ_PROFILE") == "long"
-SCENARIOS = int(os.environ.get("THINGPRESS_MODEL_SCENARIOS", 5000 if LONG else 500))
+SCENARIOS = int(os.environ.get("THINGPRESS_MODEL_SCENARIOS", budget.examples(500)))
 #: rules per scenario (before the quiescence of ``teardown``).
 STEPS = 12
 #: THINGPRESS_MODEL_NO_WATCHDOG=1: check right after quiescence, without the watchdog's pass: shows

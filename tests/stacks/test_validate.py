@@ -24,6 +24,7 @@ def workdir(synth, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     work = tmp_path_factory.mktemp("validate")
     shutil.copy(synth.stack_dir("aws") / "cdk.tf.json", work / "cdk.tf.json")
     env = toolchain.environment()
+    toolchain.warm_plugin_cache(env)  # a deploy may run terraform init at the same time (make test -n 2)
     init = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], cwd=work, env=env,
                           capture_output=True, text=True, check=False, timeout=600)
     assert init.returncode == 0, init.stdout + init.stderr

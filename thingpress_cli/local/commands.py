@@ -38,6 +38,7 @@ or another environment's ``up`` never leaves ``up`` deploying a stack that is no
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -47,7 +48,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,8 @@ def register(subparsers: Any) -> None:
     up.add_argument("--synth", action="store_true", help="synthesize even if the inputs did not change")
     up.add_argument("--no-runner", action="store_true", help="do not start the Lambda runner")
     up.add_argument("--verbose", action="store_true", help="runner errors and tracebacks also to its output")
-    up.add_argument("--env", default=DEFAULT_ENV, help=f"environment suffix (default {DEFAULT_ENV}); several "
-                    "live side by side on the one emulator")
+    up.add_argument("--env", action="append", help=f"environment suffix (default {DEFAULT_ENV}); several "
+                    "live side by side on the one emulator, and several --env deploy at the same time")
     up.set_defaults(func=cmd_up)
     destroy_cmd = sub.add_parser("destroy", help="teardown, then cdktf destroy of one environment (as make destroy)")
     destroy_cmd.add_argument("--env", required=True, help="environment suffix, e.g. pr7")
@@ -164,7 +165,8 @@ def cdktf_command() -> list[str]:
     return [str(local)] if local.is_file() else ["npx", "--no-install", "cdktf"]
 
 
-def _read_outputs(path: Path = OUTPUTS) -> dict[str, Any]:
+def _read_outputs(path: Path | None = None) -> dict[str, Any]:
+    path = path or OUTPUTS
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -176,14 +178,16 @@ def _is_local_stack(values: Any) -> bool:
     return isinstance(values, dict) and values.get("target") == "local"
 
 
-def outputs_are_ours(path: Path = OUTPUTS) -> bool:
+def outputs_are_ours(path: Path | None = None) -> bool:
     """Whether ``terraform-outputs.json`` holds only local stacks' outputs (and at least one)."""
+    path = path or OUTPUTS
     data = _read_outputs(path)
     return bool(data) and all(_is_local_stack(v) for v in data.values())
 
 
-def deployed(env: str = DEFAULT_ENV, path: Path = OUTPUTS) -> bool:
+def deployed(env: str = DEFAULT_ENV, path: Path | None = None) -> bool:
     """Whether ``terraform-outputs.json`` holds the local stack of ``env``."""
+    path = path or OUTPUTS
     return _is_local_stack(_read_outputs(path).get(stack_name(env)))
 
 
@@ -196,8 +200,9 @@ def _outputs_lock() -> Iterator[None]:
         yield
 
 
-def merge_outputs(env: str, values: dict[str, Any] | None, path: Path = OUTPUTS) -> None:
+def merge_outputs(env: str, values: dict[str, Any] | None, path: Path | None = None) -> None:
     """Put (or with None, remove) stack ``thingpress-<env>`` in the nested outputs file, keeping the others."""
+    path = path or OUTPUTS
     with _outputs_lock():
         data = _read_outputs(path)
         if values is None:
@@ -252,60 +257,28 @@ def _record(section: str, env: str, value: dict[str, Any] | None) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    began = time.monotonic()
-    env_name = getattr(args, "env", None) or DEFAULT_ENV
-    stack = stack_name(env_name)
-    reused = emulator.running()
-    current = emulator.start(quotas=args.quotas, port=preferred_port(), thing_type_wait=THING_TYPE_WAIT)
-    PORT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    PORT_FILE.write_text(f"{current.port}\n")
-    if reused is None:
-        for known in known_envs():  # a fresh emulator is empty: no stale state to plan against
-            forget_terraform_state(known)
-            if deployed(known):
-                merge_outputs(known, None)
-        state.update("deploys", None)
-        say(f"emulator started: {current.url} (pid {current.pid})")
-    else:
-        say(f"emulator already running: {current.url} (pid {current.pid})")
+    """Start (or reuse) the emulator, deploy every ``--env`` given at the same time, start the runner.
 
-    fingerprint = synth_fingerprint(current.url, {**os.environ, "THINGPRESS_ENV": env_name})
-    recorded = (state.load().get("synths") or {}).get(env_name) or {}
-    root = synth_root(env_name)
-    skip_synth = not args.synth and recorded.get("fingerprint") == fingerprint and synthesized(root, stack)
-    outputs_file = env_outputs(env_name)
-    outputs_file.parent.mkdir(parents=True, exist_ok=True)
-    command = cdktf_command() + ["deploy", stack, "--auto-approve", "--output", str(root),
-                                 "--outputs-file", str(outputs_file),
-                                 "--terraform-parallelism", str(TERRAFORM_PARALLELISM), "--skip-provider-lock"]
-    if skip_synth:
-        command.append("--skip-synth")
-    say(f"deploying {stack} with the cdktf CLI{' (synthesis skipped: inputs unchanged)' if skip_synth else ''} ...")
-    deploy_began = time.monotonic()
-    log_path = deploy_log_path(env_name)
-    returncode = deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path)
-    deploy_seconds = time.monotonic() - deploy_began
-    if returncode != 0:
-        _record("deploys", env_name, None)
-        _record("synths", env_name, None)
-        say(f"cdktf deploy failed (exit {returncode}) after {deploy_seconds:.0f} s (log: {log_path}); "
-            f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
-        return returncode
-    # Recorded calls belong to the stack just deployed: make iam-check evaluates them against it.
-    shutil.rmtree(state.LOCAL_DIR / recorder.CALLS_DIR_NAME, ignore_errors=True)
-    merge_outputs(env_name, _read_outputs(outputs_file).get(stack))
-    _record("deploys", env_name, {"seconds": round(deploy_seconds, 1), "outputs": str(OUTPUTS), "stack": stack,
-                                  "synthesized": not skip_synth})
-    # Kept across `down`: the synthesized stack stays valid while its inputs and the port do not change.
-    _record("synths", env_name, {"fingerprint": fingerprint, "endpoint": current.url})
-    say(f"deployed {stack} in {deploy_seconds:.1f} s (cdktf deploy{'' if skip_synth else ', synthesis included'}); "
-        f"outputs: {OUTPUTS.relative_to(REPO)}")
+    Environments deploy concurrently: each is its own ``cdktf deploy`` with its own
+    folder, state and log, and the provider's waits are timers, so two cost about
+    the time of one.
+    """
+    began = time.monotonic()
+    env_names = list(dict.fromkeys(_env_names(args)))
+    current = _start_emulator(args.quotas)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(env_names)) as pool:
+        codes = list(pool.map(lambda name: _deploy(name, current, force_synth=args.synth,
+                                                   label="" if len(env_names) == 1 else name), env_names))
+    failed = next((code for code in codes if code != 0), 0)
+    if failed:
+        return failed
 
     if not args.no_runner:
         pid = runner.start_daemon(current.url, verbose=args.verbose)
         say(f"Lambda runner running (pid {pid}); function logs: {state.LOG_DIR.relative_to(REPO)}/<function>.log")
     say(f"local cloud up in {time.monotonic() - began:.1f} s\n")
-    env_flag = "" if env_name == DEFAULT_ENV else f" --env {env_name}"
+    named = [e for e in env_names if e != DEFAULT_ENV]
+    env_flag = f" --env {named[0]}" if named else ""
     tp = hints.thingpress()
     say("Next:")
     say(f"  {tp} plan path/to/manifest{env_flag}             what an upload would do here, and how long")
@@ -314,6 +287,70 @@ def cmd_up(args: argparse.Namespace) -> int:
     if hints.available("aws"):
         say(f"  aws --endpoint-url {current.url} iot list-things   inspect with the AWS CLI (any credentials)")
     say(f"  {tp} local status | down | destroy{env_flag}   what runs | stop everything | remove this environment")
+    return 0
+
+
+def _env_names(args: argparse.Namespace) -> list[str]:
+    given = getattr(args, "env", None) or [DEFAULT_ENV]
+    return [given] if isinstance(given, str) else list(given)
+
+
+def _start_emulator(quotas: str | None) -> emulator.Emulator:
+    """Start the emulator or reuse the running one; a fresh emulator forgets every local deployment."""
+    reused = emulator.running()
+    current = emulator.start(quotas=quotas, port=preferred_port(), thing_type_wait=THING_TYPE_WAIT)
+    PORT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    PORT_FILE.write_text(f"{current.port}\n")
+    if reused is None:
+        for known in known_envs():  # a fresh emulator is empty: no stale state to plan against
+            forget_terraform_state(known)
+            if deployed(known):
+                merge_outputs(known, None)
+        with _outputs_lock():
+            state.update("deploys", None)
+        say(f"emulator started: {current.url} (pid {current.pid})")
+    else:
+        say(f"emulator already running: {current.url} (pid {current.pid})")
+    return current
+
+
+def _deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, label: str = "") -> int:
+    """``cdktf deploy`` of one environment onto the running emulator; records its outputs and synth."""
+    stack = stack_name(env_name)
+    fingerprint = synth_fingerprint(current.url, {**os.environ, "THINGPRESS_ENV": env_name})
+    recorded = (state.load().get("synths") or {}).get(env_name) or {}
+    root = synth_root(env_name)
+    skip_synth = not force_synth and recorded.get("fingerprint") == fingerprint and synthesized(root, stack)
+    outputs_file = env_outputs(env_name)
+    outputs_file.parent.mkdir(parents=True, exist_ok=True)
+    command = cdktf_command() + ["deploy", stack, "--auto-approve", "--output", str(root),
+                                 "--outputs-file", str(outputs_file),
+                                 "--terraform-parallelism", str(TERRAFORM_PARALLELISM), "--skip-provider-lock"]
+    if skip_synth:
+        command.append("--skip-synth")
+    say(f"deploying {stack} with the cdktf CLI{' (synthesis skipped: inputs unchanged)' if skip_synth else ''} ...")
+    toolchain.warm_plugin_cache()  # concurrent `terraform init`s must not both fill an empty cache
+    deploy_began = time.monotonic()
+    log_path = deploy_log_path(env_name)
+    returncode = deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path,
+                                label=label)
+    deploy_seconds = time.monotonic() - deploy_began
+    if returncode != 0:
+        _record("deploys", env_name, None)
+        _record("synths", env_name, None)
+        say(f"cdktf deploy of {stack} failed (exit {returncode}) after {deploy_seconds:.0f} s (log: {log_path}); "
+            f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
+        return returncode
+    # Recorded calls belong to the stack just deployed: make iam-check evaluates them against it.
+    for calls in (state.LOCAL_DIR / recorder.CALLS_DIR_NAME).glob(f"{stack}-*.jsonl"):
+        calls.unlink(missing_ok=True)
+    merge_outputs(env_name, _read_outputs(outputs_file).get(stack))
+    _record("deploys", env_name, {"seconds": round(deploy_seconds, 1), "outputs": str(OUTPUTS), "stack": stack,
+                                  "synthesized": not skip_synth})
+    # Kept across `down`: the synthesized stack stays valid while its inputs and the port do not change.
+    _record("synths", env_name, {"fingerprint": fingerprint, "endpoint": current.url})
+    say(f"deployed {stack} in {deploy_seconds:.1f} s (cdktf deploy{'' if skip_synth else ', synthesis included'}); "
+        f"outputs: {OUTPUTS.relative_to(REPO)}")
     return 0
 
 
@@ -439,13 +476,18 @@ def is_up(env: str = DEFAULT_ENV) -> bool:
     return bool(info["emulator"]["running"] and info["runner"]["running"] and deployed(env))
 
 
-def ensure_up(quotas: str | None = None, env: str = DEFAULT_ENV) -> str:
-    """Bring the local environment ``env`` up unless it already runs; return the emulator URL."""
-    if not is_up(env):
-        args = argparse.Namespace(quotas=quotas, synth=False, no_runner=False, verbose=False, env=env)
-        code = cmd_up(args)
-        if code != 0:
-            raise LocalUpError(f"thingpress local up failed (exit {code}); logs in {state.LOG_DIR}")
+def ensure_up(quotas: str | None = None, env: str = DEFAULT_ENV, *, envs: Sequence[str] | None = None) -> str:
+    """Bring the local environment ``env`` (or each of ``envs``, deployed at the same time) up unless it
+    already runs; return the emulator URL."""
+    state.LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    with (state.LOCAL_DIR / "up.lock").open("w") as lock:  # two callers at once: one deploys, one waits
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        missing = [name for name in (envs or [env]) if not is_up(name)]
+        if missing:
+            args = argparse.Namespace(quotas=quotas, synth=False, no_runner=False, verbose=False, env=missing)
+            code = cmd_up(args)
+            if code != 0:
+                raise LocalUpError(f"thingpress local up failed (exit {code}); logs in {state.LOG_DIR}")
     url = state.endpoint()
     if not url:
         raise LocalUpError("the local environment reports no emulator endpoint")

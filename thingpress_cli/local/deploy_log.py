@@ -34,6 +34,8 @@ class DeployProgress:
 
     total: int | None = None
     done: int = 0
+    #: the environment, when several deploy at once (their lines then say whose they are)
+    label: str = ""
 
     def feed(self, line: str) -> None:
         plan = _PLAN.search(line)
@@ -47,12 +49,14 @@ class DeployProgress:
     def text(self, elapsed: float) -> str:
         total = "?" if self.total is None else str(self.total)
         minutes, seconds = divmod(int(elapsed), 60)
-        return f"deploy: {self.done}/{total} resources, {minutes}:{seconds:02d} elapsed"
+        return f"deploy{' ' + self.label if self.label else ''}: {self.done}/{total} resources, " \
+               f"{minutes}:{seconds:02d} elapsed"
 
 
-def follow(lines: Iterable[str], log: TextIO, show: Callable[[DeployProgress], None]) -> DeployProgress:
+def follow(lines: Iterable[str], log: TextIO, show: Callable[[DeployProgress], None],
+           label: str = "") -> DeployProgress:
     """Write every line to ``log``, count it, and call ``show`` after each one."""
-    progress = DeployProgress()
+    progress = DeployProgress(label=label)
     for line in lines:
         log.write(line)
         progress.feed(line)
@@ -62,12 +66,16 @@ def follow(lines: Iterable[str], log: TextIO, show: Callable[[DeployProgress], N
 
 
 def run(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, out: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic) -> int:
-    """Run ``command`` with its output in ``log_path`` and compact progress on ``out`` (stdout)."""
+        clock: Callable[[], float] = time.monotonic, label: str = "") -> int:
+    """Run ``command`` with its output in ``log_path`` and compact progress on ``out`` (stdout).
+
+    With a ``label`` (several deploys at once) progress comes as plain labelled lines,
+    never as one rewritten terminal line the other deploys would overwrite.
+    """
     out = out or sys.stdout
     log_path.parent.mkdir(parents=True, exist_ok=True)
     began = clock()
-    terminal = out.isatty()
+    terminal = out.isatty() and not label
     last: list[float] = [began]
 
     def show(progress: DeployProgress) -> None:
@@ -84,7 +92,7 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, o
             command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace") as proc:
         assert proc.stdout is not None
-        progress = follow(proc.stdout, log, show)
+        progress = follow(proc.stdout, log, show, label)
         code = proc.wait()
     out.write(("\r" if terminal else "") + progress.text(clock() - began).ljust(60 if terminal else 0).rstrip()
               + f" ({'done' if code == 0 else f'failed, exit {code}'}); full log: {log_path}\n")

@@ -29,23 +29,26 @@ ACCOUNT_ID = "123456789012"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
-def load(path: Path = STATE_FILE) -> dict[str, Any]:
+def load(path: Path | None = None) -> dict[str, Any]:
     """The recorded state, or an empty dict when nothing was started."""
+    path = path or STATE_FILE
     try:
         return dict(json.loads(path.read_text()))
     except (FileNotFoundError, ValueError):
         return {}
 
 
-def save(state: dict[str, Any], path: Path = STATE_FILE) -> None:
+def save(state: dict[str, Any], path: Path | None = None) -> None:
+    path = path or STATE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
 
 
-def update(section: str, value: dict[str, Any] | None, path: Path = STATE_FILE) -> dict[str, Any]:
+def update(section: str, value: dict[str, Any] | None, path: Path | None = None) -> dict[str, Any]:
     """Set (or with None, drop) one section of the state; returns the new state."""
+    path = path or STATE_FILE
     state = load(path)
     if value is None:
         state.pop(section, None)
@@ -55,8 +58,9 @@ def update(section: str, value: dict[str, Any] | None, path: Path = STATE_FILE) 
     return state
 
 
-def endpoint(path: Path = STATE_FILE) -> str | None:
+def endpoint(path: Path | None = None) -> str | None:
     """The running emulator's URL as recorded, or None."""
+    path = path or STATE_FILE
     return load(path).get("emulator", {}).get("url")
 
 
