@@ -134,6 +134,10 @@ class Names:
         """Manifests bucket: account id and region make it globally unique."""
         return self._name(f"manifests-{account_id}-{self.region}")
 
+    def artifacts_bucket(self, account_id: str) -> str:
+        """Lambda code bucket (the deployer's; no function reads it): unique as :meth:`bucket` is."""
+        return self._name(f"artifacts-{account_id}-{self.region}")
+
     def manifest_queue(self, vendor: str) -> str:
         return self._name(f"{vendor}-manifests")
 
@@ -225,7 +229,8 @@ class Names:
 
     def all_names(self) -> list[tuple[str, str]]:
         """(limit kind, name) for every name, the bucket with a 12-digit account id."""
-        out: list[tuple[str, str]] = [("s3_bucket", self.bucket(ACCOUNT_PLACEHOLDER))]
+        out: list[tuple[str, str]] = [("s3_bucket", self.bucket(ACCOUNT_PLACEHOLDER)),
+                                      ("s3_bucket", self.artifacts_bucket(ACCOUNT_PLACEHOLDER))]
         for vendor in VENDORS:
             out += [("sqs_queue", self.manifest_queue(vendor)), ("sqs_queue", self.manifest_dlq(vendor))]
         out += [("sqs_queue", self.import_queue), ("sqs_queue", self.import_dlq),

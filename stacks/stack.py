@@ -15,6 +15,7 @@ from thingpress.vendors import ArchiveLimits
 from stacks import defaults, iam, outputs
 from stacks.config import StackConfig
 from stacks.constructs.alarms import Alarms
+from stacks.constructs.artifacts import CodeArtifacts
 from stacks.constructs.audit_table import AuditTable
 from stacks.constructs.context import DeploymentContext
 from stacks.constructs.events import CompletionEvents, CompletionEventsProps
@@ -54,6 +55,7 @@ class ThingpressStack(TerraformStack):
                            deletion_protection=not config.ephemeral)
         iot = IotResources(self, "iot", ctx=ctx)
         layer = SharedLayer(self, "layer", ctx=ctx)
+        artifacts = CodeArtifacts(self, "artifacts", ctx=ctx, kms_key_arn=key.arn)
         iot_arns = iot.arns(ctx)
         completion = CompletionEvents(self, "completion", ctx=ctx,
                                       props=CompletionEventsProps(kms_key_arn=key.arn))
@@ -66,7 +68,8 @@ class ThingpressStack(TerraformStack):
         }
         concurrency = config.import_concurrency
         iot_tps = json.dumps(dict(config.iot_tps), sort_keys=True, separators=(",", ":"))
-        importer = QueueFunction(self, "importer", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=FunctionProps(
+        importer = QueueFunction(self, "importer", ctx=ctx, layer=layer, artifacts=artifacts,
+                                 kms_key_arn=key.arn, props=FunctionProps(
             key=IMPORTER, handler="import_handler.lambda_handler",
             description="Registers each certificate, creates its thing, attaches policy, type and group",
             timeout=config.importer_timeout, memory=defaults.IMPORTER_MEMORY_MB, source=import_pair,
@@ -131,7 +134,8 @@ class ThingpressStack(TerraformStack):
                 extra.append(iam.statement("ReadTrustedSigners", ["s3:GetObject"],
                                            f"{intake.bucket.arn}/{MICROCHIP_SIGNERS_PREFIX}*"))
             key_name = provider_key(vendor)
-            functions[key_name] = QueueFunction(self, key_name, ctx=ctx, layer=layer, kms_key_arn=key.arn,
+            functions[key_name] = QueueFunction(self, key_name, ctx=ctx, layer=layer, artifacts=artifacts,
+                                                kms_key_arn=key.arn,
                                                 props=FunctionProps(
                 key=key_name, handler=f"{vendor}_handler.lambda_handler",
                 description=f"Parses and verifies {vendor} manifests; one import message per certificate",
@@ -155,7 +159,8 @@ class ThingpressStack(TerraformStack):
                                   f"{table.arn}/index/{audit.INDEX_BY_STATE}"),
                 ]))
 
-        dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, kms_key_arn=key.arn, props=WatchdogProps(
+        dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, artifacts=artifacts, kms_key_arn=key.arn,
+                               props=WatchdogProps(
             schedule_expression=defaults.WATCHDOG_SCHEDULE,
             stall_after_seconds=settings.STALL_TIMEOUTS * config.provider_timeout,
             timeout=defaults.WATCHDOG_TIMEOUT_SECONDS, memory=defaults.WATCHDOG_MEMORY_MB,

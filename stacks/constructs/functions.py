@@ -23,9 +23,11 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionTracingConfig,
 )
 from cdktf_cdktf_provider_aws.lambda_layer_version import LambdaLayerVersion
+from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
 from stacks import defaults, guards, iam, packaging
+from stacks.constructs.artifacts import CodeArtifacts
 from stacks.constructs.context import DeploymentContext
 from stacks.constructs.queues import QueuePair
 
@@ -88,12 +90,15 @@ class FunctionParts:
     role: IamRole
     policy: IamRolePolicy
     artifact: packaging.Artifact
+    #: the function's zip in the code bucket (what ``CreateFunction`` reads).
+    code: S3Object
     function: LambdaFunction
 
 
 def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, handler: str, description: str,
                        timeout: int, memory: int, environment: Mapping[str, str],
-                       statements: Sequence[dict[str, Any]], layer: SharedLayer, kms_key_arn: str,
+                       statements: Sequence[dict[str, Any]], layer: SharedLayer, artifacts: CodeArtifacts,
+                       kms_key_arn: str,
                        kms_actions: Sequence[str] = ("kms:Decrypt",), reserved_concurrency: int | None = None,
                        ephemeral_storage_mb: int | None = None, configured: Mapping[str, str] | None = None,
                        errors: Sequence[str] = ()) -> FunctionParts:
@@ -104,6 +109,8 @@ def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, ha
     reserves nothing (see :attr:`FunctionProps.reserve_concurrency`);
     ``ephemeral_storage_mb``: /tmp, Lambda's default 512 when None. ``errors``: the
     caller's own guard failures, raised together with the environment guards'.
+    The code is an object of ``artifacts`` (not ``filename``: see :mod:`stacks.constructs.artifacts`),
+    so the functions of the stack are created concurrently.
     """
     names, cfg = ctx.names, ctx.config
     name = names.function(key)
@@ -129,10 +136,11 @@ def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, ha
     policy = IamRolePolicy(scope, "policy", role=role.id, name="least-privilege", policy=iam.document(*everything))
     artifact = packaging.build_function(key)
     asset = _asset(scope, artifact)
+    code = artifacts.function_code(scope, key, artifact, asset.path)
     function = LambdaFunction(
         scope, "function", function_name=name, description=description, role=role.arn,
         handler=handler, runtime=cfg.runtime, architectures=[cfg.architecture],
-        filename=asset.path, source_code_hash=artifact.source_hash, layers=[layer.arn],
+        s3_bucket=code.bucket, s3_key=code.key, source_code_hash=artifact.source_hash, layers=[layer.arn],
         timeout=timeout, memory_size=memory, reserved_concurrent_executions=reserved_concurrency,
         ephemeral_storage=LambdaFunctionEphemeralStorage(size=ephemeral_storage_mb) if ephemeral_storage_mb else None,
         tracing_config=LambdaFunctionTracingConfig(mode=defaults.TRACING_MODE),
@@ -141,14 +149,14 @@ def function_resources(scope: Construct, *, ctx: DeploymentContext, key: str, ha
         kms_key_arn=kms_key_arn,
         depends_on=[log_group, policy],
     )
-    return FunctionParts(log_group, role, policy, artifact, function)
+    return FunctionParts(log_group, role, policy, artifact, code, function)
 
 
 class QueueFunction(Construct):
     """A function fed by a queue: partial batch responses, bounded concurrency, traced, logged to KMS."""
 
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, props: FunctionProps,
-                 layer: SharedLayer, kms_key_arn: str):
+                 layer: SharedLayer, artifacts: CodeArtifacts, kms_key_arn: str):
         super().__init__(scope, id_)
         name = ctx.names.function(props.key)
         errors = []
@@ -162,7 +170,8 @@ class QueueFunction(Construct):
         parts = function_resources(
             self, ctx=ctx, key=props.key, handler=props.handler, description=props.description,
             timeout=props.timeout, memory=props.memory, environment=props.environment,
-            configured=props.configured, layer=layer, kms_key_arn=kms_key_arn, kms_actions=props.kms_actions,
+            configured=props.configured, layer=layer, artifacts=artifacts, kms_key_arn=kms_key_arn,
+            kms_actions=props.kms_actions,
             reserved_concurrency=props.max_concurrency if props.reserve_concurrency else None,
             ephemeral_storage_mb=props.ephemeral_storage_mb, errors=errors,
             statements=[
@@ -171,11 +180,13 @@ class QueueFunction(Construct):
                               queue.arn),
                 *props.statements])
         self.log_group, self.role, self.policy = parts.log_group, parts.role, parts.policy
-        self.artifact, self.function = parts.artifact, parts.function
+        self.artifact, self.code, self.function = parts.artifact, parts.code, parts.function
+        # After the queue's redrive policy: nothing is consumed before a failing message can reach the DLQ.
         self.mapping = LambdaEventSourceMapping(
             self, "trigger", event_source_arn=queue.arn, function_name=self.function.arn,
             batch_size=props.batch_size, function_response_types=["ReportBatchItemFailures"],
             scaling_config=LambdaEventSourceMappingScalingConfig(maximum_concurrency=props.max_concurrency),
+            depends_on=[props.source.redrive],
         )
         self.name = self.function.function_name
         self.arn = self.function.arn

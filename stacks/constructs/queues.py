@@ -1,4 +1,14 @@
-"""A queue with its own dead-letter queue, encrypted, TLS-only."""
+"""A queue with its own dead-letter queue, encrypted, TLS-only.
+
+Every SQS write waits in the AWS provider for six matching reads 5 s apart (about 25 s:
+``waitQueueAttributesPropagated`` in internal/service/sqs/wait.go, ``ContinuousTargetOccurence: 6``,
+``MinTimeout: 5 * time.Second``), the create of a queue and the redrive policy resource alike
+(``queueAttributeHandler.Upsert`` in attribute_funcs.go). With the redrive policy inline the queue
+could only be created after its DLQ's wait (DLQ 25 s, then queue 25 s, then whatever needs the
+queue). As ``aws_sqs_queue_redrive_policy`` the queue and its DLQ are created together and only
+the redrive policy waits for both: what needs the queue (functions, notifications, policies) starts
+25 s earlier; the event source mapping alone waits for the redrive policy.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import json
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_redrive_policy import SqsQueueRedrivePolicy
 from constructs import Construct
 
 from stacks import defaults, iam
@@ -34,7 +45,7 @@ class QueueProps:
 
 
 class QueuePair(Construct):
-    """``queue`` redrives to ``dlq`` after ``max_receive_count`` receives."""
+    """``queue`` redrives to ``dlq`` after ``max_receive_count`` receives (the ``redrive`` resource)."""
 
     def __init__(self, scope: Construct, id_: str, *, props: QueueProps):
         super().__init__(scope, id_)
@@ -70,8 +81,12 @@ class QueuePair(Construct):
             self, "queue", name=props.name, kms_master_key_id=props.kms_key_arn,
             visibility_timeout_seconds=visibility, message_retention_seconds=props.retention_seconds,
             receive_wait_time_seconds=defaults.RECEIVE_WAIT_SECONDS,
-            # Compact JSON, as SQS returns it: anything else shows as a change on every plan.
-            redrive_policy=json.dumps({"deadLetterTargetArn": self.dlq.arn,
-                                       "maxReceiveCount": props.max_receive_count}, separators=(",", ":")),
             policy=iam.document(*statements),
         )
+        # Not the queue's redrive_policy argument: see the module docstring. SQS refuses a redrive
+        # policy naming a DLQ that does not exist, so it names the DLQ by reference (after its create).
+        self.redrive = SqsQueueRedrivePolicy(
+            self, "redrive", queue_url=self.queue.url,
+            # Compact JSON, as SQS returns it: anything else shows as a change on every plan.
+            redrive_policy=json.dumps({"deadLetterTargetArn": self.dlq.arn,
+                                       "maxReceiveCount": props.max_receive_count}, separators=(",", ":")))

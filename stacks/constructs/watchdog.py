@@ -23,6 +23,7 @@ from thingpress import audit, settings, watchdog
 
 from stacks import iam
 from stacks.constructs.alarms import MetricAlarmSpec
+from stacks.constructs.artifacts import CodeArtifacts
 from stacks.constructs.context import DeploymentContext
 from stacks.constructs.functions import SharedLayer, function_resources
 from stacks.constructs.queues import QueuePair
@@ -55,7 +56,7 @@ class ManifestWatchdog(Construct):
     """Function + schedule rule + target + invoke permission (runs may overlap: a sweep is idempotent)."""
 
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, props: WatchdogProps,
-                 layer: SharedLayer, kms_key_arn: str):
+                 layer: SharedLayer, artifacts: CodeArtifacts, kms_key_arn: str):
         super().__init__(scope, id_)
         names = ctx.names
         if not props.schedule_expression.startswith(("rate(", "cron(")):
@@ -64,7 +65,7 @@ class ManifestWatchdog(Construct):
         parts = function_resources(
             self, ctx=ctx, key=WATCHDOG, handler="watchdog_handler.lambda_handler",
             description="Resumes manifests that made no progress; marks STALLED what nothing can finish",
-            timeout=props.timeout, memory=props.memory, layer=layer, kms_key_arn=kms_key_arn,
+            timeout=props.timeout, memory=props.memory, layer=layer, artifacts=artifacts, kms_key_arn=kms_key_arn,
             kms_actions=("kms:Decrypt", "kms:GenerateDataKey"),
             environment={
                 **props.common_environment, "POWERTOOLS_SERVICE_NAME": watchdog.METRICS_SERVICE,

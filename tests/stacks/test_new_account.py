@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from tfjson import as_list, find_by, resources
+from tfjson import as_list, find_by, redrive_of, resources
 
 from stacks import defaults
 from thingpress.vendors import ArchiveLimits
@@ -102,7 +102,7 @@ def test_manifest_queues_allow_five_receives_and_the_import_queue_keeps_messages
     assert len(manifests) == 4
     for queue in manifests:
         # AWS: maxReceiveCount of at least 5 on a queue that is a Lambda event source.
-        assert json.loads(queue["redrive_policy"])["maxReceiveCount"] >= 5
+        assert redrive_of(aws_json, queue["name"])["maxReceiveCount"] >= 5
     assert queues["thingpress-dev-import"]["message_retention_seconds"] == 14 * 24 * 3600
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from thingpress import audit, settings
-from tfjson import as_list, by_ref, find_by, policies, ref, resources
+from tfjson import as_list, by_ref, find_by, policies, redrive_of, ref, resources
 
 from stacks import defaults, outputs, packaging
 from stacks.naming import FUNCTION_KEYS, VENDORS, WATCHDOG, handler_module, provider_key, vendor_prefix
@@ -57,24 +57,62 @@ def test_kms_key_rotates_and_lets_regional_logs_use_it(aws_json):
         assert group["kms_key_id"].startswith("${aws_kms_key.") and group["retention_in_days"] == 365
 
 
-def test_bucket_is_private_versioned_encrypted_tls_only(aws_json):
-    (name, _), = resources(aws_json, "aws_s3_bucket").items()
+def _of_bucket(doc, rtype, bucket_id):
+    (body,) = [b for b in resources(doc, rtype).values() if b["bucket"] == bucket_id]
+    return body
+
+
+@pytest.mark.parametrize("purpose", ["manifests", "artifacts"])
+def test_bucket_is_private_versioned_encrypted_tls_only(aws_json, purpose):
+    name, bucket = find_by(aws_json, "aws_s3_bucket", "bucket",
+                           f"thingpress-dev-{purpose}-${{data.aws_caller_identity.account.account_id}}-us-east-1")
     bucket_id = ref("aws_s3_bucket", name, "id")
-    (_, pab), = resources(aws_json, "aws_s3_bucket_public_access_block").items()
-    assert pab["bucket"] == bucket_id
+    pab = _of_bucket(aws_json, "aws_s3_bucket_public_access_block", bucket_id)
     assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
                                          "restrict_public_buckets"))
-    (_, pol), = resources(aws_json, "aws_s3_bucket_policy").items()
+    assert _of_bucket(aws_json, "aws_s3_bucket_ownership_controls", bucket_id)["rule"]["object_ownership"] == (
+        "BucketOwnerEnforced")
+    pol = _of_bucket(aws_json, "aws_s3_bucket_policy", bucket_id)
     (st,) = json.loads(pol["policy"])["Statement"]
     assert st["Effect"] == "Deny" and st["Principal"] == "*" and st["Action"] == "s3:*"
     assert st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert st["Resource"] == [ref("aws_s3_bucket", name, "arn"), ref("aws_s3_bucket", name, "arn") + "/*"]
-    (_, ver), = resources(aws_json, "aws_s3_bucket_versioning").items()
-    assert ver["versioning_configuration"]["status"] == "Enabled"
-    (_, enc), = resources(aws_json, "aws_s3_bucket_server_side_encryption_configuration").items()
+    assert _of_bucket(aws_json, "aws_s3_bucket_versioning", bucket_id)["versioning_configuration"]["status"] == (
+        "Enabled")
+    enc = _of_bucket(aws_json, "aws_s3_bucket_server_side_encryption_configuration", bucket_id)
     assert enc["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
-    (_, life), = resources(aws_json, "aws_s3_bucket_lifecycle_configuration").items()
+    assert enc["rule"][0]["apply_server_side_encryption_by_default"]["kms_master_key_id"].startswith("${aws_kms_key.")
+    life = _of_bucket(aws_json, "aws_s3_bucket_lifecycle_configuration", bucket_id)
     assert life["rule"][0]["noncurrent_version_expiration"][0]["noncurrent_days"] == defaults.NONCURRENT_VERSION_DAYS
+    # The code bucket holds only what the repository rebuilds: it goes with the stack.
+    assert bucket["force_destroy"] is (purpose == "artifacts")
+
+
+def test_function_code_comes_from_the_artifacts_bucket_encrypted_after_its_rules(aws_json):
+    """S3 code (not ``filename``, whose provider-wide lock serialises every function create)."""
+    bucket_name, _ = find_by(aws_json, "aws_s3_bucket", "bucket",
+                             "thingpress-dev-artifacts-${data.aws_caller_identity.account.account_id}-us-east-1")
+    bucket_id = ref("aws_s3_bucket", bucket_name, "id")
+    functions = resources(aws_json, "aws_lambda_function").values()
+    assert len(functions) == len(FUNCTION_KEYS)
+    for fn in functions:
+        assert "filename" not in fn
+        _, code = by_ref(aws_json, fn["s3_key"])
+        assert by_ref(aws_json, fn["s3_bucket"])[1] is code and code["bucket"] == bucket_id
+        assert code["server_side_encryption"] == "aws:kms" and code["kms_key_id"].startswith("${aws_kms_key.")
+        # Written after the TLS-only policy and the default encryption are in place.
+        policy = next(n for n, b in resources(aws_json, "aws_s3_bucket_policy").items() if b["bucket"] == bucket_id)
+        assert f"aws_s3_bucket_policy.{policy}" in code["depends_on"]
+
+
+def test_no_function_may_read_the_artifacts_bucket(aws_json):
+    """Only the deployer (through CreateFunction/UpdateFunctionCode) reads the code objects."""
+    name, _ = find_by(aws_json, "aws_s3_bucket", "bucket",
+                      "thingpress-dev-artifacts-${data.aws_caller_identity.account.account_id}-us-east-1")
+    for where, doc in policies(aws_json):
+        if where.startswith("aws_iam_role_policy."):
+            for st in doc["Statement"]:
+                assert not any(f"aws_s3_bucket.{name}." in r for r in as_list(st["Resource"])), where
 
 
 def test_notifications_route_each_vendor_prefix_to_its_queue(aws_json):
@@ -88,12 +126,13 @@ def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
     queues = resources(aws_json, "aws_sqs_queue")
     # one pair per consumer (the vendors' manifest queues, the import queue), and the completion queue
     assert len(queues) == 2 * (len(VENDORS) + 1) + 1
-    main = {n: q for n, q in queues.items() if "redrive_policy" in q}
+    assert not any("redrive_policy" in q for q in queues.values())  # aws_sqs_queue_redrive_policy (queues.py)
+    main = {n: q for n, q in queues.items() if redrive_of(aws_json, q["name"])}
     assert len(main) == len(VENDORS) + 1
     for q in queues.values():
         assert q["kms_master_key_id"].startswith("${aws_kms_key.")
     for q in main.values():
-        dlq = by_ref(aws_json, json.loads(q["redrive_policy"])["deadLetterTargetArn"])[1]
+        dlq = by_ref(aws_json, redrive_of(aws_json, q["name"])["deadLetterTargetArn"])[1]
         assert dlq["name"] == q["name"] + "-dlq"
     assert not resources(aws_json, "aws_sqs_queue_policy")  # inline: one SQS write per queue
     for q in queues.values():
@@ -165,7 +204,7 @@ def test_importer_settings_match_its_queue_and_mapping(aws_json):
     (_, mapping), = [(n, m) for n, m in resources(aws_json, "aws_lambda_event_source_mapping").items()
                      if by_ref(aws_json, m["function_name"])[1] is fn]
     _, queue = by_ref(aws_json, mapping["event_source_arn"])
-    assert int(env[settings.MAX_RECEIVE_COUNT]) == json.loads(queue["redrive_policy"])["maxReceiveCount"]
+    assert int(env[settings.MAX_RECEIVE_COUNT]) == redrive_of(aws_json, queue["name"])["maxReceiveCount"]
     assert int(env[settings.IMPORT_CONCURRENCY]) == mapping["scaling_config"]["maximum_concurrency"]
     assert mapping["batch_size"] == defaults.import_batch_size(settings.DEFAULT_IOT_TPS, 2)
     assert json.loads(env[settings.IOT_TPS]) == settings.DEFAULT_IOT_TPS
@@ -211,7 +250,10 @@ def test_handlers_and_code_hashes_match_packaging(aws_json):
         key = handlers[fn["function_name"]]
         assert fn["handler"] == f"{handler_module(key)}.lambda_handler"
         assert fn["source_code_hash"] == packaging.build_function(key).sha256_b64
-        assert fn["filename"].startswith("assets/") and fn["filename"].endswith(f"/{key}.zip")
+        _, code = by_ref(aws_json, fn["s3_key"])
+        assert code["source"].startswith("assets/") and code["source"].endswith(f"/{key}.zip")
+        assert code["source_hash"] == fn["source_code_hash"]
+        assert code["key"].startswith(f"functions/{key}/") and code["key"].endswith(".zip")
     (_, layer), = resources(aws_json, "aws_lambda_layer_version").items()
     assert layer["source_code_hash"] == packaging.inputs_hash("3.11", "x86_64")
     assert layer["compatible_runtimes"] == ["python3.11"] and layer["compatible_architectures"] == ["x86_64"]
@@ -281,7 +323,7 @@ def test_backends_and_local_provider(synth):
 
 def test_signers_are_uploaded_under_the_trust_prefix(aws_json):
     objs = resources(aws_json, "aws_s3_object").values()
-    assert [o["key"] for o in objs] == ["trust/microchip-signers/test-signer.crt"]
+    assert [o["key"] for o in objs if not o["key"].startswith("functions/")] == ["trust/microchip-signers/test-signer.crt"]
     _, fn = find_by(aws_json, "aws_lambda_function", "function_name", f"thingpress-dev-{provider_key('microchip').replace('_', '-')}")
     assert fn["environment"]["variables"][settings.MICROCHIP_SIGNERS].startswith("s3://${aws_s3_bucket.")
 
@@ -344,3 +386,16 @@ def test_watchdog_runs_on_its_schedule_with_its_own_least_privilege_role(aws_jso
     assert (stalled["statistic"], stalled["threshold"], stalled["comparison_operator"]) == (
         "Sum", 0, "GreaterThanThreshold")
     assert stalled["alarm_actions"] == [ref("aws_sns_topic", topic_name, "arn")]
+
+
+def test_queues_do_not_wait_for_their_dlq_and_triggers_wait_for_the_redrive(aws_json):
+    """The redrive policy is its own resource (stacks/constructs/queues.py): a queue and its DLQ are
+    created together, and no event source mapping consumes a queue before its redrive policy is set."""
+    redrives = resources(aws_json, "aws_sqs_queue_redrive_policy")
+    assert len(redrives) == len(VENDORS) + 1
+    for name, redrive in redrives.items():
+        queue_name, queue = by_ref(aws_json, redrive["queue_url"])
+        assert "${aws_sqs_queue." not in json.dumps(queue) and "depends_on" not in queue
+        (mapping,) = [m for m in resources(aws_json, "aws_lambda_event_source_mapping").values()
+                      if m["event_source_arn"] == ref("aws_sqs_queue", queue_name, "arn")]
+        assert f"aws_sqs_queue_redrive_policy.{name}" in mapping["depends_on"]

@@ -50,3 +50,11 @@ def by_ref(doc: dict[str, Any], reference: str) -> tuple[str, dict[str, Any]]:
     inner = reference.removeprefix("${").removesuffix("}")
     rtype, name, _attr = inner.split(".", 2)
     return name, resources(doc, rtype)[name]
+
+
+def redrive_of(doc: dict[str, Any], queue_name: str) -> dict[str, Any] | None:
+    """The parsed redrive policy (``aws_sqs_queue_redrive_policy``) of the queue named ``queue_name``."""
+    found = [json.loads(body["redrive_policy"]) for body in resources(doc, "aws_sqs_queue_redrive_policy").values()
+             if by_ref(doc, body["queue_url"])[1].get("name") == queue_name]
+    assert len(found) <= 1, f"{queue_name}: {len(found)} redrive policies"
+    return found[0] if found else None
