@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -107,14 +108,17 @@ def local_environment(request):
     ``THINGPRESS_ENV`` names it (default ``local``). For ``local`` the session brings
     the local environment up itself (emulator, real ``cdktf deploy``, runner) and,
     if it started it, takes it down at the end (``THINGPRESS_KEEP_LOCAL=1`` keeps it).
-    When the session also runs the preview-environment scenario (tests/environments),
-    its environment deploys at the same time as ``local``: the deploys wait on timers,
-    not on the CPU. Against any other suffix it only reads that deployment's outputs.
+    When the session also runs the preview-environment scenario (tests/environments,
+    last), its environment deploys in the background once ``local`` is up, while the
+    other tests run: the deploy mostly waits on the provider's timers. The scenario's
+    own ``ensure_up`` waits for it. Against any other suffix it only reads that
+    deployment's outputs.
     """
     from thingpress_cli.deployment import Deployment
 
     suffix = os.environ.get("THINGPRESS_ENV", "local")
     started = False
+    preview = None
     if suffix == "local":
         from deployment_checks import PREVIEW_ENV
 
@@ -124,8 +128,13 @@ def local_environment(request):
         os.environ.setdefault(runner.SCHEDULE_SECONDS_SETTING, "5")
 
         started = not commands.is_up()
-        previews = [PREVIEW_ENV] if any(_folder(item) == "environments" for item in request.session.items) else []
-        commands.ensure_up(envs=["local", *previews])
+        commands.ensure_up()
+        if any(_folder(item) == "environments" for item in request.session.items):
+            preview = threading.Thread(target=commands.ensure_up, kwargs={"env": PREVIEW_ENV},
+                                       name=f"deploy {PREVIEW_ENV}", daemon=True)
+            preview.start()
     yield Deployment.load(suffix=suffix)
+    if preview is not None:
+        preview.join(timeout=600)
     if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
         commands.down()

@@ -6,7 +6,6 @@ provider uses; results are read back only from IoT and the audit table.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
@@ -201,26 +200,6 @@ def assert_consistent(deployment: Deployment, iot, mid: str, expected: list[Cert
         principals = iot.list_thing_principals(thingName=cert.thing_name)["principals"]
         assert principals == [described["certificateArn"]], (cert.thing_name, principals)
     return row
-
-
-@contextlib.contextmanager
-def visibility_timeout(sqs, url: str, seconds: int) -> Iterator[None]:
-    """The queue's visibility timeout set to ``seconds`` for a fault scenario, then restored.
-
-    A killed invocation's messages come back after the visibility timeout; a
-    scenario that kills on purpose need not wait the deployment's full timeout.
-    A receive takes the queue's timeout when it starts, so this returns once every
-    long poll the local runner had open when the setting changed has ended.
-    """
-    from thingpress_cli.local.runner import POLL_WAIT_SECONDS
-
-    before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]["VisibilityTimeout"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(seconds)})
-    time.sleep(POLL_WAIT_SECONDS + 0.5)
-    try:
-        yield
-    finally:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": before})
 
 
 def queue_depth(sqs, url: str) -> int:

@@ -33,6 +33,7 @@ The exit status is 0 only when those four are 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -44,6 +45,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ from thingpress_cli import redrive
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import device_certificates, make_ca, manifest_line
 from thingpress_cli.local import emulator
-from thingpress_cli.local.runner import worker_pids
+from thingpress_cli.local.runner import POLL_WAIT_SECONDS, worker_pids
 
 #: ``make chaos`` defaults: short enough for ``make test``, still at least MIN_KILLS kills.
 DEFAULT_SECONDS = 20.0
@@ -74,6 +76,9 @@ class Settings:
     settle: float = 600.0
     seed: int = 0  # 0: a random seed (printed)
     faults: dict[str, Any] = field(default_factory=lambda: dict(FAULTS))
+    #: the manifest queues' visibility timeout during the run (restored after), so a killed provider's
+    #: message comes back in seconds rather than the deployment's 1.5 x 60 s; None: leave it as deployed
+    manifest_visibility_seconds: int | None = None
 
 
 @dataclass
@@ -194,7 +199,39 @@ def redrive_dead_letters(deployment: Deployment) -> int:
     return sum(int(redrive.redrive(sqs, dlq)["moved"]) for dlq in redrive.dead_letter_queues(deployment, "all"))
 
 
+@contextlib.contextmanager
+def visibility_timeouts(sqs: Any, urls: list[str], seconds: int | None) -> Iterator[None]:
+    """Each queue's visibility timeout set to ``seconds`` (None: unchanged) for a run that kills on purpose,
+    then restored.
+
+    A killed invocation's messages come back after the visibility timeout; a run that
+    kills on purpose need not wait the deployment's full timeout. A receive takes the
+    queue's timeout when it starts, so this returns once every long poll the local
+    runner had open when the setting changed has ended.
+    """
+    if seconds is None:
+        yield
+        return
+    before = {url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+              ["Attributes"]["VisibilityTimeout"] for url in urls}
+    for url in urls:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(seconds)})
+    time.sleep(POLL_WAIT_SECONDS + 0.5)
+    try:
+        yield
+    finally:
+        for url, value in before.items():
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": value})
+
+
 def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -> Result:
+    """The chaos run (the module's steps 1 to 3) with the manifest queues' visibility as ``settings`` say."""
+    urls = [v.manifest_queue_url for v in deployment.outputs.vendors.values()]
+    with visibility_timeouts(deployment.client("sqs"), urls, settings.manifest_visibility_seconds):
+        return _run(deployment, settings, workdir, say)
+
+
+def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -> Result:
     seed = settings.seed or secrets.randbelow(1 << 30) + 1
     rng = random.Random(seed)
     endpoint = deployment.outputs.endpoint_url
@@ -258,9 +295,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the emulator's fault settings, JSON (default {json.dumps(FAULTS)})")
     parser.add_argument("--settle", type=float, default=600.0, help="wait for completion after the window")
     parser.add_argument("--seed", type=int, default=0, help="0: random (printed)")
+    parser.add_argument("--manifest-visibility-seconds", type=int, default=None,
+                        help="the manifest queues' visibility timeout during the run (default: as deployed)")
     args = parser.parse_args(argv)
     settings = Settings(args.seconds, args.certificates, args.manifests, args.min_kills, args.kill_interval,
-                        args.settle, args.seed, args.faults)
+                        args.settle, args.seed, args.faults, args.manifest_visibility_seconds)
     from thingpress_cli.local import commands
 
     started = not commands.is_up()

@@ -11,7 +11,8 @@ from thingpress_cli import chaos
 
 
 def test_chaos_short_default_loses_nothing(deployment, tmp_path):
-    settings = chaos.Settings()
+    # a killed provider's message back in 15 s, not the deployed 90 s (visibility restored after)
+    settings = chaos.Settings(manifest_visibility_seconds=15)
 
     result = chaos.run(deployment, settings, tmp_path)
 

@@ -18,11 +18,12 @@ from thingpress import audit, certs
 from thingpress.audit import AuditTable, Progress
 from thingpress.messages import ImportMessage
 from thingpress.provider import Tuning
+from thingpress_cli.chaos import visibility_timeouts
 from thingpress_cli.generate import device_certificates, make_ca
 from thingpress_cli.local import emulator
 
 from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, frozen_when, kill_workers,
-                               queue_depth, upload_and_wait, visibility_timeout, wait_until, worker_pids)
+                               queue_depth, upload_and_wait, wait_until, worker_pids)
 
 #: Visibility timeout of a queue whose consumer a scenario kills: redelivery in seconds, not minutes.
 KILLED_VISIBILITY_SECONDS = 10
@@ -124,14 +125,16 @@ def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
     synthetic.commit(40)
     quotas({"RegisterCertificateWithoutCA": 4})  # slow enough to be caught mid-batch
 
-    synthetic.send(sqs, deployment.outputs.import_queue_url, [m.encode() for m in synthetic.messages])
-    wait_until(lambda: (row := synthetic.table.get_summary(synthetic.mid)) and row["imported"] >= 4, 120,
-               "the first imports")
-    killed = kill_workers(function)
-    quotas({})
+    # a killed batch back in 15 s, not the deployed 30 s; longer than a batch takes at 4 registrations/s
+    with visibility_timeouts(sqs, [deployment.outputs.import_queue_url], 15):
+        synthetic.send(sqs, deployment.outputs.import_queue_url, [m.encode() for m in synthetic.messages])
+        wait_until(lambda: (row := synthetic.table.get_summary(synthetic.mid)) and row["imported"] >= 4, 120,
+                   "the first imports")
+        killed = kill_workers(function)
+        quotas({})
 
-    assert killed >= 1
-    row = synthetic.wait_complete()
+        assert killed >= 1
+        row = synthetic.wait_complete()
     assert row["imported"] == 40
     assert_consistent(deployment, iot, synthetic.mid, synthetic.expected)
     wait_until(lambda: worker_pids(function), 60, "the runner to start new importer workers")
@@ -144,7 +147,7 @@ def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, t
     function = vendor.function_name
     table = deployment.audit_table()
 
-    with visibility_timeout(sqs, vendor.manifest_queue_url, KILLED_VISIBILITY_SECONDS):
+    with visibility_timeouts(sqs, [vendor.manifest_queue_url], KILLED_VISIBILITY_SECONDS):
         uploaded = deployment.upload(path)
         # The provider runs in slices and is checked while frozen: killed exactly in the state it was seen in.
         progressed = frozen_when(function, lambda: (row := table.get_summary(uploaded.manifest_id))
