@@ -325,7 +325,10 @@ def test_worker_pids_are_only_those_of_this_emulator():
 
     def worker(endpoint: str) -> subprocess.Popen:
         env = {"AWS_LAMBDA_FUNCTION_NAME": "thingpress-local-importer", "AWS_ENDPOINT_URL": endpoint}
-        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
+        process = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"],
+                                   env=env, stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline() == "up\n"  # exec'd: /proc/<pid>/environ is the worker's own now
+        return process
 
     ours, theirs = worker("http://127.0.0.1:40001"), worker("http://127.0.0.1:40002")
     try:
