@@ -16,13 +16,14 @@ The importer's budget is real: the deployed importer and generated provider get
 the AWS default budget (``THINGPRESS_IOT_TPS``, 10 RegisterCertificateWithoutCA
 per second) and the emulator runs in quota mode at the same rates, refusing
 anything faster. The window (``THINGPRESS_IMPORT_WINDOW_MINUTES`` on the generated
-provider, ``window_minutes`` here, default 0.15: 90 certificates, 9 s of work)
+provider, ``window_minutes`` here, default 0.1: 60 certificates, 6 s of work)
 is set on the deployed function the way an operator changes a setting
 (``UpdateFunctionConfiguration``; the local runner picks it up within seconds).
 A small manifest behind a large one waits for about one window of the large one's
 work, so the window bounds the fairness ratio at about (window / rate + alone) /
-alone: with the local pipeline's ~5 s for 40 certificates alone, 9 s of window
-keeps it under 3 (15 s measured 2.2 and 3.7 in two runs: the alone time varies).
+alone: with the local pipeline's ~4.5 s for 40 certificates alone, 6 s of window
+keeps it near 2.3 (measured 2.48 and 2.03 in two runs on a loaded machine; a 9 s
+window measured 2.2, 2.7 and 3.05: the alone time varies).
 
 Afterwards the large manifest is finished quickly (quotas off, budget and window
 raised) so the deployment is idle again, and every setting is put back.
@@ -50,6 +51,8 @@ from thingpress_cli.generate import write_manifest
 from thingpress_cli.local import emulator
 
 BIG, SMALL = 4000, 40
+#: the backpressure window of the run (minutes of the importer's budget): 6 s of work at 10/s
+WINDOW_MINUTES = 0.1
 HEAD_START_SECONDS = 5.0
 SAMPLE_SECONDS = 0.2
 #: the runner re-reads function configurations every 2 s; a little more to be sure.
@@ -120,7 +123,7 @@ def wait_idle(deployment: Deployment, timeout: float = 600.0) -> None:
         time.sleep(0.5)
 
 
-def measure(window_minutes: float = 0.15, deployment: Deployment | None = None, timeout: float = 900.0) -> dict[str, float]:
+def measure(window_minutes: float = WINDOW_MINUTES, deployment: Deployment | None = None, timeout: float = 900.0) -> dict[str, float]:
     """Run the fairness and backlog measurement on the local deployment; the figures."""
     deployment = deployment or Deployment.load(suffix="local")
     outputs = deployment.outputs
@@ -180,7 +183,7 @@ def measure(window_minutes: float = 0.15, deployment: Deployment | None = None, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--window-minutes", type=float, default=0.15)
+    parser.add_argument("--window-minutes", type=float, default=WINDOW_MINUTES)
     args = parser.parse_args(argv)
     print(json.dumps(measure(args.window_minutes), sort_keys=True))
     return 0
