@@ -16,7 +16,7 @@ it with the deployer's credentials, everything in it is rebuilt from the reposit
 writer of manifests can therefore never replace code, and the artifacts bucket can be
 emptied and destroyed with the stack.
 
-Hardened as the manifests bucket is: bucket owner enforced (no ACLs), public access
+Hardened as the manifests bucket is (one definition: :mod:`stacks.constructs.bucket`): bucket owner enforced (no ACLs), public access
 blocked, versioned, SSE-KMS with the deployment key (bucket key on), TLS-only policy,
 noncurrent versions and incomplete uploads expire. Objects are keyed by their content
 hash (``functions/<key>/<hash>.zip``), so a new build is a new key and Terraform updates
@@ -25,33 +25,11 @@ the function; ``source_code_hash`` is kept on the function as well.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
-    S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
-    S3BucketLifecycleConfigurationRuleFilter,
-    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
-    S3BucketVersioningA,
-    S3BucketVersioningVersioningConfiguration,
-)
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
-from stacks import defaults, iam, packaging
+from stacks import packaging
+from stacks.constructs.bucket import hardened_bucket
 from stacks.constructs.context import DeploymentContext
 
 #: key prefix of the function zips.
@@ -74,33 +52,9 @@ class CodeArtifacts(Construct):
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, kms_key_arn: str):
         super().__init__(scope, id_)
         self.kms_key_arn = kms_key_arn
-        self.bucket = S3Bucket(self, "bucket", bucket=ctx.names.artifacts_bucket(ctx.account_id), force_destroy=True)
-        bucket_id = self.bucket.id
-        S3BucketOwnershipControls(self, "ownership", bucket=bucket_id,
-                                  rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
-        self.public_access = S3BucketPublicAccessBlock(
-            self, "public-access", bucket=bucket_id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True)
-        S3BucketVersioningA(self, "versioning", bucket=bucket_id,
-                            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"))
-        self.encryption = S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=bucket_id, rule=[
-            S3BucketServerSideEncryptionConfigurationRuleA(
-                bucket_key_enabled=True,
-                apply_server_side_encryption_by_default=(
-                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn)))])
-        S3BucketLifecycleConfiguration(self, "lifecycle", bucket=bucket_id, rule=[
-            S3BucketLifecycleConfigurationRule(
-                id="expire-noncurrent-versions", status="Enabled",
-                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=defaults.NONCURRENT_VERSION_DAYS)],
-                abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-                    days_after_initiation=defaults.ABORT_MULTIPART_DAYS)])])
-        # Depends on the public access block: AWS refuses some policies while it is being set.
-        self.policy = S3BucketPolicy(self, "policy", bucket=bucket_id, depends_on=[self.public_access],
-                                     policy=iam.document(iam.deny_insecure_transport(
-                                         "s3", [self.bucket.arn, f"{self.bucket.arn}/*"])))
+        hardened = hardened_bucket(self, name=ctx.names.artifacts_bucket(ctx.account_id), kms_key_arn=kms_key_arn,
+                                   force_destroy=True)
+        self.bucket, self.encryption, self.policy = hardened.bucket, hardened.encryption, hardened.policy
 
     def function_code(self, scope: Construct, key: str, artifact: packaging.Artifact, asset_path: str) -> S3Object:
         """The zip of function ``key`` as an object (in ``scope``), encrypted with the deployment key.
