@@ -42,11 +42,17 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=_xdist_order(items) if hasattr(config, "workerinput") else _serial_order)
 
 
-def _serial_order(item) -> int:
+def _waits_on_background(item) -> int:
+    """1 for the tests that only wait for the answers of checks started in the background right
+    after the session's synthesis (tests/stacks/stack_checks.py): they go last, the others run meanwhile."""
+    return 1 if "external_checks" in getattr(item, "fixturenames", ()) else 0
+
+
+def _serial_order(item) -> tuple[int, int]:
     """One process: deployment-free tests first (fast feedback), then the deployment's, in
     DEPLOYMENT_FOLDERS order (the preview scenario last: its concurrent deploy long finished)."""
     folder = _folder(item)
-    return DEPLOYMENT_FOLDERS.index(folder) + 1 if folder in DEPLOYMENT_FOLDERS else 0
+    return DEPLOYMENT_FOLDERS.index(folder) + 1 if folder in DEPLOYMENT_FOLDERS else 0, _waits_on_background(item)
 
 
 #: The longest test that needs no deployment: started at once on the worker the deployment leaves free.
@@ -73,7 +79,7 @@ def _xdist_order(items):
             return 0, DEPLOYMENT_FOLDERS.index(folder)
         if item.path.name == LONGEST_FREE_TEST:
             return 1, 0
-        return (2 if _work_unit(item) == smallest else 3), 0
+        return (2 if _work_unit(item) == smallest else 3), _waits_on_background(item)
 
     return key
 

@@ -1,6 +1,13 @@
 """Synthesize the stacks ONCE per test session (importing the provider bindings
 costs ~5.5 s): the aws target (suffix dev, S3 backend) and the local target, with
-a fixed configuration, into a session temp folder."""
+a fixed configuration, into a session temp folder.
+
+The two external checks of the synthesized JSON (checkov, ``terraform validate``:
+subprocesses, ~25 s together, mostly start-up) start in the background as soon as
+synthesis is done, when the session runs them; their tests run last in the ``synth``
+group (``tests/conftest.py``) and only wait for the results, so the in-process stack
+tests run meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stack_checks import ExternalChecks
 
 HERE = Path(__file__).resolve().parent
 FIXED = {
@@ -54,3 +62,16 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def aws_json(synth: Synth) -> dict[str, Any]:
     return synth.json["aws"]
+
+
+@pytest.fixture(scope="session")
+def external_checks(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> ExternalChecks:
+    return ExternalChecks(synth, tmp_path_factory.mktemp("validate"))
+
+
+@pytest.fixture(autouse=True)
+def _start_external_checks(request: pytest.FixtureRequest) -> None:
+    """With the first test that synthesizes, start the external checks if this session runs them."""
+    if "synth" in request.fixturenames and any("external_checks" in getattr(item, "fixturenames", ())
+                                               for item in request.session.items):
+        request.getfixturevalue("external_checks").start()

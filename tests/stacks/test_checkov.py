@@ -4,24 +4,19 @@ with reasons. checkov runs from its own virtualenv (the Makefile's install targe
 boto3==1.35.49, which must not leak into the project's environment.
 
 checkov runs once for both stacks (its start-up, ~10-25 s, is most of its cost);
-each stack's checks are then told apart by the file they were found in."""
+each stack's checks are then told apart by the file they were found in. The run starts in the
+background right after synthesis (``stack_checks.ExternalChecks``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CHECKOV = REPO / "build" / "tools" / "checkov" / "bin" / "checkov"
-CONFIG = REPO / ".checkov.yaml"
-
-
-TARGETS = ("aws", "local")
+from stack_checks import CHECKOV, REPO, TARGETS
+from stack_checks import CHECKOV_CONFIG as CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +30,9 @@ def checkov() -> Path:
 
 
 @pytest.fixture(scope="module")
-def checkov_report(synth, checkov) -> dict:
-    """One checkov run over every target's cdk.tf.json."""
-    files = [str(synth.stack_dir(target) / "cdk.tf.json") for target in TARGETS]
-    done = subprocess.run(
-        [str(checkov), *(arg for f in files for arg in ("-f", f)), "--framework", "terraform_json",
-         "--config-file", str(CONFIG), "-o", "json", "--compact", "--skip-download"],
-        capture_output=True, text=True, check=False, timeout=600,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
-    )
-    report = json.loads(done.stdout)
+def checkov_report(external_checks, checkov) -> dict:
+    """The one checkov run over every target's cdk.tf.json."""
+    report = json.loads(external_checks.result("checkov").stdout)
     return report[0] if isinstance(report, list) else report
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, FakeContext, create_audit_table, create_bucket, s3_event, sqs_event
-from moto import mock_aws
+from aws_fixtures import (
+    FAKE_CREDENTIALS, REGION, FakeContext, create_audit_table, create_bucket, in_process_aws, s3_event, sqs_event,
+)
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from stacks import outputs as contract
@@ -117,10 +118,20 @@ def _zip() -> bytes:
     return out.getvalue()
 
 
+def _default_session(_deployment: Deployment) -> boto3.Session:
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session(region_name=REGION)
+    return boto3.DEFAULT_SESSION
+
+
 def make_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cloud]:
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with mock_aws(config={"iot": {"use_valid_cert": True}}):
+    # The commands' boto3 clients come from the process's default session (kept across tests by
+    # in_process_aws): a session of their own per Deployment re-reads every service model (~0.1 s
+    # a client). Only the session is shared; each test still starts from empty backends.
+    monkeypatch.setattr(Deployment, "session", property(_default_session))
+    with in_process_aws():  # the emulator's rules, AWS-true certificate ids (iot.use_valid_cert) among them
         sqs_move.install(sqs_move.MoveTasks(sleep=lambda _s: None))  # moto has no message move tasks
         s3 = boto3.client("s3", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)

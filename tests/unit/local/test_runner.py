@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
 import time
 import uuid
 import zipfile
@@ -120,8 +121,20 @@ def deploy(aws, tmp_path) -> Iterator[Callable[..., Deployment]]:
         lam.delete_event_source_mapping(UUID=mapping)
 
 
+@pytest.fixture(scope="module")
+def closing() -> Iterator[list[threading.Thread]]:
+    """Runners closing in the background: a closing runner waits out its pollers' long polls
+    (``poll_wait``, 1 s here), which need not hold up the next test (its own queues and
+    functions); every one has closed by the end of the module."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not [thread.name for thread in threads if thread.is_alive()], "a runner did not close"
+
+
 @pytest.fixture
-def run(emulator_url, tmp_path) -> Iterator[Callable[[], Runner]]:
+def run(emulator_url, tmp_path, closing) -> Iterator[Callable[[], Runner]]:
     runners: list[Runner] = []
 
     def start() -> Runner:
@@ -131,8 +144,11 @@ def run(emulator_url, tmp_path) -> Iterator[Callable[[], Runner]]:
         return runner
 
     yield start
-    for runner in runners:
-        runner.close()
+    for i, runner in enumerate(runners):
+        runner.stop()  # nothing new starts; close() then waits for what runs
+        thread = threading.Thread(target=runner.close, name=f"close {tmp_path.name} {i}", daemon=True)
+        thread.start()
+        closing.append(thread)
 
 
 def send(aws, deployment: Deployment, *bodies: str) -> None:
