@@ -127,11 +127,16 @@ def say(message: str) -> None:
     sys.stdout.flush()
 
 
+#: Settings of the local cloud itself (the runner's schedule, the emulator's waits): they never reach
+#: the stack, so a change to them must not cost a synthesis.
+LOCAL_ONLY_PREFIXES = ("THINGPRESS_LOCAL_", "THINGPRESS_EMULATOR_")
+
+
 def synth_fingerprint(endpoint: str, environ: dict[str, str] | None = None) -> str:
     """Hash of everything that shapes the synthesized local stack."""
     digest = hashlib.sha256()
     env = os.environ if environ is None else environ
-    for key in sorted(k for k in env if k.startswith("THINGPRESS_")):
+    for key in sorted(k for k in env if k.startswith("THINGPRESS_") and not k.startswith(LOCAL_ONLY_PREFIXES)):
         digest.update(f"{key}={env[key]}\n".encode())
     digest.update(f"endpoint={endpoint}\n".encode())
     for name in SYNTH_INPUTS:

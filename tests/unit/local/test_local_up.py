@@ -77,3 +77,14 @@ def test_a_failed_deploy_fails_up_and_keeps_the_other_environment(local_dir, mon
     assert _up("local", "pr7") == 1
 
     assert commands.deployed("local") and not commands.deployed("pr7")
+
+
+def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
+    base = {"THINGPRESS_ENV": "local"}
+    fingerprint = commands.synth_fingerprint("http://127.0.0.1:4566", base)
+
+    assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, runner.SCHEDULE_SECONDS_SETTING: "5"}) \
+        == fingerprint  # the runner's schedule (the test session sets it) never reaches the stack
+    assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
+        != fingerprint
+    assert commands.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint
