@@ -22,8 +22,9 @@ _MARK_BY_FOLDER = {
 DEPLOYMENT_FOLDERS = ("integration", "fault", "environments")
 #: ``make test`` runs two pytest-xdist workers (``-n 2 --dist loadgroup``). Tests that share
 #: one thing run on one worker, in order: the deployment (one emulator, one runner, faults
-#: and kills that are global to it) and the session's synthesis (tests/stacks: synthesized once).
-XDIST_GROUPS = {**dict.fromkeys(DEPLOYMENT_FOLDERS, "deployment"), "stacks": "synth"}
+#: and kills that are global to it), the session's synthesis (tests/stacks: synthesized once)
+#: and the built artifacts (tests/contract: the Lambda layout is unpacked once).
+XDIST_GROUPS = {**dict.fromkeys(DEPLOYMENT_FOLDERS, "deployment"), "stacks": "synth", "contract": "packaging"}
 
 
 def _folder(item) -> str | None:
@@ -60,26 +61,41 @@ LONGEST_FREE_TEST = "test_model_exactly_once.py"
 
 
 def _work_unit(item) -> str:
-    """What ``--dist loadgroup`` sends to one worker as a whole: the xdist group, else the module."""
+    """The xdist group, else the module: what the order sizes and ranks (``--dist loadgroup``
+    sends a group to one worker as a whole, an ungrouped test on its own)."""
     return XDIST_GROUPS.get(_folder(item)) or item.nodeid.split("::")[0]
 
 
 def _xdist_order(items):
-    """Two workers (``--no-loadscope-reorder``: work units go out in collection order, two per
-    worker at first): the deployment's group first, so its deploy starts at once on one worker;
-    the longest free test first on the other; then the smallest unit, the one the deployment's
-    worker holds until its group is done; then the rest."""
+    """Two workers (``--no-loadscope-reorder``: work units go out in collection order, one to
+    each worker in turn, two per worker at first), the longest chains first:
+
+    * with the deployment's group (``make test``): it goes first, so its deploy starts at once
+      on one worker; the longest free test first on the other; then the smallest unit, the one
+      the deployment's worker holds until its group is done; then the rest;
+    * without it (``make test-unit``): the synthesis group first (the provider bindings' import,
+      then the checks it starts in the background), the longest free test on the other worker,
+      then the rest.
+
+    Of the rest, the other groups (the packaging contract) go before the single tests, so that
+    no long unit is left for the end."""
     sizes = Counter(_work_unit(item) for item in items)
+    deployment = "deployment" in sizes
     free = [unit for unit in sizes if unit != "deployment" and not unit.endswith(LONGEST_FREE_TEST)]
-    smallest = min(free, key=sizes.__getitem__, default=None)
+    smallest = min(free, key=sizes.__getitem__, default=None) if deployment else None
 
     def key(item) -> tuple[int, int]:
         folder = _folder(item)
         if folder in DEPLOYMENT_FOLDERS:
             return 0, DEPLOYMENT_FOLDERS.index(folder)
+        unit = _work_unit(item)
+        if unit == "synth" and not deployment:
+            return 0, _waits_on_background(item)
         if item.path.name == LONGEST_FREE_TEST:
             return 1, 0
-        return (2 if _work_unit(item) == smallest else 3), _waits_on_background(item)
+        if unit == smallest:
+            return 2, 0
+        return (3 if unit in XDIST_GROUPS.values() else 4), _waits_on_background(item)
 
     return key
 

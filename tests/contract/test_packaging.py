@@ -5,14 +5,15 @@ Layout: the function zip unpacked as the task root, the layer zip unpacked under
 ``opt/`` (so ``opt/python`` holds thingpress and the pinned dependencies, boto3
 included: the functions never rely on the runtime's boto3). The child is
 ``python -I`` whose sys.path is set to exactly [task root, opt/python] plus the
-standard library. A missing module fails the test naming the module.
+standard library. A missing module fails the test naming the module. Each handler's
+cold-import time in this layout is printed; its goal (400 ms) is checked by ``make bench``
+(tests/benchmarks/bench_importer_import.py), not here: a timed test measures the neighbours.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import zipfile
@@ -31,8 +32,6 @@ LAMBDA_ENV = {
     "THINGPRESS_AUDIT_TABLE": "audit", "THINGPRESS_IMPORT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/i",
     "THINGPRESS_MANIFEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/m",
 }
-COLD_IMPORT_GOAL_MS = 400
-RUNS = 3
 
 CHILD = r"""
 import json, sys, time
@@ -92,20 +91,14 @@ def test_handler_imports_from_the_deployed_zips_only(layout, key):
     module = handler_module(key)
     assert sorted(zipfile.ZipFile(art.path).namelist()) == [
         f"__pycache__/{module}.{sys.implementation.cache_tag}.pyc", f"{module}.py"]
-    runs = [run_child(task, opt, handler_module(key)) for _ in range(RUNS)]
-    first = runs[0]
-    assert "missing" not in first, f"{handler_module(key)}: module {first['missing']!r} is not in the zips"
-    assert first["callable"], f"{handler_module(key)}.lambda_handler is not callable"
+    first = run_child(task, opt, module)
+    assert "missing" not in first, f"{module}: module {first['missing']!r} is not in the zips"
+    assert first["callable"], f"{module}.lambda_handler is not callable"
     assert first["path"][:2] == [str(task), str(opt)]
     assert not [p for p in first["path"] if "-packages" in p]
     assert first["origins"]["thingpress"].startswith(str(opt))
     assert first["origins"]["boto3"].startswith(str(opt)), "boto3 must come from the layer"
-    ms = statistics.median(r["ms"] for r in runs)
-    cpu_ms = statistics.median(r["cpu_ms"] for r in runs)
-    print(f"\ncold import {handler_module(key)}: median {ms:.0f} ms wall, {cpu_ms:.0f} ms CPU over {RUNS} runs "
-          f"(goal <= {COLD_IMPORT_GOAL_MS} ms)")
-    # CPU time, with headroom: wall time on a shared CI machine measures the neighbours.
-    assert cpu_ms <= COLD_IMPORT_GOAL_MS * 2, f"cold import {cpu_ms:.0f} ms CPU"
+    print(f"\ncold import {module}: {first['ms']:.0f} ms wall, {first['cpu_ms']:.0f} ms CPU")
 
 
 def test_artifacts_are_reproducible(tmp_path):

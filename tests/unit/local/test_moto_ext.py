@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import threading
 import zipfile
 
+import boto3
 import pytest
+from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
 from botocore.exceptions import ClientError
 
 
@@ -136,39 +139,74 @@ def test_s3_event_notifications_carry_the_object_version(aws):
     assert records[0]["s3"]["object"]["sequencer"]
 
 
-def test_concurrent_conditional_transactions_succeed_once(aws):
-    """Racing transactions with the same attribute_not_exists condition: exactly one wins per key.
+def _blocked_in(thread: threading.Thread, code: object) -> bool:
+    """Whether ``thread``'s innermost Python frame runs ``code`` (a lock wait has no frame of its own)."""
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and frame.f_code is code
 
-    Without serialization moto lets two win now and then (a race: about 1 round in 3 here),
-    so the test runs several rounds.
-    """
-    from concurrent.futures import ThreadPoolExecutor
 
-    ddb = aws("dynamodb")
-    for round_ in range(4):
-        table = f"ext-tx-{round_}"
-        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+def test_dynamodb_requests_apply_one_at_a_time(monkeypatch):
+    """A conditional transaction paused inside moto's DynamoDB backend, after it read the item and
+    before it wrote: a second one with the same ``attribute_not_exists`` condition waits for it (it
+    never enters the backend meanwhile), then fails its condition. Without
+    ``moto_ext.one_at_a_time`` the second runs inside the backend at once and both win (the race a
+    certificate delivered twice at once once won twice)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from thingpress_cli.local.moto_ext import one_at_a_time
+
+    waiting_for_the_lock = one_at_a_time(lambda _handler: None).__code__
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with in_process_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(TableName="ext-tx", BillingMode="PAY_PER_REQUEST",
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        ddb.put_item(TableName=table, Item={"pk": {"S": "counter"}, "n": {"N": "0"}})
+        ddb.put_item(TableName="ext-tx", Item={"pk": {"S": "counter"}, "n": {"N": "0"}})
 
-        def once(i: int, table: str = table) -> bool:
+        first_read, second_entered, release = threading.Event(), threading.Event(), threading.Event()
+        get_item = DynamoDBBackend.get_item
+
+        def read_then_pause(self, table_name, keys, *args, **kwargs):
+            item = get_item(self, table_name, keys, *args, **kwargs)
+            if keys.get("pk") == {"S": "row"}:
+                if not first_read.is_set():
+                    first_read.set()
+                    assert release.wait(30), "never released"
+                else:
+                    second_entered.set()
+            return item
+
+        monkeypatch.setattr(DynamoDBBackend, "get_item", read_then_pause)
+        won: dict[str, bool] = {}
+
+        def transact(name: str) -> None:
             try:
                 ddb.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": table, "Item": {"pk": {"S": f"row-{i % 20}"}, "payload": {"S": "x" * 2000}},
+                    {"Put": {"TableName": "ext-tx", "Item": {"pk": {"S": "row"}},
                              "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {"Update": {"TableName": table, "Key": {"pk": {"S": "counter"}}, "UpdateExpression": "ADD n :one",
+                    {"Update": {"TableName": "ext-tx", "Key": {"pk": {"S": "counter"}}, "UpdateExpression": "ADD n :one",
                                 "ExpressionAttributeValues": {":one": {"N": "1"}}}},
                 ])
-                return True
+                won[name] = True
             except ddb.exceptions.TransactionCanceledException:
-                return False
+                won[name] = False
 
-        with ThreadPoolExecutor(16) as pool:
-            won = sum(pool.map(once, range(320)))
+        first = threading.Thread(target=transact, args=("first",))
+        first.start()
+        assert first_read.wait(30)
+        second = threading.Thread(target=transact, args=("second",))
+        second.start()
+        while not (second_entered.is_set() or _blocked_in(second, waiting_for_the_lock)):
+            second.join(0.001)
+        inside_together = second_entered.is_set()
+        release.set()
+        first.join(30)
+        second.join(30)
 
-        counter = ddb.get_item(TableName=table, Key={"pk": {"S": "counter"}})["Item"]["n"]["N"]
-        assert (won, counter) == (20, "20"), f"round {round_}"
+    assert not inside_together, "a second DynamoDB request ran inside moto while the first was in the middle of it"
+    assert won == {"first": True, "second": False}
 
 
 def test_a_cancelled_transaction_leaves_every_item_as_it_was(aws):
