@@ -1,8 +1,9 @@
 """A whole thingpress deployment in in-process moto, for the operator commands (fixture ``cloud`` in conftest).
 
-``cloud`` creates what the stack would (bucket, queues and DLQs with redrive
-policies, audit table, IoT policy/type/group, an importer function whose
-environment carries the settings) and writes a ``terraform-outputs.json`` naming
+``cloud`` starts from what the stack would create (bucket, queues and DLQs with
+redrive policies, audit table, IoT policy/type/group, an importer function whose
+environment carries the settings; created once per process, each test gets a
+fresh copy: ``aws_fixtures.prepared_aws``) and writes a ``terraform-outputs.json`` naming
 them, so the commands run unchanged through ``Deployment``. ``cloud.run(path)``
 runs the real provider and importer code in process over one uploaded manifest.
 """
@@ -20,7 +21,8 @@ from typing import Any
 import boto3
 import pytest
 from aws_fixtures import (
-    FAKE_CREDENTIALS, REGION, FakeContext, create_audit_table, create_bucket, in_process_aws, s3_event, sqs_event,
+    FAKE_CREDENTIALS, REGION, FakeContext, client, create_audit_table, create_bucket, prepared_aws, s3_event,
+    sqs_event,
 )
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -124,61 +126,64 @@ def _default_session(_deployment: Deployment) -> boto3.Session:
     return boto3.DEFAULT_SESSION
 
 
+def _deployment() -> tuple[dict[str, Any], dict[str, str]]:
+    """What the stack creates (created once per process): returns the outputs' values and the importer's environment."""
+    s3, sqs, dynamodb, iot, iam, lam = (client(name) for name in ("s3", "sqs", "dynamodb", "iot", "iam", "lambda"))
+    bucket = create_bucket(s3, "thingpress-unit-manifests")
+    table = create_audit_table(dynamodb, "thingpress-unit-audit")
+    iot.create_policy(policyName=POLICY, policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    iot.create_thing_type(thingTypeName=THING_TYPE)
+    iot.create_thing_group(thingGroupName=THING_GROUP)
+    import_url, import_arn, import_dlq, import_dlq_arn = _queue_pair(sqs, "thingpress-unit-import")
+    values: dict[str, Any] = {
+        contract.PROJECT_KEY: PROJECT, contract.ENVIRONMENT: SUFFIX, contract.REGION: REGION,
+        contract.TARGET: "aws", contract.BUCKET_NAME: bucket, contract.BUCKET_ARN: f"arn:aws:s3:::{bucket}",
+        contract.MICROCHIP_SIGNERS_URI: f"s3://{bucket}/trust/microchip-signers/",
+        contract.IMPORT_QUEUE_URL: import_url, contract.IMPORT_QUEUE_ARN: import_arn,
+        contract.IMPORT_DLQ_URL: import_dlq, contract.IMPORT_DLQ_ARN: import_dlq_arn,
+        contract.AUDIT_TABLE_NAME: table, contract.AUDIT_TABLE_ARN: f"arn:aws:dynamodb:{REGION}::table/{table}",
+        contract.IMPORTER_FUNCTION_NAME: IMPORTER, contract.IMPORTER_FUNCTION_ARN: "",
+        contract.LAYER_ARN: "", contract.IOT_POLICY_NAME: POLICY, contract.THING_TYPE_NAME: THING_TYPE,
+        contract.THING_GROUP_NAME: THING_GROUP, contract.KMS_KEY_ARN: "", contract.ALARM_TOPIC_ARN: "",
+        contract.DASHBOARD_NAME: "", contract.WATCHDOG_FUNCTION_NAME: "thingpress-unit-watchdog",
+        contract.WATCHDOG_SCHEDULE_RULE: "thingpress-unit-watchdog", contract.WATCHDOG_SCHEDULE: "rate(5 minutes)",
+        contract.THING_NAME_PREFIX: "", contract.EVENT_BUS_NAME: "thingpress-unit-events",
+        contract.EVENT_BUS_ARN: "", contract.COMPLETION_QUEUE_URL: "", contract.COMPLETION_QUEUE_ARN: "",
+    }
+    for vendor in VENDORS:
+        url, arn, dlq, dlq_arn = _queue_pair(sqs, f"thingpress-unit-{vendor}")
+        for what, value in (("prefix", vendor_prefix(vendor)), ("manifest_queue_url", url),
+                            ("manifest_queue_arn", arn), ("manifest_dlq_url", dlq),
+                            ("manifest_dlq_arn", dlq_arn), ("function_name", f"thingpress-unit-{vendor}"),
+                            ("function_arn", "")):
+            values[contract.vendor_key(vendor, what)] = value
+    variables = {env.AUDIT_TABLE: table, env.IMPORT_QUEUE_URL: import_url, env.THING_TYPE: THING_TYPE,
+                 env.THING_GROUP: THING_GROUP, env.POLICY_NAMES: POLICY,
+                 env.IOT_TPS: json.dumps({"RegisterCertificateWithoutCA": 20, "AttachPolicy": 10}),
+                 env.IMPORT_CONCURRENCY: "2", env.MAX_RECEIVE_COUNT: str(MAX_RECEIVE)}
+    role = iam.create_role(RoleName="importer", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    created = lam.create_function(FunctionName=IMPORTER, Runtime="python3.13", Role=role, Handler="handler.handler",
+                                  Code={"ZipFile": _zip()}, Environment={"Variables": variables})
+    values[contract.IMPORTER_FUNCTION_ARN] = created["FunctionArn"]
+    return values, variables
+
+
 def make_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cloud]:
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     # The commands' boto3 clients come from the process's default session (kept across tests by
     # in_process_aws): a session of their own per Deployment re-reads every service model (~0.1 s
-    # a client). Only the session is shared; each test still starts from empty backends.
+    # a client). Only the session is shared; each test still starts from the deployment as created
+    # (prepared_aws: created once, a fresh copy of moto's state for every test).
     monkeypatch.setattr(Deployment, "session", property(_default_session))
-    with in_process_aws():  # the emulator's rules, AWS-true certificate ids (iot.use_valid_cert) among them
+    # In-process AWS with the emulator's rules, AWS-true certificate ids (iot.use_valid_cert) among them.
+    with prepared_aws("cli", _deployment) as (values, variables):
         sqs_move.install(sqs_move.MoveTasks(sleep=lambda _s: None))  # moto has no message move tasks
-        s3 = boto3.client("s3", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        iot = boto3.client("iot", region_name=REGION)
-        iam = boto3.client("iam", region_name=REGION)
-        lam = boto3.client("lambda", region_name=REGION)
-        bucket = create_bucket(s3, "thingpress-unit-manifests")
-        table = create_audit_table(dynamodb, "thingpress-unit-audit")
-        iot.create_policy(policyName=POLICY, policyDocument='{"Version":"2012-10-17","Statement":[]}')
-        iot.create_thing_type(thingTypeName=THING_TYPE)
-        iot.create_thing_group(thingGroupName=THING_GROUP)
-        import_url, import_arn, import_dlq, import_dlq_arn = _queue_pair(sqs, "thingpress-unit-import")
-        values: dict[str, Any] = {
-            contract.PROJECT_KEY: PROJECT, contract.ENVIRONMENT: SUFFIX, contract.REGION: REGION,
-            contract.TARGET: "aws", contract.BUCKET_NAME: bucket, contract.BUCKET_ARN: f"arn:aws:s3:::{bucket}",
-            contract.MICROCHIP_SIGNERS_URI: f"s3://{bucket}/trust/microchip-signers/",
-            contract.IMPORT_QUEUE_URL: import_url, contract.IMPORT_QUEUE_ARN: import_arn,
-            contract.IMPORT_DLQ_URL: import_dlq, contract.IMPORT_DLQ_ARN: import_dlq_arn,
-            contract.AUDIT_TABLE_NAME: table, contract.AUDIT_TABLE_ARN: f"arn:aws:dynamodb:{REGION}::table/{table}",
-            contract.IMPORTER_FUNCTION_NAME: IMPORTER, contract.IMPORTER_FUNCTION_ARN: "",
-            contract.LAYER_ARN: "", contract.IOT_POLICY_NAME: POLICY, contract.THING_TYPE_NAME: THING_TYPE,
-            contract.THING_GROUP_NAME: THING_GROUP, contract.KMS_KEY_ARN: "", contract.ALARM_TOPIC_ARN: "",
-            contract.DASHBOARD_NAME: "", contract.WATCHDOG_FUNCTION_NAME: "thingpress-unit-watchdog",
-            contract.WATCHDOG_SCHEDULE_RULE: "thingpress-unit-watchdog", contract.WATCHDOG_SCHEDULE: "rate(5 minutes)",
-            contract.THING_NAME_PREFIX: "", contract.EVENT_BUS_NAME: "thingpress-unit-events",
-            contract.EVENT_BUS_ARN: "", contract.COMPLETION_QUEUE_URL: "", contract.COMPLETION_QUEUE_ARN: "",
-        }
-        for vendor in VENDORS:
-            url, arn, dlq, dlq_arn = _queue_pair(sqs, f"thingpress-unit-{vendor}")
-            for what, value in (("prefix", vendor_prefix(vendor)), ("manifest_queue_url", url),
-                                ("manifest_queue_arn", arn), ("manifest_dlq_url", dlq),
-                                ("manifest_dlq_arn", dlq_arn), ("function_name", f"thingpress-unit-{vendor}"),
-                                ("function_arn", "")):
-                values[contract.vendor_key(vendor, what)] = value
-        variables = {env.AUDIT_TABLE: table, env.IMPORT_QUEUE_URL: import_url, env.THING_TYPE: THING_TYPE,
-                     env.THING_GROUP: THING_GROUP, env.POLICY_NAMES: POLICY,
-                     env.IOT_TPS: json.dumps({"RegisterCertificateWithoutCA": 20, "AttachPolicy": 10}),
-                     env.IMPORT_CONCURRENCY: "2", env.MAX_RECEIVE_COUNT: str(MAX_RECEIVE)}
-        role = iam.create_role(RoleName="importer", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        created = lam.create_function(FunctionName=IMPORTER, Runtime="python3.13", Role=role, Handler="handler.handler",
-                                      Code={"ZipFile": _zip()}, Environment={"Variables": variables})
-        values[contract.IMPORTER_FUNCTION_ARN] = created["FunctionArn"]
         path = tmp_path / "terraform-outputs.json"
         path.write_text(json.dumps({f"{PROJECT}-{SUFFIX}": values}))
         monkeypatch.setenv("THINGPRESS_OUTPUTS", str(path))
         monkeypatch.setenv("THINGPRESS_ENV", SUFFIX)
         monkeypatch.setenv("COLUMNS", "80")
-        yield Cloud(Deployment.load(path, SUFFIX), path, iot, sqs, s3, dynamodb, FunctionSettings.from_env(variables))
+        yield Cloud(Deployment.load(path, SUFFIX), path, client("iot"), client("sqs"), client("s3"),
+                    client("dynamodb"), FunctionSettings.from_env(variables))
     sqs_move.install()

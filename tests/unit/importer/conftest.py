@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, in_process_aws
+from aws_fixtures import FAKE_CREDENTIALS, client, create_audit_table, prepared_aws
 from importer_helpers import (
     POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, CallRecorder, MessageFactory, der_sha256,
     device_pem, serialized_moto,
@@ -17,17 +16,22 @@ from thingpress.audit import AuditTable
 from thingpress.messages import ImportMessage
 
 
+def _resources() -> str:
+    """The IoT policy, thing type and thing group, and the audit table (created once per process)."""
+    iot = client("iot")
+    iot.create_policy(policyName=POLICY, policyDocument='{"Version":"2012-10-17","Statement":[]}')
+    iot.create_thing_type(thingTypeName=THING_TYPE)
+    iot.create_thing_group(thingGroupName=THING_GROUP)
+    return create_audit_table(client("dynamodb"))
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """In-process AWS: the IoT policy, thing type and group (no certificates, no things), an empty audit table."""
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with in_process_aws(), serialized_moto():
-        iot = boto3.client("iot", region_name=REGION)
-        iot.create_policy(policyName=POLICY, policyDocument='{"Version":"2012-10-17","Statement":[]}')
-        iot.create_thing_type(thingTypeName=THING_TYPE)
-        iot.create_thing_group(thingGroupName=THING_GROUP)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        table = create_audit_table(dynamodb)
+    with prepared_aws("importer", _resources) as table, serialized_moto():
+        iot, dynamodb = client("iot"), client("dynamodb")
         yield Aws(iot=iot, dynamodb=dynamodb, audit=AuditTable(dynamodb, table), recorder=CallRecorder(iot))
 
 

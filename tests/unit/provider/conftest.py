@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bucket, create_queue, in_process_aws
+from aws_fixtures import FAKE_CREDENTIALS, client, create_audit_table, create_bucket, create_queue, prepared_aws
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -44,20 +43,21 @@ class Aws:
                         dynamodb=self.dynamodb, tuning=tuning, sleep=lambda _s: None)
 
 
+def _resources() -> tuple[str, str, str, str]:
+    """The audit table, the versioned manifest bucket and the two queues (created once per process)."""
+    return (create_audit_table(client("dynamodb")), create_bucket(client("s3"), "manifests"),
+            create_queue(client("sqs"), "import"), create_queue(client("sqs"), "manifest-generated"))
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """In-process AWS with an empty audit table, an empty versioned bucket and two empty queues."""
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with in_process_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        table = create_audit_table(dynamodb)
-        yield Aws(
-            s3=s3, sqs=sqs, dynamodb=dynamodb, audit=AuditTable(dynamodb, table),
-            bucket=create_bucket(s3, "manifests"),
-            import_queue=create_queue(sqs, "import"), manifest_queue=create_queue(sqs, "manifest-generated"),
-        )
+    with prepared_aws("provider", _resources) as (table, bucket, import_queue, manifest_queue):
+        dynamodb = client("dynamodb")
+        yield Aws(s3=client("s3"), sqs=client("sqs"), dynamodb=dynamodb, audit=AuditTable(dynamodb, table),
+                  bucket=bucket, import_queue=import_queue, manifest_queue=manifest_queue)
 
 
 _KEY = ec.generate_private_key(ec.SECP256R1())
