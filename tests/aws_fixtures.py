@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
 from moto import mock_aws
 from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
@@ -65,9 +67,19 @@ class _KeptClient:
     client: Any
     attributes: dict[str, Any]  #: the client's instance attributes as created
     events: Any  #: a copy of its event emitter as created (botocore's HierarchicalEmitter)
+    #: the emitter's lookup cache since it was last as created: botocore replaces that dict on every
+    #: register and unregister, so the same dict means the same hooks (copying them takes ~10 ms)
+    lookup_cache: dict[str, Any] = field(default_factory=dict)
 
 
 _CLIENTS: dict[str, _KeptClient] = {}
+
+
+#: In-process moto checks no signature for these, and signing is about a fifth of a call's time (the
+#: model-based test's clients do the same). S3 stays signed: moto refuses an unsigned request to a
+#: private bucket, as AWS does.
+UNSIGNED_SERVICES = frozenset({"dynamodb", "sqs", "iot"})
+_UNSIGNED = Config(signature_version=UNSIGNED)
 
 
 def client(service: str) -> Any:
@@ -81,11 +93,12 @@ def client(service: str) -> Any:
     """
     kept = _CLIENTS.get(service)
     if kept is None:
-        made = boto3.client(service, region_name=REGION,
+        made = boto3.client(service, region_name=REGION, config=_UNSIGNED if service in UNSIGNED_SERVICES else None,
                             aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                             aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"])
-        kept = _CLIENTS[service] = _KeptClient(made, dict(vars(made)), copy.copy(made.meta.events._emitter))
+        emitter = made.meta.events._emitter
+        kept = _CLIENTS[service] = _KeptClient(made, dict(vars(made)), copy.copy(emitter), emitter._lookup_cache)
     return kept.client
 
 
@@ -96,9 +109,10 @@ def reset_clients() -> None:
         attributes.clear()
         attributes.update(kept.attributes)
         emitter = kept.client.meta.events._emitter
-        emitter._handlers = copy.copy(kept.events._handlers)
-        emitter._unique_id_handlers = copy.copy(kept.events._unique_id_handlers)
-        emitter._lookup_cache = {}
+        if emitter._lookup_cache is not kept.lookup_cache:  # a hook was registered or unregistered
+            emitter._handlers = copy.copy(kept.events._handlers)
+            emitter._unique_id_handlers = copy.copy(kept.events._unique_id_handlers)
+            emitter._lookup_cache = kept.lookup_cache = {}
 
 
 #: The standard attributes of a ``BackendDict``; any other (``s3_backends.bucket_accounts``) is service state.

@@ -11,6 +11,7 @@ tests run meanwhile.
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     stacks = {t: ThingpressStack(app, c) for t, c in configs.items()}
     app.synth()
     data = {t: json.loads((outdir / "stacks" / c.stack_name / "cdk.tf.json").read_text()) for t, c in configs.items()}
+    gc.freeze()  # the provider bindings (2,000 modules) live until the end: see tests/conftest.py
     return Synth(outdir, app, stacks, data, configs)
 
 

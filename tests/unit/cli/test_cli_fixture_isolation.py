@@ -19,6 +19,9 @@ from cli_cloud import IMPORTER, POLICY, THING_GROUP, Cloud
 
 from thingpress import settings as env
 
+#: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
+pytestmark = pytest.mark.xdist_group("fixture-isolation-cli")
+
 
 def _left_behind(**_: Any) -> None:
     raise AssertionError("a client hook registered by an earlier test is still there")

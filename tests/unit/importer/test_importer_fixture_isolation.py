@@ -18,6 +18,9 @@ from importer_helpers import POLICY, THING_GROUP, THING_TYPE, Aws, CallRecorder,
 
 from thingpress.audit import IMPORTED
 
+#: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
+pytestmark = pytest.mark.xdist_group("fixture-isolation-importer")
+
 
 def _left_behind(**_: Any) -> None:
     raise AssertionError("a client hook registered by an earlier test is still there")

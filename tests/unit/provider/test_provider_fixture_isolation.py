@@ -17,6 +17,9 @@ from botocore.exceptions import ClientError
 
 from thingpress import audit
 
+#: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
+pytestmark = pytest.mark.xdist_group("fixture-isolation-provider")
+
 
 def _left_behind(**_: Any) -> None:
     raise AssertionError("a client hook registered by an earlier test is still there")
