@@ -36,7 +36,7 @@ a watchdog sweeps and the queues drain again. Then:
 4. IoT holds exactly the expected certificates (ACTIVE) and things, each thing with
    its certificate attached and the policy on the certificate.
 
-Scenarios: 500 in ``make test``, 20 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
+Scenarios: 500 in ``make test``, 10 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
 (``make fuzz-long``). ``THINGPRESS_MODEL_FAULTS=kind,kind`` narrows the fault kinds
 (to look at one defect at a time); ``THINGPRESS_MODEL_NO_WATCHDOG=1`` checks
 without the watchdog's pass.
