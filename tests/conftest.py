@@ -57,8 +57,17 @@ def _serial_order(item) -> tuple[int, int]:
     return DEPLOYMENT_FOLDERS.index(folder) + 1 if folder in DEPLOYMENT_FOLDERS else 0, _waits_on_background(item)
 
 
-#: The longest test that needs no deployment: started at once on the worker the deployment leaves free.
-LONGEST_FREE_TEST = "test_model_exactly_once.py"
+#: The longest test that needs no deployment (in shards: one test per shard): its first shard starts
+#: at once on the worker the deployment leaves free, the others go out before the rest.
+LONGEST_FREE_TEST = "test_model_exactly_once.py::test_exactly_once_under_faults"
+
+
+def _shard(item) -> int | None:
+    """The shard of the longest free test that ``item`` is, else None."""
+    if not item.nodeid.split("[")[0].endswith(LONGEST_FREE_TEST):
+        return None
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("shard", 0) if callspec else 0
 
 
 def _work_unit(item) -> str:
@@ -78,11 +87,11 @@ def _xdist_order(items):
       then the checks it starts in the background), the longest free test on the other worker,
       then the rest.
 
-    Of the rest, the other groups (the packaging contract) go before the single tests, so that
-    no long unit is left for the end."""
+    Of the rest, the longest free test's other shards and the other groups (the packaging
+    contract) go before the single tests, so that no long unit is left for the end."""
     sizes = Counter(_work_unit(item) for item in items)
     deployment = "deployment" in sizes
-    free = [unit for unit in sizes if unit != "deployment" and not unit.endswith(LONGEST_FREE_TEST)]
+    free = [unit for unit in sizes if unit != "deployment" and not unit.endswith(LONGEST_FREE_TEST.split("::")[0])]
     smallest = min(free, key=sizes.__getitem__, default=None) if deployment else None
 
     def key(item) -> tuple[int, int]:
@@ -92,10 +101,13 @@ def _xdist_order(items):
         unit = _work_unit(item)
         if unit == "synth" and not deployment:
             return 0, _waits_on_background(item)
-        if item.path.name == LONGEST_FREE_TEST:
+        shard = _shard(item)
+        if shard == 0:
             return 1, 0
         if unit == smallest:
             return 2, 0
+        if shard is not None:
+            return 3, shard
         return (3 if unit in XDIST_GROUPS.values() else 4), _waits_on_background(item)
 
     return key

@@ -36,7 +36,7 @@ a watchdog sweeps and the queues drain again. Then:
 4. IoT holds exactly the expected certificates (ACTIVE) and things, each thing with
    its certificate attached and the policy on the certificate.
 
-Scenarios: 500 in ``make test``, 10 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
+Scenarios: 500 in ``make test`` (five shards of 100, see ``SHARDS``), 10 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
 (``make fuzz-long``). ``THINGPRESS_MODEL_FAULTS=kind,kind`` narrows the fault kinds
 (to look at one defect at a time); ``THINGPRESS_MODEL_NO_WATCHDOG=1`` checks
 without the watchdog's pass.
@@ -461,12 +461,19 @@ class ExactlyOnce(RuleBasedStateMachine):
                 assert things[name].get("thingpress_manifest") in manifests, f"{name} attributes; {faults}"
 
 
-SETTINGS = settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None, print_blob=True,
+#: The scenarios run in shards of about this many, each shard a test of its own: under pytest-xdist
+#: (``make test``) the worker the deployment's tests leave free starts on them at once, and the other
+#: takes the shards still waiting once the deployment's tests are done (one 500-scenario test kept
+#: the free worker busy long after the other had finished).
+SHARD_SCENARIOS = 100
+SHARDS = max(1, round(SCENARIOS / SHARD_SCENARIOS))
+SETTINGS = settings(max_examples=-(-SCENARIOS // SHARDS), stateful_step_count=STEPS, deadline=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])
 
 
-def test_exactly_once_under_faults(world: World) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_exactly_once_under_faults(world: World, shard: int) -> None:
     run_state_machine_as_test(lambda: ExactlyOnce(world), settings=SETTINGS)
 
 
