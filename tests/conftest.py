@@ -172,7 +172,12 @@ def local_environment(request):
         os.environ.setdefault(runner.SCHEDULE_SECONDS_SETTING, "5")
 
         started = not commands.is_up()
-        commands.ensure_up()
+        try:
+            commands.ensure_up()
+        except commands.LocalUpError:
+            if started:  # no teardown runs after a failed set-up: take down what this session started
+                commands.down()
+            raise
         if any(_folder(item) == "environments" for item in request.session.items):
             preview = threading.Thread(target=commands.ensure_up, kwargs={"env": PREVIEW_ENV},
                                        name=f"deploy {PREVIEW_ENV}", daemon=True)
