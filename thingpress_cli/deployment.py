@@ -142,12 +142,13 @@ class Deployment:
         raise DeploymentError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
 
     def manifest_summaries(self) -> list[dict[str, Any]]:
-        """Every manifest summary row, newest first (a filtered scan: fine for an audit table's summaries)."""
+        """Every manifest summary as read (with its shards: ``audit.merge_rows``), newest first
+        (a filtered scan: fine for an audit table's summaries)."""
         client = self.client("dynamodb")
         rows: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "TableName": self.outputs.audit_table_name, "FilterExpression": "sk = :s",
-            "ExpressionAttributeValues": audit.to_item({":s": audit.SUMMARY_SK}),
+            "TableName": self.outputs.audit_table_name, "FilterExpression": "sk = :s OR begins_with(sk, :shard)",
+            "ExpressionAttributeValues": audit.to_item({":s": audit.SUMMARY_SK, ":shard": audit.SHARD_PREFIX}),
         }
         while True:
             page = client.scan(**kwargs)
@@ -155,4 +156,4 @@ class Deployment:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(rows, key=lambda r: r.get("started_at", ""), reverse=True)
+        return sorted(audit.merge_rows(rows), key=lambda r: r.get("started_at", ""), reverse=True)

@@ -6,6 +6,7 @@ One DynamoDB table (on-demand), keys ``pk``/``sk`` (strings):
 row                             pk                     sk
 ==============================  =====================  ==========================================
 manifest summary                ``M#<manifest_id>``    ``#SUMMARY``
+summary shard (importer counts) ``M#<manifest_id>``    ``#SHARD#<nn>``
 certificate outcome             ``M#<manifest_id>``    ``C#<fingerprint>``
 entry refused by the provider   ``M#<manifest_id>``    ``R#<position, 9 digits>``
 unreadable import message       ``M#_unreadable``      ``X#<SQS message id>``
@@ -34,6 +35,32 @@ every importer outcome transaction sets it, and so does a provider pausing the
 manifest for backpressure (``note_paused``: alive, waiting for room in the import
 window) (the watchdog reads it; marking a manifest STALLED does not move it).
 
+No hot item: the importer counts on shards
+-------------------------------------------
+DynamoDB refuses a write to an item that an ongoing transaction holds
+(``TransactionConflictException``; a transaction meeting another is cancelled with
+reason ``TransactionConflict``: developer guide, "Amazon DynamoDB Transactions: How it
+works", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling),
+and botocore retries neither. If every importer outcome transaction moved the one
+summary item, that item would be the table's hot spot: at importer concurrency 20,
+about twenty 20-30 ms transactions a second on one manifest keep it held about half
+the time, and the provider's checkpoints and pauses would meet it too. So the
+importer never writes the summary. Its outcome transaction moves the counters
+(``SHARDED_COUNTERS``) of one of ``SUMMARY_SHARDS`` shard items, drawn at random on
+every attempt, and the summary keeps what one writer at a time owns (the provider's
+checkpoint, the pause note, the chain, the state). A manifest's summary *as read*
+(:meth:`AuditTable.get_summary`, :func:`merged`) is the summary item plus the sum of
+its shards, in one strongly consistent Query (the shards' keys sort just before
+``#SUMMARY``). With 16 shards a transaction meets another on its shard about
+sixteen times less often; the ones that still meet are retried.
+
+Every write to a shared item (summary, shard, claim, outcome) goes through
+:meth:`AuditTable._retrying`: a conflict is retried with capped exponential backoff
+and full jitter, up to ``CONFLICT_ATTEMPTS`` attempts (each retried conflict is
+counted in ``AuditTable.conflicts``); any other error passes through at once.
+Retrying is safe because a conflicting request is refused whole: nothing of it was
+applied.
+
 Counting, exactly once
 ----------------------
 The provider commits progress with ``checkpoint``: one conditional UpdateItem that
@@ -42,9 +69,9 @@ moves ``checkpoint`` forward and ADDs what was parsed since the last one
 when there are any) and adds ``queued`` to ``outstanding``; with it goes the
 ``cursor`` where the next chunk starts reading (``thingpress.cursor``). The importer records an outcome with ``record_outcome``: a
 transaction that puts the certificate row only if it does not exist and ADDs 1 to
-the outcome's counter and -1 to ``outstanding``. A redelivered message finds its
+the outcome's counter and -1 to ``outstanding``, on a shard. A redelivered message finds its
 row and changes nothing. The manifest is ``COMPLETE`` once the provider has
-finished parsing (``parse_done``) and ``outstanding`` is 0; then
+finished parsing (``parse_done``) and ``outstanding`` (summary plus shards) is 0; then
 
     imported + already_present + rejected + failed + duplicates == entries
 
@@ -55,12 +82,13 @@ that repeat a certificate already seen earlier in the same manifest (imported on
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -125,6 +153,17 @@ UNFINISHED_STATES = (RECEIVED, PARSING, QUEUED)
 OUTCOME_COUNTERS = ("imported", "already_present", "rejected", "failed", "duplicates")
 
 SUMMARY_SK = "#SUMMARY"
+#: shard items of a summary: ``#SHARD#00`` ... (they sort before ``SUMMARY_SK``, after nothing else).
+SHARD_PREFIX = "#SHARD#"
+#: shard items per manifest (module docstring, "No hot item").
+SUMMARY_SHARDS = 16
+#: the summary counters the importer moves, on a shard; a summary as read adds the shards to them.
+SHARDED_COUNTERS = ("imported", "already_present", "rejected", "failed", "outstanding")
+#: attempts of a write that DynamoDB refuses for a transaction conflict; the backoff before
+#: attempt n+1 is uniform in [0, min(cap, base * 2**n)] seconds ("full jitter").
+CONFLICT_ATTEMPTS = 10
+CONFLICT_BACKOFF_SECONDS = 0.025
+CONFLICT_BACKOFF_CAP_SECONDS = 1.0
 UNREADABLE_MANIFEST = "_unreadable"
 INDEX_BY_THING = "by_thing"
 INDEX_BY_STATUS = "by_status"
@@ -160,6 +199,10 @@ def claims_pk(mid: str) -> str:
     return f"D#{mid}"
 
 
+def shard_sk(shard: int) -> str:
+    return f"{SHARD_PREFIX}{shard:02d}"
+
+
 def refusal_sk(position: int) -> str:
     return f"R#{position:09d}"
 
@@ -176,6 +219,54 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     out = {k: _de.deserialize(v) for k, v in item.items()}
     # Numbers come back as Decimal; every number here is an integer.
     return {k: int(v) if type(v).__name__ == "Decimal" else v for k, v in out.items()}
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when DynamoDB refused a write only because a transaction held one of its items.
+
+    A single write answers ``TransactionConflictException``; a transaction is cancelled
+    with reason ``TransactionConflict`` for the held items (a cancellation that also
+    names ``ConditionalCheckFailed`` is a condition failure: retrying cannot change it).
+    """
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code")
+    if code == "TransactionConflictException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
+    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+
+
+def merged(summary: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """A manifest's summary as read: the summary item with its shards' counters added
+    (``SHARDED_COUNTERS``) and the latest ``updated_at`` of them all."""
+    view = dict(summary)
+    for counter in SHARDED_COUNTERS:
+        view[counter] = int(summary.get(counter) or 0) + sum(int(s.get(counter) or 0) for s in shards)
+    view["updated_at"] = max([summary.get("updated_at") or "", *(s.get("updated_at") or "" for s in shards)])
+    return view
+
+
+def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summaries as read from rows of several manifests (summary and shard items, any order)."""
+    summaries: dict[str, dict[str, Any]] = {}
+    shards: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("sk") == SUMMARY_SK:
+            summaries[row["pk"]] = row
+        elif str(row.get("sk", "")).startswith(SHARD_PREFIX):
+            shards.setdefault(row["pk"], []).append(row)
+    return [merged(summary, shards.get(pk, [])) for pk, summary in summaries.items()]
+
+
+_T = TypeVar("_T")
+
+
+def _chain_is(chain: int) -> str:
+    """The condition "this summary is still on chain ``:chain``" (one written before chains is on chain 0)."""
+    return "(attribute_not_exists(chain) OR chain = :chain)" if chain == 0 else "chain = :chain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,15 +289,36 @@ class AuditTable:
     """Typed access to the audit table through an injected low-level DynamoDB client."""
 
     def __init__(self, client: Any, table_name: str, retention_days: int = DEFAULT_RETENTION_DAYS,
-                 announcer: CompletionEvents | None = None):
+                 announcer: CompletionEvents | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None):
         self.client = client
         self.table = table_name
         self.retention_seconds = retention_days * 86400
         #: puts the completion event for the manifests this table's :meth:`try_complete` completes.
         self.announcer = announcer
+        self.sleep = sleep
+        self._random = rng or random.Random()
+        #: transaction conflicts met and retried by this table's writes (:meth:`_retrying`).
+        self.conflicts = 0
 
     def _expires(self) -> int:
         return int(time.time()) + self.retention_seconds
+
+    def _retrying(self, write: Callable[[], _T]) -> _T:
+        """Run ``write``; retry it while DynamoDB refuses it for a transaction conflict (module docstring).
+
+        ``write`` is called afresh on every attempt, so it may choose again (another shard).
+        """
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                return write()
+            except ClientError as exc:
+                if not is_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                self.conflicts += 1
+                self.sleep(self._random.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS,
+                                                       CONFLICT_BACKOFF_SECONDS * 2 ** attempt)))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- manifest summary -------------------------------------------------
 
@@ -220,24 +332,47 @@ class AuditTable:
             "bucket": bucket, "key": key, "version_id": version, "etag": etag, "size": size,
             "state": RECEIVED, "entries": 0, "duplicates": 0, "queued": 0, "rejected": 0,
             "imported": 0, "already_present": 0, "failed": 0, "outstanding": 0, "checkpoint": 0,
-            "parse_done": False, "started_at": stamp, "updated_at": stamp, TTL_ATTRIBUTE: self._expires(),
+            "parse_done": False, "chain": 0, "started_at": stamp, "updated_at": stamp,
+            TTL_ATTRIBUTE: self._expires(),
         }
         try:
-            self.client.put_item(TableName=self.table, Item=to_item(values),
-                                 ConditionExpression="attribute_not_exists(pk)")
+            self._retrying(lambda: self.client.put_item(TableName=self.table, Item=to_item(values),
+                                                        ConditionExpression="attribute_not_exists(pk)"))
             return values
         except self.client.exceptions.ConditionalCheckFailedException:
             return self.get_summary(mid) or values
 
     def get_summary(self, mid: str) -> dict[str, Any] | None:
-        got = self.client.get_item(TableName=self.table, ConsistentRead=True,
-                                   Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}))
-        return from_item(got["Item"]) if "Item" in got else None
+        """The manifest's summary as read: its item plus its shards' counters (:func:`merged`)."""
+        summary, shards = self.summary_items(mid)
+        return None if summary is None else merged(summary, shards)
+
+    def summary_items(self, mid: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The summary item and its shard items as stored: one strongly consistent Query."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :summary",
+            "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":first": SHARD_PREFIX,
+                                                  ":summary": SUMMARY_SK}),
+        }
+        summary: dict[str, Any] | None = None
+        shards: list[dict[str, Any]] = []
+        while True:
+            page = self.client.query(**kwargs)
+            for item in page.get("Items", []):
+                row = from_item(item)
+                if row["sk"] == SUMMARY_SK:
+                    summary = row
+                else:
+                    shards.append(row)
+            if "LastEvaluatedKey" not in page:
+                return summary, shards
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def checkpoint(self, mid: str, position: int, progress: Progress, *, state: str = PARSING,
                    parse_done: bool = False, sha256: str | None = None, note: str | None = None,
                    previous: int | None = None, now: datetime | None = None,
-                   cursor: dict[str, int] | None = None) -> bool:
+                   cursor: dict[str, int] | None = None, chain: int | None = None) -> bool:
         """Commit provider progress up to ``position``. False if another invocation is ahead.
 
         The write is recognised as applied even when its response was lost and the
@@ -252,7 +387,9 @@ class AuditTable:
         manifest can never both add the same stretch. ``note`` (optional) is a
         one-line remark kept on the summary, e.g. "signed manifest holds no device
         certificates: ... nothing to import". ``cursor`` (optional, ``Cursor.as_item``)
-        is where reading resumes after ``position``.
+        is where reading resumes after ``position``. ``chain`` (optional) is the chain of
+        invocations this one belongs to (``thingpress.provider``, "One live chain"): the commit
+        then succeeds only if no other chain has taken the manifest over since.
         """
         names = {"#state": "state"}
         # Marks this very write: if its response is lost and the SDK's retry then fails the
@@ -293,8 +430,11 @@ class AuditTable:
             values[":true"] = True
         else:
             condition = "attribute_exists(pk) AND checkpoint < :pos"
+        if chain is not None:
+            condition += " AND " + _chain_is(chain)
+            values[":chain"] = chain
         try:
-            self.client.update_item(
+            self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
                 UpdateExpression="SET " + ", ".join(sets)
                 + " ADD " + adds,
@@ -302,7 +442,7 @@ class AuditTable:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(values),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            ))
         except self.client.exceptions.ConditionalCheckFailedException as exc:
             stored = from_item(exc.response.get("Item") or {})
             if stored.get("commit_token") != token:
@@ -341,9 +481,12 @@ class AuditTable:
 
     def _claim_group(self, mid: str, group: list[tuple[str, int]], duplicates: dict[int, int]) -> None:
         expires = self._expires()
-        for _ in range(CLAIM_ATTEMPTS):
+        for attempt in range(CLAIM_ATTEMPTS):
             if not group:
                 return
+            if attempt:  # the claims left were cancelled for a conflict or throttling: back off first
+                self.sleep(self._random.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS,
+                                                       CONFLICT_BACKOFF_SECONDS * 2 ** attempt)))
             items = [{"Put": {
                 "TableName": self.table,
                 "Item": to_item({"pk": claims_pk(mid), "sk": fingerprint, "position": position,
@@ -358,6 +501,8 @@ class AuditTable:
                 return
             except self.client.exceptions.TransactionCanceledException as exc:
                 reasons = exc.response.get("CancellationReasons") or []
+                if is_conflict(exc):
+                    self.conflicts += 1
             retry: list[tuple[str, int]] = []
             for (fingerprint, position), reason in zip(group, reasons, strict=False):
                 if reason.get("Code") == "ConditionalCheckFailed":
@@ -381,47 +526,55 @@ class AuditTable:
     def set_staged(self, mid: str, key: str, *, size: int, sha256: str) -> None:
         """Record a manifest's staged object (an Infineon reel extracted once) and the reel's SHA-256.
         Idempotent: the same reel always stages to the same object."""
-        self.client.update_item(
+        self._retrying(lambda: self.client.update_item(
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET staged = :k, staged_size = :n, reel_sha256 = :s",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item({":k": key, ":n": size, ":s": sha256}),
-        )
+        ))
 
     def refuse_manifest(self, mid: str, reason: str, now: datetime | None = None) -> None:
         """Mark a whole file refused (not a manifest, corrupt, empty ...): terminal."""
-        self.client.update_item(
+        self._retrying(lambda: self.client.update_item(
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET #state = :s, reason = :r, completed_at = :now, updated_at = :now, parse_done = :t",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=to_item({":s": REFUSED, ":r": reason, ":now": now_iso(now), ":t": True}),
-        )
+        ))
 
     def try_complete(self, mid: str, now: datetime | None = None) -> bool:
         """Mark the manifest COMPLETE if parsing is done and nothing is outstanding.
 
-        True for the one caller whose conditional update did it; that caller, and
+        Reads the summary with its shards (one consistent Query); once parsing is done
+        ``queued`` is final and outcomes only add, so an ``outstanding`` of 0 read then
+        stays 0. True for the one caller whose conditional update did it; that caller, and
         only it, puts the completion event (:mod:`thingpress.events`: at most once
         per manifest, the outcome kept on the summary as ``completion_event``).
         """
+        summary, shards = self.summary_items(mid)
+        if summary is None:
+            return False
+        seen = merged(summary, shards)
+        if not seen.get("parse_done") or seen["outstanding"] != 0 or seen.get("state") in (COMPLETE, REFUSED):
+            return False
         sets = "SET #state = :c, completed_at = :now, updated_at = :now"
-        values: dict[str, Any] = {":c": COMPLETE, ":now": now_iso(now), ":t": True, ":zero": 0, ":refused": REFUSED}
+        values: dict[str, Any] = {":c": COMPLETE, ":now": now_iso(now), ":t": True, ":refused": REFUSED}
         if self.announcer is not None:
             sets += ", completion_event = :pending"
             values[":pending"] = events.PENDING
         try:
-            answer = self.client.update_item(
+            answer = self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
                 UpdateExpression=sets,
-                ConditionExpression="parse_done = :t AND outstanding = :zero AND #state <> :c AND #state <> :refused",
+                ConditionExpression="parse_done = :t AND #state <> :c AND #state <> :refused",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=to_item(values),
                 ReturnValues="ALL_NEW",
-            )
+            ))
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         if self.announcer is not None:
-            self._announce(from_item(answer["Attributes"]))
+            self._announce(merged(from_item(answer["Attributes"]), shards))
         return True
 
     def _announce(self, summary: dict[str, Any]) -> None:
@@ -436,41 +589,69 @@ class AuditTable:
                                                                                   ":e": str(exc)[:500]}
         else:
             sets, values = "completion_event = :s, completion_event_id = :e", {":s": events.SENT, ":e": event_id}
-        self.client.update_item(
+        self._retrying(lambda: self.client.update_item(
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET " + sets, ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=to_item(values))
+            ExpressionAttributeValues=to_item(values)))
 
-    def note_paused(self, mid: str, *, checkpoint: int, seconds: int, now: datetime | None = None) -> bool:
+    def note_paused(self, mid: str, *, checkpoint: int, seconds: int, now: datetime | None = None,
+                    chain: int | None = None) -> bool:
         """A provider paused the manifest at ``checkpoint`` for ``seconds`` (the import window is full).
 
         Moves ``updated_at`` (a paused manifest is alive: the watchdog must not take a
         run of pauses without progress for a stall and resume it a second time) and
         records ``paused_until``. Conditional on the checkpoint still being
-        ``checkpoint`` and parsing not finished: False if another invocation moved on.
+        ``checkpoint`` and parsing not finished (and, with ``chain``, on no other chain having
+        taken over): False if another invocation moved on.
         """
         stamp = now or datetime.now(UTC)
         until = datetime.fromtimestamp(stamp.timestamp() + seconds, UTC)
+        condition = "attribute_exists(pk) AND checkpoint = :c AND parse_done = :false"
+        values: dict[str, Any] = {":now": now_iso(stamp), ":until": now_iso(until), ":c": checkpoint, ":false": False}
+        if chain is not None:
+            condition += " AND " + _chain_is(chain)
+            values[":chain"] = chain
         try:
-            self.client.update_item(
+            self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
                 UpdateExpression="SET updated_at = :now, paused_until = :until",
-                ConditionExpression="attribute_exists(pk) AND checkpoint = :c AND parse_done = :false",
-                ExpressionAttributeValues=to_item({":now": now_iso(stamp), ":until": now_iso(until), ":c": checkpoint,
-                                                   ":false": False}),
-            )
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_item(values),
+            ))
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
-    def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
-        """Summaries in ``UNFINISHED_STATES``, optionally only those with ``updated_at < idle_since``.
+    def bump_chain(self, mid: str, *, chain: int, checkpoint: int, now: datetime | None = None) -> int | None:
+        """Take an idle manifest over with a new chain of invocations (the watchdog's resume).
 
-        A query of the ``by_state`` index per state (no scan); the index is
-        eventually consistent, so callers re-read a summary (:meth:`get_summary`)
-        before acting on it.
+        Conditional on the summary still being as the caller judged it (chain ``chain``,
+        checkpoint ``checkpoint``, parsing not finished). Returns the new chain, or None if
+        the manifest moved meanwhile. Every continuation of an older chain is stale from
+        then on (``thingpress.provider``, "One live chain").
         """
-        rows: list[dict[str, Any]] = []
+        try:
+            self._retrying(lambda: self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET chain = :next, resumed_at = :now",
+                ConditionExpression=f"attribute_exists(pk) AND checkpoint = :c AND parse_done = :false AND {_chain_is(chain)}",
+                ExpressionAttributeValues=to_item({":next": chain + 1, ":now": now_iso(now), ":c": checkpoint,
+                                                   ":false": False, ":chain": chain}),
+            ))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return chain + 1
+
+    def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
+        """Summaries (as read, with their shards) in ``UNFINISHED_STATES``, optionally only
+        those whose last progress is before ``idle_since``.
+
+        A query of the ``by_state`` index per state (no scan), then each listed
+        manifest's summary read consistently (:meth:`get_summary`): the index is
+        eventually consistent and holds the summary item only, while the importer's
+        progress is on the shards.
+        """
+        listed: list[dict[str, Any]] = []
         for state in UNFINISHED_STATES:
             values: dict[str, Any] = {":s": state}
             condition = "#state = :s"
@@ -483,36 +664,52 @@ class AuditTable:
             }
             while True:
                 page = self.client.query(**kwargs)
-                rows.extend(from_item(i) for i in page.get("Items", []))
+                listed.extend(from_item(i) for i in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        rows = []
+        for row in listed:
+            summary = self.get_summary(row["manifest_id"])
+            if (summary is not None and summary.get("state") in UNFINISHED_STATES
+                    and (idle_since is None or summary["updated_at"] < idle_since)):
+                rows.append(summary)
         return rows
 
-    def mark_stalled(self, mid: str, reason: str, *, seen_updated_at: str, seen_outstanding: int,
+    def mark_stalled(self, mid: str, reason: str, *, seen: dict[str, Any], seen_shards: list[dict[str, Any]],
                      now: datetime | None = None) -> bool:
         """Mark a parsed manifest STALLED with ``reason``; False if it moved meanwhile.
 
-        Conditional on the summary being exactly as the caller judged it: still
-        QUEUED, parsed, with the ``updated_at`` and ``outstanding`` it read (no
-        progress since; ``outstanding`` catches an outcome within the same second).
-        So of two watchdogs racing, one marks it; and an outcome recorded after
-        the judgement wins. ``updated_at`` is left alone (no progress was made).
+        ``seen`` and ``seen_shards`` are the summary and shard items the caller judged
+        (:meth:`summary_items`). One transaction, conditional on all of them being exactly
+        as read: the summary still QUEUED, parsed, with the same ``updated_at``; each shard
+        with the same ``updated_at`` and ``outstanding`` (an outcome within the same second
+        moves ``outstanding``), and no shard that was not there. So of two watchdogs racing,
+        one marks it; and an outcome recorded after the judgement wins. ``updated_at`` is
+        left alone (no progress was made).
         """
-        try:
-            self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET #state = :stalled, reason = :r, stalled_at = :now",
-                ConditionExpression=("#state = :queued AND parse_done = :t AND updated_at = :seen "
-                                     "AND outstanding = :outstanding"),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item({":stalled": STALLED, ":r": reason, ":now": now_iso(now),
-                                                   ":queued": QUEUED, ":t": True, ":seen": seen_updated_at,
-                                                   ":outstanding": seen_outstanding}),
-            )
-            return True
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+        pk = to_item({"pk": manifest_pk(mid)})
+        checks: list[dict[str, Any]] = []
+        by_sk = {row["sk"]: row for row in seen_shards}
+        for shard in range(SUMMARY_SHARDS):
+            sk = shard_sk(shard)
+            check: dict[str, Any] = {"TableName": self.table, "Key": {**pk, **to_item({"sk": sk})}}
+            row = by_sk.get(sk)
+            if row is None:
+                check["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                check["ConditionExpression"] = "updated_at = :seen AND outstanding = :outstanding"
+                check["ExpressionAttributeValues"] = to_item({":seen": row.get("updated_at"),
+                                                              ":outstanding": int(row.get("outstanding") or 0)})
+            checks.append({"ConditionCheck": check})
+        return self._transact([{"Update": {
+            "TableName": self.table, "Key": {**pk, **to_item({"sk": SUMMARY_SK})},
+            "UpdateExpression": "SET #state = :stalled, reason = :r, stalled_at = :now",
+            "ConditionExpression": "#state = :queued AND parse_done = :t AND updated_at = :seen",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": to_item({":stalled": STALLED, ":r": reason, ":now": now_iso(now),
+                                                  ":queued": QUEUED, ":t": True, ":seen": seen["updated_at"]}),
+        }}, *checks])
 
     # -- entries -------------------------------------------------------------
 
@@ -547,13 +744,13 @@ class AuditTable:
 
     def begin_rollback(self, mid: str, *, mode: str, reason: str, now: datetime | None = None) -> None:
         """Note on the summary that a rollback runs (resumable: a second call just refreshes the note)."""
-        self.client.update_item(
+        self._retrying(lambda: self.client.update_item(
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET rollback_started_at = :now, rollback_mode = :m, rollback_reason = :r, "
                              "updated_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item({":now": now_iso(now), ":m": mode, ":r": reason}),
-        )
+        ))
 
     def mark_rolled_back(self, mid: str, fingerprint: str, *, mode: str, reason: str, actions: list[str],
                          kept: list[str] | None = None, now: datetime | None = None) -> bool:
@@ -578,14 +775,14 @@ class AuditTable:
         else:
             update += " REMOVE rollback_kept"
         try:
-            self.client.update_item(
+            self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
                 UpdateExpression=update,
                 ConditionExpression=(f"attribute_exists(pk) AND NOT (#status = :rb AND ({done}) "
                                      "AND attribute_not_exists(rollback_kept))"),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item(values),
-            )
+            ))
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
@@ -593,7 +790,7 @@ class AuditTable:
     def finish_rollback(self, mid: str, *, mode: str, reason: str, rolled_back: int,
                         now: datetime | None = None) -> None:
         """The summary says ROLLED_BACK, with when, why, how and how many rows (``previous_state`` kept)."""
-        self.client.update_item(
+        self._retrying(lambda: self.client.update_item(
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET previous_state = if_not_exists(previous_state, #state), #state = :rb, "
                              "rolled_back_at = :now, rollback_mode = :m, rollback_reason = :r, rolled_back = :n, "
@@ -602,7 +799,7 @@ class AuditTable:
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=to_item({":rb": ROLLED_BACK, ":now": now_iso(now), ":m": mode, ":r": reason,
                                                ":n": rolled_back}),
-        )
+        ))
 
     def rows_for_thing(self, thing_name: str) -> list[dict[str, Any]]:
         """Every certificate row naming ``thing_name``, any manifest (the ``by_thing`` index)."""
@@ -687,23 +884,26 @@ class AuditTable:
         return recorded
 
     def _record_together(self, mid: str, rows: list[OutcomeRecord], stamp: str) -> bool:
-        """One transaction for ``rows`` of one manifest; False if a row existed (nothing written)."""
+        """One transaction for ``rows`` of one manifest, counted on a shard; False if a row
+        existed (nothing written)."""
         counts: dict[str, int] = {}
         for row in rows:
             counts[COUNTER[row.status]] = counts.get(COUNTER[row.status], 0) + 1
-        adds = ", ".join(f"{counter} :{counter}" for counter in sorted(counts))
-        items: list[dict[str, Any]] = [
+        puts: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": to_item(self._outcome_row(row, stamp)),
                      "ConditionExpression": "attribute_not_exists(pk)"}}
             for row in rows
         ]
-        items.append({"Update": {
-            "TableName": self.table, "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-            "UpdateExpression": f"ADD {adds}, outstanding :minus SET updated_at = :now",
-            "ExpressionAttributeValues": to_item({**{f":{c}": n for c, n in counts.items()},
-                                                  ":minus": -len(rows), ":now": stamp}),
-        }})
-        return self._transact(items)
+        return self._transact(lambda: [*puts, self._shard_update(mid, {**counts, "outstanding": -len(rows)}, stamp)])
+
+    def _shard_update(self, mid: str, adds: dict[str, int], stamp: str) -> dict[str, Any]:
+        """A transaction's update of one shard drawn at random: ADD ``adds`` (counter -> delta)."""
+        return {"Update": {
+            "TableName": self.table, "Key": to_item({"pk": manifest_pk(mid),
+                                                     "sk": shard_sk(self._random.randrange(SUMMARY_SHARDS))}),
+            "UpdateExpression": "ADD " + ", ".join(f"{c} :{c}" for c in sorted(adds)) + " SET updated_at = :now",
+            "ExpressionAttributeValues": to_item({**{f":{c}": n for c, n in adds.items()}, ":now": stamp}),
+        }}
 
     def _outcome_row(self, o: OutcomeRecord, stamp: str) -> dict[str, Any]:
         return {
@@ -743,29 +943,26 @@ class AuditTable:
             else:
                 sets.append(f"#{name} = :{name}")
                 values[f":{name}"] = value
-        return self._transact([
-            {"Update": {"TableName": self.table,
-                        "Key": to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
-                        "UpdateExpression": "SET " + ", ".join(sets)
-                        + (" REMOVE " + ", ".join(removes) if removes else ""),
-                        "ConditionExpression": "#status = :failed",
-                        "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": to_item(values)}},
-            {"Update": {"TableName": self.table,
-                        "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                        "UpdateExpression": f"ADD {COUNTER[status]} :one, failed :minus SET updated_at = :now",
-                        "ExpressionAttributeValues": to_item({":one": 1, ":minus": -1, ":now": stamp})}},
-        ])
+        row = {"Update": {"TableName": self.table,
+                          "Key": to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
+                          "UpdateExpression": "SET " + ", ".join(sets)
+                          + (" REMOVE " + ", ".join(removes) if removes else ""),
+                          "ConditionExpression": "#status = :failed",
+                          "ExpressionAttributeNames": names,
+                          "ExpressionAttributeValues": to_item(values)}}
+        return self._transact(lambda: [row, self._shard_update(mid, {COUNTER[status]: 1, "failed": -1}, stamp)])
 
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
+    def _transact(self, items: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]) -> bool:
         """Run a transaction whose conditions are all idempotency conditions.
 
-        False when one of them failed (that work was done already, so nothing was
-        written); other cancellations (throttling, conflicts) raise so the caller
-        retries.
+        ``items``, or a function that builds them afresh for each attempt (a shard drawn
+        again). False when one of them failed (that work was done already, so nothing was
+        written); a conflict is retried (:meth:`_retrying`); other cancellations
+        (throttling) raise so the caller retries.
         """
+        build = items if callable(items) else (lambda: items)
         try:
-            self.client.transact_write_items(TransactItems=items)
+            self._retrying(lambda: self.client.transact_write_items(TransactItems=build()))
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" in reasons:
@@ -792,12 +989,12 @@ class AuditTable:
         The outcome and the summary counters are not touched: the certificate's
         import outcome stands; ``reconciled`` lists the repairs (latest run).
         """
-        self.client.update_item(
+        self._retrying(lambda: self.client.update_item(
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": certificate_sk(fingerprint)}),
             UpdateExpression="SET reconciled = :f, reconciled_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item({":f": fixed, ":now": now_iso(now)}),
-        )
+        ))
 
     def record_unreadable(self, message_id: str, reason: str, now: datetime | None = None) -> None:
         """Record an import message that cannot even be attributed to a manifest."""

@@ -56,29 +56,29 @@ later duplicates of them are still found). A chunk that started at a cursor
 sees only the tail of the object: when it reaches the end it hashes the whole
 object once more for the summary's ``sha256`` (``MAX_MANIFEST_BYTES`` bounds that).
 
-Two invocations on one manifest
--------------------------------
-SQS can hand the same message to a second invocation (visibility timeout passed,
-or S3 delivered its event twice). Checkpoints are conditional on the checkpoint
-an invocation counted from, so only one of them commits each stretch; the other
-finds itself *behind*. A behind invocation must not simply acknowledge its
-message: it may be the very message the invocation ahead holds too, and if that
-one then dies nothing would resume the manifest. So, unless the manifest is
-finished, a behind invocation replaces its message with a **recheck**: a
-continuation carrying ``expect``, the checkpoint it saw, sent with a delay long
-enough for any live invocation to commit again (``Tuning.recheck_seconds``:
-twice the invocation's time at start, at most 900 s). When the recheck arrives:
+One live chain per manifest
+---------------------------
+The messages that carry a manifest on (its S3 event, then one continuation after
+another) form a *chain*, numbered on the summary (``chain``, 0 for the S3 event's).
+SQS can still hand out a second handle: a message whose visibility timeout ran out
+comes back, S3 delivers an event twice, the watchdog resumes a manifest it took for
+dead. Two live chains would parse and send the same stretches, and every copy costs
+the importer its IoT calls again. So:
 
-* manifest finished (parsed, complete or refused): nothing to do, acknowledged;
-* checkpoint still ``expect``: nobody committed for that long, so whoever was
-  ahead is gone; the recheck resumes the manifest like any continuation;
-* checkpoint moved on: someone is alive, or was; the recheck is sent again with
-  the new checkpoint (outcome ``watching``) and this message acknowledged.
-
-Every behind or watching invocation turns its one message into one message, so
-handles are never dropped and never multiply; a chain ends when the manifest is
-finished, and can only be re-sent as often as the checkpoint moves, so it cannot
-loop for ever.
+* every continuation carries its chain, and an S3 event is chain 0. An invocation
+  whose message is not on the summary's chain is *stale*: it acknowledges its
+  message and does nothing (outcome ``stale``);
+* the only way to start a new chain is :meth:`AuditTable.bump_chain`, a
+  conditional update on the chain and checkpoint the caller saw: the watchdog does
+  it when a manifest has made no progress for twice the provider's timeout
+  (``thingpress.watchdog``). From then on the older chain's handles are stale;
+* checkpoints and pause notes are conditional on the invocation's chain and on the
+  checkpoint it counted from, so two invocations on one chain (two handles of one
+  message) never both commit a stretch: the one that finds itself *behind*
+  acknowledges its message and stops (outcome ``behind``). If the invocation ahead
+  then dies, its own message comes back after its visibility timeout, or the
+  watchdog starts a new chain: a handle is never the only one dropped, and handles
+  never multiply (every invocation sends at most one continuation, on its chain).
 
 An ambiguous checkpoint (the write applied, its response lost, the SDK's retry
 failing the condition) is recognised as applied (``AuditTable.checkpoint``), so it
@@ -87,6 +87,7 @@ is not taken for being behind.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -96,6 +97,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
@@ -158,9 +160,6 @@ class Tuning:
     send_attempts: int = 6
     #: first retry delay in seconds, doubled per attempt (capped at 2 s).
     send_backoff: float = 0.05
-    #: delay of a recheck continuation (sent by an invocation that finds itself behind);
-    #: None: twice the invocation's time at start, at most SQS's 900 s (900 s without a context).
-    recheck_seconds: int | None = None
     #: entries settled together: one claim transaction for their certificates (DynamoDB: at most 100).
     claim_batch: int = 100
     #: delay of the continuation sent when ``room_for`` leaves no room (a backpressure pause).
@@ -194,9 +193,10 @@ class RunResult:
 
     manifest_id: str
     #: skipped (already done), refused, complete (parse finished), chunked (continuation sent),
-    #: behind (another invocation is ahead; recheck sent unless finished), deferred (continuation
-    #: sent before starting), watching (a recheck found the manifest moved on: recheck sent again),
-    #: paused (the import window is full: checkpoint committed, delayed continuation sent).
+    #: behind (another invocation on the chain is ahead: message acknowledged), deferred
+    #: (continuation sent before starting), stale (the message is not on the manifest's live
+    #: chain: acknowledged), paused (the import window is full: checkpoint committed, delayed
+    #: continuation sent).
     outcome: str
     entries: int = 0
     queued: int = 0
@@ -210,22 +210,19 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class Continuation:
-    """Carry on with a manifest. With ``expect`` it is a recheck (see the module docstring):
-    it resumes only if the stored checkpoint is still ``expect``."""
+    """Carry on with a manifest, on chain ``chain`` (module docstring, "One live chain")."""
 
     manifest_id: str
     vendor: str
     ref: ObjectRef
-    expect: int | None = None
+    chain: int = 0
 
     def encode(self) -> str:
         fields: dict[str, Any] = {
             "schema": CONTINUE_SCHEMA, "manifest_id": self.manifest_id, "vendor": self.vendor,
             "bucket": self.ref.bucket, "key": self.ref.key, "version_id": self.ref.version_id,
-            "etag": self.ref.etag,
+            "etag": self.ref.etag, "chain": self.chain,
         }
-        if self.expect is not None:
-            fields["expect"] = self.expect
         return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
@@ -251,12 +248,12 @@ def parse_queue_message(body: str) -> list[ObjectRef] | Continuation | None:
         try:
             ref = ObjectRef(bucket=str(data["bucket"]), key=str(data["key"]),
                             version_id=data.get("version_id") or None, etag=data.get("etag") or None)
-            expect = data.get("expect")
+            chain = data.get("chain", 0)
         except KeyError as exc:
             raise UnreadableMessage(f"continuation message lacks field {exc}") from None
-        if expect is not None and (not isinstance(expect, int) or isinstance(expect, bool) or expect < 0):
-            raise UnreadableMessage(f"continuation field expect must be a checkpoint (an integer >= 0), got {expect!r}")
-        return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref, expect=expect)
+        if not isinstance(chain, int) or isinstance(chain, bool) or chain < 0:
+            raise UnreadableMessage(f"continuation field chain must be a chain number (an integer >= 0), got {chain!r}")
+        return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref, chain=chain)
     records = data.get("Records")
     if not isinstance(records, list):
         raise UnreadableMessage("message is neither an S3 event notification nor a thingpress continuation")
@@ -337,11 +334,17 @@ class BatchSender:
         self.sent = 0
         self.calls = 0
 
-    def add(self, entry_id: str, body: str) -> None:
-        """Buffer one message (sending a full batch first). ``MessageTooLarge``: refused, nothing done."""
+    @staticmethod
+    def check(entry_id: str, body: str) -> int:
+        """The body's size in bytes; ``MessageTooLarge`` if SQS would refuse it."""
         size = len(body.encode())
         if size > MAX_MESSAGE_BYTES:
             raise MessageTooLarge(f"message {entry_id} is {size} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte limit")
+        return size
+
+    def add(self, entry_id: str, body: str) -> None:
+        """Buffer one message (sending a full batch first). ``MessageTooLarge``: refused, nothing done."""
+        size = self.check(entry_id, body)
         if len(self._entries) == MAX_BATCH_ENTRIES or self._bytes + size > MAX_MESSAGE_BYTES:
             self.flush()
         self._entries.append({"Id": entry_id, "MessageBody": body})
@@ -543,6 +546,9 @@ class Provider:
             if self._finished(mid, summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(mid, "skipped")
+            if _chain(summary) != 0:
+                # The watchdog started a new chain since: this event is a stale handle.
+                return self._stale(mid, 0, summary)
             if summary["state"] == audit.RECEIVED:  # not yet started by an earlier delivery
                 metrics.add_metric(name="ManifestsReceived", unit=MetricUnit.Count, value=1)
             logger.info("manifest received", extra={"object": ref.uri, "resume_after": summary["checkpoint"]})
@@ -567,18 +573,19 @@ class Provider:
             if self._finished(cont.manifest_id, summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(cont.manifest_id, "skipped")
-            deadline = deadline or _Deadline(None, None)
+            if _chain(summary) != cont.chain:
+                return self._stale(cont.manifest_id, cont.chain, summary)
             ref = ObjectRef(cont.ref.bucket, cont.ref.key, cont.ref.version_id, cont.ref.etag, summary.get("size"))
-            checkpoint = int(summary.get("checkpoint") or 0)
-            if cont.expect is not None and checkpoint != cont.expect:
-                # Someone committed since the recheck was sent: keep watching until it is finished.
-                self._recheck(cont.manifest_id, ref, checkpoint, deadline)
-                logger.info("manifest moved on since the recheck was sent; watching on",
-                            extra={"expected": cont.expect, "checkpoint": checkpoint})
-                return RunResult(cont.manifest_id, "watching")
-            logger.info("manifest continued", extra={"object": cont.ref.uri, "resume_after": checkpoint,
-                                                     "recheck": cont.expect is not None})
-            return self._run(cont.manifest_id, ref, summary, deadline)
+            logger.info("manifest continued", extra={"object": cont.ref.uri, "chain": cont.chain,
+                                                     "resume_after": int(summary.get("checkpoint") or 0)})
+            return self._run(cont.manifest_id, ref, summary, deadline or _Deadline(None, None))
+
+    @staticmethod
+    def _stale(mid: str, chain: int, summary: dict[str, Any]) -> RunResult:
+        """A handle of a chain the manifest has left (module docstring, "One live chain"): acknowledged."""
+        logger.info("message is not on the manifest's live chain; acknowledged, nothing done",
+                    extra={"message_chain": chain, "live_chain": _chain(summary)})
+        return RunResult(mid, "stale", reason=f"chain {chain} is stale: the manifest is on chain {_chain(summary)}")
 
     def defer(self, ref: ObjectRef) -> RunResult:
         """Start a manifest and leave it to a continuation (no time left in this invocation)."""
@@ -588,7 +595,9 @@ class Provider:
                                             environment=self.settings.environment or None)
         if self._finished(mid, summary):
             return RunResult(mid, "skipped")
-        self._continue(mid, ref)
+        if _chain(summary) != 0:
+            return self._stale(mid, 0, summary)
+        self._continue(mid, ref, chain=0)
         return RunResult(mid, "deferred")
 
     def _finished(self, mid: str, summary: dict[str, Any]) -> bool:
@@ -672,6 +681,9 @@ class Provider:
         # Backpressure (thingpress.backpressure): how many certificates this run may enqueue.
         pressure = None if self.window is not None else self.backpressure(mid)
         ports = _AwsPorts(self, mid, summary, sender, deadline, pressure)
+        # Validity is judged at the manifest's start, on every run: a replay after a certificate's
+        # notAfter must refuse exactly what the first run refused (and send what it sent).
+        options = dataclasses.replace(options, now=_started(summary))
         pace = Pace(checkpoint_every=tuning.checkpoint_every, checkpoint_seconds=tuning.checkpoint_seconds,
                     max_entries=tuning.max_entries_per_invocation or self.settings.provider_max_entries,
                     claim_batch=tuning.claim_batch)
@@ -705,9 +717,9 @@ class Provider:
         result = RunResult(mid, chunk.outcome, entries=chunk.entries, queued=chunk.queued,
                            duplicates=chunk.duplicates, rejected=chunk.rejected)
         if chunk.outcome == "behind":
-            return self._behind(result, ref, deadline)
+            return self._behind(result)
         if chunk.outcome == "chunked":
-            self._continue(mid, ref)
+            self._continue(mid, ref, chain=_chain(summary))
             logger.info("manifest chunk done; continuation sent",
                         extra={"checkpoint": chunk.position, "entries_this_invocation": chunk.entries,
                                "remaining_ms": deadline.remaining()})
@@ -775,7 +787,8 @@ class Provider:
         ``Backpressure.pause_seconds`` (counting what this run queued; ``Tuning.pause_seconds``
         with an explicit ``window``), at most the invocation's time at start (its timeout),
         so a paused manifest is resumed well before the watchdog's stall threshold (two
-        timeouts). If the note finds the checkpoint moved on, another invocation is ahead: ``_behind``.
+        timeouts). If the note finds the checkpoint or the chain moved on, another invocation is
+        ahead: ``_behind``.
         """
         if pressure is None:
             delay = self.tuning.pause_seconds
@@ -783,49 +796,36 @@ class Provider:
             own = {**summary, "outstanding": int(summary.get("outstanding") or 0) + result.queued}
             longest = MAX_PAUSE_SECONDS if deadline.at_start_ms is None else max(1, deadline.at_start_ms // 1000)
             delay = pressure.pause_seconds(own, longest)
-        if not self.audit.note_paused(result.manifest_id, checkpoint=checkpoint, seconds=delay):
-            return self._behind(result, ref, deadline)
-        self._continue(result.manifest_id, ref, delay=delay)
+        chain = _chain(summary)
+        if not self.audit.note_paused(result.manifest_id, checkpoint=checkpoint, seconds=delay, chain=chain):
+            return self._behind(result)
+        self._continue(result.manifest_id, ref, chain=chain, delay=delay)
         logger.info("import window full; manifest paused, delayed continuation sent",
                     extra={"queued_this_invocation": result.queued, "pause_seconds": delay, "checkpoint": checkpoint})
         result.outcome = "paused"
         return result
 
-    def _behind(self, result: RunResult, ref: ObjectRef, deadline: _Deadline) -> RunResult:
-        """Another invocation committed first. Hand this message over to a recheck, then ack it.
+    def _behind(self, result: RunResult) -> RunResult:
+        """Another invocation committed first (on this chain, or a newer one): acknowledge and stop.
 
-        This message may be the only handle on the manifest (the one ahead may hold the
-        very same SQS message and die after we delete it), so unless the manifest is
-        finished a delayed recheck continuation replaces it.
+        No message is sent: the invocation ahead carries the manifest on, and if it dies its
+        own message comes back, or the watchdog starts a new chain (module docstring).
         """
         result.outcome = "behind"
         summary = self.audit.get_summary(result.manifest_id)
-        if summary is None or self._finished(result.manifest_id, summary):
-            logger.info("another invocation finished this manifest; stopping")
-            return result
-        checkpoint = int(summary.get("checkpoint") or 0)
-        delay = self._recheck(result.manifest_id, ref, checkpoint, deadline)
-        logger.info("another invocation is ahead on this manifest; stopping, recheck sent",
-                    extra={"checkpoint": checkpoint, "recheck_seconds": delay})
+        if summary is not None:
+            self._finished(result.manifest_id, summary)  # the completion check, if it is parsed
+        logger.info("another invocation is ahead on this manifest; stopping",
+                    extra={"checkpoint": summary and summary.get("checkpoint"), "chain": summary and _chain(summary)})
         return result
 
-    def _recheck(self, mid: str, ref: ObjectRef, checkpoint: int, deadline: _Deadline) -> int:
-        """Send a recheck continuation expecting ``checkpoint``; return its delay in seconds."""
-        delay = self.tuning.recheck_seconds
-        if delay is None:
-            at_start = deadline.at_start_ms
-            delay = 900 if at_start is None else -(-2 * at_start // 1000)
-        delay = max(0, min(900, delay))
-        self._continue(mid, ref, expect=checkpoint, delay=delay)
-        return delay
-
-    def _continue(self, mid: str, ref: ObjectRef, *, expect: int | None = None, delay: int = 0) -> None:
+    def _continue(self, mid: str, ref: ObjectRef, *, chain: int, delay: int = 0) -> None:
         url = self.settings.manifest_queue_url
         if not url:
             # Without our own queue the only way on is SQS redelivery: fail the message.
             raise ProviderError("THINGPRESS_MANIFEST_QUEUE_URL is not set: cannot hand the manifest "
                                 "over to a continuation; it resumes from its checkpoint on redelivery")
-        body = Continuation(mid, self.vendor, ref, expect).encode()
+        body = Continuation(mid, self.vendor, ref, chain).encode()
         if delay:
             self.sqs.send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay)
         else:
@@ -851,6 +851,8 @@ class _AwsPorts:
         self.finish: Callable[[], str] = lambda: ""
         self.sha256: str | None = None
         self._queued_at = summary["started_at"]
+        #: position -> the import message ``prepare`` made (at most one claim batch at a time).
+        self._prepared: dict[int, str] = {}
 
     def room_for(self, summary: dict[str, Any]) -> int | None:
         if self.pressure is not None:
@@ -864,21 +866,25 @@ class _AwsPorts:
         except ClaimsUnsettled as exc:
             raise ProviderError(str(exc)) from None
 
-    def send(self, entry: Certificate) -> str | None:
+    def prepare(self, entry: Certificate) -> str | None:
         vendor = self.provider.vendor
         try:
             # The thing's name: the one place (thingpress.thing_names) the template is applied.
             thing_name = self.provider.thing_names.render(vendor=vendor, name=entry.thing_name,
                                                           fingerprint=entry.fingerprint,
                                                           certificate_pem=entry.certificate_pem)
-            message = ImportMessage(manifest_id=self.mid, vendor=vendor, position=entry.position,
-                                    thing_name=thing_name, fingerprint=entry.fingerprint,
-                                    certificate_pem=entry.certificate_pem, queued_at=self._queued_at,
-                                    attributes=device_attributes(vendor, entry.details) or None)
-            self.sender.add(str(entry.position), message.encode())
-        except (MessageTooLarge, ThingNameError) as exc:  # refused before anything was buffered or sent
+            body = ImportMessage(manifest_id=self.mid, vendor=vendor, position=entry.position,
+                                 thing_name=thing_name, fingerprint=entry.fingerprint,
+                                 certificate_pem=entry.certificate_pem, queued_at=self._queued_at,
+                                 attributes=device_attributes(vendor, entry.details) or None).encode()
+            BatchSender.check(str(entry.position), body)
+        except (MessageTooLarge, ThingNameError) as exc:  # refused before it was claimed, buffered or sent
             return exc.reason
+        self._prepared[entry.position] = body
         return None
+
+    def send(self, entry: Certificate) -> None:
+        self.sender.add(str(entry.position), self._prepared.pop(entry.position))
 
     def commit(self, commit: Commit) -> bool:
         audit_table = self.provider.audit
@@ -892,7 +898,7 @@ class _AwsPorts:
             final = {"state": audit.QUEUED, "parse_done": True, "sha256": self.sha256, "note": commit.note}
         cursor = commit.cursor.as_item() if commit.cursor is not None else NO_CURSOR
         if not audit_table.checkpoint(self.mid, commit.position, progress, previous=commit.previous,
-                                      cursor=cursor, **final):
+                                      cursor=cursor, chain=_chain(self.summary), **final):
             return False
         _emit(progress)
         return True
@@ -963,6 +969,16 @@ def _refusal_reason(exc: Exception) -> str:
         return ("no space left in the function's /tmp (its ephemeral storage) while spooling the manifest: "
                 "give the function more ephemeral storage or lower the archive limits")
     return str(exc)
+
+
+def _chain(summary: dict[str, Any]) -> int:
+    """The manifest's live chain (a summary written before chains is on chain 0)."""
+    return int(summary.get("chain") or 0)
+
+
+def _started(summary: dict[str, Any]) -> datetime:
+    """When the manifest was received: the instant its certificates' validity is judged at."""
+    return datetime.strptime(summary["started_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _finished(summary: dict[str, Any]) -> bool:

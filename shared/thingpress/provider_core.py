@@ -13,9 +13,12 @@ things it needs from outside, which the provider adapts to S3, SQS and DynamoDB
    certificates again only when ``reclaim`` (old checkpoints kept no claims);
 3. takes entries one at a time, checking the deadline (``ports.time_is_up``) and
    the entry limit between any two; every ``claim_batch`` entries it *settles*
-   them: claims their certificates (``ports.claim``: a certificate whose claim an
-   earlier position holds is a duplicate, counted, not sent), refuses what the
-   parser refused, sends the rest (``ports.send``);
+   them: prepares each certificate's import message (``ports.prepare``: a message
+   that cannot be sent, e.g. a thing name IoT would refuse, refuses its entry), claims
+   the certificates of the prepared ones only (``ports.claim``: a certificate whose
+   claim an earlier position holds is a duplicate, counted, not sent), refuses what
+   the parser refused, sends the rest (``ports.send``). A refused entry never holds a
+   claim, so a later copy of its certificate is sent, not taken for its duplicate;
 4. commits (``ports.commit``) after ``checkpoint_every`` entries or
    ``checkpoint_seconds``, and when it stops: at the end of the file (final, with
    the whole manifest's note), or at the limit or deadline (outcome ``chunked``);
@@ -90,8 +93,11 @@ class Ports(Protocol):
     def claim(self, claims: list[tuple[str, int]]) -> dict[int, int]:
         """Claim ``(fingerprint, position)`` pairs; ``{position: earlier position}`` for duplicates."""
 
-    def send(self, entry: Certificate) -> str | None:
-        """Enqueue one certificate's import; a reason string if it is refused instead."""
+    def prepare(self, entry: Certificate) -> str | None:
+        """Prepare one certificate's import message; a reason string if the entry is refused instead."""
+
+    def send(self, entry: Certificate) -> None:
+        """Enqueue the import message ``prepare`` made for ``entry``."""
 
     def commit(self, commit: Commit) -> bool:
         """Make the sends and refusals durable, then checkpoint; False: another invocation is ahead."""
@@ -137,7 +143,10 @@ class _Chunk:
         """Claim, refuse or send the pending entries, in order."""
         if not self.pending:
             return
-        claims = [(e.fingerprint, e.position) for e, _ in self.pending if isinstance(e, Certificate)]
+        refused = {e.position: reason for e, _ in self.pending
+                   if isinstance(e, Certificate) and (reason := self.ports.prepare(e)) is not None}
+        claims = [(e.fingerprint, e.position) for e, _ in self.pending
+                  if isinstance(e, Certificate) and e.position not in refused]
         duplicates = self.ports.claim(claims) if claims else {}
         stretch = self.stretch
         for entry, after in self.pending:
@@ -146,15 +155,15 @@ class _Chunk:
                 stretch.refusals.append(refusal_row(entry))
                 if entry.kind == "no_certificate":
                     stretch.no_certificates += 1
+            elif entry.position in refused:
+                stretch.refusals.append({"position": entry.position,
+                                         "reason": f"entry {entry.position}: {refused[entry.position]}",
+                                         "thing_name": entry.thing_name, "fingerprint": entry.fingerprint})
             elif entry.position in duplicates:
                 stretch.duplicates += 1
             else:
-                reason = self.ports.send(entry)
-                if reason is None:
-                    stretch.queued += 1
-                else:
-                    stretch.refusals.append({"position": entry.position, "reason": f"entry {entry.position}: {reason}",
-                                             "thing_name": entry.thing_name, "fingerprint": entry.fingerprint})
+                self.ports.send(entry)
+                stretch.queued += 1
             self.result.position = entry.position
             self.cursor = after
         self.pending = []

@@ -7,24 +7,31 @@ provider checkpoint, importer outcome and backpressure pause) is older than
 ``stall_after_seconds`` (twice the provider timeout: no live invocation goes that
 long without a checkpoint, and a pause is shorter than one timeout), re-reads each summary consistently and then
 
-* **parse not finished** (``parse_done`` false): sends a continuation message
-  (``thingpress.provider.Continuation``) to the vendor's manifest queue. The
-  provider carries on from the stored checkpoint; a continuation for a manifest
-  that has moved on or finished changes nothing (checkpoints are conditional),
-  so a duplicate, from a second watchdog or a later sweep, is harmless.
+* **parse not finished** (``parse_done`` false): starts a new chain of provider
+  invocations (``AuditTable.bump_chain``, conditional on the chain and checkpoint
+  it read) and sends its continuation message (``thingpress.provider.Continuation``)
+  to the vendor's manifest queue. The provider carries on from the stored
+  checkpoint; every handle of an older chain (a continuation of a later sweep's
+  predecessor, a message back from its visibility timeout) is stale from then on and
+  acknowledged without work, so a manifest has at most one live chain however often
+  it is resumed (``thingpress.provider``, "One live chain").
 * **parsed, nothing outstanding, counters add up** but not COMPLETE (the last
   outcome's completion check was lost): completes it (``AuditTable.try_complete``).
-* **parsed, counters do not add up**: if no import message remains (import queue
-  and its dead-letter queue both hold none: visible + in flight + delayed == 0),
-  nothing will ever bring the missing outcomes: the manifest is marked
-  ``STALLED`` with a reason naming what is missing (a conditional update: of two
-  racing watchdogs one marks it, and progress made meanwhile wins). While import
-  messages remain, the importer (or an operator's DLQ redrive) still has work: it
-  is left alone.
+* **parsed, counters do not add up**: no outcome has come for ``stall_after_seconds``,
+  so nothing alive is bringing the missing ones: their import messages are in the
+  import dead-letter queue, were lost, or keep failing. The manifest is marked
+  ``STALLED`` with a reason naming how many entries have no outcome and what the import
+  queue and its DLQ hold (a conditional transaction over the summary and its shards: of
+  two racing watchdogs one marks it, and progress made meanwhile wins). What other
+  manifests have in the queues does not matter: a manifest is judged by its own
+  progress. ``STALLED`` is not terminal: a DLQ redrive still turns the missing
+  messages into outcome rows, and the outcome that makes the counters add up
+  completes the manifest. A STALLED manifest no longer holds room in the import
+  window (``thingpress.backpressure`` counts unfinished manifests only).
 
 ``COMPLETE``, ``REFUSED`` and ``STALLED`` manifests are never looked at. A
-manifest the provider keeps failing on gets a continuation on every sweep; each
-ends in the manifest queue's DLQ, whose alarm makes the failure visible.
+manifest the provider keeps failing on gets a new chain on every sweep; each
+failing message ends in the manifest queue's DLQ, whose alarm makes the failure visible.
 """
 
 from __future__ import annotations
@@ -62,10 +69,6 @@ class SweepResult:
     stalled: list[str] = field(default_factory=list)
 
 
-def _epoch(stamp: str) -> float:
-    return datetime.strptime(stamp, _ISO).replace(tzinfo=UTC).timestamp()
-
-
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime(_ISO)
 
@@ -101,13 +104,9 @@ class Watchdog:
         result = SweepResult()
         now = self.clock()
         cutoff = now - self.stall_after_seconds
-        imports_left: int | None = None  # read once per sweep, and only if needed
-        for listed in self.audit.unfinished_manifests(idle_since=_iso(cutoff)):
-            mid = listed["manifest_id"]
-            summary = self.audit.get_summary(mid)  # the index is eventually consistent
-            if (summary is None or summary.get("state") not in audit.UNFINISHED_STATES
-                    or _epoch(summary["updated_at"]) >= cutoff):
-                continue
+        queues: str | None = None  # what the import queues hold: read once per sweep, and only if needed
+        for summary in self.audit.unfinished_manifests(idle_since=_iso(cutoff)):
+            mid = summary["manifest_id"]
             result.checked += 1
             if not summary.get("parse_done"):
                 if self._continue(summary):
@@ -124,15 +123,17 @@ class Watchdog:
                     logger.warning("manifest had every outcome but was not complete; completed",
                                    extra={"manifest_id": mid})
                 continue
-            if imports_left is None:
-                imports_left = self._import_messages_left()
-            if imports_left:
-                continue  # the importer (or a redrive) still has messages that may bring the outcomes
+            seen, shards = self.audit.summary_items(mid)
+            if seen is None or audit.merged(seen, shards)["updated_at"] != summary["updated_at"]:
+                continue  # it moved since it was listed
+            if queues is None:
+                queues = self._import_queues()
             reason = (f"parsed, but {missing} of {summary.get('entries', 0)} entries have no outcome "
-                      f"(outstanding {outstanding}) and no import message remains (import queue and "
-                      f"dead-letter queue empty); no progress since {summary['updated_at']}")
-            if self.audit.mark_stalled(mid, reason, seen_updated_at=summary["updated_at"],
-                                       seen_outstanding=outstanding, now=datetime.fromtimestamp(now, UTC)):
+                      f"(outstanding {outstanding}) and none came since {summary['updated_at']}: their import "
+                      f"messages are in the import dead-letter queue (thingpress redrive), were lost, or keep "
+                      f"failing; {queues}")
+            if self.audit.mark_stalled(mid, reason, seen=seen, seen_shards=shards,
+                                       now=datetime.fromtimestamp(now, UTC)):
                 result.stalled.append(mid)
                 logger.error("manifest STALLED", extra={"manifest_id": mid, "reason": reason})
         return result
@@ -148,17 +149,20 @@ class Watchdog:
             return False
         ref = ObjectRef(bucket=summary["bucket"], key=summary["key"], version_id=summary.get("version_id"),
                         etag=summary.get("etag"))
-        # A recheck (``expect``: the checkpoint seen): a no-op if the manifest moved on meanwhile.
-        resume = Continuation(summary["manifest_id"], vendor, ref, expect=int(summary.get("checkpoint") or 0))
+        chain = self.audit.bump_chain(summary["manifest_id"], chain=int(summary.get("chain") or 0),
+                                      checkpoint=int(summary.get("checkpoint") or 0))
+        if chain is None:
+            return False  # it moved on since it was read: alive after all
+        resume = Continuation(summary["manifest_id"], vendor, ref, chain=chain)
         self.sqs.send_message(QueueUrl=url, MessageBody=resume.encode())
         return True
 
-    def _import_messages_left(self) -> int:
-        """Messages the import queue and its DLQ still hold (visible, in flight, delayed)."""
-        total = 0
-        for url in (self.import_queue_url, self.import_dlq_url):
+    def _import_queues(self) -> str:
+        """What the import queue and its DLQ hold (visible, in flight, delayed), for a STALLED reason."""
+        said = []
+        for name, url in (("import queue", self.import_queue_url), ("import dead-letter queue", self.import_dlq_url)):
             if not url:
                 continue
             got = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_COUNT_ATTRIBUTES))
-            total += sum(int(got["Attributes"].get(name, 0)) for name in QUEUE_COUNT_ATTRIBUTES)
-        return total
+            said.append(f"{name} holds {sum(int(got['Attributes'].get(n, 0)) for n in QUEUE_COUNT_ATTRIBUTES)}")
+        return ", ".join(said) + " message(s), of any manifest" if said else "no import queue to look at"

@@ -394,7 +394,7 @@ def test_dynamodb_requests_per_delivery(aws: Aws, message: MessageFactory) -> No
     assert summary is not None and (summary["imported"], summary["outstanding"], summary["state"]) == (2, 0, QUEUED)
     ddb.reset()
     importer.complete([mid, mid])
-    assert ddb.calls == ["UpdateItem"]
+    assert ddb.calls == ["Query", "UpdateItem"]  # summary and shards in one read, then the completion
     summary = aws.audit.get_summary(mid)
     assert summary is not None and summary["state"] == COMPLETE
 

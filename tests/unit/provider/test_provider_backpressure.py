@@ -82,8 +82,9 @@ def test_a_pause_without_progress_still_tells_the_watchdog_the_manifest_is_alive
     assert [s["manifest_id"] for s in aws.audit.unfinished_manifests(idle_since="2021-01-01T00:00:00Z")] == []
 
 
-def test_a_pause_that_finds_another_invocation_ahead_hands_over_to_a_recheck(aws, pems, monkeypatch):
-    """Between this invocation's commit and its pause note, another one commits: this one is behind."""
+def test_a_pause_that_finds_another_invocation_ahead_stops_and_sends_nothing(aws, pems, monkeypatch):
+    """Between this invocation's commit and its pause note, another one commits: this one is behind,
+    and the one ahead carries the manifest on (one live chain: no second handle)."""
     provider, sqs, event, mid = setup(aws, pems, 30)
     note = provider.audit.note_paused
 
@@ -96,9 +97,19 @@ def test_a_pause_that_finds_another_invocation_ahead_hands_over_to_a_recheck(aws
     [result] = provider.handle_record(_record(event), FakeContext())
 
     assert result.outcome == "behind"
-    [recheck] = sqs.sent
-    assert '"expect":13' in recheck["MessageBody"] and recheck["DelaySeconds"] == 900
+    assert sqs.sent == []
     assert "paused_until" not in aws.audit.get_summary(mid)
+
+
+def test_a_pause_note_of_a_stale_chain_is_refused(aws, pems):
+    """The watchdog took the manifest over (chain 1) while a chain-0 invocation was about to pause."""
+    provider, sqs, event, mid = setup(aws, pems, 30)
+    aws.audit.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
+    assert aws.audit.bump_chain(mid, chain=0, checkpoint=0) == 1
+
+    assert not aws.audit.note_paused(mid, checkpoint=0, seconds=60, chain=0)
+    assert aws.audit.note_paused(mid, checkpoint=0, seconds=60, chain=1)
+    assert aws.audit.bump_chain(mid, chain=0, checkpoint=0) is None  # a second watchdog saw chain 0: refused
 
 
 def test_a_paused_manifest_resumes_only_with_a_stride_free_and_finishes_exactly_once(aws, pems):

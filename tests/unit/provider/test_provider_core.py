@@ -43,11 +43,12 @@ class ListPorts:
                 duplicates[position] = held
         return duplicates
 
-    def send(self, entry: Certificate) -> str | None:
-        if entry.position in self.too_large:
-            return "message is too large"
+    def prepare(self, entry: Certificate) -> str | None:
+        return "message is too large" if entry.position in self.too_large else None
+
+    def send(self, entry: Certificate) -> None:
+        assert entry.position not in self.too_large, "a refused entry was sent"
         self.buffered.append(entry.position)
-        return None
 
     def commit(self, commit: Commit) -> bool:
         if self.ahead_at is not None and commit.position >= self.ahead_at:

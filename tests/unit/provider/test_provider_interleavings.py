@@ -2,7 +2,8 @@
 
 * an SDK ``ValueError`` raised inside ``BatchSender.flush`` (not the oversize refusal);
 * an ambiguous checkpoint write: applied, response lost, the SDK's retry fails the condition;
-* a behind invocation acknowledging the message the invocation ahead also holds, which then dies;
+* a behind invocation acknowledging the message the invocation ahead also holds, which then dies
+  (the watchdog starts a new chain), and handles of an older chain (issue 21: they vanish);
 * ``SendMessageBatch`` answers naming an unknown Id, or leaving an Id out;
 * (found by the model-based test) the final checkpoint applied, the invocation killed before
   its completion check, every outcome already recorded: nothing would complete the manifest.
@@ -13,6 +14,7 @@ exact point with ``threading.Event``: no sleeps.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -21,7 +23,8 @@ from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
 from provider_helpers import generated_manifest
 
 from thingpress import audit, messages
-from thingpress.provider import BatchSender, Continuation, ObjectRef, Provider, ProviderError, Tuning
+from thingpress.provider import BatchSender, Provider, ProviderError, Tuning
+from thingpress.watchdog import Watchdog
 
 KEY = "generated/batch-1.txt"
 
@@ -161,7 +164,7 @@ def test_a_provider_whose_checkpoint_response_is_lost_carries_on_to_the_end(aws,
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
     provider = Provider("generated", settings=aws.settings("generated"), s3=aws.s3, sqs=aws.sqs,
                         dynamodb=LostCheckpointResponse(aws.dynamodb), sleep=lambda _s: None,
-                        tuning=Tuning(checkpoint_every=2, recheck_seconds=0))
+                        tuning=Tuning(checkpoint_every=2))
 
     [result] = provider.handle_record(_record(event), FakeContext())
 
@@ -172,7 +175,7 @@ def test_a_provider_whose_checkpoint_response_is_lost_carries_on_to_the_end(aws,
     assert drain_queue(aws.sqs, aws.manifest_queue) == []
 
 
-# -- 3. a behind invocation never drops the only handle on the manifest ----------------------------
+# -- 3. one live chain: a behind invocation acks; a stale handle vanishes; the watchdog takes over --
 
 
 class DiesOnSecondBatch:
@@ -196,11 +199,23 @@ class DiesOnSecondBatch:
         return getattr(self.real, name)
 
 
+def watchdog(aws: Any, clock: float) -> Watchdog:
+    """A watchdog whose clock is ``clock`` (epoch seconds) with a one-hour stall threshold."""
+    return Watchdog(audit=aws.audit, sqs=aws.sqs, manifest_queue_urls={"generated": aws.manifest_queue},
+                    import_queue_url=aws.import_queue, import_dlq_url=None, stall_after_seconds=3600,
+                    clock=lambda: clock)
+
+
+LATER = 4e9  # far past every stall threshold
+
+
 def test_the_manifest_resumes_when_the_invocation_ahead_dies_after_the_behind_one_acked(aws, pems):
-    """Both invocations hold the same SQS message; the ahead one commits 2 and dies after B acked it."""
+    """Both invocations hold the same SQS message; the ahead one commits 2 and dies after B acked it.
+    No handle is left: the watchdog starts a new chain, and the old message, back from its
+    visibility timeout, is stale."""
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
     mid = mid_of(event)
-    tuning = Tuning(checkpoint_every=2, recheck_seconds=0)
+    tuning = Tuning(checkpoint_every=2)
     ahead_sqs = DiesOnSecondBatch(aws.sqs)
     ahead = aws.provider(sqs=ahead_sqs, tuning=tuning)
     behind = aws.provider(tuning=tuning)
@@ -209,7 +224,7 @@ def test_the_manifest_resumes_when_the_invocation_ahead_dies_after_the_behind_on
     def run_ahead() -> None:
         try:
             ahead.handle_record(_record(event), FakeContext())
-        except BaseException as exc:  # noqa: BLE001 -- the death is the point; checked below
+        except ConnectionError as exc:  # the death is the point; checked below
             died.append(exc)
 
     real_checkpoint = behind.audit.checkpoint
@@ -230,63 +245,76 @@ def test_the_manifest_resumes_when_the_invocation_ahead_dies_after_the_behind_on
     thread.join(10)
     assert [type(e) for e in died] == [ConnectionError]
     assert aws.audit.get_summary(mid)["checkpoint"] == 2
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []  # the behind one sent nothing
 
-    # Nothing but the manifest queue can resume it now: a recheck expecting checkpoint 2 is there.
-    [recheck] = drain_queue(aws.sqs, aws.manifest_queue)
-    cont = Continuation(mid, "generated", ObjectRef("manifests", KEY, event["Records"][0]["s3"]["object"]["versionId"],
-                                                    event["Records"][0]["s3"]["object"]["eTag"]), expect=2)
-    assert recheck["Body"] == cont.encode()
-    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(recheck["Body"]), FakeContext())] \
+    # No progress for longer than the stall threshold: the watchdog starts chain 1.
+    assert watchdog(aws, LATER).sweep().resumed == [mid]
+    [resume] = drain_queue(aws.sqs, aws.manifest_queue)
+    assert json.loads(resume["Body"])["chain"] == 1
+    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(resume["Body"]), FakeContext())] \
         == ["complete"]
     summary = aws.audit.get_summary(mid)
     assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["parse_done"]) == (6, 6, 6, True)
     assert set(positions_sent(aws)) == set(range(1, 7))  # 1-2 may be sent by both: the importer is idempotent
+    # The S3 event the dead invocation held comes back after its visibility timeout: stale.
+    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(event), FakeContext())] == ["skipped"]
     assert settle(aws, aws.provider(tuning=tuning)) == []
 
 
-def _cont(aws: Any, event: dict[str, Any], expect: int | None) -> str:
-    obj = event["Records"][0]["s3"]["object"]
-    return Continuation(mid_of(event), "generated", ObjectRef("manifests", KEY, obj["versionId"], obj["eTag"]),
-                        expect).encode()
+def test_a_handle_of_an_older_chain_is_stale_and_sends_nothing(aws, pems):
+    """Issue 21, defect 3 (handles multiply). Chain 0's continuation fails and stays invisible; the
+    watchdog resumes the idle manifest on chain 1, which moves on; then chain 0's message comes back.
+    It must acknowledge and vanish: before chains it parsed the same stretches as chain 1."""
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:8]))
+    mid = mid_of(event)
+    tuning = Tuning(max_entries_per_invocation=2)
+    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(event), FakeContext())] == ["chunked"]
+    [old] = drain_queue(aws.sqs, aws.manifest_queue)  # chain 0's continuation: its invocation fails, invisible
+    assert json.loads(old["Body"])["chain"] == 0
+
+    assert watchdog(aws, LATER).sweep().resumed == [mid]
+    [takeover] = drain_queue(aws.sqs, aws.manifest_queue)
+    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(takeover["Body"]), FakeContext())] \
+        == ["chunked"]
+    assert positions_sent(aws) == [1, 2, 3, 4]
+
+    [result] = aws.provider(tuning=tuning).handle_record(_record(old["Body"]), FakeContext())
+
+    assert (result.outcome, result.entries, result.queued) == ("stale", 0, 0)
+    assert positions_sent(aws) == []
+    [live] = drain_queue(aws.sqs, aws.manifest_queue)  # one handle: chain 1's continuation
+    assert json.loads(live["Body"])["chain"] == 1
+    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(live["Body"]), FakeContext())] \
+        == ["chunked"]
+    assert settle(aws, aws.provider(tuning=tuning)) == ["chunked", "complete"]
+    assert positions_sent(aws) == [5, 6, 7, 8]  # each stretch sent once
+    assert aws.audit.get_summary(mid)["chain"] == 1
 
 
-def test_a_recheck_finding_the_manifest_moved_on_watches_on_until_it_is_finished(aws, pems):
+def test_two_sweeps_leave_one_live_chain(aws, pems):
+    """The watchdog resumes an idle manifest on every sweep: each sweep's continuation makes the
+    previous one stale, so however many sweeps ran, one continuation does the work."""
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
     mid = mid_of(event)
-    tuning = Tuning(recheck_seconds=0)
-    provider = aws.provider(tuning=tuning)
-    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=None, etag=None, size=1)
-    assert aws.audit.checkpoint(mid, 4, audit.Progress(entries=4, queued=4), previous=0)
+    obj = event["Records"][0]["s3"]["object"]
+    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=obj["versionId"],
+                             etag=obj["eTag"], size=obj["size"])
+    assert aws.audit.checkpoint(mid, 2, audit.Progress(entries=2, queued=2), previous=0)
+    for _ in range(2):
+        assert watchdog(aws, LATER).sweep().resumed == [mid]
+    first, second = drain_queue(aws.sqs, aws.manifest_queue)
+    provider = aws.provider()
 
-    [result] = provider.handle_record(_record(_cont(aws, event, 2)), FakeContext())
+    outcomes = [r.outcome for m in (first, second) for r in provider.handle_record(_record(m["Body"]), FakeContext())]
 
-    assert result.outcome == "watching"
-    [again] = drain_queue(aws.sqs, aws.manifest_queue)
-    assert again["Body"] == _cont(aws, event, 4)
-    assert positions_sent(aws) == []
-    # The invocation that moved it on finishes; the next recheck ends the chain.
-    assert aws.audit.checkpoint(mid, 6, audit.Progress(entries=2, queued=2), previous=4, parse_done=True)
-    assert [r.outcome for r in provider.handle_record(_record(again["Body"]), FakeContext())] == ["skipped"]
+    assert outcomes == ["stale", "complete"]
+    assert positions_sent(aws) == [3, 4, 5, 6]
     assert drain_queue(aws.sqs, aws.manifest_queue) == []
 
 
-def test_a_recheck_finding_the_checkpoint_unchanged_takes_the_manifest_over(aws, pems):
+def test_a_behind_invocation_on_a_finished_manifest_sends_nothing(aws, pems):
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
-    mid = mid_of(event)
-    provider = aws.provider(tuning=Tuning(recheck_seconds=0))
-    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=None, etag=None, size=1)
-    assert aws.audit.checkpoint(mid, 4, audit.Progress(entries=4, queued=4), previous=0)
-
-    assert [r.outcome for r in provider.handle_record(_record(_cont(aws, event, 4)), FakeContext())] == ["complete"]
-
-    assert positions_sent(aws) == [5, 6]
-    summary = aws.audit.get_summary(mid)
-    assert (summary["entries"], summary["queued"], summary["parse_done"]) == (6, 6, True)
-
-
-def test_a_behind_invocation_on_a_finished_manifest_sends_no_recheck(aws, pems):
-    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
-    behind = aws.provider(tuning=Tuning(recheck_seconds=0))
+    behind = aws.provider()
     real_checkpoint = behind.audit.checkpoint
 
     def finished_first(*args: Any, **kwargs: Any) -> bool:
@@ -302,28 +330,6 @@ def test_a_behind_invocation_on_a_finished_manifest_sends_no_recheck(aws, pems):
 
     assert result.outcome == "behind"
     assert drain_queue(aws.sqs, aws.manifest_queue) == []
-
-
-def test_the_recheck_delay_outlives_any_invocation_ahead(aws, pems):
-    """Default delay: twice the invocation's time at start, at most SQS's 900 s."""
-    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:2]))
-    sent: list[dict[str, Any]] = []
-
-    class Recorder:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(aws.sqs, name)
-
-        def send_message(self, **kwargs: Any) -> dict[str, Any]:
-            sent.append(kwargs)
-            return {}
-
-    provider = aws.provider(sqs=Recorder())
-    mid = mid_of(event)
-    aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=None, etag=None, size=1)
-    assert aws.audit.checkpoint(mid, 1, audit.Progress(entries=1, queued=1), previous=0)
-    for remaining_ms, delay in ((60_000, 120), (900_000, 900)):
-        provider.handle_record(_record(_cont(aws, event, 0)), FakeContext(remaining_ms=[remaining_ms]))
-        assert sent.pop()["DelaySeconds"] == delay
 
 
 # -- 4. SendMessageBatch answers are read entry by entry -------------------------------------------

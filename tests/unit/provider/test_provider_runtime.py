@@ -284,7 +284,7 @@ def test_resumes_after_a_simulated_timeout_without_sending_twice(aws, pems):
     [cont] = continuations(aws)
     assert cont == {"schema": CONTINUE_SCHEMA, "manifest_id": mid, "vendor": "generated", "bucket": "manifests",
                     "key": KEY, "version_id": event["Records"][0]["s3"]["object"]["versionId"],
-                    "etag": event["Records"][0]["s3"]["object"]["eTag"]}
+                    "etag": event["Records"][0]["s3"]["object"]["eTag"], "chain": 0}
 
     assert run(aws, provider, cont) == {"batchItemFailures": []}
 

@@ -70,7 +70,8 @@ def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pem
     (sent,) = drain_queue(aws.sqs, aws.manifest_queue)
     body = sent["Body"]
     assert '"schema":"' + CONTINUE_SCHEMA + '"' in body and f'"manifest_id":"{mid}"' in body
-    assert parse_queue_message(body).expect == 5  # a recheck: a no-op if the manifest moved on meanwhile
+    assert parse_queue_message(body).chain == 1  # a new chain: the lost continuation (chain 0) is stale now
+    assert aws.audit.get_summary(mid)["chain"] == 1
     assert aws.provider().handle(sqs_event(body), FakeContext()) == {"batchItemFailures": []}
     rest = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
     assert sorted(m.position for m in rest) == list(range(6, 13))
@@ -78,22 +79,22 @@ def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pem
     assert (done["state"], done["entries"], done["queued"], done["outstanding"]) == (audit.QUEUED, 12, 12, 12)
 
 
-def test_a_duplicate_continuation_after_the_manifest_moved_on_changes_nothing(aws, dlq, pems):
+def test_a_second_sweep_makes_the_first_continuation_stale(aws, dlq, pems):
     mid = parse(aws, pems, 12, tuning=Tuning(max_entries_per_invocation=5))
     drain_queue(aws.sqs, aws.import_queue)
     drain_queue(aws.sqs, aws.manifest_queue)
     dog = watchdog(aws, dlq)
     assert dog.sweep().resumed == [mid]
-    assert dog.sweep().resumed == [mid]  # a second sweep before the first continuation ran: harmless
+    assert dog.sweep().resumed == [mid]  # a second sweep before the first continuation ran: a new chain again
     first, second = (m["Body"] for m in drain_queue(aws.sqs, aws.manifest_queue))
-    aws.provider().handle(sqs_event(first), FakeContext())
     before = aws.audit.get_summary(mid)
+    aws.provider().handle(sqs_event(first), FakeContext())
+    assert aws.audit.get_summary(mid) == before and drain_queue(aws.sqs, aws.import_queue) == []  # stale
 
     aws.provider().handle(sqs_event(second), FakeContext())
 
     assert len(drain_queue(aws.sqs, aws.import_queue)) == 7  # positions 6..12, once
-    assert aws.audit.get_summary(mid) == before
-    assert drain_queue(aws.sqs, aws.manifest_queue) == []  # no recheck chain left behind
+    assert drain_queue(aws.sqs, aws.manifest_queue) == []  # no other handle left behind
     # finished parsing: the watchdog leaves it to the importer now (its messages are "in the queue")
     assert watchdog(aws, dlq).sweep().resumed == []
 
@@ -123,7 +124,7 @@ def test_a_parsed_manifest_whose_completion_was_lost_is_completed(aws, dlq, pems
 # -- STALLED -----------------------------------------------------------------------
 
 
-def test_import_messages_gone_and_counters_short_is_stalled_with_the_reason_once(aws, dlq, pems):
+def test_outcomes_missing_and_no_progress_is_stalled_with_the_reason_once(aws, dlq, pems):
     mid = parse(aws, pems, 12)
     sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
     record_all(aws, sent[:9])  # three import messages vanished without an outcome
@@ -135,8 +136,9 @@ def test_import_messages_gone_and_counters_short_is_stalled_with_the_reason_once
     summary = aws.audit.get_summary(mid)
     assert summary["state"] == audit.STALLED
     assert summary["reason"] == (
-        "parsed, but 3 of 12 entries have no outcome (outstanding 3) and no import message remains "
-        f"(import queue and dead-letter queue empty); no progress since {seen['updated_at']}")
+        f"parsed, but 3 of 12 entries have no outcome (outstanding 3) and none came since {seen['updated_at']}: "
+        "their import messages are in the import dead-letter queue (thingpress redrive), were lost, or keep "
+        "failing; import queue holds 0, import dead-letter queue holds 0 message(s), of any manifest")
     assert summary["updated_at"] == seen["updated_at"]  # marking is not progress
     assert (summary["imported"], summary["outstanding"]) == (9, 3)
     # idempotent: STALLED is not looked at again
@@ -145,19 +147,30 @@ def test_import_messages_gone_and_counters_short_is_stalled_with_the_reason_once
 
 
 @pytest.mark.parametrize("where", ["visible", "in_flight", "dlq"])
-def test_not_stalled_while_an_import_message_remains(aws, dlq, pems, where):
+def test_stalled_whatever_other_manifests_hold_in_the_queues(aws, dlq, pems, where):
+    """Issue 21, defect 4: one other manifest's import message, or any old DLQ message, kept a leaked
+    manifest QUEUED (and holding the import window) for up to 14 days. A manifest is judged by its
+    own progress; the reason says what the queues hold. A redrive still completes it."""
     mid = parse(aws, pems, 3)
+    lost = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]  # its messages: lost
+    other = ('{"other manifest": 1}' if where != "dlq" else "an old dead letter")
+    aws.sqs.send_message(QueueUrl=dlq if where == "dlq" else aws.import_queue, MessageBody=other)
     if where == "in_flight":
         got = aws.sqs.receive_message(QueueUrl=aws.import_queue, MaxNumberOfMessages=10, VisibilityTimeout=600)
-        assert len(got["Messages"]) == 3
-    elif where == "dlq":
-        for m in drain_queue(aws.sqs, aws.import_queue)[:1]:
-            aws.sqs.send_message(QueueUrl=dlq, MessageBody=m["Body"])
+        assert len(got["Messages"]) == 1
 
     result = watchdog(aws, dlq).sweep()
 
-    assert result == SweepResult(checked=1, resumed=[], stalled=[])
-    assert aws.audit.get_summary(mid)["state"] == audit.QUEUED
+    assert result == SweepResult(checked=1, resumed=[], stalled=[mid])
+    summary = aws.audit.get_summary(mid)
+    assert summary["state"] == audit.STALLED
+    held = ("import queue holds 0, import dead-letter queue holds 1" if where == "dlq"
+            else "import queue holds 1, import dead-letter queue holds 0")
+    assert summary["reason"].startswith("parsed, but 3 of 3 entries have no outcome (outstanding 3)")
+    assert held in summary["reason"]
+    assert aws.audit.unfinished_manifests() == []  # no longer holds room in the import window
+    record_all(aws, lost)  # the missing messages come back (a redrive) and are imported
+    assert aws.audit.try_complete(mid) and aws.audit.get_summary(mid)["state"] == audit.COMPLETE
 
 
 def test_a_late_outcome_completes_a_stalled_manifest(aws, dlq, pems):
