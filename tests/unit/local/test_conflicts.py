@@ -102,6 +102,8 @@ def test_items_not_held_are_unaffected(ddb, transaction_holds):
     ddb.transact_write_items(TransactItems=[update(key("b"), "free"), update(key("a", "another"), "free")])
     assert item(ddb, key("b"))["v"] == {"S": "free"} and item(ddb, key("a"), OTHER_TABLE)["v"] == {"S": "free"}
     assert transaction_holds.counts == {"single_writes": 0, "transactions": 0, "injected": 0}
+    with pytest.raises(ClientError, match="TransactionConflictException"):  # while the held item itself is refused
+        ddb.put_item(TableName=TABLE, Item=key("a"))
 
 
 def test_a_cancelled_transaction_holds_nothing(ddb, transaction_holds):
