@@ -134,6 +134,32 @@ def vendor_samples() -> Path:
     return path
 
 
+class ManualClock:
+    """A monotonic clock that moves only when a test says so (``advance``): holds expire without sleeping."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def transaction_holds():
+    """The process's DynamoDB transaction holds (``thingpress_cli.local.conflicts.HOLDS``, applied to
+    in-process moto too), off, on a :class:`ManualClock` (``transaction_holds.clock.advance(s)``). A test
+    turns them on with ``transaction_holds.configure({"hold_ms": 25})``; afterwards they are reset (off,
+    real clock, nothing held, counts zero), so nothing leaks into the next test."""
+    from thingpress_cli.local.conflicts import HOLDS
+
+    HOLDS.reset(ManualClock())
+    yield HOLDS
+    HOLDS.reset()
+
+
 def _use_project_toolchain() -> None:
     """Synth in-process and terraform/cdktf subprocesses use the project's toolchain:
     Node 22 for jsii (no end-of-life banner) and the offline-mirror CLI config."""

@@ -12,6 +12,9 @@ The quota mode's rates come from ``--quotas`` (a preset or JSON), else from
 deprecating an IoT thing type and deleting it (AWS: 300 s; see
 :mod:`.iot_deletion`) comes from ``--thing-type-wait``, else from
 ``THINGPRESS_EMULATOR_THING_TYPE_WAIT``; :func:`set_settings` changes it at runtime.
+How long a transaction holds its DynamoDB items (see :mod:`.conflicts`; default 0,
+off) comes from ``THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS``; :func:`set_conflicts`
+replaces it and the chaos rate at runtime.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.local import state
+from thingpress_cli.local import conflicts, state
 from thingpress_cli.local.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
 
@@ -188,6 +191,11 @@ def set_faults(url: str, settings: dict[str, Any]) -> dict[str, Any]:
     return _post(url, "/moto-api/thingpress/faults", json.dumps(settings))
 
 
+def set_conflicts(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Replace the running emulator's transaction-conflict settings (``{}``: off); returns its report (see :mod:`.conflicts`)."""
+    return _post(url, conflicts.CONFLICTS_PATH, json.dumps(settings))
+
+
 def fault_report(url: str) -> dict[str, Any]:
     """The running emulator's fault settings and the counts of faults injected so far."""
     with urllib.request.urlopen(f"{url}/moto-api/thingpress/faults", timeout=5) as answer:
@@ -215,6 +223,7 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     rates = Quotas()
     rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
     rules = DeletionRules(thing_type_wait) if thing_type_wait is not None else DeletionRules.from_environment()
+    conflicts.HOLDS.configure(conflicts.from_environment())
     app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
     # No access log: one line per request would cost CPU and disk with the runner polling all day.
     logging.getLogger("waitress").setLevel(logging.ERROR)
@@ -223,7 +232,8 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bound = int(server.effective_port)  # type: ignore[union-attr]
     sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'}; "
-                     f"thing type deprecation wait: {rules.deprecation_wait:g} s)\n")
+                     f"thing type deprecation wait: {rules.deprecation_wait:g} s; "
+                     f"transaction hold: {conflicts.HOLDS.settings['hold_ms']:g} ms)\n")
     sys.stdout.flush()
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")

@@ -88,6 +88,15 @@ The changes, one by one:
   delivered twice at once was counted twice). DynamoDB requests are serialized
   (:func:`one_at_a_time` on moto's DynamoDB response handler, so in-process
   ``mock_aws`` clients get it too).
+* **DynamoDB transaction conflicts** (:mod:`.conflicts`, off by default). Serialized,
+  no transaction is ever "ongoing", so moto never answers what AWS answers a write to an
+  item an ongoing ``TransactWriteItems`` holds
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling):
+  ``TransactionConflictException``, or a transaction cancelled with reason
+  ``TransactionConflict``. Under the same lock, a transaction that succeeded holds its
+  items for a while and writes to them are refused as AWS does
+  (:func:`_with_transaction_holds`); the hold (``THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS``)
+  and a chaos rate are set at ``/moto-api/thingpress/conflicts``.
 * **SQS message move tasks** (DLQ redrive): moto has no ``StartMessageMoveTask``,
   ``ListMessageMoveTasks`` or ``CancelMessageMoveTask``; :mod:`.sqs_move`
   implements them as the SQS API reference describes and :func:`configure_moto`
@@ -144,6 +153,7 @@ from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
 from thingpress_cli.local import iot_deletion, sqs_move
+from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
@@ -351,18 +361,62 @@ def aws_create_thing(create_thing: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def one_at_a_time(call_action: Callable[..., Any]) -> Callable[..., Any]:
-    """A response class's ``call_action`` run under one lock: each request applies atomically."""
+    """A response class's ``call_action`` run under one lock: each request applies atomically.
+
+    Under the same lock, when :data:`.conflicts.HOLDS` is on, a write is first checked
+    against the items recent transactions hold (:func:`_with_transaction_holds`).
+    """
     lock = threading.Lock()
 
     def serialized(self: Any) -> Any:
         with lock:
+            if HOLDS.active:
+                return _with_transaction_holds(self, call_action)
             return call_action(self)
 
     return serialized
 
 
+def _with_transaction_holds(handler: Any, call_action: Callable[..., Any]) -> Any:
+    """A DynamoDB write refused as AWS refuses it during a transaction on its item, else applied.
+
+    AWS: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling
+    (the rules and the model: :mod:`.conflicts`). A refused request is answered
+    before moto sees it, so nothing of it is applied; a ``TransactWriteItems`` that
+    succeeded holds its items.
+    """
+    action = handler._get_action()
+    if action not in SINGLE_WRITES and action != TRANSACTION:
+        return call_action(handler)
+    params = getattr(handler, "params", None) or {}
+    entries = params.get("TransactItems") if action == TRANSACTION else [{action: params}]
+    keys = [_item_key(handler.dynamodb_backend, entry) for entry in entries or []]
+    token = params.get("ClientRequestToken") if action == TRANSACTION else None
+    refusal = HOLDS.refusal(action, keys, token)
+    if refusal is not None:  # rendered as moto's call_action renders an error its action raises
+        headers = {**handler.response_headers, **dict(refusal.get_headers()), "status": str(refusal.code)}
+        return refusal.code, headers, refusal.description
+    answer = call_action(handler)
+    if action == TRANSACTION and answer[0] == 200:
+        HOLDS.hold(keys, token)
+    return answer
+
+
+def _item_key(backend: Any, entry: Any) -> Key | None:
+    """(table ARN, hash key, range key) of the one item a transaction action names, else None.
+
+    A single write passes as ``{"PutItem": params}``: its ``Item`` or ``Key`` is read as a
+    transaction's ``Put``/``Update``/``Delete`` is (:func:`_transaction_items`).
+    """
+    found = _transaction_items(backend, [entry])
+    if not found:
+        return None
+    table, hash_key, range_key = found[0]
+    return table.table_arn, hash_key, range_key
+
+
 class Extension:
-    """WSGI layer in front of moto: IoT tags, Lambda code locations, quota mode and its endpoint."""
+    """WSGI layer in front of moto: IoT tags, Lambda code locations, quota mode, and the control endpoints."""
 
     def __init__(self, app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> None:
         self.app = app
@@ -378,6 +432,8 @@ class Extension:
             return self._settings_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == FAULTS_PATH:
             return self._faults_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == CONFLICTS_PATH:
+            return self._conflicts_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == CODE_PATH:
             return LambdaCode.serve(environ, start_response)
         service = signing_service(environ)
@@ -442,6 +498,15 @@ class Extension:
             except (ValueError, TypeError, KeyError) as error:
                 return json_response(start_response, "400 Bad Request", {"message": str(error)})
         return json_response(start_response, "200 OK", self.faults.report())
+
+    @staticmethod
+    def _conflicts_endpoint(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                HOLDS.configure(json.loads(read_body(environ) or b"{}"))
+            except (ValueError, TypeError) as error:
+                return json_response(start_response, "400 Bad Request", {"message": str(error)})
+        return json_response(start_response, "200 OK", HOLDS.report())
 
 
 #: The request context AWS sees for an SDK call: always over TLS.
