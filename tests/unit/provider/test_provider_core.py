@@ -173,3 +173,15 @@ def test_claims_are_batched():
     ports = ListPorts()
     run([cert(i, f"f{i}") for i in range(1, 251)], ports, pace=Pace(claim_batch=100, checkpoint_every=1000))
     assert ports.claim_calls == 3
+
+
+def test_an_entry_refused_at_send_holds_no_claim_so_a_later_copy_is_sent():
+    """Issue 21, defect 1: the claim used to be taken before the send refused the entry, so a later copy
+    of the certificate counted as a duplicate of the refused position and was never imported."""
+    ports = ListPorts(too_large=frozenset({1}))
+    result = run([cert(1, "X"), cert(2, "X"), cert(3, "Y")], ports, pace=Pace(claim_batch=2))
+
+    assert (result.entries, result.queued, result.duplicates, result.rejected) == (3, 2, 0, 1)
+    assert ports.sent == [2, 3]
+    assert ports.claims == {"X": 2, "Y": 3}
+    assert [r["position"] for r in ports.commits[-1].stretch.refusals] == [1]

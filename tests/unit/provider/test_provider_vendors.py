@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 from typing import Any
 
@@ -167,6 +168,26 @@ def test_expired_certificates_follow_the_setting(aws):
     imported = put_and_event(aws.s3, aws.bucket, "generated/old-again.txt", body)
     aws.provider("generated", expired_certificates="import").handle(sqs_event(imported), FakeContext())
     assert [m.thing_name for m in imports(aws)] == ["Device-0", "Device-1"]
+
+
+def test_validity_is_judged_at_the_manifest_start_on_every_run(aws):
+    """Issue 21, defect 2: a run after a certificate's notAfter (a continuation, a replay) judged it at
+    "now" and refused what an earlier run of the same manifest had sent and imported; the counters then
+    exceeded the entries and the manifest never completed. Received two days ago, while the
+    certificates (expired yesterday) were still valid: both are sent, today too."""
+    body = f.generated_manifest(f.devices(2, expired=True))
+    event = put_and_event(aws.s3, aws.bucket, "generated/received-earlier.txt", body)
+    obj = event["Records"][0]["s3"]["object"]
+    mid = mid_of("generated", event)
+    aws.audit.start_manifest(mid, vendor="generated", bucket=aws.bucket, key="generated/received-earlier.txt",
+                             version=obj["versionId"], etag=obj["eTag"], size=obj["size"],
+                             now=datetime.now(UTC) - timedelta(days=2))
+
+    aws.provider("generated").handle(sqs_event(event), FakeContext())
+
+    assert [m.thing_name for m in imports(aws)] == ["Device-0", "Device-1"]
+    summary = aws.audit.get_summary(mid)
+    assert (summary["entries"], summary["queued"], summary["rejected"]) == (2, 2, 0)
 
 
 # -- the four handler modules -------------------------------------------------------
