@@ -88,6 +88,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -264,9 +265,34 @@ def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _T = TypeVar("_T")
 
 
-def _chain_is(chain: int) -> str:
-    """The condition "this summary is still on chain ``:chain``" (one written before chains is on chain 0)."""
-    return "(attribute_not_exists(chain) OR chain = :chain)" if chain == 0 else "chain = :chain"
+def _epoch_number(seconds: float) -> Decimal:
+    """Epoch seconds as a DynamoDB number, to the millisecond (the serializer takes no float)."""
+    return Decimal(str(round(seconds, 3)))
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """Which message an invocation runs on: its chain and link (``thingpress.provider``, "One live chain").
+
+    ``link`` is None for a manifest's S3 event (no link handed over yet).
+    """
+
+    chain: int = 0
+    link: str | None = None
+
+    def condition(self) -> tuple[str, dict[str, Any]]:
+        """The condition "the summary is still on this handle", and its values."""
+        chain = "(attribute_not_exists(chain) OR chain = :chain)" if self.chain == 0 else "chain = :chain"
+        link = "attribute_not_exists(link)" if self.link is None else "link = :link"
+        values: dict[str, Any] = {":chain": self.chain}
+        if self.link is not None:
+            values[":link"] = self.link
+        return f"{chain} AND {link}", values
+
+    @classmethod
+    def of(cls, summary: dict[str, Any]) -> Handle:
+        """The handle a summary is on now."""
+        return cls(int(summary.get("chain") or 0), summary.get("link"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +398,7 @@ class AuditTable:
     def checkpoint(self, mid: str, position: int, progress: Progress, *, state: str = PARSING,
                    parse_done: bool = False, sha256: str | None = None, note: str | None = None,
                    previous: int | None = None, now: datetime | None = None,
-                   cursor: dict[str, int] | None = None, chain: int | None = None) -> bool:
+                   cursor: dict[str, int] | None = None, handle: Handle | None = None) -> bool:
         """Commit provider progress up to ``position``. False if another invocation is ahead.
 
         The write is recognised as applied even when its response was lost and the
@@ -387,9 +413,9 @@ class AuditTable:
         manifest can never both add the same stretch. ``note`` (optional) is a
         one-line remark kept on the summary, e.g. "signed manifest holds no device
         certificates: ... nothing to import". ``cursor`` (optional, ``Cursor.as_item``)
-        is where reading resumes after ``position``. ``chain`` (optional) is the chain of
-        invocations this one belongs to (``thingpress.provider``, "One live chain"): the commit
-        then succeeds only if no other chain has taken the manifest over since.
+        is where reading resumes after ``position``. ``handle`` (optional) is the message this
+        invocation runs on (``thingpress.provider``, "One live chain"): the commit then succeeds
+        only if no other handle has taken the manifest over since.
         """
         names = {"#state": "state"}
         # Marks this very write: if its response is lost and the SDK's retry then fails the
@@ -430,9 +456,10 @@ class AuditTable:
             values[":true"] = True
         else:
             condition = "attribute_exists(pk) AND checkpoint < :pos"
-        if chain is not None:
-            condition += " AND " + _chain_is(chain)
-            values[":chain"] = chain
+        if handle is not None:
+            owned, owned_values = handle.condition()
+            condition += " AND " + owned
+            values.update(owned_values)
         try:
             self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
@@ -595,22 +622,23 @@ class AuditTable:
             ExpressionAttributeValues=to_item(values)))
 
     def note_paused(self, mid: str, *, checkpoint: int, seconds: int, now: datetime | None = None,
-                    chain: int | None = None) -> bool:
+                    handle: Handle | None = None) -> bool:
         """A provider paused the manifest at ``checkpoint`` for ``seconds`` (the import window is full).
 
         Moves ``updated_at`` (a paused manifest is alive: the watchdog must not take a
         run of pauses without progress for a stall and resume it a second time) and
         records ``paused_until``. Conditional on the checkpoint still being
-        ``checkpoint`` and parsing not finished (and, with ``chain``, on no other chain having
+        ``checkpoint`` and parsing not finished (and, with ``handle``, on no other handle having
         taken over): False if another invocation moved on.
         """
         stamp = now or datetime.now(UTC)
         until = datetime.fromtimestamp(stamp.timestamp() + seconds, UTC)
         condition = "attribute_exists(pk) AND checkpoint = :c AND parse_done = :false"
         values: dict[str, Any] = {":now": now_iso(stamp), ":until": now_iso(until), ":c": checkpoint, ":false": False}
-        if chain is not None:
-            condition += " AND " + _chain_is(chain)
-            values[":chain"] = chain
+        if handle is not None:
+            owned, owned_values = handle.condition()
+            condition += " AND " + owned
+            values.update(owned_values)
         try:
             self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
@@ -622,25 +650,81 @@ class AuditTable:
             return False
         return True
 
-    def bump_chain(self, mid: str, *, chain: int, checkpoint: int, now: datetime | None = None) -> int | None:
-        """Take an idle manifest over with a new chain of invocations (the watchdog's resume).
+    def claim(self, mid: str, handle: Handle, *, until: float, now: float) -> bool:
+        """Take the manifest's lease for an invocation on ``handle`` until ``until`` (epoch seconds).
 
-        Conditional on the summary still being as the caller judged it (chain ``chain``,
-        checkpoint ``checkpoint``, parsing not finished). Returns the new chain, or None if
-        the manifest moved meanwhile. Every continuation of an older chain is stale from
-        then on (``thingpress.provider``, "One live chain").
+        Conditional on the summary still being on ``handle``, parsing not finished, and no
+        other invocation's lease running at ``now``: so at most one invocation works on a
+        manifest at a time (``thingpress.provider``, "One live chain"). False otherwise.
         """
+        owned, values = handle.condition()
         try:
             self._retrying(lambda: self.client.update_item(
                 TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET chain = :next, resumed_at = :now",
-                ConditionExpression=f"attribute_exists(pk) AND checkpoint = :c AND parse_done = :false AND {_chain_is(chain)}",
-                ExpressionAttributeValues=to_item({":next": chain + 1, ":now": now_iso(now), ":c": checkpoint,
-                                                   ":false": False, ":chain": chain}),
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression=(f"attribute_exists(pk) AND parse_done = :false AND {owned} AND "
+                                     "(attribute_not_exists(lease_until) OR lease_until < :now)"),
+                ExpressionAttributeValues=to_item({**values, ":until": _epoch_number(until),
+                                                   ":now": _epoch_number(now), ":false": False}),
+            ))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release(self, mid: str, handle: Handle, *, until: float) -> None:
+        """End the lease :meth:`claim` took until ``until`` (an invocation that fails early gives the
+        manifest back at once: its message comes back and carries on). A no-op if it is not that lease."""
+        owned, values = handle.condition()
+        try:
+            self._retrying(lambda: self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="REMOVE lease_until",
+                ConditionExpression=f"{owned} AND lease_until = :until",
+                ExpressionAttributeValues=to_item({**values, ":until": _epoch_number(until)}),
+            ))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def hand_over(self, mid: str, handle: Handle, link: str) -> bool:
+        """Pass the manifest from ``handle`` to the next message of its chain, ``link``; the lease ends.
+
+        Written before that message is sent. False (nothing written) if the summary is no
+        longer on ``handle``: another invocation took over.
+        """
+        owned, values = handle.condition()
+        try:
+            self._retrying(lambda: self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET link = :next REMOVE lease_until",
+                ConditionExpression=f"attribute_exists(pk) AND {owned}",
+                ExpressionAttributeValues=to_item({**values, ":next": link}),
+            ))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def bump_chain(self, mid: str, *, seen: dict[str, Any], link: str, now: datetime | None = None) -> Handle | None:
+        """Take an idle manifest over with a new chain of invocations (the watchdog's resume).
+
+        Conditional on the summary still being as the caller judged it (``seen``: its chain,
+        link and checkpoint; parsing not finished). Returns the new chain's handle (its first
+        link ``link``), or None if the manifest moved meanwhile. Every handle of an older
+        chain is stale from then on, and a lease it held ends (``thingpress.provider``).
+        """
+        old = Handle.of(seen)
+        owned, values = old.condition()
+        try:
+            self._retrying(lambda: self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                UpdateExpression="SET chain = :next, link = :new_link, resumed_at = :now REMOVE lease_until",
+                ConditionExpression=f"attribute_exists(pk) AND checkpoint = :c AND parse_done = :false AND {owned}",
+                ExpressionAttributeValues=to_item({**values, ":next": old.chain + 1, ":new_link": link,
+                                                   ":now": now_iso(now), ":c": int(seen.get("checkpoint") or 0),
+                                                   ":false": False}),
             ))
         except self.client.exceptions.ConditionalCheckFailedException:
             return None
-        return chain + 1
+        return Handle(old.chain + 1, link)
 
     def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
         """Summaries (as read, with their shards) in ``UNFINISHED_STATES``, optionally only

@@ -59,26 +59,34 @@ object once more for the summary's ``sha256`` (``MAX_MANIFEST_BYTES`` bounds tha
 One live chain per manifest
 ---------------------------
 The messages that carry a manifest on (its S3 event, then one continuation after
-another) form a *chain*, numbered on the summary (``chain``, 0 for the S3 event's).
-SQS can still hand out a second handle: a message whose visibility timeout ran out
-comes back, S3 delivers an event twice, the watchdog resumes a manifest it took for
-dead. Two live chains would parse and send the same stretches, and every copy costs
-the importer its IoT calls again. So:
+another) form a *chain*. SQS can still hand out a second handle: a message whose
+visibility timeout ran out comes back, S3 delivers an event twice, the watchdog
+resumes a manifest it took for dead. Two handles at work would parse and send the
+same stretches, and every copy costs the importer its IoT calls again. So the
+summary says which handle may run next, and at most one invocation runs at a time:
 
-* every continuation carries its chain, and an S3 event is chain 0. An invocation
-  whose message is not on the summary's chain is *stale*: it acknowledges its
-  message and does nothing (outcome ``stale``);
-* the only way to start a new chain is :meth:`AuditTable.bump_chain`, a
-  conditional update on the chain and checkpoint the caller saw: the watchdog does
-  it when a manifest has made no progress for twice the provider's timeout
-  (``thingpress.watchdog``). From then on the older chain's handles are stale;
-* checkpoints and pause notes are conditional on the invocation's chain and on the
-  checkpoint it counted from, so two invocations on one chain (two handles of one
-  message) never both commit a stretch: the one that finds itself *behind*
-  acknowledges its message and stops (outcome ``behind``). If the invocation ahead
-  then dies, its own message comes back after its visibility timeout, or the
-  watchdog starts a new chain: a handle is never the only one dropped, and handles
-  never multiply (every invocation sends at most one continuation, on its chain).
+* the summary holds ``chain`` (a number) and ``link`` (the token of the next message
+  of the chain; none before the first hand-over, which is the S3 event's turn). Every
+  continuation carries both (``Continuation``). A message whose chain and link are not
+  the summary's is *stale*: acknowledged, nothing done (outcome ``stale``);
+* an invocation on the live handle first takes the manifest's **lease**
+  (``AuditTable.claim``: conditional on the handle and on no lease running, until the
+  invocation's deadline). A second delivery of the same message meanwhile finds the
+  lease taken (outcome ``busy``): it cannot know whether the holder is alive, so it
+  replaces itself with the same handle, delayed until the lease ends, and is
+  acknowledged. If the holder died, that message (or the holder's own, back from its
+  visibility timeout) takes the lease then; if not, it is stale by then;
+* before sending its continuation an invocation **hands over** (``AuditTable.hand_over``:
+  a new link, the lease ended) and its checkpoints and pause notes are conditional on
+  its handle, so an invocation overtaken by the watchdog finds itself *behind* and stops;
+* the only way to start a new chain is ``AuditTable.bump_chain``, conditional on the
+  chain, link and checkpoint the caller saw: the watchdog does it when a manifest has
+  made no progress for twice the provider's timeout (``thingpress.watchdog``). From
+  then on the older chain's handles are stale.
+
+Every invocation sends at most one message, on its own handle, so handles never
+multiply, and a manifest is never left without one for longer than the watchdog's
+threshold.
 
 An ambiguous checkpoint (the write applied, its response lost, the SDK's retry
 failing the condition) is recognised as applied (``AuditTable.checkpoint``), so it
@@ -93,8 +101,10 @@ import functools
 import hashlib
 import io
 import json
+import math
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,7 +121,7 @@ from cryptography import x509
 
 from thingpress import audit, events
 from thingpress.attributes import device_attributes
-from thingpress.audit import AuditTable, ClaimsUnsettled, Progress
+from thingpress.audit import AuditTable, ClaimsUnsettled, Handle, Progress
 from thingpress.cursor import Cursor
 from thingpress.backpressure import MAX_PAUSE_SECONDS, Backpressure, window_for
 from thingpress.errors import Refused, ThingpressError
@@ -130,6 +140,9 @@ _STAGE_IN_MEMORY = 8 * 1024 * 1024
 #: SendMessageBatch takes at most this many entries per call.
 MAX_BATCH_ENTRIES = 10
 _READ_CHUNK = 256 * 1024
+#: SQS's longest DelaySeconds, and Lambda's longest invocation (the lease without a context).
+MAX_DELAY_SECONDS = 900
+MAX_INVOCATION_MS = 900_000
 
 logger = Logger(service="thingpress-provider")
 metrics = Metrics(namespace="thingpress", service="thingpress-provider")
@@ -193,10 +206,11 @@ class RunResult:
 
     manifest_id: str
     #: skipped (already done), refused, complete (parse finished), chunked (continuation sent),
-    #: behind (another invocation on the chain is ahead: message acknowledged), deferred
-    #: (continuation sent before starting), stale (the message is not on the manifest's live
-    #: chain: acknowledged), paused (the import window is full: checkpoint committed, delayed
-    #: continuation sent).
+    #: behind (another handle took over while this one ran: message acknowledged), deferred
+    #: (continuation sent before starting), stale (the message is not the manifest's live
+    #: handle: acknowledged), busy (another invocation holds the lease: the same handle sent
+    #: again, delayed until the lease ends), paused (the import window is full: checkpoint
+    #: committed, delayed continuation sent).
     outcome: str
     entries: int = 0
     queued: int = 0
@@ -210,19 +224,21 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class Continuation:
-    """Carry on with a manifest, on chain ``chain`` (module docstring, "One live chain")."""
+    """Carry on with a manifest, as ``handle`` (module docstring, "One live chain")."""
 
     manifest_id: str
     vendor: str
     ref: ObjectRef
-    chain: int = 0
+    handle: Handle = Handle()
 
     def encode(self) -> str:
         fields: dict[str, Any] = {
             "schema": CONTINUE_SCHEMA, "manifest_id": self.manifest_id, "vendor": self.vendor,
             "bucket": self.ref.bucket, "key": self.ref.key, "version_id": self.ref.version_id,
-            "etag": self.ref.etag, "chain": self.chain,
+            "etag": self.ref.etag, "chain": self.handle.chain,
         }
+        if self.handle.link is not None:
+            fields["link"] = self.handle.link
         return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
 
@@ -248,12 +264,15 @@ def parse_queue_message(body: str) -> list[ObjectRef] | Continuation | None:
         try:
             ref = ObjectRef(bucket=str(data["bucket"]), key=str(data["key"]),
                             version_id=data.get("version_id") or None, etag=data.get("etag") or None)
-            chain = data.get("chain", 0)
+            chain, link = data.get("chain", 0), data.get("link")
         except KeyError as exc:
             raise UnreadableMessage(f"continuation message lacks field {exc}") from None
         if not isinstance(chain, int) or isinstance(chain, bool) or chain < 0:
             raise UnreadableMessage(f"continuation field chain must be a chain number (an integer >= 0), got {chain!r}")
-        return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref, chain=chain)
+        if link is not None and not (isinstance(link, str) and link):
+            raise UnreadableMessage(f"continuation field link must be a non-empty string, got {link!r}")
+        return Continuation(manifest_id=str(data["manifest_id"]), vendor=str(data["vendor"]), ref=ref,
+                            handle=Handle(chain, link))
     records = data.get("Records")
     if not isinstance(records, list):
         raise UnreadableMessage("message is neither an S3 event notification nor a thingpress continuation")
@@ -418,7 +437,8 @@ class Provider:
     def __init__(self, vendor: str, *, settings: FunctionSettings | None = None, s3: Any = None,
                  sqs: Any = None, dynamodb: Any = None, tuning: Tuning | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 window: Callable[[dict[str, Any]], int | None] | None = None):
+                 window: Callable[[dict[str, Any]], int | None] | None = None,
+                 wall_clock: Callable[[], float] = time.time):
         if vendor not in VENDORS:
             raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(sorted(VENDORS))}")
         self.vendor = vendor
@@ -429,6 +449,8 @@ class Provider:
         self._signers: tuple[x509.Certificate, ...] | None = None
         self.sleep = sleep
         self.clock = clock
+        #: epoch seconds: when a lease ends (``AuditTable.claim``).
+        self.wall_clock = wall_clock
         #: the backpressure seam: entries a manifest (its summary) may enqueue now; None: no limit.
         self.window = window
         # A failed message is reported in batchItemFailures (retried by SQS, then its DLQ),
@@ -546,13 +568,9 @@ class Provider:
             if self._finished(mid, summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(mid, "skipped")
-            if _chain(summary) != 0:
-                # The watchdog started a new chain since: this event is a stale handle.
-                return self._stale(mid, 0, summary)
             if summary["state"] == audit.RECEIVED:  # not yet started by an earlier delivery
                 metrics.add_metric(name="ManifestsReceived", unit=MetricUnit.Count, value=1)
-            logger.info("manifest received", extra={"object": ref.uri, "resume_after": summary["checkpoint"]})
-            return self._run(mid, ref, summary, deadline or _Deadline(None, None))
+            return self._take(mid, ref, summary, Handle(), deadline or _Deadline(None, None))
 
     def resume(self, cont: Continuation, deadline: _Deadline | None = None) -> RunResult:
         """Handle a continuation message: carry on from the stored checkpoint."""
@@ -573,19 +591,54 @@ class Provider:
             if self._finished(cont.manifest_id, summary):
                 logger.info("manifest already handled; nothing to do", extra={"state": summary["state"]})
                 return RunResult(cont.manifest_id, "skipped")
-            if _chain(summary) != cont.chain:
-                return self._stale(cont.manifest_id, cont.chain, summary)
             ref = ObjectRef(cont.ref.bucket, cont.ref.key, cont.ref.version_id, cont.ref.etag, summary.get("size"))
-            logger.info("manifest continued", extra={"object": cont.ref.uri, "chain": cont.chain,
-                                                     "resume_after": int(summary.get("checkpoint") or 0)})
-            return self._run(cont.manifest_id, ref, summary, deadline or _Deadline(None, None))
+            return self._take(cont.manifest_id, ref, summary, cont.handle, deadline or _Deadline(None, None))
+
+    def _take(self, mid: str, ref: ObjectRef, summary: dict[str, Any], handle: Handle,
+              deadline: _Deadline) -> RunResult:
+        """Run the manifest if ``handle`` is its live handle and its lease is free (module docstring)."""
+        if Handle.of(summary) != handle:
+            return self._stale(mid, handle, summary)
+        now = self.wall_clock()
+        until = now + (deadline.at_start_ms if deadline.at_start_ms is not None else MAX_INVOCATION_MS) / 1000
+        if not self.audit.claim(mid, handle, until=until, now=now):
+            summary = self.audit.get_summary(mid) or summary
+            if self._finished(mid, summary):
+                return RunResult(mid, "skipped")
+            if Handle.of(summary) != handle:
+                return self._stale(mid, handle, summary)
+            return self._busy(mid, ref, handle, summary)
+        logger.info("manifest taken", extra={"object": ref.uri, "chain": handle.chain, "link": handle.link,
+                                             "resume_after": int(summary.get("checkpoint") or 0)})
+        try:
+            return self._run(mid, ref, summary, deadline)
+        except Exception:
+            # Failing: give the lease back, so this message carries on when it comes back (a kill cannot;
+            # then the lease ends at the deadline, before the visibility timeout brings the message back).
+            self.audit.release(mid, handle, until=until)
+            raise
 
     @staticmethod
-    def _stale(mid: str, chain: int, summary: dict[str, Any]) -> RunResult:
-        """A handle of a chain the manifest has left (module docstring, "One live chain"): acknowledged."""
-        logger.info("message is not on the manifest's live chain; acknowledged, nothing done",
-                    extra={"message_chain": chain, "live_chain": _chain(summary)})
-        return RunResult(mid, "stale", reason=f"chain {chain} is stale: the manifest is on chain {_chain(summary)}")
+    def _stale(mid: str, handle: Handle, summary: dict[str, Any]) -> RunResult:
+        """A handle the manifest has left (module docstring, "One live chain"): acknowledged."""
+        live = Handle.of(summary)
+        logger.info("message is not the manifest's live handle; acknowledged, nothing done",
+                    extra={"message_chain": handle.chain, "message_link": handle.link, "live_chain": live.chain,
+                           "live_link": live.link})
+        return RunResult(mid, "stale", reason=f"chain {handle.chain} link {handle.link} is stale: the manifest is "
+                                              f"on chain {live.chain} link {live.link}")
+
+    def _busy(self, mid: str, ref: ObjectRef, handle: Handle, summary: dict[str, Any]) -> RunResult:
+        """Another invocation holds the lease on this very handle (a second delivery of its message).
+
+        Whether it is alive cannot be known: the same handle is sent again, delayed until the
+        lease ends, and this message acknowledged (module docstring, "One live chain").
+        """
+        delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(float(summary.get("lease_until") or 0) - self.wall_clock()) + 1))
+        self._send(Continuation(mid, self.vendor, ref, handle), delay)
+        logger.info("another invocation holds this manifest; the same handle sent again after its lease",
+                    extra={"chain": handle.chain, "link": handle.link, "delay_seconds": delay})
+        return RunResult(mid, "busy")
 
     def defer(self, ref: ObjectRef) -> RunResult:
         """Start a manifest and leave it to a continuation (no time left in this invocation)."""
@@ -595,9 +648,10 @@ class Provider:
                                             environment=self.settings.environment or None)
         if self._finished(mid, summary):
             return RunResult(mid, "skipped")
-        if _chain(summary) != 0:
-            return self._stale(mid, 0, summary)
-        self._continue(mid, ref, chain=0)
+        if Handle.of(summary) != Handle():
+            return self._stale(mid, Handle(), summary)
+        if not self._continue(mid, ref, Handle()):
+            return RunResult(mid, "behind")
         return RunResult(mid, "deferred")
 
     def _finished(self, mid: str, summary: dict[str, Any]) -> bool:
@@ -719,7 +773,8 @@ class Provider:
         if chunk.outcome == "behind":
             return self._behind(result)
         if chunk.outcome == "chunked":
-            self._continue(mid, ref, chain=_chain(summary))
+            if not self._continue(mid, ref, Handle.of(summary)):
+                return self._behind(result)
             logger.info("manifest chunk done; continuation sent",
                         extra={"checkpoint": chunk.position, "entries_this_invocation": chunk.entries,
                                "remaining_ms": deadline.remaining()})
@@ -796,10 +851,10 @@ class Provider:
             own = {**summary, "outstanding": int(summary.get("outstanding") or 0) + result.queued}
             longest = MAX_PAUSE_SECONDS if deadline.at_start_ms is None else max(1, deadline.at_start_ms // 1000)
             delay = pressure.pause_seconds(own, longest)
-        chain = _chain(summary)
-        if not self.audit.note_paused(result.manifest_id, checkpoint=checkpoint, seconds=delay, chain=chain):
+        handle = Handle.of(summary)
+        if (not self.audit.note_paused(result.manifest_id, checkpoint=checkpoint, seconds=delay, handle=handle)
+                or not self._continue(result.manifest_id, ref, handle, delay=delay)):
             return self._behind(result)
-        self._continue(result.manifest_id, ref, chain=chain, delay=delay)
         logger.info("import window full; manifest paused, delayed continuation sent",
                     extra={"queued_this_invocation": result.queued, "pause_seconds": delay, "checkpoint": checkpoint})
         result.outcome = "paused"
@@ -815,17 +870,28 @@ class Provider:
         summary = self.audit.get_summary(result.manifest_id)
         if summary is not None:
             self._finished(result.manifest_id, summary)  # the completion check, if it is parsed
-        logger.info("another invocation is ahead on this manifest; stopping",
-                    extra={"checkpoint": summary and summary.get("checkpoint"), "chain": summary and _chain(summary)})
+        logger.info("another handle took this manifest over; stopping",
+                    extra={"checkpoint": summary and summary.get("checkpoint")})
         return result
 
-    def _continue(self, mid: str, ref: ObjectRef, *, chain: int, delay: int = 0) -> None:
+    def _continue(self, mid: str, ref: ObjectRef, handle: Handle, *, delay: int = 0) -> bool:
+        """Hand the manifest over from ``handle`` to a new link of its chain and send that continuation.
+
+        False (nothing sent) if the summary is no longer on ``handle``: another took over.
+        """
+        nxt = Handle(handle.chain, uuid.uuid4().hex)
+        if not self.audit.hand_over(mid, handle, nxt.link):  # type: ignore[arg-type]
+            return False
+        self._send(Continuation(mid, self.vendor, ref, nxt), delay)
+        return True
+
+    def _send(self, continuation: Continuation, delay: int = 0) -> None:
         url = self.settings.manifest_queue_url
         if not url:
             # Without our own queue the only way on is SQS redelivery: fail the message.
             raise ProviderError("THINGPRESS_MANIFEST_QUEUE_URL is not set: cannot hand the manifest "
                                 "over to a continuation; it resumes from its checkpoint on redelivery")
-        body = Continuation(mid, self.vendor, ref, chain).encode()
+        body = continuation.encode()
         if delay:
             self.sqs.send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay)
         else:
@@ -898,7 +964,7 @@ class _AwsPorts:
             final = {"state": audit.QUEUED, "parse_done": True, "sha256": self.sha256, "note": commit.note}
         cursor = commit.cursor.as_item() if commit.cursor is not None else NO_CURSOR
         if not audit_table.checkpoint(self.mid, commit.position, progress, previous=commit.previous,
-                                      cursor=cursor, chain=_chain(self.summary), **final):
+                                      cursor=cursor, handle=Handle.of(self.summary), **final):
             return False
         _emit(progress)
         return True
@@ -969,11 +1035,6 @@ def _refusal_reason(exc: Exception) -> str:
         return ("no space left in the function's /tmp (its ephemeral storage) while spooling the manifest: "
                 "give the function more ephemeral storage or lower the archive limits")
     return str(exc)
-
-
-def _chain(summary: dict[str, Any]) -> int:
-    """The manifest's live chain (a summary written before chains is on chain 0)."""
-    return int(summary.get("chain") or 0)
 
 
 def _started(summary: dict[str, Any]) -> datetime:

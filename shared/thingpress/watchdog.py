@@ -37,6 +37,7 @@ failing message ends in the manifest queue's DLQ, whose alarm makes the failure 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,11 +150,10 @@ class Watchdog:
             return False
         ref = ObjectRef(bucket=summary["bucket"], key=summary["key"], version_id=summary.get("version_id"),
                         etag=summary.get("etag"))
-        chain = self.audit.bump_chain(summary["manifest_id"], chain=int(summary.get("chain") or 0),
-                                      checkpoint=int(summary.get("checkpoint") or 0))
-        if chain is None:
+        handle = self.audit.bump_chain(summary["manifest_id"], seen=summary, link=uuid.uuid4().hex)
+        if handle is None:
             return False  # it moved on since it was read: alive after all
-        resume = Continuation(summary["manifest_id"], vendor, ref, chain=chain)
+        resume = Continuation(summary["manifest_id"], vendor, ref, handle)
         self.sqs.send_message(QueueUrl=url, MessageBody=resume.encode())
         return True
 

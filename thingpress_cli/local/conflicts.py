@@ -21,8 +21,9 @@ write holds; ignored here), and ``BatchWriteItem`` is not checked. A retry of th
 (same ``ClientRequestToken``: what the SDK sends again after a 500) is not blocked by its own hold,
 because AWS answers it as an idempotent repeat of a transaction that has finished.
 
-Off by default (hold 0, inject 0): nothing changes unless configured. One process-wide
-:data:`HOLDS`: the emulator reads :data:`HOLD_SETTING` at start and serves :data:`CONFLICTS_PATH`
+Off by default in a process (hold 0, inject 0): nothing changes unless configured. The emulator
+starts with :data:`EMULATOR_HOLD_MS` (AWS-like) unless :data:`HOLD_SETTING` says otherwise. One
+process-wide :data:`HOLDS`: the emulator reads :data:`HOLD_SETTING` at start and serves :data:`CONFLICTS_PATH`
 (GET: settings and counts; POST: replace the settings); unit tests use the ``transaction_holds``
 fixture (tests/conftest.py), which resets it after each test.
 """
@@ -41,8 +42,11 @@ if TYPE_CHECKING:
 
 #: Path of the emulator's endpoint for :data:`HOLDS` (GET shows, POST replaces the settings).
 CONFLICTS_PATH = "/moto-api/thingpress/conflicts"
-#: The emulator's start-up setting: the hold of a transaction's items, in milliseconds (default 0: off).
+#: The emulator's start-up setting: the hold of a transaction's items, in milliseconds (0: off).
 HOLD_SETTING = "THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS"
+#: The emulator's hold when the setting is unset: about one DynamoDB transaction's time, so the local
+#: deployment meets conflicts as AWS's does (in-process unit tests start with holds off).
+EMULATOR_HOLD_MS = 25.0
 #: Single-item writes refused on a held item; ``TransactWriteItems`` is :data:`TRANSACTION`.
 SINGLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 TRANSACTION = "TransactWriteItems"
@@ -148,9 +152,10 @@ def conflict_error(action: str, conflicts: Sequence[bool]) -> JsonRESTError:
 
 
 def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """The settings the emulator starts with: ``{"hold_ms": ...}`` from :data:`HOLD_SETTING` (unset: 0)."""
+    """The settings the emulator starts with: ``{"hold_ms": ...}`` from :data:`HOLD_SETTING` (unset:
+    :data:`EMULATOR_HOLD_MS`)."""
     value = (os.environ if environ is None else environ).get(HOLD_SETTING)
-    return {"hold_ms": float(value)} if value not in (None, "") else {}
+    return {"hold_ms": float(value) if value not in (None, "") else EMULATOR_HOLD_MS}
 
 
 #: The process's holds: moto's DynamoDB handler consults it (:func:`.moto_ext.one_at_a_time`).

@@ -96,7 +96,7 @@ def test_a_checkpoint_meeting_a_held_summary_retries(table):
         "TableName": TABLE, "Key": audit.to_item({"pk": audit.manifest_pk(mid), "sk": audit.SUMMARY_SK}),
         "ConditionExpression": "attribute_exists(pk)"}}])
 
-    assert table.checkpoint(mid, 2, Progress(entries=2, queued=2), previous=0, chain=0)
+    assert table.checkpoint(mid, 2, Progress(entries=2, queued=2), previous=0, handle=audit.Handle())
 
     assert table.conflicts == 1
     assert table.get_summary(mid)["checkpoint"] == 2

@@ -198,8 +198,9 @@ def test_reset_turns_holds_off_and_forgets_everything():
 
 def test_the_hold_setting_is_read_from_the_environment():
     assert conflicts.from_environment({conflicts.HOLD_SETTING: "30"}) == {"hold_ms": 30.0}
-    assert conflicts.from_environment({conflicts.HOLD_SETTING: ""}) == {}
-    assert conflicts.from_environment({}) == {}
+    assert conflicts.from_environment({conflicts.HOLD_SETTING: "0"}) == {"hold_ms": 0.0}
+    assert conflicts.from_environment({conflicts.HOLD_SETTING: ""}) == {"hold_ms": conflicts.EMULATOR_HOLD_MS}
+    assert conflicts.from_environment({}) == {"hold_ms": 25.0}  # AWS-like: about one transaction's time
 
 
 def test_holds_set_in_a_test(ddb, transaction_holds):

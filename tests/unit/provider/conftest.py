@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,9 @@ class Aws:
         return FunctionSettings(**values)
 
     def provider(self, vendor: str = "generated", *, s3: Any = None, sqs: Any = None, tuning: Tuning | None = None,
-                 **settings: Any) -> Provider:
+                 wall_clock: Callable[[], float] = time.time, **settings: Any) -> Provider:
         return Provider(vendor, settings=self.settings(vendor, **settings), s3=s3 or self.s3, sqs=sqs or self.sqs,
-                        dynamodb=self.dynamodb, tuning=tuning, sleep=lambda _s: None)
+                        dynamodb=self.dynamodb, tuning=tuning, sleep=lambda _s: None, wall_clock=wall_clock)
 
 
 def _resources() -> tuple[str, str, str, str]:

@@ -101,15 +101,17 @@ def test_a_pause_that_finds_another_invocation_ahead_stops_and_sends_nothing(aws
     assert "paused_until" not in aws.audit.get_summary(mid)
 
 
-def test_a_pause_note_of_a_stale_chain_is_refused(aws, pems):
+def test_a_pause_note_of_a_stale_handle_is_refused(aws, pems):
     """The watchdog took the manifest over (chain 1) while a chain-0 invocation was about to pause."""
     provider, sqs, event, mid = setup(aws, pems, 30)
     aws.audit.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
-    assert aws.audit.bump_chain(mid, chain=0, checkpoint=0) == 1
+    seen = aws.audit.get_summary(mid)
+    taken = aws.audit.bump_chain(mid, seen=seen, link="w1")
+    assert taken == audit.Handle(1, "w1")
 
-    assert not aws.audit.note_paused(mid, checkpoint=0, seconds=60, chain=0)
-    assert aws.audit.note_paused(mid, checkpoint=0, seconds=60, chain=1)
-    assert aws.audit.bump_chain(mid, chain=0, checkpoint=0) is None  # a second watchdog saw chain 0: refused
+    assert not aws.audit.note_paused(mid, checkpoint=0, seconds=60, handle=audit.Handle())
+    assert aws.audit.note_paused(mid, checkpoint=0, seconds=60, handle=taken)
+    assert aws.audit.bump_chain(mid, seen=seen, link="w2") is None  # a second watchdog saw chain 0: refused
 
 
 def test_a_paused_manifest_resumes_only_with_a_stride_free_and_finishes_exactly_once(aws, pems):

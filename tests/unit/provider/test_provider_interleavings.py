@@ -178,8 +178,12 @@ def test_a_provider_whose_checkpoint_response_is_lost_carries_on_to_the_end(aws,
 # -- 3. one live chain: a behind invocation acks; a stale handle vanishes; the watchdog takes over --
 
 
+class Killed(BaseException):
+    """The invocation's sandbox is killed (SIGKILL): no ``except Exception`` of the function runs."""
+
+
 class DiesOnSecondBatch:
-    """SQS for the invocation ahead: its second SendMessageBatch pauses, then the invocation dies."""
+    """SQS for the invocation ahead: its second SendMessageBatch pauses, then the invocation is killed."""
 
     def __init__(self, real: Any):
         self.real = real
@@ -192,7 +196,7 @@ class DiesOnSecondBatch:
         if self.calls == 2:
             self.paused.set()
             assert self.release.wait(10), "the test never released the invocation ahead"
-            raise ConnectionError("the invocation ahead is killed here")
+            raise Killed("the invocation ahead is killed here")
         return self.real.send_message_batch(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -209,56 +213,93 @@ def watchdog(aws: Any, clock: float) -> Watchdog:
 LATER = 4e9  # far past every stall threshold
 
 
-def test_the_manifest_resumes_when_the_invocation_ahead_dies_after_the_behind_one_acked(aws, pems):
-    """Both invocations hold the same SQS message; the ahead one commits 2 and dies after B acked it.
-    No handle is left: the watchdog starts a new chain, and the old message, back from its
-    visibility timeout, is stale."""
+class Recording:
+    """SQS whose ``send_message`` calls (continuations) are recorded, not sent."""
+
+    def __init__(self, real: Any, sent: list[dict[str, Any]]):
+        self.real, self.sent = real, sent
+
+    def send_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.sent.append(kwargs)
+        return {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+NOW = 2e9  # the providers' wall clock (leases)
+
+
+def test_a_second_delivery_during_the_lease_waits_for_it_and_takes_over_when_the_holder_was_killed(aws, pems):
+    """Two deliveries of one message at once (a visibility timeout ran out, S3 sent its event twice).
+    The second finds the manifest leased: it cannot know whether the holder lives, so it sends the same
+    handle again, delayed until the lease ends, and sends no import message. The holder commits 2 and is
+    killed; the delayed handle takes the expired lease and finishes: every position sent exactly once."""
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:6]))
     mid = mid_of(event)
     tuning = Tuning(checkpoint_every=2)
     ahead_sqs = DiesOnSecondBatch(aws.sqs)
-    ahead = aws.provider(sqs=ahead_sqs, tuning=tuning)
-    behind = aws.provider(tuning=tuning)
+    ahead = aws.provider(sqs=ahead_sqs, tuning=tuning, wall_clock=lambda: NOW)
     died: list[BaseException] = []
 
     def run_ahead() -> None:
         try:
-            ahead.handle_record(_record(event), FakeContext())
-        except ConnectionError as exc:  # the death is the point; checked below
+            ahead.handle_record(_record(event), FakeContext(remaining_ms=[60_000]))
+        except Killed as exc:  # the death is the point; checked below
             died.append(exc)
 
-    real_checkpoint = behind.audit.checkpoint
-
-    def checkpoint_after_ahead(*args: Any, **kwargs: Any) -> bool:
-        # The ahead invocation commits 2 and stops inside its next send, before this one commits.
-        if not ahead_sqs.paused.is_set():
-            thread.start()
-            assert ahead_sqs.paused.wait(10)
-        return real_checkpoint(*args, **kwargs)
-
     thread = threading.Thread(target=run_ahead)
-    behind.audit.checkpoint = checkpoint_after_ahead  # type: ignore[method-assign]
+    thread.start()
+    assert ahead_sqs.paused.wait(10)  # it committed 2 and is inside its next send
 
-    [result] = behind.handle_record(_record(event), FakeContext())  # returns: SQS deletes the message
-    assert result.outcome == "behind" and result.entries == 0
-    ahead_sqs.release.set()  # ... and now the one ahead dies
+    sent: list[dict[str, Any]] = []
+    second = aws.provider(sqs=Recording(aws.sqs, sent), tuning=tuning, wall_clock=lambda: NOW + 1)
+    [result] = second.handle_record(_record(event), FakeContext())
+
+    assert result.outcome == "busy"
+    ahead_sqs.release.set()  # ... and now the one ahead is killed, its lease still running
     thread.join(10)
-    assert [type(e) for e in died] == [ConnectionError]
-    assert aws.audit.get_summary(mid)["checkpoint"] == 2
-    assert drain_queue(aws.sqs, aws.manifest_queue) == []  # the behind one sent nothing
+    assert [type(e) for e in died] == [Killed]
+    assert positions_sent(aws) == [1, 2]
+    [delayed] = sent
+    assert delayed["DelaySeconds"] == 60  # the holder's lease: its 60 s, less the 1 s already gone, plus 1
+    body = json.loads(delayed["MessageBody"])
+    assert (body["chain"], body.get("link")) == (0, None)  # the same handle: the S3 event's turn
 
-    # No progress for longer than the stall threshold: the watchdog starts chain 1.
-    assert watchdog(aws, LATER).sweep().resumed == [mid]
-    [resume] = drain_queue(aws.sqs, aws.manifest_queue)
-    assert json.loads(resume["Body"])["chain"] == 1
-    assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(resume["Body"]), FakeContext())] \
-        == ["complete"]
+    early = aws.provider(sqs=Recording(aws.sqs, sent), tuning=tuning, wall_clock=lambda: NOW + 30)
+    assert [r.outcome for r in early.handle_record(_record(delayed["MessageBody"]), FakeContext())] == ["busy"]
+    late = aws.provider(tuning=tuning, wall_clock=lambda: NOW + 61)  # after the holder's deadline
+    assert [r.outcome for r in late.handle_record(_record(delayed["MessageBody"]), FakeContext())] == ["complete"]
+
     summary = aws.audit.get_summary(mid)
     assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["parse_done"]) == (6, 6, 6, True)
-    assert set(positions_sent(aws)) == set(range(1, 7))  # 1-2 may be sent by both: the importer is idempotent
-    # The S3 event the dead invocation held comes back after its visibility timeout: stale.
+    assert positions_sent(aws) == [3, 4, 5, 6]  # 1-2 were sent once, by the holder
+    # The S3 event the killed invocation held comes back after its visibility timeout: finished.
     assert [r.outcome for r in aws.provider(tuning=tuning).handle_record(_record(event), FakeContext())] == ["skipped"]
     assert settle(aws, aws.provider(tuning=tuning)) == []
+
+
+def test_an_invocation_that_fails_gives_its_lease_back_so_its_message_carries_on(aws, pems):
+    """A failure (not a kill) releases the lease: the message, back from its visibility timeout, resumes."""
+    event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:4]))
+
+    class FailsOnce:
+        calls = 0
+
+        def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+            FailsOnce.calls += 1
+            if FailsOnce.calls == 2:
+                raise ConnectionError("SQS endpoint unreachable")
+            return aws.sqs.send_message_batch(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aws.sqs, name)
+
+    failing = aws.provider(sqs=FailsOnce(), tuning=Tuning(checkpoint_every=2), wall_clock=lambda: NOW)
+    assert failing.handle(sqs_event(event), FakeContext())["batchItemFailures"]
+    assert "lease_until" not in aws.audit.get_summary(mid_of(event))
+
+    again = aws.provider(tuning=Tuning(checkpoint_every=2), wall_clock=lambda: NOW + 1)
+    assert [r.outcome for r in again.handle_record(_record(event), FakeContext())] == ["complete"]
+    assert positions_sent(aws) == [1, 2, 3, 4]
 
 
 def test_a_handle_of_an_older_chain_is_stale_and_sends_nothing(aws, pems):

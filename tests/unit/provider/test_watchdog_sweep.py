@@ -70,7 +70,7 @@ def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pem
     (sent,) = drain_queue(aws.sqs, aws.manifest_queue)
     body = sent["Body"]
     assert '"schema":"' + CONTINUE_SCHEMA + '"' in body and f'"manifest_id":"{mid}"' in body
-    assert parse_queue_message(body).chain == 1  # a new chain: the lost continuation (chain 0) is stale now
+    assert parse_queue_message(body).handle.chain == 1  # a new chain: the lost continuation (chain 0) is stale now
     assert aws.audit.get_summary(mid)["chain"] == 1
     assert aws.provider().handle(sqs_event(body), FakeContext()) == {"batchItemFailures": []}
     rest = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
