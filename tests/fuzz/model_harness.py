@@ -27,7 +27,18 @@ Faults (``KINDS``), each at one planned call:
 * ``partial_batch``: ``SendMessageBatch`` applies some entries and reports the others
   in ``Failed`` (``InternalError``, not the sender's fault);
 * ``batch_omits``: ``SendMessageBatch`` drops one entry and lists it in neither
-  ``Successful`` nor ``Failed`` (a malformed answer the sender must treat as failed).
+  ``Successful`` nor ``Failed`` (a malformed answer the sender must treat as failed);
+* ``conflict``: a DynamoDB write meets an ongoing transaction on one of its items
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling):
+  nothing is applied; ``PutItem``/``UpdateItem``/``DeleteItem`` get
+  ``TransactionConflictException``, ``TransactWriteItems`` gets ``TransactionCanceledException``
+  whose ``CancellationReasons`` say ``TransactionConflict`` for one item (``detail`` picks it)
+  and ``None`` for the others. It only strikes those four APIs (named, or any of them).
+
+Every error a fault raises is built as botocore builds it (``client_error``: the client's
+modelled exception class, the parsed ``Error``/``ResponseMetadata`` and the error shape's
+own fields at the top level) and remembered (``FaultPlan.injected``): the test lets an
+invocation fail with an injected error, or one caused by it, and with nothing else.
 
 Duplicate delivery and two invocations on one message are the state machine's
 rules (``ModelQueue.duplicate`` and ``Scheduler.run``).
@@ -48,14 +59,16 @@ from botocore.exceptions import ClientError, HTTPClientError
 from thingpress.messages import MAX_MESSAGE_BYTES
 
 KINDS = ("crash_before", "crash_after", "ambiguous", "ambiguous_error", "throttle", "sdk_value_error",
-         "sdk_serializer_error", "partial_batch", "batch_omits")
+         "sdk_serializer_error", "partial_batch", "batch_omits", "conflict")
 #: kinds that only make sense on SendMessageBatch: they always target it.
 BATCH_KINDS = frozenset({"partial_batch", "batch_omits", "sdk_serializer_error"})
+#: the DynamoDB writes a transaction conflict can strike.
+CONFLICT_APIS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
 
 #: client method -> AWS API name, for every call the provider, importer and watchdog make.
 APIS = {
-    "get_object": "GetObject",
-    "put_item": "PutItem", "get_item": "GetItem", "update_item": "UpdateItem", "query": "Query", "scan": "Scan",
+    "get_object": "GetObject", "head_object": "HeadObject", "put_object": "PutObject",
+    "put_item": "PutItem", "delete_item": "DeleteItem", "get_item": "GetItem", "update_item": "UpdateItem", "query": "Query", "scan": "Scan",
     "transact_write_items": "TransactWriteItems", "batch_write_item": "BatchWriteItem",
     "send_message": "SendMessage", "send_message_batch": "SendMessageBatch",
     "get_queue_attributes": "GetQueueAttributes", "receive_message": "ReceiveMessage",
@@ -65,9 +78,9 @@ APIS = {
     "add_thing_to_thing_group": "AddThingToThingGroup",
 }
 #: the APIs a fault may target by name (the rest only through "any call").
-TARGETS = ("GetObject", "PutItem", "GetItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem", "SendMessage",
-           "SendMessageBatch", "RegisterCertificateWithoutCA", "CreateThing", "AttachThingPrincipal",
-           "AttachPolicy")
+TARGETS = ("GetObject", "HeadObject", "PutObject", "PutItem", "GetItem", "UpdateItem", "TransactWriteItems",
+           "BatchWriteItem", "SendMessage", "SendMessageBatch", "RegisterCertificateWithoutCA", "CreateThing",
+           "AttachThingPrincipal", "AttachPolicy")
 
 #: how long a scheduled invocation may take to reach its next AWS call (a harness bug if exceeded).
 STEP_TIMEOUT = 60.0
@@ -96,12 +109,16 @@ class Fault:
 @dataclass(slots=True)
 class _Armed:
     fault: Fault
-    api: str | None
+    apis: frozenset[str] | None
     at: int
 
 
 class FaultPlan:
-    """The faults armed so far, counted against every call made; ``fired`` logs what struck."""
+    """The faults armed so far, counted against every call made; ``fired`` logs what struck.
+
+    ``injected(exc)``: whether ``exc`` is an error a fault raised, or was raised while
+    handling one (its ``__cause__``/``__context__`` chain holds one).
+    """
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -109,11 +126,22 @@ class FaultPlan:
         self._armed: list[_Armed] = []
         self.fired: list[str] = []
         self.enabled = True
+        self._raised: list[BaseException] = []
+
+    @staticmethod
+    def _apis(fault: Fault) -> frozenset[str] | None:
+        if fault.kind in BATCH_KINDS:
+            return frozenset({"SendMessageBatch"})
+        if fault.kind == "conflict":
+            return frozenset({fault.api}) if fault.api in CONFLICT_APIS else CONFLICT_APIS
+        return None if fault.api is None else frozenset({fault.api})
+
+    def _count(self, apis: frozenset[str] | None) -> int:
+        return self.total if apis is None else sum(self.calls[api] for api in apis)
 
     def arm(self, fault: Fault) -> None:
-        api = "SendMessageBatch" if fault.kind in BATCH_KINDS else fault.api
-        base = self.total if api is None else self.calls[api]
-        self._armed.append(_Armed(fault, api, base + fault.nth))
+        apis = self._apis(fault)
+        self._armed.append(_Armed(fault, apis, self._count(apis) + fault.nth))
 
     @property
     def pending(self) -> int:
@@ -121,17 +149,38 @@ class FaultPlan:
 
     def take(self, api: str) -> Fault | None:
         """Count one call of ``api``; the fault that strikes it, if any."""
-        index_any, index_api = self.total, self.calls[api]
+        index_any = self.total
+        struck = None
+        if self.enabled:
+            for armed in self._armed:
+                if (armed.apis is None or api in armed.apis) and armed.at <= self._count(armed.apis):
+                    struck = armed
+                    break
         self.total += 1
         self.calls[api] += 1
-        if not self.enabled:
+        if struck is None:
             return None
-        for armed in self._armed:
-            if (armed.api is None and armed.at <= index_any) or (armed.api == api and armed.at <= index_api):
-                self._armed.remove(armed)
-                self.fired.append(f"call #{index_any} {api}: {armed.fault.kind}")
-                return armed.fault
-        return None
+        self._armed.remove(struck)
+        self.fired.append(f"call #{index_any} {api}: {struck.fault.kind}")
+        return struck.fault
+
+    def raised(self, exc: BaseException) -> BaseException:
+        """Remember ``exc`` as injected; returns it (``raise plan.raised(...)``)."""
+        self._raised.append(exc)
+        return exc
+
+    def injected(self, exc: BaseException) -> bool:
+        seen: set[int] = set()
+        todo: list[BaseException | None] = [exc]
+        while todo:
+            current = todo.pop()
+            if current is None or id(current) in seen:
+                continue
+            seen.add(id(current))
+            if isinstance(current, Crash) or any(current is r for r in self._raised):
+                return True
+            todo += [current.__cause__, current.__context__]
+        return False
 
 
 def _error(code: str, status: int, op: str, message: str = "") -> ClientError:
@@ -139,13 +188,54 @@ def _error(code: str, status: int, op: str, message: str = "") -> ClientError:
                         "ResponseMetadata": {"HTTPStatusCode": status}}, op)
 
 
+def client_error(client: Any, op: str, code: str, status: int, message: str, **modeled: Any) -> ClientError:
+    """The error botocore raises for this answer: ``client.exceptions.from_code(code)`` (the
+    modelled class, else ``ClientError``) over the parsed response: ``Error`` and
+    ``ResponseMetadata``, and the error shape's members (``modeled``, e.g. ``Message``,
+    ``CancellationReasons``) at the top level, where botocore's ``Endpoint._add_modeled_error_fields``
+    puts them. ``test_model_exactly_once.test_injected_errors_match_botocore`` checks this
+    against botocore's own parser."""
+    meta = getattr(client, "meta", None)
+    shape = meta.service_model.shape_for_error_code(code) if meta is not None else None
+    for member in ("message", "Message"):  # the shape's own message member (DynamoDB spells it either way)
+        if shape is not None and member in shape.members:
+            modeled.setdefault(member, message)
+    response: dict[str, Any] = {
+        "Error": {"Message": message, "Code": code},
+        "ResponseMetadata": {"RequestId": "model-harness", "HTTPStatusCode": status, "HTTPHeaders": {},
+                             "RetryAttempts": 0},
+        **modeled,
+    }
+    exceptions = getattr(client, "exceptions", None)
+    cls = exceptions.from_code(code) if exceptions is not None else ClientError
+    return cls(response, op)
+
+
+TRANSACTION_CONFLICT = "Transaction is ongoing for the item"
+
+
+def conflict_error(client: Any, api: str, kwargs: dict[str, Any], detail: int) -> ClientError:
+    """DynamoDB's answer to a write that meets an ongoing transaction (nothing applied)."""
+    if api != "TransactWriteItems":
+        return client_error(client, api, "TransactionConflictException", 400, TRANSACTION_CONFLICT)
+    count = len(kwargs["TransactItems"])
+    reasons: list[dict[str, str]] = [{"Code": "None"} for _ in range(count)]
+    reasons[detail % count] = {"Code": "TransactionConflict", "Message": TRANSACTION_CONFLICT}
+    message = ("Transaction cancelled, please refer cancellation reasons for specific reasons "
+               f"[{', '.join(r['Code'] for r in reasons)}]")
+    return client_error(client, api, "TransactionCanceledException", 400, message, CancellationReasons=reasons)
+
+
 class FaultyClient:
     """Wraps a client: every API call is a scheduling point and may be struck by a planned fault."""
 
-    def __init__(self, client: Any, plan: FaultPlan, scheduler: Scheduler):
+    def __init__(self, client: Any, plan: FaultPlan, scheduler: Scheduler,
+                 observe: Callable[[str, dict[str, Any]], None] | None = None):
         self._client = client
         self._plan = plan
         self._scheduler = scheduler
+        #: called with (API name, request) before every call (the test counts the paths it saw)
+        self._observe = observe
         model = getattr(getattr(client, "meta", None), "service_model", None)
         #: operations AWS deduplicates by an idempotency token botocore fills in (same token on retry).
         self._tokened = frozenset(
@@ -160,6 +250,8 @@ class FaultyClient:
 
         def call(**kwargs: Any) -> Any:
             self._scheduler.pause()
+            if self._observe is not None:
+                self._observe(api, kwargs)
             fault = self._plan.take(api)
             if fault is None:
                 return target(**kwargs)
@@ -169,21 +261,25 @@ class FaultyClient:
 
     def _strike(self, fault: Fault, api: str, target: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         kind = fault.kind
+        raised = self._plan.raised
         if kind == "crash_before":
-            raise Crash(f"killed before {api}")
+            raise raised(Crash(f"killed before {api}"))
         if kind == "throttle":
-            raise _error("ThrottlingException", 400, api, "Rate exceeded")
+            raise raised(client_error(self._client, api, "ThrottlingException", 400, "Rate exceeded"))
         if kind == "sdk_value_error":
-            raise HTTPClientError(error=ValueError("I/O operation on closed file."))
+            raise raised(HTTPClientError(error=ValueError("I/O operation on closed file.")))
         if kind == "sdk_serializer_error":
-            raise ValueError("Invalid header value b'\\n' (raised by the SDK before sending)")
+            raise raised(ValueError("Invalid header value b'\\n' (raised by the SDK before sending)"))
+        if kind == "conflict":
+            raise raised(conflict_error(self._client, api, kwargs, fault.detail))
         if kind in BATCH_KINDS:
             return self._batch_fault(fault, target, kwargs)
         first = target(**kwargs)
         if kind == "crash_after":
-            raise Crash(f"killed after {api} was applied")
+            raise raised(Crash(f"killed after {api} was applied"))
         if kind == "ambiguous_error":
-            raise _error("InternalServerError", 500, api, "applied, but the answer was lost")
+            raise raised(client_error(self._client, api, "InternalServerError", 500,
+                                      "applied, but the answer was lost"))
         # ambiguous: botocore sends the identical request again.
         if api in self._tokened:
             return first

@@ -1,17 +1,23 @@
 """Model-based test: every certificate ends in exactly one state, whatever fails where.
 
-A hypothesis ``RuleBasedStateMachine`` drives the real ``Provider`` and
-``Importer`` logic against in-process moto (S3, DynamoDB, IoT) and a model SQS
-(``model_harness.ModelSqs``), with faults planned at any AWS call. Its rules:
+A hypothesis ``RuleBasedStateMachine`` drives the real ``Provider`` (the generated and the
+Infineon vendor) and ``Importer`` logic against in-process moto (S3, DynamoDB, IoT) and a
+model SQS (``model_harness.ModelSqs``), with faults planned at any AWS call. Its rules:
 
-* ``upload``: a generated-vendor manifest (1-15 entries drawn from a pool of twelve
-  devices, so duplicates within and across manifests happen, plus bad lines) is
-  put in S3 and its S3 event is queued on the manifest queue;
-* ``arm_fault``: a fault (``model_harness.KINDS``) strikes the n-th next call of
-  one API, or of any API;
-* ``deliver``: one invocation takes messages from a queue (the provider one, the
-  importer a batch of 1-10) and runs; a message is deleted only when its
-  invocation succeeded, otherwise it becomes visible again (receive count + 1);
+* ``upload``: a manifest (1-15 entries drawn from a pool of twelve devices, so duplicates
+  within and across manifests happen, plus bad lines; or every device once) is put in S3
+  and its S3 event queued on its vendor's manifest queue. A generated-vendor text file,
+  or an Infineon reel (a 7z of 7z archives: the provider extracts it once into a staged
+  object that every chunk reads from its cursor; a device named twice is named once, a
+  bad line is a ``.pem`` without a certificate);
+* ``old_checkpoint``: a manifest part-way through is turned into what an earlier release
+  left (a checkpoint without a ``cursor``, no claims): the provider must re-read it from
+  the top, skip to the checkpoint and claim the entries before it again;
+* ``arm_fault``: a fault (``model_harness.KINDS``, ``conflict`` included) strikes the n-th
+  next call of one API, or of any API;
+* ``deliver``: one invocation takes messages from a queue (a provider one, the importer a
+  batch of 1-10) and runs; a message is deleted only when its invocation succeeded,
+  otherwise it becomes visible again (receive count + 1);
 * ``duplicate``: SQS delivers a second copy of a message (at-least-once);
 * ``two_invocations``: two invocations run interleaved call by call
   (``model_harness.Scheduler``), on one message (its visibility timeout ran out
@@ -19,11 +25,16 @@ A hypothesis ``RuleBasedStateMachine`` drives the real ``Provider`` and
 
 ``initialize`` draws the provider's pacing (checkpoint every 1-12 entries, a
 continuation after 2-16 entries, an import window of 1, 4 or 12 certificates or
-none: ``thingpress.backpressure``, a full window pauses the manifest) and IoT
-state from before (certificates and things that exist already). At the end of every scenario (``teardown``) the
-system is brought to quiescence -- every queued message delivered until none is
-left, failed ones again, with the remaining planned faults still striking -- and
-a watchdog sweeps and the queues drain again. Then:
+none: ``thingpress.backpressure``, a full window pauses the manifest), IoT state from
+before (certificates and things that exist already) and **the first manifest, which it
+uploads**: every scenario has a manifest to check (one without would check nothing), and
+``teardown`` asserts it. At the end of every scenario (``teardown``) the system is brought
+to quiescence -- every queued message delivered until none is left, failed ones again,
+with the remaining planned faults still striking -- and then the real
+``thingpress.watchdog.Watchdog`` sweeps (its clock past ``STALL_AFTER_SECONDS``, so every
+unfinished manifest counts as idle; a sweep that ends must have checked exactly the
+unfinished manifests) and the queues drain again, up to four times while sweeps resume
+something. Then:
 
 1. no message is left anywhere, none went to a DLQ;
 2. every manifest is COMPLETE, its summary adds up
@@ -36,8 +47,15 @@ a watchdog sweeps and the queues drain again. Then:
 4. IoT holds exactly the expected certificates (ACTIVE) and things, each thing with
    its certificate attached and the policy on the certificate.
 
+Failures: an invocation, a batch write or a sweep may fail only with an error a planned
+fault raised (``FaultPlan.injected``: that very error, or one raised while handling it),
+``Crash``, or one of the product's retry errors (``RETRY_ERRORS``); anything else -- a
+TypeError, a KeyError, a moto ValidationException -- fails the scenario.
+
 Scenarios: 500 in ``make test`` (five shards of 100, see ``SHARDS``), 10 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
-(``make fuzz-long``). ``THINGPRESS_MODEL_FAULTS=kind,kind`` narrows the fault kinds
+(``make fuzz-long``). A shard of the default budget must go through the Infineon staged
+reads and the old-checkpoint re-claims (``PATHS``); the ``test_an_*`` path tests go through
+them every run. ``THINGPRESS_MODEL_FAULTS=kind,kind`` narrows the fault kinds
 (to look at one defect at a time); ``THINGPRESS_MODEL_NO_WATCHDOG=1`` checks
 without the watchdog's pass.
 """
@@ -46,10 +64,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import itertools
 import json
 import logging
 import os
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,20 +83,22 @@ from aws_fixtures import FAKE_CREDENTIALS, REGION, create_audit_table, create_bu
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore import UNSIGNED
 from botocore.config import Config
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
+from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
-from model_harness import KINDS, TARGETS, Crash, Fault, FaultPlan, FaultyClient, ModelQueue, ModelSqs, Scheduler
+from model_harness import (KINDS, TARGETS, Crash, Fault, FaultPlan, FaultyClient, ModelQueue, ModelSqs, Scheduler,
+                           client_error, conflict_error)
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from thingpress import audit, provider as provider_module
-from thingpress.audit import AuditTable
+from thingpress.audit import AuditTable, claims_pk, from_item, manifest_pk, to_item
 from thingpress.importer import CertificateArns, Importer, RetryLater
-from thingpress.provider import Provider, Tuning
-from thingpress.settings import DEFAULT_IOT_TPS, FunctionSettings
-from thingpress.throttle import Backoff, Throttle
-from thingpress.watchdog import Watchdog
+from thingpress.provider import Provider, ProviderError, Tuning
+from thingpress.settings import DEFAULT_IOT_TPS, STAGING_PREFIX, FunctionSettings
+from thingpress.throttle import Backoff, DeadlineExceeded, Throttle
+from thingpress.watchdog import SweepResult, Watchdog
 
 SCENARIOS = int(os.environ.get("THINGPRESS_MODEL_SCENARIOS", budget.examples(500)))
 #: rules per scenario (before the quiescence of ``teardown``).
@@ -99,11 +122,24 @@ MAX_RECEIVE = 25
 QUIESCENCE_LIMIT = 400
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:thingpress-importer"
 FOREIGN = {"owner": "installed-before-thingpress"}
+#: the watchdog's stall threshold (twice a 900 s provider timeout, as deployed); its clock is set
+#: further ahead than that, so every unfinished manifest counts as idle.
+STALL_AFTER_SECONDS = 1800.0
+
+#: the failures worth a retry the product raises on purpose (``thingpress.errors``): a Lambda fails
+#: with them and SQS delivers the message again.
+RETRY_ERRORS = (ProviderError, RetryLater, DeadlineExceeded)
 
 _keys = itertools.count()
-
-
-# -- watchdog --------------------------------------------------------------------------------------
+VENDORS = ("generated", "infineon")
+#: path -> the scenarios that went through it (``ExactlyOnce.paths``), over the whole session.
+SEEN_PATHS: Counter[str] = Counter()
+#: the provider paths every shard must reach (issue: the Infineon staging path, the old-checkpoint path).
+PATHS = ("infineon staged object read from a cursor", "old checkpoint: entry before it claimed again")
+#: a manifest's entries: 1-15 drawn from the pool (duplicates, bad lines), or every device once
+#: (more than one SendMessageBatch's worth).
+ENTRIES = (st.lists(st.none() | st.integers(0, POOL - 1), min_size=1, max_size=15)
+           | st.permutations(range(POOL)).map(list))
 
 
 # -- the world -------------------------------------------------------------------------------------
@@ -160,10 +196,11 @@ def world() -> Iterator[World]:
 
 @dataclass(frozen=True)
 class Upload:
-    """One manifest as uploaded: each entry a device index or None (a bad line)."""
+    """One manifest as uploaded: each entry (in position order) a device index or None (a bad line)."""
 
     manifest_id: str
     entries: tuple[int | None, ...]
+    vendor: str = "generated"
 
     def first_positions(self) -> dict[int, int]:
         first: dict[int, int] = {}
@@ -185,6 +222,36 @@ def _manifest_bytes(entries: tuple[int | None, ...]) -> bytes:
     return b"".join(BAD_LINE if i is None else base64.b64encode(_device(i).pem) + b"\n" for i in entries)
 
 
+@functools.cache
+def _keys_archive() -> bytes:
+    """A reel's password-protected keys archive (never opened by the provider; ~100 ms to make)."""
+    return factories.seven_zip({"pbs_keys.txt": b"0A091B5C, 00112233\n"}, password="transport")
+
+
+def _reel_files(entries: list[int | None]) -> dict[str, bytes]:
+    """The drawn entries as the files of an E0E0 bundle: a device's PEM named by its thing name (the
+    chip id is the thing name), a bad line a ``.pem`` that holds no certificate. A 7z holds a name
+    once, so a device named again is dropped (duplicates come from the other manifest)."""
+    files: dict[str, bytes] = {}
+    for k, i in enumerate(entries):
+        if i is None:
+            files[f"bad-{k:02d}_E0E0.pem"] = b"not a certificate\n"
+        else:
+            files.setdefault(f"{_device(i).name}_E0E0.pem", _device(i).pem)
+    return files
+
+
+def _reel(files: dict[str, bytes]) -> tuple[bytes, tuple[int | None, ...]]:
+    """An Infineon reel (``factories.infineon_reel``'s layout) and its entries in position order (the
+    provider takes the bundle's files in sorted name order)."""
+    names = {f"{_device(i).name}_E0E0.pem": i for i in range(POOL)}
+    inner = factories.seven_zip(files)
+    reel = factories.seven_zip({f"{factories.REEL}_{factories.GUID}_E0E0_Certs.7z": inner,
+                                f"{factories.REEL}_{factories.GUID}_keys.7z": _keys_archive(),
+                                "README.txt": b"model reel\n"})
+    return reel, tuple(names.get(name) for name in sorted(files))
+
+
 # -- the state machine -----------------------------------------------------------------------------
 
 
@@ -197,15 +264,25 @@ class ExactlyOnce(RuleBasedStateMachine):
         self.scheduler = Scheduler()
         self.manifest_dlq = ModelQueue("thingpress-manifest-dlq")
         self.import_dlq = ModelQueue("thingpress-import-dlq")
-        self.manifest_queue = ModelQueue("thingpress-manifest-generated", MAX_RECEIVE, self.manifest_dlq)
+        #: one manifest queue per vendor, as deployed (both dead-letter to one model DLQ)
+        self.manifest_queues = {vendor: ModelQueue(f"thingpress-manifest-{vendor}", MAX_RECEIVE, self.manifest_dlq)
+                                for vendor in VENDORS}
+        self.manifest_queue = self.manifest_queues["generated"]
         self.import_queue = ModelQueue("thingpress-import", MAX_RECEIVE, self.import_dlq)
-        self.sqs = ModelSqs(self.manifest_queue, self.import_queue, self.manifest_dlq, self.import_dlq)
-        self.queues = (self.manifest_queue, self.import_queue)
+        self.sqs = ModelSqs(*self.manifest_queues.values(), self.import_queue, self.manifest_dlq, self.import_dlq)
+        self.queues: tuple[ModelQueue, ...] = (*self.manifest_queues.values(), self.import_queue)
         self.uploads: list[Upload] = []
         self.preseeded: set[int] = set()
         self.tuning = Tuning()
         self.use_watchdog = not NO_WATCHDOG
-        self.clients = {name: FaultyClient(client, self.plan, self.scheduler)
+        #: the sweeps that ran to the end (``_sweep``)
+        self.sweeps: list[SweepResult] = []
+        #: the paths of the product a scenario went through (``_observe``), for ``event`` and the path tests
+        self.paths: Counter[str] = Counter()
+        #: manifests whose checkpoint the ``old_checkpoint`` rule turned into an earlier release's
+        #: (no cursor, no claims): manifest id -> that checkpoint
+        self.old_checkpoints: dict[str, int] = {}
+        self.clients = {name: FaultyClient(client, self.plan, self.scheduler, observe=self._observe)
                         for name, client in (("s3", world.s3), ("dynamodb", world.dynamodb), ("iot", world.iot),
                                              ("sqs", self.sqs))}
         self.provider_settings = FunctionSettings(
@@ -217,9 +294,12 @@ class ExactlyOnce(RuleBasedStateMachine):
     # -- set-up ------------------------------------------------------------------------------------
 
     @initialize(checkpoint_every=st.sampled_from((1, 3, 12)), max_entries=st.sampled_from((2, 5, 16)), send_attempts=st.integers(1, 3),
-                preseed=st.frozensets(st.integers(0, POOL - 1), max_size=2), window=st.sampled_from((None, 1, 4, 12)))
+                preseed=st.frozensets(st.integers(0, POOL - 1), max_size=2), window=st.sampled_from((None, 1, 4, 12)),
+                first=ENTRIES, vendor=st.sampled_from(VENDORS))
     def setup(self, checkpoint_every: int, max_entries: int, send_attempts: int, preseed: frozenset[int],
-              window: int | None = None) -> None:
+              window: int | None = None, first: list[int | None] | None = None, vendor: str = "generated") -> None:
+        """The pacing, the IoT state from before, and the first manifest: every scenario uploads one
+        (a scenario without a manifest would check nothing), so ``teardown`` always has one to check."""
         if window is not None:
             # Backpressure: a window of ``window`` certificates (1 minute at ``window``/60 certificates per second).
             self.provider_settings = dataclasses.replace(
@@ -227,7 +307,7 @@ class ExactlyOnce(RuleBasedStateMachine):
                 iot_tps={**DEFAULT_IOT_TPS, "RegisterCertificateWithoutCA": window / 60})
             # A paused manifest's continuation is delayed until the importer made room: at quiescence
             # the import queue goes first (the model SQS delivers delayed messages at once).
-            self.queues = (self.import_queue, self.manifest_queue)
+            self.queues = (self.import_queue, *self.manifest_queues.values())
         self.tuning = Tuning(checkpoint_every=checkpoint_every, checkpoint_seconds=1e9,
                              max_entries_per_invocation=max_entries, send_attempts=send_attempts, send_backoff=0.0)
         for i in sorted(preseed):
@@ -235,19 +315,53 @@ class ExactlyOnce(RuleBasedStateMachine):
             self.world.iot.register_certificate_without_ca(certificatePem=device.pem.decode(), status="ACTIVE")
             self.world.iot.create_thing(thingName=device.name, attributePayload={"attributes": FOREIGN})
         self.preseeded = set(preseed)
+        if first is not None:
+            self.upload(first, vendor)
 
     # -- rules -------------------------------------------------------------------------------------
 
     @precondition(lambda self: len(self.uploads) < MAX_UPLOADS)
-    @rule(entries=st.lists(st.none() | st.integers(0, POOL - 1), min_size=1, max_size=15)
-          | st.permutations(range(POOL)))  # every device once: more than one SendMessageBatch's worth
-    def upload(self, entries: list[int | None]) -> None:
-        key = f"batch-{next(_keys)}.txt"
-        event = put_and_event(self.world.s3, BUCKET, key, _manifest_bytes(tuple(entries)))
+    @rule(entries=ENTRIES, vendor=st.sampled_from(VENDORS))
+    def upload(self, entries: list[int | None], vendor: str = "generated") -> None:
+        """A manifest in S3 and its S3 event on its vendor's manifest queue: a generated-vendor text
+        file, or an Infineon reel (a 7z the provider extracts once into a staged object)."""
+        if vendor == "infineon":
+            key = f"reel-{next(_keys)}.7z"
+            body, positions = _reel(_reel_files(entries))
+        else:
+            key = f"batch-{next(_keys)}.txt"
+            positions = tuple(entries)
+            body = _manifest_bytes(positions)
+        event = put_and_event(self.world.s3, BUCKET, key, body)
         obj = event["Records"][0]["s3"]["object"]
-        mid = audit.manifest_id("generated", BUCKET, key, obj["versionId"])
-        self.uploads.append(Upload(mid, tuple(entries)))
-        self.sqs.send_message(QueueUrl=self.manifest_queue.url, MessageBody=json.dumps(event))
+        mid = audit.manifest_id(vendor, BUCKET, key, obj["versionId"])
+        self.uploads.append(Upload(mid, positions, vendor))
+        self.sqs.send_message(QueueUrl=self.manifest_queues[vendor].url, MessageBody=json.dumps(event))
+
+    @rule(index=st.integers(0, MAX_UPLOADS - 1))
+    def old_checkpoint(self, index: int) -> None:
+        """A manifest part-way through as an earlier release left it: its checkpoint without a
+        ``cursor`` and none of its claims (``test_provider_cursor``'s old checkpoint). The provider
+        must re-read from the top, skip to the checkpoint and claim those entries again."""
+        ddb = self.world.dynamodb  # past the faults: this is the upgrade, not an invocation
+        table = AuditTable(ddb, TABLE)
+        candidates = []
+        for upload in self.uploads:
+            summary = table.get_summary(upload.manifest_id) or {}
+            if (summary.get("state") in audit.UNFINISHED_STATES and not summary.get("parse_done")
+                    and int(summary.get("checkpoint") or 0) > 0 and "cursor" in summary):
+                candidates.append((upload.manifest_id, int(summary["checkpoint"])))
+        if not candidates:
+            return
+        mid, checkpoint = candidates[index % len(candidates)]
+        ddb.update_item(TableName=TABLE, Key=to_item({"pk": manifest_pk(mid), "sk": audit.SUMMARY_SK}),
+                        UpdateExpression="REMOVE #c", ExpressionAttributeNames={"#c": "cursor"})
+        claims = ddb.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
+                           ExpressionAttributeValues=to_item({":pk": claims_pk(mid)}))["Items"]
+        for item in claims:
+            ddb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+        self.old_checkpoints[mid] = checkpoint
+        self.paths["old checkpoint made"] += 1
 
     @rule(kind=st.sampled_from(FAULT_KINDS), api=st.none() | st.sampled_from(TARGETS), nth=st.integers(0, 12),
           detail=st.integers(1, 1023))
@@ -255,19 +369,19 @@ class ExactlyOnce(RuleBasedStateMachine):
         self.plan.arm(Fault(kind, api, nth, detail))
 
     @precondition(lambda self: any(q.visible for q in self.queues))
-    @rule(queue=st.integers(0, 1), start=st.integers(0, 20), size=st.integers(1, 10))
+    @rule(queue=st.integers(0, 2), start=st.integers(0, 20), size=st.integers(1, 10))
     def deliver(self, queue: int, start: int, size: int) -> None:
         q = self._nonempty(queue)
-        messages = q.receive(start, 1 if q is self.manifest_queue else size)
+        messages = q.receive(start, size if q is self.import_queue else 1)
         self._settle(q, messages, self._invoke(q, messages))
 
     @precondition(lambda self: any(q.visible for q in self.queues))
-    @rule(queue=st.integers(0, 1), index=st.integers(0, 20))
+    @rule(queue=st.integers(0, 2), index=st.integers(0, 20))
     def duplicate(self, queue: int, index: int) -> None:
         self._nonempty(queue).duplicate(index)
 
     @precondition(lambda self: any(q.visible for q in self.queues))
-    @rule(first=st.tuples(st.integers(0, 1), st.integers(0, 20)), second=st.tuples(st.integers(0, 1), st.integers(0, 20)),
+    @rule(first=st.tuples(st.integers(0, 2), st.integers(0, 20)), second=st.tuples(st.integers(0, 2), st.integers(0, 20)),
           same_message=st.booleans(), schedule=st.lists(st.integers(0, 1), max_size=80))
     def two_invocations(self, first: tuple[int, int], second: tuple[int, int], same_message: bool,
                         schedule: list[int]) -> None:
@@ -294,11 +408,19 @@ class ExactlyOnce(RuleBasedStateMachine):
     def _invoke(self, queue: ModelQueue, messages: list[Any]) -> list[Any]:
         """One Lambda invocation on ``messages``; returns those it succeeded with (deleted by the ESM)."""
         try:
-            if queue is self.manifest_queue:
-                return self._provider_invocation(queue, messages)
-            return self._importer_invocation(queue, messages)
+            if queue is self.import_queue:
+                return self._importer_invocation(queue, messages)
+            return self._provider_invocation(queue, messages)
         except Crash:
             return []
+
+    def _lambda_failure(self, exc: Exception) -> None:
+        """A handler failed, and SQS will deliver the message again: fine if a planned fault caused
+        it (``FaultPlan.injected``) or it is one of the product's retry errors (``RETRY_ERRORS``);
+        anything else (a TypeError, a KeyError, an error moto answered a malformed request with)
+        is a bug in the product or the harness, and fails the scenario."""
+        if not (self.plan.injected(exc) or isinstance(exc, RETRY_ERRORS)):
+            raise exc
 
     def _settle(self, queue: ModelQueue, messages: list[Any], succeeded: list[Any],
                 error: BaseException | None = None) -> None:
@@ -309,7 +431,9 @@ class ExactlyOnce(RuleBasedStateMachine):
         queue.release(messages)
 
     def _provider_invocation(self, queue: ModelQueue, messages: list[Any]) -> list[Any]:
-        provider = Provider("generated", settings=self.provider_settings, s3=self.clients["s3"],
+        vendor = next(v for v, q in self.manifest_queues.items() if q is queue)
+        settings_ = dataclasses.replace(self.provider_settings, vendor=vendor, manifest_queue_url=queue.url)
+        provider = Provider(vendor, settings=settings_, s3=self.clients["s3"],
                             sqs=self.clients["sqs"], dynamodb=self.clients["dynamodb"], tuning=self.tuning,
                             sleep=lambda _s: None, clock=lambda: 0.0)
         done = []
@@ -317,7 +441,8 @@ class ExactlyOnce(RuleBasedStateMachine):
             for message in messages:
                 try:
                     provider.handle_record(SQSRecord(message.record(queue.arn)), None)
-                except Exception:  # noqa: BLE001 -- a batch item failure: SQS delivers it again
+                except Exception as exc:  # noqa: BLE001 -- a batch item failure: SQS delivers it again
+                    self._lambda_failure(exc)
                     continue
                 done.append(message)
         finally:
@@ -348,14 +473,16 @@ class ExactlyOnce(RuleBasedStateMachine):
                 touched.add(outcome.manifest_id)
         try:
             importer.record_pending(pending)
-        except Exception:  # noqa: BLE001 -- the handler returns every pending record to SQS
+        except Exception as exc:  # noqa: BLE001 -- the handler returns every pending record to SQS
+            self._lambda_failure(exc)
             failed.update(p.message_id for p in pending)
         else:
             touched.update(p.outcome.manifest_id for p in pending
                            if p.outcome.manifest_id and (p.outcome.recorded or p.outcome.redelivery))
         try:
             importer.complete(touched)
-        except Exception:  # noqa: BLE001 -- the handler raises: the whole batch goes back to SQS
+        except Exception as exc:  # noqa: BLE001 -- the handler raises: the whole batch goes back to SQS
+            self._lambda_failure(exc)
             return []
         return [m for m in messages if m.message_id not in failed]
 
@@ -366,26 +493,69 @@ class ExactlyOnce(RuleBasedStateMachine):
             queue = next((q for q in self.queues if q.visible), None)
             if queue is None:
                 return
-            messages = queue.receive(0, 1 if queue is self.manifest_queue else 10)
+            messages = queue.receive(0, 10 if queue is self.import_queue else 1)
             self._settle(queue, messages, self._invoke(queue, messages))
         raise AssertionError(f"no quiescence after {QUIESCENCE_LIMIT} deliveries (livelock); faults: {self.plan.fired}")
 
     def _watchdog(self) -> Watchdog:
+        """The real watchdog, its clock far enough ahead that every unfinished manifest is idle."""
         return Watchdog(audit=AuditTable(self.clients["dynamodb"], TABLE), sqs=self.clients["sqs"],
-                        manifest_queue_urls={"generated": self.manifest_queue.url},
+                        manifest_queue_urls={v: q.url for v, q in self.manifest_queues.items()},
                         import_queue_url=self.import_queue.url, import_dlq_url=self.import_dlq.url,
-                        stall_after_seconds=0, clock=lambda: 4e9)
+                        stall_after_seconds=STALL_AFTER_SECONDS,
+                        clock=lambda: time.time() + STALL_AFTER_SECONDS + 60)
+
+    def _unfinished(self) -> set[str]:
+        """The uploaded manifests in an unfinished state (read past the faults)."""
+        table = AuditTable(self.world.dynamodb, TABLE)
+        return {u.manifest_id for u in self.uploads
+                if (table.get_summary(u.manifest_id) or {}).get("state") in audit.UNFINISHED_STATES}
+
+    def _sweep(self) -> SweepResult | None:
+        """One watchdog sweep; None if a planned fault failed it (any other error fails the test)."""
+        unfinished = self._unfinished()
+        try:
+            swept = self._watchdog().sweep()
+        except BaseException as exc:  # noqa: BLE001 -- only a planned fault may fail a sweep
+            if not self.plan.injected(exc):
+                raise
+            return None  # the next scheduled sweep runs it again
+        assert swept.checked == len(unfinished), (
+            f"the watchdog checked {swept.checked} manifests, {len(unfinished)} were unfinished and idle")
+        assert set(swept.resumed) | set(swept.stalled) <= unfinished, f"watchdog acted on finished ones: {swept}"
+        self.sweeps.append(swept)
+        return swept
+
+    def _observe(self, api: str, kwargs: dict[str, Any]) -> None:
+        """Every AWS call, before it is sent: counts the provider paths the path tests ask for."""
+        key = str(kwargs.get("Key", ""))
+        if api == "PutObject" and key.startswith(STAGING_PREFIX):
+            self.paths["infineon reel staged"] += 1
+        elif api == "GetObject" and key.startswith(STAGING_PREFIX):
+            self.paths["infineon staged object read from a cursor" if "Range" in kwargs
+                       else "infineon staged object read from the top"] += 1
+        elif api == "TransactWriteItems" and self.old_checkpoints:
+            for item in kwargs["TransactItems"]:
+                put = from_item(item.get("Put", {}).get("Item", {}))
+                mid = str(put.get("pk", "")).removeprefix(claims_pk(""))
+                if mid in self.old_checkpoints and put.get("sk") and int(put["position"]) <= self.old_checkpoints[mid]:
+                    self.paths["old checkpoint: entry before it claimed again"] += 1
 
     def teardown(self) -> None:
-        if not self.uploads:
-            return
+        assert self.uploads, "every scenario uploads a manifest (setup)"
+        try:
+            self._finish()
+        finally:
+            SEEN_PATHS.update(set(self.paths))
+            if currently_in_test_context():  # not in the known scenarios, which run the machine by hand
+                for path in sorted(self.paths):
+                    event(path)
+
+    def _finish(self) -> None:
         for _ in range(4 if self.use_watchdog else 0):
             self._quiesce()
-            try:
-                swept = self._watchdog().sweep()
-            except (Exception, Crash):  # noqa: BLE001 -- the next scheduled sweep runs it again
-                continue
-            if not swept.resumed:
+            swept = self._sweep()
+            if swept is not None and not swept.resumed:
                 break
         self._quiesce()
         self._check()
@@ -474,7 +644,14 @@ SETTINGS = settings(max_examples=-(-SCENARIOS // SHARDS), stateful_step_count=ST
 
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_exactly_once_under_faults(world: World, shard: int) -> None:
+    before = SEEN_PATHS.copy()
     run_state_machine_as_test(lambda: ExactlyOnce(world), settings=SETTINGS)
+    seen = SEEN_PATHS - before
+    if SETTINGS.max_examples >= SHARD_SCENARIOS // 2:
+        # A shard of the default budget goes through both (in about half and a fifth of its
+        # scenarios); ten quick ones may not: the path tests below cover them every run.
+        for path in PATHS:
+            assert seen[path], f"no scenario of shard {shard} went through {path!r}: {dict(seen)}"
 
 
 # -- known scenarios: the shrunk examples of the defects the state machine found, replayed every run --
@@ -527,3 +704,68 @@ KNOWN: dict[str, tuple[Any, ...]] = {
 def test_known_scenario(world: World, name: str) -> None:
     watchdog, setup, *steps = KNOWN[name]
     _scenario(world, watchdog, setup, *steps)
+
+
+# -- the provider paths the scenarios must reach, each also run on its own ---------------------------
+#
+# The shards draw them (``upload``'s vendor, the ``old_checkpoint`` rule; ``event`` counts them, see
+# ``--hypothesis-show-statistics``); these scenarios go through them every run, and assert they did.
+
+
+def _path_machine(world: World, **setup: Any) -> ExactlyOnce:
+    machine = ExactlyOnce(world)
+    machine.setup(**{"checkpoint_every": 1, "max_entries": 2, **_PLAIN, **setup})
+    return machine
+
+
+def test_an_infineon_reel_is_staged_once_and_its_chunks_read_the_staged_object_from_the_cursor(world: World) -> None:
+    machine = _path_machine(world, vendor="infineon", first=[3, None, 0, 7, 3, 1])
+    assert machine.uploads[0].vendor == "infineon" and len(machine.uploads[0].entries) == 5  # 3 named once
+    machine.teardown()
+    assert machine.paths["infineon reel staged"] == 1, machine.paths
+    assert machine.paths["infineon staged object read from a cursor"] >= 2, machine.paths  # 5 entries, 2 a chunk
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_an_old_checkpoint_is_resumed_from_the_top_claiming_the_entries_before_it_again(world: World,
+                                                                                       vendor: str) -> None:
+    # device 0 at positions 1 and 4: found a duplicate only if position 1 is claimed again
+    machine = _path_machine(world, vendor=vendor, first=[0, 1, 2, 0, 4] if vendor == "generated" else [0, 1, 2, 4])
+    machine.deliver(queue=0, start=0, size=1)  # the first chunk: checkpoint 2, a continuation queued
+    machine.old_checkpoint(index=0)
+    assert machine.old_checkpoints == {machine.uploads[0].manifest_id: 2}
+    machine.teardown()
+    assert machine.paths["old checkpoint: entry before it claimed again"] >= 2, machine.paths
+
+
+def test_injected_errors_match_botocore(world: World) -> None:
+    """The injected DynamoDB errors are what botocore makes of DynamoDB's answer (its own parser, its
+    modelled classes): what ``AuditTable`` reads from them is what it would read from AWS."""
+    import botocore.parsers
+
+    client = world.dynamodb
+    model = client.meta.service_model
+    parser = botocore.parsers.create_parser(model.protocol)
+    items = [{"Put": {}}, {"Put": {}}, {"Update": {}}]
+    made_errors = [(api, conflict_error(client, api, kwargs, detail=4)) for api, kwargs in (
+        ("TransactWriteItems", {"TransactItems": items}), ("PutItem", {}), ("UpdateItem", {}), ("DeleteItem", {}))]
+    made_errors += [("UpdateItem", client_error(client, "UpdateItem", "ThrottlingException", 400, "Rate exceeded")),
+                    ("PutItem", client_error(client, "PutItem", "InternalServerError", 500, "lost"))]
+    for api, made in made_errors:
+        code = made.response["Error"]["Code"]
+        wire = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}",
+                **{k: v for k, v in made.response.items() if k not in ("Error", "ResponseMetadata")}}
+        answer = {"status_code": made.response["ResponseMetadata"]["HTTPStatusCode"],
+                  "headers": {"x-amzn-requestid": "model-harness"},
+                  "body": json.dumps(wire).encode()}
+        parsed = parser.parse(answer, model.operation_model(api).output_shape)
+        parsed.update(parser.parse(answer, model.shape_for_error_code(code)))  # Endpoint._add_modeled_error_fields
+        assert type(made) is client.exceptions.from_code(code)
+        assert made.operation_name == api
+        assert {k: v for k, v in made.response.items() if k != "ResponseMetadata"} == {
+            k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+        assert made.response["ResponseMetadata"]["HTTPStatusCode"] == parsed["ResponseMetadata"]["HTTPStatusCode"]
+    reasons = conflict_error(client, "TransactWriteItems", {"TransactItems": items}, detail=4).response[
+        "CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "TransactionConflict", "None"]
+    assert isinstance(conflict_error(client, "PutItem", {}, 0), client.exceptions.TransactionConflictException)
