@@ -49,6 +49,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -274,15 +275,20 @@ class FaultyClient:
             raise raised(conflict_error(self._client, api, kwargs, fault.detail))
         if kind in BATCH_KINDS:
             return self._batch_fault(fault, target, kwargs)
+        body = kwargs.get("Body")
+        start = body.tell() if hasattr(body, "seek") else None
         first = target(**kwargs)
         if kind == "crash_after":
             raise raised(Crash(f"killed after {api} was applied"))
         if kind == "ambiguous_error":
             raise raised(client_error(self._client, api, "InternalServerError", 500,
                                       "applied, but the answer was lost"))
-        # ambiguous: botocore sends the identical request again.
+        # ambiguous: botocore sends the identical request again, a seekable body rewound to where the
+        # first attempt started reading (botocore's AWSRequest.reset_stream).
         if api in self._tokened:
             return first
+        if start is not None:
+            body.seek(start)
         return target(**kwargs)
 
     @staticmethod
@@ -307,6 +313,21 @@ class FaultyClient:
 # -- SQS model -------------------------------------------------------------------------------------
 
 
+@dataclass
+class VirtualClock:
+    """Epoch seconds that pass only when the model moves them: receiving a delayed message moves the
+    clock to when it becomes visible (``DelaySeconds``), so a lease or a pause ends as on AWS without
+    the test waiting. The providers' wall clock (leases) is this one."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def reach(self, instant: float) -> None:
+        self.now = max(self.now, instant)
+
+
 @dataclass(slots=True, eq=False)
 class Message:
     """One copy of a message (compared by identity: a duplicate is another copy)."""
@@ -315,6 +336,8 @@ class Message:
     body: str
     receive_count: int = 0
     deleted: bool = False
+    #: when it becomes visible (a ``DelaySeconds`` send): receiving it moves the clock there.
+    due: float = 0.0
 
     def record(self, queue_arn: str) -> dict[str, Any]:
         """The Lambda SQS event record for this delivery."""
@@ -335,6 +358,7 @@ class ModelQueue:
     dlq: ModelQueue | None = None
     visible: list[Message] = field(default_factory=list)
     held: list[Message] = field(default_factory=list)
+    clock: VirtualClock = field(default_factory=VirtualClock)
 
     @property
     def url(self) -> str:
@@ -357,6 +381,7 @@ class ModelQueue:
                 self.dlq.put(message)
                 continue
             message.receive_count += 1
+            self.clock.reach(message.due)
             got.append(message)
         self.held.extend(got)
         return got
@@ -383,9 +408,10 @@ class ModelSqs:
     (at most 10 entries, Ids distinct, the whole request at most 256 KiB).
     """
 
-    def __init__(self, *queues: ModelQueue):
+    def __init__(self, *queues: ModelQueue, clock: VirtualClock | None = None):
         self.queues = {q.url: q for q in queues}
         self._ids = itertools.count(1)
+        self.clock = clock or VirtualClock()
 
     def _queue(self, url: str, op: str) -> ModelQueue:
         queue = self.queues.get(url)
@@ -397,11 +423,13 @@ class ModelSqs:
         message = Message(f"msg-{next(self._ids)}", body)
         return message, {"MessageId": message.message_id, "MD5OfMessageBody": hashlib.md5(body.encode()).hexdigest()}  # noqa: S324
 
-    def send_message(self, *, QueueUrl: str, MessageBody: str, **_: Any) -> dict[str, Any]:  # noqa: N803 -- the AWS names
+    def send_message(self, *, QueueUrl: str, MessageBody: str, DelaySeconds: int = 0,  # noqa: N803 -- the AWS names
+                     **_: Any) -> dict[str, Any]:
         queue = self._queue(QueueUrl, "SendMessage")
         if len(MessageBody.encode()) > MAX_MESSAGE_BYTES:
             raise _error("InvalidParameterValue", 400, "SendMessage", "message too long")
         message, answer = self._new(MessageBody)
+        message.due = self.clock.now + DelaySeconds
         queue.put(message)
         return answer
 

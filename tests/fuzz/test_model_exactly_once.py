@@ -88,7 +88,7 @@ from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 from model_harness import (KINDS, TARGETS, Crash, Fault, FaultPlan, FaultyClient, ModelQueue, ModelSqs, Scheduler,
-                           client_error, conflict_error)
+                           VirtualClock, client_error, conflict_error)
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -262,14 +262,17 @@ class ExactlyOnce(RuleBasedStateMachine):
         world.reset()
         self.plan = FaultPlan()
         self.scheduler = Scheduler()
-        self.manifest_dlq = ModelQueue("thingpress-manifest-dlq")
-        self.import_dlq = ModelQueue("thingpress-import-dlq")
+        self.clock = VirtualClock()
+        self.manifest_dlq = ModelQueue("thingpress-manifest-dlq", clock=self.clock)
+        self.import_dlq = ModelQueue("thingpress-import-dlq", clock=self.clock)
         #: one manifest queue per vendor, as deployed (both dead-letter to one model DLQ)
-        self.manifest_queues = {vendor: ModelQueue(f"thingpress-manifest-{vendor}", MAX_RECEIVE, self.manifest_dlq)
+        self.manifest_queues = {vendor: ModelQueue(f"thingpress-manifest-{vendor}", MAX_RECEIVE, self.manifest_dlq,
+                                                   clock=self.clock)
                                 for vendor in VENDORS}
         self.manifest_queue = self.manifest_queues["generated"]
-        self.import_queue = ModelQueue("thingpress-import", MAX_RECEIVE, self.import_dlq)
-        self.sqs = ModelSqs(*self.manifest_queues.values(), self.import_queue, self.manifest_dlq, self.import_dlq)
+        self.import_queue = ModelQueue("thingpress-import", MAX_RECEIVE, self.import_dlq, clock=self.clock)
+        self.sqs = ModelSqs(*self.manifest_queues.values(), self.import_queue, self.manifest_dlq, self.import_dlq,
+                            clock=self.clock)
         self.queues: tuple[ModelQueue, ...] = (*self.manifest_queues.values(), self.import_queue)
         self.uploads: list[Upload] = []
         self.preseeded: set[int] = set()
@@ -435,7 +438,7 @@ class ExactlyOnce(RuleBasedStateMachine):
         settings_ = dataclasses.replace(self.provider_settings, vendor=vendor, manifest_queue_url=queue.url)
         provider = Provider(vendor, settings=settings_, s3=self.clients["s3"],
                             sqs=self.clients["sqs"], dynamodb=self.clients["dynamodb"], tuning=self.tuning,
-                            sleep=lambda _s: None, clock=lambda: 0.0)
+                            sleep=lambda _s: None, clock=lambda: 0.0, wall_clock=self.clock)
         done = []
         try:
             for message in messages:
