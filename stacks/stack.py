@@ -103,6 +103,8 @@ class ThingpressStack(TerraformStack):
                               [*iot_arns["thing_groups"], iot_arns["things"]]),
                 iam.statement("RecordOutcomes", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                               table.arn),
+                # The completion check reads a summary with its shards: one Query (thingpress.audit).
+                iam.statement("ReadManifestSummaries", ["dynamodb:Query"], table.arn),
                 completion.put_statement(),
             ]))
 
@@ -153,6 +155,8 @@ class ThingpressStack(TerraformStack):
                                   [import_pair.queue.arn, pair.queue.arn]),
                     iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                                       "dynamodb:BatchWriteItem"], table.arn),
+                    # A summary with its shards: one Query (thingpress.audit).
+                    iam.statement("ReadManifestSummaries", ["dynamodb:Query"], table.arn),
                     completion.put_statement("PutCompletionEventIfLastToFinish"),
                     # Backpressure: the manifests in flight and what they have queued (thingpress.backpressure).
                     iam.statement("CountManifestsInFlight", ["dynamodb:Query"],

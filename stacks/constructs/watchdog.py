@@ -77,8 +77,10 @@ class ManifestWatchdog(Construct):
             statements=[
                 iam.statement("FindIdleManifests", ["dynamodb:Query"],
                               f"{props.audit_table_arn}/index/{audit.INDEX_BY_STATE}"),
-                iam.statement("ReadAndMarkManifests", ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-                              props.audit_table_arn),
+                # A summary with its shards is one Query; marking STALLED is a transaction that checks
+                # every shard (TransactWriteItems is authorized as the actions it holds).
+                iam.statement("ReadAndMarkManifests", ["dynamodb:Query", "dynamodb:UpdateItem",
+                                                       "dynamodb:ConditionCheckItem"], props.audit_table_arn),
                 iam.statement("SendContinuations", ["sqs:SendMessage"],
                               [pair.queue.arn for pair in props.manifest_queues.values()]),
                 iam.statement("CountImportMessages", ["sqs:GetQueueAttributes"],

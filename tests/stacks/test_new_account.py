@@ -93,7 +93,7 @@ def test_never_called_actions_are_not_granted(synth) -> None:
         granted = {a for address in resources(doc, "aws_iam_role_policy")
                    for st in json.loads(resources(doc, "aws_iam_role_policy")[address]["policy"])["Statement"]
                    for a in as_list(st["Action"])}
-        assert not granted & {"iot:DescribeThing", "dynamodb:ConditionCheckItem", "sqs:ChangeMessageVisibility"}
+        assert not granted & {"iot:DescribeThing", "sqs:ChangeMessageVisibility"}
 
 
 def test_manifest_queues_allow_five_receives_and_the_import_queue_keeps_messages_14_days(aws_json) -> None:

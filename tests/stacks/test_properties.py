@@ -363,7 +363,8 @@ def test_watchdog_runs_on_its_schedule_with_its_own_least_privilege_role(aws_jso
     (table_id, _), = resources(aws_json, "aws_dynamodb_table").items()
     table_arn = ref("aws_dynamodb_table", table_id, "arn")
     assert grants["FindIdleManifests"] == (["dynamodb:Query"], [f"{table_arn}/index/{audit.INDEX_BY_STATE}"])
-    assert grants["ReadAndMarkManifests"] == (["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
+    assert grants["ReadAndMarkManifests"] == (
+        ["dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:UpdateItem"], [table_arn])
     assert grants["SendContinuations"][0] == ["sqs:SendMessage"]
     assert {by_ref(aws_json, r)[1]["name"] for r in grants["SendContinuations"][1]} == {
         f"thingpress-dev-{v}-manifests" for v in VENDORS}

@@ -64,11 +64,11 @@ UNEXERCISED: dict[str, str] = {
     "CloudWatchLogsEncryptsThisDeploymentsLogGroups kms:GenerateDataKeyWithoutPlaintext":
         "AWS's documented key policy for CloudWatch Logs (GenerateDataKey*)",
     "RecordManifests dynamodb:GetItem":
-        "one provider code path for every vendor: a redelivered manifest event or a continuation reads the "
-        "manifest summary (AuditLog.get_summary); a run records it only where that happens",
+        "one provider code path for every vendor: a claim refused without the stored row returned is read "
+        "(AuditTable._claimed_position); a run records it only where that happens",
     "RecordOutcomes dynamodb:GetItem":
-        "the importer reads a certificate's row when its conditional write finds one, and the manifest summary "
-        "(AuditLog.get_outcome, get_summary): redeliveries and races, which a run has or has not",
+        "the importer reads a certificate's row when its conditional write finds one "
+        "(AuditTable.get_outcome): redeliveries and races, which a run has or has not",
     "PutCompletionEventIfLastToFinish":
         "a provider completes a manifest only when nothing is outstanding at its last checkpoint (every entry "
         "refused or a duplicate) or when it finds a parsed manifest whose completer died; the watchdog only "
@@ -80,6 +80,10 @@ UNEXERCISED: dict[str, str] = {
         "the watchdog marks a manifest STALLED (or completes one whose completion was lost) only when a "
         "manifest's counters do not add up; tests/unit/provider/test_watchdog_sweep.py drives it, a healthy "
         "local run does not",
+    "ReadAndMarkManifests dynamodb:ConditionCheckItem":
+        "marking a manifest STALLED is one transaction that checks every summary shard is as judged "
+        "(AuditTable.mark_stalled); only when a manifest's counters do not add up, which a healthy local run "
+        "has not",
     "CountImportMessages":
         "the watchdog counts the import queue and its DLQ only for a parsed manifest whose counters do not add "
         "up (before marking it STALLED); unit-tested, not reached by a healthy local run",
