@@ -5,13 +5,16 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
 
 1. writes ``--manifests`` generated manifests sharing ``--certificates`` fresh
    certificates, and uploads them all at once;
-2. for ``--seconds``, SIGKILLs a random worker process of the local runner (any
-   provider or the importer, as a crashed Lambda sandbox dies) every
+2. for ``--seconds``, SIGKILLs a random worker process of the local runner that is
+   in an invocation (any provider or the importer, as a crashed Lambda sandbox
+   dies; an idle worker is never picked: killing it ends nothing) every
    ``--kill-interval`` seconds, going on past ``--seconds`` until ``--min-kills``
-   is reached or every manifest has completed, while the emulator injects
-   faults (``--faults``; :mod:`thingpress_cli.local.faults`: HTTP 500 after an
-   applied DynamoDB or SQS write, partial ``SendMessageBatch`` failures,
-   throttling bursts);
+   effective kills are reached or every manifest has completed, while the emulator
+   injects faults (``--faults``; :mod:`thingpress_cli.local.faults`: HTTP 500 after
+   an applied DynamoDB or SQS write, partial ``SendMessageBatch`` failures,
+   throttling bursts) and DynamoDB transaction conflicts (``--conflicts``, the share
+   of writes answered as if a transaction held their item, on top of the emulator's
+   own holds: :mod:`thingpress_cli.local.conflicts`);
 3. switches the faults off, waits up to ``--settle`` seconds for every manifest
    to complete, and checks each certificate in the audit table and in IoT. A
    message killed on each of its ``maxReceiveCount`` receives is dead-lettered,
@@ -20,7 +23,16 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
 
 It prints, last, one line::
 
-    chaos: manifests M, certificates N, kills K, faults F, lost 0, duplicated 0, failed 0, stalled 0
+    chaos: manifests M, certificates N, kills K (effective E), faults F, conflicts C, redriven R, max chains H, lost 0, duplicated 0, failed 0, stalled 0
+
+*kills*: workers killed while in an invocation; *effective*: of those, the kills that
+ended the invocation (the worker's busy file, :mod:`thingpress_cli.local.bootstrap`,
+was still there after it died: it had not finished first). *conflicts*: writes the
+emulator refused for a transaction conflict during the run (held items and injected
+ones). *redriven*: dead letters moved back (below). *max chains*: the most provider
+invocations that worked on one manifest at the same time, from the providers' logs
+(each invocation's lines from "manifest taken" to "manifest let go", by request id);
+1 is the design (``thingpress.provider``, "One live chain").
 
 *lost*: a certificate without a terminal audit row, or not ACTIVE in IoT and
 attached to its thing. *duplicated*: a certificate with more than one audit row,
@@ -43,9 +55,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +66,7 @@ from thingpress import audit, certs
 from thingpress_cli import redrive
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import device_certificates, make_ca, manifest_line
-from thingpress_cli.local import emulator
+from thingpress_cli.local import emulator, state
 from thingpress_cli.local.runner import POLL_WAIT_SECONDS, worker_pids
 
 #: ``make chaos`` defaults: short enough for ``make test``, still at least MIN_KILLS kills.
@@ -64,6 +77,10 @@ MIN_KILLS = 10
 #: The faults the emulator injects during the chaos window (see thingpress_cli.local.faults).
 FAULTS: dict[str, Any] = {"error_after_write": 0.03, "partial_batch": 0.2,
                           "throttle": {"every": 6.0, "length": 1.0, "share": 0.5}}
+#: The share of DynamoDB writes answered with a transaction conflict during the window.
+CONFLICTS = 0.03
+#: How long after a kill the worker's busy file is looked at (the kill is asynchronous).
+KILL_SETTLE_SECONDS = 0.2
 
 
 @dataclass
@@ -79,6 +96,8 @@ class Settings:
     #: the manifest queues' visibility timeout during the run (restored after), so a killed provider's
     #: message comes back in seconds rather than the deployment's 1.5 x 60 s; None: leave it as deployed
     manifest_visibility_seconds: int | None = None
+    #: the share of DynamoDB writes answered with a transaction conflict during the window
+    conflicts: float = CONFLICTS
 
 
 @dataclass
@@ -93,7 +112,10 @@ class Result:
     manifests: int
     certificates: int
     kills: int = 0
+    effective: int = 0
     faults: int = 0
+    conflicts: int = 0
+    chains: int = 0
     lost: int = 0
     duplicated: int = 0
     failed: int = 0
@@ -108,9 +130,10 @@ class Result:
         return (self.lost, self.duplicated, self.failed, self.stalled) == (0, 0, 0, 0)
 
     def line(self) -> str:
-        return (f"chaos: manifests {self.manifests}, certificates {self.certificates}, kills {self.kills}, "
-                f"faults {self.faults}, lost {self.lost}, duplicated {self.duplicated}, failed {self.failed}, "
-                f"stalled {self.stalled}")
+        return (f"chaos: manifests {self.manifests}, certificates {self.certificates}, kills {self.kills} "
+                f"(effective {self.effective}), faults {self.faults}, conflicts {self.conflicts}, redriven "
+                f"{self.redriven}, max chains {self.chains}, lost {self.lost}, duplicated {self.duplicated}, "
+                f"failed {self.failed}, stalled {self.stalled}")
 
 
 def write_manifests(workdir: Path, settings: Settings) -> list[Manifest]:
@@ -135,17 +158,76 @@ def function_names(deployment: Deployment) -> list[str]:
     return sorted({v.function_name for v in outputs.vendors.values()} | {outputs.importer_function_name})
 
 
-def kill_one(functions: list[str], rng: random.Random, endpoint: str) -> bool:
-    """SIGKILL one random worker of ``functions``; False if none runs."""
-    pids = sorted(pid for name in functions for pid in worker_pids(name, endpoint))
+def kill_one(functions: list[str], rng: random.Random, endpoint: str,
+             busy_dir: Path = state.BUSY_DIR) -> tuple[bool, bool]:
+    """SIGKILL one random worker of ``functions`` that is in an invocation: (killed, effective).
+
+    Effective: the worker's busy file outlived it, so the kill ended its invocation (the
+    file is then removed: nobody else will).
+    """
+    pids = sorted(pid for name in functions for pid in worker_pids(name, endpoint)
+                  if (busy_dir / str(pid)).exists())
     while pids:
         pid = pids.pop(rng.randrange(len(pids)))
         try:
             os.kill(pid, signal.SIGKILL)
-            return True
         except ProcessLookupError:
             continue
-    return False
+        time.sleep(KILL_SETTLE_SECONDS)
+        marker = busy_dir / str(pid)
+        effective = marker.exists()
+        marker.unlink(missing_ok=True)
+        return True, effective
+    return False, False
+
+
+@dataclass
+class LogMarks:
+    """Where each provider's log ended when the run started (only later lines are read)."""
+
+    offsets: dict[Path, int]
+
+    @classmethod
+    def now(cls, functions: list[str], log_dir: Path = state.LOG_DIR) -> LogMarks:
+        paths = [log_dir / f"{name}.log" for name in functions]
+        return cls({p: p.stat().st_size if p.exists() else 0 for p in paths})
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        """The JSON log lines written since (Powertools' structured lines; others skipped)."""
+        for path, offset in self.offsets.items():
+            if not path.exists():
+                continue
+            with path.open("rb") as log:
+                log.seek(offset)
+                for raw in log:
+                    if raw.startswith(b"{"):
+                        with contextlib.suppress(ValueError):
+                            yield json.loads(raw)
+
+
+def max_chains(lines: Iterator[dict[str, Any]], manifest_ids: set[str]) -> int:
+    """The most provider invocations working on one manifest at once: each invocation's interval from
+    "manifest taken" to "manifest let go" (its last line if it was killed), by request id."""
+    spans: dict[tuple[str, str], list[datetime]] = {}
+    for line in lines:
+        mid, request = line.get("manifest_id"), line.get("function_request_id")
+        if mid not in manifest_ids or not request:
+            continue
+        stamp = datetime.strptime(line["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z")
+        key = (mid, request)
+        if line.get("message") == "manifest taken":
+            spans[key] = [stamp, stamp]
+        elif key in spans:
+            spans[key][1] = stamp
+    most = 0
+    for mid in manifest_ids:
+        events = sorted((t, step) for (m, _), (start, end) in spans.items() if m == mid
+                        for t, step in ((start, 1), (end, -1)))
+        running = 0
+        for _, step in events:
+            running += step
+            most = max(most, running)
+    return most
 
 
 def complete(table: audit.AuditTable, manifests: list[Manifest]) -> bool:
@@ -244,7 +326,11 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
     say(f"chaos: seed {seed}; {len(manifests)} manifests, {settings.certificates} certificates; "
         f"killing workers of {', '.join(functions)} every {settings.kill_interval:.1f} s for {settings.seconds:.0f} s")
     faults_before = emulator.fault_report(endpoint)["total"]
+    holds = emulator.conflict_report(endpoint)
+    conflicts_before = sum(holds["counts"].values())
+    marks = LogMarks.now([v.function_name for v in deployment.outputs.vendors.values()])
     emulator.set_faults(endpoint, {**settings.faults, "seed": seed})
+    emulator.set_conflicts(endpoint, {**holds["settings"], "inject": settings.conflicts, "seed": seed})
     try:
         uploads = [threading.Thread(target=lambda m=m: setattr(m, "manifest_id", deployment.upload(m.path).manifest_id))
                    for m in manifests]
@@ -255,16 +341,21 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
         began = time.monotonic()
         while True:
             elapsed = time.monotonic() - began
-            if elapsed >= settings.seconds and (result.kills >= settings.min_kills or complete(table, manifests)):
+            if elapsed >= settings.seconds and (result.effective >= settings.min_kills or complete(table, manifests)):
                 break
             if elapsed >= 4 * settings.seconds:
-                result.notes.append(f"only {result.kills} kills in {elapsed:.0f} s: too few workers ran")
+                result.notes.append(f"only {result.effective} effective kills in {elapsed:.0f} s: too few "
+                                    "invocations ran")
                 break
-            result.kills += kill_one(functions, rng, endpoint)
+            killed, effective = kill_one(functions, rng, endpoint)
+            result.kills += killed
+            result.effective += effective
             time.sleep(settings.kill_interval)
     finally:
         report = emulator.set_faults(endpoint, {})
+        answered = emulator.set_conflicts(endpoint, holds["settings"])
     result.faults = report["total"] - faults_before
+    result.conflicts = sum(answered["counts"].values()) - conflicts_before
     say(f"chaos: {result.kills} kills, {result.faults} faults ({report['counts']}); waiting for the imports")
     deadline = time.monotonic() + settings.settle
     while not complete(table, manifests) and time.monotonic() < deadline:
@@ -281,6 +372,7 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
             result.notes.append(f"stalled {manifest.path.name}: {manifest.manifest_id} "
                                 f"state {row and row.get('state')}, {row and {k: row.get(k) for k in ('checkpoint', 'queued', 'imported', 'outstanding')}}")
         check(deployment, manifest, result)
+    result.chains = max_chains(marks.lines(), {m.manifest_id for m in manifests})
     return result
 
 
@@ -293,13 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-interval", type=float, default=1.0, help="seconds between kills (default %(default)s)")
     parser.add_argument("--faults", type=json.loads, default=FAULTS,
                         help=f"the emulator's fault settings, JSON (default {json.dumps(FAULTS)})")
+    parser.add_argument("--conflicts", type=float, default=CONFLICTS,
+                        help="share of DynamoDB writes answered with a transaction conflict (default %(default)s)")
     parser.add_argument("--settle", type=float, default=600.0, help="wait for completion after the window")
     parser.add_argument("--seed", type=int, default=0, help="0: random (printed)")
     parser.add_argument("--manifest-visibility-seconds", type=int, default=None,
                         help="the manifest queues' visibility timeout during the run (default: as deployed)")
     args = parser.parse_args(argv)
     settings = Settings(args.seconds, args.certificates, args.manifests, args.min_kills, args.kill_interval,
-                        args.settle, args.seed, args.faults, args.manifest_visibility_seconds)
+                        args.settle, args.seed, args.faults, args.manifest_visibility_seconds, args.conflicts)
     from thingpress_cli.local import commands
 
     started = not commands.is_up()

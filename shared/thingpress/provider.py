@@ -514,6 +514,9 @@ class Provider:
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The Lambda handler: a partial batch response over the manifest queue messages."""
         metrics.add_dimension(name="vendor", value=self.vendor)
+        # Every line names its invocation (Powertools' key): what an invocation did with a manifest,
+        # from "manifest taken" to "manifest let go", can be told apart from another's.
+        logger.append_keys(function_request_id=getattr(context, "aws_request_id", None))
         try:
             return process_partial_response(event=event, processor=self.processor, context=context,
                                             record_handler=lambda record: self._handle_logged(record, context))
@@ -610,13 +613,18 @@ class Provider:
             return self._busy(mid, ref, handle, summary)
         logger.info("manifest taken", extra={"object": ref.uri, "chain": handle.chain, "link": handle.link,
                                              "resume_after": int(summary.get("checkpoint") or 0)})
+        outcome = "failed"
         try:
-            return self._run(mid, ref, summary, deadline)
+            result = self._run(mid, ref, summary, deadline)
+            outcome = result.outcome
+            return result
         except Exception:
             # Failing: give the lease back, so this message carries on when it comes back (a kill cannot;
             # then the lease ends at the deadline, before the visibility timeout brings the message back).
             self.audit.release(mid, handle, until=until)
             raise
+        finally:
+            logger.info("manifest let go", extra={"outcome": outcome})
 
     @staticmethod
     def _stale(mid: str, handle: Handle, summary: dict[str, Any]) -> RunResult:

@@ -1,8 +1,9 @@
 """Chaos on the local deployment (thingpress_cli.chaos, ``make chaos``) with its short default.
 
-Several manifests import at once while random runner workers are SIGKILLed and the
-emulator injects faults; afterwards every certificate is in exactly one terminal
-state and in IoT, none twice, and no manifest is stuck.
+Several manifests import at once while runner workers in an invocation are SIGKILLed
+and the emulator injects faults and transaction conflicts; afterwards every certificate
+is in exactly one terminal state and in IoT, none twice, no manifest is stuck, and no
+manifest ever had two provider invocations at work at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def test_chaos_short_default_loses_nothing(deployment, tmp_path):
 
     print("\n".join(result.notes))
     print(result.line())
-    assert result.kills >= chaos.MIN_KILLS and result.faults > 0, result.line()
+    assert result.effective >= chaos.MIN_KILLS and result.faults > 0 and result.conflicts > 0, result.line()
     assert (result.manifests, result.certificates) == (chaos.DEFAULT_MANIFESTS, chaos.DEFAULT_CERTIFICATES)
+    assert result.chains == 1, result.line()  # one live chain per manifest (thingpress.provider)
     assert result.line().endswith("lost 0, duplicated 0, failed 0, stalled 0"), (result.line(), result.notes)

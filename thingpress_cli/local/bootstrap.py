@@ -18,6 +18,10 @@ function's log file, as it would go to CloudWatch.
 With ``THINGPRESS_CALLS_FILE`` set, every AWS call the function makes is recorded
 there before the handler is imported (:mod:`.recorder`, loaded by path from this
 file's folder; the function's code knows nothing of it).
+
+With ``THINGPRESS_LOCAL_BUSY_DIR`` set, the worker holds a file named after its pid in that
+folder while an invocation runs (``busy_marker``): chaos kills only workers that are in an
+invocation, and a kill that leaves the file behind is one that ended an invocation.
 """
 
 import importlib
@@ -111,6 +115,15 @@ def log_error(request_id, error):
     sys.stderr.write(json.dumps({**error, "requestId": request_id}) + "\n")
 
 
+def busy_marker():
+    """The file this worker holds while an invocation runs, or None (not asked for)."""
+    folder = os.environ.pop("THINGPRESS_LOCAL_BUSY_DIR", "")
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, str(os.getpid()))
+
+
 def main():
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the function's prints go to the log, not into the protocol
@@ -118,6 +131,7 @@ def main():
     os.chdir(_TASK_ROOT)
     started = time.monotonic()
     install_recorder()
+    busy = busy_marker()
     handler, init_error = load_handler()
     init_ms = (time.monotonic() - started) * 1000
     if init_error is not None:
@@ -126,6 +140,9 @@ def main():
         request = json.loads(line)
         request_id = request["request_id"]
         sys.stderr.write(f"START RequestId: {request_id} Version: $LATEST\n")
+        if busy:
+            with open(busy, "w") as marker:
+                marker.write(request_id)
         began = time.monotonic()
         if init_error is not None:
             answer = {"ok": False, "error": init_error}
@@ -144,6 +161,8 @@ def main():
                     answer = {"ok": False, "error": {"errorType": "Runtime.MarshalError",
                                                      "errorMessage": f"Unable to marshal response: {error}",
                                                      "stackTrace": []}}
+        if busy:
+            os.remove(busy)
         if not answer["ok"]:
             log_error(request_id, answer["error"])
         duration = (time.monotonic() - began) * 1000

@@ -196,6 +196,12 @@ def set_conflicts(url: str, settings: dict[str, Any]) -> dict[str, Any]:
     return _post(url, conflicts.CONFLICTS_PATH, json.dumps(settings))
 
 
+def conflict_report(url: str) -> dict[str, Any]:
+    """The running emulator's transaction-conflict settings and the conflicts it answered so far."""
+    with urllib.request.urlopen(f"{url}{conflicts.CONFLICTS_PATH}", timeout=5) as answer:
+        return dict(json.loads(answer.read()))
+
+
 def fault_report(url: str) -> dict[str, Any]:
     """The running emulator's fault settings and the counts of faults injected so far."""
     with urllib.request.urlopen(f"{url}/moto-api/thingpress/faults", timeout=5) as answer:

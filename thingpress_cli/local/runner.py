@@ -279,6 +279,7 @@ def function_environment(spec: FunctionSpec, task_root: Path, opt: Path, endpoin
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
         "THINGPRESS_FUNCTION_ARN": spec.arn,
+        "THINGPRESS_LOCAL_BUSY_DIR": str(state.BUSY_DIR),
         **state.client_environment(endpoint),
     })
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region

@@ -22,6 +22,8 @@ from thingpress_cli.toolchain import BUILD
 LOCAL_DIR = BUILD / "local"
 STATE_FILE = LOCAL_DIR / "state.json"
 LOG_DIR = LOCAL_DIR / "logs"
+#: Where each runner worker holds a file (its pid) while it is in an invocation (:mod:`.bootstrap`).
+BUSY_DIR = LOCAL_DIR / "busy"
 #: Region and account of the emulator (moto's default account).
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
