@@ -45,7 +45,7 @@ def positions_sent(aws: Any) -> list[int]:
 
 
 def settle(aws: Any, provider: Provider, limit: int = 10) -> list[str]:
-    """Run every manifest queue message (continuations, rechecks) until none is left; their outcomes."""
+    """Run every manifest queue message (continuations) until none is left; their outcomes."""
     outcomes: list[str] = []
     for _ in range(limit):
         pending = drain_queue(aws.sqs, aws.manifest_queue)

@@ -374,8 +374,8 @@ def test_an_invocation_overtaken_by_another_stops_quietly_without_double_countin
     assert result.outcome == "behind" and result.entries == 0
     summary = aws.audit.get_summary(mid)
     assert (summary["checkpoint"], summary["entries"], summary["queued"]) == (other, other, other)
-    # Nothing to run now: the behind invocation's recheck continuation is delayed (Tuning.recheck_seconds,
-    # here 900 s); test_provider_interleavings covers what it does when it arrives.
+    # The behind invocation sends nothing: the one ahead carries the manifest on (one live chain;
+    # test_provider_interleavings covers a holder that dies).
     assert continuations(aws) == []
 
 
