@@ -9,6 +9,11 @@
 * **quota** -- the emulator's quota mode at the AWS default rates (and at a raised
   50 TPS), with the importer's budget set to the same rates: achieved
   certificates/s over the binding quota (the lowest rate of the five APIs).
+* **conflicts** -- the default-quota run again with the importer at concurrency 20
+  (the event source mapping's maximum concurrency and the budget split 20 ways, as a
+  raised deployment runs) on one manifest, with the emulator's transaction holds on
+  (``thingpress_cli.local.conflicts``): the conflicts DynamoDB answered per 1,000
+  certificates (each one a retry by ``AuditTable._retrying``) and the quota ratio.
 
 The importer's budget (``THINGPRESS_IOT_TPS``) is changed between phases with
 ``UpdateFunctionConfiguration`` on the deployed function; the runner picks the
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress import audit
-from thingpress.settings import DEFAULT_IOT_TPS, IOT_TPS
+from thingpress.settings import DEFAULT_IOT_TPS, IMPORT_CONCURRENCY, IOT_TPS
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import device_certificates, make_ca, write_manifest
 from thingpress_cli.local import emulator
@@ -46,16 +51,29 @@ class Run:
         return self.certificates / self.seconds if self.seconds else 0.0
 
 
-def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle: float = 10.0) -> None:
-    """Set the deployed importer's IoT budget and wait for the runner to pick it up."""
+def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle: float = 10.0,
+                        concurrency: int | None = None) -> None:
+    """Set the deployed importer's IoT budget (and the concurrency it is split over) and wait for the
+    runner to pick it up."""
     lam = deployment.client("lambda")
     name = deployment.outputs.importer_function_name
     env = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    wanted = json.dumps(rates, sort_keys=True)
-    if env.get(IOT_TPS) != wanted:
-        env[IOT_TPS] = wanted
+    wanted = {IOT_TPS: json.dumps(rates, sort_keys=True)}
+    if concurrency is not None:
+        wanted[IMPORT_CONCURRENCY] = str(concurrency)
+    if any(env.get(k) != v for k, v in wanted.items()):
+        env.update(wanted)
         lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
         time.sleep(settle)
+
+
+def set_importer_concurrency(deployment: Deployment, concurrency: int | None) -> None:
+    """The importer mapping's maximum concurrency (None: as deployed); the runner restarts its pollers."""
+    lam = deployment.client("lambda")
+    name = deployment.outputs.importer_function_name
+    for esm in lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]:
+        scaling = {"MaximumConcurrency": concurrency} if concurrency else {}
+        lam.update_event_source_mapping(UUID=esm["UUID"], ScalingConfig=scaling)
 
 
 def floor(deployment: Deployment, count: int) -> Run:
@@ -115,4 +133,29 @@ def quota(deployment: Deployment, count: int, rates: dict[str, float], workdir: 
     binding = min(rates.values())
     run.extra.update({"binding_tps": binding, "ratio": run.rate / binding,
                       "dlq_messages": dlq_depth(deployment) - dlq_before})
+    return run
+
+
+def conflicts(deployment: Deployment, count: int, rates: dict[str, float], workdir: Path,
+              concurrency: int = 20) -> Run:
+    """The default-quota pipeline with the importer at ``concurrency`` and the emulator's transaction holds on."""
+    endpoint = deployment.outputs.endpoint_url
+    lam = deployment.client("lambda")
+    name = deployment.outputs.importer_function_name
+    before_env = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"].get(IMPORT_CONCURRENCY)
+    held = emulator.conflict_report(endpoint)
+    if not held["settings"]["hold_ms"]:
+        raise RuntimeError("the emulator holds no transaction (THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS=0): "
+                           "no conflict can be measured")
+    set_importer_concurrency(deployment, concurrency)
+    set_importer_budget(deployment, rates, concurrency=concurrency)
+    answered_before = sum(held["counts"].values())
+    try:
+        run = quota(deployment, count, rates, workdir, name="conflicts")
+    finally:
+        set_importer_concurrency(deployment, None)
+        set_importer_budget(deployment, rates, concurrency=int(before_env or 1))
+    answered = sum(emulator.conflict_report(endpoint)["counts"].values()) - answered_before
+    run.extra.update({"concurrency": concurrency, "hold_ms": held["settings"]["hold_ms"], "conflicts": answered,
+                      "conflicts_per_1000": round(1000 * answered / count, 1)})
     return run

@@ -58,4 +58,17 @@ def _pipeline_figures() -> dict:
             "quota_default_certs_per_s": stat, "quota_raised_certs_per_s": stat, "quota_ratio_default": 1.0,
             "quota_ratio_raised": 1.0, "quota_default_dlq_messages": 0, "quota_default_failed": 0,
             "quota_raised_dlq_messages": 0, "quota_raised_failed": 0, "lost_certificates": 0,
-            "local_deploy_seconds": 80.0}
+            "local_deploy_seconds": 80.0, "conflicts_concurrency": 20, "conflicts_hold_ms": 25.0,
+            "conflicts_answered": 12, "conflicts_per_1000": 20.0, "quota_ratio_with_conflicts": 0.95,
+            "quota_with_conflicts_dlq_messages": 0}
+
+
+def test_a_missed_goal_is_named_and_fails_the_run():
+    """make bench exits 1 on a missed goal (run_all.main returns missed_goals' verdict)."""
+    figures = _pipeline_figures()
+    assert run_all.missed_goals(figures) == []
+    figures.update(quota_ratio_with_conflicts=0.71, lost_certificates=2)
+    assert run_all.missed_goals(figures) == [
+        "goal missed: quota_ratio_with_conflicts = 0.71 (goal >= 0.9)",
+        "goal missed: lost_certificates = 2 (goal <= 0)"]
+    assert run_all.missed_goals({}) == []  # nothing measured, nothing judged
