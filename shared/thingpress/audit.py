@@ -346,6 +346,23 @@ class AuditTable:
                                                        CONFLICT_BACKOFF_SECONDS * 2 ** attempt)))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _update_summary(self, mid: str, update: str, condition: str, values: dict[str, Any],
+                        names: dict[str, str] | None = None) -> bool:
+        """One conditional update of the manifest's summary item (conflicts retried); False when
+        the condition failed (nothing written)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+            "UpdateExpression": update, "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self._retrying(lambda: self.client.update_item(**kwargs))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     # -- manifest summary -------------------------------------------------
 
     def start_manifest(self, mid: str, *, vendor: str, bucket: str, key: str, version: str | None,
@@ -639,16 +656,7 @@ class AuditTable:
             owned, owned_values = handle.condition()
             condition += " AND " + owned
             values.update(owned_values)
-        try:
-            self._retrying(lambda: self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET updated_at = :now, paused_until = :until",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=to_item(values),
-            ))
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_summary(mid, "SET updated_at = :now, paused_until = :until", condition, values)
 
     def claim(self, mid: str, handle: Handle, *, until: float, now: float) -> bool:
         """Take the manifest's lease for an invocation on ``handle`` until ``until`` (epoch seconds).
@@ -658,32 +666,18 @@ class AuditTable:
         manifest at a time (``thingpress.provider``, "One live chain"). False otherwise.
         """
         owned, values = handle.condition()
-        try:
-            self._retrying(lambda: self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression=(f"attribute_exists(pk) AND parse_done = :false AND {owned} AND "
-                                     "(attribute_not_exists(lease_until) OR lease_until < :now)"),
-                ExpressionAttributeValues=to_item({**values, ":until": _epoch_number(until),
-                                                   ":now": _epoch_number(now), ":false": False}),
-            ))
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_summary(
+            mid, "SET lease_until = :until",
+            f"attribute_exists(pk) AND parse_done = :false AND {owned} AND "
+            "(attribute_not_exists(lease_until) OR lease_until < :now)",
+            {**values, ":until": _epoch_number(until), ":now": _epoch_number(now), ":false": False})
 
     def release(self, mid: str, handle: Handle, *, until: float) -> None:
         """End the lease :meth:`claim` took until ``until`` (an invocation that fails early gives the
         manifest back at once: its message comes back and carries on). A no-op if it is not that lease."""
         owned, values = handle.condition()
-        try:
-            self._retrying(lambda: self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="REMOVE lease_until",
-                ConditionExpression=f"{owned} AND lease_until = :until",
-                ExpressionAttributeValues=to_item({**values, ":until": _epoch_number(until)}),
-            ))
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass
+        self._update_summary(mid, "REMOVE lease_until", f"{owned} AND lease_until = :until",
+                             {**values, ":until": _epoch_number(until)})
 
     def hand_over(self, mid: str, handle: Handle, link: str) -> bool:
         """Pass the manifest from ``handle`` to the next message of its chain, ``link``; the lease ends.
@@ -692,16 +686,8 @@ class AuditTable:
         longer on ``handle``: another invocation took over.
         """
         owned, values = handle.condition()
-        try:
-            self._retrying(lambda: self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET link = :next REMOVE lease_until",
-                ConditionExpression=f"attribute_exists(pk) AND {owned}",
-                ExpressionAttributeValues=to_item({**values, ":next": link}),
-            ))
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update_summary(mid, "SET link = :next REMOVE lease_until", f"attribute_exists(pk) AND {owned}",
+                                    {**values, ":next": link})
 
     def bump_chain(self, mid: str, *, seen: dict[str, Any], link: str, now: datetime | None = None) -> Handle | None:
         """Take an idle manifest over with a new chain of invocations (the watchdog's resume).
@@ -713,16 +699,11 @@ class AuditTable:
         """
         old = Handle.of(seen)
         owned, values = old.condition()
-        try:
-            self._retrying(lambda: self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
-                UpdateExpression="SET chain = :next, link = :new_link, resumed_at = :now REMOVE lease_until",
-                ConditionExpression=f"attribute_exists(pk) AND checkpoint = :c AND parse_done = :false AND {owned}",
-                ExpressionAttributeValues=to_item({**values, ":next": old.chain + 1, ":new_link": link,
-                                                   ":now": now_iso(now), ":c": int(seen.get("checkpoint") or 0),
-                                                   ":false": False}),
-            ))
-        except self.client.exceptions.ConditionalCheckFailedException:
+        if not self._update_summary(
+                mid, "SET chain = :next, link = :new_link, resumed_at = :now REMOVE lease_until",
+                f"attribute_exists(pk) AND checkpoint = :c AND parse_done = :false AND {owned}",
+                {**values, ":next": old.chain + 1, ":new_link": link, ":now": now_iso(now),
+                 ":c": int(seen.get("checkpoint") or 0), ":false": False}):
             return None
         return Handle(old.chain + 1, link)
 
