@@ -127,7 +127,7 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         figures[f"quota_{label}_failed"] = sum(r.extra["failed"] for r in runs)
         lost += sum(r.extra["lost"] + r.extra["failed"] for r in runs)
     # One manifest at importer concurrency 20 with the emulator's transaction holds (issue 21).
-    contended = conflicts(deployment, args.quota_count * 2, default, work)
+    contended = conflicts(deployment, args.quota_count * 5, default, work)
     figures["conflicts_concurrency"] = contended.extra["concurrency"]
     figures["conflicts_hold_ms"] = contended.extra["hold_ms"]
     figures["conflicts_answered"] = contended.extra["conflicts"]
