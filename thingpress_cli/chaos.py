@@ -7,7 +7,9 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
    certificates, and uploads them all at once;
 2. for ``--seconds``, SIGKILLs a random worker process of the local runner that is
    in an invocation (any provider or the importer, as a crashed Lambda sandbox
-   dies; an idle worker is never picked: killing it ends nothing) every
+   dies; an idle worker is never picked: killing it ends nothing; a provider only
+   after some manifest's checkpoint moved since the last provider kill, else the
+   longest invocations would be killed as they start, for ever) every
    ``--kill-interval`` seconds, going on past ``--seconds`` until ``--min-kills``
    effective kills are reached or every manifest has completed, while the emulator
    injects faults (``--faults``; :mod:`thingpress_cli.local.faults`: HTTP 500 after
@@ -159,16 +161,17 @@ def function_names(deployment: Deployment) -> list[str]:
 
 
 def kill_one(functions: list[str], rng: random.Random, endpoint: str,
-             busy_dir: Path = state.BUSY_DIR) -> tuple[bool, bool]:
-    """SIGKILL one random worker of ``functions`` that is in an invocation: (killed, effective).
+             busy_dir: Path = state.BUSY_DIR) -> tuple[str | None, bool]:
+    """SIGKILL one random worker of ``functions`` that is in an invocation: (its function, effective);
+    (None, False) when none is.
 
     Effective: the worker's busy file outlived it, so the kill ended its invocation (the
     file is then removed: nobody else will).
     """
-    pids = sorted(pid for name in functions for pid in worker_pids(name, endpoint)
+    busy = sorted((pid, name) for name in functions for pid in worker_pids(name, endpoint)
                   if (busy_dir / str(pid)).exists())
-    while pids:
-        pid = pids.pop(rng.randrange(len(pids)))
+    while busy:
+        pid, name = busy.pop(rng.randrange(len(busy)))
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -177,8 +180,13 @@ def kill_one(functions: list[str], rng: random.Random, endpoint: str,
         marker = busy_dir / str(pid)
         effective = marker.exists()
         marker.unlink(missing_ok=True)
-        return True, effective
-    return False, False
+        return name, effective
+    return None, False
+
+
+def parsed_so_far(table: audit.AuditTable, manifests: list[Manifest]) -> int:
+    """The sum of the manifests' checkpoints: moves whenever a provider commits."""
+    return sum(int((table.get_summary(m.manifest_id) or {}).get("checkpoint") or 0) for m in manifests)
 
 
 @dataclass
@@ -339,6 +347,11 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
         for upload in uploads:
             upload.join()
         began = time.monotonic()
+        # A provider is killed again only after some provider committed since its last kill: providers
+        # are the longest invocations, and killing each one as it starts would stop every manifest.
+        providers = [v.function_name for v in deployment.outputs.vendors.values()]
+        importer = [deployment.outputs.importer_function_name]
+        provider_killed_at = -1
         while True:
             elapsed = time.monotonic() - began
             if elapsed >= settings.seconds and (result.effective >= settings.min_kills or complete(table, manifests)):
@@ -347,8 +360,12 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
                 result.notes.append(f"only {result.effective} effective kills in {elapsed:.0f} s: too few "
                                     "invocations ran")
                 break
-            killed, effective = kill_one(functions, rng, endpoint)
-            result.kills += killed
+            progress = parsed_so_far(table, manifests)
+            killed, effective = kill_one(importer + (providers if progress > provider_killed_at else []), rng,
+                                         endpoint)
+            if killed in providers:
+                provider_killed_at = progress
+            result.kills += killed is not None
             result.effective += effective
             time.sleep(settings.kill_interval)
     finally:

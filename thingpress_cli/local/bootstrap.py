@@ -121,7 +121,10 @@ def busy_marker():
     if not folder:
         return None
     os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, str(os.getpid()))
+    path = os.path.join(folder, str(os.getpid()))
+    if os.path.exists(path):  # left by a killed worker whose pid this one reuses
+        os.remove(path)
+    return path
 
 
 def main():

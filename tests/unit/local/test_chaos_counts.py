@@ -46,8 +46,9 @@ def test_only_a_worker_in_an_invocation_is_killed_and_its_kill_is_effective(tmp_
         (tmp_path / str(busy.pid)).write_text("request-1")
         rng = chaos.random.Random(1)
 
-        assert chaos.kill_one(["chaos-test-idle"], rng, ENDPOINT, busy_dir=tmp_path) == (False, False)
-        assert chaos.kill_one(["chaos-test-idle", "chaos-test-busy"], rng, ENDPOINT, busy_dir=tmp_path) == (True, True)
+        assert chaos.kill_one(["chaos-test-idle"], rng, ENDPOINT, busy_dir=tmp_path) == (None, False)
+        assert chaos.kill_one(["chaos-test-idle", "chaos-test-busy"], rng, ENDPOINT,
+                              busy_dir=tmp_path) == ("chaos-test-busy", True)
 
         assert busy.wait(5) == -9 and idle.poll() is None
         assert not (tmp_path / str(busy.pid)).exists()  # the dead worker's file is cleared
@@ -70,7 +71,7 @@ def test_a_kill_that_lands_after_the_invocation_ended_is_not_effective(tmp_path,
     monkeypatch.setattr(chaos.os, "kill", finishes_first)
     try:
         assert chaos.kill_one(["chaos-test-finishing"], chaos.random.Random(1), ENDPOINT,
-                              busy_dir=tmp_path) == (True, False)
+                              busy_dir=tmp_path) == ("chaos-test-finishing", False)
     finally:
         worker.kill()
         worker.wait()
