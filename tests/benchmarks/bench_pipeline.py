@@ -31,6 +31,7 @@ from typing import Any
 
 from thingpress import audit
 from thingpress.settings import DEFAULT_IOT_TPS, IMPORT_CONCURRENCY, IOT_TPS
+from stacks import defaults
 from thingpress_cli.deployment import Deployment
 from thingpress_cli.generate import device_certificates, make_ca, write_manifest
 from thingpress_cli.local import emulator
@@ -67,8 +68,7 @@ def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle:
         time.sleep(settle)
 
 
-def set_importer_concurrency(deployment: Deployment, concurrency: int | None) -> None:
-    """The importer mapping's maximum concurrency (None: as deployed); the runner restarts its pollers."""
+def _importer_mappings(deployment: Deployment) -> list[dict[str, Any]]:
     lam = deployment.client("lambda")
     name = deployment.outputs.importer_function_name
     # Listed whole and matched by ARN: moto's FunctionName filter finds no mapping by name.
@@ -76,9 +76,47 @@ def set_importer_concurrency(deployment: Deployment, concurrency: int | None) ->
                 if esm["FunctionArn"].split(":")[6] == name]
     if not mappings:
         raise RuntimeError(f"no event source mapping for {name}")
-    for esm in mappings:
-        scaling = {"MaximumConcurrency": concurrency} if concurrency else {}
-        lam.update_event_source_mapping(UUID=esm["UUID"], ScalingConfig=scaling)
+    return mappings
+
+
+@dataclass(frozen=True)
+class ImporterShape:
+    """What the stack deploys around the importer for one concurrency: mapping, timeout, batch, visibility."""
+
+    concurrency: int | None
+    timeout: int
+    batch_size: int
+    visibility_timeout: int
+
+    @classmethod
+    def current(cls, deployment: Deployment) -> ImporterShape:
+        lam = deployment.client("lambda")
+        esm = _importer_mappings(deployment)[0]
+        timeout = lam.get_function_configuration(FunctionName=deployment.outputs.importer_function_name)["Timeout"]
+        visibility = deployment.client("sqs").get_queue_attributes(
+            QueueUrl=deployment.outputs.import_queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        return cls((esm.get("ScalingConfig") or {}).get("MaximumConcurrency"), int(timeout),
+                   int(esm["BatchSize"]), int(visibility["VisibilityTimeout"]))
+
+    @classmethod
+    def on_aws(cls, rates: dict[str, float], concurrency: int) -> ImporterShape:
+        """The AWS target's importer at ``concurrency``: its timeout, the stack's batch rule, the local
+        visibility factor (the runner has no 6x retry margin to wait out)."""
+        timeout = defaults.IMPORTER_TIMEOUT_SECONDS
+        return cls(concurrency, timeout, defaults.import_batch_size(rates, concurrency, timeout),
+                   defaults.visibility_timeout(timeout, defaults.LOCAL_VISIBILITY_FACTOR))
+
+    def apply(self, deployment: Deployment) -> None:
+        """Deploy this shape; the runner restarts its pollers on the changed mapping and function."""
+        lam = deployment.client("lambda")
+        deployment.client("sqs").set_queue_attributes(
+            QueueUrl=deployment.outputs.import_queue_url,
+            Attributes={"VisibilityTimeout": str(self.visibility_timeout)})
+        lam.update_function_configuration(FunctionName=deployment.outputs.importer_function_name,
+                                          Timeout=self.timeout)
+        scaling = {"MaximumConcurrency": self.concurrency} if self.concurrency else {}
+        for esm in _importer_mappings(deployment):
+            lam.update_event_source_mapping(UUID=esm["UUID"], ScalingConfig=scaling, BatchSize=self.batch_size)
 
 
 def floor(deployment: Deployment, count: int) -> Run:
@@ -145,10 +183,11 @@ def conflicts(deployment: Deployment, count: int, rates: dict[str, float], workd
               concurrency: int = 20) -> Run:
     """The default-quota pipeline with the importer at ``concurrency`` and the emulator's transaction holds on.
 
-    The batch size stays as deployed (10 on the local target). The stack's rule for concurrency 20
-    (``stacks.defaults.import_batch_size``: a quarter of the 20 s local timeout at 0.5/s) gives 2,
-    which on this 2-core machine measured 0.36: the runner's per-invocation cost, not the quota,
-    then limits (one run, 1,500 certificates).
+    The importer is deployed as the AWS target deploys it at that concurrency (``ImporterShape.on_aws``:
+    60 s timeout, the stack's batch rule, 7 at 20 instances over 10/s) and put back afterwards. The local
+    target's 20 s timeout is no shape to measure at: with 10 records at 0.5/s each invocation ran to
+    its timeout (ratio 0.66-0.85), and with the stack's local batch of 2 the runner's per-invocation
+    cost, not the quota, limited it (0.36) on this 2-core machine.
     """
     endpoint = deployment.outputs.endpoint_url
     lam = deployment.client("lambda")
@@ -158,15 +197,18 @@ def conflicts(deployment: Deployment, count: int, rates: dict[str, float], workd
     if not held["settings"]["hold_ms"]:
         raise RuntimeError("the emulator holds no transaction (THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS=0): "
                            "no conflict can be measured")
-    set_importer_concurrency(deployment, concurrency)
+    deployed = ImporterShape.current(deployment)
+    shape = ImporterShape.on_aws(rates, concurrency)
+    shape.apply(deployment)
     set_importer_budget(deployment, rates, concurrency=concurrency)
     answered_before = sum(held["counts"].values())
     try:
         run = quota(deployment, count, rates, workdir, name="conflicts")
     finally:
-        set_importer_concurrency(deployment, None)
+        deployed.apply(deployment)
         set_importer_budget(deployment, rates, concurrency=int(before_env or 1))
     answered = sum(emulator.conflict_report(endpoint)["counts"].values()) - answered_before
-    run.extra.update({"concurrency": concurrency, "hold_ms": held["settings"]["hold_ms"], "conflicts": answered,
+    run.extra.update({"concurrency": concurrency, "batch_size": shape.batch_size, "timeout": shape.timeout,
+                      "hold_ms": held["settings"]["hold_ms"], "conflicts": answered,
                       "conflicts_per_1000": round(1000 * answered / count, 1)})
     return run

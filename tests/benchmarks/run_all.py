@@ -130,6 +130,8 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     contended = conflicts(deployment, args.quota_count * 5, default, work)
     figures["conflicts_concurrency"] = contended.extra["concurrency"]
     figures["conflicts_hold_ms"] = contended.extra["hold_ms"]
+    figures["conflicts_batch_size"] = contended.extra["batch_size"]
+    figures["conflicts_importer_timeout_s"] = contended.extra["timeout"]
     figures["conflicts_answered"] = contended.extra["conflicts"]
     figures["conflicts_per_1000"] = contended.extra["conflicts_per_1000"]
     figures["quota_ratio_with_conflicts"] = round(contended.extra["ratio"], 3)
@@ -181,6 +183,7 @@ def markdown(figures: dict[str, Any]) -> str:
          fmt(figures["quota_raised_certs_per_s"]) + f" certs/s, **ratio {figures['quota_ratio_raised']}**",
          f"all five APIs at 50/s; DLQ {figures['quota_raised_dlq_messages']}, FAILED {figures['quota_raised_failed']}"),
         (f"Quota with conflicts (importer concurrency {figures['conflicts_concurrency']}, one manifest, "
+         f"batch {figures['conflicts_batch_size']}, timeout {figures['conflicts_importer_timeout_s']} s as on AWS, "
          f"transactions hold {figures['conflicts_hold_ms']:g} ms)",
          f"**ratio {figures['quota_ratio_with_conflicts']}**, {figures['conflicts_per_1000']} conflicts per 1,000 "
          f"certificates ({figures['conflicts_answered']} answered, each retried)",

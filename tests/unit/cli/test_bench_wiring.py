@@ -59,6 +59,7 @@ def _pipeline_figures() -> dict:
             "quota_ratio_raised": 1.0, "quota_default_dlq_messages": 0, "quota_default_failed": 0,
             "quota_raised_dlq_messages": 0, "quota_raised_failed": 0, "lost_certificates": 0,
             "local_deploy_seconds": 80.0, "conflicts_concurrency": 20, "conflicts_hold_ms": 25.0,
+            "conflicts_batch_size": 7, "conflicts_importer_timeout_s": 60,
             "conflicts_answered": 12, "conflicts_per_1000": 20.0, "quota_ratio_with_conflicts": 0.95,
             "quota_with_conflicts_dlq_messages": 0}
 
