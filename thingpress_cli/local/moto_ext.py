@@ -110,6 +110,9 @@ The changes, one by one:
   types (deprecated first, then a wait, no things left), policies, certificates,
   things and thing groups. The one setting (the deprecation wait) is shown and
   changed at ``/moto-api/thingpress/settings``.
+* **IoT registry limits refused as AWS refuses them** (:mod:`.iot_rules`, with the behaviour
+  patches): thing attributes (3 without a thing type, 50 with one), a thing's thing groups
+  (at most 10, one per hierarchy, never a dynamic group), and ``CreateDynamicThingGroup``.
 * **Constant-time request dispatch and lookups** (:func:`speed_up_moto`). Measured
   with py-spy on the floor benchmark, about a third of the emulator's CPU went to
   work that does not change between requests: moto's dispatcher lists and
@@ -152,7 +155,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
-from thingpress_cli.local import iot_deletion, sqs_move
+from thingpress_cli.local import iot_deletion, iot_rules, sqs_move
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iot_deletion import DeletionRules
@@ -831,6 +834,7 @@ PATCHED_ATTRIBUTES = (
     ("moto.iot.models", "IoTBackend.delete_certificate"),
     ("moto.iot.models", "IoTBackend.delete_thing"),
     ("moto.iot.models", "IoTBackend.delete_thing_group"),
+    *iot_rules.PATCHED_ATTRIBUTES,
     ("moto.sqs.models", "Queue.messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
@@ -892,9 +896,10 @@ _applied: set[str] = set()
 def apply_behaviour_patches() -> None:
     """Make moto answer as AWS does: the emulator and the in-process unit-test fixtures both use these.
 
-    AWS-true IoT certificate ids and ``CreateThing`` on an existing thing, DynamoDB
-    requests applied one at a time, S3 event records with the object version,
-    bucket policies evaluated as over TLS, SQS deletes under the queue's lock.
+    AWS-true IoT certificate ids and ``CreateThing`` on an existing thing, IoT registry
+    limits (:mod:`.iot_rules`), DynamoDB requests applied one at a time, S3 event records
+    with the object version, bucket policies evaluated as over TLS, SQS deletes under the
+    queue's lock.
     Idempotent: applied once per process.
     """
     if "behaviour" in _applied:
@@ -915,6 +920,7 @@ def apply_behaviour_patches() -> None:
     s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
     EventsRule._send_to_sqs_queue = _deliver_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
+    iot_rules.install()
     _applied.add("behaviour")
 
 
