@@ -361,7 +361,7 @@ def _deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, lab
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     """Teardown, then ``cdktf destroy``: the path ``make destroy`` takes on AWS."""
-    from thingpress_cli import rollback, teardown
+    from thingpress_cli import teardown
     from thingpress_cli.deployment import Deployment, DeploymentError
 
     began = time.monotonic()
@@ -376,8 +376,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     except DeploymentError as exc:
         say(f"environment {env_name} is not deployed locally: {exc}")
         return 1
-    report, stack_counts = teardown.teardown(deployment, apply=True)
-    rollback.print_report(report, False, f"teardown {env_name}", {"stack": dict(sorted(stack_counts.items()))})
+    report, sweep = teardown.teardown(deployment, apply=True)
+    teardown.print_report(report, sweep, False, env_name)
     root = synth_root(env_name)
     command = cdktf_command() + ["destroy", stack, "--auto-approve", "--output", str(root),
                                  "--terraform-parallelism", str(TERRAFORM_PARALLELISM), "--skip-provider-lock"]

@@ -8,6 +8,7 @@ state and audit rows: only what the rolled-back environment created changes.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -240,7 +241,7 @@ def test_teardown_empties_policy_type_and_group_and_leaves_dev_alone(aws: Aws, e
     dev_before = {"A": aws.principals("A")}
 
     dry, stack = teardown.teardown(deployment(aws, pr7), apply=False)
-    assert stack == {}  # everything left in the type, group and policy is the rollback's to remove
+    assert stack.as_dict() == {"counts": {}, "attributes_removed": {}, "left_in_type": {}}  # all the rollback's
     assert iot_state(aws)["things"].keys() == {"A", "pr7-A", "pr7-B", "pr7-C"}
 
     report, stack = teardown.teardown(deployment(aws, pr7), apply=True)
@@ -268,7 +269,73 @@ def test_teardown_sweeps_what_the_rollback_kept(aws: Aws, envs: dict[str, Env]) 
     report, stack = teardown.teardown(deployment(aws, pr7), apply=True)
 
     assert report.kept == [{"kind": "thing", "name": "pr7-A", "reason": "other principals attached: 1"}]
-    assert dict(stack) == {"policy_targets_detached": 1, "things_removed_from_type": 1,
-                           "things_removed_from_group": 1}
+    assert dict(stack.counts) == {"policy_targets_detached": 1, "things_removed_from_type": 1,
+                                  "thing_attributes_removed": 1, "things_removed_from_group": 1}
+    assert stack.attributes_removed == {"pr7-A": ["thingpress_queued"]}
     thing = aws.thing("pr7-A")
-    assert "thingTypeName" not in thing and len(thing["attributes"]) <= 3
+    assert "thingTypeName" not in thing
+    assert sorted(thing["attributes"]) == ["thingpress_env", "thingpress_manifest", "thingpress_vendor"]
+
+
+def import_microchip_device(aws: Aws, env: Env, cn: str) -> str:
+    """One Microchip device: its thing carries 6 attributes (4 thingpress, 2 device facts) in the type."""
+    mid = manifest_id("microchip", "bucket", f"{env.name}/mc.json", "v1")
+    env.table.start_manifest(mid, vendor="microchip", bucket="bucket", key="mc.json", version="v1", etag="e",
+                             size=1, environment=env.name)
+    env.table.checkpoint(mid, 1, Progress(entries=1, queued=1), state=audit.QUEUED, parse_done=True)
+    pem = pem_for(cn)
+    message = ImportMessage(manifest_id=mid, vendor="microchip", position=1, thing_name=env.prefix + cn,
+                            fingerprint=der_sha256(pem), certificate_pem=pem, queued_at=QUEUED_AT,
+                            attributes={"device_id": "0123abcd", "part_number": "ATECC608B"})
+    assert env.importer(aws.iot).handle(message.encode(), message_id="mc-1").status == audit.IMPORTED
+    assert len(aws.thing(env.prefix + cn)["attributes"]) == 6
+    return mid
+
+
+def attach_foreign_certificate(aws: Aws, thing_name: str, cn: str) -> None:
+    """Another principal on the thing: the rollback keeps the thing, the sweep takes it out of the type."""
+    foreign = aws.iot.register_certificate_without_ca(certificatePem=pem_for(cn), status="ACTIVE")
+    aws.iot.attach_thing_principal(thingName=thing_name, principal=foreign["certificateArn"])
+
+
+def test_teardown_takes_a_kept_microchip_thing_out_of_the_type_with_three_attributes(
+        aws: Aws, envs: dict[str, Env], capsys: pytest.CaptureFixture[str]) -> None:
+    """A thing without a type holds 3 attributes: the device facts and the queue time go first (issue 22, 3)."""
+    pr7 = envs["pr7"]
+    import_microchip_device(aws, pr7, "M")
+    attach_foreign_certificate(aws, "pr7-M", "Z")
+
+    report, stack = teardown.teardown(deployment(aws, pr7), apply=True)
+
+    thing = aws.thing("pr7-M")
+    assert "thingTypeName" not in thing
+    assert thing["attributes"] == {"thingpress_manifest": thing["attributes"]["thingpress_manifest"],
+                                   "thingpress_vendor": "microchip", "thingpress_env": "pr7"}
+    assert aws.iot.list_things(thingTypeName=PR7.thing_type)["things"] == []  # DeleteThingType may go on
+    assert stack.attributes_removed == {"pr7-M": ["thingpress_queued", "device_id", "part_number"]}
+    assert (stack.counts["things_removed_from_type"], stack.counts["thing_attributes_removed"]) == (1, 3)
+
+    teardown.print_report(report, stack, False, "pr7")
+    assert ("  thing pr7-M leaves the thing type without thingpress_queued, device_id, part_number "
+            "(a thing without a type holds at most 3 attributes)\n") in capsys.readouterr().out
+
+
+def test_teardown_never_removes_attributes_thingpress_did_not_set(aws: Aws, envs: dict[str, Env],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """An operator's 4 attributes cannot all stay on an untyped thing: the thing stays in the type, reported."""
+    pr7 = envs["pr7"]
+    pr7.import_manifest(aws.iot, ["A"])
+    attach_foreign_certificate(aws, "pr7-A", "Z")
+    own = {"site": "lyon", "line": "3", "rack": "12", "slot": "4"}
+    aws.iot.update_thing(thingName="pr7-A", attributePayload={"attributes": own, "merge": True})
+
+    report, stack = teardown.teardown(deployment(aws, pr7), apply=True)
+
+    thing = aws.thing("pr7-A")
+    assert thing["thingTypeName"] == PR7.thing_type and len(thing["attributes"]) == 8  # untouched
+    assert stack.left_in_type == {"pr7-A": "4 attributes thingpress did not set; a thing without a type holds "
+                                           "at most 3"}
+    assert stack.counts["things_left_in_type"] == 1 and "things_removed_from_type" not in stack.counts
+    teardown.print_report(report, stack, True, "pr7")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["left_in_type"] == stack.left_in_type and printed["stack"]["things_left_in_type"] == 1
