@@ -15,13 +15,15 @@ THINGPRESS_BACKEND                     ``s3`` or ``local`` state (``s3`` for aws
 THINGPRESS_STATE_BUCKET                S3 state bucket (required for the s3 backend)
 THINGPRESS_STATE_REGION                state bucket region (the region)
 THINGPRESS_IOT_POLICY_NAME             existing IoT policies (comma-separated) attached besides the one
-                                       the stack always creates, as THINGPRESS_POLICY_ATTACHMENT says
+                                       the stack always creates, as THINGPRESS_POLICY_ATTACHMENT says;
+                                       each name once, 1-128 of [\\w+=,.@-] (IoT's policyName)
 THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
 THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
 THINGPRESS_THING_GROUP                 existing thing groups (comma-separated) every thing also joins,
                                        besides the one the stack always creates (that one carries the
                                        policies in ``thing-group`` mode); each name once, 1-128 of
-                                       [a-zA-Z0-9:_-]
+                                       [a-zA-Z0-9:_-], at most 9 (a thing is in at most 10 groups,
+                                       one per hierarchy, never a dynamic one)
 THINGPRESS_POLICY_ATTACHMENT           ``thing-group``: the device policy is attached once, to the thing
                                        group, and each thing inherits it (4 IoT calls per certificate,
                                        no iot:AttachPolicy grant); ``certificate``: attached to each
@@ -102,16 +104,27 @@ RESERVED_CONCURRENCY = ("none", "mapping")
 BACKENDS = ("s3", "local")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+#: AWS IoT: "You can add a thing to a maximum of 10 groups. But you can't add a thing to more than one
+#: group in the same hierarchy" (https://docs.aws.amazon.com/iot/latest/developerguide/thing-groups.html).
+#: The importer adds every thing to the stack's group and to each of THINGPRESS_THING_GROUP, so more than
+#: 10 in all would have every certificate refused at its 11th group, delivery after delivery, into the DLQ.
+#: The stack's own group is a root group (no parent) that no configured group can belong to before the
+#: stack creates it; how the configured groups relate to each other (same hierarchy, dynamic) is known
+#: only to IoT, and refused by it at the first import (the local emulator refuses the same way:
+#: ``thingpress_cli.local.iot_rules``).
+MAX_THING_GROUPS_PER_THING = 10
 
 
-def _existing_names(setting: str, raw: str, created: str, errors: list[str]) -> tuple[str, ...]:
-    """Comma-separated names of existing IoT resources: each valid, each once, not the created one."""
+def _existing_names(setting: str, raw: str, created: str, pattern: re.Pattern[str],
+                    errors: list[str]) -> tuple[str, ...]:
+    """Comma-separated names of existing IoT resources: each valid (``pattern``: the name's own, from
+    ``thingpress.patterns``), each once, not the created one."""
     if not raw:
         return ()
     names = tuple(part.strip() for part in raw.split(","))
     for name in names:
-        if not patterns.THING_NAME.fullmatch(name):
-            errors.append(f"{setting}: {name!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        if not pattern.fullmatch(name):
+            errors.append(f"{setting}: {name!r} must be {patterns.described(pattern)}")
         elif name == created:
             errors.append(f"{setting}: {name!r} is the one the stack creates (it is always used); "
                           "name only existing ones")
@@ -264,13 +277,18 @@ class StackConfig:
         if policy_doc:
             policy_doc = _policy_document(policy_doc, errors)
         thing_type = get("THINGPRESS_THING_TYPE")
-        if thing_type and not patterns.THING_NAME.fullmatch(thing_type):
-            errors.append(f"THINGPRESS_THING_TYPE: {thing_type!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+        if thing_type and not patterns.THING_TYPE_NAME.fullmatch(thing_type):
+            errors.append(f"THINGPRESS_THING_TYPE: {thing_type!r} must be "
+                          f"{patterns.described(patterns.THING_TYPE_NAME)}")
         names = Names(suffix, region)
         policy_names = _existing_names("THINGPRESS_IOT_POLICY_NAME", get("THINGPRESS_IOT_POLICY_NAME"),
-                                       names.iot_policy, errors)
+                                       names.iot_policy, patterns.POLICY_NAME, errors)
         thing_groups = _existing_names("THINGPRESS_THING_GROUP", get("THINGPRESS_THING_GROUP"), names.thing_group,
-                                       errors)
+                                       patterns.THING_GROUP_NAME, errors)
+        if 1 + len(thing_groups) > MAX_THING_GROUPS_PER_THING:
+            errors.append(f"THINGPRESS_THING_GROUP: {len(thing_groups)} groups and the stack's own make "
+                          f"{1 + len(thing_groups)}, but a thing can be in at most {MAX_THING_GROUPS_PER_THING} "
+                          f"thing groups: name at most {MAX_THING_GROUPS_PER_THING - 1}")
 
         raw_prefix = get(settings.THING_PREFIX)
         thing_prefix = "" if raw_prefix.lower() == "none" else (raw_prefix or default_thing_prefix(suffix))

@@ -226,9 +226,39 @@ def test_several_existing_groups_and_policies_each_named_once_and_valid():
         StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": "a,a,b/c,thingpress-dev-devices",
                               "THINGPRESS_IOT_POLICY_NAME": "ota,"})
     assert err.value.errors == [
-        "THINGPRESS_IOT_POLICY_NAME: '' must be 1-128 characters of [a-zA-Z0-9:_-]",
+        "THINGPRESS_IOT_POLICY_NAME: '' must be 1-128 characters of [\\w+=,.@-]",
         "THINGPRESS_THING_GROUP: 'b/c' must be 1-128 characters of [a-zA-Z0-9:_-]",
         "THINGPRESS_THING_GROUP: 'thingpress-dev-devices' is the one the stack creates (it is always used); "
         "name only existing ones",
         "THINGPRESS_THING_GROUP: a named more than once",
     ]
+
+
+def test_each_existing_name_is_checked_with_its_own_apis_pattern():
+    """IoT policy names are 1-128 of [\\w+=,.@-] (CreatePolicy / AttachPolicy), not the thing-name pattern
+    (issue 22, 5): '.', '@', '+' and '=' are valid, ':' is refused by AttachPolicy."""
+    valid = "ota.v2,ops@example,fleet+metrics,a=b,x" + "y" * 127
+    cfg = StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_NAME": valid})
+    assert cfg.iot_policy_names == ("ota.v2", "ops@example", "fleet+metrics", "a=b", "x" + "y" * 127)
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE, "THINGPRESS_IOT_POLICY_NAME": "ops:ota,caf\u00e9," + "p" * 129,
+                              "THINGPRESS_THING_GROUP": "fleet.a", "THINGPRESS_THING_TYPE": "type@1"})
+    assert err.value.errors == [
+        "THINGPRESS_THING_TYPE: 'type@1' must be 1-128 characters of [a-zA-Z0-9:_-]",
+        "THINGPRESS_IOT_POLICY_NAME: 'ops:ota' must be 1-128 characters of [\\w+=,.@-]",
+        "THINGPRESS_IOT_POLICY_NAME: 'caf\u00e9' must be 1-128 characters of [\\w+=,.@-]",  # AWS's \\w is ASCII
+        f"THINGPRESS_IOT_POLICY_NAME: {'p' * 129!r} must be 1-128 characters of [\\w+=,.@-]",
+        "THINGPRESS_THING_GROUP: 'fleet.a' must be 1-128 characters of [a-zA-Z0-9:_-]",
+    ]
+    assert StackConfig.from_env({**BASE, "THINGPRESS_THING_TYPE": "ns:device_type-1"}).thing_type == "ns:device_type-1"
+
+
+def test_a_thing_joins_at_most_ten_groups_the_stacks_own_included():
+    """AWS IoT puts a thing in at most 10 thing groups (issue 22, 4): 9 configured groups and the stack's own."""
+    nine = ",".join(f"fleet-{i}" for i in range(9))
+    assert len(StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": nine}).thing_groups) == 9
+    with pytest.raises(ConfigError) as err:
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": nine + ",fleet-9"})
+    assert err.value.errors == [
+        "THINGPRESS_THING_GROUP: 10 groups and the stack's own make 11, but a thing can be in at most 10 thing "
+        "groups: name at most 9"]
