@@ -13,8 +13,9 @@ problem                meaning                                 ``--fix``
 ``thing_type``         the thing's type is not the configured  ``UpdateThing``
 ``attachment``         certificate not attached to the thing   ``AttachThingPrincipal``
 ``policy``             a configured policy is not attached     ``AttachPolicy``
-``group``              the thing is not in the configured      ``AddThingToThingGroup``
-                       group
+``group``              the thing is not in a configured group  ``AddThingToThingGroup``
+                       (each is checked: the importer joins
+                       every one)
 =====================  ======================================  =============================
 
 A certificate recorded with ``THING_EXISTED`` was attached to a thing thingpress
@@ -136,15 +137,16 @@ class Reconciler:
                 drift.add(POLICY, f"policy {policy} not attached to the certificate")
                 self._repair(drift, POLICY, importer.ATTACH_POLICY, self.iot.attach_policy, policyName=policy,
                              target=arn)
-        group = self.settings.thing_group
-        if group:
+        wanted = self.settings.every_thing_group  # the importer adds each thing to every one of them
+        if wanted:
             groups = ({g["groupName"] for g in self._pages(
                 "ListThingGroupsForThing", self.iot.list_thing_groups_for_thing, "thingGroups", thingName=thing)}
                 if thing_exists else set())
-            if group not in groups:
-                drift.add(GROUP, f"thing {thing} not in group {group}")
-                self._repair(drift, GROUP, importer.ADD_TO_GROUP, self.iot.add_thing_to_thing_group,
-                             thingGroupName=group, thingName=thing)
+            for group in wanted:
+                if group not in groups:
+                    drift.add(GROUP, f"thing {thing} not in group {group}")
+                    self._repair(drift, GROUP, importer.ADD_TO_GROUP, self.iot.add_thing_to_thing_group,
+                                 thingGroupName=group, thingName=thing)
         if self.fix and drift.fixed:
             self.table.record_reconciled(drift.manifest, fingerprint, drift.fixed)
         return drift

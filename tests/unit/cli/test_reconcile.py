@@ -94,3 +94,34 @@ def test_human_output_and_usage(cloud, drifted, capsys):
     assert f"    policy: policy {POLICY} not attached to the certificate\n" in out
     assert main(["reconcile"]) == 2
     assert capsys.readouterr().err == "thingpress reconcile: name one MANIFEST or --all\n"
+
+
+def test_every_configured_group_is_checked_not_only_the_first(cloud, tmp_path, capsys):
+    """The importer joins each thing to every THINGPRESS_THING_GROUP group: reconcile checks each (issue 22, 10)."""
+    from dataclasses import replace
+
+    from thingpress import settings as env
+
+    cloud.iot.create_thing_group(thingGroupName="fleet-b")
+    groups = f"{THING_GROUP},fleet-b"
+    lam = cloud.deployment.client("lambda")
+    name = cloud.deployment.outputs.importer_function_name
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {**variables,
+                                                                                  env.THING_GROUP: groups}})
+    cloud.settings = replace(cloud.settings, thing_group=THING_GROUP, thing_groups=(THING_GROUP, "fleet-b"))
+    devs = factories.devices(2, prefix="Groups-")
+    path = tmp_path / "m.txt"
+    path.write_bytes(factories.generated_manifest(devs))
+    mid = cloud.run(path)
+    assert cloud.iot.list_things_in_thing_group(thingGroupName="fleet-b")["things"] == [d.name for d in devs]
+    cloud.iot.remove_thing_from_thing_group(thingGroupName="fleet-b", thingName=devs[1].name)
+    capsys.readouterr()
+
+    result = reconcile_json(capsys, mid, status=1)
+    assert [(i["thing_name"], i["problems"]) for i in result["items"]] == [
+        (devs[1].name, [{"problem": "group", "detail": f"thing {devs[1].name} not in group fleet-b"}])]
+
+    assert reconcile_json(capsys, mid, "--fix")["fixed"] == 1
+    assert sorted(cloud.iot.list_things_in_thing_group(thingGroupName="fleet-b")["things"]) == [d.name for d in devs]
+    assert reconcile_json(capsys, mid)["drift"] == 0
