@@ -24,7 +24,8 @@ The changes, one by one:
   retries a 500 for minutes. :class:`IotTags` answers them from a per-ARN store,
   which also keeps the ``tags`` sent with a ``Create*`` call (as AWS does).
 * **AWS-true certificate ids.** ``iot.use_valid_cert`` is switched on: the
-  certificate id is the SHA-256 of the DER, as in AWS. (moto 5.2's
+  certificate id is the SHA-256 of the DER, as AWS IoT's ids are seen to be (no API
+  page says so: thingpress uses the id AWS returns, ``thingpress.importer``). (moto 5.2's
   ``POST /moto-api/config`` ignores the ``iot`` section, so it is set in-process.)
 * **No built-in Lambda delivery from SQS.** moto delivers a queue's messages to
   its event source mappings itself on ``SendMessage`` (and needs Docker to run
