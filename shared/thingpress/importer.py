@@ -164,9 +164,7 @@ class Rejected(Refused):
     "reject"), recorded on the row so a rollback finds it.
     """
 
-    def __init__(self, reason: str, *, certificate_id: str | None = None):
-        super().__init__(reason)
-        self.certificate_id = certificate_id
+    certificate_id: str | None = None
 
 
 class RetryLater(ThingpressError):
@@ -499,9 +497,11 @@ class Importer:
 
         if thing_existed and self.settings.existing_thing == "reject":
             if registered_now:
-                raise Rejected(f"{THING_EXISTED}: thing {message.thing_name!r} exists with other attributes or "
-                               f"type and the existing-thing policy is 'reject'; certificate {cert_id} is "
-                               "registered but not attached", certificate_id=cert_id)
+                refusal = Rejected(f"{THING_EXISTED}: thing {message.thing_name!r} exists with other attributes or "
+                                   f"type and the existing-thing policy is 'reject'; certificate {cert_id} is "
+                                   "registered but not attached")
+                refusal.certificate_id = cert_id
+                raise refusal
             return ALREADY_PRESENT, f"{THING_EXISTED}: not attached (existing-thing policy 'reject')", cert_id
 
         self._call(ATTACH_PRINCIPAL, self.iot.attach_thing_principal, tally, deadline,
