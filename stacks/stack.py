@@ -155,7 +155,8 @@ class ThingpressStack(TerraformStack):
                                   [import_pair.queue.arn, pair.queue.arn]),
                     iam.statement("RecordManifests", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                                       "dynamodb:BatchWriteItem"], table.arn),
-                    # A summary with its shards: one Query (thingpress.audit).
+                    # A summary with its shards: one Query (thingpress.audit); and the manifests started
+                    # lately, read consistently for backpressure (AuditTable.manifests_in_flight).
                     iam.statement("ReadManifestSummaries", ["dynamodb:Query"], table.arn),
                     completion.put_statement("PutCompletionEventIfLastToFinish"),
                     # Backpressure: the manifests in flight and what they have queued (thingpress.backpressure).

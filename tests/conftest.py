@@ -160,6 +160,19 @@ def transaction_holds():
     HOLDS.reset()
 
 
+@pytest.fixture
+def index_lag():
+    """The process's global secondary index lag (``thingpress_cli.local.index_lag.INDEX_LAG``, applied to
+    in-process moto too), off, on a :class:`ManualClock` (``index_lag.clock.advance(s)``). A test turns it
+    on with ``index_lag.configure({"lag_ms": 500})``; afterwards it is reset (off, real clock, nothing
+    kept), so nothing leaks into the next test."""
+    from thingpress_cli.local.index_lag import INDEX_LAG
+
+    INDEX_LAG.reset(ManualClock())
+    yield INDEX_LAG
+    INDEX_LAG.reset()
+
+
 def _use_project_toolchain() -> None:
     """Synth in-process and terraform/cdktf subprocesses use the project's toolchain:
     Node 22 for jsii (no end-of-life banner) and the offline-mirror CLI config."""

@@ -4,8 +4,12 @@ The file is parsed locally exactly as ``inspect`` (and the provider) parse it. T
 for every distinct accepted certificate, the account is asked, read-only and
 throttled (:data:`PROBE_TPS`):
 
-* ``DescribeCertificate(certificateId)``: the certificate id is the SHA-256 of the
-  DER, i.e. the entry's fingerprint, so one call tells whether it is registered;
+* ``DescribeCertificate(certificateId)`` with the entry's fingerprint, the SHA-256 of
+  the DER, as the id, so one call tells whether it is registered. That the id is the
+  SHA-256 of the DER is an assumption: no API page says so (AWS IoT and moto behave
+  so). The importer, rollback and reconcile use the id AWS returns; a plan registers
+  nothing, so AWS returns none here (``ListCertificates`` would page through the
+  whole account);
 * ``DescribeThing(thingName)`` and, if the thing exists, ``ListThingPrincipals``.
 
 Each certificate falls in exactly one class, checked in this order:
@@ -120,6 +124,8 @@ class AccountProbe:
             kwargs["nextToken"] = page["nextToken"]
 
     def classify(self, cert: Certificate) -> Finding:
+        # The SHA-256 of the DER taken as the certificate id: nothing is registered, so AWS returns no id
+        # (module docstring).
         status = self.certificate_status(cert.fingerprint)
         if status is not None:
             return Finding(ALREADY_REGISTERED, certificate_status=status)

@@ -105,6 +105,8 @@ class Reconciler:
 
     def check(self, row: dict[str, Any]) -> Drift:
         fingerprint = str(row.get("fingerprint", ""))
+        # The id AWS returned to the importer; without one (rows written before it was recorded), the
+        # SHA-256 of the DER: an assumption no API page states.
         cert_id = str(row.get("certificate_id") or fingerprint)
         thing = str(row.get("thing_name") or "")
         drift = Drift(str(row.get("manifest_id", "")), fingerprint, thing, cert_id)

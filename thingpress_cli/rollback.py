@@ -179,13 +179,16 @@ class Rollback:
     def row(self, mid: str, summary: dict[str, Any], row: dict[str, Any]) -> list[str]:
         """Undo one certificate row; returns the actions, in order."""
         actions: list[str] = []
-        thing_name, fingerprint = row.get("thing_name") or "", row["fingerprint"]
+        thing_name = row.get("thing_name") or ""
+        # The id AWS returned to the importer (thingpress.importer). A row without one (no IoT answer, or
+        # written before rows recorded it): the SHA-256 of the DER, an assumption no API page states.
+        cert_id = row.get("certificate_id") or row["fingerprint"]
         users = self._other_users(thing_name, mid) if thing_name else []
         if users:
             self._keep(actions, "thing", thing_name, f"still used by manifest {', '.join(users)}")
             return actions
-        cert = (None if fingerprint in self._deleted_certificates else
-                self._read("DescribeCertificate", self.iot.describe_certificate, certificateId=fingerprint))
+        cert = (None if cert_id in self._deleted_certificates else
+                self._read("DescribeCertificate", self.iot.describe_certificate, certificateId=cert_id))
         description = dict(cert["certificateDescription"]) if cert else None
         if description is not None and description["certificateId"] in self._deactivated:
             description["status"] = "INACTIVE"
@@ -206,7 +209,7 @@ class Rollback:
                 self._undo_certificate(description, arn, actions)
             else:
                 if ours:
-                    self._keep(actions, "certificate", fingerprint, f"still attached to thing {', '.join(foreign)}")
+                    self._keep(actions, "certificate", cert_id, f"still attached to thing {', '.join(foreign)}")
                 if not any(self._same_environment(name) for name in foreign):
                     self._detach_policies(arn, actions, self.own_policies)  # our attachment; theirs stay
         if thing_name and self.owns_thing(thing_name) and self.delete:

@@ -11,12 +11,19 @@ certificate outcome             ``M#<manifest_id>``    ``C#<fingerprint>``
 entry refused by the provider   ``M#<manifest_id>``    ``R#<position, 9 digits>``
 unreadable import message       ``M#_unreadable``      ``X#<SQS message id>``
 certificate claim (provider)    ``D#<manifest_id>``    ``<fingerprint>``
+manifest start (backpressure)   ``S#STARTS``           ``<started_at>#<manifest_id>``
 ==============================  =====================  ==========================================
 
 A certificate claim records the first position of a certificate in its manifest
 (``claim_certificates``): the provider's duplicate detection, flat in memory however
 long the manifest. Claims live in a partition of their own, so a manifest's entry
 rows (``iter_entries``) are unchanged by them; they expire with the retention.
+
+A manifest start is noted in one partition for all manifests (``start_manifest``), so
+the providers' backpressure can read every manifest started lately *consistently*
+(``manifests_in_flight``): the ``by_state`` index is eventually consistent and lists a
+new summary only a moment after it is written (``thingpress.backpressure``, "What the
+bound assumes"). A start row holds no index attribute and expires after a day.
 
 Global secondary indexes (projection ALL):
 
@@ -87,7 +94,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -166,6 +173,13 @@ CONFLICT_ATTEMPTS = 10
 CONFLICT_BACKOFF_SECONDS = 0.025
 CONFLICT_BACKOFF_CAP_SECONDS = 1.0
 UNREADABLE_MANIFEST = "_unreadable"
+#: the partition of manifest starts (module docstring); sort key ``<started_at>#<manifest_id>``.
+STARTS_PK = "S#STARTS"
+#: how far back ``manifests_in_flight`` reads the starts besides the index: far beyond AWS's "fraction of
+#: a second" for a write to reach a global secondary index (``thingpress.backpressure``).
+STARTS_HORIZON_SECONDS = 900
+#: a start row's life (its ``expires_at``): it is read for ``STARTS_HORIZON_SECONDS`` only.
+STARTS_TTL_SECONDS = 86400
 INDEX_BY_THING = "by_thing"
 INDEX_BY_STATUS = "by_status"
 INDEX_BY_STATE = "by_state"
@@ -368,7 +382,11 @@ class AuditTable:
     def start_manifest(self, mid: str, *, vendor: str, bucket: str, key: str, version: str | None,
                        etag: str | None, size: int | None, now: datetime | None = None,
                        environment: str | None = None) -> dict[str, Any]:
-        """Create the summary row if new; return the summary as stored (new or existing)."""
+        """Create the summary row if new; return the summary as stored (new or existing).
+
+        An unfinished manifest's start is noted too (``STARTS_PK``, after the summary, before this
+        invocation reads the manifests in flight): a redelivery notes it again, the same row.
+        """
         stamp = now_iso(now)
         values = {
             "pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid, "vendor": vendor, "environment": environment,
@@ -381,9 +399,14 @@ class AuditTable:
         try:
             self._retrying(lambda: self.client.put_item(TableName=self.table, Item=to_item(values),
                                                         ConditionExpression="attribute_not_exists(pk)"))
-            return values
+            summary = values
         except self.client.exceptions.ConditionalCheckFailedException:
-            return self.get_summary(mid) or values
+            summary = self.get_summary(mid) or values
+        if summary.get("state") in UNFINISHED_STATES:
+            start = {"pk": STARTS_PK, "sk": f"{summary['started_at']}#{mid}", "manifest_id": mid,
+                     "started_at": summary["started_at"], TTL_ATTRIBUTE: int(time.time()) + STARTS_TTL_SECONDS}
+            self._retrying(lambda: self.client.put_item(TableName=self.table, Item=to_item(start)))
+        return summary
 
     def get_summary(self, mid: str) -> dict[str, Any] | None:
         """The manifest's summary as read: its item plus its shards' counters (:func:`merged`)."""
@@ -716,6 +739,34 @@ class AuditTable:
         eventually consistent and holds the summary item only, while the importer's
         progress is on the shards.
         """
+        return self._unfinished(self._listed_by_state(idle_since), idle_since)
+
+    def manifests_in_flight(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The unfinished manifests the providers' backpressure counts (summaries as read, with their shards).
+
+        :meth:`unfinished_manifests` lists them from the ``by_state`` index, which shows a new
+        summary only once the write has propagated to it ("a fraction of a second"); so the
+        manifests started in the last ``STARTS_HORIZON_SECONDS`` are read besides, from the
+        starts partition with a strongly consistent Query: a manifest whose start was noted
+        before this read is counted, however late the index (``thingpress.backpressure``).
+        """
+        since = now_iso((now or datetime.now(UTC)) - timedelta(seconds=STARTS_HORIZON_SECONDS))
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True, "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "ExpressionAttributeValues": to_item({":pk": STARTS_PK, ":since": since}),
+            "ProjectionExpression": "manifest_id",
+        }
+        started: list[str] = []
+        while True:
+            page = self.client.query(**kwargs)
+            started.extend(from_item(i)["manifest_id"] for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._unfinished(list(dict.fromkeys([*self._listed_by_state(None), *started])), None)
+
+    def _listed_by_state(self, idle_since: str | None) -> list[str]:
+        """Manifest ids the ``by_state`` index lists in ``UNFINISHED_STATES`` (eventually consistent)."""
         listed: list[dict[str, Any]] = []
         for state in UNFINISHED_STATES:
             values: dict[str, Any] = {":s": state}
@@ -733,9 +784,13 @@ class AuditTable:
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(dict.fromkeys(row["manifest_id"] for row in listed))  # an item moving between states: once
+
+    def _unfinished(self, manifest_ids: list[str], idle_since: str | None) -> list[dict[str, Any]]:
+        """The summaries of ``manifest_ids`` read consistently, those still unfinished (and idle)."""
         rows = []
-        for row in listed:
-            summary = self.get_summary(row["manifest_id"])
+        for mid in manifest_ids:
+            summary = self.get_summary(mid)
             if (summary is not None and summary.get("state") in UNFINISHED_STATES
                     and (idle_since is None or summary["updated_at"] < idle_since)):
                 rows.append(summary)

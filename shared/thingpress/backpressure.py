@@ -31,9 +31,11 @@ and a manifest may enqueue while both its own and the global count allow it:
 ``outstanding`` is the audit summary's counter: certificates queued minus those
 with an outcome (``AuditTable.checkpoint`` adds, every outcome subtracts), so it is
 exactly what a manifest has in the import queue (or in an importer's hands). The
-others' figures come from one query of the audit table's ``by_state`` index per
-invocation (:class:`Backpressure` caches it); a manifest's own figure from its
-consistently read summary.
+others are read once per invocation (:class:`Backpressure` caches them:
+``AuditTable.manifests_in_flight``): the manifests the audit table's ``by_state`` index
+lists, plus every manifest started in the last 15 minutes, from a partition of starts
+read with a strongly consistent Query (see "What the bound assumes"), each one's
+summary read consistently; a manifest's own figure from its consistently read summary.
 
 A small manifest arriving behind a large one therefore waits for at most about one
 window of the large one's work, not for the whole large manifest; and the large one
@@ -55,13 +57,14 @@ The import queue keeps a message 14 days (``stacks.defaults.IMPORT_QUEUE_RETENTI
 Every certificate message is sent by a provider under ``room_for``, which admits it
 only if, counting it, the outstanding certificates of **all** unfinished manifests
 stay within one window. So however large or numerous the manifests, the queue never
-holds much more than one window, and a message sent now has at most a window of work
+holds more than one window plus what concurrent admissions add (at most about 1.7
+windows more, below), and a message sent now has at most about 2.7 windows of work
 ahead of it. The importer drains the queue at its budget, ``min(iot_tps)``
-certificates per second, so every message is received within about
+certificates per second, so every message is received within about 2.7 x
 ``window_minutes`` (at most 1,440: one day, the stack refuses more) of being sent,
 and a message that fails is received again after the visibility timeout, at most
 ``maxReceiveCount`` (5) times; then it goes to the dead-letter queue, which also
-keeps 14 days. One day plus five visibility timeouts (6 x the importer timeout, at
+keeps 14 days. Three days plus five visibility timeouts (6 x the importer timeout, at
 most 5 x 90 minutes) is far below 14 days. The number of manifests does not enter:
 a manifest that is paused holds no import message at all, only its continuation in
 its own manifest queue (one message per manifest, re-sent at every pause, so it
@@ -69,11 +72,38 @@ never ages either).
 
 What the bound assumes, stated plainly:
 
-* Two providers admitting at the same instant can both count the same free room
-  (the others' outstanding is read once per invocation, from an eventually
-  consistent index): the queue can overshoot the window by what concurrent
-  provider invocations admit at once, at most one share each (the stack runs at
-  most 2 invocations per vendor).
+* **Concurrent admissions.** An invocation reads the others once, at its start, and
+  then admits up to its room while it runs; what another invocation admitted and has
+  not yet checkpointed is invisible to it. Order the ``k`` provider invocations that
+  admit at once by the time they read. Every manifest notes its start (strongly
+  consistent) before its first read, so the i-th reader counts at least the ``i``
+  manifests of the readers up to it as parsing: its room is at most ``share(i)``
+  (``W/i``, at least ``MIN_SHARE``), and the first reader's room is what the window
+  had free. The queue therefore holds at most
+
+      worst_backlog(window, k) = W + share(2) + ... + share(k)     # ~ W * (1 + 1/2 + ... + 1/k)
+
+  (:func:`worst_backlog`), and the bound is reached when each reader starts after the
+  one before it read and before it checkpointed (tests/unit/provider/
+  test_backpressure_index_lag.py). ``k`` is at most the providers' concurrency: one
+  invocation per manifest (its lease), 2 per vendor (``PROVIDER_MAX_CONCURRENCY``),
+  4 vendors: 8, so at most about 2.7 windows (16,307 certificates for the default
+  6,000), under 3 days at the largest window (1,440 minutes).
+* **Index lag.** The ``by_state`` index is eventually consistent: "Queries on global
+  secondary indexes support eventual consistency only", and a write reaches the index
+  "within a fraction of a second, under normal conditions" (DynamoDB developer guide,
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Reading).
+  Counting from the index alone, a manifest started less than the lag ``L`` before
+  another's read is invisible to it: ``k`` manifests starting within ``L`` of each
+  other each see themselves alone (parsing 1, share ``W``), and the queue could hold
+  ``k * W``: 8 windows, and a small manifest behind them would wait 8 windows instead
+  of about one. That is why the starts of the last ``STARTS_HORIZON_SECONDS`` (900 s)
+  are read besides the index, strongly consistently: then ``L`` does not enter the
+  bound above, as long as a write reaches the index within 15 minutes (AWS: "in some
+  unlikely failure scenarios, longer propagation delays might occur"; beyond 900 s
+  only the manifests started in that gap fall back to the ``k * W`` case). The cost is
+  one ``PutItem`` per manifest start and one ``Query`` per invocation. The local cloud
+  lags its indexes as AWS does (``thingpress_cli/local/index_lag.py``).
 * The drain rate is the configured budget. If IoT answers slower (another tenant
   uses the quota), a window's work takes longer by that factor: at a tenth of the
   budget the default window still drains in under two hours.
@@ -138,7 +168,7 @@ def window_for(window_minutes: float, iot_tps: Mapping[str, float]) -> Window | 
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """The other manifests, as one query of the ``by_state`` index found them."""
+    """The other manifests, as one read of the manifests in flight found them (``AuditTable.manifests_in_flight``)."""
 
     #: manifests still being parsed, this one included (at least 1).
     parsing: int
@@ -147,7 +177,7 @@ class InFlight:
 
     @classmethod
     def from_rows(cls, mid: str, rows: list[dict[str, Any]]) -> InFlight:
-        """From the unfinished summaries (``AuditTable.unfinished_manifests``); ``mid`` is this manifest."""
+        """From the unfinished summaries (``AuditTable.manifests_in_flight``); ``mid`` is this manifest."""
         parsing = {mid}
         others = 0
         for row in rows:
@@ -191,11 +221,18 @@ def pause_seconds(summary: Mapping[str, Any], *, window: Window, in_flight: InFl
     return max(MIN_PAUSE_SECONDS, min(MAX_PAUSE_SECONDS, longest, seconds))
 
 
+def worst_backlog(window: Window, concurrent: int) -> int:
+    """The most the import queue can hold when ``concurrent`` provider invocations admit at once
+    (module docstring, "What the bound assumes"): the first reader's window plus, for the i-th reader,
+    the share of i manifests parsing."""
+    return window.size + sum(window.share(i) for i in range(2, concurrent + 1))
+
+
 class Backpressure:
     """``room_for`` and ``pause_seconds`` for one manifest in one invocation.
 
     The other manifests are read once, on first use (``unfinished``: typically
-    ``AuditTable.unfinished_manifests``), and cached: never a query per entry.
+    ``AuditTable.manifests_in_flight``), and cached: never a query per entry.
     """
 
     def __init__(self, mid: str, window: Window | None, unfinished: Callable[[], list[dict[str, Any]]]):

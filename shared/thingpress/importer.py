@@ -6,12 +6,18 @@ Pure logic over an injected IoT client and ``AuditTable``; the Lambda handler
 IoT calls, in order (five for a new certificate with one policy and one group)
 -----------------------------------------------------------------------------
 1. ``RegisterCertificateWithoutCA`` (status ACTIVE, or INACTIVE with the
-   ``certificate_status`` setting: devices can be enabled later, e.g. at activation). ``ResourceAlreadyExistsException``
-   means the certificate is registered already: its id is the SHA-256 of its DER
-   (the message's fingerprint, checked against the PEM before any call) and its
-   ARN is derived as ``arn:<partition>:iot:<region>:<account>:cert/<id>``; there is
-   no ``DescribeCertificate``. An existing certificate's status is left alone (an
-   operator may have deactivated it on purpose).
+   ``certificate_status`` setting: devices can be enabled later, e.g. at activation).
+   The certificate's id and ARN are what AWS returns: ``certificateId`` and
+   ``certificateArn`` (https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterCertificateWithoutCA.html),
+   or, when the certificate is registered already, the ``resourceId`` and
+   ``resourceArn`` of the ``ResourceAlreadyExistsException`` (its error shape; botocore
+   puts them at the top of the error response). No API page says the id is the SHA-256
+   of the DER: only when that answer carries neither is the id taken to be the
+   message's fingerprint (the SHA-256 of the DER, checked against the PEM before any
+   call) and the ARN derived as ``arn:<partition>:iot:<region>:<account>:cert/<id>``;
+   there is no ``DescribeCertificate``. An existing certificate's status is left
+   alone (an operator may have deactivated it on purpose). The id goes into the
+   outcome row (``certificate_id``), for rollback and reconcile.
 2. ``CreateThing`` with the configured thing type and the attributes that mark
    the thing as imported and say who owns it: ``thingpress_manifest``,
    ``thingpress_vendor``, ``thingpress_env`` (the environment suffix) and, for a
@@ -152,7 +158,13 @@ ADD_TO_GROUP = "AddThingToThingGroup"
 
 
 class Rejected(Refused):
-    """A permanent problem with the message: recorded as REJECTED, never retried."""
+    """A permanent problem with the message: recorded as REJECTED, never retried.
+
+    ``certificate_id``: the certificate registered before the refusal (existing-thing policy
+    "reject"), recorded on the row so a rollback finds it.
+    """
+
+    certificate_id: str | None = None
 
 
 class RetryLater(ThingpressError):
@@ -335,7 +347,7 @@ class Importer:
                 check_certificate(message)
                 status, reason, cert_id = self._import(message, tally, deadline, owned)
             except Rejected as exc:
-                status, reason, cert_id = REJECTED, exc.reason, None
+                status, reason, cert_id = REJECTED, exc.reason, exc.certificate_id
             outcome = Outcome(mid, fp, status, reason, cert_id, thing_name=message.thing_name, tally=tally,
                               certificate_registered=owned.certificate, thing_created=owned.thing)
             record = OutcomeRecord(mid, fp, status, vendor=message.vendor, position=message.position,
@@ -485,9 +497,11 @@ class Importer:
 
         if thing_existed and self.settings.existing_thing == "reject":
             if registered_now:
-                raise Rejected(f"{THING_EXISTED}: thing {message.thing_name!r} exists with other attributes or "
-                               f"type and the existing-thing policy is 'reject'; certificate {cert_id} is "
-                               "registered but not attached")
+                refusal = Rejected(f"{THING_EXISTED}: thing {message.thing_name!r} exists with other attributes or "
+                                   f"type and the existing-thing policy is 'reject'; certificate {cert_id} is "
+                                   "registered but not attached")
+                refusal.certificate_id = cert_id
+                raise refusal
             return ALREADY_PRESENT, f"{THING_EXISTED}: not attached (existing-thing policy 'reject')", cert_id
 
         self._call(ATTACH_PRINCIPAL, self.iot.attach_thing_principal, tally, deadline,
@@ -504,18 +518,34 @@ class Importer:
 
     def _register(self, message: ImportMessage, tally: ThrottleStats,
                   deadline: float | None) -> tuple[str, str, bool]:
-        """Register the certificate; return (id, ARN, registered by this call)."""
+        """Register the certificate; return (id, ARN, registered by this call): as AWS answered them."""
         try:
             out = self._call(REGISTER, self.iot.register_certificate_without_ca, tally, deadline,
                              certificatePem=message.certificate_pem, status=self.settings.certificate_status)
         except ClientError as exc:
             code = error_code(exc)
             if code == "ResourceAlreadyExistsException":
-                return message.fingerprint, self.arns.certificate(message.fingerprint), False
+                cert_id, cert_arn = self._existing_certificate(exc, message)
+                return cert_id, cert_arn, False
             if code in _CERTIFICATE_REFUSED:
                 raise Rejected(f"{REGISTER} refused the certificate: {_client_error_text(exc)}") from None
             raise
         return out["certificateId"], out["certificateArn"], True
+
+    def _existing_certificate(self, exc: ClientError, message: ImportMessage) -> tuple[str, str]:
+        """(id, ARN) of the registered certificate, from the ``ResourceAlreadyExistsException`` AWS answered.
+
+        The error shape's ``resourceId`` and ``resourceArn`` (either gives the other: the ARN ends
+        in ``cert/<id>``). Only if the answer carries neither: the SHA-256 of the DER (the
+        message's fingerprint), an assumption no API page states, and the ARN built from it.
+        """
+        answer = exc.response
+        cert_id, cert_arn = answer.get("resourceId") or None, answer.get("resourceArn") or None
+        if cert_id is None and cert_arn and ":cert/" in cert_arn:
+            cert_id = cert_arn.rsplit(":cert/", 1)[1]
+        if cert_id is None:
+            cert_id = message.fingerprint  # nothing returned: the SHA-256 assumption, the only place it is made
+        return cert_id, cert_arn or self.arns.certificate(cert_id)
 
 
 __all__ = [

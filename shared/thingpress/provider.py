@@ -839,7 +839,7 @@ class Provider:
     def backpressure(self, mid: str) -> Backpressure:
         """The window and fair share for one manifest in this invocation (other manifests read once)."""
         window = window_for(self.settings.import_window_minutes, self.settings.iot_tps)
-        return Backpressure(mid, window, self.audit.unfinished_manifests)
+        return Backpressure(mid, window, self.audit.manifests_in_flight)
 
     def _pause(self, result: RunResult, ref: ObjectRef, summary: dict[str, Any], pressure: Backpressure | None,
                deadline: _Deadline, *, checkpoint: int) -> RunResult:

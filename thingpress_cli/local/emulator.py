@@ -14,7 +14,9 @@ deprecating an IoT thing type and deleting it (AWS: 300 s; see
 ``THINGPRESS_EMULATOR_THING_TYPE_WAIT``; :func:`set_settings` changes it at runtime.
 How long a transaction holds its DynamoDB items (see :mod:`.conflicts`; default 0,
 off) comes from ``THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS``; :func:`set_conflicts`
-replaces it and the chaos rate at runtime.
+replaces it and the chaos rate at runtime. How far a global secondary index's reads lag behind
+the table (see :mod:`.index_lag`; default 250 ms, as AWS's "fraction of a second") comes from
+``THINGPRESS_EMULATOR_INDEX_LAG_MS``; :func:`set_index_lag` replaces it at runtime.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.local import conflicts, state
+from thingpress_cli.local import conflicts, index_lag, state
 from thingpress_cli.local.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
 
@@ -196,6 +198,11 @@ def set_conflicts(url: str, settings: dict[str, Any]) -> dict[str, Any]:
     return _post(url, conflicts.CONFLICTS_PATH, json.dumps(settings))
 
 
+def set_index_lag(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Replace the running emulator's index lag (``{}``: off); returns its report (see :mod:`.index_lag`)."""
+    return _post(url, index_lag.LAG_PATH, json.dumps(settings))
+
+
 def conflict_report(url: str) -> dict[str, Any]:
     """The running emulator's transaction-conflict settings and the conflicts it answered so far."""
     with urllib.request.urlopen(f"{url}{conflicts.CONFLICTS_PATH}", timeout=5) as answer:
@@ -230,6 +237,7 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
     rules = DeletionRules(thing_type_wait) if thing_type_wait is not None else DeletionRules.from_environment()
     conflicts.HOLDS.configure(conflicts.from_environment())
+    index_lag.INDEX_LAG.configure(index_lag.from_environment())
     app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
     # No access log: one line per request would cost CPU and disk with the runner polling all day.
     logging.getLogger("waitress").setLevel(logging.ERROR)
@@ -239,7 +247,8 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     bound = int(server.effective_port)  # type: ignore[union-attr]
     sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'}; "
                      f"thing type deprecation wait: {rules.deprecation_wait:g} s; "
-                     f"transaction hold: {conflicts.HOLDS.settings['hold_ms']:g} ms)\n")
+                     f"transaction hold: {conflicts.HOLDS.settings['hold_ms']:g} ms; "
+                     f"index lag: {index_lag.INDEX_LAG.settings['lag_ms']:g} ms)\n")
     sys.stdout.flush()
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")
