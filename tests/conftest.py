@@ -173,6 +173,18 @@ def index_lag():
     INDEX_LAG.reset()
 
 
+@pytest.fixture
+def detach_propagation():
+    """The process's detach propagation (``thingpress_cli.local.iot_detach.PROPAGATION``, applied to in-process
+    moto too), off, on a :class:`ManualClock` (``detach_propagation.clock.advance(s)``). A test turns it on with
+    ``detach_propagation.configure(seconds)``; afterwards it is reset (off, real clock, nothing propagating)."""
+    from thingpress_cli.local.iot_detach import PROPAGATION
+
+    PROPAGATION.reset(ManualClock())
+    yield PROPAGATION
+    PROPAGATION.reset()
+
+
 def _use_project_toolchain() -> None:
     """Synth in-process and terraform/cdktf subprocesses use the project's toolchain:
     Node 22 for jsii (no end-of-life banner) and the offline-mirror CLI config."""

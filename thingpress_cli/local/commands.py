@@ -26,6 +26,9 @@ The emulator refuses IoT deletions as AWS does (:mod:`.iot_deletion`), but ``up`
 starts it with a :data:`THING_TYPE_WAIT` of a few seconds instead of AWS's five
 minutes between deprecating a thing type and deleting it, so a local destroy of
 the stack (Terraform deprecates, then retries the delete) takes seconds.
+A detached principal still counts as attached for a few seconds, as on AWS
+(:mod:`.iot_detach`, ``THINGPRESS_EMULATOR_DETACH_PROPAGATION``), so a local
+rollback or teardown meets the refusals an AWS one does.
 
 Speed: the emulator keeps its port across ``down``/``up`` (recorded in
 ``build/local/port``) so the synthesized stack, which names the endpoint, stays

@@ -17,6 +17,10 @@ off) comes from ``THINGPRESS_EMULATOR_TRANSACTION_HOLD_MS``; :func:`set_conflict
 replaces it and the chaos rate at runtime. How far a global secondary index's reads lag behind
 the table (see :mod:`.index_lag`; default 250 ms, as AWS's "fraction of a second") comes from
 ``THINGPRESS_EMULATOR_INDEX_LAG_MS``; :func:`set_index_lag` replaces it at runtime.
+How long a detached principal still counts as attached (see :mod:`.iot_detach`; AWS:
+"several seconds", here :data:`.iot_detach.EMULATOR_SECONDS`) comes from
+``--detach-propagation``, else from ``THINGPRESS_EMULATOR_DETACH_PROPAGATION``;
+:func:`set_settings` changes it at runtime (``detach_propagation``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.local import conflicts, index_lag, state
+from thingpress_cli.local import conflicts, index_lag, iot_detach, state
 from thingpress_cli.local.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
 
@@ -91,11 +95,12 @@ def port_free(port: int, host: str = HOST) -> bool:
 
 
 def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | None = None, port: int = 0,
-          thing_type_wait: float | None = None) -> Emulator:
+          thing_type_wait: float | None = None, detach_propagation: float | None = None) -> Emulator:
     """Start an emulator (detached) and record it in the state file; reuse a running one.
 
     ``port`` is the preferred port (0: any free port); a busy preferred port falls back to a free one.
-    ``thing_type_wait`` (seconds) replaces AWS's 300 s between DeprecateThingType and DeleteThingType.
+    ``thing_type_wait`` (seconds) replaces AWS's 300 s between DeprecateThingType and DeleteThingType;
+    ``detach_propagation`` (seconds) the emulator's default time a detached principal still counts as attached.
     """
     current = running(path)
     if current is not None:
@@ -103,6 +108,8 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
             set_quotas(current.url, quotas)
         if thing_type_wait is not None:
             set_settings(current.url, {"thing_type_deprecation_wait": thing_type_wait})
+        if detach_propagation is not None:
+            set_settings(current.url, {"detach_propagation": detach_propagation})
         return current
     log = log or path.parent / "logs" / "emulator.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +122,8 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
         command += ["--quotas", quotas]
     if thing_type_wait is not None:
         command += ["--thing-type-wait", str(thing_type_wait)]
+    if detach_propagation is not None:
+        command += ["--detach-propagation", str(detach_propagation)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
@@ -220,7 +229,7 @@ SERVER_THREADS = 64
 
 
 def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
-          thing_type_wait: float | None = None) -> None:
+          thing_type_wait: float | None = None, detach_propagation: float | None = None) -> None:
     """Serve moto with the extension until SIGTERM (runs in the emulator process).
 
     The HTTP server is waitress, not moto's werkzeug development server: werkzeug
@@ -238,6 +247,7 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     rules = DeletionRules(thing_type_wait) if thing_type_wait is not None else DeletionRules.from_environment()
     conflicts.HOLDS.configure(conflicts.from_environment())
     index_lag.INDEX_LAG.configure(index_lag.from_environment())
+    iot_detach.PROPAGATION.configure(iot_detach.from_environment() if detach_propagation is None else detach_propagation)
     app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
     # No access log: one line per request would cost CPU and disk with the runner polling all day.
     logging.getLogger("waitress").setLevel(logging.ERROR)
@@ -248,7 +258,8 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'}; "
                      f"thing type deprecation wait: {rules.deprecation_wait:g} s; "
                      f"transaction hold: {conflicts.HOLDS.settings['hold_ms']:g} ms; "
-                     f"index lag: {index_lag.INDEX_LAG.settings['lag_ms']:g} ms)\n")
+                     f"index lag: {index_lag.INDEX_LAG.settings['lag_ms']:g} ms; "
+                     f"detach propagation: {iot_detach.PROPAGATION.seconds:g} s)\n")
     sys.stdout.flush()
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")
@@ -265,8 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, default=None, help="written with the bound port once serving")
     parser.add_argument("--thing-type-wait", type=float, default=None,
                         help=f"seconds between DeprecateThingType and DeleteThingType (default: ${THING_TYPE_WAIT_SETTING}, else 300 as AWS)")
+    parser.add_argument("--detach-propagation", type=float, default=None,
+                        help=f"seconds a detached principal still counts as attached (default: ${iot_detach.SETTING}, "
+                             f"else {iot_detach.EMULATOR_SECONDS:g}; AWS: several seconds)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.quotas, args.ready_file, args.thing_type_wait)
+    serve(args.host, args.port, args.quotas, args.ready_file, args.thing_type_wait, args.detach_propagation)
     return 0
 
 

@@ -47,6 +47,10 @@ them on moto's ``IoTBackend`` in the emulator process.
   moto already refuses a group with child groups and accepts a missing one; a
   deleted group now takes its policy attachments with it, as a deleted
   certificate does, so ``DeletePolicy`` is not refused by a target that is gone.
+
+A detached principal still counts as attached for a few seconds (DeleteCertificate and
+DeleteThing refuse as above): that rule is :mod:`.iot_detach`'s, and its one setting,
+``detach_propagation`` (seconds), is shown and changed with the deprecation wait.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ import os
 import threading
 import time
 from typing import Any
+
+from thingpress_cli.local.iot_detach import CERTIFICATE_ATTACHED, PROPAGATION, THING_ATTACHED, DetachPropagation
 
 #: Where the emulator reads the thing-type deprecation wait (seconds).
 THING_TYPE_WAIT_SETTING = "THINGPRESS_EMULATOR_THING_TYPE_WAIT"
@@ -65,11 +71,13 @@ WAIT_AFTER_DEPRECATION = "Please wait for 5 minutes after deprecation and then r
 
 
 class DeletionRules:
-    """The emulator's settings for the rules above (only the deprecation wait varies)."""
+    """The emulator's settings for the rules above: the deprecation wait, and the detach
+    propagation (:mod:`.iot_detach`; ``propagation``: the process's unless given)."""
 
-    def __init__(self, deprecation_wait: float = AWS_THING_TYPE_WAIT) -> None:
+    def __init__(self, deprecation_wait: float = AWS_THING_TYPE_WAIT, propagation: DetachPropagation | None = None) -> None:
         self._lock = threading.Lock()
         self._wait = AWS_THING_TYPE_WAIT
+        self.propagation = PROPAGATION if propagation is None else propagation
         self.configure({"thing_type_deprecation_wait": deprecation_wait})
 
     @property
@@ -78,19 +86,21 @@ class DeletionRules:
             return self._wait
 
     def configure(self, settings: dict[str, Any]) -> None:
-        """Apply ``{"thing_type_deprecation_wait": seconds}``; anything else is refused."""
-        unknown = set(settings) - {"thing_type_deprecation_wait"}
+        """Apply ``{"thing_type_deprecation_wait": seconds, "detach_propagation": seconds}`` (either or
+        both); anything else is refused, and nothing is applied unless every value is valid."""
+        unknown = set(settings) - {"thing_type_deprecation_wait", "detach_propagation"}
         if unknown:
             raise ValueError(f"unknown emulator settings: {', '.join(sorted(unknown))}")
-        if "thing_type_deprecation_wait" in settings:
-            wait = float(settings["thing_type_deprecation_wait"])
-            if not 0 <= wait <= 3600:
-                raise ValueError(f"thing_type_deprecation_wait must be 0..3600 seconds, not {wait}")
-            with self._lock:
-                self._wait = wait
+        wait = float(settings.get("thing_type_deprecation_wait", self.deprecation_wait))
+        if not 0 <= wait <= 3600:
+            raise ValueError(f"thing_type_deprecation_wait must be 0..3600 seconds, not {wait}")
+        if "detach_propagation" in settings:
+            self.propagation.configure(settings["detach_propagation"])
+        with self._lock:
+            self._wait = wait
 
     def as_dict(self) -> dict[str, float]:
-        return {"thing_type_deprecation_wait": self.deprecation_wait}
+        return {"thing_type_deprecation_wait": self.deprecation_wait, "detach_propagation": self.propagation.seconds}
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> DeletionRules:
@@ -160,7 +170,7 @@ def install(rules: DeletionRules) -> None:
             raise CertificateStateException(
                 "Certificate must be deactivated (not ACTIVE) before deletion.", cert.certificate_id)
         if any(k[0] == cert.arn for k in self.principal_things):
-            raise DeleteConflictException(f"Things must be detached before deletion (arn: {cert.arn})")
+            raise DeleteConflictException(CERTIFICATE_ATTACHED.format(arn=cert.arn))
         if not force_delete and any(k[0] == cert.arn for k in self.principal_policies):
             raise DeleteConflictException(f"Certificate policies must be detached before deletion (arn: {cert.arn})")
         _drop_policy_attachments(self, cert.arn)
@@ -172,7 +182,7 @@ def install(rules: DeletionRules) -> None:
         except ResourceNotFoundException:
             return
         if any(k[1] == thing_name for k in self.principal_things):
-            raise InvalidRequestException(f"Cannot delete. Thing {thing_name} is still attached to one or more principals")
+            raise InvalidRequestException(THING_ATTACHED.format(name=thing_name))
         for group in self.thing_groups.values():
             group.things.pop(thing.arn, None)
         for billing_group in self.billing_groups.values():

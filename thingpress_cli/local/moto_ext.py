@@ -118,6 +118,13 @@ The changes, one by one:
 * **IoT registry limits refused as AWS refuses them** (:mod:`.iot_rules`, with the behaviour
   patches): thing attributes (3 without a thing type, 50 with one), a thing's thing groups
   (at most 10, one per hierarchy, never a dynamic group), and ``CreateDynamicThingGroup``.
+* **DetachThingPrincipal takes seconds to propagate** (:mod:`.iot_detach`): for a
+  while after the detach, DeleteCertificate and DeleteThing refuse as if the
+  principal were still attached, as AWS does
+  (https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html).
+  A behaviour patch (in-process moto too, off unless set); the emulator starts it
+  at a few seconds (``THINGPRESS_EMULATOR_DETACH_PROPAGATION``) and shows it at
+  ``/moto-api/thingpress/settings``.
 * **Constant-time request dispatch and lookups** (:func:`speed_up_moto`). Measured
   with py-spy on the floor benchmark, about a third of the emulator's CPU went to
   work that does not change between requests: moto's dispatcher lists and
@@ -160,7 +167,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
-from thingpress_cli.local import iot_deletion, iot_rules, sqs_move
+from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, sqs_move
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.index_lag import INDEX_LAG, LAG_PATH, endpoint as index_lag_endpoint
@@ -844,6 +851,7 @@ PATCHED_ATTRIBUTES = (
     ("moto.iot.models", "IoTBackend.delete_thing"),
     ("moto.iot.models", "IoTBackend.delete_thing_group"),
     *iot_rules.PATCHED_ATTRIBUTES,
+    *iot_detach.PATCHED_ATTRIBUTES,
     ("moto.sqs.models", "Queue.messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
@@ -908,7 +916,7 @@ def apply_behaviour_patches() -> None:
     AWS-true IoT certificate ids and ``CreateThing`` on an existing thing, IoT registry
     limits (:mod:`.iot_rules`), DynamoDB requests applied one at a time, S3 event records
     with the object version, bucket policies evaluated as over TLS, SQS deletes under the
-    queue's lock.
+    queue's lock, a detach that takes a while to propagate (:mod:`.iot_detach`, off unless set).
     Idempotent: applied once per process.
     """
     if "behaviour" in _applied:
@@ -930,6 +938,7 @@ def apply_behaviour_patches() -> None:
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
     EventsRule._send_to_sqs_queue = _deliver_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
     iot_rules.install()
+    iot_detach.install()
     _applied.add("behaviour")
 
 

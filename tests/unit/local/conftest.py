@@ -21,7 +21,7 @@ from thingpress_cli.local.state import REGION
 @pytest.fixture(scope="session")
 def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path: Path = tmp_path_factory.mktemp("local") / "state.json"
-    running = emulator.start(quotas="off", path=path)
+    running = emulator.start(quotas="off", path=path, detach_propagation=0)  # a test turns it on (set_settings)
     yield running.url
     emulator.stop(path=path)
 

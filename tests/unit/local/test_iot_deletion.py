@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import emulator
+from thingpress_cli.local import emulator, iot_detach
 from thingpress_cli.local.iot_deletion import AWS_THING_TYPE_WAIT, THING_TYPE_WAIT_SETTING, DeletionRules
 
 
@@ -79,7 +79,7 @@ def test_undeprecating_starts_the_wait_again(aws, deprecation_wait):
     assert "not deprecated" in refusal(iot.delete_thing_type, thingTypeName="del-undo")[2]
 
 
-def test_the_deprecation_wait_is_a_setting(emulator_url, tmp_path):
+def test_the_deprecation_wait_is_a_setting(emulator_url, tmp_path, monkeypatch):
     assert DeletionRules().deprecation_wait == AWS_THING_TYPE_WAIT == 300
     assert DeletionRules.from_environment({THING_TYPE_WAIT_SETTING: "2.5"}).deprecation_wait == 2.5
     assert DeletionRules.from_environment({}).deprecation_wait == 300
@@ -89,9 +89,10 @@ def test_the_deprecation_wait_is_a_setting(emulator_url, tmp_path):
         emulator.set_settings(emulator_url, {"colour": 1})
 
     path = tmp_path / "state.json"  # what `thingpress local up` does: start the emulator with a short wait
+    monkeypatch.delenv(iot_detach.SETTING, raising=False)
     started = emulator.start(quotas="off", path=path, thing_type_wait=3)
-    try:
-        assert emulator.set_settings(started.url, {}) == {"thing_type_deprecation_wait": 3.0}
+    try:  # and the detach propagation at its default (iot_detach): a few seconds, as AWS
+        assert emulator.set_settings(started.url, {}) == {"thing_type_deprecation_wait": 3.0, "detach_propagation": 3.0}
     finally:
         emulator.stop(path=path)
 
