@@ -27,6 +27,18 @@ Each row then says ``ROLLED_BACK`` with its time, reason and actions, and the
 manifest summary too. Every IoT call goes through ``thingpress.throttle`` (the
 importer's token buckets and backoff).
 
+``DetachThingPrincipal`` "is asynchronous. It might take several seconds for the
+detachment to propagate" (https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html):
+right after it, AWS refuses ``DeleteCertificate`` (``DeleteConflictException``) and
+``DeleteThing`` (``InvalidRequestException``) as if the principal were still
+attached. A rollback deletes only once it read nothing attached, so these
+refusals (:data:`PROPAGATING`) pass: the throttle retries them as it retries
+throttling, with :data:`ROLLBACK_BACKOFF` (more, longer attempts than the
+importer's: they outlast several seconds). Any other AWS error, or one still
+refused when the attempts are used up, stops the run with :class:`Stopped`: the
+commands print what stopped it, what was done and the command that resumes (every
+step checks the state first), and exit 1.
+
 Without ``apply`` (the default of the commands) nothing is changed: the same
 reads are made and the report counts what would be done.
 """
@@ -35,17 +47,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from thingpress import audit
+from thingpress.errors import ThingpressError
 from thingpress.importer import ATTR_ENV, ATTR_MANIFEST
 from thingpress.settings import DEFAULT_IOT_TPS
-from thingpress.throttle import Throttle, error_code
+from thingpress.throttle import Backoff, Throttle, error_code, is_transient
 
 #: requests/second for the IoT APIs a rollback calls that the importer does not (the
 #: throttle's buckets; a conservative 10/s, AWS's lowest default among them).
@@ -56,10 +71,24 @@ ROLLBACK_TPS: dict[str, float] = {
     "DeleteCertificate": 10, "DeleteThing": 10, "ListTargetsForPolicy": 10, "ListThings": 10,
     "UpdateThing": 10, "ListThingsInThingGroup": 10, "RemoveThingFromThingGroup": 10,
 }
+#: AWS's refusals while a detach propagates, per API: retried (the rollback deletes only what it read
+#: detached). The page: https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html
+PROPAGATING: dict[str, frozenset[str]] = {
+    "DeleteCertificate": frozenset({"DeleteConflictException"}),
+    "DeleteThing": frozenset({"InvalidRequestException"}),
+}
+#: the rollback's backoff: 15 retries, each a uniform wait up to 1, 2, 4, then 5 s (about 33 s in all on
+#: average): with full jitter, the odds that they all end within 10 s are below 1e-5, so "several
+#: seconds" of propagation (or a throttling burst) is outlasted; the importer's 8 attempts are not.
+ROLLBACK_BACKOFF = Backoff(base=0.5, cap=5.0, max_attempts=16)
+#: what stops a rollback part-way: an AWS answer or a botocore failure (after the throttle's retries, if any).
+AWS_ERRORS = (ClientError, BotoCoreError, ThingpressError)
 #: the import outcomes a rollback undoes (REJECTED rows created nothing).
 #: A REJECTED row counts only when its certificate was registered (existing-thing policy "reject").
 UNDOABLE = (audit.IMPORTED, audit.ALREADY_PRESENT, audit.FAILED, audit.REJECTED, audit.ROLLED_BACK)
 LIVE = (audit.IMPORTED, audit.ALREADY_PRESENT)
+#: the reason ``thingpress rollback`` records unless given one.
+REASON = "operator rollback"
 
 
 @dataclass
@@ -75,6 +104,11 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {"applied": self.applied, "mode": self.mode, "manifests": self.manifests,
                 "counts": dict(sorted(self.counts.items())), "kept": self.kept}
+
+
+def new_throttle(**kwargs: Any) -> Throttle:
+    """The rollback's throttle: :data:`ROLLBACK_TPS`, :data:`ROLLBACK_BACKOFF` (``kwargs``: clock, sleep, rng)."""
+    return Throttle(ROLLBACK_TPS, backoff=ROLLBACK_BACKOFF, **kwargs)
 
 
 class Rollback:
@@ -96,8 +130,11 @@ class Rollback:
         self.apply = apply
         self.reason = reason
         self.mode = "delete" if delete else "deactivate"
-        self.throttle = throttle or Throttle(ROLLBACK_TPS)
+        self.throttle = throttle or new_throttle()
         self.report = Report(applied=apply, mode=self.mode)
+        #: where the run is (for :class:`Stopped`) and the manifests it finished.
+        self.at: str | None = None
+        self.finished: list[str] = []
         self._things: dict[str, dict[str, Any] | None] = {}
         #: what this rollback deleted or detached (teardown's stack sweep skips them on a dry run).
         self.deleted_things: set[str] = set()
@@ -112,18 +149,19 @@ class Rollback:
 
     def _read(self, api: str, fn: Any, **kwargs: Any) -> Any:
         try:
-            return self.throttle.call(api, fn, **kwargs)
+            return self.throttle.call(api, fn, retry_codes=PROPAGATING.get(api, ()), **kwargs)
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
 
     def _change(self, what: str, api: str, fn: Any, actions: list[str], label: str, **kwargs: Any) -> None:
-        """Count ``what``; call only when applying. A resource gone meanwhile counts as done (resumable)."""
-        self.report.counts[what] += 1
-        actions.append(label)
+        """Call only when applying, then count ``what`` (a call that raised is not done). A resource gone
+        meanwhile counts as done (resumable)."""
         if self.apply:
             self._read(api, fn, **kwargs)
+        self.report.counts[what] += 1
+        actions.append(label)
 
     def thing(self, name: str) -> dict[str, Any] | None:
         if name in self.deleted_things:
@@ -148,6 +186,7 @@ class Rollback:
     # -- one manifest --------------------------------------------------------------
 
     def manifest(self, mid: str) -> None:
+        self.at = f"manifest {mid}"
         summary = self.table.get_summary(mid)
         if summary is None:
             raise LookupError(f"manifest {mid}: no such manifest in audit table {self.table.table}")
@@ -166,6 +205,7 @@ class Rollback:
                 rolled += 1
                 continue
             kept_before = len(self.report.kept)
+            self.at = f"certificate {row['fingerprint']} (thing {row.get('thing_name') or '-'}) of manifest {mid}"
             actions = self.row(mid, summary, row)
             kept = [f"{k['kind']} {k['name']}: {k['reason']}" for k in self.report.kept[kept_before:]]
             self.report.counts["rows"] += 1
@@ -174,7 +214,10 @@ class Rollback:
                                             actions=actions, kept=kept)
             rolled += 1
         if self.apply:
+            self.at = f"manifest {mid}"
             self.table.finish_rollback(mid, mode=self.mode, reason=self.reason, rolled_back=rolled)
+        self.finished.append(mid)
+        self.at = None
 
     def row(self, mid: str, summary: dict[str, Any], row: dict[str, Any]) -> list[str]:
         """Undo one certificate row; returns the actions, in order."""
@@ -274,6 +317,47 @@ class Rollback:
         actions.append(f"kept {kind} {name}: {why}")
 
 
+# --------------------------------------------------------------------------- stopped part-way
+
+
+class Stopped(ThingpressError):
+    """An AWS error stopped a rollback (or teardown) part-way; :meth:`message` says what the operator needs."""
+
+    def __init__(self, error: BaseException, undo: Rollback | None):
+        self.error, self.undo = error, undo
+        super().__init__(self.cause())
+
+    def cause(self) -> str:
+        """Where the run was and the error, in one line."""
+        where = f" at {self.undo.at}" if self.undo is not None and self.undo.at else ""
+        error = self.error
+        if not isinstance(error, ClientError):
+            return f"stopped{where}: {type(error).__name__}: {error}"
+        details = error.response.get("Error", {})
+        code, api = details.get("Code"), error.operation_name
+        retried = ""
+        if self.undo is not None and api in ROLLBACK_TPS and (is_transient(error) or code in PROPAGATING.get(api, ())):
+            retried = f" (still refused after {self.undo.throttle.backoff.max_attempts} attempts)"
+        return f"stopped{where}: {api} refused: {code}: {details.get('Message', '')}{retried}"
+
+    def done(self) -> str:
+        """What the run did before it stopped."""
+        undo = self.undo
+        if undo is None:
+            return "nothing was changed"
+        counts = ", ".join(f"{name} {count}" for name, count in sorted(undo.report.counts.items())) or "nothing"
+        finished = f"manifests finished: {len(undo.finished)} of {len(undo.scope)}"
+        if not undo.apply:
+            return f"dry run, nothing was changed; counted before the stop: {counts}; {finished}"
+        return f"done before the stop: {counts}; {finished}"
+
+    def message(self, command: str, resume: Sequence[str]) -> str:
+        """The lines ``thingpress <command>`` prints: the cause, what was done, the command that resumes."""
+        return (f"thingpress {command}: {self.cause()}\n{self.done()}\n"
+                "every step reads the state before it changes it, so the same command resumes where this one "
+                f"stopped:\n  {shlex.join(resume)}\n")
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -307,19 +391,36 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--delete", action="store_true",
                         help="delete certificates and things instead of deactivating and detaching")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--reason", default="operator rollback", help="recorded on every rolled-back row")
+    parser.add_argument("--reason", default=REASON, help="recorded on every rolled-back row")
     Deployment.add_arguments(parser)
     parser.set_defaults(func=cmd_rollback)
 
 
-def engine(deployment: Any, scope: set[str], *, delete: bool, apply: bool, reason: str) -> Rollback:
+def engine(deployment: Any, scope: set[str], *, delete: bool, apply: bool, reason: str,
+           throttle: Throttle | None = None) -> Rollback:
     from stacks.naming import Names
 
     outputs = deployment.outputs
     created = outputs.iot_policy_name == Names(outputs.environment, outputs.region).iot_policy
     return Rollback(deployment.client("iot"), deployment.audit_table(), environment=outputs.environment,
                     policy_names=(outputs.iot_policy_name,), own_policies=(outputs.iot_policy_name,) if created else (),
-                    scope=scope, delete=delete, apply=apply, reason=reason)
+                    scope=scope, delete=delete, apply=apply, reason=reason, throttle=throttle)
+
+
+def run(deployment: Any, mid: str, *, delete: bool, apply: bool, reason: str,
+        throttle: Throttle | None = None) -> Report:
+    """Roll back one manifest; an AWS error stops it with :class:`Stopped` (what was done, where)."""
+    undo = engine(deployment, {mid}, delete=delete, apply=apply, reason=reason, throttle=throttle)
+    try:
+        undo.manifest(mid)
+    except AWS_ERRORS as error:
+        raise Stopped(error, undo) from error
+    return undo.report
+
+
+def deployment_arguments(args: argparse.Namespace, deployment: Any) -> list[str]:
+    """The deployment options that name this deployment again (``--env`` always: a resume never guesses it)."""
+    return ["--env", deployment.outputs.environment] + (["--outputs", str(args.outputs)] if args.outputs else [])
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -327,10 +428,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     try:
         deployment = Deployment.from_args(args)
-        undo = engine(deployment, {args.manifest}, delete=args.delete, apply=args.yes, reason=args.reason)
-        undo.manifest(args.manifest)
+        report = run(deployment, args.manifest, delete=args.delete, apply=args.yes, reason=args.reason)
     except (DeploymentError, LookupError) as exc:
         sys.stderr.write(f"thingpress rollback: {exc}\n")
         return 2
-    print_report(undo.report, args.json, f"rollback {args.manifest}")
+    except Stopped as stop:
+        resume = (["thingpress", "rollback", args.manifest] + (["--delete"] if args.delete else [])
+                  + (["--yes"] if args.yes else []) + deployment_arguments(args, deployment)
+                  + (["--reason", args.reason] if args.reason != REASON else []))
+        sys.stderr.write(stop.message("rollback", resume))
+        return 1
+    print_report(report, args.json, f"rollback {args.manifest}")
     return 0

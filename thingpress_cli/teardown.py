@@ -43,6 +43,9 @@
 
 Dry run by default; ``--yes`` applies. ``make destroy ENV=NAME`` and
 ``thingpress local destroy --env NAME`` run it with ``--yes`` before ``cdktf destroy``.
+An AWS error stops it as it stops a rollback (``rollback.Stopped``: the refusals
+of a detach still propagating are retried first): the command says what was done
+and how to resume, and exits 1.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from typing import Any
 from stacks.naming import Names
 from thingpress.attributes import DEVICE_ATTRIBUTES, MAX_WITHOUT_TYPE
 from thingpress.importer import ATTR_ENV, ATTR_MANIFEST, ATTR_QUEUED, ATTR_VENDOR
+from thingpress.throttle import Throttle
 from thingpress_cli import rollback
 
 REASON = "environment teardown"
@@ -100,13 +104,19 @@ def _pages(call: Any, key: str, **kwargs: Any) -> list[Any]:
         kwargs["nextToken" if "nextToken" in page else "marker"] = token
 
 
-def teardown(deployment: Any, *, apply: bool) -> tuple[rollback.Report, Sweep]:
-    """Roll back every manifest of the deployment, then empty its policy, thing type and group."""
-    scope = {row["manifest_id"] for row in deployment.manifest_summaries() if row.get("manifest_id")}
-    undo = rollback.engine(deployment, scope, delete=True, apply=apply, reason=REASON)
-    for mid in sorted(scope):
-        undo.manifest(mid)
-    return undo.report, sweep_stack(deployment, undo, apply=apply)
+def teardown(deployment: Any, *, apply: bool, throttle: Throttle | None = None) -> tuple[rollback.Report, Sweep]:
+    """Roll back every manifest of the deployment, then empty its policy, thing type and group.
+
+    An AWS error stops it with ``rollback.Stopped`` (what was done, where)."""
+    undo: rollback.Rollback | None = None
+    try:
+        scope = {row["manifest_id"] for row in deployment.manifest_summaries() if row.get("manifest_id")}
+        undo = rollback.engine(deployment, scope, delete=True, apply=apply, reason=REASON, throttle=throttle)
+        for mid in sorted(scope):
+            undo.manifest(mid)
+        return undo.report, sweep_stack(deployment, undo, apply=apply)
+    except rollback.AWS_ERRORS as error:
+        raise rollback.Stopped(error, undo) from error
 
 
 def sweep_stack(deployment: Any, undo: rollback.Rollback, *, apply: bool) -> Sweep:
@@ -115,6 +125,7 @@ def sweep_stack(deployment: Any, undo: rollback.Rollback, *, apply: bool) -> Swe
     iot, call = undo.iot, undo.throttle.call
     sweep = Sweep()
     counts = sweep.counts
+    undo.at = "emptying the stack's policy, thing type and thing group"
 
     if outputs.iot_policy_name == names.iot_policy:
         targets = _pages(lambda **kw: call("ListTargetsForPolicy", iot.list_targets_for_policy, **kw), "targets",
@@ -161,6 +172,7 @@ def sweep_stack(deployment: Any, undo: rollback.Rollback, *, apply: bool) -> Swe
             if apply:
                 call("RemoveThingFromThingGroup", iot.remove_thing_from_thing_group,
                      thingGroupName=outputs.thing_group_name, thingName=name)
+    undo.at = None
     return sweep
 
 
@@ -200,5 +212,10 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     except (DeploymentError, LookupError) as exc:
         sys.stderr.write(f"thingpress teardown: {exc}\n")
         return 2
+    except rollback.Stopped as stop:
+        resume = ["thingpress", "teardown"] + (["--yes"] if args.yes else []) + rollback.deployment_arguments(
+            args, deployment)
+        sys.stderr.write(stop.message("teardown", resume))
+        return 1
     print_report(report, sweep, args.json, deployment.outputs.environment)
     return 0

@@ -12,7 +12,10 @@ configured), ``Throttle.call`` retries with exponential backoff and full jitter
 (sleep a uniform random time in ``[0, min(cap, base * 2**attempt)]``), counting
 each throttled answer. Server errors (5xx) and connection failures are retried the
 same way. When the attempts are used up, the last error is raised: the caller
-treats it as transient.
+treats it as transient. A caller that knows an error code of one call to be
+passing (AWS refuses ``DeleteCertificate`` for a few seconds after the certificate's
+``DetachThingPrincipal``: ``thingpress_cli.rollback``) names it for that call
+(``retry_codes``): it is retried the same way, counted as a retry, not a throttle.
 
 Deadline: a Lambda invocation ends at a fixed instant. A call whose token or
 backoff wait would end after ``deadline - margin`` is not attempted;
@@ -28,7 +31,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -222,14 +225,15 @@ class Throttle:
             self._sleep(wait)
 
     def call(self, api: str, fn: Callable[..., T], /, *args: Any, deadline: float | None = None,
-             tally: ThrottleStats | None = None, **kwargs: Any) -> T:
+             tally: ThrottleStats | None = None, retry_codes: Collection[str] = (), **kwargs: Any) -> T:
         """Call ``fn(*args, **kwargs)`` under ``api``'s bucket; retry transient errors.
 
         ``tally`` (optional) receives this call's counters as well as the
         throttle-wide ``stats`` (the importer keeps one per message, for metrics).
-        Raises ``DeadlineExceeded`` if a token or a backoff would end past the
-        deadline, the last error once attempts are exhausted, and any other error
-        at once.
+        ``retry_codes``: AWS error codes also retried for this call (the caller
+        knows the refusal passes). Raises ``DeadlineExceeded`` if a token or a
+        backoff would end past the deadline, the last error once attempts are
+        exhausted, and any other error at once.
         """
         tallies = (self.stats,) if tally is None else (self.stats, tally)
         attempt = 0
@@ -242,7 +246,7 @@ class Throttle:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 -- classified below, re-raised if not transient
-                if not is_transient(exc):
+                if not (is_transient(exc) or error_code(exc) in retry_codes):
                     raise
                 attempt += 1
                 retry = attempt < self.backoff.max_attempts

@@ -379,7 +379,11 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     except DeploymentError as exc:
         say(f"environment {env_name} is not deployed locally: {exc}")
         return 1
-    report, sweep = teardown.teardown(deployment, apply=True)
+    try:
+        report, sweep = teardown.teardown(deployment, apply=True)
+    except rollback.Stopped as stop:
+        sys.stderr.write(stop.message("local destroy", ["thingpress", "local", "destroy", "--env", env_name]))
+        return 1
     teardown.print_report(report, sweep, False, env_name)
     root = synth_root(env_name)
     command = cdktf_command() + ["destroy", stack, "--auto-approve", "--output", str(root),

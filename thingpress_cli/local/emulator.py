@@ -247,7 +247,8 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     rules = DeletionRules(thing_type_wait) if thing_type_wait is not None else DeletionRules.from_environment()
     conflicts.HOLDS.configure(conflicts.from_environment())
     index_lag.INDEX_LAG.configure(index_lag.from_environment())
-    iot_detach.PROPAGATION.configure(iot_detach.from_environment() if detach_propagation is None else detach_propagation)
+    propagation = iot_detach.from_environment() if detach_propagation is None else detach_propagation
+    iot_detach.PROPAGATION.configure(propagation)
     app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
     # No access log: one line per request would cost CPU and disk with the runner polling all day.
     logging.getLogger("waitress").setLevel(logging.ERROR)

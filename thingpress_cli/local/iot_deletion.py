@@ -74,7 +74,8 @@ class DeletionRules:
     """The emulator's settings for the rules above: the deprecation wait, and the detach
     propagation (:mod:`.iot_detach`; ``propagation``: the process's unless given)."""
 
-    def __init__(self, deprecation_wait: float = AWS_THING_TYPE_WAIT, propagation: DetachPropagation | None = None) -> None:
+    def __init__(self, deprecation_wait: float = AWS_THING_TYPE_WAIT,
+                 propagation: DetachPropagation | None = None) -> None:
         self._lock = threading.Lock()
         self._wait = AWS_THING_TYPE_WAIT
         self.propagation = PROPAGATION if propagation is None else propagation

@@ -67,11 +67,12 @@ class Env:
                 audit.IMPORTED, audit.ALREADY_PRESENT)
         return mid
 
-    def rollback(self, iot: Any, scope: set[str], *, delete: bool, apply: bool) -> rollback.Rollback:
+    def rollback(self, iot: Any, scope: set[str], *, delete: bool, apply: bool,
+                 throttle: Throttle | None = None) -> rollback.Rollback:
         own = (self.policy,) if self.policy == PR7.iot_policy else ()
         return rollback.Rollback(iot, self.table, environment=self.name, policy_names=(self.policy,),
                                  own_policies=own, scope=scope, delete=delete, apply=apply, reason="test",
-                                 throttle=Throttle(rollback.ROLLBACK_TPS, sleep=lambda _s: None))
+                                 throttle=throttle or rollback.new_throttle(sleep=lambda _s: None))
 
 
 @pytest.fixture
@@ -339,3 +340,50 @@ def test_teardown_never_removes_attributes_thingpress_did_not_set(aws: Aws, envs
     teardown.print_report(report, stack, True, "pr7")
     printed = json.loads(capsys.readouterr().out)
     assert printed["left_in_type"] == stack.left_in_type and printed["stack"]["things_left_in_type"] == 1
+
+
+def waiting_throttle(detach_propagation: Any) -> Throttle:
+    """The rollback's throttle on the propagation's manual clock: each backoff moves the clock (no sleep);
+    jitter fixed at half the window, so the waits are 0.5, 1, 2 ... s."""
+    clock = detach_propagation.clock
+    return rollback.new_throttle(clock=clock, sleep=clock.advance, rng=lambda: 0.5)
+
+
+def test_rollback_waits_out_the_detach_propagation(aws: Aws, envs: dict[str, Env], detach_propagation) -> None:
+    """AWS refuses DeleteCertificate for seconds after DetachThingPrincipal (the emulator's iot_detach): retried."""
+    pr7 = envs["pr7"]
+    mid = pr7.import_manifest(aws.iot, ["A", "B", "C"])
+    detach_propagation.configure(3)
+    throttle = waiting_throttle(detach_propagation)
+
+    undo = pr7.rollback(aws.iot, {mid}, delete=True, apply=True, throttle=throttle)
+    undo.manifest(mid)
+
+    assert iot_state(aws) == {"things": {}, "certificates": {}}
+    assert {r["status"] for r in pr7.table.entries(mid)} == {audit.ROLLED_BACK}
+    assert pr7.table.get_summary(mid)["state"] == audit.ROLLED_BACK
+    # Each DeleteCertificate refused 3 times (0.5 + 1 + 2 s < 3 s after its detach), then passed; each
+    # DeleteThing came 3.5 s after the detach: passed at once.
+    assert (throttle.stats.by_api["DeleteCertificate"], throttle.stats.by_api["DeleteThing"]) == (12, 3)
+    assert (throttle.stats.retries, throttle.stats.throttled) == (9, 0)
+
+
+def test_teardown_waits_out_the_detach_propagation(aws: Aws, envs: dict[str, Env], detach_propagation) -> None:
+    """Also DeleteThing: a thing whose certificate another environment registered is deleted right after
+    its detach (the certificate stays), and is refused until the detach propagated."""
+    pr7, dev = envs["pr7"], envs["dev"]
+    dev.import_manifest(aws.iot, ["A"])
+    pr7.import_manifest(aws.iot, ["A", "B"], key="one.txt")  # A: found present (dev's), B: pr7's
+    dev_before = {"A": aws.principals("A")}
+    detach_propagation.configure(3)
+    throttle = waiting_throttle(detach_propagation)
+
+    report, stack = teardown.teardown(deployment(aws, pr7), apply=True, throttle=throttle)
+
+    assert (report.counts["things_deleted"], report.counts["certificates_deleted"]) == (2, 1)
+    assert iot_state(aws)["things"] == {"A": dev_before["A"]}
+    assert list(iot_state(aws)["certificates"]) == [der_sha256(pem_for("A"))]  # dev's, kept
+    assert aws.iot.list_targets_for_policy(policyName=PR7.iot_policy)["targets"] == []
+    # pr7-A's DeleteThing right after its detach: refused 3 times; B's certificate the same, then its thing
+    # passes at once.
+    assert (throttle.stats.by_api["DeleteThing"], throttle.stats.by_api["DeleteCertificate"]) == (5, 4)

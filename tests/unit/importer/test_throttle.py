@@ -127,6 +127,27 @@ def test_permanent_errors_are_not_retried() -> None:
     assert calls == [1]
 
 
+def test_codes_a_caller_names_are_retried_for_that_call_only() -> None:
+    clock = FakeClock()
+    throttle = Throttle({"Op": 100}, 1, clock=clock, sleep=clock.sleep, rng=lambda: 1.0,
+                        backoff=Backoff(base=0.1, cap=1.0, max_attempts=6))
+    answers = [client_error("DeleteConflictException", 409), client_error("DeleteConflictException", 409), "ok"]
+
+    def op() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert throttle.call("Op", op, retry_codes={"DeleteConflictException"}) == "ok"
+    assert clock.slept == pytest.approx([0.2, 0.4])
+    assert (throttle.stats.calls, throttle.stats.throttled, throttle.stats.retries) == (3, 0, 2)
+    answers[:] = [client_error("DeleteConflictException", 409), "ok"]
+    with pytest.raises(ClientError, match="DeleteConflictException"):  # not named for this call: at once
+        throttle.call("Op", op)
+    assert answers == ["ok"]
+
+
 def test_a_token_past_the_deadline_raises_without_calling() -> None:
     clock = FakeClock()
     throttle = Throttle({"Op": 1}, 1, clock=clock, sleep=clock.sleep, margin=1.0)
