@@ -43,7 +43,8 @@ The changes, one by one:
   ``DenyInsecureTransport`` statement (``Bool aws:SecureTransport false``) then
   refuses every ``PutObject``. :func:`bucket_permission` evaluates as AWS does for
   a request over HTTPS (every AWS SDK call): a statement applies only when its
-  conditions hold, with ``aws:SecureTransport`` = ``true``.
+  conditions hold, with ``aws:SecureTransport`` = ``true``. Conditions are IAM's
+  (:mod:`.iam_conditions`: ``StringLike``/``ArnLike`` wildcards as IAM matches them).
 * **EventBridge delivers to a queue only if its policy allows it.** moto's rule
   targets send to an SQS queue whatever its policy says; AWS needs the queue policy
   to allow ``events.amazonaws.com`` ``sqs:SendMessage`` (with the conditions it
@@ -170,6 +171,7 @@ from moto.core.utils import unix_time
 from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, sqs_move
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
+from thingpress_cli.local.iam_conditions import condition_holds
 from thingpress_cli.local.index_lag import INDEX_LAG, LAG_PATH, endpoint as index_lag_endpoint
 from thingpress_cli.local.iot_deletion import DeletionRules
 from thingpress_cli.local.quota import Quotas
@@ -530,40 +532,6 @@ class Extension:
 
 #: The request context AWS sees for an SDK call: always over TLS.
 SECURE_CONTEXT = {"aws:SecureTransport": "true"}
-
-
-def condition_holds(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
-    """Whether an IAM ``Condition`` block holds for the request ``context`` (AWS's rules).
-
-    Supported: ``Bool``, ``String[Not]Equals[IgnoreCase]``, ``String[Not]Like``,
-    ``Arn[Not]Equals``/``Arn[Not]Like``, each with ``...IfExists``. A missing key
-    fails a positive operator and satisfies a negated one or an ``IfExists``.
-    """
-    for operator, tests in conditions.items():
-        if_exists = operator.endswith("IfExists")
-        base = operator.removesuffix("IfExists")
-        negated = "Not" in base
-        kind = base.replace("Not", "")
-        for key, expected in tests.items():
-            wanted = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
-            if key not in context:
-                if not (if_exists or negated):
-                    return False
-                continue
-            actual = context[key]
-            if kind == "Bool":
-                match = actual.lower() in [w.lower() for w in wanted]
-            elif kind == "StringEqualsIgnoreCase":
-                match = actual.lower() in [w.lower() for w in wanted]
-            elif kind in ("StringEquals", "ArnEquals"):
-                match = actual in wanted
-            elif kind in ("StringLike", "ArnLike"):
-                match = any(fnmatch.fnmatchcase(actual, w) for w in wanted)
-            else:
-                raise ValueError(f"condition operator {operator} is not supported by the emulator extension")
-            if match == negated:
-                return False
-    return True
 
 
 def bucket_permission(policy: bytes | str | None, action: str, resource: str) -> Any:
