@@ -50,6 +50,8 @@ The changes, one by one:
   to allow ``events.amazonaws.com`` ``sqs:SendMessage`` (with the conditions it
   sets, e.g. ``aws:SourceArn`` the rule) and drops the event otherwise
   (:func:`_deliver_as_aws`, :func:`service_may_send`).
+* **A missing object is 403 to a caller that may not list the bucket** (:mod:`.s3_rules`),
+  as the HeadObject and GetObject API references say; moto answers 404 to everyone.
 * **SQS receive in linear time.** moto 5.2's ``ReceiveMessage`` re-reads *every*
   queue attribute (three scans of the queue) for each message it returns, to
   check the retention period, and its clock goes through two ``datetime``
@@ -168,7 +170,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
-from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, sqs_move
+from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, s3_rules, sqs_move
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iam_conditions import condition_holds
@@ -825,6 +827,8 @@ PATCHED_ATTRIBUTES = (
     ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_delayed"),
     ("moto.events.models", "Rule._send_to_sqs_queue"),
+    ("moto.s3.responses", "S3Response.get_object"),
+    ("moto.s3.responses", "S3Response.head_object"),
     ("moto.events.models", "Rule.arn"),
     ("moto.backends", "list_of_moto_modules"),
     ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host"),
@@ -896,6 +900,7 @@ def apply_behaviour_patches() -> None:
     from moto.iot.models import IoTBackend
     from moto.s3 import notifications as s3_notifications
     from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
     from moto.sqs.models import Queue
 
     default_user_config["iot"] = {"use_valid_cert": True}
@@ -905,6 +910,8 @@ def apply_behaviour_patches() -> None:
     s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
     EventsRule._send_to_sqs_queue = _deliver_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
+    S3Response.get_object = s3_rules.get_object_as_aws(S3Response.get_object)  # type: ignore[method-assign]
+    S3Response.head_object = s3_rules.head_object_as_aws(S3Response.head_object)  # type: ignore[method-assign]
     iot_rules.install()
     iot_detach.install()
     _applied.add("behaviour")

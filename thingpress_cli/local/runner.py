@@ -12,8 +12,9 @@ SQS poller does:
 * **A clean interpreter.** Each worker is the base Python (not the venv) run with
   ``-S -P`` and ``PYTHONPATH=<task root>:<opt>/python`` in an environment holding
   only the function's deployed variables plus what Lambda sets (region, function
-  name, memory, handler, task root), the emulator endpoint and fake credentials.
-  See :mod:`.bootstrap`.
+  name, memory, handler, task root), the emulator endpoint and, as on Lambda, the
+  temporary credentials of the function's execution role (``AssumeRole`` on the
+  emulator: :mod:`.s3_rules` knows the caller's role by them). See :mod:`.bootstrap`.
 * **Warm workers.** One process per concurrent slot, reused across invocations;
   re-spawned after a crash or a timeout (the worker is killed at the function's
   timeout and the whole batch counts as failed).
@@ -149,6 +150,9 @@ class FunctionSpec:
     architectures: tuple[str, ...] = ("x86_64",)
     #: /tmp size, MB (Lambda's ``EphemeralStorage.Size``).
     ephemeral_mb: int = 512
+    #: The execution role's temporary credentials (AWS_ACCESS_KEY_ID, ...), as Lambda hands them
+    #: to the function: the emulator knows the caller's role by them (``local/s3_rules.py``).
+    credentials: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,7 @@ def function_environment(spec: FunctionSpec, task_root: Path, opt: Path, endpoin
         "THINGPRESS_FUNCTION_ARN": spec.arn,
         "THINGPRESS_LOCAL_BUSY_DIR": str(state.BUSY_DIR),
         **state.client_environment(endpoint),
+        **dict(spec.credentials),
     })
     env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
     return env
@@ -460,6 +465,7 @@ class Emulator:
     region: str = state.REGION
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _role_credentials: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -490,7 +496,21 @@ class Emulator:
             code_sha=config["CodeSha256"], code_location=answer["Code"]["Location"], layers=tuple(layers),
             reserved_concurrency=reserved, architectures=tuple(config.get("Architectures", ["x86_64"])),
             ephemeral_mb=int(config.get("EphemeralStorage", {}).get("Size", 512)),
+            credentials=self.role_credentials(config["Role"], config["FunctionName"]),
         )
+
+    def role_credentials(self, role_arn: str, session: str) -> tuple[tuple[str, str], ...]:
+        """Temporary credentials of ``role_arn`` from the emulator's STS, as Lambda gives a function its
+        execution role's: once per role (moto's never expire), so a function's spec stays the same."""
+        with self._lock:
+            known = self._role_credentials.get(role_arn)
+        if known is None:
+            answer = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session[:64])["Credentials"]
+            known = (("AWS_ACCESS_KEY_ID", answer["AccessKeyId"]), ("AWS_SECRET_ACCESS_KEY", answer["SecretAccessKey"]),
+                     ("AWS_SESSION_TOKEN", answer["SessionToken"]))
+            with self._lock:
+                known = self._role_credentials.setdefault(role_arn, known)
+        return known
 
     def queue_url(self, arn: str) -> str:
         _, _, _, _, account, name = arn.split(":", 5)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from thingpress_cli.local.runner import Outcome, Runner, failed_message_ids, sqs_event
@@ -43,7 +44,7 @@ def handler(event, context):
     tplayer.record("start", bodies=bodies, size=len(bodies), path=sys.path, site="site" in sys.modules,
                    remaining=context.get_remaining_time_in_millis(), arn=context.invoked_function_arn,
                    name=context.function_name, memory=context.memory_limit_in_mb,
-                   env=sorted(os.environ), endpoint=os.environ.get("AWS_ENDPOINT_URL"), greeting=os.environ.get("GREETING"))
+                   env=sorted(os.environ), endpoint=os.environ.get("AWS_ENDPOINT_URL"), greeting=os.environ.get("GREETING"), access_key=os.environ.get("AWS_ACCESS_KEY_ID"))
     if "raise" in bodies:
         raise ValueError("bad certificate in batch")
     if "sleep" in bodies:
@@ -230,6 +231,22 @@ def test_batches_partial_failures_and_a_clean_interpreter(aws, deploy, run, tmp_
     assert 0 < first["remaining"] <= 10_000
     assert first["greeting"] == "hello" and first["endpoint"].startswith("http://127.0.0.1:")
     assert "VIRTUAL_ENV" not in first["env"] and "PYTEST_CURRENT_TEST" not in first["env"]
+
+
+def test_a_function_calls_aws_with_its_execution_roles_credentials(aws, deploy, run, emulator_url):
+    """As on Lambda, the function's credentials are its role's (AssumeRole): the emulator knows the
+    caller's role by them (local/s3_rules.py answers a missing object by the role's s3:ListBucket)."""
+    target = deploy()
+    send(aws, target, "ok")
+    run()
+    assert eventually(target.starts)
+    key = target.starts()[0]["access_key"]
+    role = aws("lambda").get_function(FunctionName=target.name)["Configuration"]["Role"]
+
+    caller = boto3.client("sts", endpoint_url=emulator_url, region_name="us-east-1", aws_access_key_id=key,
+                          aws_secret_access_key="unchecked").get_caller_identity()["Arn"]
+    assert key != "testing"
+    assert caller == role.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + f"/{target.name}"
 
 
 def test_an_exception_is_reported_with_its_traceback_and_nothing_is_deleted(aws, deploy, run, tmp_path):
