@@ -49,7 +49,8 @@ For a manifest the provider
 An Infineon 7z reel cannot be entered part-way: its selected bundle is extracted
 once into a staged object (``staging_key``: same bucket, so the same KMS key;
 expired by the stack's lifecycle rule on ``STAGING_PREFIX``, and extracted again by
-a chunk that finds it gone), which every chunk reads from its cursor like a line
+a chunk that finds it gone: 404, or 403 as S3 answers a reader that may not list the
+bucket), which every chunk reads from its cursor like a line
 format. A checkpoint written before cursors existed is resumed from the top,
 skipping the entries up to it (its certificates are claimed again on the way, so
 later duplicates of them are still found). A chunk that started at a cursor
@@ -137,6 +138,17 @@ CONTINUE_SCHEMA = "thingpress.continue/1"
 #: once more when it reaches the end (the summary's sha256), which must fit in one invocation.
 MAX_MANIFEST_BYTES = 10 * 1024**3
 _STAGE_IN_MEMORY = 8 * 1024 * 1024
+#: HeadObject's answers for a staged object that is gone (the lifecycle rule expires ``STAGING_PREFIX``
+#: after a week; a manifest's dead-lettered message lives two, so a redrive can come after it).
+#: 403 too: "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code
+#: 403 Forbidden error" for a missing object (HeadObject API reference), and the provider role may
+#: not list the bucket. Least privilege chose this over granting s3:ListBucket on ``staging/``: the
+#: provider never lists, and the S3 pages name the permission without the request context of that
+#: check, so a grant narrowed by an ``s3:prefix`` condition need not earn the 404 at all. Taking a
+#: 403 for "gone" is safe: the staged key is the provider's own, and staging again re-reads the
+#: reel (its version) and rewrites the same object; a real permission fault then fails the rewrite
+#: or the read that follows (``_get``: a refusal naming the manifest), never five retries.
+_STAGED_GONE = frozenset({"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"})
 #: SendMessageBatch takes at most this many entries per call.
 MAX_BATCH_ENTRIES = 10
 _READ_CHUNK = 256 * 1024
@@ -807,9 +819,10 @@ class Provider:
                 self.s3.head_object(Bucket=staged.bucket, Key=staged.key)
                 return ObjectRef(staged.bucket, staged.key, size=summary.get("staged_size")), summary["reel_sha256"]
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code", "") not in ("404", "NoSuchKey", "NotFound"):
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in _STAGED_GONE:
                     raise
-                logger.info("staged reel expired; extracting it again", extra={"staged": staged.key})
+                logger.info("staged reel expired; extracting it again", extra={"staged": staged.key, "answer": code})
         stage = VENDORS[self.vendor].stage
         assert stage is not None
         with self._get(ref) as body, tempfile.SpooledTemporaryFile(max_size=_STAGE_IN_MEMORY) as spool:

@@ -12,6 +12,7 @@ from urllib.parse import unquote_plus
 import factories as f
 import pytest
 from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.serialization import Encoding
 from provider_helpers import generated_manifest
 
@@ -210,6 +211,72 @@ def test_an_expired_staged_reel_is_extracted_again_and_the_cursor_still_fits(aws
 
     assert sorted(m.position for m in imports(aws)) == [1, 2, 3, 4, 5]
     assert aws.audit.get_summary(mid)["entries"] == 5
+
+
+def provider_role_s3(aws: Any) -> Any:
+    """S3 signed as a role with the Infineon provider's S3 grants (``StageReels``, reading manifests) and,
+    like it, no s3:ListBucket: a missing object is 403 to it, as on AWS (thingpress_cli/local/s3_rules.py)."""
+    import boto3
+
+    iam, sts = boto3.client("iam", region_name="us-east-1"), boto3.client("sts", region_name="us-east-1")
+    role = iam.create_role(RoleName="infineon-provider", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    iam.put_role_policy(RoleName="infineon-provider", PolicyName="provider", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"arn:aws:s3:::{aws.bucket}/*"},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": f"arn:aws:s3:::{aws.bucket}/staging/*"}]}))
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="provider")["Credentials"]
+    return boto3.client("s3", region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def _expired_mid_reel(aws: Any) -> tuple[Any, dict[str, Any], str, dict[str, Any]]:
+    """An Infineon reel's first chunk run as the provider role, its staged object then expired:
+    (provider, the continuation, the manifest id, the S3 event)."""
+    from thingpress.provider import staging_key
+
+    devs = f.devices(5)
+    event = put_and_event(aws.s3, aws.bucket, "infineon/reel.7z",
+                          f.infineon_reel({"E0E0": devs, "E0E1": devs[:1], "E0E2": devs[:1]}))
+    s3 = provider_role_s3(aws)
+    provider = aws.provider("infineon", s3=s3, tuning=Tuning(max_entries_per_invocation=2))
+    assert provider.handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
+    [cont] = continuations(aws)
+    mid = mid_of("infineon", event)
+    aws.s3.delete_object(Bucket=aws.bucket, Key=staging_key(mid))  # the lifecycle rule expired it (7 days)
+    with pytest.raises(ClientError) as hidden:
+        s3.head_object(Bucket=aws.bucket, Key=staging_key(mid))
+    assert hidden.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403  # not 404: the role may not list
+    return provider, cont, mid, event
+
+
+def test_a_redrive_after_the_staged_reel_expired_stages_it_again_though_s3_answers_403(aws):
+    """The manifest's continuation dead-lettered and redriven a week later (DLQ messages live 14 days,
+    staged reels 7): the provider, which may not list the bucket, gets 403 for the expired staged
+    object, extracts the reel again and finishes, instead of failing five times into the DLQ again."""
+    from thingpress.provider import staging_key
+
+    provider, cont, mid, _ = _expired_mid_reel(aws)
+
+    assert run_to_the_end(aws, provider, cont) == 2
+
+    assert sorted(m.position for m in imports(aws)) == [1, 2, 3, 4, 5]
+    summary = aws.audit.get_summary(mid)
+    assert (summary["entries"], summary["parse_done"]) == (5, True)
+    assert aws.s3.head_object(Bucket=aws.bucket, Key=staging_key(mid))["ContentLength"] == summary["staged_size"]
+
+
+def test_a_redrive_after_the_reel_itself_is_gone_too_is_refused_naming_the_manifest(aws):
+    provider, cont, mid, event = _expired_mid_reel(aws)
+    obj = event["Records"][0]["s3"]["object"]
+    aws.s3.delete_object(Bucket=aws.bucket, Key="infineon/reel.7z", VersionId=obj["versionId"])
+
+    assert provider.handle(sqs_event(cont), FakeContext()) == {"batchItemFailures": []}  # no retry, no DLQ
+
+    summary = aws.audit.get_summary(mid)
+    assert summary["state"] == audit.REFUSED
+    assert summary["reason"].startswith(f"s3://manifests/infineon/reel.7z (version {obj['versionId']}): ")
+    assert continuations(aws) == []
 
 
 def test_the_deadline_is_checked_between_entries_from_the_first_one(aws, pems):
