@@ -25,9 +25,13 @@ ACCOUNT_ACTIONS = (
 LOGS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
                 "kms:GenerateDataKeyWithoutPlaintext")
 #: S3 (event notifications into encrypted queues), CloudWatch (alarms into the encrypted topic) and
-#: EventBridge (the completion rule into its encrypted queue; the bus encrypted with this key).
+#: EventBridge (the completion rule into its encrypted queue).
 SERVICE_PRINCIPALS = ("s3.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com")
 SERVICE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+#: The key policy AWS documents for an event bus encrypted with a customer managed key (EventBridge user
+#: guide, "Encrypting EventBridge event buses with AWS KMS keys", "AWS KMS key policy for event bus").
+EVENT_BUS_KEY_POLICY_PAGE = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
+                             "eb-encryption-event-bus-cmkey.html#eb-encryption-key-policy-bus")
 
 
 def key_policy(ctx: DeploymentContext) -> str:
@@ -45,11 +49,20 @@ def key_policy(ctx: DeploymentContext) -> str:
         # Who may deliver is decided by the queue and topic policies (aws:SourceArn).
         iam.statement("ServicesDeliverToEncryptedQueuesAndTopic", SERVICE_ACTIONS, "*",
                       principal={"Service": list(SERVICE_PRINCIPALS)}),
-        # EventBridge checks a bus's customer-managed key with DescribeKey (EventBridge user guide,
-        # "Authorizing EventBridge to use a customer managed key"): for this deployment's bus only.
-        iam.statement("EventBridgeDescribesKeyForThisDeploymentsBus", ["kms:DescribeKey"], "*",
+        # The bus encrypted with this key, in the shape AWS documents (EVENT_BUS_KEY_POLICY_PAGE):
+        # kms:DescribeKey with no condition (EventBridge resolves the key and checks it is symmetric
+        # when the bus is created or updated; AWS documents no aws:SourceArn in that request, and a
+        # condition on a key the request lacks denies it: the bus would not deploy) ...
+        iam.statement("EventBridgeValidatesKeyPermission", ["kms:DescribeKey"], "*",
+                      principal={"Service": "events.amazonaws.com"}),
+        # ... and the data-key actions for this deployment's bus only: its ARN as the encryption
+        # context and as aws:SourceArn, the conditions of the page's statement. (EventBridge's use of
+        # the key for its SQS target is ServicesDeliverToEncryptedQueuesAndTopic's, unconditioned as
+        # documented for that path.)
+        iam.statement("EventBridgeEncryptsThisDeploymentsBus", SERVICE_ACTIONS, "*",
                       principal={"Service": "events.amazonaws.com"},
-                      condition={"ArnEquals": {"aws:SourceArn": bus_arn(ctx)}}),
+                      condition={"StringEquals": {"kms:EncryptionContext:aws:events:event-bus:arn": bus_arn(ctx),
+                                                  "aws:SourceArn": bus_arn(ctx)}}),
     )
 
 

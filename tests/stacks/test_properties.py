@@ -175,6 +175,27 @@ def test_completion_events_go_to_the_deployments_bus_only(aws_json):
             "Null": {"events:source": "false", "events:detail-type": "false"}}
 
 
+def test_the_bus_key_statements_have_the_documented_event_bus_shape(aws_json):
+    """EventBridge user guide, "AWS KMS key policy for event bus": kms:DescribeKey with no condition,
+    kms:GenerateDataKey and kms:Decrypt conditioned on the bus (encryption context and aws:SourceArn)."""
+    from stacks.constructs.kms import EVENT_BUS_KEY_POLICY_PAGE
+
+    (_, key), = resources(aws_json, "aws_kms_key").items()
+    statements = {st["Sid"]: st for st in json.loads(key["policy"])["Statement"]}
+    bus_arn = ("arn:${data.aws_partition.partition.partition}:events:us-east-1:"
+               "${data.aws_caller_identity.account.account_id}:event-bus/thingpress-dev-events")
+    events = {"Service": "events.amazonaws.com"}
+    describe = [st for st in statements.values() if "kms:DescribeKey" in as_list(st["Action"])
+                and st["Principal"] == events]
+    assert [(st["Action"], st["Resource"], st.get("Condition")) for st in describe] == [("kms:DescribeKey", "*", None)]
+    assert statements["EventBridgeEncryptsThisDeploymentsBus"] == {
+        "Sid": "EventBridgeEncryptsThisDeploymentsBus", "Effect": "Allow", "Principal": events,
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+        "Condition": {"StringEquals": {"kms:EncryptionContext:aws:events:event-bus:arn": bus_arn,
+                                       "aws:SourceArn": bus_arn}}}
+    assert EVENT_BUS_KEY_POLICY_PAGE.startswith("https://docs.aws.amazon.com/eventbridge/")
+
+
 def test_every_mapping_reports_batch_item_failures_and_visibility_covers_the_timeout(aws_json):
     mappings = resources(aws_json, "aws_lambda_event_source_mapping")
     assert len(mappings) == len(FUNCTION_KEYS) - 1  # every function but the scheduled watchdog

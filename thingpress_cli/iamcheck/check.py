@@ -144,18 +144,20 @@ def service_paths(stack: Stack) -> list[Request]:
                     out += [Request("cloudwatch.amazonaws.com", action, stack.resolve(config["kms_master_key_id"]),
                                     tuple(sorted(ctx.items())), "alarm action") for action in
                             ("kms:GenerateDataKey", "kms:Decrypt")]
-    # EventBridge: each bus encrypted with a key uses it (DescribeKey when checking it; GenerateDataKey
-    # and Decrypt per event, encryption context the bus ARN), and each rule on it delivers to its SQS
-    # targets with aws:SourceArn the rule's ARN (SSE-KMS queues: the queue's key). EventBridge user
-    # guide, "Authorizing EventBridge to use a customer managed key" and "Amazon SQS permissions".
+    # EventBridge: each bus encrypted with a key uses it (DescribeKey when the bus is created or updated;
+    # GenerateDataKey and Decrypt per event, encryption context the bus ARN), and each rule on it delivers
+    # to its SQS targets with aws:SourceArn the rule's ARN (SSE-KMS queues: the queue's key). EventBridge
+    # user guide, "Authorizing EventBridge to use a customer managed key", "AWS KMS key policy for event
+    # bus" and "Amazon SQS permissions". The DescribeKey request carries no aws:SourceArn: AWS documents
+    # none for it (its documented statement has no condition), so a policy must not depend on one.
     for bus in stack.resources("aws_cloudwatch_event_bus").values():
         name = stack.resolve(bus["name"])
         arn = f"arn:{p}:events:{r}:{a}:event-bus/{name}"
         if "kms_key_identifier" in bus:
             key = stack.resolve(bus["kms_key_identifier"])
-            source = {**kms_context, "aws:SourceArn": arn, "aws:SourceAccount": a}
-            out.append(Request("events.amazonaws.com", "kms:DescribeKey", key, tuple(sorted(source.items())),
+            out.append(Request("events.amazonaws.com", "kms:DescribeKey", key, tuple(sorted(kms_context.items())),
                                "event bus encryption"))
+            source = {**kms_context, "aws:SourceArn": arn, "aws:SourceAccount": a}
             ctx = {**source, "kms:EncryptionContext:aws:events:event-bus:arn": arn}
             out += [Request("events.amazonaws.com", action, key, tuple(sorted(ctx.items())), "event bus encryption")
                     for action in ("kms:GenerateDataKey", "kms:Decrypt")]
