@@ -45,11 +45,12 @@ The changes, one by one:
   a request over HTTPS (every AWS SDK call): a statement applies only when its
   conditions hold, with ``aws:SecureTransport`` = ``true``. Conditions are IAM's
   (:mod:`.iam_conditions`: ``StringLike``/``ArnLike`` wildcards as IAM matches them).
-* **EventBridge delivers to a queue only if its policy allows it.** moto's rule
-  targets send to an SQS queue whatever its policy says; AWS needs the queue policy
-  to allow ``events.amazonaws.com`` ``sqs:SendMessage`` (with the conditions it
-  sets, e.g. ``aws:SourceArn`` the rule) and drops the event otherwise
-  (:func:`_deliver_as_aws`, :func:`service_may_send`).
+* **Service deliveries only where the target's policy and its key's policy allow
+  them** (:mod:`.service_paths`). moto's EventBridge rules, S3 event notifications
+  (and AWS's CloudWatch alarm actions, which moto never runs) deliver whatever the
+  policies say; AWS needs the queue or topic policy to let the service principal send
+  (with the ``aws:SourceArn`` it sets) and, for an SSE-KMS target or an encrypted bus,
+  the key policy to let it use the key, and drops the delivery otherwise.
 * **A missing object is 403 to a caller that may not list the bucket** (:mod:`.s3_rules`),
   as the HeadObject and GetObject API references say; moto answers 404 to everyone.
 * **SQS receive in linear time.** moto 5.2's ``ReceiveMessage`` re-reads *every*
@@ -153,11 +154,9 @@ application; everything else patches moto's own code (listed in
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import io
 import json
-import logging
 import re
 import sys
 import threading
@@ -170,7 +169,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
-from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, s3_rules, sqs_move
+from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, s3_rules, service_paths, sqs_move
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iam_conditions import condition_holds
@@ -555,62 +554,6 @@ def bucket_permission(policy: bytes | str | None, action: str, resource: str) ->
     return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
 
-EVENTS_PRINCIPAL = "events.amazonaws.com"
-
-
-def service_may_send(policy: str | None, service: str, action: str, resource: str, context: dict[str, str]) -> bool:
-    """Whether a queue policy lets the AWS ``service`` principal do ``action`` on ``resource`` in ``context``.
-
-    Allowed when a statement naming the service (or ``*``) allows the action on the
-    resource with its conditions holding, and no applicable statement denies it.
-    """
-    if not policy:
-        return False
-    document = json.loads(policy)
-    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
-    allowed = False
-    for st in statements:
-        principal = st.get("Principal")
-        services = principal.get("Service", []) if isinstance(principal, dict) else []
-        if not (principal == "*" or service in (services if isinstance(services, list) else [services])):
-            continue
-        actions = st.get("Action", [])
-        resources = st.get("Resource", [])
-        if not any(fnmatch.fnmatchcase(action, a) for a in (actions if isinstance(actions, list) else [actions])):
-            continue
-        if not any(fnmatch.fnmatchcase(resource, r) for r in (resources if isinstance(resources, list) else [resources])):
-            continue
-        if st.get("Condition") and not condition_holds(st["Condition"], context):
-            continue
-        if st.get("Effect") == "Deny":
-            return False
-        allowed = True
-    return allowed
-
-
-def _deliver_as_aws(send_to_sqs_queue: Callable[..., Any]) -> Callable[..., Any]:
-    """EventBridge -> SQS target delivery only when the queue policy allows it (moto delivers regardless).
-
-    AWS (EventBridge user guide, "Using resource-based policies for Amazon EventBridge",
-    "Amazon SQS permissions"): to deliver to a queue, the queue policy must allow
-    ``events.amazonaws.com`` ``sqs:SendMessage``, usually with ``aws:SourceArn`` the
-    rule's ARN; otherwise the invocation fails (the rule's ``FailedInvocations``
-    metric) and the event never reaches the queue. The emulator drops it the same way.
-    """
-    @functools.wraps(send_to_sqs_queue)
-    def send(self: Any, resource_id: str, event: dict[str, Any], group_id: str | None = None) -> None:
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends[self.account_id][self.region_name].get_queue(resource_id)
-        context = {**SECURE_CONTEXT, "aws:SourceArn": self.arn, "aws:SourceAccount": self.account_id}
-        if not service_may_send(queue.policy, EVENTS_PRINCIPAL, "sqs:SendMessage", queue.queue_arn, context):
-            logging.getLogger(__name__).warning("rule %s: queue %s does not allow EventBridge to send; event dropped",
-                                                self.arn, queue.queue_arn)
-            return
-        send_to_sqs_queue(self, resource_id, event, group_id)
-    return send
-
-
 def _unix_time(dt: Any = None) -> float:
     return unix_time(dt) if dt is not None else time.time()
 
@@ -827,6 +770,8 @@ PATCHED_ATTRIBUTES = (
     ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_delayed"),
     ("moto.events.models", "Rule._send_to_sqs_queue"),
+    ("moto.s3.notifications", "_send_sqs_message"),
+    ("moto.cloudwatch.models", "CloudWatchBackend.set_alarm_state"),
     ("moto.s3.responses", "S3Response.get_object"),
     ("moto.s3.responses", "S3Response.head_object"),
     ("moto.events.models", "Rule.arn"),
@@ -894,6 +839,7 @@ def apply_behaviour_patches() -> None:
     if "behaviour" in _applied:
         return
     check_moto()
+    from moto.cloudwatch.models import CloudWatchBackend
     from moto.core.config import default_user_config
     from moto.dynamodb.responses import DynamoHandler
     from moto.events.models import Rule as EventsRule
@@ -909,7 +855,9 @@ def apply_behaviour_patches() -> None:
     lock_sqs_queues()
     s3_notifications._get_s3_event = _s3_event_with_version(s3_notifications._get_s3_event)
     FakeBucket.get_permission = lambda self, action, resource: bucket_permission(self.policy, action, resource)  # type: ignore[method-assign]
-    EventsRule._send_to_sqs_queue = _deliver_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
+    EventsRule._send_to_sqs_queue = service_paths.deliver_rule_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
+    s3_notifications._send_sqs_message = service_paths.notify_as_aws(s3_notifications._send_sqs_message)
+    CloudWatchBackend.set_alarm_state = service_paths.alarm_actions_as_aws(CloudWatchBackend.set_alarm_state)  # type: ignore[method-assign]
     S3Response.get_object = s3_rules.get_object_as_aws(S3Response.get_object)  # type: ignore[method-assign]
     S3Response.head_object = s3_rules.head_object_as_aws(S3Response.head_object)  # type: ignore[method-assign]
     iot_rules.install()

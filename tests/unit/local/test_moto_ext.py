@@ -127,6 +127,9 @@ def test_s3_event_notifications_carry_the_object_version(aws):
     s3.put_bucket_versioning(Bucket="ext-events", VersioningConfiguration={"Status": "Enabled"})
     url = sqs.create_queue(QueueName="ext-events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": arn,
+         "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:s3:::ext-events"}}}]})})  # S3 may send (service_paths)
     s3.put_bucket_notification_configuration(Bucket="ext-events", NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
 
