@@ -160,3 +160,45 @@ def test_the_completion_event_is_allowed_on_its_bus_with_its_source_only(local_s
     assert sorted((r.action, r.resource.rsplit("/", 1)[-1], dict(r.context)["events:source"])
                   for r, _ in report.denied) == [
         ("events:PutEvents", "default", "thingpress"), ("events:PutEvents", "thingpress-local-events", "someone.else")]
+
+
+def _with_key_policy(local_stack: Path, folder: Path, change) -> Path:
+    doc = json.loads(local_stack.read_text())
+    (key,) = doc["resource"]["aws_kms_key"].values()
+    policy = json.loads(key["policy"])
+    change(policy["Statement"])
+    key["policy"] = json.dumps(policy)
+    changed = folder / "cdk.tf.json"
+    changed.write_text(json.dumps(doc))
+    return changed
+
+
+def _describe_key_on_the_source_arn(statements: list) -> None:  # the key policy before issue 22, 6
+    (describe,) = [st for st in statements if st["Action"] == "kms:DescribeKey" and "Service" in st["Principal"]]
+    describe["Condition"] = {"ArnEquals": {"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:event-bus/x"}}
+
+
+def _no_s3_on_the_key(statements: list) -> None:
+    for st in statements:
+        if isinstance(st["Principal"].get("Service"), list):
+            st["Principal"]["Service"].remove("s3.amazonaws.com")
+
+
+@pytest.mark.parametrize("change", [None, _describe_key_on_the_source_arn, _no_s3_on_the_key])
+def test_the_emulator_judges_the_stacks_service_paths_as_iam_check_does(local_stack, tmp_path, change) -> None:
+    """thingpress_cli/local/service_paths.py decides the deliveries of the local deployment with its own
+    small evaluator (local/iam_conditions.py: moto runs in Python); on every service path of the stack,
+    as synthesized and with a key policy changed, it must give iam-simulate's verdict."""
+    from thingpress_cli.iamcheck.check import resource_policy, service_paths, simulate
+    from thingpress_cli.local.iam_conditions import decision
+
+    stack = load(_with_key_policy(local_stack, tmp_path, change) if change else local_stack, ACCOUNT)
+    paths = [r for r in service_paths(stack) if r.principal.endswith(".amazonaws.com")]
+    verdicts, _ = simulate(stack, paths)
+    emulator = [decision([resource_policy(stack, r)], action=r.action, resource=r.resource, context=dict(r.context),
+                         principal={"Service": r.principal}) == "Allow" for r in paths]
+
+    assert emulator == [v == "Allowed" for v in verdicts]
+    assert {r.origin for r in paths} >= {"s3 event notification", "alarm action", "event rule target",
+                                         "event bus encryption"}
+    assert all(emulator) is (change is None)
