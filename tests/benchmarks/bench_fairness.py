@@ -28,8 +28,10 @@ window measured 2.2, 2.7 and 3.05: the alone time varies).
 Afterwards the large manifest is finished quickly (quotas off, budget and window
 raised) so the deployment is idle again, and every setting is put back.
 
-``python tests/benchmarks/bench_fairness.py`` prints the figures as JSON;
-``bench_scale.py`` calls :func:`measure`.
+``python tests/benchmarks/bench_fairness.py`` prints the figures as JSON and exits 1
+when they miss a goal (``goals.FAIRNESS``: ``fairness_ratio`` at most 3,
+``backlog_over_window`` at most 1.1), naming it; ``bench_scale.py`` calls
+:func:`measure` and judges the same goals.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import goals
 
 from thingpress import audit, backpressure
 from thingpress.settings import DEFAULT_IOT_TPS, IMPORT_WINDOW_MINUTES, IOT_TPS, FunctionSettings
@@ -185,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--window-minutes", type=float, default=WINDOW_MINUTES)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.window_minutes), sort_keys=True))
-    return 0
+    figures = measure(args.window_minutes)
+    print(json.dumps(figures, sort_keys=True))
+    return goals.exit_status(figures, goals.FAIRNESS)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ Format decisions:
   ``SpooledTemporaryFile`` first, at most ``max_archive_bytes``. Extracted PEMs go
   to one spooled temporary file with an offset index, so memory holds the index,
   not the certificates.
+* py7zr (``thingpress.vendors._sevenzip``) is imported when a reel is first
+  extracted, not with this module: with pycryptodomex and cffi it was the largest
+  part of every provider's cold import (``thingpress.vendors`` imports every
+  vendor), and only that extraction uses it; the other providers, the watchdog and
+  the chunks that read a staged object never do.
 """
 
 from __future__ import annotations
@@ -43,10 +48,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, BinaryIO
-
-import py7zr
-import py7zr.exceptions
-from py7zr.io import Py7zIO, WriterFactory
 
 from thingpress import certs
 from thingpress.cursor import Cursor
@@ -61,10 +62,6 @@ MAGIC = b"7z\xbc\xaf\x27\x1c"
 _ARCHIVE_SUFFIXES = (".7z", ".zip", ".tar", ".gz", ".xz", ".bz2", ".rar")
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _CHIP_FILE = re.compile(r"(?:.*/)?([^/]+)_(E0E[0-2])\.pem", re.IGNORECASE)
-
-
-class _Bound(Exception):
-    """Raised from inside extraction when a bound is crossed (turned into ManifestError)."""
 
 
 def parse(stream: BinaryIO, options: ParseOptions) -> Iterator[Entry]:
@@ -168,29 +165,13 @@ def _seekable(stream: BinaryIO, limits: ArchiveLimits, stack: ExitStack) -> IO[b
     return file
 
 
-def _open(file: IO[bytes], what: str, max_extract: int, stack: ExitStack) -> py7zr.SevenZipFile:
-    """``file`` opened as 7z; py7zr itself stops after ``max_extract`` decompressed bytes."""
-    try:
-        archive = py7zr.SevenZipFile(file, mode="r", max_extract_size=max_extract)
-    except py7zr.PasswordRequired:
-        raise ManifestError(f"{what} is encrypted (password required)") from None
-    except Exception as exc:  # py7zr raises many types on hostile input; all mean "unreadable"
-        raise ManifestError(f"{what} is not a readable 7z archive: {_describe(exc)} (corrupt or truncated?)") from None
-    return stack.enter_context(archive)
-
-
-def _members(archive: py7zr.SevenZipFile, what: str) -> list:
-    try:
-        return [info for info in archive.list() if not info.is_directory]
-    except Exception as exc:  # see _open
-        raise ManifestError(f"{what} cannot be listed: {_describe(exc)} (corrupt or truncated?)") from None
-
-
 def _inner_archive(outer_file: IO[bytes], bundle: str, limits: ArchiveLimits,
                    stack: ExitStack) -> tuple[str, IO[bytes]]:
+    from thingpress.vendors import _sevenzip  # py7zr: imported by the first extraction (module docstring)
+
     what = "infineon manifest"
-    outer = _open(outer_file, what, limits.max_archive_bytes, stack)
-    members = _members(outer, what)
+    outer = _sevenzip.open_archive(outer_file, what, limits.max_archive_bytes, stack)
+    members = _sevenzip.members(outer, what)
     if len(members) > limits.max_entries:
         raise ManifestError(f"{what} has {len(members)} members, more than the limit of {limits.max_entries}")
     suffix = f"_{bundle}_Certs.7z".lower()
@@ -209,8 +190,8 @@ def _inner_archive(outer_file: IO[bytes], bundle: str, limits: ArchiveLimits,
         raise ManifestError(f"{what}: {inner.filename} declares {declared} bytes, more than the limit of "
                             f"{limits.max_archive_bytes}")
     spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY))
-    factory = _SpoolFactory(spool, per_file=limits.max_archive_bytes, total=limits.max_archive_bytes)
-    _extract(outer, [inner.filename], factory, what)
+    factory = _sevenzip.SpoolFactory(spool, per_file=limits.max_archive_bytes, total=limits.max_archive_bytes)
+    _sevenzip.extract(outer, [inner.filename], factory, what)
     spool.seek(0)
     return inner.filename, spool
 
@@ -220,12 +201,14 @@ def _inner_archive(outer_file: IO[bytes], bundle: str, limits: ArchiveLimits,
 
 def _extract_pems(inner_file: IO[bytes], inner_name: str, limits: ArchiveLimits,
                   stack: ExitStack) -> tuple[list[str], dict[str, tuple[int, int]], IO[bytes]]:
+    from thingpress.vendors import _sevenzip  # py7zr: imported by the first extraction (module docstring)
+
     what = f"infineon certificate archive {inner_name}"
     if inner_file.read(len(MAGIC)) != MAGIC:
         raise ManifestError(f"{what} is not a 7z archive")
     inner_file.seek(0)
-    inner = _open(inner_file, what, limits.max_total_bytes, stack)
-    members = _members(inner, what)
+    inner = _sevenzip.open_archive(inner_file, what, limits.max_total_bytes, stack)
+    members = _sevenzip.members(inner, what)
     if len(members) > limits.max_entries:
         raise ManifestError(f"{what} has {len(members)} files, more than the limit of {limits.max_entries}")
     total = 0
@@ -244,81 +227,9 @@ def _extract_pems(inner_file: IO[bytes], inner_name: str, limits: ArchiveLimits,
     if len(set(names)) != len(names):
         raise ManifestError(f"{what} holds the same file name twice")
     spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY))
-    factory = _SpoolFactory(spool, per_file=limits.max_entry_bytes, total=limits.max_total_bytes)
-    _extract(inner, None, factory, what)
+    factory = _sevenzip.SpoolFactory(spool, per_file=limits.max_entry_bytes, total=limits.max_total_bytes)
+    _sevenzip.extract(inner, None, factory, what)
     missing = [n for n in names if n not in factory.index]
     if missing:
         raise ManifestError(f"{what}: {len(missing)} listed file(s) were not extracted, e.g. {missing[0]}")
     return names, factory.index, spool
-
-
-def _extract(archive: py7zr.SevenZipFile, targets: list[str] | None, factory: _SpoolFactory, what: str) -> None:
-    try:
-        archive.extract(targets=targets, factory=factory)
-    except _Bound as bound:
-        raise ManifestError(f"{what}: {bound}") from None
-    except py7zr.exceptions.DecompressionBombError as exc:
-        raise ManifestError(f"{what}: {exc}") from None
-    except py7zr.PasswordRequired:
-        raise ManifestError(f"{what} is encrypted (password required)") from None
-    except Exception as exc:  # see _open
-        raise ManifestError(f"{what} cannot be extracted: {_describe(exc)} (corrupt or truncated?)") from None
-
-
-class _SpoolFactory(WriterFactory):
-    """Writes every extracted member into one spool; ``index`` maps name -> (offset, length)."""
-
-    def __init__(self, spool: IO[bytes], per_file: int, total: int):
-        self.spool = spool
-        self.per_file = per_file
-        self.total = total
-        self.written = 0
-        self.index: dict[str, tuple[int, int]] = {}
-
-    def create(self, filename: str) -> Py7zIO:
-        return _SpoolWriter(self, filename)
-
-
-class _SpoolWriter(Py7zIO):
-    def __init__(self, factory: _SpoolFactory, filename: str):
-        self.factory = factory
-        self.filename = filename
-        self.start: int | None = None
-        self.length = 0
-
-    def write(self, s: bytes | bytearray) -> int:
-        factory = self.factory
-        if self.start is None:
-            factory.spool.seek(0, 2)
-            self.start = factory.spool.tell()
-        self.length += len(s)
-        factory.written += len(s)
-        if self.length > factory.per_file:
-            raise _Bound(f"{self.filename} is larger than the limit of {factory.per_file} bytes")
-        if factory.written > factory.total:
-            raise _Bound(f"content is larger than the limit of {factory.total} bytes")
-        return factory.spool.write(s)
-
-    def read(self, size: int | None = None) -> bytes:
-        return b""
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def seekable(self) -> bool:
-        return False
-
-    def flush(self) -> None:
-        return None
-
-    def size(self) -> int:
-        return self.length
-
-    def close(self) -> None:
-        start = self.start if self.start is not None else 0
-        self.factory.index[self.filename] = (start, self.length)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0][:160] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

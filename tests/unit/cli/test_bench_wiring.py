@@ -1,12 +1,18 @@
-"""`make bench` reports the suite's wall times next to the local deploy (issue 15's three figures)."""
+"""`make bench` reports the suite's wall times next to the local deploy (issue 15's three figures), and
+fails naming every goal a run misses: the pipeline's and every handler's cold import (issue 23)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
+from pathlib import Path
 
+import goals
 import pytest
-from benchmarks import run_all
+import run_all
+
+from stacks.naming import FUNCTION_KEYS, handler_module
 
 
 @pytest.fixture
@@ -65,11 +71,86 @@ def _pipeline_figures() -> dict:
 
 
 def test_a_missed_goal_is_named_and_fails_the_run():
-    """make bench exits 1 on a missed goal (run_all.main returns missed_goals' verdict)."""
+    """make bench exits 1 on a missed goal (run_all.main returns goals.exit_status over GOALS)."""
     figures = _pipeline_figures()
-    assert run_all.missed_goals(figures) == []
+    assert goals.missed_goals(figures, run_all.GOALS) == []
     figures.update(quota_ratio_with_conflicts=0.71, lost_certificates=2)
-    assert run_all.missed_goals(figures) == [
+    assert goals.missed_goals(figures, run_all.GOALS) == [
         "goal missed: quota_ratio_with_conflicts = 0.71 (goal >= 0.9)",
         "goal missed: lost_certificates = 2 (goal <= 0)"]
-    assert run_all.missed_goals({}) == []  # nothing measured, nothing judged
+    assert goals.missed_goals({}, run_all.GOALS) == []  # nothing measured, nothing judged
+
+
+def test_the_deploy_and_suite_times_the_table_gives_goals_for_are_judged(build):
+    figures = {**_pipeline_figures(), "make_test_unit_seconds": 60.0, "make_test_seconds": 480.0}
+    assert goals.missed_goals(figures, run_all.GOALS) == []
+    text = run_all.markdown(figures)
+    assert "| 80.0 s | goal <= 90 s |" in text and "| 480.0 s | goal <= 480 s (deploy included) |" in text
+    figures.update(local_deploy_seconds=95.2, make_test_seconds=481.0, make_test_unit_seconds=61.0)
+    assert goals.missed_goals(figures, run_all.GOALS) == [
+        "goal missed: local_deploy_seconds = 95.2 (goal <= 90)",
+        "goal missed: make_test_seconds = 481.0 (goal <= 480)",
+        "goal missed: make_test_unit_seconds = 61.0 (goal <= 60)"]
+
+
+def _cold_imports(slowest_ms: float) -> dict[str, float]:
+    """Every handler's cold-import figure: 150 ms, the Microchip provider's ``slowest_ms``."""
+    found = {goals.cold_import_figure(handler_module(key)): 150.0 for key in FUNCTION_KEYS}
+    found[goals.cold_import_figure("microchip_handler")] = slowest_ms
+    return found
+
+
+def _fake_components(cold: dict[str, float], ran: list[tuple[str, ...]]):
+    """script_output's stand-in: the cold-import script writes ``cold`` where --figures says."""
+
+    def run(script, *args):
+        ran.append((script, *args))
+        if "--figures" in args:
+            Path(args[args.index("--figures") + 1]).write_text(json.dumps(cold))
+        return f"{script} printed figures"
+
+    return run
+
+
+def test_the_cold_import_figures_reach_the_goals(build):
+    ran: list[tuple[str, ...]] = []
+    figures: dict = {}
+    run_all.component_phase(figures, run=_fake_components(_cold_imports(401.0), ran))
+
+    assert [r[0] for r in ran] == [script for script, _ in run_all.COMPONENTS.values()]
+    assert figures["cold_import"] == "bench_importer_import.py printed figures"
+    assert len([k for k in figures if k.startswith("cold_import_ms_")]) == len(FUNCTION_KEYS) == 6
+    assert goals.missed_goals(figures, run_all.GOALS) == [
+        "goal missed: cold_import_ms_microchip_handler = 401.0 (goal <= 400)"]
+    assert "| Cold import, slowest handler (from the deployed zips, median CPU) | 401 ms (microchip_handler) | " \
+           "goal <= 400 ms" in run_all.markdown({**figures, **_pipeline_figures()})
+
+
+def test_every_handler_over_its_cold_import_goal_is_named(build):
+    figures: dict = {}
+    every = {goals.cold_import_figure(handler_module(key)): 400.5 for key in FUNCTION_KEYS}
+    run_all.component_phase(figures, run=_fake_components(every, []))
+    assert goals.missed_goals(figures, run_all.GOALS) == [
+        f"goal missed: {goals.cold_import_figure(handler_module(key))} = 400.5 (goal <= 400)" for key in FUNCTION_KEYS]
+
+
+def test_a_cold_import_run_that_writes_no_figures_fails_the_bench(build):
+    with pytest.raises(SystemExit, match="bench_importer_import.py wrote no figures"):
+        run_all.component_phase({}, run=lambda script, *args: "Traceback ...")
+
+
+@pytest.mark.parametrize(("slowest_ms", "status"), [(399.0, 0), (401.0, 1)])
+def test_make_bench_exits_1_naming_a_missed_cold_import(build, monkeypatch, capsys, slowest_ms, status):
+    """run_all.main end to end with every phase's figures given: the exit status is the goals' verdict."""
+    docs = build.parent / "docs"
+    monkeypatch.setattr(run_all, "DOCS", docs)
+    monkeypatch.setattr(run_all, "script_output", _fake_components(_cold_imports(slowest_ms), []))
+    monkeypatch.setattr(run_all, "local_phase", lambda args, figures: figures.update(_pipeline_figures()))
+    monkeypatch.setattr(run_all, "plot", lambda figures, path: path.write_bytes(b""))
+
+    assert run_all.main(["--skip-tests"]) == status
+
+    missed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("goal missed")]
+    assert missed == ([] if status == 0 else ["goal missed: cold_import_ms_microchip_handler = 401.0 (goal <= 400)"])
+    written = json.loads((docs / "benchmarks.json").read_text())
+    assert written[goals.cold_import_figure("microchip_handler")] == slowest_ms

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import factories
 import pytest
@@ -171,3 +173,16 @@ def test_unknown_bundle():
     with pytest.raises(ManifestError) as caught:
         parse(b"", infineon_bundle="E0E9")
     assert caught.value.reason == "unknown Infineon bundle 'E0E9' (expected one of E0E0, E0E1, E0E2)"
+
+
+def test_py7zr_is_imported_by_the_first_extraction_not_by_the_functions_code():
+    """Every provider and the watchdog import ``thingpress.provider`` (so every vendor); py7zr (with
+    pycryptodomex and cffi) is left to the first reel extracted, the part of their cold import
+    (tests/benchmarks/bench_importer_import.py) the other functions never use."""
+    code = ("import io, sys; import thingpress.provider, thingpress.watchdog; print('py7zr' in sys.modules); "
+            "from thingpress.vendors import ParseOptions, parse_manifest; "
+            "list(parse_manifest('infineon', io.BytesIO(sys.stdin.buffer.read()), ParseOptions())); "
+            "print('py7zr' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], input=factories.infineon_reel(factories.all_bundles(1)),
+                          capture_output=True, check=True)
+    assert done.stdout.split() == [b"False", b"True"]

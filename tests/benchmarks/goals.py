@@ -1,0 +1,82 @@
+"""Every benchmark's goals, and the one check of them: a missed goal is named and fails the run.
+
+A goal is ``figure -> (">=" or "<=", bound)`` on one figure of a run. ``missed_goals``
+judges a run's figures (a figure not measured is not judged); ``exit_status`` prints
+each missed goal to stderr and returns the run's exit status (1 if any was missed,
+else 0). ``make bench`` (run_all.py: ``BENCH``), ``make bench-scale`` (bench_scale.py:
+``SCALE``), bench_fairness.py (``FAIRNESS``) and bench_importer_import.py
+(``COLD_IMPORT``) all judge their figures here.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from stacks.naming import FUNCTION_KEYS, handler_module
+
+Goals = dict[str, tuple[str, float]]
+
+#: issue 13: a 40-certificate manifest 5 s behind a 4,000-certificate one takes at most 3x its
+#: time alone, and the import queue holds at most 1.1 backpressure windows.
+FAIRNESS: Goals = {
+    "fairness_ratio": ("<=", 3.0),
+    "backlog_over_window": ("<=", 1.1),
+}
+
+#: issue 13: the provider's CPU in forced chunks over one pass, and its peak RSS at 1,000,000
+#: certificates, both absolute and against 10,000 (``peak_rss_growth`` = 1m / 10k - 1).
+SCALE: Goals = {
+    "resume_overhead_generated": ("<=", 1.15),
+    "resume_overhead_microchip": ("<=", 1.15),
+    "peak_rss_mib_1m": ("<=", 100.0),
+    "peak_rss_growth": ("<=", 0.10),
+    **FAIRNESS,
+}
+
+COLD_IMPORT_MS = 400.0
+
+
+def cold_import_figure(module: str) -> str:
+    """The figure of ``module``'s cold import: median CPU ms importing the handler from the deployed zips."""
+    return f"cold_import_ms_{module}"
+
+
+#: every handler imports from the deployed zips within 400 ms (median CPU ms over fresh interpreters).
+COLD_IMPORT: Goals = {cold_import_figure(handler_module(key)): ("<=", COLD_IMPORT_MS) for key in FUNCTION_KEYS}
+
+#: ``make bench``: the local pipeline against the IoT floor, the quota ratios, nothing lost, every
+#: handler's cold import, the local deploy and the suite's wall times (issue 15: seconds).
+BENCH: Goals = {
+    "pipeline_over_floor": (">=", 0.9),
+    "quota_ratio_default": (">=", 0.9),
+    "quota_ratio_with_conflicts": (">=", 0.9),
+    "lost_certificates": ("<=", 0),
+    **COLD_IMPORT,
+    "local_deploy_seconds": ("<=", 90),
+    "make_test_seconds": ("<=", 480),
+    "make_test_unit_seconds": ("<=", 60),
+}
+
+
+def describe(goals: Goals, figure: str) -> str:
+    """The goal on ``figure`` as text, e.g. ``>= 0.9``."""
+    op, bound = goals[figure]
+    return f"{op} {bound:g}"
+
+
+def missed_goals(figures: dict[str, Any], goals: Goals) -> list[str]:
+    """Each goal a figure of this run misses, as one line (a figure not measured is not judged)."""
+    missed = []
+    for key, (op, bound) in goals.items():
+        if key in figures and not (figures[key] >= bound if op == ">=" else figures[key] <= bound):
+            missed.append(f"goal missed: {key} = {figures[key]} (goal {op} {bound:g})")
+    return missed
+
+
+def exit_status(figures: dict[str, Any], goals: Goals, out: IO[str] | None = None) -> int:
+    """Print each missed goal (to stderr); 1 if any was missed, else 0."""
+    missed = missed_goals(figures, goals)
+    for line in missed:
+        print(line, file=out or sys.stderr)
+    return 1 if missed else 0
