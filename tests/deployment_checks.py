@@ -30,21 +30,24 @@ WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
 PREVIEW_ENV = "pr7"
 
 
-def expected_certificates(path: Path, signers_dir: Path | None = None, *, prefix: str = "") -> list[Certificate]:
-    """What the pipeline should import from ``path``: parsed here with the same parser.
+def expected_certificates(deployment: Deployment, path: Path, signers_dir: Path | None = None) -> list[Certificate]:
+    """What the pipeline of ``deployment`` should import from ``path``: parsed here with the same parser.
 
-    ``prefix``: the deployment's thing-name prefix (``outputs.thing_name_prefix``),
-    put before each vendor thing name as the provider does.
+    Each thing name is the deployment's, from its outputs (``thing_name_template`` with
+    ``thing_name_prefix``), rendered as its providers render it: never assumed.
     """
     from cryptography import x509
 
     signers = tuple(x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted(signers_dir.glob("*.crt"))) \
         if signers_dir else ()
+    names = deployment.thing_names()
     with path.open("rb") as stream:
         vendor = vendor_for_key(path.name)
         entries = parse_manifest(vendor, stream, ParseOptions(microchip_signers=signers))
-        return [replace(s.entry, thing_name=prefix + s.entry.thing_name) for s in scan(entries)
-                if isinstance(s.entry, Certificate) and not s.is_duplicate]
+        return [replace(s.entry, thing_name=names.render(vendor=vendor, name=s.entry.thing_name,
+                                                         fingerprint=s.entry.fingerprint,
+                                                         certificate_pem=s.entry.certificate_pem))
+                for s in scan(entries) if isinstance(s.entry, Certificate) and not s.is_duplicate]
 
 
 def upload_and_wait(deployment: Deployment, path: Path, key_name: str | None = None) -> dict[str, Any]:
@@ -113,10 +116,10 @@ def drain(sqs, queue_url: str, seconds: float = 3.0) -> Iterator[dict[str, Any]]
 
 # -- fault injection -----------------------------------------------------------------------
 
-def fresh_manifest(tmp_path: Path, count: int, label: str) -> tuple[Path, list[Certificate]]:
+def fresh_manifest(deployment: Deployment, tmp_path: Path, count: int, label: str) -> tuple[Path, list[Certificate]]:
     path = tmp_path / f"{label}-{uuid.uuid4().hex[:8]}.txt"
     write_manifest(path, count, prefix=f"{label.title()}-{uuid.uuid4().hex[:8]}-")
-    return path, expected_certificates(path)
+    return path, expected_certificates(deployment, path)
 
 
 def kill_workers(function_name: str) -> int:

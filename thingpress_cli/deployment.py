@@ -20,6 +20,7 @@ from botocore.config import Config
 from stacks import outputs as contract
 from thingpress import audit
 from thingpress.settings import FunctionSettings, SettingsError
+from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,6 +84,10 @@ class Deployment:
 
     def audit_table(self) -> audit.AuditTable:
         return audit.AuditTable(self.client("dynamodb"), self.outputs.audit_table_name)
+
+    def thing_names(self) -> ThingNameTemplate:
+        """How this deployment names things: the template and prefix of its outputs, rendered as its providers do."""
+        return ThingNameTemplate(self.outputs.thing_name_template, self.outputs.thing_name_prefix)
 
     # -- operations --------------------------------------------------------------
 

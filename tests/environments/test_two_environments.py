@@ -59,13 +59,14 @@ def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_
         assert (row["state"], row["imported"]) == (audit.COMPLETE, row["entries"])
     row = upload_and_wait(local, shared)
     assert (row["state"], row["imported"]) == (audit.COMPLETE, 4)
-    local_certs = expected_certificates(shared, prefix="")
-    pr7_things = [c.thing_name for c in expected_certificates(shared, prefix="pr7-")
-                  + expected_certificates(only_pr7, prefix="pr7-")]
+    local_certs = expected_certificates(local, shared)
+    pr7_things = [c.thing_name for c in expected_certificates(pr7, shared) + expected_certificates(pr7, only_pr7)]
+    assert all(name.startswith("pr7-") for name in pr7_things) and not any(
+        c.thing_name.startswith("pr7-") for c in local_certs)
     for cert in local_certs:
         assert_imported(local, iot, cert)
     assert all(iot.describe_thing(thingName=n)["attributes"]["thingpress_env"] == ENV for n in pr7_things)
-    only_pr7_ids = [c.fingerprint for c in expected_certificates(only_pr7)]
+    only_pr7_ids = [c.fingerprint for c in expected_certificates(pr7, only_pr7)]
 
     commands.destroy(ENV)
 

@@ -41,7 +41,7 @@ def test_the_watchdog_resumes_a_manifest_whose_provider_died_before_its_first_ch
         pytest.skip(message)
     path = tmp_path / "stuck.txt"
     write_manifest(path, count=6, prefix=f"Stuck-{uuid.uuid4().hex[:8]}-")
-    expected = expected_certificates(path)
+    expected = expected_certificates(deployment, path)
     bucket = deployment.outputs.bucket_name
     generated = deployment.outputs.vendors["generated"]
     key = f"{generated.prefix}stuck-{uuid.uuid4().hex[:8]}-{path.name}"
