@@ -19,7 +19,7 @@ from thingpress import audit
 from thingpress.manifest import scan
 from thingpress.records import Certificate
 from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.deployment import ENV_DEPLOYMENT, REMOTE, Deployment
 from thingpress_cli.generate import write_manifest
 from thingpress_cli.local.runner import worker_pids
 from thingpress_cli.operate import wait_for
@@ -48,6 +48,28 @@ def expected_certificates(deployment: Deployment, path: Path, signers_dir: Path 
                                                          fingerprint=s.entry.fingerprint,
                                                          certificate_pem=s.entry.certificate_pem))
                 for s in scan(entries) if isinstance(s.entry, Certificate) and not s.is_duplicate]
+
+
+def local_only_outcome(reason: str, *, remote: bool, target: str, runner_running: bool | None,
+                       ci: bool) -> tuple[str, str] | None:
+    """What a ``local_only`` test does: None to run, else ``("skip" | "fail", message)``.
+
+    A remote deployment (``THINGPRESS_DEPLOYMENT=remote``) is not the local cloud by
+    declaration: the test skips with its reason, in CI too. A local run needs a
+    deployment on the emulator (target ``local``) and the local Lambda runner
+    (``runner_running``; None: not looked at, the target already fails); a missing
+    prerequisite fails in CI and skips otherwise.
+    """
+    if remote:
+        return "skip", f"{reason} (remote deployment: {ENV_DEPLOYMENT}={REMOTE})"
+    if target != "local":
+        missing = (f"the deployment's target is {target!r}, not 'local' (test a deployment elsewhere with "
+                   f"{ENV_DEPLOYMENT}={REMOTE})")
+    elif not runner_running:
+        missing = "the local Lambda runner is not running (thingpress local up)"
+    else:
+        return None
+    return ("fail" if ci else "skip"), f"local run, prerequisite missing: {missing}; {reason}"
 
 
 def upload_and_wait(deployment: Deployment, path: Path, key_name: str | None = None) -> dict[str, Any]:
