@@ -23,13 +23,14 @@ PIPENV := $(PYTHON) -m pipenv
 TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
 
 .PHONY: help install synth test test-unit test-stacks test-integration iam-check demo bench bench-scale fuzz-long \
-        local-up local-down local-status chaos deploy destroy clean
+        local-up local-down local-status chaos deploy destroy clean test-preview-job
 
 help:
 	@echo "make demo    - bring up the local emulator, deploy, import real vendor samples, show results"
 	@echo "make test    - the whole suite (unit, stacks, contract, integration on a local deploy, fault, fuzz)"
 	@echo "make test-unit - everything that needs no deployment (unit, fuzz with the quick budget, stacks, contract)"
 	@echo "make synth   - synthesize cdktf.out/stacks/thingpress-$(ENV)"
+	@echo "make test-preview-job ENV=pr7 - the preview workflow's test steps (read from it) on a local pr7"
 	@echo "make iam-check - the AWS calls the local runs recorded, and the service paths, against the stack's policies"
 	@echo "make bench   - benchmarks: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png"
 	@echo "make bench-scale - provider resume overhead and peak memory at 1M certificates: docs/scale.md, docs/scale.json"
@@ -86,6 +87,13 @@ test-stacks: install
 # Against a real deployment: THINGPRESS_ENV=pr123 and its terraform-outputs.json.
 test-integration: install
 	$(TOOLENV); $(PY) -m pytest tests/integration
+
+# The PR preview workflow's test steps, read from .github/workflows/pr-preview.yml (job deploy: the run
+# steps after its deploy step) and run here with the env GitHub gives them (CI=true, THINGPRESS_ENV=pr<N>,
+# THINGPRESS_DEPLOYMENT=remote ...), against ENV=pr<N> deployed beforehand (thingpress local up --env pr7):
+# thingpress_cli/preview_job.py. `make test` runs it against its pr7 (tests/environments).
+test-preview-job: install
+	$(PY) -m thingpress_cli.preview_job --env $(ENV)
 
 demo: install
 	$(TOOLENV); $(VENV)/bin/thingpress demo

@@ -50,6 +50,9 @@ WATCHDOG_SCHEDULE_RULE = "watchdog_schedule_rule"
 WATCHDOG_SCHEDULE = "watchdog_schedule"
 #: prepended to every vendor thing name ("" when the vendor's names are kept).
 THING_NAME_PREFIX = "thing_name_prefix"
+#: how each device's thing is named (``thingpress.thing_names``, ``{prefix}`` is the prefix above):
+#: with the prefix, what a client needs to know the thing a certificate of this deployment gets.
+THING_NAME_TEMPLATE = "thing_name_template"
 #: the deployment's EventBridge bus (the completion event, thingpress.events) and the queue its
 #: completion rule delivers to (a ready subscription; the integration tests read it).
 EVENT_BUS_NAME = "event_bus_name"
@@ -68,7 +71,8 @@ COMMON_KEYS = (
     IMPORT_QUEUE_URL, IMPORT_QUEUE_ARN, IMPORT_DLQ_URL, IMPORT_DLQ_ARN, AUDIT_TABLE_NAME, AUDIT_TABLE_ARN,
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
     THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, WATCHDOG_FUNCTION_NAME, WATCHDOG_SCHEDULE_RULE,
-    WATCHDOG_SCHEDULE, THING_NAME_PREFIX, EVENT_BUS_NAME, EVENT_BUS_ARN, COMPLETION_QUEUE_URL, COMPLETION_QUEUE_ARN,
+    WATCHDOG_SCHEDULE, THING_NAME_PREFIX, THING_NAME_TEMPLATE, EVENT_BUS_NAME, EVENT_BUS_ARN, COMPLETION_QUEUE_URL,
+    COMPLETION_QUEUE_ARN,
 )
 
 
@@ -134,6 +138,7 @@ class DeploymentOutputs:
     watchdog_schedule_rule: str
     watchdog_schedule: str
     thing_name_prefix: str
+    thing_name_template: str
     event_bus_name: str
     event_bus_arn: str
     completion_queue_url: str
@@ -164,7 +169,7 @@ class DeploymentOutputs:
             alarm_topic_arn=s[ALARM_TOPIC_ARN], dashboard_name=s[DASHBOARD_NAME],
             watchdog_function_name=s[WATCHDOG_FUNCTION_NAME], watchdog_schedule_rule=s[WATCHDOG_SCHEDULE_RULE],
             watchdog_schedule=s[WATCHDOG_SCHEDULE],
-            thing_name_prefix=s[THING_NAME_PREFIX],
+            thing_name_prefix=s[THING_NAME_PREFIX], thing_name_template=s[THING_NAME_TEMPLATE],
             event_bus_name=s[EVENT_BUS_NAME], event_bus_arn=s[EVENT_BUS_ARN],
             completion_queue_url=s[COMPLETION_QUEUE_URL], completion_queue_arn=s[COMPLETION_QUEUE_ARN],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},

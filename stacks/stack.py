@@ -194,6 +194,7 @@ class ThingpressStack(TerraformStack):
             outputs.DASHBOARD_NAME: alarms.dashboard.dashboard_name,
             outputs.WATCHDOG_FUNCTION_NAME: dog.name, outputs.WATCHDOG_SCHEDULE_RULE: dog.rule.name,
             outputs.WATCHDOG_SCHEDULE: dog.schedule_expression, outputs.THING_NAME_PREFIX: config.thing_prefix,
+            outputs.THING_NAME_TEMPLATE: config.thing_name_template,
             outputs.EVENT_BUS_NAME: completion.bus.name, outputs.EVENT_BUS_ARN: completion.bus.arn,
             outputs.COMPLETION_QUEUE_URL: completion.queue.url, outputs.COMPLETION_QUEUE_ARN: completion.queue.arn,
         }

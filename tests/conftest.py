@@ -200,7 +200,8 @@ _use_project_toolchain()
 def local_environment(request):
     """The deployment under test, read from terraform-outputs.json.
 
-    ``THINGPRESS_ENV`` names it (default ``local``). For ``local`` the session brings
+    ``THINGPRESS_ENV`` names it (default ``local``). For ``local`` (unless
+    ``THINGPRESS_DEPLOYMENT=remote``: then nothing local is started) the session brings
     the local environment up itself (emulator, real ``cdktf deploy``, runner) and,
     if it started it, takes it down at the end (``THINGPRESS_KEEP_LOCAL=1`` keeps it).
     When the session also runs the preview-environment scenario (tests/environments,
@@ -209,12 +210,12 @@ def local_environment(request):
     own ``ensure_up`` waits for it. Against any other suffix it only reads that
     deployment's outputs.
     """
-    from thingpress_cli.deployment import Deployment
+    from thingpress_cli.deployment import Deployment, treated_as_remote
 
     suffix = os.environ.get("THINGPRESS_ENV", "local")
     started = False
     preview = None
-    if suffix == "local":
+    if suffix == "local" and not treated_as_remote():
         from deployment_checks import PREVIEW_ENV
 
         from thingpress_cli.local import commands, runner
@@ -238,3 +239,30 @@ def local_environment(request):
         preview.join(timeout=600)
     if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
         commands.down()
+
+
+@pytest.fixture(autouse=True)
+def _local_only(request):
+    """``@pytest.mark.local_only(reason)``: the test needs the local cloud (``local_only_outcome``:
+    against a remote deployment it skips with its reason; in a local run a missing prerequisite
+    fails in CI, skips otherwise)."""
+    marker = request.node.get_closest_marker("local_only")
+    if marker is None:
+        return
+    from deployment_checks import local_only_outcome
+
+    from thingpress_cli.deployment import treated_as_remote
+
+    (reason,) = marker.args
+    remote = treated_as_remote()
+    target = "" if remote else request.getfixturevalue("local_environment").outputs.target
+    runner_running = None
+    if not remote and target == "local":
+        from thingpress_cli.local import commands
+
+        runner_running = commands.status()["runner"]["running"]
+    outcome = local_only_outcome(reason, remote=remote, target=target, runner_running=runner_running,
+                                 ci=bool(os.environ.get("CI")))
+    if outcome is not None:
+        action, message = outcome
+        (pytest.fail if action == "fail" else pytest.skip)(message)

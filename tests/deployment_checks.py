@@ -19,7 +19,7 @@ from thingpress import audit
 from thingpress.manifest import scan
 from thingpress.records import Certificate
 from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.deployment import ENV_DEPLOYMENT, REMOTE, Deployment
 from thingpress_cli.generate import write_manifest
 from thingpress_cli.local.runner import worker_pids
 from thingpress_cli.operate import wait_for
@@ -30,21 +30,46 @@ WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
 PREVIEW_ENV = "pr7"
 
 
-def expected_certificates(path: Path, signers_dir: Path | None = None, *, prefix: str = "") -> list[Certificate]:
-    """What the pipeline should import from ``path``: parsed here with the same parser.
+def expected_certificates(deployment: Deployment, path: Path, signers_dir: Path | None = None) -> list[Certificate]:
+    """What the pipeline of ``deployment`` should import from ``path``: parsed here with the same parser.
 
-    ``prefix``: the deployment's thing-name prefix (``outputs.thing_name_prefix``),
-    put before each vendor thing name as the provider does.
+    Each thing name is the deployment's, from its outputs (``thing_name_template`` with
+    ``thing_name_prefix``), rendered as its providers render it: never assumed.
     """
     from cryptography import x509
 
     signers = tuple(x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted(signers_dir.glob("*.crt"))) \
         if signers_dir else ()
+    names = deployment.thing_names()
     with path.open("rb") as stream:
         vendor = vendor_for_key(path.name)
         entries = parse_manifest(vendor, stream, ParseOptions(microchip_signers=signers))
-        return [replace(s.entry, thing_name=prefix + s.entry.thing_name) for s in scan(entries)
-                if isinstance(s.entry, Certificate) and not s.is_duplicate]
+        return [replace(s.entry, thing_name=names.render(vendor=vendor, name=s.entry.thing_name,
+                                                         fingerprint=s.entry.fingerprint,
+                                                         certificate_pem=s.entry.certificate_pem))
+                for s in scan(entries) if isinstance(s.entry, Certificate) and not s.is_duplicate]
+
+
+def local_only_outcome(reason: str, *, remote: bool, target: str, runner_running: bool | None,
+                       ci: bool) -> tuple[str, str] | None:
+    """What a ``local_only`` test does: None to run, else ``("skip" | "fail", message)``.
+
+    A remote deployment (``THINGPRESS_DEPLOYMENT=remote``) is not the local cloud by
+    declaration: the test skips with its reason, in CI too. A local run needs a
+    deployment on the emulator (target ``local``) and the local Lambda runner
+    (``runner_running``; None: not looked at, the target already fails); a missing
+    prerequisite fails in CI and skips otherwise.
+    """
+    if remote:
+        return "skip", f"{reason} (remote deployment: {ENV_DEPLOYMENT}={REMOTE})"
+    if target != "local":
+        missing = (f"the deployment's target is {target!r}, not 'local' (test a deployment elsewhere with "
+                   f"{ENV_DEPLOYMENT}={REMOTE})")
+    elif not runner_running:
+        missing = "the local Lambda runner is not running (thingpress local up)"
+    else:
+        return None
+    return ("fail" if ci else "skip"), f"local run, prerequisite missing: {missing}; {reason}"
 
 
 def upload_and_wait(deployment: Deployment, path: Path, key_name: str | None = None) -> dict[str, Any]:
@@ -113,10 +138,10 @@ def drain(sqs, queue_url: str, seconds: float = 3.0) -> Iterator[dict[str, Any]]
 
 # -- fault injection -----------------------------------------------------------------------
 
-def fresh_manifest(tmp_path: Path, count: int, label: str) -> tuple[Path, list[Certificate]]:
+def fresh_manifest(deployment: Deployment, tmp_path: Path, count: int, label: str) -> tuple[Path, list[Certificate]]:
     path = tmp_path / f"{label}-{uuid.uuid4().hex[:8]}.txt"
     write_manifest(path, count, prefix=f"{label.title()}-{uuid.uuid4().hex[:8]}-")
-    return path, expected_certificates(path)
+    return path, expected_certificates(deployment, path)
 
 
 def kill_workers(function_name: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,16 +21,34 @@ from botocore.config import Config
 from stacks import outputs as contract
 from thingpress import audit
 from thingpress.settings import FunctionSettings, SettingsError
+from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
 ENV_OUTPUTS = "THINGPRESS_OUTPUTS"
 ENV_SUFFIX = "THINGPRESS_ENV"
+#: How the tests treat the deployment: ``remote`` or ``local`` (unset: ``local``). ``remote`` is set by
+#: the preview workflow's test step and so by ``make test-preview-job``, which runs that step here
+#: (``thingpress_cli.preview_job``): the deployment is used only through its outputs and the AWS APIs,
+#: never through the local cloud (no emulator or runner is started, no runner internals are touched),
+#: even when it is on the emulator; a test that needs the local cloud (marker ``local_only``) skips,
+#: with its reason. ``local``: a local run, where such a test needs its prerequisites (a deployment
+#: on the emulator, the runner) and, in CI, fails without them (tests/conftest.py).
+ENV_DEPLOYMENT = "THINGPRESS_DEPLOYMENT"
+REMOTE, LOCAL = "remote", "local"
 
 
 class DeploymentError(Exception):
     """Something the operator must fix: names what is missing or wrong."""
+
+
+def treated_as_remote(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``THINGPRESS_DEPLOYMENT`` says the deployment is remote (see :data:`ENV_DEPLOYMENT`)."""
+    value = (os.environ if environ is None else environ).get(ENV_DEPLOYMENT) or LOCAL
+    if value not in (REMOTE, LOCAL):
+        raise DeploymentError(f"{ENV_DEPLOYMENT}={value!r}: expected {REMOTE!r} or {LOCAL!r} (unset: {LOCAL!r})")
+    return value == REMOTE
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,10 @@ class Deployment:
 
     def audit_table(self) -> audit.AuditTable:
         return audit.AuditTable(self.client("dynamodb"), self.outputs.audit_table_name)
+
+    def thing_names(self) -> ThingNameTemplate:
+        """How this deployment names things: the template and prefix of its outputs, rendered as its providers do."""
+        return ThingNameTemplate(self.outputs.thing_name_template, self.outputs.thing_name_prefix)
 
     # -- operations --------------------------------------------------------------
 

@@ -7,12 +7,20 @@ path ``make destroy`` takes) must leave nothing of pr7 and everything of local.
 
 Lean on purpose: one small manifest in each environment plus one only pr7 has;
 the full suites run per environment with ``THINGPRESS_ENV=<env> make test-integration``.
+
+First, on the same pr7 (no second deploy), ``make test-preview-job ENV=pr7`` runs the PR
+preview workflow's test steps as read from the workflow (``thingpress_cli.preview_job``:
+``make test-integration`` with ``CI=true``, ``THINGPRESS_DEPLOYMENT=remote``), so the
+teardown below also undoes what the whole integration suite imported into pr7.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 from deployment_checks import PREVIEW_ENV, assert_imported, expected_certificates, upload_and_wait
 
@@ -23,6 +31,29 @@ from thingpress_cli.generate import write_manifest
 from thingpress_cli.local import commands
 
 ENV = PREVIEW_ENV
+REPO = Path(__file__).resolve().parents[2]
+#: the nested session's last line: everything passed but the one local-only test (tests/integration).
+PREVIEW_SUMMARY = re.compile(r"^=+ (\d+) passed, 1 skipped in ", re.MULTILINE)
+
+
+# Runs before the scenario below, which destroys pr7 (the module's order).
+def test_the_preview_workflows_test_steps_pass_against_pr7_as_a_remote_deployment(local_environment):
+    commands.ensure_up(env=ENV)
+    began = time.monotonic()
+
+    result = subprocess.run(["make", "--no-print-directory", "test-preview-job", f"ENV={ENV}"], cwd=REPO,
+                            capture_output=True, text=True, check=False, timeout=1200)
+
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    assert PREVIEW_SUMMARY.search(out), out[-3000:]
+    # the only skip is the local-only test, for the deployment being remote (not a missing sample, not a failure)
+    (skipped,) = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert "test_watchdog.py" in skipped and skipped.endswith("(remote deployment: THINGPRESS_DEPLOYMENT=remote)")
+    # the workflow's step, with the workflow's settings
+    assert "$ make test-integration" in out
+    assert "CI=true" in out and "THINGPRESS_DEPLOYMENT=remote" in out and f"THINGPRESS_ENV={ENV}" in out
+    print(f"preview job on {ENV}: {time.monotonic() - began:.0f} s")
 
 
 def account_state(local: Deployment, prefix: str) -> dict[str, list[str]]:
@@ -59,13 +90,14 @@ def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_
         assert (row["state"], row["imported"]) == (audit.COMPLETE, row["entries"])
     row = upload_and_wait(local, shared)
     assert (row["state"], row["imported"]) == (audit.COMPLETE, 4)
-    local_certs = expected_certificates(shared, prefix="")
-    pr7_things = [c.thing_name for c in expected_certificates(shared, prefix="pr7-")
-                  + expected_certificates(only_pr7, prefix="pr7-")]
+    local_certs = expected_certificates(local, shared)
+    pr7_things = [c.thing_name for c in expected_certificates(pr7, shared) + expected_certificates(pr7, only_pr7)]
+    assert all(name.startswith("pr7-") for name in pr7_things) and not any(
+        c.thing_name.startswith("pr7-") for c in local_certs)
     for cert in local_certs:
         assert_imported(local, iot, cert)
     assert all(iot.describe_thing(thingName=n)["attributes"]["thingpress_env"] == ENV for n in pr7_things)
-    only_pr7_ids = [c.fingerprint for c in expected_certificates(only_pr7)]
+    only_pr7_ids = [c.fingerprint for c in expected_certificates(pr7, only_pr7)]
 
     commands.destroy(ENV)
 

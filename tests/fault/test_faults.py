@@ -88,7 +88,7 @@ def quotas(deployment):
 def test_throttling_storm_loses_nothing(deployment, iot, quotas, tmp_path):
     sqs = deployment.client("sqs")
     dlq_before = queue_depth(sqs, deployment.outputs.import_dlq_url)
-    path, expected = fresh_manifest(tmp_path, 30, "storm")
+    path, expected = fresh_manifest(deployment, tmp_path, 30, "storm")
     quotas({"RegisterCertificateWithoutCA": 2, "AttachPolicy": 2, "CreateThing": 3})  # far below the load
 
     row = upload_and_wait(deployment, path)
@@ -142,7 +142,7 @@ def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
 
 def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, tmp_path):
     sqs = deployment.client("sqs")
-    path, expected = fresh_manifest(tmp_path, CRASH_CERTIFICATES, "crash")
+    path, expected = fresh_manifest(deployment, tmp_path, CRASH_CERTIFICATES, "crash")
     vendor = deployment.outputs.vendors["generated"]
     function = vendor.function_name
     table = deployment.audit_table()
@@ -191,7 +191,7 @@ def test_poison_mixed_into_a_batch(deployment, iot):
 
 
 def test_reupload_of_a_completed_manifest(deployment, iot, tmp_path):
-    path, expected = fresh_manifest(tmp_path, 10, "again")
+    path, expected = fresh_manifest(deployment, tmp_path, 10, "again")
     first = upload_and_wait(deployment, path)
     second = upload_and_wait(deployment, path)
 

@@ -33,8 +33,7 @@ SAMPLE_EXPECTATIONS = {
 def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
     path = vendor_samples / sample
     entries, importable = SAMPLE_EXPECTATIONS[sample]
-    expected = expected_certificates(path, vendor_samples / "microchip-signers",
-                                     prefix=deployment.outputs.thing_name_prefix)
+    expected = expected_certificates(deployment, path, vendor_samples / "microchip-signers")
     assert len(expected) == importable
     before = existing_things(iot, [c.thing_name for c in expected])
 
@@ -68,7 +67,7 @@ def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
 def test_reupload_is_already_present_and_creates_nothing(deployment, iot, tmp_path):
     manifest = tmp_path / "reupload.txt"
     write_manifest(manifest, count=12, prefix=f"Reup-{uuid.uuid4().hex[:8]}-")
-    expected = expected_certificates(manifest, prefix=deployment.outputs.thing_name_prefix)
+    expected = expected_certificates(deployment, manifest)
     assert len(expected) == 12
 
     first = upload_and_wait(deployment, manifest)

@@ -12,6 +12,7 @@ import pytest
 from thingpress import settings
 from tfjson import resources
 
+from stacks import outputs
 from stacks.naming import VENDORS
 
 COMMON = {"THINGPRESS_BACKEND": "local", "THINGPRESS_MICROCHIP_SIGNERS_DIR": "none",
@@ -57,6 +58,13 @@ def test_a_template_is_set_on_every_provider_and_nowhere_else(docs, aws_json):
     assert not any(settings.THING_NAME_TEMPLATE in v for v in _environments(docs["qb"]).values())
     assert not any(settings.THING_NAME_TEMPLATE in f["environment"]["variables"]  # the default is not written out
                    for f in resources(aws_json, "aws_lambda_function").values())
+
+
+def test_the_template_the_providers_apply_is_in_the_outputs(docs, aws_json):
+    """Clients (the integration tests, ``Deployment.thing_names``) name things from the outputs alone."""
+    assert docs["qa"]["output"][outputs.THING_NAME_TEMPLATE]["value"] == TEMPLATE
+    assert docs["qb"]["output"][outputs.THING_NAME_TEMPLATE]["value"] == "{prefix}{name}"
+    assert aws_json["output"][outputs.THING_NAME_TEMPLATE]["value"] == "{prefix}{name}"
 
 
 @pytest.mark.parametrize("suffix", ["qa", "qb"])

@@ -8,6 +8,7 @@ import pytest
 
 from stacks import outputs
 from stacks.outputs import OutputsError, load_outputs
+from thingpress_cli.deployment import Deployment
 
 
 def fake_outputs(target: str = "local", suffix: str = "pr42") -> dict:
@@ -61,3 +62,13 @@ def test_flat_terraform_output_json_gets_a_hint(tmp_path):
 def test_missing_file_says_how_to_make_it(tmp_path):
     with pytest.raises(OutputsError, match="cdktf deploy thingpress-dev --outputs-file"):
         load_outputs(tmp_path / "terraform-outputs.json", "dev")
+
+
+def test_thing_names_come_from_the_outputs_template_and_prefix(tmp_path):
+    data = fake_outputs()
+    data["thingpress-pr42"].update({outputs.THING_NAME_PREFIX: "pr42-",
+                                    outputs.THING_NAME_TEMPLATE: "{prefix}{vendor}-{name}"})
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(data))
+    names = Deployment.load(path, "pr42").thing_names()
+    assert names.render(vendor="generated", name="Device-0", fingerprint="ab" * 32) == "pr42-generated-Device-0"

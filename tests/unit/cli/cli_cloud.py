@@ -147,7 +147,8 @@ def _deployment() -> tuple[dict[str, Any], dict[str, str]]:
         contract.THING_GROUP_NAME: THING_GROUP, contract.KMS_KEY_ARN: "", contract.ALARM_TOPIC_ARN: "",
         contract.DASHBOARD_NAME: "", contract.WATCHDOG_FUNCTION_NAME: "thingpress-unit-watchdog",
         contract.WATCHDOG_SCHEDULE_RULE: "thingpress-unit-watchdog", contract.WATCHDOG_SCHEDULE: "rate(5 minutes)",
-        contract.THING_NAME_PREFIX: "", contract.EVENT_BUS_NAME: "thingpress-unit-events",
+        contract.THING_NAME_PREFIX: "", contract.THING_NAME_TEMPLATE: "{prefix}{name}",
+        contract.EVENT_BUS_NAME: "thingpress-unit-events",
         contract.EVENT_BUS_ARN: "", contract.COMPLETION_QUEUE_URL: "", contract.COMPLETION_QUEUE_ARN: "",
     }
     for vendor in VENDORS:
