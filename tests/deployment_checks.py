@@ -25,6 +25,10 @@ from thingpress_cli.local.runner import worker_pids
 from thingpress_cli.operate import wait_for
 
 WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
+#: How long an uploaded manifest may go without a summary row: its provider writes one as it
+#: starts, seconds after S3's event notification. A manifest never picked up (a notification
+#: dropped: the emulator's log says why) fails in this time, not in ``WAIT_SECONDS``.
+PICKUP_SECONDS = float(os.environ.get("THINGPRESS_PICKUP_SECONDS", "120"))
 #: The preview environment of tests/environments (thing-name prefix ``pr7-``); a session that runs
 #: that scenario deploys it beside ``local`` at the start (tests/conftest.py).
 PREVIEW_ENV = "pr7"
@@ -74,9 +78,21 @@ def local_only_outcome(reason: str, *, remote: bool, target: str, runner_running
 
 def upload_and_wait(deployment: Deployment, path: Path, key_name: str | None = None) -> dict[str, Any]:
     uploaded = deployment.upload(path, key_name=key_name)
+    wait_for_pickup(deployment, uploaded.manifest_id, uploaded.key)
     row = wait_for(deployment, uploaded.manifest_id, timeout=WAIT_SECONDS, show_progress=False)
     row["uploaded"] = uploaded
     return row
+
+
+def wait_for_pickup(deployment: Deployment, manifest_id: str, key: str, timeout: float = PICKUP_SECONDS) -> None:
+    """Fail unless the provider has started on the manifest (its summary row exists) within ``timeout``."""
+    table = deployment.audit_table()
+    deadline = time.monotonic() + timeout
+    while table.get_summary(manifest_id) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{key}: no provider started on it within {timeout:.0f} s (manifest {manifest_id}); "
+                                 "was its S3 event notification delivered? (local: build/local/logs/emulator.log)")
+        time.sleep(0.5)
 
 
 def existing_things(iot, names: list[str]) -> set[str]:

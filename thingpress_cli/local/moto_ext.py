@@ -53,6 +53,9 @@ The changes, one by one:
   the key policy to let it use the key, and drops the delivery otherwise.
 * **A missing object is 403 to a caller that may not list the bucket** (:mod:`.s3_rules`),
   as the HeadObject and GetObject API references say; moto answers 404 to everyone.
+* **SetQueueAttributes changes only what it names** (:mod:`.sqs_rules`): moto drops the
+  queue's policy on every call that does not name ``Policy`` (a redrive policy, a visibility
+  timeout), so S3 could no longer deliver to any queue with a dead-letter queue.
 * **SQS receive in linear time.** moto 5.2's ``ReceiveMessage`` re-reads *every*
   queue attribute (three scans of the queue) for each message it returns, to
   check the retention period, and its clock goes through two ``datetime``
@@ -169,7 +172,7 @@ from moto.core.request import Request
 from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
-from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, s3_rules, service_paths, sqs_move
+from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, s3_rules, service_paths, sqs_move, sqs_rules
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iam_conditions import condition_holds
@@ -765,6 +768,7 @@ PATCHED_ATTRIBUTES = (
     ("moto.iot.models", "IoTBackend.delete_thing_group"),
     *iot_rules.PATCHED_ATTRIBUTES,
     *iot_detach.PATCHED_ATTRIBUTES,
+    *sqs_rules.PATCHED_ATTRIBUTES,
     ("moto.sqs.models", "Queue.messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages"),
     ("moto.sqs.models", "Queue.approximate_number_of_messages_not_visible"),
@@ -833,7 +837,8 @@ def apply_behaviour_patches() -> None:
     AWS-true IoT certificate ids and ``CreateThing`` on an existing thing, IoT registry
     limits (:mod:`.iot_rules`), DynamoDB requests applied one at a time, S3 event records
     with the object version, bucket policies evaluated as over TLS, SQS deletes under the
-    queue's lock, a detach that takes a while to propagate (:mod:`.iot_detach`, off unless set).
+    queue's lock, queue policies kept by ``SetQueueAttributes`` calls that do not name them,
+    a detach that takes a while to propagate (:mod:`.iot_detach`, off unless set).
     Idempotent: applied once per process.
     """
     if "behaviour" in _applied:
@@ -862,6 +867,7 @@ def apply_behaviour_patches() -> None:
     S3Response.head_object = s3_rules.head_object_as_aws(S3Response.head_object)  # type: ignore[method-assign]
     iot_rules.install()
     iot_detach.install()
+    sqs_rules.install()
     _applied.add("behaviour")
 
 
