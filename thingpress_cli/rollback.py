@@ -32,7 +32,9 @@ detachment to propagate" (https://docs.aws.amazon.com/iot/latest/apireference/AP
 right after it, AWS refuses ``DeleteCertificate`` (``DeleteConflictException``) and
 ``DeleteThing`` (``InvalidRequestException``) as if the principal were still
 attached. A rollback deletes only once it read nothing attached, so these
-refusals (:data:`PROPAGATING`) pass: the throttle retries them as it retries
+refusals (:data:`PROPAGATING`) pass: the deletes come in a second pass, after
+every detach of the run (:meth:`Rollback.manifests`), so one propagation is waited
+out per run rather than one per certificate, and the throttle retries them as it retries
 throttling, with :data:`ROLLBACK_BACKOFF` (more, longer attempts than the
 importer's: they outlast several seconds). Any other AWS error, or one still
 refused when the attempts are used up, stops the run with :class:`Stopped`: the
@@ -144,6 +146,8 @@ class Rollback:
         self._detached_principals: set[tuple[str, str]] = set()
         self._deactivated: set[str] = set()
         self._deleted_certificates: set[str] = set()
+        #: the deletes of the row :meth:`row` is undoing (made in the second pass of :meth:`manifests`).
+        self._deletes: list[tuple[str, str, Any, str, dict[str, Any]]] = []
 
     # -- IoT, through the throttle -------------------------------------------------
 
@@ -186,6 +190,38 @@ class Rollback:
     # -- one manifest --------------------------------------------------------------
 
     def manifest(self, mid: str) -> None:
+        """Undo one manifest (:meth:`manifests` of one)."""
+        self.manifests([mid])
+
+    def manifests(self, mids: Sequence[str]) -> None:
+        """Undo the manifests ``mids`` in two passes: every detach and deactivation first, then every delete.
+
+        A detach takes seconds to propagate and AWS refuses the delete meanwhile (module notes):
+        one certificate at a time, each of its deletes would wait out its own detach, seconds per
+        certificate. Detaching all first, the deletes come after one propagation at most, which
+        the first of them waits out (the others' detaches are older still). Rows and manifests are
+        marked done after their deletes, so a run stopped between the passes resumes them.
+        """
+        staged = [self._detach_manifest(mid) for mid in mids]
+        for mid, pending, rolled in staged:
+            for row, actions, kept_before, deletes in pending:
+                self.at = f"certificate {row['fingerprint']} (thing {row.get('thing_name') or '-'}) of manifest {mid}"
+                for what, api, fn, label, kwargs in deletes:
+                    self._change(what, api, fn, actions, label, **kwargs)
+                kept = [f"{k['kind']} {k['name']}: {k['reason']}" for k in self.report.kept[kept_before:]]
+                self.report.counts["rows"] += 1
+                if self.apply:
+                    self.table.mark_rolled_back(mid, row["fingerprint"], mode=self.mode, reason=self.reason,
+                                                actions=actions, kept=kept)
+            if self.apply:
+                self.at = f"manifest {mid}"
+                self.table.finish_rollback(mid, mode=self.mode, reason=self.reason, rolled_back=rolled + len(pending))
+            self.finished.append(mid)
+        self.at = None
+
+    def _detach_manifest(self, mid: str) -> tuple[str, list[tuple[dict[str, Any], list[str], int, list[Any]]], int]:
+        """The first pass over one manifest: (mid, its rows with their actions so far and deletes to make,
+        rows already rolled back)."""
         self.at = f"manifest {mid}"
         summary = self.table.get_summary(mid)
         if summary is None:
@@ -194,6 +230,7 @@ class Rollback:
         if self.apply:
             self.table.begin_rollback(mid, mode=self.mode, reason=self.reason)
         rolled = 0
+        pending = []
         for row in self.table.entries(mid):
             if not row["sk"].startswith("C#") or row.get("status") not in UNDOABLE:
                 continue
@@ -206,18 +243,14 @@ class Rollback:
                 continue
             kept_before = len(self.report.kept)
             self.at = f"certificate {row['fingerprint']} (thing {row.get('thing_name') or '-'}) of manifest {mid}"
+            self._deletes = []
             actions = self.row(mid, summary, row)
-            kept = [f"{k['kind']} {k['name']}: {k['reason']}" for k in self.report.kept[kept_before:]]
-            self.report.counts["rows"] += 1
-            if self.apply:
-                self.table.mark_rolled_back(mid, row["fingerprint"], mode=self.mode, reason=self.reason,
-                                            actions=actions, kept=kept)
-            rolled += 1
-        if self.apply:
-            self.at = f"manifest {mid}"
-            self.table.finish_rollback(mid, mode=self.mode, reason=self.reason, rolled_back=rolled)
-        self.finished.append(mid)
-        self.at = None
+            pending.append((row, actions, kept_before, self._deletes))
+        return mid, pending, rolled
+
+    def _delete_later(self, what: str, api: str, fn: Any, label: str, **kwargs: Any) -> None:
+        """A delete for the second pass of :meth:`manifests` (after every detach)."""
+        self._deletes.append((what, api, fn, label, kwargs))
 
     def row(self, mid: str, summary: dict[str, Any], row: dict[str, Any]) -> list[str]:
         """Undo one certificate row; returns the actions, in order."""
@@ -262,8 +295,8 @@ class Rollback:
             if left:
                 self._keep(actions, "thing", thing_name, f"other principals attached: {len(left)}")
             else:
-                self._change("things_deleted", "DeleteThing", self.iot.delete_thing, actions,
-                             f"DeleteThing {thing_name}", thingName=thing_name)
+                self._delete_later("things_deleted", "DeleteThing", self.iot.delete_thing,
+                                   f"DeleteThing {thing_name}", thingName=thing_name)
                 self.deleted_things.add(thing_name)
         return actions
 
@@ -307,8 +340,8 @@ class Rollback:
         if left:
             self._keep(actions, "certificate", certificate_id, f"other policies attached: {', '.join(left)}")
             return
-        self._change("certificates_deleted", "DeleteCertificate", self.iot.delete_certificate, actions,
-                     "DeleteCertificate", certificateId=certificate_id)
+        self._delete_later("certificates_deleted", "DeleteCertificate", self.iot.delete_certificate,
+                           "DeleteCertificate", certificateId=certificate_id)
         self._deleted_certificates.add(certificate_id)
 
     def _keep(self, actions: list[str], kind: str, name: str, why: str) -> None:

@@ -112,8 +112,7 @@ def teardown(deployment: Any, *, apply: bool, throttle: Throttle | None = None) 
     try:
         scope = {row["manifest_id"] for row in deployment.manifest_summaries() if row.get("manifest_id")}
         undo = rollback.engine(deployment, scope, delete=True, apply=apply, reason=REASON, throttle=throttle)
-        for mid in sorted(scope):
-            undo.manifest(mid)
+        undo.manifests(sorted(scope))  # every detach of every manifest, then the deletes
         return undo.report, sweep_stack(deployment, undo, apply=apply)
     except rollback.AWS_ERRORS as error:
         raise rollback.Stopped(error, undo) from error

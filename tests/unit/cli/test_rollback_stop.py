@@ -80,8 +80,8 @@ def test_rollback_stops_with_what_was_done_and_resumes(cloud, imported, denied_s
     assert err == (
         f"thingpress rollback: stopped at certificate {second['fingerprint']} (thing {second['thing_name']}) of "
         f"manifest {mid}: DeleteCertificate refused: AccessDeniedException: {DENIED}\n"
-        "done before the stop: certificates_deactivated 2, certificates_deleted 1, policies_detached 2, "
-        "principals_detached 2, rows 1, things_deleted 1; manifests finished: 0 of 1\n"
+        "done before the stop: certificates_deactivated 3, certificates_deleted 1, policies_detached 3, "
+        "principals_detached 3, rows 1, things_deleted 1; manifests finished: 0 of 1\n"
         "every step reads the state before it changes it, so the same command resumes where this one stopped:\n"
         f"  thingpress rollback {mid} --delete --yes --env {SUFFIX}\n")
     assert "Traceback" not in err
@@ -106,8 +106,8 @@ def test_teardown_stops_with_what_was_done_and_resumes(cloud, imported, denied_s
     assert err == (
         f"thingpress teardown: stopped at certificate {second['fingerprint']} (thing {second['thing_name']}) of "
         f"manifest {mid}: DeleteCertificate refused: AccessDeniedException: {DENIED}\n"
-        "done before the stop: certificates_deactivated 2, certificates_deleted 1, policies_detached 2, "
-        "principals_detached 2, rows 1, things_deleted 1; manifests finished: 0 of 1\n"
+        "done before the stop: certificates_deactivated 3, certificates_deleted 1, policies_detached 3, "
+        "principals_detached 3, rows 1, things_deleted 1; manifests finished: 0 of 1\n"
         "every step reads the state before it changes it, so the same command resumes where this one stopped:\n"
         f"  thingpress teardown --yes --env {SUFFIX}\n")
     assert len(certificates(cloud)) == 2 and len(things(cloud)) == 2
