@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from thingpress import audit
+from thingpress import audit, events
 from thingpress_cli.generate import write_manifest
 
 from deployment_checks import assert_imported, expected_certificates, outcomes
@@ -75,3 +75,59 @@ def test_the_watchdog_resumes_a_manifest_whose_provider_died_before_its_first_ch
     assert len(outcomes(deployment, mid)[audit.IMPORTED]) == 6
     for cert in expected:
         assert_imported(deployment, iot, cert)
+
+
+#: how long the watchdog may take to judge the two hand-made manifests (a sweep every 5 s here).
+JUDGE_WAIT_SECONDS = 120
+
+
+@pytest.mark.local_only("the lost-messages scenario writes manifest summaries by hand: local deployments only")
+def test_the_watchdog_stalls_a_manifest_whose_messages_were_lost_and_completes_one_whose_completer_died(
+        deployment, tmp_path):
+    """Two summaries left as crashes leave them, an hour without progress, parsing done:
+
+    * **lost**: 3 certificates queued, no outcome, no message anywhere (their import messages
+      lost): the watchdog counts the import queues and marks it STALLED, naming the 3;
+    * **orphaned**: its 2 certificates queued and both outcomes recorded, never completed (the
+      importer died before its completion check): the watchdog completes it and puts its
+      completion event.
+
+    Both run the watchdog's paths a healthy run never takes, so ``make iam-check`` judges their calls.
+    """
+    table = deployment.audit_table()
+    bucket = deployment.outputs.bucket_name
+    prefix = deployment.outputs.vendors["generated"].prefix
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    made = {}
+    for name, progress in (("lost", audit.Progress(entries=3, queued=3)),
+                           ("orphaned", audit.Progress(entries=2, queued=2))):
+        key, version = f"{prefix}{name}-{uuid.uuid4().hex[:8]}.txt", uuid.uuid4().hex
+        mid = audit.manifest_id("generated", bucket, key, version)
+        table.start_manifest(mid, vendor="generated", bucket=bucket, key=key, version=version, etag="0" * 32,
+                             size=1, now=an_hour_ago)
+        assert table.checkpoint(mid, progress.entries, progress, state=audit.QUEUED, parse_done=True,
+                                previous=0, now=an_hour_ago)
+        made[name] = mid
+    for position in range(2):  # the orphan's outcomes, without the completion check that follows them
+        assert table.record_outcome(made["orphaned"], f"{position:064x}", audit.REJECTED, vendor="generated",
+                                    position=position, thing_name=None, reason="hand-made outcome",
+                                    complete=False, now=an_hour_ago)
+
+    deadline = time.monotonic() + JUDGE_WAIT_SECONDS
+    rows = {name: table.get_summary(mid) for name, mid in made.items()}
+    while time.monotonic() < deadline and (rows["lost"]["state"], rows["orphaned"]["state"]) != (
+            audit.STALLED, audit.COMPLETE):
+        time.sleep(1)
+        rows = {name: table.get_summary(mid) for name, mid in made.items()}
+
+    lost, orphaned = rows["lost"], rows["orphaned"]
+    assert (lost["state"], lost["outstanding"]) == (audit.STALLED, 3), lost
+    assert lost["reason"].startswith("parsed, but 3 of 3 entries have no outcome (outstanding 3)"), lost["reason"]
+    assert "import dead-letter queue holds" in lost["reason"], lost["reason"]
+    assert (orphaned["state"], orphaned["rejected"], orphaned["outstanding"]) == (audit.COMPLETE, 2, 0), orphaned
+    assert orphaned.get("completion_event") in (events.PENDING, events.SENT), orphaned  # the watchdog completed it
+    deadline = time.monotonic() + 30
+    while orphaned.get("completion_event") == events.PENDING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        orphaned = table.get_summary(made["orphaned"])
+    assert orphaned.get("completion_event") == events.SENT, orphaned

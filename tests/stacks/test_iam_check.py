@@ -136,6 +136,20 @@ def test_an_arn_iam_ignores_and_an_unused_grant_are_findings(local_stack, tmp_pa
     assert ", ignored ARNs 2, " in out.getvalue().splitlines()[-1]
 
 
+def test_an_excuse_covers_the_holders_it_names_and_no_other_role_with_the_same_statement(local_stack, tmp_path) -> None:
+    """PutCompletionEventIfLastToFinish is excused on the providers (their runs complete a manifest or not),
+    not on the watchdog, whose role carries a statement of the same name: its grant must be exercised."""
+    out = io.StringIO()
+
+    report = run(local_stack, _record(tmp_path / "calls"), ACCOUNT, out=out)  # no watchdog call recorded
+
+    assert ("provider_generated", "PutCompletionEventIfLastToFinish", "events:PutEvents") in report.excused
+    assert ("watchdog", "PutCompletionEventIfLastToFinish", "events:PutEvents") not in report.excused
+    assert any(line.startswith("role thingpress-local-watchdog-role PutCompletionEventIfLastToFinish: "
+                               "events:PutEvents is granted to") for line in report.unused), report.unused
+    assert f", excused unused grants {len(report.excused)}" in out.getvalue().splitlines()[-1]
+
+
 def test_the_completion_event_is_allowed_on_its_bus_with_its_source_only(local_stack, tmp_path) -> None:
     """events:PutEvents: the bus ARN from EventBusName, events:source / events:detail-type from the entry."""
     stack, data = load(local_stack, ACCOUNT), IamData()

@@ -15,7 +15,8 @@
 4. Static checks over every policy of the stack: each resource ARN names a resource
    type of each action of its statement (an ARN IAM ignores is an error), each
    condition key exists for the statement's actions, and each granted action is
-   exercised by a request or listed in :data:`UNEXERCISED` with its reason.
+   exercised by a request or excused in :data:`UNEXERCISED` (by holder, statement and action)
+   with its reason.
 
 The last line printed is the summary; the exit status is 1 on any finding.
 """
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stacks.naming import FUNCTION_KEYS, VENDORS, provider_key
 from thingpress_cli.iamcheck import calls as calls_mod
 from thingpress_cli.iamcheck.calls import SECURE, Request
 from thingpress_cli.iamcheck.data import IamData
@@ -50,44 +52,53 @@ POLICY_VARIABLE = re.compile(r"\$\{[^}]+\}")
 #: Condition keys of AWS IoT Core policies (devices), not of IAM: the IoT developer guide,
 #: "Thing policy variables" (``iot:Connection.Thing.IsAttached``).
 IOT_POLICY_KEYS = ("iot:Connection.",)
-#: Granted actions no recorded call or service path exercises, each with its reason: the one list.
-#: Keys: ``<statement Sid>`` (the whole statement) or ``<statement Sid> <action>``.
-UNEXERCISED: dict[str, str] = {
-    "AccountAdministersAndUsesKeyThroughIam":
-        "the key policy's delegation to the account: who may use the key is decided by IAM policies "
-        "(the role policies checked here); without it the key would be unmanageable",
-    "CloudWatchLogsEncryptsThisDeploymentsLogGroups kms:ReEncryptFrom":
-        "AWS's documented key policy for CloudWatch Logs (Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, "
-        "Describe*); Logs re-encrypts on key rotation",
-    "CloudWatchLogsEncryptsThisDeploymentsLogGroups kms:ReEncryptTo":
-        "AWS's documented key policy for CloudWatch Logs; Logs re-encrypts on key rotation",
-    "CloudWatchLogsEncryptsThisDeploymentsLogGroups kms:GenerateDataKeyWithoutPlaintext":
-        "AWS's documented key policy for CloudWatch Logs (GenerateDataKey*)",
-    "RecordManifests dynamodb:GetItem":
-        "one provider code path for every vendor: a claim refused without the stored row returned is read "
-        "(AuditTable._claimed_position); a run records it only where that happens",
-    "RecordOutcomes dynamodb:GetItem":
-        "the importer reads a certificate's row when its conditional write finds one "
-        "(AuditTable.get_outcome): redeliveries and races, which a run has or has not",
-    "PutCompletionEventIfLastToFinish":
-        "a provider completes a manifest only when nothing is outstanding at its last checkpoint (every entry "
-        "refused or a duplicate) or when it finds a parsed manifest whose completer died; the watchdog only "
-        "when a completion check was lost: a run has these or not (the importer's grant must be exercised)",
-    "RecordManifests dynamodb:BatchWriteItem":
-        "one provider code path for every vendor: refused entries are batch-written (AuditLog.put_refusals); "
-        "the sample manifests of some vendors have none",
-    "ReadAndMarkManifests dynamodb:UpdateItem":
-        "the watchdog marks a manifest STALLED (or completes one whose completion was lost) only when a "
-        "manifest's counters do not add up; tests/unit/provider/test_watchdog_sweep.py drives it, a healthy "
-        "local run does not",
-    "ReadAndMarkManifests dynamodb:ConditionCheckItem":
-        "marking a manifest STALLED is one transaction that checks every summary shard is as judged "
-        "(AuditTable.mark_stalled); only when a manifest's counters do not add up, which a healthy local run "
-        "has not",
-    "CountImportMessages":
-        "the watchdog counts the import queue and its DLQ only for a parsed manifest whose counters do not add "
-        "up (before marking it STALLED); unit-tested, not reached by a healthy local run",
-}
+#: Who holds a role's grants: the function key (``stacks.naming.FUNCTION_KEYS``: ``importer``,
+#: ``provider_<vendor>``, ``watchdog``); the stack's key policy: ``key``.
+KEY = "key"
+PROVIDERS = tuple(provider_key(vendor) for vendor in VENDORS)
+#: Every action of the statement (only for a statement whose whole purpose is one reason).
+EVERY_ACTION = "*"
+
+
+@dataclass(frozen=True)
+class Excuse:
+    """Grants that no recorded call or service path exercises, and why: statement ``sid``'s ``actions``
+    held by each of ``holders``. Keyed by holder, statement and action, so a reason excuses exactly
+    the grants it names, never the same statement on another role."""
+
+    holders: tuple[str, ...]
+    sid: str
+    actions: tuple[str, ...]
+    reason: str
+
+    def keys(self) -> set[tuple[str, str, str]]:
+        return {(holder, self.sid, action) for holder in self.holders for action in self.actions}
+
+
+#: Granted actions no recorded call or service path exercises, each with its reason: the one list,
+#: one entry per reason.
+UNEXERCISED: tuple[Excuse, ...] = (
+    Excuse((KEY,), "AccountAdministersAndUsesKeyThroughIam", (EVERY_ACTION,),
+           "the key policy's delegation to the account: who may use the key is decided by IAM policies "
+           "(the role policies checked here); without it the key would be unmanageable"),
+    Excuse((KEY,), "CloudWatchLogsEncryptsThisDeploymentsLogGroups",
+           ("kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext"),
+           "AWS's documented key policy for CloudWatch Logs (Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, "
+           "Describe*): Logs re-encrypts on key rotation"),
+    Excuse(PROVIDERS, "RecordManifests", ("dynamodb:GetItem",),
+           "one provider code path for every vendor: a claim refused without the stored row returned is read "
+           "(AuditTable._claimed_position); a run records it only where that happens"),
+    Excuse(PROVIDERS, "RecordManifests", ("dynamodb:BatchWriteItem",),
+           "one provider code path for every vendor: refused entries are batch-written (AuditLog.put_refusals); "
+           "the sample manifests of some vendors have none"),
+    Excuse(("importer",), "RecordOutcomes", ("dynamodb:GetItem",),
+           "the importer reads a certificate's row when its conditional write finds one "
+           "(AuditTable.get_outcome): redeliveries and races, which a run has or has not"),
+    Excuse(PROVIDERS, "PutCompletionEventIfLastToFinish", ("events:PutEvents",),
+           "a provider completes a manifest only when nothing is outstanding at its last checkpoint (every entry "
+           "refused or a duplicate) or when it finds a parsed manifest whose completer died: a vendor's run has "
+           "these or not (the importer's and the watchdog's grants must be exercised)"),
+)
 
 
 @dataclass
@@ -99,6 +110,8 @@ class Report:
     ignored_arns: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    #: grants never exercised that an :data:`UNEXERCISED` entry excuses: (holder, statement, action).
+    excused: list[tuple[str, str, str]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     per_function: dict[str, int] = field(default_factory=dict)
 
@@ -109,7 +122,8 @@ class Report:
     def summary(self) -> str:
         return (f"iam-check: calls {len({r.triple for r in self.requests})}, denied {len(self.denied)}, "
                 f"service paths {len({r.triple for r in self.paths})} denied {len(self.denied_paths)}, "
-                f"ignored ARNs {len(self.ignored_arns)}, unexplained unused grants {len(self.unused)}")
+                f"ignored ARNs {len(self.ignored_arns)}, unexplained unused grants {len(self.unused)}, "
+                f"excused unused grants {len(self.excused)}")
 
 
 # ----------------------------------------------------------------- the calls AWS makes for the stack
@@ -245,8 +259,21 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _holder(policy_name: str) -> str:
+    """Who holds a policy's grants, as :class:`Excuse` names them (the policy's name when no rule applies)."""
+    if policy_name.startswith("aws_kms_key "):
+        return KEY
+    if policy_name.startswith("role "):
+        role = policy_name.split(" ", 1)[1]
+        for function in FUNCTION_KEYS:
+            if role.endswith(f"-{function.replace('_', '-')}-role"):
+                return function
+    return policy_name
+
+
 def static_checks(stack: Stack, data: IamData, exercised: set[tuple[str, str]], report: Report) -> None:
     roles = {fn.role_arn.rsplit("/", 1)[-1]: fn.role_arn for fn in stack.functions.values()}
+    excused = {key for excuse in UNEXERCISED for key in excuse.keys()}
     for name, policy in stack.policies().items():
         for st in _listed(policy["Statement"]):
             sid = st.get("Sid", "?")
@@ -279,10 +306,12 @@ def static_checks(stack: Stack, data: IamData, exercised: set[tuple[str, str]], 
                 who = _listed(principal["Service"])
             else:
                 who = ["account"]
+            holder = _holder(name)
             for key in actions:
                 if any((w, key) in exercised for w in who):
                     continue
-                if sid in UNEXERCISED or f"{sid} {key}" in UNEXERCISED:
+                if {(holder, sid, key), (holder, sid, EVERY_ACTION)} & excused:
+                    report.excused.append((holder, sid, key))
                     continue
                 report.unused.append(f"{name} {sid}: {key} is granted to {', '.join(who)} and never exercised")
 
