@@ -6,7 +6,8 @@ Writes ``docs/benchmarks.md`` (table + what limits each figure), ``docs/benchmar
 ``conflicts_per_1000``, ``quota_ratio_with_conflicts``).
 
 A missed goal (``GOALS``, which is ``goals.BENCH``: the pipeline and quota ratios, lost
-certificates, every handler's cold import from the deployed zips, the local deploy and the
+certificates, every handler's cold import from the deployed zips, concurrent CreateFunction calls on a fresh
+emulator (bench_create_functions.py), the local deploy and the
 suite's wall times) fails the run: the figures are written, each missed goal is printed by
 name, and the exit status is 1.
 
@@ -58,10 +59,11 @@ COMPONENTS = {
     "parsers": ("bench_parsers.py", ()),
     "provider": ("bench_provider.py", ("--count", "10000", "--repeat", "1", "--memory-count", "10000")),
     "cold_import": ("bench_importer_import.py", ("--import-only",)),
+    "create_functions": ("bench_create_functions.py", ()),
 }
 #: components whose figures are judged by ``GOALS``: key -> the file (under build/) each writes them to,
 #: given as ``--figures``. A component that writes none fails the run (its goals cannot be judged).
-FIGURE_FILES = {"cold_import": "bench-cold-import.json"}
+FIGURE_FILES = {"cold_import": "bench-cold-import.json", "create_functions": "bench-create-functions.json"}
 
 
 def script_output(name: str, *args: str, timeout: float = 3600) -> str:

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress_cli import hints, toolchain
-from thingpress_cli.local import deploy_log, emulator, recorder, runner, state
+from thingpress_cli.local import deploy_log, emulator, recorder, request_log, runner, state
 
 REPO = toolchain.REPO
 DEFAULT_ENV = "local"
@@ -430,6 +430,7 @@ def status() -> dict[str, Any]:
         "deployed": {"outputs": str(OUTPUTS), "present": deployed(DEFAULT_ENV),
                      "seconds": (deploys.get(DEFAULT_ENV) or {}).get("seconds"), "environments": envs},
         "logs": str(state.LOG_DIR),
+        "requests_log": str(state.LOG_DIR / request_log.FILE_NAME),
     }
 
 
@@ -444,7 +445,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"deployed : {'yes, outputs in ' + dep['outputs'] if dep['present'] else 'no local stack outputs'}"
             + (f" (deploy took {dep['seconds']} s)" if dep["present"] and dep["seconds"] else ""))
         say(f"envs     : {', '.join(dep['environments']) or 'none'}")
-        say(f"logs     : {info['logs']}")
+        say(f"logs     : {info['logs']} (every emulator request with its time: {info['requests_log']})")
     everything = info["emulator"]["running"] and info["runner"]["running"] and info["deployed"]["present"]
     return 0 if everything else 1
 

@@ -21,6 +21,8 @@ How long a detached principal still counts as attached (see :mod:`.iot_detach`; 
 "several seconds", here :data:`.iot_detach.EMULATOR_SECONDS`) comes from
 ``--detach-propagation``, else from ``THINGPRESS_EMULATOR_DETACH_PROPAGATION``;
 :func:`set_settings` changes it at runtime (``detach_propagation``).
+Every request is logged with the time it took (:mod:`.request_log`: ``requests.log`` beside
+``emulator.log``, and a ``STILL RUNNING`` line for a request unanswered after 10 s).
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.local import conflicts, index_lag, iot_detach, state
+from thingpress_cli.local import conflicts, index_lag, iot_detach, request_log, state
 from thingpress_cli.local.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
+from thingpress_cli.local.request_log import RequestLog
 
 MODULE = "thingpress_cli.local.emulator"
 HOST = "127.0.0.1"
@@ -117,7 +120,8 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
     ready.unlink(missing_ok=True)
     if port and not port_free(port):
         port = 0
-    command = [sys.executable, "-m", MODULE, "--ready-file", str(ready), "--port", str(port)]
+    command = [sys.executable, "-m", MODULE, "--ready-file", str(ready), "--port", str(port),
+               "--requests-log", str(log.parent / request_log.FILE_NAME)]
     if quotas is not None:
         command += ["--quotas", quotas]
     if thing_type_wait is not None:
@@ -229,7 +233,8 @@ SERVER_THREADS = 64
 
 
 def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
-          thing_type_wait: float | None = None, detach_propagation: float | None = None) -> None:
+          thing_type_wait: float | None = None, detach_propagation: float | None = None,
+          requests_log: Path | None = None) -> None:
     """Serve moto with the extension until SIGTERM (runs in the emulator process).
 
     The HTTP server is waitress, not moto's werkzeug development server: werkzeug
@@ -250,9 +255,11 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     propagation = iot_detach.from_environment() if detach_propagation is None else detach_propagation
     iot_detach.PROPAGATION.configure(propagation)
     app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
-    # No access log: one line per request would cost CPU and disk with the runner polling all day.
+    # Every request with its time (request_log.py): waitress's own logger stays quiet.
+    logged = RequestLog(app, requests_log or state.LOG_DIR / request_log.FILE_NAME)
+    logged.watch()
     logging.getLogger("waitress").setLevel(logging.ERROR)
-    server = create_server(app, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
+    server = create_server(logged, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
                            connection_limit=1000, channel_timeout=300)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bound = int(server.effective_port)  # type: ignore[union-attr]
@@ -280,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detach-propagation", type=float, default=None,
                         help=f"seconds a detached principal still counts as attached (default: ${iot_detach.SETTING}, "
                              f"else {iot_detach.EMULATOR_SECONDS:g}; AWS: several seconds)")
+    parser.add_argument("--requests-log", type=Path, default=None,
+                        help=f"every request with its time (default: {state.LOG_DIR / request_log.FILE_NAME})")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.quotas, args.ready_file, args.thing_type_wait, args.detach_propagation)
+    serve(args.host, args.port, args.quotas, args.ready_file, args.thing_type_wait, args.detach_propagation,
+          args.requests_log)
     return 0
 
 
