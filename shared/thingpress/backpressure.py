@@ -9,13 +9,25 @@ the queue longer than its retention would expire unseen.
 The window
 ----------
 So the import queue holds at most a **window** of work: ``window_minutes`` (the
-setting ``THINGPRESS_IMPORT_WINDOW_MINUTES``, default 10) times the importer's
+setting ``THINGPRESS_IMPORT_WINDOW_MINUTES``, default 1) times the importer's
 certificate rate, the slowest IoT API of its budget (``THINGPRESS_IOT_TPS``, the
 importer's own setting; the stack passes both to the providers):
 
-    window = floor(window_minutes * 60 * min(iot_tps.values()))     # 6,000 by default
+    window = floor(window_minutes * 60 * min(iot_tps.values()))     # 600 by default
 
 This module is the one place that computes it (:func:`window_for`).
+
+Why one minute: a manifest uploaded behind a large one waits for about one window of
+the large one's queued work (below), so the window *is* the wait: at the default
+budget a 40-certificate manifest behind a 100,000-certificate one finishes in about
+a minute (58.7 s measured by ``tests/benchmarks/bench_fairness.py``, goal 90 s; the
+earlier default of 10 minutes made one wait 284 s behind a mere 3,000 certificates, 40x
+its time alone). A smaller window would starve the importer: a paused manifest
+refills when a quarter of its share is free, so the queue must hold the work
+the importer does while a provider wakes up, reads and sends (seconds); at one minute a
+refill starts with three quarters of a minute still queued, and the importer stays at its
+budget (``importer_saturation`` in the same benchmark, goal 0.95). The window scales with
+the budget in certificates, not in time: one minute at 100/s is 6,000.
 
 A fair share
 ------------
@@ -87,8 +99,8 @@ What the bound assumes, stated plainly:
   one before it read and before it checkpointed (tests/unit/provider/
   test_backpressure_index_lag.py). ``k`` is at most the providers' concurrency: one
   invocation per manifest (its lease), 2 per vendor (``PROVIDER_MAX_CONCURRENCY``),
-  4 vendors: 8, so at most about 2.7 windows (16,307 certificates for the default
-  6,000), under 3 days at the largest window (1,440 minutes).
+  4 vendors: 8, so at most about 2.7 windows (1,630 certificates for the default
+  600), under 3 days at the largest window (1,440 minutes).
 * **Index lag.** The ``by_state`` index is eventually consistent: "Queries on global
   secondary indexes support eventual consistency only", and a write reaches the index
   "within a fraction of a second, under normal conditions" (DynamoDB developer guide,
@@ -106,7 +118,7 @@ What the bound assumes, stated plainly:
   lags its indexes as AWS does (``thingpress_cli/local/index_lag.py``).
 * The drain rate is the configured budget. If IoT answers slower (another tenant
   uses the quota), a window's work takes longer by that factor: at a tenth of the
-  budget the default window still drains in under two hours.
+  budget the default window still drains in ten minutes.
 * ``outstanding`` of a manifest whose messages were lost stays above 0 and holds
   window room until the watchdog marks it ``STALLED`` (stalled manifests are not
   counted): the window shrinks for a while, it never overflows.
@@ -120,7 +132,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: the default of ``THINGPRESS_IMPORT_WINDOW_MINUTES``.
-DEFAULT_WINDOW_MINUTES = 10.0
+DEFAULT_WINDOW_MINUTES = 1.0
 #: the largest window the stack accepts: a day of work, well within the queue's 14-day retention.
 MAX_WINDOW_MINUTES = 1440.0
 #: the smallest share of the window a manifest gets, however many are in flight (one import batch),

@@ -13,7 +13,8 @@ SQS event, then every continuation it sends), so CPU seconds and the peak RSS
 * ``peak_rss_mib_1m`` / ``peak_rss_mib_10k``: the provider process's peak RSS for one
   pass over the 1,000,000- and the 10,000-certificate generated manifest, and
   ``peak_rss_growth`` = 1m / 10k - 1;
-* ``fairness_ratio`` / ``backlog_over_window``: bench_fairness.py on the local deployment.
+* ``fairness_default_seconds`` / ``importer_saturation`` / ``backlog_over_window``: bench_fairness.py on the
+  local deployment at its defaults.
 
 Every figure with a goal (``goals.SCALE``, issue 13) is judged: a missed goal is printed
 by name and the exit status is 1 (after docs/scale.md and docs/scale.json are written).
@@ -374,14 +375,17 @@ def table(figures: dict[str, Any], sizes: dict[str, int]) -> str:
         ("peak_rss_growth", f"{figures['peak_rss_growth']:+.3f}", goal("peak_rss_growth"),
          f"peak RSS at N={sizes['generated']:,} over N={sizes['small']:,}, minus 1"),
     ]
-    if "fairness_ratio" in figures:
+    if "fairness_default_seconds" in figures:
         rows += [
-            ("fairness_ratio", f"{figures['fairness_ratio']:.2f}", goal("fairness_ratio"),
-             f"40 certificates 5 s behind 4,000 (local deployment): {figures['fairness_small_seconds']:.1f} s, "
-             f"alone {figures['fairness_small_alone_seconds']:.1f} s"),
+            ("fairness_default_seconds", f"{figures['fairness_default_seconds']:.1f}", goal("fairness_default_seconds"),
+             f"40 certificates 5 s behind {figures['big_certificates']:,.0f} (local deployment, the defaults: "
+             f"window {figures['fairness_default_window_minutes']:g} min); alone "
+             f"{figures['fairness_small_alone_seconds']:.1f} s"),
+            ("importer_saturation", f"{figures['importer_saturation']:.3f}", goal("importer_saturation"),
+             "certificates finished per second over the same seconds / the budget"),
             ("backlog_over_window", f"{figures['backlog_over_window']:.2f}", goal("backlog_over_window"),
              f"largest import-queue depth during the fairness run / the window "
-             f"({figures['window_certificates']:.0f} certificates, {figures['window_minutes']:g} min)"),
+             f"({figures['window_certificates']:.0f} certificates)"),
         ]
     widths = [max(len(r[i]) for r in rows + [("figure", "value", "goal", "measured")]) for i in range(4)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(("figure", "value", "goal", "measured"), widths, strict=True))
@@ -415,18 +419,16 @@ load average {load:.1f} at the start.
 * Manifests: generated, {big:,} distinct certificates (one template, each with its own serial and
   CN); Microchip, {microchip:,} entries each signed with ES256 and verified on import.
 
-* **Fairness and backlog** (`tests/benchmarks/bench_fairness.py`, on the local deployment, the
-  emulator in quota mode at AWS's default IoT rates): a 40-certificate manifest uploaded 5 s after
-  a 4,000-certificate one, against its time alone; the import queue's largest depth over the
-  backpressure window. A small manifest waits for about one window of the large one's work, so the
-  ratio is about (window / rate + alone) / alone: the run's window is 0.1 minutes of the budget
-  (60 certificates, 6 s at 10/s; the default setting is 10 minutes, for which a small manifest
-  behind a large one waits up to about 10 minutes, not the large one's whole import).
+* **Fairness and backlog** (`tests/benchmarks/bench_fairness.py`, on the local deployment at the
+  shipped defaults, the emulator in quota mode at AWS's default IoT rates): a 40-certificate
+  manifest uploaded 5 s after a 100,000-certificate one; the importer's rate meanwhile against its
+  budget; the import queue's largest depth over the backpressure window. A small manifest waits
+  for about one window of the large one's work: the default window is 1 minute of the budget.
 
 Goals (issue 13, `tests/benchmarks/goals.py`; `make bench-scale` exits 1 naming any it misses):
 overhead at most {goal_overhead:g} for both; peak RSS at most {goal_rss:g} MiB at N = 1,000,000 and
-within {goal_growth:.0%} of the figure at N = 10,000; the small manifest at most {goal_fairness:g}x its
-time alone; the backlog at most {goal_backlog:g} windows.
+within {goal_growth:.0%} of the figure at N = 10,000; the small manifest within {goal_fairness:g} s, the
+importer at {goal_saturation:g} of its budget or more; the backlog at most {goal_backlog:g} windows.
 """
 
 
@@ -490,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpus=os.cpu_count(), load=load, table=text,
         big=args.big, microchip=args.microchip, goal_overhead=goals.SCALE["resume_overhead_generated"][1],
         goal_rss=goals.SCALE["peak_rss_mib_1m"][1], goal_growth=goals.SCALE["peak_rss_growth"][1],
-        goal_fairness=goals.SCALE["fairness_ratio"][1], goal_backlog=goals.SCALE["backlog_over_window"][1]))
+        goal_fairness=goals.SCALE["fairness_default_seconds"][1],
+        goal_saturation=goals.SCALE["importer_saturation"][1], goal_backlog=goals.SCALE["backlog_over_window"][1]))
     print("wrote docs/scale.md and docs/scale.json")
     status = goals.exit_status(figures, goals.SCALE)
     print("goals met" if status == 0 else "goals NOT met")

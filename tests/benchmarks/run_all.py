@@ -3,7 +3,9 @@
 Writes ``docs/benchmarks.md`` (table + what limits each figure), ``docs/benchmarks.png``
 (plot) and ``docs/benchmarks.json`` (figures, incl. ``pipeline_over_floor``,
 ``quota_ratio_default``, ``quota_ratio_raised``, ``lost_certificates``,
-``conflicts_per_1000``, ``quota_ratio_with_conflicts``).
+``conflicts_per_1000``, ``quota_ratio_with_conflicts``, and bench_fairness.py's figures at the
+shipped defaults: ``fairness_default_seconds``, ``fairness_default_window_minutes``,
+``importer_saturation``, ``backlog_over_window``).
 
 A missed goal (``GOALS``, which is ``goals.BENCH``: the pipeline and quota ratios, lost
 certificates, every handler's cold import from the deployed zips, concurrent CreateFunction calls on a fresh
@@ -119,6 +121,7 @@ def test_phase(args: argparse.Namespace, figures: dict[str, Any], run: Any = sub
 
 
 def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    import bench_fairness
     from bench_pipeline import UNLIMITED, conflicts, floor, pipeline, quota, set_importer_budget
 
     from thingpress.settings import DEFAULT_IOT_TPS
@@ -168,6 +171,9 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     figures["quota_with_conflicts_dlq_messages"] = contended.extra["dlq_messages"]
     lost += contended.extra["lost"] + contended.extra["failed"]
     figures["lost_certificates"] = lost
+    # Fairness at the shipped defaults (issue 23): the importer back at its default budget.
+    set_importer_budget(deployment, dict(DEFAULT_IOT_TPS))
+    figures.update(bench_fairness.measure(deployment))
     set_importer_budget(deployment, UNLIMITED)
     if not args.keep:
         commands.down()
@@ -235,6 +241,14 @@ def markdown(figures: dict[str, Any]) -> str:
         rows.append(("Cold import, slowest handler (from the deployed zips, median CPU)",
                      f"{cold[slowest]:.0f} ms ({slowest})",
                      f"goal {goal_text(goals.cold_import_figure(slowest))} ms for every handler (cold_import below)"))
+    if "fairness_default_seconds" in figures:
+        rows.append((f"Fairness at the defaults (40 certificates 5 s behind {figures['big_certificates']:,.0f}, "
+                     f"window {figures['fairness_default_window_minutes']:g} min)",
+                     f"**{figures['fairness_default_seconds']} s** (alone {figures['fairness_small_alone_seconds']} s); "
+                     f"importer at {figures['importer_saturation']} of its budget; backlog "
+                     f"{figures['backlog_over_window']} windows",
+                     f"goals {goal_text('fairness_default_seconds')} s, {goal_text('importer_saturation')}, "
+                     f"{goal_text('backlog_over_window')}: the small one waits about one window of the large one's work"))
     if "make_test_seconds" in figures:
         rows.append(("`make test` wall time", f"{figures['make_test_seconds']} s", f"goal {goal_text('make_test_seconds')} s (deploy included)"))
     if "make_test_unit_seconds" in figures:

@@ -68,7 +68,7 @@ def test_every_error_is_collected_one_line_each():
 
 
 def test_the_import_window_is_minutes_within_a_day():
-    assert StackConfig.from_env({**BASE}).import_window_minutes == 10
+    assert StackConfig.from_env({**BASE}).import_window_minutes == 1
     assert StackConfig.from_env({**BASE, "THINGPRESS_IMPORT_WINDOW_MINUTES": "0.25"}).import_window_minutes == 0.25
     for bad in ("0", "-3", "1441", "soon", "nan"):
         with pytest.raises(ConfigError, match="THINGPRESS_IMPORT_WINDOW_MINUTES: must be a number of minutes, "

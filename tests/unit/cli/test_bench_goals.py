@@ -25,20 +25,22 @@ def missed(err: str) -> list[str]:
 # -- bench_fairness.py ------------------------------------------------------------------------
 
 
-def fairness(ratio: float = 2.1, backlog: float = 1.0) -> dict[str, float]:
-    return {"fairness_small_seconds": round(4.5 * ratio, 1), "fairness_small_alone_seconds": 4.5,
-            "fairness_ratio": ratio, "backlog_over_window": backlog, "backlog_max": 60 * backlog,
-            "window_certificates": 60.0, "window_minutes": 0.1}
+def fairness(seconds: float = 68.0, saturation: float = 0.98, backlog: float = 1.0) -> dict[str, float]:
+    return {"fairness_default_seconds": seconds, "fairness_default_window_minutes": 1.0,
+            "fairness_small_alone_seconds": 6.0, "fairness_ratio": round(seconds / 6.0, 2),
+            "importer_saturation": saturation, "backlog_over_window": backlog, "backlog_max": 600 * backlog,
+            "window_certificates": 600.0, "big_certificates": 100_000.0}
 
 
 @pytest.mark.parametrize(("figures", "named"), [
     (fairness(), []),
-    (fairness(ratio=3.0, backlog=1.1), []),
-    (fairness(ratio=3.4), ["goal missed: fairness_ratio = 3.4 (goal <= 3)"]),
+    (fairness(seconds=90.0, saturation=0.95, backlog=1.1), []),
+    (fairness(seconds=284.0), ["goal missed: fairness_default_seconds = 284.0 (goal <= 90)"]),
+    (fairness(saturation=0.9), ["goal missed: importer_saturation = 0.9 (goal >= 0.95)"]),
     (fairness(backlog=1.25), ["goal missed: backlog_over_window = 1.25 (goal <= 1.1)"]),
 ])
 def test_bench_fairness_exits_1_naming_a_missed_goal(monkeypatch, capsys, figures, named):
-    monkeypatch.setattr(bench_fairness, "measure", lambda window_minutes: dict(figures))
+    monkeypatch.setattr(bench_fairness, "measure", lambda big_count: dict(figures))
 
     assert bench_fairness.main([]) == (1 if named else 0)
 

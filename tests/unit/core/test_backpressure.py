@@ -17,10 +17,10 @@ def summary(outstanding: int = 0, **extra: object) -> dict[str, object]:
     return {"manifest_id": "m", "outstanding": outstanding, **extra}
 
 
-def test_the_default_window_is_ten_minutes_of_the_slowest_api():
+def test_the_default_window_is_one_minute_of_the_slowest_api():
     window = window_for(backpressure.DEFAULT_WINDOW_MINUTES, DEFAULT_IOT_TPS)
-    # RegisterCertificateWithoutCA: 10/s is the slowest default: 10 * 60 * 10.
-    assert window == Window(size=6000, rate=10.0)
+    # RegisterCertificateWithoutCA: 10/s is the slowest default: 1 * 60 * 10.
+    assert window == Window(size=600, rate=10.0)
     assert window_for(2, {**DEFAULT_IOT_TPS, "AttachPolicy": 2.5}) == Window(size=300, rate=2.5)
     assert window_for(0.25, {"RegisterCertificateWithoutCA": 10}) == Window(size=150, rate=10)
     assert window_for(0, DEFAULT_IOT_TPS) is None
@@ -28,7 +28,7 @@ def test_the_default_window_is_ten_minutes_of_the_slowest_api():
 
 
 def test_the_setting_is_read_from_the_environment_and_refused_when_not_minutes():
-    assert FunctionSettings.from_env({"THINGPRESS_AUDIT_TABLE": "t"}).import_window_minutes == 10.0
+    assert FunctionSettings.from_env({"THINGPRESS_AUDIT_TABLE": "t"}).import_window_minutes == 1.0
     env = {"THINGPRESS_AUDIT_TABLE": "t", "THINGPRESS_IMPORT_WINDOW_MINUTES": "0.5"}
     assert FunctionSettings.from_env(env).import_window_minutes == 0.5
     for bad in ("-1", "ten", "nan", "inf"):
