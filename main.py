@@ -23,6 +23,8 @@ def main() -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     from stacks.guards import GuardError
     from stacks.stack import ThingpressStack
 

@@ -78,8 +78,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from thingpress import backpressure, patterns, settings, thing_names
 from thingpress.vendors import microchip
@@ -186,6 +188,9 @@ class StackConfig:
     audit_retention_days: int = 365
     tags: Mapping[str, str] = field(default_factory=dict)
     signers: tuple[Signer, ...] = ()
+    #: what synth prints as warnings and goes on: trusted Microchip signers expired or expiring
+    #: within 90 days (``microchip.signer_notices``).
+    warnings: tuple[str, ...] = ()
 
     @property
     def names(self) -> Names:
@@ -206,7 +211,10 @@ class StackConfig:
         return self.runtime.removeprefix("python")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, context_env: str | None = None) -> StackConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, context_env: str | None = None,
+                 now: datetime | None = None) -> StackConfig:
+        """The configuration from ``environ`` (default the process environment); ``now`` (default the
+        current time) judges the trusted signers' expiry."""
         env = os.environ if environ is None else environ
         errors: list[str] = []
 
@@ -372,7 +380,7 @@ class StackConfig:
         architecture = choice("THINGPRESS_LAMBDA_ARCHITECTURE", defaults.ARCHITECTURES, defaults.DEFAULT_ARCHITECTURE)
         log_retention = _retention(get("THINGPRESS_LOG_RETENTION_DAYS"), errors)
         audit_retention = integer(settings.AUDIT_RETENTION_DAYS, 365, 1, 3650)
-        signers = _signers(env, errors)
+        signers, signer_certificates = _signers(env, errors)
         if errors:
             raise ConfigError(errors)
         return cls(
@@ -388,6 +396,7 @@ class StackConfig:
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,
             tags=tags, signers=signers,
+            warnings=tuple(microchip.signer_notices(signer_certificates, now or datetime.now(UTC))),
         )
 
 
@@ -421,17 +430,19 @@ def _policy_document(value: str, errors: list[str]) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
-def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[Signer, ...]:
+def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[tuple[Signer, ...], list[x509.Certificate]]:
+    """The signer files to upload, and their certificates."""
     name = "THINGPRESS_MICROCHIP_SIGNERS_DIR"
     raw = env.get(name, "").strip()
     if raw.lower() == "none":
-        return ()
+        return (), []
     folder = Path(raw) if raw else DEFAULT_SIGNERS_DIR
     if not folder.is_dir():
         if raw:
             errors.append(f"{name}: {raw} is not a folder")
-        return ()
+        return (), []
     out: list[Signer] = []
+    read: list[x509.Certificate] = []
     for path in microchip.signer_paths(folder):
         if not re.match(r"^[A-Za-z0-9._\-]+$", path.name):
             errors.append(f"{name}: {path.name}: file name must be [A-Za-z0-9._-] (it becomes an S3 key)")
@@ -449,6 +460,7 @@ def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[Signer, ...]:
         pem = data.decode("ascii") if _PEM_CERT.encode() in data else "".join(
             c.public_bytes(Encoding.PEM).decode("ascii") for c in certificates)
         out.append(Signer(path.name, pem))
+        read.extend(certificates)
     if not out and not any(e.startswith(name) for e in errors):
         errors.append(f"{name}: {raw or folder} holds no certificate files")
-    return tuple(out)
+    return tuple(out), read

@@ -36,7 +36,13 @@ registered or not (see ``thingpress.importer``).
     {"file", "vendor", "entries", "new", "already_registered", "thing_conflict", "refused",
      "duplicates", "backlog", "eta_seconds", "refusals": [{"position", "reason"}],
      "conflicts": [{"position", "thing_name", "principals"}],
-     "registered": [{"position", "thing_name", "certificate_id", "status"}]}
+     "registered": [{"position", "thing_name", "certificate_id", "status"}],
+     "signer_notices": ["..."]}
+
+For a Microchip manifest, ``signer_notices`` (printed as ``warning:`` lines) names each
+trusted signer that has expired or expires within 90 days
+(``thingpress.vendors.microchip.signer_notices``): entries signed after a signer's end are
+refused, so its successor must be configured in time.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +63,7 @@ from thingpress.manifest import Tally, scan
 from thingpress.records import Certificate, ManifestError
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle, error_code
-from thingpress.vendors import VENDORS, ParseOptions, parse_manifest
+from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest
 from thingpress_cli import inspect as inspect_cmd
 from thingpress_cli.deployment import Deployment, DeploymentError
 
@@ -166,20 +173,25 @@ class Plan:
     registered: list[dict[str, Any]] = field(default_factory=list)
     backlog: int = 0
     eta: float = 0.0
+    #: trusted Microchip signers expired or expiring within 90 days (``microchip.signer_notices``).
+    signer_notices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file, "vendor": self.vendor, "entries": self.tally.entries, **self.counts,
             "refused": self.tally.rejected, "duplicates": self.tally.duplicates, "backlog": self.backlog,
             "eta_seconds": self.eta, "refusals": list(self.tally.errors), "conflicts": self.conflicts,
-            "registered": self.registered,
+            "registered": self.registered, "signer_notices": self.signer_notices,
         }
 
 
 def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProbe, settings: FunctionSettings,
-              backlog: int, on_certificate: Callable[[], None] = lambda: None) -> Plan:
-    """Parse ``path`` and classify every distinct accepted certificate against the account."""
+              backlog: int, on_certificate: Callable[[], None] = lambda: None, now: datetime | None = None) -> Plan:
+    """Parse ``path`` and classify every distinct accepted certificate against the account; for a Microchip
+    manifest, note the trusted signers expired or expiring soon (at ``now``, default the current time)."""
     plan = Plan(str(path), vendor, backlog=backlog)
+    if vendor == "microchip":
+        plan.signer_notices = microchip.signer_notices(options.microchip_signers, now or datetime.now(UTC))
     for cert in _certificates(path, vendor, options, plan.tally):
         finding = probe.classify(cert)
         plan.counts[finding.klass] += 1
@@ -229,6 +241,8 @@ def _print(plan: Plan) -> None:
     print(f"  duplicates          {plan.tally.duplicates}  (same certificate earlier in the file)")
     print(f"eta: {format_duration(plan.eta)} at the deployed IoT budget "
           f"({plan.tally.accepted} certificates behind {plan.backlog} queued)")
+    for notice in plan.signer_notices:
+        print(f"warning: {notice}")
     for title, rows, show in (
         ("thing conflicts", plan.conflicts,
          lambda r: f"{r['position']}: thing {r['thing_name']} has certificate "

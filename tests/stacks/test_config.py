@@ -161,6 +161,20 @@ def test_a_der_signer_is_uploaded_pem_encoded(tmp_path):
     assert [(s.file_name, s.pem.encode()) for s in cfg.signers] == [("signer.cer", SIGNER_PEM)]
 
 
+def test_a_trusted_signer_that_expires_within_90_days_is_a_synth_warning(tmp_path):
+    from datetime import UTC, datetime
+
+    env = signers_dir(tmp_path, **{"a.crt": SIGNER_PEM})  # valid until 2035-12-30
+    assert StackConfig.from_env(env, now=datetime(2035, 9, 1, tzinfo=UTC)).warnings == ()
+    assert StackConfig.from_env(env, now=datetime(2035, 12, 1, tzinfo=UTC)).warnings == (
+        "trusted Microchip signer 'thingpress stack test Microchip signer (not trusted anywhere)' expires on "
+        "2035-12-30 (in 29 days): add its successor before manifests signed after that arrive",)
+    late = StackConfig.from_env(env, now=datetime(2036, 1, 2, tzinfo=UTC))
+    assert late.warnings == ("trusted Microchip signer 'thingpress stack test Microchip signer (not trusted "
+                             "anywhere)' expired on 2035-12-30: entries it signed after that are refused",)
+    assert [s.file_name for s in late.signers] == ["a.crt"]  # a warning: still uploaded, synth goes on
+
+
 def test_vendor_prefixes():
     assert vendor_prefix("infineon") == "incoming/infineon/"
     with pytest.raises(ValueError, match="unknown vendor"):

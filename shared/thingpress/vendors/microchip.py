@@ -126,6 +126,38 @@ def index_signers(signers: Iterable[x509.Certificate]) -> dict[str, list[Signer]
     return index
 
 
+#: how far ahead a trusted signer's end of validity is announced (``thingpress plan``, the stack's
+#: settings check at synth).
+SIGNER_NOTICE_DAYS = 90
+
+
+def signer_name(cert: x509.Certificate) -> str:
+    """A signer as people name it: its subject's common name (else the whole subject)."""
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+def signer_notices(signers: Iterable[x509.Certificate], now: datetime,
+                   within_days: int = SIGNER_NOTICE_DAYS) -> list[str]:
+    """One line per trusted signer that has expired, or expires within ``within_days`` of ``now``.
+
+    An expired signer still verifies what it signed while valid (validity is judged at each
+    entry's ``provisioningTimestamp``), but a manifest signed after its end is refused entry by
+    entry: the vendor's new signer certificate is then needed (``THINGPRESS_MICROCHIP_SIGNERS_DIR``).
+    """
+    notices = []
+    for cert in sorted(signers, key=lambda c: c.not_valid_after_utc):
+        ends = cert.not_valid_after_utc
+        days = (ends - now).days
+        if ends <= now:
+            notices.append(f"trusted Microchip signer {signer_name(cert)!r} expired on {ends:%Y-%m-%d}: "
+                           "entries it signed after that are refused")
+        elif days < within_days:
+            notices.append(f"trusted Microchip signer {signer_name(cert)!r} expires on {ends:%Y-%m-%d} "
+                           f"(in {days} days): add its successor before manifests signed after that arrive")
+    return notices
+
+
 def is_signer_file(name: str) -> bool:
     """Whether a file (or S3 key) of this name is a signer certificate file (``SIGNER_SUFFIXES``)."""
     return name.lower().endswith(SIGNER_SUFFIXES)

@@ -104,3 +104,24 @@ def test_bad_file_and_missing_deployment_exit_2(cloud, tmp_path, capsys, monkeyp
 def test_read_budget_defaults_low_and_can_be_raised():
     assert plan_cmd.probe_tps(None) == plan_cmd.PROBE_TPS
     assert plan_cmd.probe_tps(10) == {"DescribeCertificate": 10, "ListThingPrincipals": 10, "DescribeThing": 40}
+
+
+def test_a_microchip_plan_warns_of_a_trusted_signer_that_expires_soon(cloud, tmp_path, capsys):
+    from cryptography.hazmat.primitives import serialization
+
+    signer = factories.microchip_signer(not_after=factories.at(30), name="signer expiring")
+    signers = tmp_path / "signers"
+    signers.mkdir()
+    (signers / "expiring.crt").write_bytes(signer.certificate.public_bytes(serialization.Encoding.PEM))
+    path = tmp_path / "m.json"
+    path.write_bytes(factories.microchip_manifest_for(factories.devices(2, prefix="Sig-"), signer))
+    ends = signer.certificate.not_valid_after_utc
+
+    report = plan_json(capsys, str(path), "--signers", str(signers))
+
+    assert report["new"] == 2
+    assert report["signer_notices"] == [
+        f"trusted Microchip signer 'signer expiring' expires on {ends:%Y-%m-%d} (in 29 days): add its successor "
+        "before manifests signed after that arrive"]
+    assert main(["plan", str(path), "--signers", str(signers)]) == 0
+    assert f"warning: {report['signer_notices'][0]}\n" in capsys.readouterr().out

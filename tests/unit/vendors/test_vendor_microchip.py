@@ -12,7 +12,7 @@ import pytest
 
 from thingpress.manifest import Tally, scan
 from thingpress.records import Certificate, ManifestError, Refusal
-from thingpress.vendors import ParseOptions, parse_manifest
+from thingpress.vendors import ParseOptions, microchip, parse_manifest
 from thingpress.vendors.microchip import b64url, index_signers
 
 
@@ -225,3 +225,20 @@ def test_a_signer_file_is_refused_with_its_name_and_reason(signer, tmp_path, nam
     with pytest.raises(SignerFileError) as caught:
         load_signers(tmp_path)
     assert isinstance(caught.value, Refused) and caught.value.reason.startswith(reason)
+
+
+# -- signer notices (thingpress plan, the stack's settings check) --------------------------------
+
+
+def test_signer_notices_name_the_expired_and_the_expiring_within_90_days_only():
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    expired = factories.microchip_signer(not_after=datetime(2026, 4, 30, 23, 0, tzinfo=UTC), name="old signer")
+    soon = factories.microchip_signer(not_after=datetime(2026, 7, 18, tzinfo=UTC), name="signer 4")
+    later = factories.microchip_signer(not_after=datetime(2026, 7, 31, tzinfo=UTC), name="signer 5")  # 91 days
+
+    notices = microchip.signer_notices([later.certificate, soon.certificate, expired.certificate], now)
+
+    assert notices == [
+        "trusted Microchip signer 'old signer' expired on 2026-04-30: entries it signed after that are refused",
+        "trusted Microchip signer 'signer 4' expires on 2026-07-18 (in 78 days): add its successor before "
+        "manifests signed after that arrive"]
