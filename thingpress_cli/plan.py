@@ -10,7 +10,10 @@ throttled (:data:`PROBE_TPS`):
   so). The importer, rollback and reconcile use the id AWS returns; a plan registers
   nothing, so AWS returns none here (``ListCertificates`` would page through the
   whole account);
-* ``DescribeThing(thingName)`` and, if the thing exists, ``ListThingPrincipals``.
+* ``DescribeThing(thingName)`` and, if the thing exists, ``ListThingPrincipals``, with the
+  name the deployment's providers give the thing (its outputs' ``thing_name_template`` and
+  ``thing_name_prefix``: ``pr7-<name>`` in a preview environment); an entry whose name is no
+  valid thing name is refused, as the provider refuses it.
 
 Each certificate falls in exactly one class, checked in this order:
 
@@ -51,7 +54,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,9 +62,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from thingpress import importer
-from thingpress.manifest import Tally, scan
-from thingpress.records import Certificate, ManifestError
+from thingpress.manifest import Scanned, Tally, scan
+from thingpress.records import Certificate, ManifestError, Refusal
 from thingpress.settings import FunctionSettings
+from thingpress.thing_names import ThingNameError, ThingNameTemplate
 from thingpress.throttle import Throttle, error_code
 from thingpress.vendors import VENDORS, ParseOptions, microchip, parse_manifest
 from thingpress_cli import inspect as inspect_cmd
@@ -186,13 +190,18 @@ class Plan:
 
 
 def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProbe, settings: FunctionSettings,
-              backlog: int, on_certificate: Callable[[], None] = lambda: None, now: datetime | None = None) -> Plan:
+              backlog: int, on_certificate: Callable[[], None] = lambda: None, now: datetime | None = None,
+              names: ThingNameTemplate | None = None) -> Plan:
     """Parse ``path`` and classify every distinct accepted certificate against the account; for a Microchip
-    manifest, note the trusted signers expired or expiring soon (at ``now``, default the current time)."""
+    manifest, note the trusted signers expired or expiring soon (at ``now``, default the current time).
+
+    ``names``: how the deployment names things (its outputs' template and prefix; default the
+    vendor's names as they are): each thing is looked up by the name the providers give it, and an
+    entry whose name is no valid thing name is refused as they refuse it."""
     plan = Plan(str(path), vendor, backlog=backlog)
     if vendor == "microchip":
         plan.signer_notices = microchip.signer_notices(options.microchip_signers, now or datetime.now(UTC))
-    for cert in _certificates(path, vendor, options, plan.tally):
+    for cert in _certificates(path, vendor, options, plan.tally, names or ThingNameTemplate()):
         finding = probe.classify(cert)
         plan.counts[finding.klass] += 1
         if finding.klass == THING_CONFLICT:
@@ -206,12 +215,23 @@ def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProb
     return plan
 
 
-def _certificates(path: Path, vendor: str, options: ParseOptions, tally: Tally) -> Iterator[Certificate]:
+def _certificates(path: Path, vendor: str, options: ParseOptions, tally: Tally,
+                  names: ThingNameTemplate) -> Iterator[Certificate]:
+    """The distinct accepted certificates, each with the thing name the deployment's providers give it."""
     with path.open("rb") as stream:
         for scanned in scan(parse_manifest(vendor, stream, options)):
+            entry = scanned.entry
+            if isinstance(entry, Certificate) and not scanned.is_duplicate:
+                try:
+                    entry = replace(entry, thing_name=names.render(
+                        vendor=vendor, name=entry.thing_name, fingerprint=entry.fingerprint,
+                        certificate_pem=entry.certificate_pem))
+                except ThingNameError as exc:  # the provider refuses it so (thingpress.provider)
+                    scanned = Scanned(Refusal(entry.position, exc.reason, thing_name=entry.thing_name,
+                                              fingerprint=entry.fingerprint, kind="thing_name"))
             tally.add(scanned)
             if isinstance(scanned.entry, Certificate) and not scanned.is_duplicate:
-                yield scanned.entry
+                yield entry
 
 
 def format_duration(seconds: float) -> str:
@@ -267,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
         backlog = deployment.import_backlog()
         probe = AccountProbe(deployment.client("iot"), Throttle(probe_tps(args.read_tps)))
         with _progress(not args.json) as tick:
-            plan = make_plan(path, vendor, options, probe, settings, backlog, tick)
+            plan = make_plan(path, vendor, options, probe, settings, backlog, tick, names=deployment.thing_names())
     except (inspect_cmd.OptionsError, DeploymentError) as exc:
         print(f"thingpress plan: {path}: {exc}", file=sys.stderr)
         return 2

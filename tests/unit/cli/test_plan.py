@@ -125,3 +125,25 @@ def test_a_microchip_plan_warns_of_a_trusted_signer_that_expires_soon(cloud, tmp
         "before manifests signed after that arrive"]
     assert main(["plan", str(path), "--signers", str(signers)]) == 0
     assert f"warning: {report['signer_notices'][0]}\n" in capsys.readouterr().out
+
+
+def test_things_are_looked_up_by_the_names_the_deployment_gives_them(cloud, tmp_path):
+    """A preview environment prefixes thing names (pr7-): its plan finds pr7-<name>'s conflict, not <name>'s."""
+    from thingpress.thing_names import ThingNameTemplate
+
+    devs = factories.devices(2, prefix="Named-")
+    other = factories.devices(1, prefix="Elsewhere-")[0]
+    cert = cloud.iot.register_certificate_without_ca(certificatePem=factories.certificate_pem(other), status="ACTIVE")
+    cloud.iot.create_thing(thingName=f"pr7-{devs[1].name}")
+    cloud.iot.attach_thing_principal(thingName=f"pr7-{devs[1].name}", principal=cert["certificateArn"])
+    path = tmp_path / "m.txt"
+    path.write_bytes(factories.generated_manifest(devs))
+    probe = plan_cmd.AccountProbe(cloud.iot)
+    settings = cloud.deployment.importer_settings()
+
+    plan = plan_cmd.make_plan(path, "generated", plan_cmd.ParseOptions(), probe, settings, 0,
+                              names=ThingNameTemplate(prefix="pr7-"))
+
+    assert (plan.counts[plan_cmd.NEW], plan.counts[plan_cmd.THING_CONFLICT]) == (1, 1)
+    assert plan.conflicts == [{"position": 2, "thing_name": f"pr7-{devs[1].name}",
+                               "principals": [cert["certificateArn"]]}]
