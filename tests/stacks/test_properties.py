@@ -243,7 +243,7 @@ def test_providers_get_the_import_window_and_the_importers_own_budget(aws_json):
     index_arn = f"{ref('aws_dynamodb_table', table_id, 'arn')}/index/{audit.INDEX_BY_STATE}"
     for fn in providers:
         env = fn["environment"]["variables"]
-        assert (env[settings.IOT_TPS], env[settings.IMPORT_WINDOW_MINUTES]) == (budget, "10")
+        assert (env[settings.IOT_TPS], env[settings.IMPORT_WINDOW_MINUTES]) == (budget, "1")
         # ... and may count the manifests in flight (the by_state index, nothing else of it).
         role = by_ref(aws_json, fn["role"])[1]
         doc = next(json.loads(p["policy"]) for p in resources(aws_json, "aws_iam_role_policy").values()
