@@ -52,19 +52,26 @@ class Run:
         return self.certificates / self.seconds if self.seconds else 0.0
 
 
-def set_importer_budget(deployment: Deployment, rates: dict[str, float], settle: float = 10.0,
-                        concurrency: int | None = None) -> None:
-    """Set the deployed importer's IoT budget (and the concurrency it is split over) and wait for the
-    runner to pick it up."""
+def set_budget(deployment: Deployment, rates: dict[str, float], settle: float = 10.0,
+               concurrency: int | None = None) -> None:
+    """Set the deployment's IoT budget as the stack sets ``THINGPRESS_IOT_TPS``: on the importer (with the
+    concurrency it is split over) and on every provider, which sizes the backpressure window from it
+    (``thingpress.backpressure``); then wait for the runner to pick it up. A budget raised on the importer
+    alone would leave the providers refilling a window sized and paced for the old one."""
     lam = deployment.client("lambda")
-    name = deployment.outputs.importer_function_name
-    env = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    wanted = {IOT_TPS: json.dumps(rates, sort_keys=True)}
-    if concurrency is not None:
-        wanted[IMPORT_CONCURRENCY] = str(concurrency)
-    if any(env.get(k) != v for k, v in wanted.items()):
-        env.update(wanted)
-        lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+    outputs = deployment.outputs
+    budget = {IOT_TPS: json.dumps(rates, sort_keys=True)}
+    changed = False
+    for name in [outputs.importer_function_name, *(v.function_name for v in outputs.vendors.values())]:
+        wanted = dict(budget)
+        if concurrency is not None and name == outputs.importer_function_name:
+            wanted[IMPORT_CONCURRENCY] = str(concurrency)
+        env = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        if any(env.get(k) != v for k, v in wanted.items()):
+            env.update(wanted)
+            lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+            changed = True
+    if changed:
         time.sleep(settle)
 
 
@@ -167,7 +174,7 @@ def quota(deployment: Deployment, count: int, rates: dict[str, float], workdir: 
     """Pipeline under the emulator's quota mode with the importer budget at the same rates."""
     endpoint = deployment.outputs.endpoint_url
     dlq_before = dlq_depth(deployment)
-    set_importer_budget(deployment, rates)
+    set_budget(deployment, rates)
     emulator.set_quotas(endpoint, rates)
     try:
         run = pipeline(deployment, count, workdir, name=name)
@@ -200,13 +207,13 @@ def conflicts(deployment: Deployment, count: int, rates: dict[str, float], workd
     deployed = ImporterShape.current(deployment)
     shape = ImporterShape.on_aws(rates, concurrency)
     shape.apply(deployment)
-    set_importer_budget(deployment, rates, concurrency=concurrency)
+    set_budget(deployment, rates, concurrency=concurrency)
     answered_before = sum(held["counts"].values())
     try:
         run = quota(deployment, count, rates, workdir, name="conflicts")
     finally:
         deployed.apply(deployment)
-        set_importer_budget(deployment, rates, concurrency=int(before_env or 1))
+        set_budget(deployment, rates, concurrency=int(before_env or 1))
     answered = sum(emulator.conflict_report(endpoint)["counts"].values()) - answered_before
     run.extra.update({"concurrency": concurrency, "batch_size": shape.batch_size, "timeout": shape.timeout,
                       "hold_ms": held["settings"]["hold_ms"], "conflicts": answered,

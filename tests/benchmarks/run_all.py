@@ -122,7 +122,7 @@ def test_phase(args: argparse.Namespace, figures: dict[str, Any], run: Any = sub
 
 def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     import bench_fairness
-    from bench_pipeline import UNLIMITED, conflicts, floor, pipeline, quota, set_importer_budget
+    from bench_pipeline import UNLIMITED, conflicts, floor, pipeline, quota, set_budget
 
     from thingpress.settings import DEFAULT_IOT_TPS
     from thingpress_cli.deployment import Deployment
@@ -136,7 +136,7 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     deployment = Deployment.load(suffix="local")
     work = Path(tempfile.mkdtemp(prefix="thingpress-bench-"))
 
-    set_importer_budget(deployment, UNLIMITED)
+    set_budget(deployment, UNLIMITED)
     floors, pipes, lost = [], [], 0
     for _ in range(args.repeat):
         floors.append(floor(deployment, args.count).rate)
@@ -171,10 +171,10 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     figures["quota_with_conflicts_dlq_messages"] = contended.extra["dlq_messages"]
     lost += contended.extra["lost"] + contended.extra["failed"]
     figures["lost_certificates"] = lost
-    # Fairness at the shipped defaults (issue 23): the importer back at its default budget.
-    set_importer_budget(deployment, dict(DEFAULT_IOT_TPS))
+    # Fairness at the shipped defaults (issue 23): the importer and providers back at the default budget.
+    set_budget(deployment, dict(DEFAULT_IOT_TPS))
     figures.update(bench_fairness.measure(deployment))
-    set_importer_budget(deployment, UNLIMITED)
+    set_budget(deployment, UNLIMITED)
     if not args.keep:
         commands.down()
 
