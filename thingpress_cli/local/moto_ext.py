@@ -173,6 +173,7 @@ from moto.core.routing import get_service_router
 from moto.core.utils import unix_time
 
 from thingpress_cli.local import iot_deletion, iot_detach, iot_rules, s3_rules, service_paths, sqs_move, sqs_rules
+from thingpress_cli.local.request_log import signing_service
 from thingpress_cli.local.conflicts import CONFLICTS_PATH, HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.faults import FAULTS_PATH, Faults
 from thingpress_cli.local.iam_conditions import condition_holds
@@ -195,16 +196,6 @@ TAG_OPERATIONS = frozenset({"TagResource", "UntagResource", "ListTagsForResource
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-
-def signing_service(environ: dict[str, Any]) -> str | None:
-    """The SigV4 service name of a request (``iot``, ``sqs``...), or None if unsigned."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    try:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
-        return scope.split("/")[3].lower()
-    except IndexError:
-        return None
 
 
 def iot_operation(environ: dict[str, Any]) -> str | None:

@@ -36,11 +36,19 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def signing_service(environ: dict[str, Any]) -> str | None:
+    """The SigV4 service name of a request (``iot``, ``sqs``...), or None if unsigned."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
+        return scope.split("/")[3].lower()
+    except IndexError:
+        return None
+
+
 def describe(environ: dict[str, Any]) -> tuple[str, str]:
     """(service, operation) of a request, from its signature scope and its target or path."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
-    service = parts[3].lower() if len(parts) > 3 else "-"
+    service = signing_service(environ) or "-"
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return service, target.rsplit(".", 1)[-1]
