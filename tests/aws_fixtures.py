@@ -236,6 +236,20 @@ def prepared_state(name: str) -> MotoState:
     return _PREPARED[name][1]
 
 
+def _left_behind(**_: Any) -> None:
+    raise AssertionError("a client hook registered by an earlier test is still there")
+
+
+def leave_failing_hooks(**clients: Any) -> None:
+    """Register on each kept client (keyword: its service) a ``before-call`` hook that fails every call.
+
+    The fixture-isolation tests leave these behind in one test; the next test's calls through
+    the same kept clients prove :func:`reset_clients` took them away.
+    """
+    for service, kept in clients.items():
+        kept.meta.events.register(f"before-call.{service}", _left_behind)
+
+
 def create_audit_table(client: Any, name: str = "thingpress-audit") -> str:
     """The audit table with the key schema and indexes documented in ``thingpress.audit``."""
     client.create_table(

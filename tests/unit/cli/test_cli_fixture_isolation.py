@@ -10,21 +10,15 @@ finds none of it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import factories
 import pytest
-from aws_fixtures import MotoState, prepared_state
+from aws_fixtures import MotoState, leave_failing_hooks, prepared_state
 from cli_cloud import IMPORTER, POLICY, THING_GROUP, Cloud
 
 from thingpress import settings as env
 
 #: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
 pytestmark = pytest.mark.xdist_group("fixture-isolation-cli")
-
-
-def _left_behind(**_: Any) -> None:
-    raise AssertionError("a client hook registered by an earlier test is still there")
 
 
 def _queues(cloud: Cloud) -> list[str]:
@@ -47,8 +41,7 @@ def test_a_test_leaves_an_import_messages_and_changed_resources_behind(cloud: Cl
     cloud.deployment.client("lambda").update_function_configuration(
         FunctionName=IMPORTER, Environment={"Variables": {"LEFT": "behind"}})
     cloud.deployment.client("iam").create_role(RoleName="left-behind", AssumeRolePolicyDocument="{}")
-    for name, client in (("iot", cloud.iot), ("sqs", cloud.sqs), ("s3", cloud.s3), ("dynamodb", cloud.dynamodb)):
-        client.meta.events.register(f"before-call.{name}", _left_behind)
+    leave_failing_hooks(iot=cloud.iot, sqs=cloud.sqs, s3=cloud.s3, dynamodb=cloud.dynamodb)
     cloud.s3.left_behind = True
 
     with pytest.raises(AssertionError, match="earlier test"):

@@ -10,20 +10,14 @@ in order) finds none of it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aws_fixtures import MotoState, prepared_state
+from aws_fixtures import MotoState, leave_failing_hooks, prepared_state
 from importer_helpers import POLICY, THING_GROUP, THING_TYPE, Aws, CallRecorder, MessageFactory
 
 from thingpress.audit import IMPORTED
 
 #: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
 pytestmark = pytest.mark.xdist_group("fixture-isolation-importer")
-
-
-def _left_behind(**_: Any) -> None:
-    raise AssertionError("a client hook registered by an earlier test is still there")
 
 
 def test_a_test_leaves_certificates_things_rows_resources_and_hooks_behind(aws: Aws, message: MessageFactory) -> None:
@@ -37,8 +31,7 @@ def test_a_test_leaves_certificates_things_rows_resources_and_hooks_behind(aws: 
     aws.iot.deprecate_thing_type(thingTypeName=THING_TYPE)
     aws.iot.update_thing_group(thingGroupName=THING_GROUP, thingGroupProperties={"thingGroupDescription": "changed"})
     CallRecorder(aws.dynamodb, "dynamodb")
-    for name, client in (("iot", aws.iot), ("dynamodb", aws.dynamodb)):
-        client.meta.events.register(f"before-call.{name}", _left_behind)
+    leave_failing_hooks(iot=aws.iot, dynamodb=aws.dynamodb)
     aws.iot.left_behind = True
 
     with pytest.raises(AssertionError, match="earlier test"):

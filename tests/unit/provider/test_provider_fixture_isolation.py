@@ -9,20 +9,14 @@ of them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aws_fixtures import MotoState, prepared_state
+from aws_fixtures import MotoState, leave_failing_hooks, prepared_state
 from botocore.exceptions import ClientError
 
 from thingpress import audit
 
 #: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
 pytestmark = pytest.mark.xdist_group("fixture-isolation-provider")
-
-
-def _left_behind(**_: Any) -> None:
-    raise AssertionError("a client hook registered by an earlier test is still there")
 
 
 def test_a_test_leaves_data_resources_settings_and_client_hooks_behind(aws) -> None:
@@ -43,8 +37,7 @@ def test_a_test_leaves_data_resources_settings_and_client_hooks_behind(aws) -> N
     aws.sqs.set_queue_attributes(QueueUrl=aws.import_queue, Attributes={"VisibilityTimeout": "0"})
     aws.sqs.create_queue(QueueName="left-behind")
     aws.sqs.delete_queue(QueueUrl=aws.manifest_queue)
-    for name, client in (("s3", aws.s3), ("sqs", aws.sqs), ("dynamodb", aws.dynamodb)):
-        client.meta.events.register(f"before-call.{name}", _left_behind)
+    leave_failing_hooks(s3=aws.s3, sqs=aws.sqs, dynamodb=aws.dynamodb)
     aws.sqs.left_behind = True
 
     with pytest.raises(AssertionError, match="earlier test"):
