@@ -127,9 +127,10 @@ local-status: $(VENV)/.installed
 deploy: install
 	$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
 
-# Teardown first (README: "Preview environments"): undo every import of the environment and
-# detach what AWS refuses to delete while attached; then cdktf destroy. The outputs come from
-# the stack's state (cdktf output), so a fresh checkout (the PR-close job) can tear down.
+# Teardown first (docs/operating.md: "Preview environments share an account"): undo every import
+# of the environment and detach what AWS refuses to delete while attached; then cdktf destroy. The
+# outputs come from the stack's state (cdktf output), so a fresh checkout (the PR-close job) can
+# tear down.
 destroy: install
 	$(TOOLENV); export DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3; \
 	mkdir -p build && \

@@ -1,4 +1,4 @@
-"""The GitHub workflows: actionlint-clean, and the preview lifecycle wired as the README says."""
+"""The GitHub workflows: actionlint-clean, and the preview lifecycle wired as docs/operating.md ("Previews") says."""
 
 from __future__ import annotations
 
