@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from deployment_checks import local_only_outcome
 
-from thingpress_cli.deployment import ENV_DEPLOYMENT, DeploymentError, treated_as_remote
+from thingpress_cli.core.deployment import ENV_DEPLOYMENT, DeploymentError, treated_as_remote
 
 REASON = "edits the audit table by hand: local deployments only"
 

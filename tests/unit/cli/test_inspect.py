@@ -10,7 +10,7 @@ import factories
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from thingpress_cli import inspect as inspect_cmd
+from thingpress_cli.commands import inspect as inspect_cmd
 from thingpress_cli.main import main
 
 

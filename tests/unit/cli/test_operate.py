@@ -10,10 +10,11 @@ import pytest
 from rich.console import Console
 
 from thingpress import audit
-from thingpress_cli import operate
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.commands import report
+from thingpress_cli.core import summaries
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.progress import Display, Meter, duration, short_id
 from thingpress_cli.main import main
-from thingpress_cli.progress import Display, Meter, duration, short_id
 
 
 class FakeTime:
@@ -79,7 +80,7 @@ def test_terminal_progress_fits_the_width(width):
 
 
 def _pipeline_clock(cloud, monkeypatch, per_step: int):
-    """``operate``'s clock and sleep: every sleep imports ``per_step`` certificates (the provider runs first)."""
+    """``summaries``' clock and sleep: every sleep imports ``per_step`` certificates (the provider runs first)."""
     pending: list = []
     real_upload = Deployment.upload
 
@@ -95,8 +96,8 @@ def _pipeline_clock(cloud, monkeypatch, per_step: int):
 
     t = FakeTime(step)
     monkeypatch.setattr(Deployment, "upload", upload)
-    monkeypatch.setattr(operate, "CLOCK", t.clock)
-    monkeypatch.setattr(operate, "SLEEP", t.sleep)
+    monkeypatch.setattr(summaries, "CLOCK", t.clock)
+    monkeypatch.setattr(summaries, "SLEEP", t.sleep)
     return t
 
 
@@ -195,20 +196,20 @@ def test_report_streams_one_page_at_a_time(cloud, tmp_path, capsys, monkeypatch)
                 events.append("row")
             return super().write(text)
 
-    monkeypatch.setattr(operate, "REPORT_PAGE", 2)
+    monkeypatch.setattr(report, "REPORT_PAGE", 2)
     monkeypatch.setattr(Deployment, "audit_table", lambda self: audit.AuditTable(Client(cloud.dynamodb),
                                                                                   self.outputs.audit_table_name))
     out = Out()
-    monkeypatch.setattr(operate.sys, "stdout", out)
+    monkeypatch.setattr(report.sys, "stdout", out)
     assert main(["report", short_id(mid)]) == 0
     # header, then rows interleaved with the pages they came from (2 rows per page)
     assert events[:6] == ["row", "query limit=2", "row", "row", "query limit=2", "row"]
     rows = out.getvalue().splitlines()
-    assert rows[0] == ",".join(operate.REPORT_FIELDS) and len(rows) == 7
+    assert rows[0] == ",".join(report.REPORT_FIELDS) and len(rows) == 7
     assert sorted(r.split(",")[3] for r in rows[1:]) == ["IMPORTED"] * 5 + ["REJECTED"]
-    monkeypatch.setattr(operate.sys, "stdout", io.StringIO())
+    monkeypatch.setattr(report.sys, "stdout", io.StringIO())
     assert main(["report", mid, "--format", "json"]) == 0
-    assert len(json.loads(operate.sys.stdout.getvalue())) == 6
+    assert len(json.loads(report.sys.stdout.getvalue())) == 6
 
 
 def test_report_into_a_closed_pipe_ends_quietly(cloud, tmp_path, capsys, monkeypatch):
@@ -223,9 +224,9 @@ def test_report_into_a_closed_pipe_ends_quietly(cloud, tmp_path, capsys, monkeyp
             return super().write(text)
 
     out = ClosedAfterHeader()
-    monkeypatch.setattr(operate.sys, "stdout", out)
+    monkeypatch.setattr(report.sys, "stdout", out)
     assert main(["report", mid]) == 0
-    assert out.getvalue() == ",".join(operate.REPORT_FIELDS) + "\n"
+    assert out.getvalue() == ",".join(report.REPORT_FIELDS) + "\n"
 
 
 def test_status_shows_queued_done_and_total_of_a_large_manifest_in_80_columns():
@@ -234,7 +235,7 @@ def test_status_shows_queued_done_and_total_of_a_large_manifest_in_80_columns():
 
     from rich.console import Console
 
-    from thingpress_cli.operate import print_summary_table, summary_view
+    from thingpress_cli.core.summaries import print_summary_table, summary_view
 
     row = {"manifest_id": "microchip-0123456789abcdef0123", "state": "PARSING", "entries": 1_000_000,
            "queued": 998_000, "outstanding": 6_000, "imported": 990_000, "already_present": 1_000, "rejected": 2_000,

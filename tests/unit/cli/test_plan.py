@@ -8,7 +8,7 @@ import factories
 import pytest
 
 from thingpress.settings import FunctionSettings
-from thingpress_cli import plan as plan_cmd
+from thingpress_cli.engines import plan as plan_engine
 from thingpress_cli.main import main
 
 
@@ -74,8 +74,8 @@ def test_eta_uses_the_slowest_api_per_certificate():
                                 iot_tps={"RegisterCertificateWithoutCA": 10, "CreateThing": 100,
                                          "AttachThingPrincipal": 100, "AttachPolicy": 15, "AddThingToThingGroup": 100})
     # two policies at 15/s: 2/15 s per certificate beats one registration at 10/s
-    assert plan_cmd.seconds_per_certificate(settings) == pytest.approx(2 / 15)
-    assert plan_cmd.eta_seconds(150, 0, settings) == 20.0
+    assert plan_engine.seconds_per_certificate(settings) == pytest.approx(2 / 15)
+    assert plan_engine.eta_seconds(150, 0, settings) == 20.0
 
 
 def test_human_output(cloud, half_overlap, capsys):
@@ -102,8 +102,8 @@ def test_bad_file_and_missing_deployment_exit_2(cloud, tmp_path, capsys, monkeyp
 
 
 def test_read_budget_defaults_low_and_can_be_raised():
-    assert plan_cmd.probe_tps(None) == plan_cmd.PROBE_TPS
-    assert plan_cmd.probe_tps(10) == {"DescribeCertificate": 10, "ListThingPrincipals": 10, "DescribeThing": 40}
+    assert plan_engine.probe_tps(None) == plan_engine.PROBE_TPS
+    assert plan_engine.probe_tps(10) == {"DescribeCertificate": 10, "ListThingPrincipals": 10, "DescribeThing": 40}
 
 
 def test_a_microchip_plan_warns_of_a_trusted_signer_that_expires_soon(cloud, tmp_path, capsys):
@@ -138,12 +138,12 @@ def test_things_are_looked_up_by_the_names_the_deployment_gives_them(cloud, tmp_
     cloud.iot.attach_thing_principal(thingName=f"pr7-{devs[1].name}", principal=cert["certificateArn"])
     path = tmp_path / "m.txt"
     path.write_bytes(factories.generated_manifest(devs))
-    probe = plan_cmd.AccountProbe(cloud.iot)
+    probe = plan_engine.AccountProbe(cloud.iot)
     settings = cloud.deployment.importer_settings()
 
-    plan = plan_cmd.make_plan(path, "generated", plan_cmd.ParseOptions(), probe, settings, 0,
+    plan = plan_engine.make_plan(path, "generated", plan_engine.ParseOptions(), probe, settings, 0,
                               names=ThingNameTemplate(prefix="pr7-"))
 
-    assert (plan.counts[plan_cmd.NEW], plan.counts[plan_cmd.THING_CONFLICT]) == (1, 1)
+    assert (plan.counts[plan_engine.NEW], plan.counts[plan_engine.THING_CONFLICT]) == (1, 1)
     assert plan.conflicts == [{"position": 2, "thing_name": f"pr7-{devs[1].name}",
                                "principals": [cert["certificateArn"]]}]

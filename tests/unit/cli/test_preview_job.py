@@ -2,7 +2,7 @@
 
 The real workflow file is read here: the step ``make test-preview-job`` runs is the one the
 workflow runs after its deploy, with the workflow's variables (and the remote setting the
-tests read from ``thingpress_cli.deployment``).
+tests read from ``thingpress_cli.core.deployment``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from thingpress_cli import preview_job
-from thingpress_cli.deployment import ENV_DEPLOYMENT, REMOTE, treated_as_remote
-from thingpress_cli.preview_job import PreviewJobError, base_environment, load_workflow, steps_after_deploy
+from thingpress_cli.core.deployment import ENV_DEPLOYMENT, REMOTE, treated_as_remote
+from thingpress_cli.harness import preview_job
+from thingpress_cli.harness.preview_job import PreviewJobError, base_environment, load_workflow, steps_after_deploy
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -44,7 +44,7 @@ def test_the_test_steps_follow_the_step_that_runs_make_deploy(workflow):
 def test_the_make_target_runs_the_module_for_the_env_given():
     makefile = (REPO / "Makefile").read_text()
     recipe = makefile.split("\ntest-preview-job:")[1].split("\n\n")[0]
-    assert recipe.splitlines()[1:] == ["\t$(PY) -m thingpress_cli.preview_job --env $(ENV)"]
+    assert recipe.splitlines()[1:] == ["\t$(PY) -m thingpress_cli.harness.preview_job --env $(ENV)"]
 
 
 def test_a_step_added_after_the_deploy_is_run_too_and_conditions_are_read(workflow):

@@ -8,8 +8,8 @@ import factories
 import pytest
 from cli_cloud import POLICY, THING_GROUP, THING_TYPE
 
+from thingpress_cli.core.progress import short_id
 from thingpress_cli.main import main
-from thingpress_cli.progress import short_id
 
 
 def reconcile_json(capsys, *argv: str, status: int = 0) -> dict:

@@ -7,7 +7,7 @@ import json
 import factories
 from cli_cloud import POLICY
 
-from thingpress_cli import redrive as redrive_cmd
+from thingpress_cli.commands import redrive as redrive_cmd
 from thingpress_cli.main import main
 
 
@@ -76,7 +76,7 @@ def test_a_running_task_is_followed_not_started_again():
 
 
 def test_chaos_redrives_dead_letters_only_once_the_queues_are_idle(cloud):
-    from thingpress_cli import chaos
+    from thingpress_cli.harness import chaos
 
     out = cloud.deployment.outputs
     cloud.sqs.send_message(QueueUrl=out.import_dlq_url, MessageBody="{}")  # killed on each of its receives

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from cli_cloud import SUFFIX
 
 from thingpress import audit
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.main import main
 
 DENIED = "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: iot:DeleteCertificate"

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from thingpress import audit
-from thingpress_cli import operate
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.commands.status import cmd_status
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.summaries import wait_all
 
 REASON = ("parsed, but 3 of 12 entries have no outcome (outstanding 3) and no import message remains "
           "(import queue and dead-letter queue empty); no progress since 2026-12-01T00:00:00Z")
@@ -43,7 +44,7 @@ def status(monkeypatch, capsys, *, json_out: bool, manifest: str | None = None) 
     monkeypatch.setattr(Deployment, "from_args", classmethod(lambda cls, args: FakeDeployment([STALLED_ROW])))
     monkeypatch.setenv("COLUMNS", "400")
     args = argparse.Namespace(command="status", manifest=manifest, json=json_out, watch=False, outputs=None, env=None)
-    assert operate.cmd_status(args) == 0
+    assert cmd_status(args) == 0
     return capsys.readouterr().out
 
 
@@ -60,7 +61,7 @@ def test_status_json_says_stalled_and_not_complete(monkeypatch, capsys):
 
 
 def test_waiting_ends_at_stalled_instead_of_timing_out():
-    rows = operate.wait_all(FakeDeployment([STALLED_ROW]), ["generated-abc"], timeout=0, show_progress=False)
+    rows = wait_all(FakeDeployment([STALLED_ROW]), ["generated-abc"], timeout=0, show_progress=False)
     assert rows["generated-abc"]["state"] == audit.STALLED
 
 
@@ -69,7 +70,7 @@ def test_status_json_says_whether_the_completion_event_was_sent(monkeypatch, cap
             "completion_event_error": "AccessDeniedException: not authorized"}
     monkeypatch.setattr(Deployment, "from_args", classmethod(lambda cls, args: FakeDeployment([lost])))
     args = argparse.Namespace(command="status", manifest=None, json=True, watch=False, outputs=None, env=None)
-    assert operate.cmd_status(args) == 0
+    assert cmd_status(args) == 0
     (view,) = json.loads(capsys.readouterr().out)
     assert (view["completion_event"], view["completion_event_error"]) == (
         "FAILED", "AccessDeniedException: not authorized")

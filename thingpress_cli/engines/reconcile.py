@@ -1,4 +1,4 @@
-"""``thingpress reconcile MANIFEST|--all [--fix] [--json]``: the audit table against the registry.
+"""The reconcile engine: the audit table against the registry (``thingpress reconcile``).
 
 For every certificate the audit table says ``IMPORTED`` or ``ALREADY_PRESENT``
 (one manifest, or every manifest through the ``by_status`` index), the registry is
@@ -27,18 +27,10 @@ The configuration (type, group, policies, IoT budget) is the deployed importer's
 that budget, so a reconcile never exceeds what the importer may use, and each
 repaired certificate's audit row records what was re-applied
 (``AuditTable.record_reconciled``).
-
-``--json`` prints one JSON document ``{"checked", "drift", "fixed", "by_problem",
-"items": [{"manifest", "fingerprint", "thing_name", "certificate_id", "problems":
-[{"problem", "detail"}], "fixed": [...]}]}``. Exit status 0 when nothing drifted
-(or everything drifted was fixed), 1 otherwise, 2 on a usage or deployment error.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,9 +40,7 @@ from botocore.exceptions import ClientError
 from thingpress import audit, importer
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle, error_code
-from thingpress_cli.deployment import Deployment, DeploymentError
-from thingpress_cli.plan import PROBE_TPS
-from thingpress_cli.progress import short_id
+from thingpress_cli.engines.plan import PROBE_TPS
 
 CERTIFICATE, STATUS, THING, THING_TYPE, ATTACHMENT, POLICY, GROUP = (
     "certificate", "status", "thing", "thing_type", "attachment", "policy", "group")
@@ -206,45 +196,3 @@ def reconcile(reconciler: Reconciler, rows: Iterator[dict[str, Any]]) -> dict[st
     fixed = sum(1 for i in items if i["fixed"] and all(p["problem"] in i["fixed"] for p in i["problems"]))
     return {"checked": checked, "drift": len(items), "fixed": fixed, "by_problem": dict(sorted(by_problem.items())),
             "items": items}
-
-
-def _print(result: dict[str, Any], fix: bool) -> None:
-    kinds = ", ".join(f"{k} {n}" for k, n in result["by_problem"].items())
-    print(f"checked {result['checked']} certificates: {result['drift']} drifted" + (f" ({kinds})" if kinds else "")
-          + (f", {result['fixed']} fixed" if fix else ""))
-    for item in result["items"]:
-        print(f"  {short_id(item['manifest'])} {item['thing_name']} {item['certificate_id'][:12]}")
-        for p in item["problems"]:
-            mark = " (fixed)" if p["problem"] in item["fixed"] else (" (not fixed)" if fix else "")
-            print(f"    {p['problem']}: {p['detail']}{mark}")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        if bool(args.manifest) == bool(args.all):
-            raise DeploymentError("name one MANIFEST or --all")
-        deployment = Deployment.from_args(args)
-        mid = deployment.resolve_manifest(args.manifest) if args.manifest else None
-        table = deployment.audit_table()
-        reconciler = Reconciler(deployment.client("iot"), table, deployment.importer_settings(), fix=args.fix)
-        result = reconcile(reconciler, certificate_rows(table, mid))
-    except DeploymentError as exc:
-        print(f"thingpress reconcile: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        _print(result, args.fix)
-    return 0 if result["drift"] == result["fixed"] else 1
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("reconcile", help="compare the audit table with the IoT registry (and repair)",
-                            description="For every certificate imported or already present, check that the "
-                                        "registry still holds it as the importer set it up.")
-    parser.add_argument("manifest", nargs="?", help="manifest id or a unique prefix of it")
-    parser.add_argument("--all", action="store_true", help="every manifest")
-    parser.add_argument("--fix", action="store_true", help="re-apply what is missing (throttled) and record it")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    Deployment.add_arguments(parser)
-    parser.set_defaults(func=run)

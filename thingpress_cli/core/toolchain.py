@@ -9,7 +9,7 @@
 * **Node for jsii.** The pinned Node 22 from ``node_modules`` (package.json) goes
   first on ``PATH``, so jsii never runs on an end-of-life Node.
 
-``python -m thingpress_cli.toolchain`` prints the environment as shell ``export``
+``python -m thingpress_cli.core.toolchain`` prints the environment as shell ``export``
 lines; the Makefile evaluates it.
 """
 
@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
 CLI_CONFIG = BUILD / "terraformrc"
 #: Providers installed once from the mirror and linked into each working directory
@@ -60,7 +60,7 @@ def find_mirror(environ: Mapping[str, str] | None = None) -> Path | None:
 def cli_config_text(mirror: Path) -> str:
     """A Terraform CLI config that installs every provider from ``mirror`` only."""
     return (
-        "# Written by thingpress (thingpress_cli/toolchain.py); do not edit.\n"
+        "# Written by thingpress (thingpress_cli/core/toolchain.py); do not edit.\n"
         "provider_installation {\n"
         "  filesystem_mirror {\n"
         f'    path    = "{mirror}"\n'

@@ -12,17 +12,18 @@ import argparse
 import time
 from pathlib import Path
 
-from thingpress_cli import hints, samples
-from thingpress_cli.deployment import Deployment
-from thingpress_cli.operate import wait_all
-from thingpress_cli.progress import short_id
+from thingpress_cli.core import hints, samples
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.progress import short_id
+from thingpress_cli.core.summaries import wait_all
+from thingpress_cli.core.toolchain import REPO
 
-DEMO_DIR = samples.REPO / "build" / "demo"
+DEMO_DIR = REPO / "build" / "demo"
 
 
 def demo_files(count: int) -> list[tuple[Path, str]]:
     """(file, label) pairs to upload: a fresh generated manifest plus the real samples."""
-    from thingpress_cli.generate import write_manifest
+    from thingpress_cli.core.certificates import write_manifest
 
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     fresh = DEMO_DIR / f"fresh-{time.strftime('%Y%m%d-%H%M%S')}.txt"
@@ -58,7 +59,7 @@ def print_results(results: list[tuple[str, dict]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from thingpress_cli.local.commands import ensure_up
+    from thingpress_cli.commands.local import ensure_up
 
     started = time.monotonic()
     endpoint = ensure_up()

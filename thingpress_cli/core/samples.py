@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from thingpress_cli.core.toolchain import REPO
+
 SETTING = "THINGPRESS_VENDOR_SAMPLES"
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO.parent / "shared" / "vendor-samples"
 
 #: The real samples and what each should give with default settings.

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.toolchain import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"
 JOB = "deploy"
 #: the test steps are the run steps after the step with this id.
@@ -101,7 +101,7 @@ def evaluate(text: str, known: Mapping[str, str], env: Mapping[str, str], where:
         if expression.startswith("env.") and expression[4:] in env:
             return env[expression[4:]]
         raise PreviewJobError(f"{where}: ${{{{ {expression} }}}} has no local value "
-                              f"(thingpress_cli/preview_job.py: contexts)")
+                              f"(thingpress_cli/harness/preview_job.py: contexts)")
     return EXPRESSION.sub(value, text)
 
 
@@ -193,7 +193,7 @@ def run(env_name: str, workflow_path: Path = WORKFLOW) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.preview_job",
+    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.harness.preview_job",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", required=True,
                         help="the preview environment, pr<N> (deployed: thingpress local up --env pr<N>)")

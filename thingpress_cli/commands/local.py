@@ -55,7 +55,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli import hints, toolchain
+from thingpress_cli.core import hints, toolchain
 from thingpress_cli.local import deploy_log, emulator, recorder, request_log, runner, state
 
 REPO = toolchain.REPO
@@ -364,8 +364,8 @@ def _deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, lab
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     """Teardown, then ``cdktf destroy``: the path ``make destroy`` takes on AWS."""
-    from thingpress_cli import teardown
-    from thingpress_cli.deployment import Deployment, DeploymentError
+    from thingpress_cli.core.deployment import Deployment, DeploymentError
+    from thingpress_cli.engines import rollback, teardown
 
     began = time.monotonic()
     env_name = args.env

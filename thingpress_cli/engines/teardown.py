@@ -1,7 +1,7 @@
-"""``thingpress teardown --env NAME``: undo every import of an environment, then ready its stack for destroy.
+"""The teardown engine: undoes every import of an environment, then readies its stack for destroy.
 
 1. Every manifest in the environment's audit table is rolled back with ``delete``
-   (``thingpress_cli.rollback``; the whole environment is the scope, so its own
+   (``thingpress_cli.engines.rollback``; the whole environment is the scope, so its own
    manifests never keep each other's things). What another environment still
    uses is kept, only detached from this one.
 2. The IoT resources the stack created are emptied so that ``cdktf destroy`` can
@@ -50,7 +50,6 @@ and how to resume, and exits 1.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ from stacks.naming import Names
 from thingpress.attributes import DEVICE_ATTRIBUTES, MAX_WITHOUT_TYPE
 from thingpress.importer import ATTR_ENV, ATTR_MANIFEST, ATTR_QUEUED, ATTR_VENDOR
 from thingpress.throttle import Throttle
-from thingpress_cli import rollback
+from thingpress_cli.engines import rollback
 
 REASON = "environment teardown"
 #: The attributes thingpress sets on a thing of its type, in the order a thing leaving the type
@@ -189,32 +188,3 @@ def print_report(report: rollback.Report, sweep: Sweep, as_json: bool, environme
               for name, why in sorted(sweep.left_in_type.items())]
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
-
-
-def register(subparsers: Any) -> None:
-    from thingpress_cli.deployment import Deployment
-
-    parser = subparsers.add_parser("teardown", help="undo every import of an environment before its destroy",
-                                   description=__doc__.split("\n\n")[0])
-    parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    Deployment.add_arguments(parser)
-    parser.set_defaults(func=cmd_teardown)
-
-
-def cmd_teardown(args: argparse.Namespace) -> int:
-    from thingpress_cli.deployment import Deployment, DeploymentError
-
-    try:
-        deployment = Deployment.from_args(args)
-        report, sweep = teardown(deployment, apply=args.yes)
-    except (DeploymentError, LookupError) as exc:
-        sys.stderr.write(f"thingpress teardown: {exc}\n")
-        return 2
-    except rollback.Stopped as stop:
-        resume = ["thingpress", "teardown"] + (["--yes"] if args.yes else []) + rollback.deployment_arguments(
-            args, deployment)
-        sys.stderr.write(stop.message("teardown", resume))
-        return 1
-    print_report(report, sweep, args.json, deployment.outputs.environment)
-    return 0

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thingpress_cli.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment, DeploymentError
 
 QUEUES = ("import", "manifests", "all")
 EMPTY = "EMPTY"

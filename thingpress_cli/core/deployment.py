@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,20 +18,21 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from stacks import outputs as contract
 from thingpress import audit
 from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
+from thingpress_cli.core.toolchain import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
 ENV_OUTPUTS = "THINGPRESS_OUTPUTS"
 ENV_SUFFIX = "THINGPRESS_ENV"
 #: How the tests treat the deployment: ``remote`` or ``local`` (unset: ``local``). ``remote`` is set by
 #: the preview workflow's test step and so by ``make test-preview-job``, which runs that step here
-#: (``thingpress_cli.preview_job``): the deployment is used only through its outputs and the AWS APIs,
+#: (``thingpress_cli.harness.preview_job``): the deployment is used only through its outputs and the AWS APIs,
 #: never through the local cloud (no emulator or runner is started, no runner internals are touched),
 #: even when it is on the emulator; a test that needs the local cloud (marker ``local_only``) skips,
 #: with its reason. ``local``: a local run, where such a test needs its prerequisites (a deployment
@@ -41,6 +43,26 @@ REMOTE, LOCAL = "remote", "local"
 
 class DeploymentError(Exception):
     """Something the operator must fix: names what is missing or wrong."""
+
+
+def reporting_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command's run function that ends with exit status 2 and one line on stderr when the
+    deployment is missing or wrong, or answers with an error (or not at all)."""
+    def runner(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except DeploymentError as exc:
+            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as exc:  # the deployment answered with an error, or not at all
+            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
+            return 2
+    return runner
+
+
+def deployment_arguments(args: argparse.Namespace, deployment: Any) -> list[str]:
+    """The deployment options that name this deployment again (``--env`` always: a resume never guesses it)."""
+    return ["--env", deployment.outputs.environment] + (["--outputs", str(args.outputs)] if args.outputs else [])
 
 
 def treated_as_remote(environ: Mapping[str, str] | None = None) -> bool:

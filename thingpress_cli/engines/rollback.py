@@ -1,4 +1,4 @@
-"""Undo imports: ``thingpress rollback MANIFEST`` (one manifest) and the engine ``teardown`` uses.
+"""The rollback engine: undoes the imports of some manifests (``thingpress rollback``, ``teardown``).
 
 What is undone is decided by ownership, never by name:
 
@@ -47,7 +47,6 @@ reads are made and the report counts what would be done.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -89,8 +88,6 @@ AWS_ERRORS = (ClientError, BotoCoreError, ThingpressError)
 #: A REJECTED row counts only when its certificate was registered (existing-thing policy "reject").
 UNDOABLE = (audit.IMPORTED, audit.ALREADY_PRESENT, audit.FAILED, audit.REJECTED, audit.ROLLED_BACK)
 LIVE = (audit.IMPORTED, audit.ALREADY_PRESENT)
-#: the reason ``thingpress rollback`` records unless given one.
-REASON = "operator rollback"
 
 
 @dataclass
@@ -411,24 +408,6 @@ def print_report(report: Report, as_json: bool, title: str, extra: dict[str, Any
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-# --------------------------------------------------------------------------- command
-
-
-def register(subparsers: Any) -> None:
-    from thingpress_cli.deployment import Deployment
-
-    parser = subparsers.add_parser("rollback", help="undo one manifest's import (dry run unless --yes)",
-                                   description=__doc__.split("\n\n")[0])
-    parser.add_argument("manifest", metavar="MANIFEST", help="manifest id, e.g. generated-3f1c... (thingpress status)")
-    parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
-    parser.add_argument("--delete", action="store_true",
-                        help="delete certificates and things instead of deactivating and detaching")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--reason", default=REASON, help="recorded on every rolled-back row")
-    Deployment.add_arguments(parser)
-    parser.set_defaults(func=cmd_rollback)
-
-
 def engine(deployment: Any, scope: set[str], *, delete: bool, apply: bool, reason: str,
            throttle: Throttle | None = None) -> Rollback:
     from stacks.naming import Names
@@ -449,27 +428,3 @@ def run(deployment: Any, mid: str, *, delete: bool, apply: bool, reason: str,
     except AWS_ERRORS as error:
         raise Stopped(error, undo) from error
     return undo.report
-
-
-def deployment_arguments(args: argparse.Namespace, deployment: Any) -> list[str]:
-    """The deployment options that name this deployment again (``--env`` always: a resume never guesses it)."""
-    return ["--env", deployment.outputs.environment] + (["--outputs", str(args.outputs)] if args.outputs else [])
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from thingpress_cli.deployment import Deployment, DeploymentError
-
-    try:
-        deployment = Deployment.from_args(args)
-        report = run(deployment, args.manifest, delete=args.delete, apply=args.yes, reason=args.reason)
-    except (DeploymentError, LookupError) as exc:
-        sys.stderr.write(f"thingpress rollback: {exc}\n")
-        return 2
-    except Stopped as stop:
-        resume = (["thingpress", "rollback", args.manifest] + (["--delete"] if args.delete else [])
-                  + (["--yes"] if args.yes else []) + deployment_arguments(args, deployment)
-                  + (["--reason", args.reason] if args.reason != REASON else []))
-        sys.stderr.write(stop.message("rollback", resume))
-        return 1
-    print_report(report, args.json, f"rollback {args.manifest}")
-    return 0

@@ -65,9 +65,9 @@ from pathlib import Path
 from typing import Any
 
 from thingpress import audit, certs
-from thingpress_cli import redrive
-from thingpress_cli.deployment import Deployment
-from thingpress_cli.generate import device_certificates, make_ca, manifest_line
+from thingpress_cli.commands import redrive
+from thingpress_cli.core.certificates import device_certificates, make_ca, manifest_line
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.local import emulator, state
 from thingpress_cli.local.runner import POLL_WAIT_SECONDS, worker_pids
 
@@ -394,7 +394,7 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.chaos", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.harness.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="chaos window (default %(default)s)")
     parser.add_argument("--certificates", type=int, default=DEFAULT_CERTIFICATES, help="default %(default)s")
     parser.add_argument("--manifests", type=int, default=DEFAULT_MANIFESTS, help="default %(default)s")
@@ -411,16 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings(args.seconds, args.certificates, args.manifests, args.min_kills, args.kill_interval,
                         args.settle, args.seed, args.faults, args.manifest_visibility_seconds, args.conflicts)
-    from thingpress_cli.local import commands
+    from thingpress_cli.commands import local as local_cmd
 
-    started = not commands.is_up()
-    commands.ensure_up()
+    started = not local_cmd.is_up()
+    local_cmd.ensure_up()
     try:
         with tempfile.TemporaryDirectory(prefix="thingpress-chaos-") as workdir:
             result = run(Deployment.load(suffix="local"), settings, Path(workdir), say=lambda m: print(m, file=sys.stderr))
     finally:
         if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
-            commands.down()
+            local_cmd.down()
     for note in result.notes:
         print(note, file=sys.stderr)
     print(result.line(), flush=True)

@@ -30,9 +30,10 @@ from thingpress.records import ManifestError
 from thingpress.vendors import VENDORS, ParseOptions, parse_manifest, vendor_for_key
 from thingpress.vendors.infineon import BUNDLES
 from thingpress.vendors.microchip import SignerFileError, load_signers
+from thingpress_cli.core import samples
 
 SIGNERS_SETTING = "THINGPRESS_MICROCHIP_SIGNERS_DIR"
-DEFAULT_SIGNERS = Path(__file__).resolve().parent.parent.parent / "shared" / "vendor-samples" / "microchip-signers"
+DEFAULT_SIGNERS = samples.DEFAULT / "microchip-signers"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
