@@ -16,7 +16,7 @@ from thingpress_cli.core.deployment import ENV_DEPLOYMENT, REMOTE, treated_as_re
 from thingpress_cli.harness import preview_job
 from thingpress_cli.harness.preview_job import PreviewJobError, base_environment, load_workflow, steps_after_deploy
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
