@@ -394,7 +394,8 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.harness.chaos", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m thingpress_cli.harness.chaos",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="chaos window (default %(default)s)")
     parser.add_argument("--certificates", type=int, default=DEFAULT_CERTIFICATES, help="default %(default)s")
     parser.add_argument("--manifests", type=int, default=DEFAULT_MANIFESTS, help="default %(default)s")
