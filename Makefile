@@ -20,7 +20,7 @@ PY := $(VENV)/bin/python
 CHECKOV := build/tools/checkov/bin/checkov
 PIPENV := $(PYTHON) -m pipenv
 # terraform/cdktf environment: the project's own CLI config for an offline provider mirror.
-TOOLENV = eval "$$($(PY) -m thingpress_cli.toolchain)"
+TOOLENV = eval "$$($(PY) -m thingpress_cli.core.toolchain)"
 
 .PHONY: help install synth test test-unit test-stacks test-integration iam-check demo bench bench-scale fuzz-long \
         local-up local-down local-status chaos deploy destroy clean test-preview-job
@@ -91,9 +91,9 @@ test-integration: install
 # The PR preview workflow's test steps, read from .github/workflows/pr-preview.yml (job deploy: the run
 # steps after its deploy step) and run here with the env GitHub gives them (CI=true, THINGPRESS_ENV=pr<N>,
 # THINGPRESS_DEPLOYMENT=remote ...), against ENV=pr<N> deployed beforehand (thingpress local up --env pr7):
-# thingpress_cli/preview_job.py. `make test` runs it against its pr7 (tests/environments).
+# thingpress_cli/harness/preview_job.py. `make test` runs it against its pr7 (tests/environments).
 test-preview-job: install
-	$(PY) -m thingpress_cli.preview_job --env $(ENV)
+	$(PY) -m thingpress_cli.harness.preview_job --env $(ENV)
 
 demo: install
 	$(TOOLENV); $(VENV)/bin/thingpress demo
@@ -105,11 +105,11 @@ bench: install
 bench-scale: install
 	$(PY) tests/benchmarks/bench_scale.py
 
-# Chaos on the local deployment (thingpress_cli/chaos.py); `make test` runs the short default in tests/fault.
+# Chaos on the local deployment (thingpress_cli/harness/chaos.py); `make test` runs the short default in tests/fault.
 CHAOS_SECONDS ?= 20
 CHAOS_CERTIFICATES ?= 300
 chaos: install
-	$(TOOLENV); $(PY) -m thingpress_cli.chaos --seconds $(CHAOS_SECONDS) --certificates $(CHAOS_CERTIFICATES)
+	$(TOOLENV); $(PY) -m thingpress_cli.harness.chaos --seconds $(CHAOS_SECONDS) --certificates $(CHAOS_CERTIFICATES)
 
 fuzz-long: install
 	THINGPRESS_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from thingpress_cli import samples
+from thingpress_cli.core import samples
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES_SETTING = samples.SETTING
@@ -188,7 +188,7 @@ def detach_propagation():
 def _use_project_toolchain() -> None:
     """Synth in-process and terraform/cdktf subprocesses use the project's toolchain:
     Node 22 for jsii (no end-of-life banner) and the offline-mirror CLI config."""
-    from thingpress_cli.toolchain import tool_env
+    from thingpress_cli.core.toolchain import tool_env
 
     os.environ.update(tool_env())
 
@@ -210,7 +210,7 @@ def local_environment(request):
     own ``ensure_up`` waits for it. Against any other suffix it only reads that
     deployment's outputs.
     """
-    from thingpress_cli.deployment import Deployment, treated_as_remote
+    from thingpress_cli.core.deployment import Deployment, treated_as_remote
 
     suffix = os.environ.get("THINGPRESS_ENV", "local")
     started = False
@@ -218,27 +218,28 @@ def local_environment(request):
     if suffix == "local" and not treated_as_remote():
         from deployment_checks import PREVIEW_ENV
 
-        from thingpress_cli.local import commands, runner
+        from thingpress_cli.commands import local as local_cmd
+        from thingpress_cli.local import runner
 
         # scheduled functions (the watchdog) run every few seconds, not every few minutes
         os.environ.setdefault(runner.SCHEDULE_SECONDS_SETTING, "5")
 
-        started = not commands.is_up()
+        started = not local_cmd.is_up()
         try:
-            commands.ensure_up()
-        except commands.LocalUpError:
+            local_cmd.ensure_up()
+        except local_cmd.LocalUpError:
             if started:  # no teardown runs after a failed set-up: take down what this session started
-                commands.down()
+                local_cmd.down()
             raise
         if any(_folder(item) == "environments" for item in request.session.items):
-            preview = threading.Thread(target=commands.ensure_up, kwargs={"env": PREVIEW_ENV},
+            preview = threading.Thread(target=local_cmd.ensure_up, kwargs={"env": PREVIEW_ENV},
                                        name=f"deploy {PREVIEW_ENV}", daemon=True)
             preview.start()
     yield Deployment.load(suffix=suffix)
     if preview is not None:
         preview.join(timeout=600)
     if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
-        commands.down()
+        local_cmd.down()
 
 
 @pytest.fixture(autouse=True)
@@ -251,16 +252,16 @@ def _local_only(request):
         return
     from deployment_checks import local_only_outcome
 
-    from thingpress_cli.deployment import treated_as_remote
+    from thingpress_cli.core.deployment import treated_as_remote
 
     (reason,) = marker.args
     remote = treated_as_remote()
     target = "" if remote else request.getfixturevalue("local_environment").outputs.target
     runner_running = None
     if not remote and target == "local":
-        from thingpress_cli.local import commands
+        from thingpress_cli.commands import local as local_cmd
 
-        runner_running = commands.status()["runner"]["running"]
+        runner_running = local_cmd.status()["runner"]["running"]
     outcome = local_only_outcome(reason, remote=remote, target=target, runner_running=runner_running,
                                  ci=bool(os.environ.get("CI")))
     if outcome is not None:

@@ -59,7 +59,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from thingpress_cli.generate import CertificateAuthority, Device, device_certificates, make_ca, manifest_line
+from thingpress_cli.core.certificates import CertificateAuthority, Device, device_certificates, make_ca, manifest_line
 
 REEL = "78211223032C7EFA"
 GUID = "b41425b9-b42b-47fd-95c2-f981b4c61561"

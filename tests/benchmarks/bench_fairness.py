@@ -43,8 +43,8 @@ import goals
 
 from thingpress import audit, backpressure
 from thingpress.settings import DEFAULT_IOT_TPS, IOT_TPS, FunctionSettings
-from thingpress_cli.deployment import Deployment
-from thingpress_cli.generate import write_manifest
+from thingpress_cli.core.certificates import write_manifest
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.local import emulator
 
 BIG, SMALL = 100_000, 40

@@ -8,7 +8,7 @@ Run: ``.venv/bin/python tests/benchmarks/bench_parsers.py [--count 10000] [--big
    over it, exactly the path the provider and ``thingpress inspect`` take.
    Goals: generated and Espressif >= 5,000 certificates/s, Microchip >= 1,000/s
    including the signature checks.
-2. Writes a 100,000-certificate generated manifest with ``thingpress_cli.generate``
+2. Writes a 100,000-certificate generated manifest with ``thingpress_cli.core.certificates``
    (timed: the generator must not take minutes) and parses it from disk under
    in a fresh process (max RSS) and under ``tracemalloc``: the peak must stay
    bounded (streaming, fingerprints only).
@@ -30,7 +30,7 @@ from types import ModuleType
 
 from thingpress.manifest import Tally, scan
 from thingpress.vendors import ParseOptions, parse_manifest
-from thingpress_cli.generate import device_certificates, make_ca, write_manifest
+from thingpress_cli.core.certificates import device_certificates, make_ca, write_manifest
 
 
 def _load_factories() -> ModuleType:

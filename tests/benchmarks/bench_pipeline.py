@@ -32,10 +32,10 @@ from typing import Any
 from thingpress import audit
 from thingpress.settings import DEFAULT_IOT_TPS, IMPORT_CONCURRENCY, IOT_TPS
 from stacks import defaults
-from thingpress_cli.deployment import Deployment
-from thingpress_cli.generate import device_certificates, make_ca, write_manifest
+from thingpress_cli.core.certificates import device_certificates, make_ca, write_manifest
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.summaries import wait_for
 from thingpress_cli.local import emulator
-from thingpress_cli.operate import wait_for
 
 UNLIMITED = {api: 100_000.0 for api in DEFAULT_IOT_TPS}
 

@@ -55,7 +55,7 @@ from thingpress.manifest import scan
 from thingpress.provider import ObjectRef, Provider, Tuning
 from thingpress.settings import FunctionSettings
 from thingpress.vendors import ParseOptions, parse_manifest
-from thingpress_cli.generate import make_ca, write_manifest
+from thingpress_cli.core.certificates import make_ca, write_manifest
 
 TESTS = Path(__file__).resolve().parent.parent
 GOALS = {"generated": 5_000, "espressif": 5_000, "microchip": 1_000, "infineon": None}

@@ -90,7 +90,7 @@ def _template() -> tuple[bytes, bytes, bytes, Any]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from thingpress_cli.generate import make_ca
+    from thingpress_cli.core.certificates import make_ca
 
     ca = make_ca()
     key = ec.generate_private_key(ec.SECP256R1())
@@ -141,7 +141,7 @@ def microchip_manifest(count: int) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from thingpress_cli.generate import Device
+    from thingpress_cli.core.certificates import Device
 
     factories = _load("factories")
     signer = factories.microchip_signer()
@@ -437,15 +437,15 @@ def measure_fairness(_args: argparse.Namespace) -> dict[str, Any]:
     """``bench_fairness.measure`` on the local deployment (brought up, and down again, if not running)."""
     import bench_fairness
 
-    from thingpress_cli.local import commands
+    from thingpress_cli.commands import local as local_cmd
 
-    started = not commands.is_up()
-    commands.ensure_up()
+    started = not local_cmd.is_up()
+    local_cmd.ensure_up()
     try:
         return dict(bench_fairness.measure())
     finally:
         if started:
-            commands.down()
+            local_cmd.down()
 
 
 MEASUREMENTS: list[Callable[[argparse.Namespace], dict[str, Any]]] = [

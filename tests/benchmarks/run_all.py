@@ -125,13 +125,13 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     from bench_pipeline import UNLIMITED, conflicts, floor, pipeline, quota, set_budget
 
     from thingpress.settings import DEFAULT_IOT_TPS
-    from thingpress_cli.deployment import Deployment
-    from thingpress_cli.local import commands
+    from thingpress_cli.commands import local as local_cmd
+    from thingpress_cli.core.deployment import Deployment
     from thingpress_cli.local.quota import DEFAULT_RATES
 
-    commands.down()
+    local_cmd.down()
     started = time.perf_counter()
-    commands.ensure_up()
+    local_cmd.ensure_up()
     figures["local_deploy_seconds"] = round(time.perf_counter() - started, 1)
     deployment = Deployment.load(suffix="local")
     work = Path(tempfile.mkdtemp(prefix="thingpress-bench-"))
@@ -176,7 +176,7 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     figures.update(bench_fairness.measure(deployment))
     set_budget(deployment, UNLIMITED)
     if not args.keep:
-        commands.down()
+        local_cmd.down()
 
 
 def plot(figures: dict[str, Any], path: Path) -> None:

@@ -9,7 +9,7 @@ Lean on purpose: one small manifest in each environment plus one only pr7 has;
 the full suites run per environment with ``THINGPRESS_ENV=<env> make test-integration``.
 
 First, on the same pr7 (no second deploy), ``make test-preview-job ENV=pr7`` runs the PR
-preview workflow's test steps as read from the workflow (``thingpress_cli.preview_job``:
+preview workflow's test steps as read from the workflow (``thingpress_cli.harness.preview_job``:
 ``make test-integration`` with ``CI=true``, ``THINGPRESS_DEPLOYMENT=remote``), so the
 teardown below also undoes what the whole integration suite imported into pr7.
 """
@@ -26,9 +26,9 @@ from deployment_checks import PREVIEW_ENV, assert_imported, expected_certificate
 
 from stacks.naming import Names
 from thingpress import audit
-from thingpress_cli.deployment import Deployment
-from thingpress_cli.generate import write_manifest
-from thingpress_cli.local import commands
+from thingpress_cli.commands import local as local_cmd
+from thingpress_cli.core.certificates import write_manifest
+from thingpress_cli.core.deployment import Deployment
 
 ENV = PREVIEW_ENV
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ LOCAL_ONLY = 2
 
 # Runs before the scenario below, which destroys pr7 (the module's order).
 def test_the_preview_workflows_test_steps_pass_against_pr7_as_a_remote_deployment(local_environment):
-    commands.ensure_up(env=ENV)
+    local_cmd.ensure_up(env=ENV)
     began = time.monotonic()
 
     result = subprocess.run(["make", "--no-print-directory", "test-preview-job", f"ENV={ENV}"], cwd=REPO,
@@ -80,8 +80,8 @@ def account_state(local: Deployment, prefix: str) -> dict[str, list[str]]:
 def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_path):
     began = time.monotonic()
     local = local_environment
-    commands.ensure_up(env=ENV)
-    pr7 = Deployment.load(commands.OUTPUTS, ENV)
+    local_cmd.ensure_up(env=ENV)
+    pr7 = Deployment.load(local_cmd.OUTPUTS, ENV)
     assert pr7.outputs.thing_name_prefix == "pr7-" and local.outputs.thing_name_prefix == ""
     iot = local.client("iot")  # one account: either deployment's client sees everything
 
@@ -104,9 +104,9 @@ def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_
     assert all(iot.describe_thing(thingName=n)["attributes"]["thingpress_env"] == ENV for n in pr7_things)
     only_pr7_ids = [c.fingerprint for c in expected_certificates(pr7, only_pr7)]
 
-    commands.destroy(ENV)
+    local_cmd.destroy(ENV)
 
-    assert not commands.deployed(ENV)
+    assert not local_cmd.deployed(ENV)
     assert account_state(local, Names(ENV, "us-east-1").stack + "-") == {
         "policies": [], "thing_types": [], "thing_groups": [], "queues": [], "tables": [], "functions": []}
     for name in pr7_things:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.core.deployment import Deployment
 
 @pytest.fixture(scope="session")
 def deployment(local_environment) -> Deployment:

@@ -1,4 +1,4 @@
-"""Chaos on the local deployment (thingpress_cli.chaos, ``make chaos``) with its short default.
+"""Chaos on the local deployment (thingpress_cli.harness.chaos, ``make chaos``) with its short default.
 
 Several manifests import at once while runner workers in an invocation are SIGKILLed
 and the emulator injects faults and transaction conflicts; afterwards every certificate
@@ -8,7 +8,7 @@ manifest ever had two provider invocations at work at once.
 
 from __future__ import annotations
 
-from thingpress_cli import chaos
+from thingpress_cli.harness import chaos
 
 
 def test_chaos_short_default_loses_nothing(deployment, tmp_path):

@@ -18,8 +18,8 @@ from thingpress import audit, certs
 from thingpress.audit import AuditTable, Progress
 from thingpress.messages import ImportMessage
 from thingpress.provider import Tuning
-from thingpress_cli.chaos import visibility_timeouts
-from thingpress_cli.generate import device_certificates, make_ca
+from thingpress_cli.core.certificates import device_certificates, make_ca
+from thingpress_cli.harness.chaos import visibility_timeouts
 from thingpress_cli.local import emulator
 
 from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, frozen_when, kill_workers,

@@ -12,7 +12,7 @@ import time
 import uuid
 
 from thingpress import audit, events
-from thingpress_cli.generate import write_manifest
+from thingpress_cli.core.certificates import write_manifest
 
 from deployment_checks import upload_and_wait
 

@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 from thingpress import audit
+from thingpress_cli.core.progress import short_id
 from thingpress_cli.main import main
-from thingpress_cli.progress import short_id
 
 from deployment_checks import WAIT_SECONDS, upload_and_wait
 
@@ -28,7 +28,7 @@ def _run_json(capsys, *argv: str, status: int = 0) -> dict:
 
 def _halves(tmp_path: Path) -> tuple[Path, Path]:
     """Two generated manifests that share two of their four certificates."""
-    from thingpress_cli.generate import write_manifest
+    from thingpress_cli.core.certificates import write_manifest
 
     whole = tmp_path / "whole.txt"
     write_manifest(whole, count=6, prefix=f"Plan-{uuid.uuid4().hex[:8]}-")

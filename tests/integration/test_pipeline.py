@@ -13,8 +13,8 @@ import uuid
 import pytest
 
 from thingpress import audit
-from thingpress_cli.generate import write_manifest
-from thingpress_cli.operate import wait_for
+from thingpress_cli.core.certificates import write_manifest
+from thingpress_cli.core.summaries import wait_for
 
 from deployment_checks import assert_imported, existing_things, expected_certificates, outcomes, upload_and_wait
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from thingpress import audit, events
-from thingpress_cli.generate import write_manifest
+from thingpress_cli.core.certificates import write_manifest
 
 from deployment_checks import assert_imported, expected_certificates, outcomes
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli import toolchain
+from thingpress_cli.core import toolchain
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("aws", "local")

@@ -8,7 +8,7 @@ import pytest
 
 from stacks import outputs
 from stacks.outputs import OutputsError, load_outputs
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.core.deployment import Deployment
 
 
 def fake_outputs(target: str = "local", suffix: str = "pr42") -> dict:

@@ -1,5 +1,5 @@
 """``terraform validate`` on each synthesized stack, offline through the provider
-mirror config (thingpress_cli.toolchain), in a temp folder (init -backend=false).
+mirror config (thingpress_cli.core.toolchain), in a temp folder (init -backend=false).
 
 One ``terraform init`` serves both stacks (same provider); validate reads no asset
 files, so only cdk.tf.json is copied. The runs start in the background right after

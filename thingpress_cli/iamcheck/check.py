@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from stacks.naming import FUNCTION_KEYS, VENDORS, provider_key
+from thingpress_cli.core.toolchain import REPO
 from thingpress_cli.iamcheck import calls as calls_mod
 from thingpress_cli.iamcheck.calls import SECURE, Request
 from thingpress_cli.iamcheck.data import IamData
 from thingpress_cli.iamcheck.stack import Stack, load
 from thingpress_cli.local import state
-from thingpress_cli.toolchain import REPO
 
 SIMULATOR = Path(__file__).resolve().parent / "simulate.mjs"
 NODE = REPO / "node_modules" / ".bin" / "node"
@@ -395,7 +395,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         return 2
     # Unused grants are judged on the local environment only: the whole suite runs against it, while
     # another environment (tests/environments' pr7) imports a manifest or two and is destroyed.
-    from thingpress_cli.local.commands import DEFAULT_ENV, stack_name
+    from thingpress_cli.commands.local import DEFAULT_ENV, stack_name
 
     primary = stack_name(DEFAULT_ENV)
     reports = [run(path, args.calls, args.account, only_own=len(stacks) > 1,

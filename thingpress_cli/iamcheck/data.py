@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.toolchain import REPO
+from thingpress_cli.core.toolchain import REPO
 
 PACKAGE = REPO / "node_modules" / "@cloud-copilot" / "iam-data"
 #: ARN format variables whose values may hold "/" (S3 object keys, MQTT topics, log group and

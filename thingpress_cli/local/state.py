@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.toolchain import BUILD
+from thingpress_cli.core.toolchain import BUILD
 
 LOCAL_DIR = BUILD / "local"
 STATE_FILE = LOCAL_DIR / "state.json"

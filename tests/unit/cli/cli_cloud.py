@@ -34,7 +34,7 @@ from thingpress.importer import CertificateArns, Importer, RetryLater
 from thingpress.provider import Provider
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
-from thingpress_cli.deployment import Deployment, Uploaded
+from thingpress_cli.core.deployment import Deployment, Uploaded
 from thingpress_cli.local import sqs_move
 
 SUFFIX = "unit"

@@ -7,7 +7,8 @@ import sys
 
 from rich.console import Console
 
-from thingpress_cli import demo, hints
+from thingpress_cli.commands import demo
+from thingpress_cli.core import hints
 from thingpress_cli.local import deploy_log
 
 TERRAFORM = """thingpress-local  Initializing the backend...

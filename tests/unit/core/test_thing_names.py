@@ -6,7 +6,7 @@ import pytest
 from cryptography import x509
 
 from thingpress.thing_names import DEFAULT_TEMPLATE, ThingNameError, ThingNameTemplate, template_problem
-from thingpress_cli.generate import device_certificates, make_ca
+from thingpress_cli.core.certificates import device_certificates, make_ca
 
 FP = "ab" * 32
 

@@ -20,7 +20,7 @@ from importer_helpers import Aws
 
 from thingpress import audit
 from thingpress.throttle import Throttle
-from thingpress_cli import reconcile, rollback
+from thingpress_cli.engines import reconcile, rollback
 
 
 def aws_id(pem: str) -> str:

@@ -24,8 +24,8 @@ from thingpress.importer import CertificateArns, Importer
 from thingpress.messages import ImportMessage
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
-from thingpress_cli import rollback, teardown
-from thingpress_cli.deployment import Deployment
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.engines import rollback, teardown
 
 PR7 = Names("pr7", REGION)
 

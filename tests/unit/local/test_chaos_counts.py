@@ -1,4 +1,4 @@
-"""What ``make chaos`` counts (thingpress_cli.chaos): effective kills and the most chains at once."""
+"""What ``make chaos`` counts (thingpress_cli.harness.chaos): effective kills and the most chains at once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from thingpress_cli import chaos
+from thingpress_cli.harness import chaos
 
 ENDPOINT = "http://127.0.0.1:1"  # no emulator: only the environment of these processes matters
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from thingpress_cli import toolchain
-from thingpress_cli.local import commands, deploy_log, emulator, runner, state
+from thingpress_cli.commands import local as local_cmd
+from thingpress_cli.core import toolchain
+from thingpress_cli.local import deploy_log, emulator, runner, state
 
 
 @pytest.fixture
@@ -23,21 +24,21 @@ def local_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(state, "STATE_FILE", tmp_path / "state.json")
     monkeypatch.setattr(state, "LOCAL_DIR", tmp_path)
     monkeypatch.setattr(state, "LOG_DIR", tmp_path / "logs")
-    monkeypatch.setattr(commands, "REPO", tmp_path)
-    monkeypatch.setattr(commands, "OUTPUTS", tmp_path / "terraform-outputs.json")
-    monkeypatch.setattr(commands, "PORT_FILE", tmp_path / "port")
-    monkeypatch.setattr(commands, "synth_root", lambda env: tmp_path / f"cdktf.out.{env}")
+    monkeypatch.setattr(local_cmd, "REPO", tmp_path)
+    monkeypatch.setattr(local_cmd, "OUTPUTS", tmp_path / "terraform-outputs.json")
+    monkeypatch.setattr(local_cmd, "PORT_FILE", tmp_path / "port")
+    monkeypatch.setattr(local_cmd, "synth_root", lambda env: tmp_path / f"cdktf.out.{env}")
     fake = emulator.Emulator(pid=1, host="127.0.0.1", port=4566)
     monkeypatch.setattr(emulator, "running", lambda *a, **k: fake)
     monkeypatch.setattr(emulator, "start", lambda *a, **k: fake)
     monkeypatch.setattr(runner, "start_daemon", lambda *a, **k: 42)
     monkeypatch.setattr(toolchain, "warm_plugin_cache", lambda *a, **k: None)
-    monkeypatch.setattr(commands, "synth_fingerprint", lambda *a, **k: "fingerprint")
+    monkeypatch.setattr(local_cmd, "synth_fingerprint", lambda *a, **k: "fingerprint")
     return tmp_path
 
 
 def _up(*envs: str) -> int:
-    return commands.cmd_up(argparse.Namespace(quotas=None, synth=False, no_runner=False, verbose=False,
+    return local_cmd.cmd_up(argparse.Namespace(quotas=None, synth=False, no_runner=False, verbose=False,
                                               env=list(envs)))
 
 
@@ -76,15 +77,15 @@ def test_a_failed_deploy_fails_up_and_keeps_the_other_environment(local_dir, mon
 
     assert _up("local", "pr7") == 1
 
-    assert commands.deployed("local") and not commands.deployed("pr7")
+    assert local_cmd.deployed("local") and not local_cmd.deployed("pr7")
 
 
 def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
     base = {"THINGPRESS_ENV": "local"}
-    fingerprint = commands.synth_fingerprint("http://127.0.0.1:4566", base)
+    fingerprint = local_cmd.synth_fingerprint("http://127.0.0.1:4566", base)
 
-    assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, runner.SCHEDULE_SECONDS_SETTING: "5"}) \
+    assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, runner.SCHEDULE_SECONDS_SETTING: "5"}) \
         == fingerprint  # the runner's schedule (the test session sets it) never reaches the stack
-    assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
+    assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
         != fingerprint
-    assert commands.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint
+    assert local_cmd.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint

@@ -1,0 +1,36 @@
+"""``thingpress --help``: every command listed once, under the heading of when in an import's life it is used."""
+
+from __future__ import annotations
+
+import pkgutil
+
+import pytest
+
+from thingpress_cli import commands
+from thingpress_cli.main import COMMANDS, GROUPS, build_parser, main
+
+
+def test_every_command_module_is_listed_once():
+    modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
+    assert sorted(COMMANDS) == sorted(modules) and len(COMMANDS) == len(set(COMMANDS))
+
+
+def test_help_lists_the_commands_under_their_headings_before_the_options(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: thingpress [-h] COMMAND ...\n")
+    headings = [f"\n{heading}:\n" for heading in GROUPS] + ["\noptions:\n"]
+    assert [out.index(h) for h in headings] == sorted(out.index(h) for h in headings)
+    for (heading, names), end in zip(GROUPS.items(), headings[1:]):
+        section = out[out.index(f"\n{heading}:\n"):out.index(end)]
+        assert [line.split()[0] for line in section.splitlines()[2:] if line.startswith("  ") and
+                not line.startswith("   ")] == list(names), heading
+    assert "positional arguments" not in out
+
+
+def test_a_command_alone_imports_only_its_module():
+    parser = build_parser("inspect")
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    assert list(sub.choices) == ["inspect"]

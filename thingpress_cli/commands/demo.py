@@ -1,0 +1,92 @@
+"""``thingpress demo`` (``make demo``): the main job, end to end, on the local emulator.
+
+Brings the local environment up (emulator, real ``cdktf deploy``, runner),
+generates a fresh generated-format manifest, uploads it together with the real
+vendor samples (or generated stand-ins when the samples are absent), shows
+progress, prints per-vendor results and says how to look further and tear down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from thingpress_cli.core import hints, samples
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.progress import short_id
+from thingpress_cli.core.summaries import wait_all
+from thingpress_cli.core.toolchain import REPO
+
+DEMO_DIR = REPO / "build" / "demo"
+
+
+def demo_files(count: int) -> list[tuple[Path, str]]:
+    """(file, label) pairs to upload: a fresh generated manifest plus the real samples."""
+    from thingpress_cli.core.certificates import write_manifest
+
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    fresh = DEMO_DIR / f"fresh-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    write_manifest(fresh, count=count, prefix=f"Demo-{time.strftime('%H%M%S')}-")
+    files = [(fresh, f"fresh generated ({count})")]
+    base = samples.samples_dir()
+    if base is None:
+        print(f"vendor samples not found at {samples.configured_dir()}: uploading the fresh manifest only")
+        return files
+    files += [(base / name, f"{vendor}: {name}") for name, vendor in samples.SAMPLES.items() if (base / name).is_file()]
+    return files
+
+
+def print_results(results: list[tuple[str, dict]]) -> None:
+    """One line per uploaded manifest: what it held and how each certificate ended."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    # fits 80 columns: labels and notes are cut (the full note: thingpress status MANIFEST --json)
+    table = Table(title="thingpress demo: results per manifest", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, padding=(0, 0), expand=True)
+    table.add_column("manifest", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("state", no_wrap=True)
+    for name in ("total", "imported", "present", "rejected", "failed"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    table.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=4)
+    for label, row in results:
+        table.add_row(label, row.get("state", ""), *(str(row.get(k, 0)) for k in
+                      ("entries", "imported", "already_present", "rejected", "failed")),
+                      row.get("reason") or row.get("note") or "")
+    Console().print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    from thingpress_cli.commands.local import ensure_up
+
+    started = time.monotonic()
+    endpoint = ensure_up()
+    deployment = Deployment.load(suffix="local")
+    files = demo_files(args.count)
+    uploads = {}
+    for path, label in files:
+        uploaded = deployment.upload(path)
+        uploads[uploaded.manifest_id] = (label, uploaded)
+        print(f"uploaded {label} -> s3://{uploaded.bucket}/{uploaded.key}")
+    rows = wait_all(deployment, list(uploads), timeout=args.timeout, show_progress=True,
+                    labels={mid: label for mid, (label, _) in uploads.items()})
+    print_results([(label, rows[mid]) for mid, (label, _) in uploads.items()])
+    tp = hints.thingpress()
+    first = short_id(next(iter(uploads)))
+    print(f"\nDone in {time.monotonic() - started:.0f} s. Look further:")
+    print(f"  {tp} status                   # every manifest (short ids work everywhere)")
+    print(f"  {tp} report {first}   # every certificate's outcome and reason")
+    print(f"  {tp} reconcile --all          # the registry still as imported?")
+    if hints.available("aws"):
+        print(f"  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url {endpoint} iot list-things")
+    print("Tear down: " + ("make local-down" if hints.available("make") else f"{tp} local down"))
+    return 0 if all(r.get("state") in ("COMPLETE", "REFUSED") for r in rows.values()) else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="the whole pipeline on the local emulator with the real vendor samples")
+    parser.add_argument("--count", type=int, default=50, help="certificates in the fresh generated manifest")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.set_defaults(func=run)

@@ -1,0 +1,51 @@
+"""Undo imports: ``thingpress rollback MANIFEST`` (one manifest) and the engine ``teardown`` uses.
+
+What is undone, in which order, and how a stopped rollback resumes is the
+engine's (:mod:`thingpress_cli.engines.rollback`); this module holds the
+command: its arguments, the run, what it prints and the command that resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from thingpress_cli.engines.rollback import Stopped, print_report, run
+
+#: the reason ``thingpress rollback`` records unless given one.
+REASON = "operator rollback"
+
+
+def register(subparsers: Any) -> None:
+    from thingpress_cli.core.deployment import Deployment
+
+    parser = subparsers.add_parser("rollback", help="undo one manifest's import (dry run unless --yes)",
+                                   description=__doc__.split("\n\n")[0])
+    parser.add_argument("manifest", metavar="MANIFEST", help="manifest id, e.g. generated-3f1c... (thingpress status)")
+    parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
+    parser.add_argument("--delete", action="store_true",
+                        help="delete certificates and things instead of deactivating and detaching")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--reason", default=REASON, help="recorded on every rolled-back row")
+    Deployment.add_arguments(parser)
+    parser.set_defaults(func=cmd_rollback)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from thingpress_cli.core.deployment import Deployment, DeploymentError, deployment_arguments
+
+    try:
+        deployment = Deployment.from_args(args)
+        report = run(deployment, args.manifest, delete=args.delete, apply=args.yes, reason=args.reason)
+    except (DeploymentError, LookupError) as exc:
+        sys.stderr.write(f"thingpress rollback: {exc}\n")
+        return 2
+    except Stopped as stop:
+        resume = (["thingpress", "rollback", args.manifest] + (["--delete"] if args.delete else [])
+                  + (["--yes"] if args.yes else []) + deployment_arguments(args, deployment)
+                  + (["--reason", args.reason] if args.reason != REASON else []))
+        sys.stderr.write(stop.message("rollback", resume))
+        return 1
+    print_report(report, args.json, f"rollback {args.manifest}")
+    return 0
