@@ -51,7 +51,8 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,10 +232,13 @@ class FaultyClient:
     """Wraps a client: every API call is a scheduling point and may be struck by a planned fault."""
 
     def __init__(self, client: Any, plan: FaultPlan, scheduler: Scheduler,
-                 observe: Callable[[str, dict[str, Any]], None] | None = None):
+                 observe: Callable[[str, dict[str, Any]], None] | None = None,
+                 lambda_time: LambdaTime | None = None):
         self._client = client
         self._plan = plan
         self._scheduler = scheduler
+        #: the time each call takes and the invocation's timeout (None: calls take no time)
+        self._lambda_time = lambda_time
         #: called with (API name, request) before every call (the test counts the paths it saw)
         self._observe = observe
         model = getattr(getattr(client, "meta", None), "service_model", None)
@@ -251,6 +255,8 @@ class FaultyClient:
 
         def call(**kwargs: Any) -> Any:
             self._scheduler.pause()
+            if self._lambda_time is not None:
+                self._lambda_time.call(api)
             if self._observe is not None:
                 self._observe(api, kwargs)
             fault = self._plan.take(api)
@@ -315,9 +321,11 @@ class FaultyClient:
 
 @dataclass
 class VirtualClock:
-    """Epoch seconds that pass only when the model moves them: receiving a delayed message moves the
-    clock to when it becomes visible (``DelaySeconds``), so a lease or a pause ends as on AWS without
-    the test waiting. The providers' wall clock (leases) is this one."""
+    """Epoch seconds that pass only when the model moves them: every AWS call an invocation makes
+    takes some (``LambdaTime``), a sleep passes them, and receiving a message that is not visible yet
+    (``DelaySeconds``, or a visibility timeout after a failed delivery) moves the clock to when it
+    becomes visible, so a lease, a pause or a Lambda deadline ends as on AWS without the test
+    waiting. The providers' wall clock (leases) and the throttles' clocks are this one."""
 
     now: float = field(default_factory=time.time)
 
@@ -326,6 +334,63 @@ class VirtualClock:
 
     def reach(self, instant: float) -> None:
         self.now = max(self.now, instant)
+
+    def advance(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+@dataclass
+class ModelContext:
+    """The Lambda context of one model invocation: its time left runs on the virtual clock."""
+
+    clock: VirtualClock
+    #: the instant Lambda ends the invocation (its start plus the function's timeout)
+    deadline: float
+    #: the time each AWS call of this invocation takes
+    call_seconds: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - self.clock.now) * 1000))
+
+
+class LambdaTime:
+    """Time inside invocations, on the virtual clock: each AWS call takes the invocation's
+    ``call_seconds`` (calls outside an invocation take none), and Lambda ends an invocation at its timeout (``Crash`` at the first AWS call past it: the process is
+    gone, its messages come back after their visibility timeout).
+
+    Lambda quotas, "Function timeout: 900 seconds (15 minutes)"; an invocation that reaches its
+    timeout is stopped by the runtime: https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html
+    """
+
+    def __init__(self, clock: VirtualClock):
+        self.clock = clock
+        self._local = threading.local()
+        #: the AWS call before which Lambda ended each invocation it ended at its timeout
+        self.ended_before: list[str] = []
+
+    @contextmanager
+    def invocation(self, timeout_seconds: float, call_seconds: float = 0.0) -> Iterator[ModelContext]:
+        context = ModelContext(self.clock, self.clock.now + timeout_seconds, call_seconds)
+        self._local.context = context
+        try:
+            yield context
+        finally:
+            self._local.context = None
+
+    @property
+    def timeouts(self) -> int:
+        """Invocations Lambda ended at their timeout."""
+        return len(self.ended_before)
+
+    def call(self, api: str) -> None:
+        """Before an AWS call: its time passes; past the invocation's timeout, Lambda has ended it."""
+        context: ModelContext | None = getattr(self._local, "context", None)
+        if context is None:
+            return
+        self.clock.advance(context.call_seconds)
+        if self.clock.now >= context.deadline:
+            self.ended_before.append(api)
+            raise Crash(f"Lambda ended the invocation at its timeout, before {api}")
 
 
 @dataclass(slots=True, eq=False)
@@ -336,8 +401,10 @@ class Message:
     body: str
     receive_count: int = 0
     deleted: bool = False
-    #: when it becomes visible (a ``DelaySeconds`` send): receiving it moves the clock there.
+    #: when it becomes visible (a ``DelaySeconds`` send, a visibility timeout): receiving it moves the clock there.
     due: float = 0.0
+    #: when it was last received (its visibility timeout runs from there)
+    received_at: float = 0.0
 
     def record(self, queue_arn: str) -> dict[str, Any]:
         """The Lambda SQS event record for this delivery."""
@@ -359,6 +426,8 @@ class ModelQueue:
     visible: list[Message] = field(default_factory=list)
     held: list[Message] = field(default_factory=list)
     clock: VirtualClock = field(default_factory=VirtualClock)
+    #: seconds a received message stays invisible: one whose invocation failed comes back after it
+    visibility_timeout: float = 0.0
 
     @property
     def url(self) -> str:
@@ -382,6 +451,7 @@ class ModelQueue:
                 continue
             message.receive_count += 1
             self.clock.reach(message.due)
+            message.received_at = self.clock.now
             got.append(message)
         self.held.extend(got)
         return got
@@ -392,6 +462,8 @@ class ModelQueue:
             if message in self.held:
                 self.held.remove(message)
                 if not message.deleted and message not in self.held:
+                    # invisible until the timeout that started at its receive runs out
+                    message.due = max(message.due, message.received_at + self.visibility_timeout)
                     self.visible.append(message)
 
     def duplicate(self, index: int) -> None:
@@ -453,9 +525,12 @@ class ModelSqs:
     def get_queue_attributes(self, *, QueueUrl: str, AttributeNames: list[str] | None = None,  # noqa: N803
                              **_: Any) -> dict[str, Any]:
         queue = self._queue(QueueUrl, "GetQueueAttributes")
-        values = {"ApproximateNumberOfMessages": len(queue.visible),
-                  "ApproximateNumberOfMessagesNotVisible": len(queue.held),
-                  "ApproximateNumberOfMessagesDelayed": 0}
+        now = self.clock.now
+        waiting = [m for m in queue.visible if m.due > now]
+        values = {"ApproximateNumberOfMessages": len(queue.visible) - len(waiting),
+                  # held by an invocation, or back from one that failed and not visible yet
+                  "ApproximateNumberOfMessagesNotVisible": len(queue.held) + sum(1 for m in waiting if m.receive_count),
+                  "ApproximateNumberOfMessagesDelayed": sum(1 for m in waiting if not m.receive_count)}
         wanted = set(AttributeNames or ["All"])
         return {"Attributes": {k: str(v) for k, v in values.items() if "All" in wanted or k in wanted}}
 

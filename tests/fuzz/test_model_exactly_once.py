@@ -17,11 +17,20 @@ model SQS (``model_harness.ModelSqs``), with faults planned at any AWS call. Its
   next call of one API, or of any API;
 * ``deliver``: one invocation takes messages from a queue (a provider one, the importer a
   batch of 1-10) and runs; a message is deleted only when its invocation succeeded,
-  otherwise it becomes visible again (receive count + 1);
+  otherwise it becomes visible again after its visibility timeout (receive count + 1);
 * ``duplicate``: SQS delivers a second copy of a message (at-least-once);
 * ``two_invocations``: two invocations run interleaved call by call
-  (``model_harness.Scheduler``), on one message (its visibility timeout ran out
-  while the first still held it) or on two.
+  (``model_harness.Scheduler``), on one message (SQS delivered it twice: at least
+  once) or on two.
+
+Time is virtual (``model_harness.VirtualClock``): each AWS call of an invocation takes
+the time ``setup`` drew (0, 0.5 or 3 s), sleeps pass it, and receiving a message that is
+not visible yet moves the clock to when it is -- a ``DelaySeconds`` continuation, or a
+message whose invocation failed, back after its queue's visibility timeout (six times the
+function's). Each invocation gets a Lambda context whose time left runs on that clock (the
+providers' timeout drawn as deployed on AWS, 900 s, or locally, 60 s), so the providers
+reach their safety margin and hand over, and Lambda ends an invocation that runs past its
+timeout (``model_harness.LambdaTime``). Leases, pauses and the watchdog use the same clock.
 
 ``initialize`` draws the provider's pacing (checkpoint every 1-12 entries, a
 continuation after 2-16 entries, an import window of 1, 4 or 12 certificates or
@@ -69,7 +78,6 @@ import itertools
 import json
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,9 +96,10 @@ from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 from model_harness import (KINDS, TARGETS, Crash, Fault, FaultPlan, FaultyClient, ModelQueue, ModelSqs, Scheduler,
-                           VirtualClock, client_error, conflict_error)
+                           LambdaTime, VirtualClock, client_error, conflict_error)
 from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
+from stacks import defaults
 
 from thingpress import audit, provider as provider_module
 from thingpress.audit import AuditTable, claims_pk, from_item, manifest_pk, to_item
@@ -125,6 +134,19 @@ FOREIGN = {"owner": "installed-before-thingpress"}
 #: the watchdog's stall threshold (twice a 900 s provider timeout, as deployed); its clock is set
 #: further ahead than that, so every unfinished manifest counts as idle.
 STALL_AFTER_SECONDS = 1800.0
+#: the providers' timeout as deployed on AWS and on the local target (``setup`` draws one)
+PROVIDER_TIMEOUTS = (defaults.PROVIDER_TIMEOUT_SECONDS, defaults.LOCAL_PROVIDER_TIMEOUT_SECONDS)
+#: the time one AWS call of a provider invocation takes, on the virtual clock (``setup`` draws one):
+#: at 3 s a 60 s invocation reaches its safety margin after about 17 calls, and Lambda ends one that
+#: runs past its timeout.
+CALL_SECONDS = (0.0, 0.5, 3.0)
+#: a provider that stops with less than this share of its timeout left stopped for its deadline
+#: (its safety margin is a sixth of the time at start, at most 30 s).
+SAFETY_MARGIN_SHARE = 1 / 5
+IMPORTER_TIMEOUT = defaults.IMPORTER_TIMEOUT_SECONDS
+#: an importer call's time: a batch of ten stays well inside its timeout, as the stack sizes it
+#: (``defaults.import_batch_size``).
+IMPORTER_CALL_SECONDS = 0.05
 
 #: the failures worth a retry the product raises on purpose (``thingpress.errors``): a Lambda fails
 #: with them and SQS delivers the message again.
@@ -263,19 +285,25 @@ class ExactlyOnce(RuleBasedStateMachine):
         self.plan = FaultPlan()
         self.scheduler = Scheduler()
         self.clock = VirtualClock()
+        #: each AWS call's time and each invocation's timeout (``setup`` draws the call time)
+        self.lambda_time = LambdaTime(self.clock)
         self.manifest_dlq = ModelQueue("thingpress-manifest-dlq", clock=self.clock)
         self.import_dlq = ModelQueue("thingpress-import-dlq", clock=self.clock)
         #: one manifest queue per vendor, as deployed (both dead-letter to one model DLQ)
         self.manifest_queues = {vendor: ModelQueue(f"thingpress-manifest-{vendor}", MAX_RECEIVE, self.manifest_dlq,
-                                                   clock=self.clock)
+                                                   clock=self.clock,
+                                                   visibility_timeout=defaults.visibility_timeout(PROVIDER_TIMEOUTS[0]))
                                 for vendor in VENDORS}
         self.manifest_queue = self.manifest_queues["generated"]
-        self.import_queue = ModelQueue("thingpress-import", MAX_RECEIVE, self.import_dlq, clock=self.clock)
+        self.import_queue = ModelQueue("thingpress-import", MAX_RECEIVE, self.import_dlq, clock=self.clock,
+                                       visibility_timeout=defaults.visibility_timeout(IMPORTER_TIMEOUT))
         self.sqs = ModelSqs(*self.manifest_queues.values(), self.import_queue, self.manifest_dlq, self.import_dlq,
                             clock=self.clock)
         self.queues: tuple[ModelQueue, ...] = (*self.manifest_queues.values(), self.import_queue)
         self.uploads: list[Upload] = []
         self.preseeded: set[int] = set()
+        self.provider_timeout = PROVIDER_TIMEOUTS[0]
+        self.call_seconds = 0.0
         self.tuning = Tuning()
         self.use_watchdog = not NO_WATCHDOG
         #: the sweeps that ran to the end (``_sweep``)
@@ -285,7 +313,8 @@ class ExactlyOnce(RuleBasedStateMachine):
         #: manifests whose checkpoint the ``old_checkpoint`` rule turned into an earlier release's
         #: (no cursor, no claims): manifest id -> that checkpoint
         self.old_checkpoints: dict[str, int] = {}
-        self.clients = {name: FaultyClient(client, self.plan, self.scheduler, observe=self._observe)
+        self.clients = {name: FaultyClient(client, self.plan, self.scheduler, observe=self._observe,
+                                           lambda_time=self.lambda_time)
                         for name, client in (("s3", world.s3), ("dynamodb", world.dynamodb), ("iot", world.iot),
                                              ("sqs", self.sqs))}
         self.provider_settings = FunctionSettings(
@@ -298,11 +327,17 @@ class ExactlyOnce(RuleBasedStateMachine):
 
     @initialize(checkpoint_every=st.sampled_from((1, 3, 12)), max_entries=st.sampled_from((2, 5, 16)), send_attempts=st.integers(1, 3),
                 preseed=st.frozensets(st.integers(0, POOL - 1), max_size=2), window=st.sampled_from((None, 1, 4, 12)),
-                first=ENTRIES, vendor=st.sampled_from(VENDORS))
+                first=ENTRIES, vendor=st.sampled_from(VENDORS), provider_timeout=st.sampled_from(PROVIDER_TIMEOUTS),
+                call_seconds=st.sampled_from(CALL_SECONDS))
     def setup(self, checkpoint_every: int, max_entries: int, send_attempts: int, preseed: frozenset[int],
-              window: int | None = None, first: list[int | None] | None = None, vendor: str = "generated") -> None:
-        """The pacing, the IoT state from before, and the first manifest: every scenario uploads one
-        (a scenario without a manifest would check nothing), so ``teardown`` always has one to check."""
+              window: int | None = None, first: list[int | None] | None = None, vendor: str = "generated",
+              provider_timeout: int = PROVIDER_TIMEOUTS[0], call_seconds: float = 0.0) -> None:
+        """The pacing, the time (the providers' timeout, the time a call takes), the IoT state from
+        before, and the first manifest: every scenario uploads one (a scenario without a manifest
+        would check nothing), so ``teardown`` always has one to check."""
+        self.provider_timeout, self.call_seconds = provider_timeout, call_seconds
+        for queue in self.manifest_queues.values():
+            queue.visibility_timeout = defaults.visibility_timeout(provider_timeout)
         if window is not None:
             # Backpressure: a window of ``window`` certificates (1 minute at ``window``/60 certificates per second).
             self.provider_settings = dataclasses.replace(
@@ -392,7 +427,9 @@ class ExactlyOnce(RuleBasedStateMachine):
         a = qa.receive(first[1], 1)
         if same_message or not any(q.visible for q in self.queues):
             qb, b = qa, a
-            for message in a:  # the visibility timeout ran out: the same message is delivered again
+            # SQS delivers the message it handed to the first invocation again (at-least-once; not its
+            # visibility timeout running out, which is six times the function's timeout)
+            for message in a:
                 message.receive_count += 1
             qa.held.extend(a)
         else:
@@ -438,16 +475,25 @@ class ExactlyOnce(RuleBasedStateMachine):
         settings_ = dataclasses.replace(self.provider_settings, vendor=vendor, manifest_queue_url=queue.url)
         provider = Provider(vendor, settings=settings_, s3=self.clients["s3"],
                             sqs=self.clients["sqs"], dynamodb=self.clients["dynamodb"], tuning=self.tuning,
-                            sleep=lambda _s: None, clock=lambda: 0.0, wall_clock=self.clock)
+                            sleep=self.clock.advance, clock=self.clock, wall_clock=self.clock)
         done = []
+        timeouts = self.lambda_time.timeouts
         try:
-            for message in messages:
-                try:
-                    provider.handle_record(SQSRecord(message.record(queue.arn)), None)
-                except Exception as exc:  # noqa: BLE001 -- a batch item failure: SQS delivers it again
-                    self._lambda_failure(exc)
-                    continue
-                done.append(message)
+            with self.lambda_time.invocation(self.provider_timeout, self.call_seconds) as context:
+                for message in messages:
+                    try:
+                        results = provider.handle_record(SQSRecord(message.record(queue.arn)), context)
+                    except Exception as exc:  # noqa: BLE001 -- a batch item failure: SQS delivers it again
+                        self._lambda_failure(exc)
+                        continue
+                    done.append(message)
+                    if any(r.outcome == "chunked" for r in results) and (
+                            context.get_remaining_time_in_millis() < SAFETY_MARGIN_SHARE * self.provider_timeout * 1000):
+                        self.paths["provider handed over near its deadline"] += 1
+        except Crash:
+            if self.lambda_time.timeouts > timeouts:
+                self.paths["Lambda ended a provider at its timeout"] += 1
+            raise
         finally:
             provider_module.metrics.clear_metrics()
         return done
@@ -457,15 +503,20 @@ class ExactlyOnce(RuleBasedStateMachine):
         settings_ = self.importer_settings
         importer = Importer(self.clients["iot"], AuditTable(self.clients["dynamodb"], TABLE), settings_,
                             arns=CertificateArns.from_function_arn(FUNCTION_ARN, region=REGION),
-                            throttle=Throttle.from_settings(settings_, sleep=lambda _s: None, clock=lambda: 0.0,
+                            throttle=Throttle.from_settings(settings_, sleep=self.clock.advance, clock=self.clock,
                                                             rng=lambda: 0.0, backoff=Backoff(max_attempts=3)))
+        with self.lambda_time.invocation(IMPORTER_TIMEOUT, IMPORTER_CALL_SECONDS) as context:
+            return self._import_batch(importer, messages, context.deadline)
+
+    def _import_batch(self, importer: Importer, messages: list[Any], deadline: float) -> list[Any]:
         pending: list[Any] = []
         failed: set[str] = set()
         touched: set[str] = set()
         for message in messages:
             try:
                 outcome = importer.handle(message.body, message_id=message.message_id,
-                                          receive_count=message.receive_count, complete=False, pending=pending)
+                                          receive_count=message.receive_count, deadline=deadline, complete=False,
+                                          pending=pending)
             except RetryLater as exc:
                 failed.add(message.message_id)
                 if exc.recorded:
@@ -506,7 +557,7 @@ class ExactlyOnce(RuleBasedStateMachine):
                         manifest_queue_urls={v: q.url for v, q in self.manifest_queues.items()},
                         import_queue_url=self.import_queue.url, import_dlq_url=self.import_dlq.url,
                         stall_after_seconds=STALL_AFTER_SECONDS,
-                        clock=lambda: time.time() + STALL_AFTER_SECONDS + 60)
+                        clock=lambda: self.clock.now + STALL_AFTER_SECONDS + 60)
 
     def _unfinished(self) -> set[str]:
         """The uploaded manifests in an unfinished state (read past the faults)."""
@@ -727,6 +778,27 @@ def test_an_infineon_reel_is_staged_once_and_its_chunks_read_the_staged_object_f
     machine.teardown()
     assert machine.paths["infineon reel staged"] == 1, machine.paths
     assert machine.paths["infineon staged object read from a cursor"] >= 2, machine.paths  # 5 entries, 2 a chunk
+
+
+def test_a_provider_near_its_deadline_hands_over_and_the_next_invocation_goes_on(world: World) -> None:
+    # a 60 s invocation (the local target's), 2 s a call: the safety margin (10 s) is reached after
+    # 25 calls, before the 16-entry limit at a checkpoint per entry (3 calls an entry: 6 s, inside the margin)
+    machine = _path_machine(world, max_entries=16, provider_timeout=60, call_seconds=2.0, first=list(range(POOL)))
+    machine.teardown()
+    assert machine.paths["provider handed over near its deadline"] >= 1, machine.paths
+    assert machine.lambda_time.timeouts == 0
+
+
+def test_an_invocation_lambda_ends_at_its_timeout_comes_back_after_the_visibility_timeout(world: World) -> None:
+    machine = _path_machine(world, provider_timeout=60, call_seconds=25.0, first=[0, 1, 2])
+    started = machine.clock.now
+    machine.deliver(queue=0, start=0, size=1)  # 25 s, 50 s, then Lambda ends it at the third call
+    assert machine.lambda_time.timeouts == 1 and machine.paths["Lambda ended a provider at its timeout"] == 1
+    [message] = machine.manifest_queue.visible
+    assert message.due == pytest.approx(started + defaults.visibility_timeout(60))
+    machine.call_seconds = 0.0
+    machine.teardown()  # received again once the visibility timeout ran out: the manifest completes
+    assert machine.clock.now >= started + defaults.visibility_timeout(60)
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
