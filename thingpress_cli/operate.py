@@ -20,7 +20,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS, REFUSED, STALLED
+from thingpress.audit.table import AuditTable
 from thingpress_cli.deployment import Deployment, DeploymentError
 from thingpress_cli.progress import Display, Meter, short_id
 
@@ -42,12 +43,12 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     view["vendor"] = row.get("vendor", "")
     view["reason"] = row.get("reason", "")
     view["short"] = short_id(view["manifest"])
-    view["complete"] = row.get("state") in (audit.COMPLETE, audit.REFUSED)
-    view["stalled"] = row.get("state") == audit.STALLED
+    view["complete"] = row.get("state") in (COMPLETE, REFUSED)
+    view["stalled"] = row.get("state") == STALLED
     # queued and not finished (in the import queue or an importer's hands; the backpressure window
     # limits it), and finished: every entry with its outcome. finished + outstanding == entries.
     view["outstanding"] = row.get("outstanding", 0)
-    view["finished"] = sum(int(row.get(name) or 0) for name in audit.OUTCOME_COUNTERS)
+    view["finished"] = sum(int(row.get(name) or 0) for name in OUTCOME_COUNTERS)
     # completion_event: SENT, or PENDING / FAILED when the completion event was lost (thingpress.events)
     for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at",
                  "completion_event", "completion_event_error"):
@@ -123,7 +124,7 @@ def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> Non
         cells["reason"] = _OBJECT_PREFIX.sub("", cells["reason"])  # the id already names the object
         # a STALLED manifest needs the operator (its reason says what is missing)
         table.add_row(*(cells[name] for _, name in STATUS_COLUMNS),
-                      style="bold red" if view.get("state") == audit.STALLED else None)
+                      style="bold red" if view.get("state") == STALLED else None)
     (console or Console()).print(table)
 
 
@@ -145,7 +146,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         print(json.dumps(view, sort_keys=True))
     else:
         print_summary_table([view])
-    return 0 if row.get("state") == audit.COMPLETE else 1
+    return 0 if row.get("state") == COMPLETE else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -155,7 +156,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         mids = [deployment.resolve_manifest(args.manifest)]
     elif args.watch:
         mids = [r["manifest_id"] for r in deployment.manifest_summaries()
-                if r.get("state") not in (audit.COMPLETE, audit.REFUSED)]
+                if r.get("state") not in (COMPLETE, REFUSED)]
     else:
         mids = []
     if args.watch and mids:
@@ -169,7 +170,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_records(table: audit.AuditTable, mid: str) -> Iterator[dict[str, Any]]:
+def report_records(table: AuditTable, mid: str) -> Iterator[dict[str, Any]]:
     """Every entry row of the manifest, one page at a time (never the whole manifest in memory).
 
     In key order: certificate rows (``C#<fingerprint>``) then the provider's refusals
