@@ -314,8 +314,8 @@ class Provider(ChainHandling, Pausing):
                           queued=int(summary.get("queued") or 0), rejected=int(summary.get("rejected") or 0),
                           no_certificates=int(summary.get("no_certificates") or 0))
         try:
-            source, staged_sha = (stage_reel(self.s3, self.audit, self.vendor, mid, ref, summary, options) if vendor.stage is not None
-                                  else (ref, None))
+            source, staged_sha = (stage_reel(self.s3, self.audit, self.vendor, mid, ref, summary, options)
+                                  if vendor.stage is not None else (ref, None))
             body = open_object(self.s3, source, offset)
         except (Gone, ManifestError, OSError) as exc:
             return self.refuse(mid, ref, refusal_reason(exc))
