@@ -9,7 +9,8 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
-from thingpress import audit, settings, thing_names
+from thingpress import settings, thing_names
+from thingpress.audit.keys import INDEX_BY_STATE
 from thingpress.vendors import ArchiveLimits
 
 from stacks import defaults, iam, outputs
@@ -161,7 +162,7 @@ class ThingpressStack(TerraformStack):
                     completion.put_statement("PutCompletionEventIfLastToFinish"),
                     # Backpressure: the manifests in flight and what they have queued (thingpress.backpressure).
                     iam.statement("CountManifestsInFlight", ["dynamodb:Query"],
-                                  f"{table.arn}/index/{audit.INDEX_BY_STATE}"),
+                                  f"{table.arn}/index/{INDEX_BY_STATE}"),
                 ]))
 
         dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, artifacts=artifacts, kms_key_arn=key.arn,

@@ -33,7 +33,7 @@ from moto import mock_aws
 from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 
-from thingpress import audit
+from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING
 from thingpress_cli.local.moto_ext import apply_behaviour_patches, apply_speed_patches
 
 REGION = "us-east-1"
@@ -265,15 +265,15 @@ def create_audit_table(client: Any, name: str = "thingpress-audit") -> str:
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[
-            {"IndexName": audit.INDEX_BY_THING,
+            {"IndexName": INDEX_BY_THING,
              "KeySchema": [{"AttributeName": "thing_name", "KeyType": "HASH"},
                            {"AttributeName": "updated_at", "KeyType": "RANGE"}],
              "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": audit.INDEX_BY_STATUS,
+            {"IndexName": INDEX_BY_STATUS,
              "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
                            {"AttributeName": "updated_at", "KeyType": "RANGE"}],
              "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": audit.INDEX_BY_STATE,
+            {"IndexName": INDEX_BY_STATE,
              "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"},
                            {"AttributeName": "updated_at", "KeyType": "RANGE"}],
              "Projection": {"ProjectionType": "ALL"}},

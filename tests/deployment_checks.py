@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, STATUSES
 from thingpress.manifest import scan
 from thingpress.records import Certificate
 from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
@@ -138,7 +138,7 @@ def assert_imported(deployment: Deployment, iot, cert: Certificate) -> None:
 
 
 def outcomes(deployment: Deployment, manifest_id: str) -> dict[str, list[dict[str, Any]]]:
-    by_status: dict[str, list[dict[str, Any]]] = {s: [] for s in audit.STATUSES}
+    by_status: dict[str, list[dict[str, Any]]] = {s: [] for s in STATUSES}
     for row in deployment.audit_table().entries(manifest_id):
         by_status[row["status"]].append(row)
     return by_status
@@ -224,14 +224,14 @@ def assert_consistent(deployment: Deployment, iot, mid: str, expected: list[Cert
     """Exactly one terminal state per certificate, sums add up, IoT holds exactly what is expected."""
     table = deployment.audit_table()
     row = table.get_summary(mid)
-    assert row is not None and row["state"] == audit.COMPLETE, row
+    assert row is not None and row["state"] == COMPLETE, row
     rows = table.entries(mid)
     by_fingerprint: dict[str, list[str]] = {}
     for entry in rows:
         if entry["sk"].startswith("C#"):
             by_fingerprint.setdefault(entry["fingerprint"], []).append(entry["status"])
     assert sorted(by_fingerprint) == sorted(c.fingerprint for c in expected)
-    assert all(len(states) == 1 and states[0] in audit.STATUSES for states in by_fingerprint.values())
+    assert all(len(states) == 1 and states[0] in STATUSES for states in by_fingerprint.values())
     assert row["imported"] + row["already_present"] + row["rejected"] + row["failed"] + row["duplicates"] == row["entries"]
     assert row["outstanding"] == 0
     assert row["queued"] == len(expected)

@@ -6,19 +6,20 @@
   logs show). Each module names its own kind of refusal as a subclass, so callers
   catch exactly the refusals they handle, but the reason is defined here once:
 
-  ==========================================  ====================================
-  ``records.ManifestError``                   a file is not a readable manifest
-  ``certs.CertificateError``                  bytes are not one X.509 certificate
-  ``messages.MessageError``                   not a valid import message
-  ``importer.Rejected``                       an import message is rejected
-  ``provider.UnreadableMessage``              not a manifest queue message
-  ``provider.MessageTooLarge``                an import message over SQS's limit
-  ``thing_names.ThingNameError``              a templated thing name IoT would refuse
-  ``vendors.microchip.SignerFileError``       not a Microchip signer certificate file
-  ==========================================  ====================================
+  =============================================  ========================================
+  ``records.ManifestError``                      a file is not a readable manifest
+  ``certs.CertificateError``                     bytes are not one X.509 certificate
+  ``messages.MessageError``                      not a valid import message
+  ``importer.Rejected``                          an import message is rejected
+  ``provider.queue_messages.UnreadableMessage``  not a manifest queue message
+  ``provider.sending.MessageTooLarge``           an import message over SQS's limit
+  ``thing_names.ThingNameError``                 a templated thing name IoT would refuse
+  ``vendors.microchip.SignerFileError``          not a Microchip signer certificate file
+  =============================================  ========================================
 
 Failures worth a retry are ``ThingpressError``s that are not refusals
-(``provider.ProviderError``, ``importer.RetryLater``, ``throttle.DeadlineExceeded``);
+(``provider.failures.ProviderError``, ``importer.RetryLater``,
+``throttle.DeadlineExceeded``);
 ``settings.SettingsError`` is a deployment mistake.
 """
 

@@ -12,7 +12,7 @@ and ``detail-type`` ``Manifest Completed`` gets::
 Sent at most once per manifest
 ------------------------------
 Only the caller whose conditional update marked the summary COMPLETE
-(:meth:`thingpress.audit.AuditTable.try_complete`, run by the importer, the
+(:meth:`thingpress.audit.summaries.Summaries.try_complete`, run by the importer, the
 provider and the watchdog) sends it, with the counts that update returned. The
 same update sets ``completion_event`` to ``PENDING``; after PutEvents answers,
 the summary says ``SENT`` (with ``completion_event_id``) or ``FAILED`` (with

@@ -121,7 +121,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from thingpress.attributes import MAX_WITH_TYPE
-from thingpress.audit import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, AuditTable, OutcomeRecord
+from thingpress.audit.outcomes import OutcomeRecord
+from thingpress.audit.states import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED
+from thingpress.audit.table import AuditTable
 from thingpress.errors import Refused, ThingpressError
 from thingpress.messages import ImportMessage, MessageError, decode
 from thingpress.patterns import FINGERPRINT, MANIFEST_ID, THING_NAME

@@ -29,9 +29,9 @@ THING_GROUP_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 POLICY_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 #: an AWS IoT certificate id: lowercase hex SHA-256 of the certificate's DER.
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-#: ``audit.manifest_id``: vendor, '-', 20 hex digits of the object version's digest.
+#: ``thingpress.audit.keys.manifest_id``: vendor, '-', 20 hex digits of the object version's digest.
 MANIFEST_ID = re.compile(r"[a-z]+-[0-9a-f]{20}")
-#: ``audit.now_iso``: UTC to the second.
+#: ``thingpress.audit.keys.now_iso``: UTC to the second.
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 _ONE_CLASS = re.compile(r"(\[[^\]]+\])\{(\d+),(\d+)\}")

@@ -9,7 +9,7 @@ long without a checkpoint, and a pause is shorter than one timeout), re-reads ea
 
 * **parse not finished** (``parse_done`` false): starts a new chain of provider
   invocations (``AuditTable.bump_chain``, conditional on the chain and checkpoint
-  it read) and sends its continuation message (``thingpress.provider.Continuation``)
+  it read) and sends its continuation message (``thingpress.provider.queue_messages.Continuation``)
   to the vendor's manifest queue. The provider carries on from the stored
   checkpoint; every handle of an older chain (a continuation of a later sweep's
   predecessor, a message back from its visibility timeout) is stale from then on and
@@ -45,9 +45,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from thingpress import audit
-from thingpress.audit import AuditTable
-from thingpress.provider import Continuation, ObjectRef
+from thingpress.audit.states import OUTCOME_COUNTERS
+from thingpress.audit.summaries import merged
+from thingpress.audit.table import AuditTable
+from thingpress.provider.queue_messages import Continuation, ObjectRef
 
 #: the watchdog's metrics (Powertools, namespace ``thingpress``); the stack's alarm watches it.
 METRICS_SERVICE = "watchdog"
@@ -76,7 +77,7 @@ def _iso(epoch: float) -> str:
 
 def missing_outcomes(summary: dict[str, Any]) -> int:
     """Entries of a parsed manifest that have no outcome yet (0 when the counters add up)."""
-    return int(summary.get("entries", 0)) - sum(int(summary.get(c, 0)) for c in audit.OUTCOME_COUNTERS)
+    return int(summary.get("entries", 0)) - sum(int(summary.get(c, 0)) for c in OUTCOME_COUNTERS)
 
 
 class Watchdog:
@@ -125,7 +126,7 @@ class Watchdog:
                                    extra={"manifest_id": mid})
                 continue
             seen, shards = self.audit.summary_items(mid)
-            if seen is None or audit.merged(seen, shards)["updated_at"] != summary["updated_at"]:
+            if seen is None or merged(seen, shards)["updated_at"] != summary["updated_at"]:
                 continue  # it moved since it was listed
             if queues is None:
                 queues = self._import_queues()

@@ -11,11 +11,11 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTableTtl,
 )
 from constructs import Construct
-from thingpress import audit
+from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING, TTL_ATTRIBUTE
 
 #: (index, hash key, range key), as thingpress.audit documents them.
-INDEXES = ((audit.INDEX_BY_THING, "thing_name", "updated_at"), (audit.INDEX_BY_STATUS, "status", "updated_at"),
-           (audit.INDEX_BY_STATE, "state", "updated_at"))
+INDEXES = ((INDEX_BY_THING, "thing_name", "updated_at"), (INDEX_BY_STATUS, "status", "updated_at"),
+           (INDEX_BY_STATE, "state", "updated_at"))
 
 
 class AuditTable(Construct):
@@ -32,7 +32,7 @@ class AuditTable(Construct):
                                     for n, h, r in INDEXES],
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=kms_key_arn),
-            ttl=DynamodbTableTtl(attribute_name=audit.TTL_ATTRIBUTE, enabled=True),
+            ttl=DynamodbTableTtl(attribute_name=TTL_ATTRIBUTE, enabled=True),
             deletion_protection_enabled=deletion_protection,
         )
         self.name = self.table.name

@@ -19,7 +19,8 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
-from thingpress import audit, settings, watchdog
+from thingpress import settings, watchdog
+from thingpress.audit.keys import INDEX_BY_STATE
 
 from stacks import iam
 from stacks.constructs.alarms import MetricAlarmSpec
@@ -76,7 +77,7 @@ class ManifestWatchdog(Construct):
             },
             statements=[
                 iam.statement("FindIdleManifests", ["dynamodb:Query"],
-                              f"{props.audit_table_arn}/index/{audit.INDEX_BY_STATE}"),
+                              f"{props.audit_table_arn}/index/{INDEX_BY_STATE}"),
                 # A summary with its shards is one Query; marking STALLED is a transaction that checks
                 # every shard (TransactWriteItems is authorized as the actions it holds).
                 iam.statement("ReadAndMarkManifests", ["dynamodb:Query", "dynamodb:UpdateItem",

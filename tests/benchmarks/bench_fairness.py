@@ -41,7 +41,9 @@ from typing import Any
 
 import goals
 
-from thingpress import audit, backpressure
+from thingpress import backpressure
+from thingpress.audit.states import COMPLETE, REFUSED, STALLED
+from thingpress.audit.table import AuditTable
 from thingpress.settings import DEFAULT_IOT_TPS, IOT_TPS, FunctionSettings
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.deployment import Deployment
@@ -102,9 +104,9 @@ def wait_complete(deployment: Deployment, mid: str, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = table.get_summary(mid) or {}
-        if row.get("state") == audit.COMPLETE:
+        if row.get("state") == COMPLETE:
             return time.monotonic()
-        if row.get("state") in (audit.REFUSED, audit.STALLED):
+        if row.get("state") in (REFUSED, STALLED):
             raise RuntimeError(f"manifest {mid} ended {row['state']}: {row.get('reason')}")
         time.sleep(0.1)
     raise RuntimeError(f"manifest {mid} not COMPLETE after {timeout:.0f} s")
@@ -118,7 +120,7 @@ def wait_idle(deployment: Deployment, timeout: float = 600.0) -> None:
         time.sleep(0.5)
 
 
-def finished(table: audit.AuditTable, *mids: str) -> int:
+def finished(table: AuditTable, *mids: str) -> int:
     """Certificates of ``mids`` with an outcome, as their summaries say now."""
     rows = [table.get_summary(mid) or {} for mid in mids]
     return sum(int(row.get(name) or 0) for row in rows for name in FINISHED)
@@ -196,7 +198,7 @@ def stop_manifest(deployment: Deployment, uploaded: Any, timeout: float) -> None
     try:
         table = deployment.audit_table()
         deadline = time.monotonic() + timeout
-        while (table.get_summary(uploaded.manifest_id) or {}).get("state") not in (audit.REFUSED, audit.COMPLETE):
+        while (table.get_summary(uploaded.manifest_id) or {}).get("state") not in (REFUSED, COMPLETE):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"manifest {uploaded.manifest_id} not stopped after {timeout:.0f} s")
             time.sleep(0.5)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE
 from thingpress.settings import DEFAULT_IOT_TPS, IMPORT_CONCURRENCY, IOT_TPS
 from stacks import defaults
 from thingpress_cli.core.certificates import device_certificates, make_ca, write_manifest
@@ -153,7 +153,7 @@ def pipeline(deployment: Deployment, count: int, workdir: Path, name: str = "pip
     uploaded = deployment.upload(manifest)
     row = wait_for(deployment, uploaded.manifest_id, timeout=timeout, show_progress=False)
     seconds = time.perf_counter() - started
-    if row["state"] != audit.COMPLETE:
+    if row["state"] != COMPLETE:
         raise RuntimeError(f"{name}: manifest ended {row['state']}: {row.get('reason')}")
     lost = count - (row["imported"] + row["already_present"] + row["rejected"] + row["failed"])
     return Run(name, count, seconds, {

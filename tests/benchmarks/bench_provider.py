@@ -50,9 +50,10 @@ from typing import Any
 import boto3
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from thingpress.audit import AuditTable
+from thingpress.audit.table import AuditTable
 from thingpress.manifest import scan
-from thingpress.provider import ObjectRef, Provider, Tuning
+from thingpress.provider.queue_messages import ObjectRef
+from thingpress.provider.runtime import Provider, Tuning
 from thingpress.settings import FunctionSettings
 from thingpress.vendors import ParseOptions, parse_manifest
 from thingpress_cli.core.certificates import make_ca, write_manifest

@@ -264,7 +264,7 @@ def child(vendor: str, path: Path, count: int, chunks: int, signer: Path | None,
     """Run one manifest through the provider in this process; CPU seconds after start-up, peak RSS."""
     from cryptography import x509
 
-    from thingpress.provider import Provider, Tuning
+    from thingpress.provider.runtime import Provider, Tuning
     from thingpress.settings import FunctionSettings
 
     aws_fixtures = _load("aws_fixtures")

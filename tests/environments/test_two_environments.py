@@ -25,7 +25,7 @@ from pathlib import Path
 from deployment_checks import PREVIEW_ENV, assert_imported, expected_certificates, upload_and_wait
 
 from stacks.naming import Names
-from thingpress import audit
+from thingpress.audit.states import COMPLETE
 from thingpress_cli.commands import local as local_cmd
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.deployment import Deployment
@@ -92,9 +92,9 @@ def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_
     # pr7 registers the shared certificates first; local then creates its own things for them.
     for path in (shared, only_pr7):
         row = upload_and_wait(pr7, path)
-        assert (row["state"], row["imported"]) == (audit.COMPLETE, row["entries"])
+        assert (row["state"], row["imported"]) == (COMPLETE, row["entries"])
     row = upload_and_wait(local, shared)
-    assert (row["state"], row["imported"]) == (audit.COMPLETE, 4)
+    assert (row["state"], row["imported"]) == (COMPLETE, 4)
     local_certs = expected_certificates(local, shared)
     pr7_things = [c.thing_name for c in expected_certificates(pr7, shared) + expected_certificates(pr7, only_pr7)]
     assert all(name.startswith("pr7-") for name in pr7_things) and not any(

@@ -14,10 +14,13 @@ from typing import NamedTuple
 
 import pytest
 
-from thingpress import audit, certs
-from thingpress.audit import AuditTable, Progress
+from thingpress import certs
+from thingpress.audit.keys import now_iso
+from thingpress.audit.states import COMPLETE, QUEUED, REJECTED
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
 from thingpress.messages import ImportMessage
-from thingpress.provider import Tuning
+from thingpress.provider.runtime import Tuning
 from thingpress_cli.core.certificates import device_certificates, make_ca
 from thingpress_cli.harness.chaos import visibility_timeouts
 from thingpress_cli.local import emulator
@@ -39,7 +42,7 @@ class Synthetic:
     def __init__(self, deployment, count: int, label: str):
         self.table: AuditTable = deployment.audit_table()
         self.mid = f"generated-{secrets.token_hex(10)}"
-        self.queued_at = audit.now_iso()
+        self.queued_at = now_iso()
         tag = secrets.token_hex(4)
         self.messages = []
         self.expected = []
@@ -55,7 +58,7 @@ class Synthetic:
 
     def commit(self, queued: int) -> None:
         assert self.table.checkpoint(self.mid, queued, Progress(entries=queued, queued=queued),
-                                     state=audit.QUEUED, parse_done=True)
+                                     state=QUEUED, parse_done=True)
 
     def send(self, sqs, url: str, bodies: list[str]) -> None:
         for start in range(0, len(bodies), 10):
@@ -64,7 +67,7 @@ class Synthetic:
             assert not answer.get("Failed"), answer["Failed"]
 
     def wait_complete(self, timeout: float = WAIT_SECONDS) -> dict:
-        return wait_until(lambda: (row := self.table.get_summary(self.mid)) and row["state"] == audit.COMPLETE and row,
+        return wait_until(lambda: (row := self.table.get_summary(self.mid)) and row["state"] == COMPLETE and row,
                           timeout, f"manifest {self.mid} COMPLETE")
 
 
@@ -156,7 +159,7 @@ def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, t
         killed = kill_workers(function)
 
         assert killed >= 1
-        row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == audit.COMPLETE and r,
+        row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == COMPLETE and r,
                          WAIT_SECONDS, "the resumed manifest to complete")
     assert progressed["checkpoint"] <= row["checkpoint"] == CRASH_CERTIFICATES
     assert row["queued"] == CRASH_CERTIFICATES and row["entries"] == CRASH_CERTIFICATES  # counted once despite the crash
@@ -182,7 +185,7 @@ def test_poison_mixed_into_a_batch(deployment, iot):
     row = synthetic.wait_complete()
 
     assert (row["imported"], row["rejected"], row["failed"]) == (8, 2, 0)
-    rejected = {r["position"]: r["reason"] for r in synthetic.table.entries(synthetic.mid) if r["status"] == audit.REJECTED}
+    rejected = {r["position"]: r["reason"] for r in synthetic.table.entries(synthetic.mid) if r["status"] == REJECTED}
     assert set(rejected) == {100, 101}
     assert "thing name" in rejected[101]
     assert queue_depth(sqs, deployment.outputs.import_dlq_url) == dlq_before

@@ -101,10 +101,13 @@ from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 from stacks import defaults
 
-from thingpress import audit, provider as provider_module
-from thingpress.audit import AuditTable, claims_pk, from_item, manifest_pk, to_item
+from thingpress.audit.keys import SUMMARY_SK, claims_pk, from_item, manifest_id, manifest_pk, to_item
+from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, REJECTED, STATUSES, UNFINISHED_STATES
+from thingpress.audit.table import AuditTable
 from thingpress.importer import CertificateArns, Importer, RetryLater
-from thingpress.provider import Provider, ProviderError, Tuning
+from thingpress.provider.failures import ProviderError
+from thingpress.provider.runtime import Provider, Tuning
+from thingpress.provider.telemetry import metrics
 from thingpress.settings import DEFAULT_IOT_TPS, STAGING_PREFIX, FunctionSettings
 from thingpress.throttle import Backoff, DeadlineExceeded, Throttle
 from thingpress.watchdog import SweepResult, Watchdog
@@ -372,7 +375,7 @@ class ExactlyOnce(RuleBasedStateMachine):
             body = _manifest_bytes(positions)
         event = put_and_event(self.world.s3, BUCKET, key, body)
         obj = event["Records"][0]["s3"]["object"]
-        mid = audit.manifest_id(vendor, BUCKET, key, obj["versionId"])
+        mid = manifest_id(vendor, BUCKET, key, obj["versionId"])
         self.uploads.append(Upload(mid, positions, vendor))
         self.sqs.send_message(QueueUrl=self.manifest_queues[vendor].url, MessageBody=json.dumps(event))
 
@@ -386,13 +389,13 @@ class ExactlyOnce(RuleBasedStateMachine):
         candidates = []
         for upload in self.uploads:
             summary = table.get_summary(upload.manifest_id) or {}
-            if (summary.get("state") in audit.UNFINISHED_STATES and not summary.get("parse_done")
+            if (summary.get("state") in UNFINISHED_STATES and not summary.get("parse_done")
                     and int(summary.get("checkpoint") or 0) > 0 and "cursor" in summary):
                 candidates.append((upload.manifest_id, int(summary["checkpoint"])))
         if not candidates:
             return
         mid, checkpoint = candidates[index % len(candidates)]
-        ddb.update_item(TableName=TABLE, Key=to_item({"pk": manifest_pk(mid), "sk": audit.SUMMARY_SK}),
+        ddb.update_item(TableName=TABLE, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
                         UpdateExpression="REMOVE #c", ExpressionAttributeNames={"#c": "cursor"})
         claims = ddb.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
                            ExpressionAttributeValues=to_item({":pk": claims_pk(mid)}))["Items"]
@@ -495,7 +498,7 @@ class ExactlyOnce(RuleBasedStateMachine):
                 self.paths["Lambda ended a provider at its timeout"] += 1
             raise
         finally:
-            provider_module.metrics.clear_metrics()
+            metrics.clear_metrics()
         return done
 
     def _importer_invocation(self, queue: ModelQueue, messages: list[Any]) -> list[Any]:
@@ -563,7 +566,7 @@ class ExactlyOnce(RuleBasedStateMachine):
         """The uploaded manifests in an unfinished state (read past the faults)."""
         table = AuditTable(self.world.dynamodb, TABLE)
         return {u.manifest_id for u in self.uploads
-                if (table.get_summary(u.manifest_id) or {}).get("state") in audit.UNFINISHED_STATES}
+                if (table.get_summary(u.manifest_id) or {}).get("state") in UNFINISHED_STATES}
 
     def _sweep(self) -> SweepResult | None:
         """One watchdog sweep; None if a planned fault failed it (any other error fails the test)."""
@@ -631,7 +634,7 @@ class ExactlyOnce(RuleBasedStateMachine):
             state = {k: summary.get(k) for k in ("state", "parse_done", "checkpoint", "entries", "queued",
                                                  "duplicates", "rejected", "imported", "already_present", "failed",
                                                  "outstanding")}
-            assert summary["state"] == audit.COMPLETE, f"manifest stuck: {state}; {faults}"
+            assert summary["state"] == COMPLETE, f"manifest stuck: {state}; {faults}"
             total = (summary["imported"] + summary["already_present"] + summary["rejected"] + summary["failed"]
                      + summary["duplicates"])
             assert total == summary["entries"] == len(upload.entries), (
@@ -647,21 +650,21 @@ class ExactlyOnce(RuleBasedStateMachine):
                 f"outcome rows for {len(outcomes)} certificates, expected {len(first)}: {state}; {faults}")
             assert summary["duplicates"] == len(upload.entries) - len(bad) - len(first), f"duplicates: {state}; {faults}"
             assert summary["queued"] == len(first), f"queued: {state}; {faults}"
-            by_status = {s: sum(1 for r in outcomes.values() if r["status"] == s) for s in audit.STATUSES}
-            assert by_status[audit.FAILED] == 0 and by_status[audit.REJECTED] == 0, (
+            by_status = {s: sum(1 for r in outcomes.values() if r["status"] == s) for s in STATUSES}
+            assert by_status[FAILED] == 0 and by_status[REJECTED] == 0, (
                 f"certificates FAILED or REJECTED: {[(r['position'], r['status'], r.get('reason')) for r in outcomes.values()]}; "
                 f"{faults}")
             assert (summary["imported"], summary["already_present"], summary["rejected"]) == (
-                by_status[audit.IMPORTED], by_status[audit.ALREADY_PRESENT], len(bad)), (
+                by_status[IMPORTED], by_status[ALREADY_PRESENT], len(bad)), (
                 f"counters differ from the rows {by_status}: {state}; {faults}")
             for i in first:
                 status = outcomes[_fingerprint(i)]["status"]
                 if i in self.preseeded:
-                    assert status == audit.ALREADY_PRESENT, f"pre-existing device {i} recorded {status}; {faults}"
+                    assert status == ALREADY_PRESENT, f"pre-existing device {i} recorded {status}; {faults}"
                 shared.setdefault(i, []).append(status)
         for i, statuses in shared.items():
             if i not in self.preseeded:
-                assert audit.IMPORTED in statuses, f"device {i} never IMPORTED (statuses {statuses}); {faults}"
+                assert IMPORTED in statuses, f"device {i} never IMPORTED (statuses {statuses}); {faults}"
         # 4. IoT holds exactly the expected certificates and things (read from moto's backend: the
         #    check is not under test, and two IoT calls per device were a fifth of a scenario's time)
         imported = set(shared)  # the devices some manifest named

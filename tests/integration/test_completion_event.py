@@ -11,7 +11,8 @@ import json
 import time
 import uuid
 
-from thingpress import audit, events
+from thingpress import events
+from thingpress.audit.states import COMPLETE
 from thingpress_cli.core.certificates import write_manifest
 
 from deployment_checks import upload_and_wait
@@ -54,7 +55,7 @@ def test_a_completed_manifest_puts_one_event_with_its_counts(deployment, tmp_pat
 
     row = upload_and_wait(deployment, manifest)
 
-    assert row["state"] == audit.COMPLETE, row
+    assert row["state"] == COMPLETE, row
     sqs = deployment.client("sqs")
     received = _events_for(sqs, deployment.outputs.completion_queue_url, row["manifest_id"], EVENT_WAIT_SECONDS)
     assert len(received) == 1, received
@@ -62,7 +63,7 @@ def test_a_completed_manifest_puts_one_event_with_its_counts(deployment, tmp_pat
     assert (event["source"], event["detail-type"]) == (events.SOURCE, events.MANIFEST_COMPLETED)
     detail = event["detail"]
     assert (detail["manifest_id"], detail["vendor"], detail["environment"], detail["state"]) == (
-        row["manifest_id"], "generated", deployment.outputs.environment, audit.COMPLETE)
+        row["manifest_id"], "generated", deployment.outputs.environment, COMPLETE)
     assert detail["counts"] == {"entries": 8, "imported": 5, "already_present": 0, "rejected": 2, "failed": 0,
                                 "duplicates": 1}
     summary = deployment.audit_table().get_summary(row["manifest_id"])

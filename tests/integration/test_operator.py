@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, IMPORTED
 from thingpress_cli.core.progress import short_id
 from thingpress_cli.main import main
 
@@ -49,7 +49,7 @@ def test_plan_then_upload_wait_on_a_half_overlapping_manifest(deployment, tmp_pa
     assert plan["eta_seconds"] > 0
 
     view = _run_json(capsys, "upload", str(second), "--wait", "--timeout", str(WAIT_SECONDS))
-    assert (view["state"], view["imported"], view["already_present"], view["failed"]) == (audit.COMPLETE, 2, 2, 0)
+    assert (view["state"], view["imported"], view["already_present"], view["failed"]) == (COMPLETE, 2, 2, 0)
 
 
 def test_status_fits_80_columns_and_accepts_short_ids(deployment, tmp_path, capsys, monkeypatch):
@@ -70,7 +70,7 @@ def test_reconcile_finds_and_fixes_a_thing_taken_out_of_its_group(deployment, io
     first, _ = _halves(tmp_path)
     row = upload_and_wait(deployment, first)
     mid = row["manifest_id"]
-    cert = next(r for r in deployment.audit_table().entries(mid) if r["status"] == audit.IMPORTED)
+    cert = next(r for r in deployment.audit_table().entries(mid) if r["status"] == IMPORTED)
     group = deployment.outputs.thing_group_name
     iot.remove_thing_from_thing_group(thingGroupName=group, thingName=cert["thing_name"])
 

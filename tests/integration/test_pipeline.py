@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from thingpress import audit
+from thingpress.audit.keys import UNREADABLE_MANIFEST, from_item, manifest_pk, to_item
+from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, IMPORTED, REFUSED, REJECTED
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.summaries import wait_for
 
@@ -39,7 +40,7 @@ def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
 
     row = upload_and_wait(deployment, path)
 
-    assert row["state"] == audit.COMPLETE, row
+    assert row["state"] == COMPLETE, row
     assert row["entries"] == entries
     assert row["duplicates"] == 0
     assert row["imported"] == importable - len(before)
@@ -49,19 +50,19 @@ def test_real_sample_end_to_end(deployment, iot, vendor_samples, sample):
     assert row["imported"] + row["already_present"] + row["rejected"] + row["failed"] == row["entries"]
     assert row["sha256"] and row["key"].endswith(sample)
     by_status = outcomes(deployment, row["manifest_id"])
-    assert len(by_status[audit.IMPORTED]) + len(by_status[audit.ALREADY_PRESENT]) == importable
-    assert all(r["reason"] for r in by_status[audit.REJECTED])
+    assert len(by_status[IMPORTED]) + len(by_status[ALREADY_PRESENT]) == importable
+    assert all(r["reason"] for r in by_status[REJECTED])
     # The audit table says what this environment created (things absent before) versus found present.
-    landed = by_status[audit.IMPORTED] + by_status[audit.ALREADY_PRESENT]
+    landed = by_status[IMPORTED] + by_status[ALREADY_PRESENT]
     assert {r["thing_name"] for r in landed if r["thing_created"]} == {c.thing_name for c in expected} - before
     assert all(r["environment"] == deployment.outputs.environment for r in landed)
     for cert in expected:
         assert_imported(deployment, iot, cert)
     if sample == "certificates_test.txt":
-        assert {r["reason"] for r in by_status[audit.REJECTED]} == {"certificate expired on 2025-09-13"} or all(
-            "expired" in r["reason"] for r in by_status[audit.REJECTED])
+        assert {r["reason"] for r in by_status[REJECTED]} == {"certificate expired on 2025-09-13"} or all(
+            "expired" in r["reason"] for r in by_status[REJECTED])
     if sample == "ECC608-TMNGTLSS-B.json":
-        assert all("no device certificate" in r["reason"] for r in by_status[audit.REJECTED])
+        assert all("no device certificate" in r["reason"] for r in by_status[REJECTED])
 
 
 def test_reupload_is_already_present_and_creates_nothing(deployment, iot, tmp_path):
@@ -71,19 +72,19 @@ def test_reupload_is_already_present_and_creates_nothing(deployment, iot, tmp_pa
     assert len(expected) == 12
 
     first = upload_and_wait(deployment, manifest)
-    assert (first["state"], first["imported"], first["already_present"]) == (audit.COMPLETE, 12, 0)
+    assert (first["state"], first["imported"], first["already_present"]) == (COMPLETE, 12, 0)
     assert all(r["certificate_registered"] and r["thing_created"]
-               for r in outcomes(deployment, first["manifest_id"])[audit.IMPORTED])
+               for r in outcomes(deployment, first["manifest_id"])[IMPORTED])
     things_after_first = existing_things(iot, [c.thing_name for c in expected])
 
     second = upload_and_wait(deployment, manifest)
 
     assert second["manifest_id"] != first["manifest_id"]  # a re-upload is a new object version
     assert (second["state"], second["imported"], second["already_present"], second["failed"]) == (
-        audit.COMPLETE, 0, 12, 0)
+        COMPLETE, 0, 12, 0)
     by_status = outcomes(deployment, second["manifest_id"])
-    assert len(by_status[audit.ALREADY_PRESENT]) == 12
-    assert not any(r["certificate_registered"] or r["thing_created"] for r in by_status[audit.ALREADY_PRESENT])
+    assert len(by_status[ALREADY_PRESENT]) == 12
+    assert not any(r["certificate_registered"] or r["thing_created"] for r in by_status[ALREADY_PRESENT])
     assert existing_things(iot, [c.thing_name for c in expected]) == things_after_first
     for cert in expected:
         thing = iot.describe_thing(thingName=cert.thing_name)
@@ -97,10 +98,10 @@ def test_malformed_manifest_is_refused_with_reason(deployment, iot, tmp_path):
 
     row = upload_and_wait(deployment, bad, key_name=f"broken-{uuid.uuid4().hex[:6]}.csv")
 
-    assert row["state"] == audit.REFUSED
+    assert row["state"] == REFUSED
     assert "header" in row["reason"].lower(), row["reason"]
     assert row["imported"] == row["already_present"] == row["queued"] == 0
-    assert outcomes(deployment, row["manifest_id"])[audit.IMPORTED] == []
+    assert outcomes(deployment, row["manifest_id"])[IMPORTED] == []
 
 
 def test_wrong_suffix_under_a_vendor_prefix_is_refused(deployment, tmp_path):
@@ -110,7 +111,7 @@ def test_wrong_suffix_under_a_vendor_prefix_is_refused(deployment, tmp_path):
     uploaded = deployment.upload(stray, vendor="microchip")  # a .txt under the microchip prefix
 
     row = wait_for(deployment, uploaded.manifest_id, timeout=120, show_progress=False)
-    assert row["state"] == audit.REFUSED
+    assert row["state"] == REFUSED
     assert ".json" in row["reason"] and uploaded.key in row["reason"], row["reason"]
 
 
@@ -123,14 +124,14 @@ def test_poison_import_message_is_rejected_not_retried(deployment):
     deadline = time.monotonic() + 120
     row = None
     while time.monotonic() < deadline:
-        got = table.client.get_item(TableName=table.table, ConsistentRead=True, Key=audit.to_item(
-            {"pk": audit.manifest_pk(audit.UNREADABLE_MANIFEST), "sk": f"X#{message_id}"}))
+        got = table.client.get_item(TableName=table.table, ConsistentRead=True, Key=to_item(
+            {"pk": manifest_pk(UNREADABLE_MANIFEST), "sk": f"X#{message_id}"}))
         if "Item" in got:
-            row = audit.from_item(got["Item"])
+            row = from_item(got["Item"])
             break
         time.sleep(0.5)
     assert row is not None, f"no audit row for poison message {message_id}"
-    assert row["status"] == audit.REJECTED
+    assert row["status"] == REJECTED
     assert "not JSON" in row["reason"]
     # Not retried: it never reaches the DLQ.
     dlq = [json.loads(json.dumps(m)) for m in _receive_all(sqs, outputs.import_dlq_url)]

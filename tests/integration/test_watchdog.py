@@ -18,7 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from thingpress import audit, events
+from thingpress import events
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import COMPLETE, IMPORTED, QUEUED, RECEIVED, REFUSED, REJECTED, STALLED
+from thingpress.audit.summaries import Progress
 from thingpress_cli.core.certificates import write_manifest
 
 from deployment_checks import assert_imported, expected_certificates, outcomes
@@ -57,22 +60,22 @@ def test_the_watchdog_resumes_a_manifest_whose_provider_died_before_its_first_ch
         assert taken == 1, "the stuck object's S3 event never reached the manifest queue"
     finally:
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
-    mid = audit.manifest_id("generated", bucket, key, put["VersionId"])
+    mid = manifest_id("generated", bucket, key, put["VersionId"])
     table = deployment.audit_table()
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     table.start_manifest(mid, vendor="generated", bucket=bucket, key=key, version=put["VersionId"],
                          etag=put["ETag"].strip('"'), size=path.stat().st_size, now=an_hour_ago)
-    assert table.get_summary(mid)["state"] == audit.RECEIVED
+    assert table.get_summary(mid)["state"] == RECEIVED
 
     deadline = time.monotonic() + RESUME_WAIT_SECONDS
     row = table.get_summary(mid)
-    while row["state"] not in (audit.COMPLETE, audit.REFUSED, audit.STALLED) and time.monotonic() < deadline:
+    while row["state"] not in (COMPLETE, REFUSED, STALLED) and time.monotonic() < deadline:
         time.sleep(1)
         row = table.get_summary(mid)
 
     assert (row["state"], row["entries"], row["imported"], row["failed"], row["outstanding"]) == (
-        audit.COMPLETE, 6, 6, 0, 0), row
-    assert len(outcomes(deployment, mid)[audit.IMPORTED]) == 6
+        COMPLETE, 6, 6, 0, 0), row
+    assert len(outcomes(deployment, mid)[IMPORTED]) == 6
     for cert in expected:
         assert_imported(deployment, iot, cert)
 
@@ -99,32 +102,32 @@ def test_the_watchdog_stalls_a_manifest_whose_messages_were_lost_and_completes_o
     prefix = deployment.outputs.vendors["generated"].prefix
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     made = {}
-    for name, progress in (("lost", audit.Progress(entries=3, queued=3)),
-                           ("orphaned", audit.Progress(entries=2, queued=2))):
+    for name, progress in (("lost", Progress(entries=3, queued=3)),
+                           ("orphaned", Progress(entries=2, queued=2))):
         key, version = f"{prefix}{name}-{uuid.uuid4().hex[:8]}.txt", uuid.uuid4().hex
-        mid = audit.manifest_id("generated", bucket, key, version)
+        mid = manifest_id("generated", bucket, key, version)
         table.start_manifest(mid, vendor="generated", bucket=bucket, key=key, version=version, etag="0" * 32,
                              size=1, now=an_hour_ago)
-        assert table.checkpoint(mid, progress.entries, progress, state=audit.QUEUED, parse_done=True,
+        assert table.checkpoint(mid, progress.entries, progress, state=QUEUED, parse_done=True,
                                 previous=0, now=an_hour_ago)
         made[name] = mid
     for position in range(2):  # the orphan's outcomes, without the completion check that follows them
-        assert table.record_outcome(made["orphaned"], f"{position:064x}", audit.REJECTED, vendor="generated",
+        assert table.record_outcome(made["orphaned"], f"{position:064x}", REJECTED, vendor="generated",
                                     position=position, thing_name=None, reason="hand-made outcome",
                                     complete=False, now=an_hour_ago)
 
     deadline = time.monotonic() + JUDGE_WAIT_SECONDS
     rows = {name: table.get_summary(mid) for name, mid in made.items()}
     while time.monotonic() < deadline and (rows["lost"]["state"], rows["orphaned"]["state"]) != (
-            audit.STALLED, audit.COMPLETE):
+            STALLED, COMPLETE):
         time.sleep(1)
         rows = {name: table.get_summary(mid) for name, mid in made.items()}
 
     lost, orphaned = rows["lost"], rows["orphaned"]
-    assert (lost["state"], lost["outstanding"]) == (audit.STALLED, 3), lost
+    assert (lost["state"], lost["outstanding"]) == (STALLED, 3), lost
     assert lost["reason"].startswith("parsed, but 3 of 3 entries have no outcome (outstanding 3)"), lost["reason"]
     assert "import dead-letter queue holds" in lost["reason"], lost["reason"]
-    assert (orphaned["state"], orphaned["rejected"], orphaned["outstanding"]) == (audit.COMPLETE, 2, 0), orphaned
+    assert (orphaned["state"], orphaned["rejected"], orphaned["outstanding"]) == (COMPLETE, 2, 0), orphaned
     assert orphaned.get("completion_event") in (events.PENDING, events.SENT), orphaned  # the watchdog completed it
     deadline = time.monotonic() + 30
     while orphaned.get("completion_event") == events.PENDING and time.monotonic() < deadline:

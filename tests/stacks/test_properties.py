@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from thingpress import audit, settings
+from thingpress import settings
+from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING, TTL_ATTRIBUTE
 from tfjson import as_list, by_ref, find_by, policies, redrive_of, ref, resources
 
 from stacks import defaults, outputs, packaging
@@ -240,7 +241,7 @@ def test_providers_get_the_import_window_and_the_importers_own_budget(aws_json):
                  if settings.VENDOR in (f.get("environment") or {}).get("variables", {})]
     assert len(providers) == 4
     (table_id, _), = resources(aws_json, "aws_dynamodb_table").items()
-    index_arn = f"{ref('aws_dynamodb_table', table_id, 'arn')}/index/{audit.INDEX_BY_STATE}"
+    index_arn = f"{ref('aws_dynamodb_table', table_id, 'arn')}/index/{INDEX_BY_STATE}"
     for fn in providers:
         env = fn["environment"]["variables"]
         assert (env[settings.IOT_TPS], env[settings.IMPORT_WINDOW_MINUTES]) == (budget, "1")
@@ -301,9 +302,9 @@ def test_audit_table_matches_the_audit_module(aws_json):
     (_, table), = resources(aws_json, "aws_dynamodb_table").items()
     assert (table["hash_key"], table["range_key"], table["billing_mode"]) == ("pk", "sk", "PAY_PER_REQUEST")
     assert {g["name"]: (g["hash_key"], g["range_key"]) for g in table["global_secondary_index"]} == {
-        audit.INDEX_BY_THING: ("thing_name", "updated_at"), audit.INDEX_BY_STATUS: ("status", "updated_at"),
-        audit.INDEX_BY_STATE: ("state", "updated_at")}
-    assert table["ttl"] == {"attribute_name": audit.TTL_ATTRIBUTE, "enabled": True}
+        INDEX_BY_THING: ("thing_name", "updated_at"), INDEX_BY_STATUS: ("status", "updated_at"),
+        INDEX_BY_STATE: ("state", "updated_at")}
+    assert table["ttl"] == {"attribute_name": TTL_ATTRIBUTE, "enabled": True}
     assert table["point_in_time_recovery"]["enabled"] is True
     assert table["server_side_encryption"]["enabled"] is True
     assert table["deletion_protection_enabled"] is True
@@ -383,7 +384,7 @@ def test_watchdog_runs_on_its_schedule_with_its_own_least_privilege_role(aws_jso
     grants = {s["Sid"]: (sorted(as_list(s["Action"])), as_list(s["Resource"])) for s in doc["Statement"]}
     (table_id, _), = resources(aws_json, "aws_dynamodb_table").items()
     table_arn = ref("aws_dynamodb_table", table_id, "arn")
-    assert grants["FindIdleManifests"] == (["dynamodb:Query"], [f"{table_arn}/index/{audit.INDEX_BY_STATE}"])
+    assert grants["FindIdleManifests"] == (["dynamodb:Query"], [f"{table_arn}/index/{INDEX_BY_STATE}"])
     assert grants["ReadAndMarkManifests"] == (
         ["dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:UpdateItem"], [table_arn])
     assert grants["SendContinuations"][0] == ["sqs:SendMessage"]

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from thingpress import audit
+from thingpress.audit.table import AuditTable
 from thingpress_cli.core.deployment import Deployment, reporting_errors
 
 #: rows per audit query page in ``report`` (the most it holds in memory at once).
@@ -22,7 +22,7 @@ REPORT_PAGE = 500
 REPORT_FIELDS = ("position", "thing_name", "fingerprint", "status", "reason", "certificate_id", "updated_at")
 
 
-def report_records(table: audit.AuditTable, mid: str) -> Iterator[dict[str, Any]]:
+def report_records(table: AuditTable, mid: str) -> Iterator[dict[str, Any]]:
     """Every entry row of the manifest, one page at a time (never the whole manifest in memory).
 
     In key order: certificate rows (``C#<fingerprint>``) then the provider's refusals

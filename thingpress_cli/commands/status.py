@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, REFUSED
 from thingpress_cli.core.deployment import Deployment, reporting_errors
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_all
 
@@ -22,7 +22,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         mids = [deployment.resolve_manifest(args.manifest)]
     elif args.watch:
         mids = [r["manifest_id"] for r in deployment.manifest_summaries()
-                if r.get("state") not in (audit.COMPLETE, audit.REFUSED)]
+                if r.get("state") not in (COMPLETE, REFUSED)]
     else:
         mids = []
     if args.watch and mids:

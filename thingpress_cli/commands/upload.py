@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE
 from thingpress_cli.core.deployment import Deployment, reporting_errors
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_for
 
@@ -33,7 +33,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         print(json.dumps(view, sort_keys=True))
     else:
         print_summary_table([view])
-    return 0 if row.get("state") == audit.COMPLETE else 1
+    return 0 if row.get("state") == COMPLETE else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -21,7 +21,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stacks import outputs as contract
-from thingpress import audit
+from thingpress.audit.keys import SHARD_PREFIX, SUMMARY_SK, from_item, manifest_id, to_item
+from thingpress.audit.summaries import merge_rows
+from thingpress.audit.table import AuditTable
 from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
@@ -122,8 +124,8 @@ class Deployment:
                         s3={"addressing_style": "path"} if self.outputs.endpoint_url else None)
         return self.session.client(service, endpoint_url=self.outputs.endpoint_url or None, config=config)
 
-    def audit_table(self) -> audit.AuditTable:
-        return audit.AuditTable(self.client("dynamodb"), self.outputs.audit_table_name)
+    def audit_table(self) -> AuditTable:
+        return AuditTable(self.client("dynamodb"), self.outputs.audit_table_name)
 
     def thing_names(self) -> ThingNameTemplate:
         """How this deployment names things: the template and prefix of its outputs, rendered as its providers do."""
@@ -145,7 +147,7 @@ class Deployment:
         with path.open("rb") as body:
             put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
         version = put.get("VersionId") or put["ETag"].strip('"')
-        return Uploaded(vendor, bucket, key, version, audit.manifest_id(vendor, bucket, key, version))
+        return Uploaded(vendor, bucket, key, version, manifest_id(vendor, bucket, key, version))
 
     def importer_settings(self) -> FunctionSettings:
         """The importer function's settings as deployed (IoT budget, policies, group, type).
@@ -187,18 +189,18 @@ class Deployment:
         raise DeploymentError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
 
     def manifest_summaries(self) -> list[dict[str, Any]]:
-        """Every manifest summary as read (with its shards: ``audit.merge_rows``), newest first
+        """Every manifest summary as read (with its shards: ``merge_rows``), newest first
         (a filtered scan: fine for an audit table's summaries)."""
         client = self.client("dynamodb")
         rows: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.outputs.audit_table_name, "FilterExpression": "sk = :s OR begins_with(sk, :shard)",
-            "ExpressionAttributeValues": audit.to_item({":s": audit.SUMMARY_SK, ":shard": audit.SHARD_PREFIX}),
+            "ExpressionAttributeValues": to_item({":s": SUMMARY_SK, ":shard": SHARD_PREFIX}),
         }
         while True:
             page = client.scan(**kwargs)
-            rows.extend(audit.from_item(i) for i in page.get("Items", []))
+            rows.extend(from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(audit.merge_rows(rows), key=lambda r: r.get("started_at", ""), reverse=True)
+        return sorted(merge_rows(rows), key=lambda r: r.get("started_at", ""), reverse=True)

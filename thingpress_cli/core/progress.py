@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, REFUSED, STALLED
 
 #: seconds of samples the current rate is measured over.
 WINDOW = 10.0
@@ -70,7 +70,7 @@ class Meter:
     @property
     def done(self) -> bool:
         """Finished, or STALLED (the watchdog found nothing left to finish it): a waiting operator stops."""
-        return self.state in (audit.COMPLETE, audit.REFUSED, audit.STALLED)
+        return self.state in (COMPLETE, REFUSED, STALLED)
 
     @property
     def finished(self) -> int:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS, REFUSED, STALLED
 from thingpress_cli.core.deployment import Deployment, DeploymentError
 from thingpress_cli.core.progress import Display, Meter, short_id
 
@@ -30,12 +30,12 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     view["vendor"] = row.get("vendor", "")
     view["reason"] = row.get("reason", "")
     view["short"] = short_id(view["manifest"])
-    view["complete"] = row.get("state") in (audit.COMPLETE, audit.REFUSED)
-    view["stalled"] = row.get("state") == audit.STALLED
+    view["complete"] = row.get("state") in (COMPLETE, REFUSED)
+    view["stalled"] = row.get("state") == STALLED
     # queued and not finished (in the import queue or an importer's hands; the backpressure window
     # limits it), and finished: every entry with its outcome. finished + outstanding == entries.
     view["outstanding"] = row.get("outstanding", 0)
-    view["finished"] = sum(int(row.get(name) or 0) for name in audit.OUTCOME_COUNTERS)
+    view["finished"] = sum(int(row.get(name) or 0) for name in OUTCOME_COUNTERS)
     # completion_event: SENT, or PENDING / FAILED when the completion event was lost (thingpress.events)
     for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at",
                  "completion_event", "completion_event_error"):
@@ -111,5 +111,5 @@ def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> Non
         cells["reason"] = _OBJECT_PREFIX.sub("", cells["reason"])  # the id already names the object
         # a STALLED manifest needs the operator (its reason says what is missing)
         table.add_row(*(cells[name] for _, name in STATUS_COLUMNS),
-                      style="bold red" if view.get("state") == audit.STALLED else None)
+                      style="bold red" if view.get("state") == STALLED else None)
     (console or Console()).print(table)

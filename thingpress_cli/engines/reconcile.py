@@ -37,7 +37,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from thingpress import audit, importer
+from thingpress import importer
+from thingpress.audit.states import ALREADY_PRESENT, IMPORTED
+from thingpress.audit.table import AuditTable
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle, error_code
 from thingpress_cli.engines.plan import PROBE_TPS
@@ -74,7 +76,7 @@ def _missing(exc: ClientError) -> bool:
 class Reconciler:
     """Checks (and with ``fix``, repairs) one certificate row at a time."""
 
-    def __init__(self, iot: Any, table: audit.AuditTable, settings: FunctionSettings, *, fix: bool = False,
+    def __init__(self, iot: Any, table: AuditTable, settings: FunctionSettings, *, fix: bool = False,
                  throttle: Throttle | None = None):
         self.iot = iot
         self.table = table
@@ -172,9 +174,9 @@ class Reconciler:
         return True
 
 
-def certificate_rows(table: audit.AuditTable, mid: str | None) -> Iterator[dict[str, Any]]:
+def certificate_rows(table: AuditTable, mid: str | None) -> Iterator[dict[str, Any]]:
     """The rows to check: one manifest's, or every manifest's (``by_status`` index)."""
-    wanted = (audit.IMPORTED, audit.ALREADY_PRESENT)
+    wanted = (IMPORTED, ALREADY_PRESENT)
     if mid is not None:
         yield from (r for r in table.iter_entries(mid) if r.get("status") in wanted)
         return

@@ -57,7 +57,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from thingpress import audit
+from thingpress.audit.states import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, ROLLBACK_MODES, ROLLED_BACK
+from thingpress.audit.table import AuditTable
 from thingpress.errors import ThingpressError
 from thingpress.importer import ATTR_ENV, ATTR_MANIFEST
 from thingpress.settings import DEFAULT_IOT_TPS
@@ -86,8 +87,8 @@ ROLLBACK_BACKOFF = Backoff(base=0.5, cap=5.0, max_attempts=16)
 AWS_ERRORS = (ClientError, BotoCoreError, ThingpressError)
 #: the import outcomes a rollback undoes (REJECTED rows created nothing).
 #: A REJECTED row counts only when its certificate was registered (existing-thing policy "reject").
-UNDOABLE = (audit.IMPORTED, audit.ALREADY_PRESENT, audit.FAILED, audit.REJECTED, audit.ROLLED_BACK)
-LIVE = (audit.IMPORTED, audit.ALREADY_PRESENT)
+UNDOABLE = (IMPORTED, ALREADY_PRESENT, FAILED, REJECTED, ROLLED_BACK)
+LIVE = (IMPORTED, ALREADY_PRESENT)
 
 
 @dataclass
@@ -113,7 +114,7 @@ def new_throttle(**kwargs: Any) -> Throttle:
 class Rollback:
     """Undo the imports of ``scope`` (manifest ids) in one environment."""
 
-    def __init__(self, iot: Any, table: audit.AuditTable, *, environment: str, policy_names: tuple[str, ...],
+    def __init__(self, iot: Any, table: AuditTable, *, environment: str, policy_names: tuple[str, ...],
                  own_policies: tuple[str, ...], scope: set[str], delete: bool, apply: bool, reason: str,
                  throttle: Throttle | None = None):
         """``policy_names``: the policies the environment's importer attaches; ``own_policies``: those
@@ -231,11 +232,11 @@ class Rollback:
         for row in self.table.entries(mid):
             if not row["sk"].startswith("C#") or row.get("status") not in UNDOABLE:
                 continue
-            if row.get("status") == audit.REJECTED and row.get("certificate_registered") is not True:
+            if row.get("status") == REJECTED and row.get("certificate_registered") is not True:
                 continue  # refused before anything was created
-            if row.get("status") == audit.ROLLED_BACK and not row.get("rollback_kept") and (
-                    audit.ROLLBACK_MODES.index(row.get("rollback_mode", "deactivate"))
-                    >= audit.ROLLBACK_MODES.index(self.mode)):
+            if row.get("status") == ROLLED_BACK and not row.get("rollback_kept") and (
+                    ROLLBACK_MODES.index(row.get("rollback_mode", "deactivate"))
+                    >= ROLLBACK_MODES.index(self.mode)):
                 rolled += 1
                 continue
             kept_before = len(self.report.kept)

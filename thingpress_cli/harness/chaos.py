@@ -64,7 +64,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from thingpress import audit, certs
+from thingpress import certs
+from thingpress.audit.states import COMPLETE, FAILED, REJECTED, STATUSES
+from thingpress.audit.table import AuditTable
 from thingpress_cli.commands import redrive
 from thingpress_cli.core.certificates import device_certificates, make_ca, manifest_line
 from thingpress_cli.core.deployment import Deployment
@@ -184,7 +186,7 @@ def kill_one(functions: list[str], rng: random.Random, endpoint: str,
     return None, False
 
 
-def parsed_so_far(table: audit.AuditTable, manifests: list[Manifest]) -> int:
+def parsed_so_far(table: AuditTable, manifests: list[Manifest]) -> int:
     """The sum of the manifests' checkpoints: moves whenever a provider commits."""
     return sum(int((table.get_summary(m.manifest_id) or {}).get("checkpoint") or 0) for m in manifests)
 
@@ -238,8 +240,8 @@ def max_chains(lines: Iterator[dict[str, Any]], manifest_ids: set[str]) -> int:
     return most
 
 
-def complete(table: audit.AuditTable, manifests: list[Manifest]) -> bool:
-    return all((row := table.get_summary(m.manifest_id)) and row["state"] == audit.COMPLETE for m in manifests)
+def complete(table: AuditTable, manifests: list[Manifest]) -> bool:
+    return all((row := table.get_summary(m.manifest_id)) and row["state"] == COMPLETE for m in manifests)
 
 
 def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
@@ -250,7 +252,7 @@ def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
     for row in rows:
         by_fingerprint.setdefault(row["fingerprint"], []).append(row)
     result.duplicated += sum(len(found) - 1 for found in by_fingerprint.values() if len(found) > 1)
-    result.failed += sum(1 for row in rows if row["status"] in (audit.FAILED, audit.REJECTED))
+    result.failed += sum(1 for row in rows if row["status"] in (FAILED, REJECTED))
     summary = table.get_summary(manifest.manifest_id) or {}
     counted = sum(int(summary.get(k) or 0) for k in ("imported", "already_present", "rejected", "failed"))
     result.duplicated += max(0, counted - len(manifest.expected))
@@ -268,7 +270,7 @@ def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
         found = dict(zip(manifest.expected, pool.map(lambda item: in_iot(*item), manifest.expected.items())))
     for fingerprint in manifest.expected:
         present, principals = found[fingerprint]
-        terminal = any(r["status"] in audit.STATUSES for r in by_fingerprint.get(fingerprint, []))
+        terminal = any(r["status"] in STATUSES for r in by_fingerprint.get(fingerprint, []))
         if not (present and terminal):
             result.lost += 1
             result.notes.append(f"lost {manifest.expected[fingerprint]} ({fingerprint[:12]}): "
@@ -384,7 +386,7 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
             "redriven, as an operator would (thingpress redrive)")
     for manifest in manifests:
         row = table.get_summary(manifest.manifest_id)
-        if not row or row["state"] != audit.COMPLETE:
+        if not row or row["state"] != COMPLETE:
             result.stalled += 1
             result.notes.append(f"stalled {manifest.path.name}: {manifest.manifest_id} "
                                 f"state {row and row.get('state')}, {row and {k: row.get(k) for k in ('checkpoint', 'queued', 'imported', 'outstanding')}}")

@@ -29,9 +29,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from stacks import outputs as contract
 from stacks.naming import PROJECT, VENDORS, vendor_prefix
 from thingpress import settings as env
-from thingpress.audit import AuditTable
+from thingpress.audit.table import AuditTable
 from thingpress.importer import CertificateArns, Importer, RetryLater
-from thingpress.provider import Provider
+from thingpress.provider.runtime import Provider
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
 from thingpress_cli.core.deployment import Deployment, Uploaded

@@ -6,8 +6,11 @@ import boto3
 import pytest
 
 from aws_fixtures import REGION, create_audit_table, in_process_aws
-from thingpress import audit
-from thingpress.audit import AuditTable, Progress
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.outcomes import OutcomeRecord
+from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, PARSING, QUEUED, REFUSED, REJECTED
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
 
 MID = "generated-0123456789abcdef0123"
 
@@ -27,9 +30,9 @@ def start(table: AuditTable) -> None:
 
 
 def test_manifest_id_is_deterministic_per_object_version():
-    a = audit.manifest_id("generated", "b", "k", "v1")
-    assert a == audit.manifest_id("generated", "b", "k", "v1")
-    assert a != audit.manifest_id("generated", "b", "k", "v2")
+    a = manifest_id("generated", "b", "k", "v1")
+    assert a == manifest_id("generated", "b", "k", "v1")
+    assert a != manifest_id("generated", "b", "k", "v2")
     assert a.startswith("generated-") and len(a) == len("generated-") + 20
 
 
@@ -52,26 +55,26 @@ def test_checkpoint_only_moves_forward(table):
 def test_each_outcome_counts_once_and_the_manifest_completes(table):
     start(table)
     table.checkpoint(MID, 3, Progress(entries=3, queued=2, duplicates=1), parse_done=True, sha256="ab")
-    assert table.get_summary(MID)["state"] == audit.PARSING  # checkpoint keeps the state it is given
+    assert table.get_summary(MID)["state"] == PARSING  # checkpoint keeps the state it is given
     fp1, fp2 = "1" * 64, "2" * 64
-    assert table.record_outcome(MID, fp1, audit.IMPORTED, vendor="generated", position=1, thing_name="t1")
-    assert not table.record_outcome(MID, fp1, audit.IMPORTED, vendor="generated", position=1, thing_name="t1")
-    assert table.get_summary(MID)["state"] != audit.COMPLETE
-    assert table.record_outcome(MID, fp2, audit.ALREADY_PRESENT, vendor="generated", position=3, thing_name="t2")
+    assert table.record_outcome(MID, fp1, IMPORTED, vendor="generated", position=1, thing_name="t1")
+    assert not table.record_outcome(MID, fp1, IMPORTED, vendor="generated", position=1, thing_name="t1")
+    assert table.get_summary(MID)["state"] != COMPLETE
+    assert table.record_outcome(MID, fp2, ALREADY_PRESENT, vendor="generated", position=3, thing_name="t2")
     row = table.get_summary(MID)
-    assert row["state"] == audit.COMPLETE and row["completed_at"]
+    assert row["state"] == COMPLETE and row["completed_at"]
     assert (row["imported"], row["already_present"], row["outstanding"]) == (1, 1, 0)
     assert row["imported"] + row["already_present"] + row["rejected"] + row["failed"] + row["duplicates"] == row["entries"]
-    assert [r["status"] for r in table.entries(MID)] == [audit.IMPORTED, audit.ALREADY_PRESENT]
+    assert [r["status"] for r in table.entries(MID)] == [IMPORTED, ALREADY_PRESENT]
 
 
 def test_outcomes_before_parse_done_complete_at_the_final_checkpoint(table):
     start(table)
     table.checkpoint(MID, 1, Progress(entries=1, queued=1))
-    assert table.record_outcome(MID, "3" * 64, audit.IMPORTED, vendor="generated", position=1, thing_name="t")
-    assert table.get_summary(MID)["state"] != audit.COMPLETE
-    assert table.checkpoint(MID, 1, Progress(), state=audit.QUEUED, parse_done=True)
-    assert table.get_summary(MID)["state"] == audit.COMPLETE
+    assert table.record_outcome(MID, "3" * 64, IMPORTED, vendor="generated", position=1, thing_name="t")
+    assert table.get_summary(MID)["state"] != COMPLETE
+    assert table.checkpoint(MID, 1, Progress(), state=QUEUED, parse_done=True)
+    assert table.get_summary(MID)["state"] == COMPLETE
 
 
 def test_refusals_are_rows_with_reasons(table):
@@ -86,7 +89,7 @@ def test_refused_manifest_never_completes(table):
     table.refuse_manifest(MID, "incoming/generated/x.txt: empty file")
     assert not table.try_complete(MID)
     row = table.get_summary(MID)
-    assert (row["state"], row["reason"]) == (audit.REFUSED, "incoming/generated/x.txt: empty file")
+    assert (row["state"], row["reason"]) == (REFUSED, "incoming/generated/x.txt: empty file")
 
 
 def test_unknown_status_is_a_programming_error(table):
@@ -94,26 +97,26 @@ def test_unknown_status_is_a_programming_error(table):
         table.record_outcome(MID, "4" * 64, "DONE", vendor="g", position=1, thing_name="t")
 
 
-def _outcome(n: int, status: str = audit.IMPORTED, mid: str = MID) -> audit.OutcomeRecord:
-    return audit.OutcomeRecord(mid, f"{n:064x}", status, vendor="generated", position=n, thing_name=f"Device-{n}")
+def _outcome(n: int, status: str = IMPORTED, mid: str = MID) -> OutcomeRecord:
+    return OutcomeRecord(mid, f"{n:064x}", status, vendor="generated", position=n, thing_name=f"Device-{n}")
 
 
 def test_record_outcomes_writes_a_batch_once_and_counts_it_once(table):
     start(table)
     assert table.checkpoint(MID, 4, Progress(entries=4, queued=4), parse_done=True)
-    batch = [_outcome(1), _outcome(2, audit.REJECTED), _outcome(1), _outcome(3, audit.ALREADY_PRESENT)]
+    batch = [_outcome(1), _outcome(2, REJECTED), _outcome(1), _outcome(3, ALREADY_PRESENT)]
 
     assert table.record_outcomes(batch) == [True, True, False, True]  # the second copy of 1 is not recorded
     row = table.get_summary(MID)
     assert (row["imported"], row["rejected"], row["already_present"], row["outstanding"]) == (1, 1, 1, 1)
-    assert table.get_outcome(MID, f"{2:064x}")["status"] == audit.REJECTED
+    assert table.get_outcome(MID, f"{2:064x}")["status"] == REJECTED
 
     # A batch holding an already-recorded certificate: recorded one by one, the old row and count untouched.
-    assert table.record_outcomes([_outcome(3, audit.IMPORTED), _outcome(4)]) == [False, True]
+    assert table.record_outcomes([_outcome(3, IMPORTED), _outcome(4)]) == [False, True]
     row = table.get_summary(MID)
     assert (row["imported"], row["already_present"], row["outstanding"]) == (2, 1, 0)
-    assert table.get_outcome(MID, f"{3:064x}")["status"] == audit.ALREADY_PRESENT
-    assert row["state"] != audit.COMPLETE and table.try_complete(MID)
+    assert table.get_outcome(MID, f"{3:064x}")["status"] == ALREADY_PRESENT
+    assert row["state"] != COMPLETE and table.try_complete(MID)
 
 
 def test_record_outcomes_splits_large_batches_and_manifests(table):
@@ -123,7 +126,7 @@ def test_record_outcomes_splits_large_batches_and_manifests(table):
     assert table.checkpoint(MID, 150, Progress(entries=150, queued=150), parse_done=True)
     assert table.checkpoint(other, 2, Progress(entries=2, queued=2), parse_done=True)
 
-    batch = [_outcome(n) for n in range(150)] + [_outcome(1, mid=other), _outcome(2, audit.FAILED, mid=other)]
+    batch = [_outcome(n) for n in range(150)] + [_outcome(1, mid=other), _outcome(2, FAILED, mid=other)]
     assert all(table.record_outcomes(batch))
     assert (table.get_summary(MID)["imported"], table.get_summary(MID)["outstanding"]) == (150, 0)
     assert (table.get_summary(other)["imported"], table.get_summary(other)["failed"]) == (1, 1)
@@ -151,6 +154,6 @@ def test_a_pause_is_noted_only_at_the_checkpoint_it_was_taken_and_before_the_end
     assert (row["updated_at"], row["paused_until"], row["checkpoint"], row["outstanding"]) == (
         "2030-01-02T03:04:05Z", "2030-01-02T03:05:35Z", 5, 5)
     assert not table.note_paused(MID, checkpoint=4, seconds=90)   # another invocation moved on
-    table.checkpoint(MID, 6, Progress(entries=1), previous=5, state=audit.QUEUED, parse_done=True)
+    table.checkpoint(MID, 6, Progress(entries=1), previous=5, state=QUEUED, parse_done=True)
     assert not table.note_paused(MID, checkpoint=6, seconds=90)   # parsed: nothing to pause
     assert not table.note_paused("unknown", checkpoint=0, seconds=90)

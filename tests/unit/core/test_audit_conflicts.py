@@ -17,8 +17,13 @@ import pytest
 from aws_fixtures import create_audit_table, in_process_aws
 from botocore.exceptions import ClientError
 
-from thingpress import audit
-from thingpress.audit import AuditTable, OutcomeRecord, Progress
+from thingpress.audit.chain import Handle
+from thingpress.audit.keys import SUMMARY_SK, claims_pk, manifest_pk, shard_sk, to_item
+from thingpress.audit.outcomes import OutcomeRecord
+from thingpress.audit.states import FAILED, IMPORTED, QUEUED, REJECTED
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
+from thingpress.audit.writes import CONFLICT_ATTEMPTS, CONFLICT_BACKOFF_SECONDS, is_conflict
 
 TABLE = "audit-conflicts"
 MID = "generated-" + "c" * 20
@@ -49,54 +54,54 @@ def table(transaction_holds):
         t.slept = slept  # type: ignore[attr-defined]
         t.start_manifest(MID, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
         assert t.checkpoint(MID, 3, Progress(entries=3, queued=3), previous=0, parse_done=True,
-                            state=audit.QUEUED)
+                            state=QUEUED)
         transaction_holds.configure({"hold_ms": 25})
         yield t
 
 
-def outcome(n: int, status: str = audit.IMPORTED) -> OutcomeRecord:
+def outcome(n: int, status: str = IMPORTED) -> OutcomeRecord:
     return OutcomeRecord(MID, f"{n:064x}", status, vendor="generated", position=n, thing_name=f"t-{n}")
 
 
 def hold(table: AuditTable, sk: str) -> None:
     """A transaction of someone else's that holds item ``sk`` of the manifest (for ``hold_ms``)."""
     table.client.transact_write_items(TransactItems=[{"Update": {
-        "TableName": TABLE, "Key": audit.to_item({"pk": audit.manifest_pk(MID), "sk": sk}),
-        "UpdateExpression": "SET touched = :t", "ExpressionAttributeValues": audit.to_item({":t": True})}}])
+        "TableName": TABLE, "Key": to_item({"pk": manifest_pk(MID), "sk": sk}),
+        "UpdateExpression": "SET touched = :t", "ExpressionAttributeValues": to_item({":t": True})}}])
 
 
 def test_outcome_transactions_meeting_on_a_shard_retry_and_count_once(table, transaction_holds):
     assert table.record_outcomes([outcome(1)]) == [True]  # holds shard 0 for 25 ms
 
-    assert table.record_outcomes([outcome(2), outcome(3, audit.REJECTED)]) == [True, True]
+    assert table.record_outcomes([outcome(2), outcome(3, REJECTED)]) == [True, True]
 
-    assert table.conflicts == 1 and table.slept == [audit.CONFLICT_BACKOFF_SECONDS]
+    assert table.conflicts == 1 and table.slept == [CONFLICT_BACKOFF_SECONDS]
     assert transaction_holds.report()["counts"]["transactions"] == 1
     summary = table.get_summary(MID)
     assert (summary["imported"], summary["rejected"], summary["outstanding"]) == (2, 1, 0)
     assert table.try_complete(MID)
-    assert [r["status"] for r in table.entries(MID)] == [audit.IMPORTED, audit.IMPORTED, audit.REJECTED]
+    assert [r["status"] for r in table.entries(MID)] == [IMPORTED, IMPORTED, REJECTED]
 
 
 def test_the_final_failed_outcome_is_recorded_through_a_conflict(table):
     """The delivery that sends a message to the DLQ records FAILED first: a conflict must not lose it."""
-    hold(table, audit.shard_sk(0))
+    hold(table, shard_sk(0))
 
-    assert table.record_outcome(MID, outcome(1).fingerprint, audit.FAILED, vendor="generated", position=1,
+    assert table.record_outcome(MID, outcome(1).fingerprint, FAILED, vendor="generated", position=1,
                                 thing_name="t-1", reason="after 5 deliveries: throttled", complete=False)
 
     assert table.conflicts == 1
-    assert table.get_outcome(MID, outcome(1).fingerprint)["status"] == audit.FAILED
+    assert table.get_outcome(MID, outcome(1).fingerprint)["status"] == FAILED
 
 
 def test_a_checkpoint_meeting_a_held_summary_retries(table):
     mid = "generated-" + "d" * 20
     table.start_manifest(mid, vendor="generated", bucket="b", key="k2", version="v", etag=None, size=1)
     table.client.transact_write_items(TransactItems=[{"ConditionCheck": {
-        "TableName": TABLE, "Key": audit.to_item({"pk": audit.manifest_pk(mid), "sk": audit.SUMMARY_SK}),
+        "TableName": TABLE, "Key": to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
         "ConditionExpression": "attribute_exists(pk)"}}])
 
-    assert table.checkpoint(mid, 2, Progress(entries=2, queued=2), previous=0, handle=audit.Handle())
+    assert table.checkpoint(mid, 2, Progress(entries=2, queued=2), previous=0, handle=Handle())
 
     assert table.conflicts == 1
     assert table.get_summary(mid)["checkpoint"] == 2
@@ -105,7 +110,7 @@ def test_a_checkpoint_meeting_a_held_summary_retries(table):
 def test_claims_meeting_a_held_claim_retry_after_a_backoff(table):
     fingerprint = outcome(1).fingerprint
     table.client.transact_write_items(TransactItems=[{"ConditionCheck": {
-        "TableName": TABLE, "Key": audit.to_item({"pk": audit.claims_pk(MID), "sk": fingerprint}),
+        "TableName": TABLE, "Key": to_item({"pk": claims_pk(MID), "sk": fingerprint}),
         "ConditionExpression": "attribute_not_exists(pk)"}}])
 
     assert table.claim_certificates(MID, [(fingerprint, 1), (outcome(2).fingerprint, 2)]) == {}
@@ -116,17 +121,17 @@ def test_claims_meeting_a_held_claim_retry_after_a_backoff(table):
 
 def test_a_conflict_that_outlasts_every_attempt_is_raised(table, transaction_holds):
     transaction_holds.configure({"hold_ms": 60_000})
-    hold(table, audit.SUMMARY_SK)
+    hold(table, SUMMARY_SK)
 
     with pytest.raises(ClientError) as raised:
         table.note_paused(MID, checkpoint=3, seconds=60)
 
     assert raised.value.response["Error"]["Code"] == "TransactionConflictException"
-    assert table.conflicts == audit.CONFLICT_ATTEMPTS - 1
+    assert table.conflicts == CONFLICT_ATTEMPTS - 1
 
 
 def test_a_condition_failure_is_never_retried(table):
-    hold(table, audit.shard_sk(0))
+    hold(table, shard_sk(0))
 
     assert not table.checkpoint(MID, 3, Progress(entries=1), previous=0)  # parsed already: refused at once
 
@@ -138,8 +143,8 @@ def test_is_conflict_tells_a_conflict_from_a_condition_failure():
         return ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
                             "CancellationReasons": [{"Code": c} for c in codes]}, "TransactWriteItems")
 
-    assert audit.is_conflict(ClientError({"Error": {"Code": "TransactionConflictException"}}, "UpdateItem"))
-    assert audit.is_conflict(cancelled("None", "TransactionConflict"))
-    assert not audit.is_conflict(cancelled("ConditionalCheckFailed", "TransactionConflict"))
-    assert not audit.is_conflict(cancelled("None", "ThrottlingError"))
-    assert not audit.is_conflict(ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem"))
+    assert is_conflict(ClientError({"Error": {"Code": "TransactionConflictException"}}, "UpdateItem"))
+    assert is_conflict(cancelled("None", "TransactionConflict"))
+    assert not is_conflict(cancelled("ConditionalCheckFailed", "TransactionConflict"))
+    assert not is_conflict(cancelled("None", "ThrottlingError"))
+    assert not is_conflict(ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem"))

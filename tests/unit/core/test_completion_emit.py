@@ -14,8 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aws_fixtures import REGION, create_audit_table, in_process_aws
-from thingpress import audit, events
-from thingpress.audit import AuditTable, Progress
+from thingpress import events
+from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, QUEUED, REJECTED
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
 from thingpress.events import CompletionEvents
 
 MID = "generated-0123456789abcdef0123"
@@ -70,7 +72,7 @@ def parsed(table: AuditTable) -> None:
     table.start_manifest(MID, vendor="generated", bucket="b", key="incoming/generated/x.txt", version="v1",
                          etag="e", size=10, environment="dev")
     assert table.checkpoint(MID, 4, Progress(entries=4, queued=3, duplicates=1), parse_done=True,
-                            state=audit.QUEUED, previous=0)
+                            state=QUEUED, previous=0)
 
 
 def record(table: AuditTable, fingerprint: str, status: str) -> bool:
@@ -81,15 +83,15 @@ def record(table: AuditTable, fingerprint: str, status: str) -> bool:
 def test_the_last_outcome_sends_one_event_with_the_counts(cloud):
     table = cloud.table()
     parsed(table)
-    record(table, FP[0], audit.IMPORTED)
-    record(table, FP[1], audit.ALREADY_PRESENT)
+    record(table, FP[0], IMPORTED)
+    record(table, FP[1], ALREADY_PRESENT)
     assert cloud.received() == []  # one outstanding: not complete
-    record(table, FP[2], audit.REJECTED)
+    record(table, FP[2], REJECTED)
     [event] = cloud.received()
     assert (event["source"], event["detail-type"]) == ("thingpress", "Manifest Completed")
     detail = event["detail"]
     assert (detail["manifest_id"], detail["vendor"], detail["environment"], detail["state"]) == (
-        MID, "generated", "dev", audit.COMPLETE)
+        MID, "generated", "dev", COMPLETE)
     assert detail["counts"] == {"entries": 4, "imported": 1, "already_present": 1, "rejected": 1, "failed": 0,
                                 "duplicates": 1}
     summary = table.get_summary(MID)
@@ -100,10 +102,10 @@ def test_every_later_completion_check_sends_nothing(cloud):
     """The importer's redelivery, the provider finding it parsed, the watchdog: all find it COMPLETE."""
     importer, provider, watchdog = cloud.table(), cloud.table(), cloud.table()
     parsed(provider)
-    for fp, status in zip(FP, (audit.IMPORTED, audit.IMPORTED, audit.FAILED), strict=True):
+    for fp, status in zip(FP, (IMPORTED, IMPORTED, FAILED), strict=True):
         record(importer, fp, status)
     assert len(cloud.received()) == 1
-    assert not record(importer, FP[2], audit.FAILED)  # a redelivered copy
+    assert not record(importer, FP[2], FAILED)  # a redelivered copy
     assert not importer.try_complete(MID) and not provider.try_complete(MID) and not watchdog.try_complete(MID)
     assert cloud.received() == []
 
@@ -112,7 +114,7 @@ def test_two_callers_completing_at_once_send_one_event(cloud):
     """Both pass the outcome check, then race on the conditional update: one wins and sends."""
     parsed(cloud.table())
     for fp in FP:
-        assert cloud.table().record_outcome(MID, fp, audit.IMPORTED, vendor="generated", position=1,
+        assert cloud.table().record_outcome(MID, fp, IMPORTED, vendor="generated", position=1,
                                             thing_name="t", complete=False)
     both_at_update = threading.Barrier(2)
 
@@ -153,9 +155,9 @@ def test_a_refused_put_is_recorded_and_not_retried(cloud):
     table = cloud.table(Refusing())
     parsed(table)
     for fp in FP:
-        record(table, fp, audit.IMPORTED)
+        record(table, fp, IMPORTED)
     summary = table.get_summary(MID)
-    assert summary["state"] == audit.COMPLETE and summary["completion_event"] == events.FAILED
+    assert summary["state"] == COMPLETE and summary["completion_event"] == events.FAILED
     assert "AccessDeniedException" in summary["completion_event_error"]
     assert not table.try_complete(MID) and Refusing.calls == 1
 
@@ -169,12 +171,12 @@ def test_a_crash_between_completion_and_the_event_leaves_it_pending_and_nobody_r
 
     dying = cloud.table(Dies())
     parsed(dying)
-    record(dying, FP[0], audit.IMPORTED)
-    record(dying, FP[1], audit.IMPORTED)
+    record(dying, FP[0], IMPORTED)
+    record(dying, FP[1], IMPORTED)
     with pytest.raises(SystemExit):
-        record(dying, FP[2], audit.IMPORTED)
+        record(dying, FP[2], IMPORTED)
     summary = dying.get_summary(MID)
-    assert summary["state"] == audit.COMPLETE and summary["completion_event"] == events.PENDING
+    assert summary["state"] == COMPLETE and summary["completion_event"] == events.PENDING
     assert not cloud.table().try_complete(MID)
     assert cloud.received() == []
 
@@ -183,9 +185,9 @@ def test_a_table_without_a_bus_completes_silently(cloud):
     table = cloud.table(None)
     parsed(table)
     for fp in FP:
-        record(table, fp, audit.IMPORTED)
+        record(table, fp, IMPORTED)
     summary = table.get_summary(MID)
-    assert summary["state"] == audit.COMPLETE and "completion_event" not in summary
+    assert summary["state"] == COMPLETE and "completion_event" not in summary
     assert cloud.received() == []
 
 

@@ -12,7 +12,7 @@ from importer_helpers import (
     device_pem, serialized_moto,
 )
 
-from thingpress.audit import AuditTable
+from thingpress.audit.table import AuditTable
 from thingpress.messages import ImportMessage
 
 

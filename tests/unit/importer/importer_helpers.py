@@ -26,7 +26,10 @@ from cryptography.x509.oid import NameOID
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 
-from thingpress.audit import QUEUED, AuditTable, Progress, manifest_id
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import QUEUED
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
 from thingpress.importer import CertificateArns, Importer
 from thingpress.messages import ImportMessage
 from thingpress.settings import FunctionSettings

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from importer_helpers import Aws
 
-from thingpress import audit
+from thingpress.audit.states import IMPORTED, REJECTED, ROLLED_BACK
 from thingpress.throttle import Throttle
 from thingpress_cli.engines import reconcile, rollback
 
@@ -61,7 +61,7 @@ def test_a_certificate_registered_now_is_recorded_checked_and_rolled_back_by_the
     outcome = aws.importer().handle(msg.encode(), message_id="m1")
 
     row = aws.audit.get_outcome(mid, msg.fingerprint)
-    assert (outcome.status, outcome.certificate_id) == (audit.IMPORTED, aws_id(msg.certificate_pem))
+    assert (outcome.status, outcome.certificate_id) == (IMPORTED, aws_id(msg.certificate_pem))
     assert (row["certificate_id"], row["certificate_registered"]) == (aws_id(msg.certificate_pem), True)
     assert aws.principals(msg.thing_name) == [aws.certificate(aws_id(msg.certificate_pem))["certificateArn"]]
     assert check(aws, row).problems == []
@@ -70,7 +70,7 @@ def test_a_certificate_registered_now_is_recorded_checked_and_rolled_back_by_the
 
     assert certificate_ids(aws) == [] and aws.iot.list_things()["things"] == []
     assert (done.report.counts["certificates_deleted"], done.report.counts["things_deleted"]) == (1, 1)
-    assert aws.audit.get_outcome(mid, msg.fingerprint)["status"] == audit.ROLLED_BACK
+    assert aws.audit.get_outcome(mid, msg.fingerprint)["status"] == ROLLED_BACK
 
 
 def test_a_certificate_found_registered_takes_the_id_and_arn_of_the_already_exists_answer(aws, message, aws_ids):
@@ -87,7 +87,7 @@ def test_a_certificate_found_registered_takes_the_id_and_arn_of_the_already_exis
 
     row = aws.audit.get_outcome(mid, msg.fingerprint)
     assert (outcome.status, row["certificate_id"], row["certificate_registered"], row["thing_created"]) == (
-        audit.IMPORTED, registered["certificateId"], False, True)
+        IMPORTED, registered["certificateId"], False, True)
     assert aws.principals(msg.thing_name) == [registered["certificateArn"]]
     assert aws.policies(registered["certificateArn"]) == [aws.settings().policy_names[0]]
     assert check(aws, row).problems == []
@@ -109,7 +109,7 @@ def test_a_certificate_refused_under_the_reject_policy_is_recorded_and_rolled_ba
 
     row = aws.audit.get_outcome(mid, msg.fingerprint)
     assert (outcome.status, row["certificate_id"], row["certificate_registered"]) == (
-        audit.REJECTED, aws_id(msg.certificate_pem), True)
+        REJECTED, aws_id(msg.certificate_pem), True)
     assert outcome.certificate_id == aws_id(msg.certificate_pem)
 
     undo(aws, mid)

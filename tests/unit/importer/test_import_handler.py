@@ -22,7 +22,8 @@ from importer_helpers import (
 )
 
 from thingpress import settings as env
-from thingpress.audit import COMPLETE, FAILED, IMPORTED, REJECTED, UNREADABLE_MANIFEST
+from thingpress.audit.keys import UNREADABLE_MANIFEST
+from thingpress.audit.states import COMPLETE, FAILED, IMPORTED, REJECTED
 
 REPO = Path(__file__).resolve().parents[3]
 

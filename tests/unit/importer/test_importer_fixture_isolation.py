@@ -14,7 +14,7 @@ import pytest
 from aws_fixtures import MotoState, leave_failing_hooks, prepared_state
 from importer_helpers import POLICY, THING_GROUP, THING_TYPE, Aws, CallRecorder, MessageFactory
 
-from thingpress.audit import IMPORTED
+from thingpress.audit.states import IMPORTED
 
 #: In order, on one worker under pytest-xdist (ungrouped tests go out one by one).
 pytestmark = pytest.mark.xdist_group("fixture-isolation-importer")

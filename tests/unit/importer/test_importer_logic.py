@@ -9,7 +9,8 @@ from importer_helpers import (
     POLICY, QUEUED_AT, THING_TYPE, Aws, CallRecorder, FlakyIot, MessageFactory, der_sha256, device_pem,
 )
 
-from thingpress.audit import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, QUEUED, REJECTED, UNREADABLE_MANIFEST
+from thingpress.audit.keys import UNREADABLE_MANIFEST
+from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, QUEUED, REJECTED
 from thingpress.importer import THING_EXISTED, RetryLater
 
 #: THINGPRESS_POLICY_ATTACHMENT=certificate: the device policy attached to each certificate.

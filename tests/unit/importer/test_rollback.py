@@ -18,8 +18,10 @@ from aws_fixtures import REGION, create_audit_table
 from importer_helpers import FUNCTION_ARN, POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, der_sha256, device_pem
 
 from stacks.naming import Names
-from thingpress import audit
-from thingpress.audit import AuditTable, Progress, manifest_id
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, IMPORTED, QUEUED, ROLLED_BACK
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
 from thingpress.importer import CertificateArns, Importer
 from thingpress.messages import ImportMessage
 from thingpress.settings import FunctionSettings
@@ -55,7 +57,7 @@ class Env:
         mid = manifest_id("generated", "bucket", f"{self.name}/{key}", "v1")
         self.table.start_manifest(mid, vendor="generated", bucket="bucket", key=key, version="v1", etag="e", size=1,
                                   environment=self.name)
-        self.table.checkpoint(mid, len(cns), Progress(entries=len(cns), queued=len(cns)), state=audit.QUEUED,
+        self.table.checkpoint(mid, len(cns), Progress(entries=len(cns), queued=len(cns)), state=QUEUED,
                               parse_done=True)
         importer = self.importer(iot)
         for position, cn in enumerate(cns, start=1):
@@ -64,7 +66,7 @@ class Env:
                                     thing_name=self.prefix + cn, fingerprint=der_sha256(pem), certificate_pem=pem,
                                     queued_at=QUEUED_AT)
             assert importer.handle(message.encode(), message_id=f"{mid}-{position}").status in (
-                audit.IMPORTED, audit.ALREADY_PRESENT)
+                IMPORTED, ALREADY_PRESENT)
         return mid
 
     def rollback(self, iot: Any, scope: set[str], *, delete: bool, apply: bool,
@@ -107,7 +109,7 @@ def test_dry_run_counts_and_changes_nothing(aws: Aws, envs: dict[str, Env]) -> N
     assert dict(undo.report.counts) == {"rows": 3, "principals_detached": 3, "policies_detached": 3,
                                         "certificates_deactivated": 3, "certificates_deleted": 3, "things_deleted": 3}
     assert iot_state(aws) == before
-    assert pr7.table.entries(mid) == rows_before and pr7.table.get_summary(mid)["state"] == audit.COMPLETE
+    assert pr7.table.entries(mid) == rows_before and pr7.table.get_summary(mid)["state"] == COMPLETE
 
 
 def test_delete_removes_what_the_manifest_created_and_records_each_row(aws: Aws, envs: dict[str, Env]) -> None:
@@ -120,11 +122,11 @@ def test_delete_removes_what_the_manifest_created_and_records_each_row(aws: Aws,
     assert iot_state(aws) == {"things": {}, "certificates": {}}
     rows = pr7.table.entries(mid)
     assert {(r["status"], r["previous_status"], r["rollback_mode"], r["rollback_reason"]) for r in rows} == {
-        (audit.ROLLED_BACK, audit.IMPORTED, "delete", "test")}
+        (ROLLED_BACK, IMPORTED, "delete", "test")}
     assert all(r["rolled_back_at"] and r["rollback_actions"][-1].startswith("DeleteThing pr7-") for r in rows)
     summary = pr7.table.get_summary(mid)
     assert (summary["state"], summary["previous_state"], summary["rolled_back"]) == (
-        audit.ROLLED_BACK, audit.COMPLETE, 2)
+        ROLLED_BACK, COMPLETE, 2)
 
 
 def test_deactivate_keeps_things_then_delete_finishes_and_a_rerun_does_nothing(aws: Aws, envs: dict[str, Env]) -> None:
@@ -158,7 +160,7 @@ def test_certificate_another_environment_uses_is_kept_and_only_detached(aws: Aws
     assert {name: aws.principals(name) for name in ("A", "B")} == dev_before
     assert list(state["certificates"].values()) == [("ACTIVE", [POLICY])] * 2  # dev's policy stays, pr7's detached
     assert {k["reason"] for k in undo.report.kept} == {"still attached to thing A", "still attached to thing B"}
-    assert all(r["status"] == audit.IMPORTED for r in dev.table.entries(dev_mid))
+    assert all(r["status"] == IMPORTED for r in dev.table.entries(dev_mid))
 
 
 def test_certificates_found_present_are_not_touched_but_this_environments_things_go(aws: Aws,
@@ -218,14 +220,14 @@ def test_rollback_resumes_after_a_crash(aws: Aws, envs: dict[str, Env]) -> None:
     with pytest.raises(RuntimeError, match="crash"):
         pr7.rollback(CrashOnSecond(aws.iot), {mid}, delete=True, apply=True).manifest(mid)
     statuses = sorted(r["status"] for r in pr7.table.entries(mid))
-    assert statuses == [audit.IMPORTED, audit.IMPORTED, audit.ROLLED_BACK]
+    assert statuses == [IMPORTED, IMPORTED, ROLLED_BACK]
 
     resumed = pr7.rollback(aws.iot, {mid}, delete=True, apply=True)
     resumed.manifest(mid)
 
     assert iot_state(aws) == {"things": {}, "certificates": {}}
     assert resumed.report.counts["rows"] == 2
-    assert {r["status"] for r in pr7.table.entries(mid)} == {audit.ROLLED_BACK}
+    assert {r["status"] for r in pr7.table.entries(mid)} == {ROLLED_BACK}
 
 
 def deployment(aws: Aws, env: Env) -> Deployment:
@@ -283,12 +285,12 @@ def import_microchip_device(aws: Aws, env: Env, cn: str) -> str:
     mid = manifest_id("microchip", "bucket", f"{env.name}/mc.json", "v1")
     env.table.start_manifest(mid, vendor="microchip", bucket="bucket", key="mc.json", version="v1", etag="e",
                              size=1, environment=env.name)
-    env.table.checkpoint(mid, 1, Progress(entries=1, queued=1), state=audit.QUEUED, parse_done=True)
+    env.table.checkpoint(mid, 1, Progress(entries=1, queued=1), state=QUEUED, parse_done=True)
     pem = pem_for(cn)
     message = ImportMessage(manifest_id=mid, vendor="microchip", position=1, thing_name=env.prefix + cn,
                             fingerprint=der_sha256(pem), certificate_pem=pem, queued_at=QUEUED_AT,
                             attributes={"device_id": "0123abcd", "part_number": "ATECC608B"})
-    assert env.importer(aws.iot).handle(message.encode(), message_id="mc-1").status == audit.IMPORTED
+    assert env.importer(aws.iot).handle(message.encode(), message_id="mc-1").status == IMPORTED
     assert len(aws.thing(env.prefix + cn)["attributes"]) == 6
     return mid
 
@@ -360,8 +362,8 @@ def test_rollback_waits_out_the_detach_propagation(aws: Aws, envs: dict[str, Env
     undo.manifest(mid)
 
     assert iot_state(aws) == {"things": {}, "certificates": {}}
-    assert {r["status"] for r in pr7.table.entries(mid)} == {audit.ROLLED_BACK}
-    assert pr7.table.get_summary(mid)["state"] == audit.ROLLED_BACK
+    assert {r["status"] for r in pr7.table.entries(mid)} == {ROLLED_BACK}
+    assert pr7.table.get_summary(mid)["state"] == ROLLED_BACK
     # Every detach first, then the deletes: the first DeleteCertificate refused 3 times (0.5 + 1 + 2 s
     # < 3 s after the detaches), then passed; the other deletes came after the propagation: passed at
     # once. One wait for the run, not one per certificate (deleting row by row: 12 calls, 9 retries).

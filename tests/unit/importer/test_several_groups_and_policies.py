@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importer_helpers import POLICY, THING_GROUP
 
-from thingpress.audit import IMPORTED
+from thingpress.audit.states import IMPORTED
 from thingpress.settings import FunctionSettings, THING_GROUP as THING_GROUP_SETTING
 
 

@@ -15,7 +15,7 @@ import aws_fixtures
 import pytest
 from aws_fixtures import create_audit_table, in_process_aws
 
-from thingpress import audit
+from thingpress.audit.keys import INDEX_BY_STATE, SUMMARY_SK, from_item, manifest_pk, to_item
 from thingpress_cli.local import emulator, index_lag
 from thingpress_cli.local.index_lag import INDEX_LAG, IndexLag
 
@@ -23,24 +23,24 @@ TABLE = "lag-audit"
 
 
 def summary(mid: str, state: str = "RECEIVED", updated_at: str = "2026-01-01T00:00:00Z") -> dict:
-    return audit.to_item({"pk": audit.manifest_pk(mid), "sk": audit.SUMMARY_SK, "manifest_id": mid,
+    return to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK, "manifest_id": mid,
                           "state": state, "updated_at": updated_at})
 
 
 def key(mid: str) -> dict:
-    return audit.to_item({"pk": audit.manifest_pk(mid), "sk": audit.SUMMARY_SK})
+    return to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK})
 
 
 def listed(ddb, state: str, table: str = TABLE) -> list[str]:
     """Manifest ids the ``by_state`` index lists under ``state`` (an eventually consistent Query)."""
-    page = ddb.query(TableName=table, IndexName=audit.INDEX_BY_STATE, KeyConditionExpression="#s = :s",
-                     ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=audit.to_item({":s": state}))
-    return sorted(audit.from_item(i)["manifest_id"] for i in page["Items"])
+    page = ddb.query(TableName=table, IndexName=INDEX_BY_STATE, KeyConditionExpression="#s = :s",
+                     ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=to_item({":s": state}))
+    return sorted(from_item(i)["manifest_id"] for i in page["Items"])
 
 
 def in_table(ddb, mid: str) -> dict | None:
     got = ddb.get_item(TableName=TABLE, Key=key(mid), ConsistentRead=True).get("Item")
-    return audit.from_item(got) if got else None
+    return from_item(got) if got else None
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_a_new_item_reaches_the_index_only_when_the_lag_is_over(ddb, index_lag):
     assert listed(ddb, "RECEIVED") == []                       # the index: not yet
     assert in_table(ddb, "m1")["state"] == "RECEIVED"           # the table: at once
     base = ddb.query(TableName=TABLE, ConsistentRead=True, KeyConditionExpression="pk = :pk",
-                     ExpressionAttributeValues=audit.to_item({":pk": audit.manifest_pk("m1")}))
+                     ExpressionAttributeValues=to_item({":pk": manifest_pk("m1")}))
     assert base["Count"] == 1
     index_lag.clock.advance(0.499)
     assert listed(ddb, "RECEIVED") == []
@@ -74,16 +74,16 @@ def test_an_updated_item_keeps_its_old_place_and_attributes_until_the_lag_is_ove
     index_lag.clock.advance(1)
     ddb.update_item(TableName=TABLE, Key=key("m1"), UpdateExpression="SET #s = :s, updated_at = :t",
                     ExpressionAttributeNames={"#s": "state"},
-                    ExpressionAttributeValues=audit.to_item({":s": "PARSING", ":t": "2026-01-01T00:00:09Z"}))
+                    ExpressionAttributeValues=to_item({":s": "PARSING", ":t": "2026-01-01T00:00:09Z"}))
     ddb.update_item(TableName=TABLE, Key=key("m1"), UpdateExpression="SET #s = :s",
-                    ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=audit.to_item({":s": "QUEUED"}))
+                    ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=to_item({":s": "QUEUED"}))
 
     # As it was before the first write of the last 500 ms: RECEIVED, with its old updated_at.
     assert (listed(ddb, "RECEIVED"), listed(ddb, "PARSING"), listed(ddb, "QUEUED")) == (["m1"], [], [])
-    page = ddb.query(TableName=TABLE, IndexName=audit.INDEX_BY_STATE, KeyConditionExpression="#s = :s",
+    page = ddb.query(TableName=TABLE, IndexName=INDEX_BY_STATE, KeyConditionExpression="#s = :s",
                      ExpressionAttributeNames={"#s": "state"},
-                     ExpressionAttributeValues=audit.to_item({":s": "RECEIVED"}))
-    assert audit.from_item(page["Items"][0])["updated_at"] == "2026-01-01T00:00:00Z"
+                     ExpressionAttributeValues=to_item({":s": "RECEIVED"}))
+    assert from_item(page["Items"][0])["updated_at"] == "2026-01-01T00:00:00Z"
     assert in_table(ddb, "m1")["state"] == "QUEUED"
     index_lag.clock.advance(0.5)
     assert (listed(ddb, "RECEIVED"), listed(ddb, "PARSING"), listed(ddb, "QUEUED")) == ([], [], ["m1"])
@@ -117,24 +117,24 @@ def test_a_scan_of_an_index_lags_and_a_scan_of_the_table_does_not(ddb, index_lag
     index_lag.configure({"lag_ms": 500})
     ddb.put_item(TableName=TABLE, Item=summary("m1"))
 
-    assert ddb.scan(TableName=TABLE, IndexName=audit.INDEX_BY_STATE)["Count"] == 0
+    assert ddb.scan(TableName=TABLE, IndexName=INDEX_BY_STATE)["Count"] == 0
     assert ddb.scan(TableName=TABLE, ConsistentRead=True)["Count"] == 1
     index_lag.clock.advance(0.5)
-    assert ddb.scan(TableName=TABLE, IndexName=audit.INDEX_BY_STATE)["Count"] == 1
+    assert ddb.scan(TableName=TABLE, IndexName=INDEX_BY_STATE)["Count"] == 1
 
 
 def test_the_table_is_left_as_it_is_by_a_lagged_read(ddb, index_lag):
     """The past is put in place for the one request only: later writes and reads see the table as it is."""
     index_lag.configure({"lag_ms": 500})
     ddb.put_item(TableName=TABLE, Item=summary("m1"))
-    ddb.put_item(TableName=TABLE, Item=audit.to_item({"pk": audit.manifest_pk("m1"), "sk": "C#fp", "status": "IMPORTED",
+    ddb.put_item(TableName=TABLE, Item=to_item({"pk": manifest_pk("m1"), "sk": "C#fp", "status": "IMPORTED",
                                                       "updated_at": "2026-01-01T00:00:00Z"}))
     assert listed(ddb, "RECEIVED") == []
     ddb.update_item(TableName=TABLE, Key=key("m1"), UpdateExpression="SET n = :n",
-                    ExpressionAttributeValues=audit.to_item({":n": 1}))
+                    ExpressionAttributeValues=to_item({":n": 1}))
     partition = ddb.query(TableName=TABLE, ConsistentRead=True, KeyConditionExpression="pk = :pk",
-                          ExpressionAttributeValues=audit.to_item({":pk": audit.manifest_pk("m1")}))
-    assert sorted(audit.from_item(i)["sk"] for i in partition["Items"]) == ["#SUMMARY", "C#fp"]
+                          ExpressionAttributeValues=to_item({":pk": manifest_pk("m1")}))
+    assert sorted(from_item(i)["sk"] for i in partition["Items"]) == ["#SUMMARY", "C#fp"]
     assert in_table(ddb, "m1")["n"] == 1
 
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from thingpress.audit import AuditTable
-from thingpress.provider import Provider, Tuning
+from thingpress.audit.table import AuditTable
+from thingpress.provider.runtime import Provider, Tuning
 from thingpress.settings import FunctionSettings
 
 

@@ -15,7 +15,9 @@ import pytest
 from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
 from provider_helpers import generated_manifest
 
-from thingpress import audit, messages
+from thingpress import messages
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.table import AuditTable
 from thingpress.backpressure import Window, window_for, worst_backlog
 from thingpress.settings import DEFAULT_IOT_TPS
 
@@ -42,7 +44,7 @@ def queued(aws: Any) -> dict[str, int]:
 def manifest(aws: Any, key: str, pems: list[bytes]) -> tuple[dict[str, Any], str]:
     event = put_and_event(aws.s3, aws.bucket, key, generated_manifest(pems))
     version = event["Records"][0]["s3"]["object"]["versionId"]
-    return event, audit.manifest_id("generated", "manifests", key, version)
+    return event, manifest_id("generated", "manifests", key, version)
 
 
 class StartsAnotherOnFirstSend:
@@ -113,7 +115,7 @@ def test_the_index_alone_lets_each_new_manifest_take_a_whole_window(aws, pems, i
     """What the bound was before the starts were read consistently: k manifests starting within the lag each
     see themselves alone, and the queue holds k windows (here k = 2: 48 of a window of 24)."""
     index_lag.configure({"lag_ms": 500})
-    monkeypatch.setattr(audit.AuditTable, "manifests_in_flight", lambda table: table.unfinished_manifests())
+    monkeypatch.setattr(AuditTable, "manifests_in_flight", lambda table: table.unfinished_manifests())
     provider = aws.provider(import_window_minutes=MINUTES, iot_tps=SLOW)
     event_a, mid_a = manifest(aws, "generated/a.txt", pems[:24])
     event_b, mid_b = manifest(aws, "generated/b.txt", pems[16:40])

@@ -8,7 +8,11 @@ from typing import Any
 from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
 from provider_helpers import generated_manifest
 
-from thingpress import audit, messages
+from thingpress import messages
+from thingpress.audit.chain import Handle
+from thingpress.audit.keys import SUMMARY_SK, manifest_id, manifest_pk, to_item
+from thingpress.audit.states import IMPORTED
+from thingpress.audit.summaries import Progress
 from thingpress.settings import DEFAULT_IOT_TPS
 
 KEY = "generated/big.txt"
@@ -38,7 +42,7 @@ def positions(aws: Any) -> list[int]:
 def finish(aws: Any, mid: str, count: int, start: int) -> None:
     """The importer records outcomes for ``count`` certificates (fake fingerprints: counters only)."""
     for position in range(start, start + count):
-        aws.audit.record_outcome(mid, f"fp{position}", audit.IMPORTED, vendor="generated", position=position,
+        aws.audit.record_outcome(mid, f"fp{position}", IMPORTED, vendor="generated", position=position,
                                  thing_name=f"t{position}")
 
 
@@ -47,7 +51,7 @@ def setup(aws: Any, pems: list[bytes], count: int) -> tuple[Any, RecordingSqs, d
     provider = aws.provider(sqs=sqs, import_window_minutes=1, iot_tps=SLOW)
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:count]))
     obj = event["Records"][0]["s3"]["object"]
-    return provider, sqs, event, audit.manifest_id("generated", "manifests", KEY, obj["versionId"])
+    return provider, sqs, event, manifest_id("generated", "manifests", KEY, obj["versionId"])
 
 
 def test_a_manifest_alone_enqueues_one_window_then_pauses_with_the_exact_delay(aws, pems):
@@ -70,10 +74,10 @@ def test_a_pause_without_progress_still_tells_the_watchdog_the_manifest_is_alive
     provider, sqs, event, mid = setup(aws, pems, 30)
     provider.handle_record(_record(event), FakeContext())
     positions(aws)
-    aws.dynamodb.update_item(TableName=aws.audit.table, Key=audit.to_item({"pk": audit.manifest_pk(mid),
-                                                                           "sk": audit.SUMMARY_SK}),
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=to_item({"pk": manifest_pk(mid),
+                                                                           "sk": SUMMARY_SK}),
                              UpdateExpression="SET updated_at = :old",
-                             ExpressionAttributeValues=audit.to_item({":old": "2020-01-01T00:00:00Z"}))
+                             ExpressionAttributeValues=to_item({":old": "2020-01-01T00:00:00Z"}))
 
     [again] = provider.handle_record(_record(sqs.sent[-1]["MessageBody"]), FakeContext())
 
@@ -89,7 +93,7 @@ def test_a_pause_that_finds_another_invocation_ahead_stops_and_sends_nothing(aws
     note = provider.audit.note_paused
 
     def overtaken(mid_: str, **kwargs: Any) -> bool:
-        other = audit.Progress(entries=1, queued=0)
+        other = Progress(entries=1, queued=0)
         assert aws.audit.checkpoint(mid_, kwargs["checkpoint"] + 1, other, previous=kwargs["checkpoint"])
         return note(mid_, **kwargs)
 
@@ -107,9 +111,9 @@ def test_a_pause_note_of_a_stale_handle_is_refused(aws, pems):
     aws.audit.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
     seen = aws.audit.get_summary(mid)
     taken = aws.audit.bump_chain(mid, seen=seen, link="w1")
-    assert taken == audit.Handle(1, "w1")
+    assert taken == Handle(1, "w1")
 
-    assert not aws.audit.note_paused(mid, checkpoint=0, seconds=60, handle=audit.Handle())
+    assert not aws.audit.note_paused(mid, checkpoint=0, seconds=60, handle=Handle())
     assert aws.audit.note_paused(mid, checkpoint=0, seconds=60, handle=taken)
     assert aws.audit.bump_chain(mid, seen=seen, link="w2") is None  # a second watchdog saw chain 0: refused
 

@@ -16,9 +16,10 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.serialization import Encoding
 from provider_helpers import generated_manifest
 
-from thingpress import audit, messages
-from thingpress.audit import claims_pk, manifest_pk, to_item
-from thingpress.provider import Tuning
+from thingpress import messages
+from thingpress.audit.keys import claims_pk, manifest_id, manifest_pk, to_item
+from thingpress.audit.states import REFUSED
+from thingpress.provider.runtime import Tuning
 
 
 class RecordingS3:
@@ -62,7 +63,7 @@ def continuations(aws: Any) -> list[dict[str, Any]]:
 
 def mid_of(vendor: str, event: dict[str, Any]) -> str:
     obj = event["Records"][0]["s3"]["object"]
-    return audit.manifest_id(vendor, event["Records"][0]["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
+    return manifest_id(vendor, event["Records"][0]["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
                              obj["versionId"])
 
 
@@ -167,7 +168,7 @@ def test_an_old_checkpoint_without_a_cursor_resumes_by_position_and_still_finds_
 
 
 def test_an_infineon_reel_is_extracted_once_into_a_staged_object_that_later_chunks_read(aws, monkeypatch):
-    from thingpress.provider import staging_key
+    from thingpress.provider.staging import staging_key
     from thingpress.vendors import infineon
 
     extractions: list[int] = []
@@ -196,7 +197,7 @@ def test_an_infineon_reel_is_extracted_once_into_a_staged_object_that_later_chun
 
 
 def test_an_expired_staged_reel_is_extracted_again_and_the_cursor_still_fits(aws):
-    from thingpress.provider import staging_key
+    from thingpress.provider.staging import staging_key
 
     devs = f.devices(5)
     event = put_and_event(aws.s3, aws.bucket, "infineon/reel.7z",
@@ -233,7 +234,7 @@ def provider_role_s3(aws: Any) -> Any:
 def _expired_mid_reel(aws: Any) -> tuple[Any, dict[str, Any], str, dict[str, Any]]:
     """An Infineon reel's first chunk run as the provider role, its staged object then expired:
     (provider, the continuation, the manifest id, the S3 event)."""
-    from thingpress.provider import staging_key
+    from thingpress.provider.staging import staging_key
 
     devs = f.devices(5)
     event = put_and_event(aws.s3, aws.bucket, "infineon/reel.7z",
@@ -254,7 +255,7 @@ def test_a_redrive_after_the_staged_reel_expired_stages_it_again_though_s3_answe
     """The manifest's continuation dead-lettered and redriven a week later (DLQ messages live 14 days,
     staged reels 7): the provider, which may not list the bucket, gets 403 for the expired staged
     object, extracts the reel again and finishes, instead of failing five times into the DLQ again."""
-    from thingpress.provider import staging_key
+    from thingpress.provider.staging import staging_key
 
     provider, cont, mid, _ = _expired_mid_reel(aws)
 
@@ -274,7 +275,7 @@ def test_a_redrive_after_the_reel_itself_is_gone_too_is_refused_naming_the_manif
     assert provider.handle(sqs_event(cont), FakeContext()) == {"batchItemFailures": []}  # no retry, no DLQ
 
     summary = aws.audit.get_summary(mid)
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     assert summary["reason"].startswith(f"s3://manifests/infineon/reel.7z (version {obj['versionId']}): ")
     assert continuations(aws) == []
 
@@ -294,14 +295,14 @@ def test_the_deadline_is_checked_between_entries_from_the_first_one(aws, pems):
 def test_an_object_over_the_size_limit_is_refused_with_the_reason(aws, pems):
     from aws_fixtures import s3_event
 
-    from thingpress.provider import MAX_MANIFEST_BYTES
+    from thingpress.provider.reading import MAX_MANIFEST_BYTES
 
     out = aws.s3.put_object(Bucket=aws.bucket, Key="generated/huge.txt", Body=generated_manifest(pems[:1]))
     event = s3_event(aws.bucket, "generated/huge.txt", version_id=out["VersionId"], etag=out["ETag"].strip('"'),
                      size=MAX_MANIFEST_BYTES + 1)
     aws.provider().handle(sqs_event(event), FakeContext())
     summary = aws.audit.get_summary(mid_of("generated", event))
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     assert summary["reason"] == (f"s3://manifests/generated/huge.txt (version {out['VersionId']}): the object is "
                                  f"{MAX_MANIFEST_BYTES + 1:,} bytes, more than the provider's limit of "
                                  f"{MAX_MANIFEST_BYTES:,} bytes (10 GiB): split the manifest")

@@ -22,8 +22,15 @@ import pytest
 from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
 from provider_helpers import generated_manifest
 
-from thingpress import audit, messages
-from thingpress.provider import BatchSender, Provider, ProviderError, Tuning
+from thingpress import messages
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.outcomes import OutcomeRecord
+from thingpress.audit.states import COMPLETE, IMPORTED, QUEUED, REJECTED
+from thingpress.audit.summaries import Progress
+from thingpress.audit.table import AuditTable
+from thingpress.provider.failures import ProviderError
+from thingpress.provider.runtime import Provider, Tuning
+from thingpress.provider.sending import BatchSender
 from thingpress.watchdog import Watchdog
 
 KEY = "generated/batch-1.txt"
@@ -37,7 +44,7 @@ def _record(body: Any) -> Any:
 
 def mid_of(event: dict[str, Any]) -> str:
     obj = event["Records"][0]["s3"]["object"]
-    return audit.manifest_id("generated", "manifests", KEY, obj["versionId"])
+    return manifest_id("generated", "manifests", KEY, obj["versionId"])
 
 
 def positions_sent(aws: Any) -> list[int]:
@@ -102,10 +109,10 @@ def test_a_value_error_from_the_sdk_inside_flush_fails_the_message_and_nothing_i
 
 def test_an_oversize_message_is_still_refused_with_its_reason(aws, pems, monkeypatch):
     """The one ValueError ``add`` raises on its own account keeps its refusal path."""
-    from thingpress import provider as provider_module
+    from thingpress.provider import sending
 
     event = put_and_event(aws.s3, aws.bucket, KEY, generated_manifest(pems[:3]))
-    monkeypatch.setattr(provider_module, "MAX_MESSAGE_BYTES", 400)  # an import message here is ~650 bytes
+    monkeypatch.setattr(sending, "MAX_MESSAGE_BYTES", 400)  # an import message here is ~650 bytes
 
     assert aws.provider().handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
 
@@ -113,7 +120,7 @@ def test_an_oversize_message_is_still_refused_with_its_reason(aws, pems, monkeyp
     summary = aws.audit.get_summary(mid)
     assert (summary["entries"], summary["queued"], summary["rejected"], summary["parse_done"]) == (3, 0, 3, True)
     rows = aws.audit.entries(mid)
-    assert [(r["position"], r["status"]) for r in rows] == [(1, audit.REJECTED), (2, audit.REJECTED), (3, audit.REJECTED)]
+    assert [(r["position"], r["status"]) for r in rows] == [(1, REJECTED), (2, REJECTED), (3, REJECTED)]
     for row in rows:
         assert row["reason"].startswith(f"entry {row['position']}: message {row['position']} is ")
         assert row["reason"].endswith(" bytes, over SQS's 400-byte limit")
@@ -149,15 +156,15 @@ class LostCheckpointResponse:
 
 def test_an_ambiguous_checkpoint_write_counts_as_committed(aws):
     mid = "generated-" + "0" * 20
-    table = audit.AuditTable(LostCheckpointResponse(aws.dynamodb), aws.audit.table)
+    table = AuditTable(LostCheckpointResponse(aws.dynamodb), aws.audit.table)
     table.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
 
-    assert table.checkpoint(mid, 3, audit.Progress(entries=3, queued=3), previous=0)
+    assert table.checkpoint(mid, 3, Progress(entries=3, queued=3), previous=0)
 
     summary = aws.audit.get_summary(mid)
     assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["outstanding"]) == (3, 3, 3, 3)
     # Somebody else's write is still told apart: a stale base is refused.
-    assert not table.checkpoint(mid, 5, audit.Progress(entries=5, queued=5), previous=0)
+    assert not table.checkpoint(mid, 5, Progress(entries=5, queued=5), previous=0)
 
 
 def test_a_provider_whose_checkpoint_response_is_lost_carries_on_to_the_end(aws, pems):
@@ -340,7 +347,7 @@ def test_two_sweeps_leave_one_live_chain(aws, pems):
     obj = event["Records"][0]["s3"]["object"]
     aws.audit.start_manifest(mid, vendor="generated", bucket="manifests", key=KEY, version=obj["versionId"],
                              etag=obj["eTag"], size=obj["size"])
-    assert aws.audit.checkpoint(mid, 2, audit.Progress(entries=2, queued=2), previous=0)
+    assert aws.audit.checkpoint(mid, 2, Progress(entries=2, queued=2), previous=0)
     for _ in range(2):
         assert watchdog(aws, LATER).sweep().resumed == [mid]
     first, second = drain_queue(aws.sqs, aws.manifest_queue)
@@ -361,7 +368,7 @@ def test_a_behind_invocation_on_a_finished_manifest_sends_nothing(aws, pems):
     def finished_first(*args: Any, **kwargs: Any) -> bool:
         if not finished_first.done:
             finished_first.done = True
-            assert real_checkpoint(mid_of(event), 6, audit.Progress(entries=6, queued=6), previous=0, parse_done=True)
+            assert real_checkpoint(mid_of(event), 6, Progress(entries=6, queued=6), previous=0, parse_done=True)
         return real_checkpoint(*args, **kwargs)
 
     finished_first.done = False  # type: ignore[attr-defined]
@@ -468,14 +475,14 @@ def test_a_redelivery_completes_a_parsed_manifest_whose_completion_check_was_kil
     with pytest.raises(KilledInvocation):
         dying.handle_record(_record(event), FakeContext())
     sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
-    aws.audit.record_outcomes([audit.OutcomeRecord(m.manifest_id, m.fingerprint, audit.IMPORTED, vendor=m.vendor,
+    aws.audit.record_outcomes([OutcomeRecord(m.manifest_id, m.fingerprint, IMPORTED, vendor=m.vendor,
                                                    position=m.position, thing_name=m.thing_name) for m in sent])
     stuck = aws.audit.get_summary(mid)
-    assert (stuck["state"], stuck["parse_done"], stuck["outstanding"]) == (audit.QUEUED, True, 0)
+    assert (stuck["state"], stuck["parse_done"], stuck["outstanding"]) == (QUEUED, True, 0)
 
     [result] = aws.provider().handle_record(_record(event), FakeContext())  # SQS redelivers the S3 event
 
     assert result.outcome == "skipped"
     done = aws.audit.get_summary(mid)
-    assert (done["state"], done["imported"], done["entries"]) == (audit.COMPLETE, 6, 6)
+    assert (done["state"], done["imported"], done["entries"]) == (COMPLETE, 6, 6)
     assert drain_queue(aws.sqs, aws.import_queue) == []  # nothing parsed or sent again

@@ -10,9 +10,13 @@ import pytest
 from aws_fixtures import S3_TEST_EVENT, FakeContext, drain_queue, put_and_event, sqs_event
 from provider_helpers import generated_manifest
 
-from thingpress import audit, messages
+from thingpress import messages
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import COMPLETE, QUEUED, REFUSED, REJECTED
+from thingpress.audit.summaries import Progress
 from thingpress.certs import load_certificate
-from thingpress.provider import CONTINUE_SCHEMA, Tuning
+from thingpress.provider.queue_messages import CONTINUE_SCHEMA
+from thingpress.provider.runtime import Tuning
 
 KEY = "generated/batch-1.txt"
 
@@ -33,7 +37,7 @@ def imports(aws: Any) -> list[messages.ImportMessage]:
 
 def mid_of(event: dict[str, Any]) -> str:
     obj = event["Records"][0]["s3"]["object"]
-    return audit.manifest_id("generated", "manifests", KEY, obj["versionId"])
+    return manifest_id("generated", "manifests", KEY, obj["versionId"])
 
 
 def continuations(aws: Any) -> list[dict[str, Any]]:
@@ -60,7 +64,7 @@ def test_one_message_per_accepted_certificate_with_the_exact_schema(aws, pems):
         assert m.certificate_pem.strip() == pem.decode().strip()
         assert m.fingerprint == fingerprint(pem)
         assert m.queued_at == summary["started_at"]
-    assert summary["state"] == audit.QUEUED  # 12 certificates outstanding at the importer
+    assert summary["state"] == QUEUED  # 12 certificates outstanding at the importer
     assert (summary["entries"], summary["queued"], summary["rejected"], summary["duplicates"]) == (12, 12, 0, 0)
     assert summary["outstanding"] == 12 and summary["checkpoint"] == 12 and summary["parse_done"] is True
     assert summary["sha256"] == hashlib.sha256(body).hexdigest()
@@ -115,7 +119,7 @@ def test_refused_entries_get_rows_with_their_reason_and_the_rest_is_imported(aws
     assert set(rows) == {"R#000000002", "R#000000004"}
     assert rows["R#000000002"]["reason"] == "line 2: not standard base64"
     assert rows["R#000000004"]["reason"] == "line 4: base64 does not decode to a PEM certificate"
-    assert all(r["status"] == audit.REJECTED for r in rows.values())
+    assert all(r["status"] == REJECTED for r in rows.values())
     summary = aws.audit.get_summary(mid)
     assert (summary["entries"], summary["queued"], summary["rejected"]) == (4, 2, 2)
 
@@ -124,7 +128,7 @@ def test_all_entries_refused_completes_the_manifest(aws):
     event = put_and_event(aws.s3, aws.bucket, KEY, b"aGVsbG8=\naGVsbG8=\n")
     run(aws, aws.provider(), event)
     summary = aws.audit.get_summary(mid_of(event))
-    assert summary["state"] == audit.COMPLETE
+    assert summary["state"] == COMPLETE
     assert (summary["entries"], summary["queued"], summary["rejected"], summary["outstanding"]) == (2, 0, 2, 0)
 
 
@@ -150,9 +154,9 @@ def test_a_file_refused_as_a_whole_is_audited_and_not_retried(aws, key, body, re
 
     assert response == {"batchItemFailures": []}  # acknowledged: never retried
     assert imports(aws) == []
-    mid = audit.manifest_id("generated", "manifests", key, version)
+    mid = manifest_id("generated", "manifests", key, version)
     summary = aws.audit.get_summary(mid)
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     assert summary["reason"] == reason.format(v=f" (version {version})")
     # a second delivery changes nothing
     assert run(aws, aws.provider(), event) == {"batchItemFailures": []}
@@ -217,7 +221,7 @@ def test_an_unversioned_object_is_read_by_etag(aws, pems):
     from aws_fixtures import s3_event
 
     run(aws, aws.provider(), s3_event("plain", KEY, etag=etag, size=len(body)))
-    summary = aws.audit.get_summary(audit.manifest_id("generated", "plain", KEY, etag))
+    summary = aws.audit.get_summary(manifest_id("generated", "plain", KEY, etag))
     assert summary["queued"] == 3 and summary["etag"] == etag and "version_id" not in summary
 
 
@@ -227,7 +231,7 @@ def test_an_object_deleted_before_it_is_read_is_refused(aws, pems):
     aws.s3.delete_object(Bucket=aws.bucket, Key=KEY, VersionId=version)
     assert run(aws, aws.provider(), event) == {"batchItemFailures": []}
     summary = aws.audit.get_summary(mid_of(event))
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     assert summary["reason"].endswith(": the object no longer exists")
 
 
@@ -258,7 +262,7 @@ def test_an_object_s3_will_not_return_is_refused_with_the_reason_and_not_retried
     assert run(aws, provider, event) == {"batchItemFailures": []}  # no retry
 
     summary = aws.audit.get_summary(mid_of(event))
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     assert summary["reason"].endswith(f": {reason}")
     assert imports(aws) == []
 
@@ -359,11 +363,11 @@ def test_an_invocation_overtaken_by_another_stops_quietly_without_double_countin
     mid = mid_of(event)
     real = provider.audit.checkpoint
 
-    def raced(m: str, position: int, progress: audit.Progress, **kw: Any) -> bool:
+    def raced(m: str, position: int, progress: Progress, **kw: Any) -> bool:
         # another invocation commits up to `other` just before this one's first checkpoint (at 2)
         if not raced.done:
             raced.done = True
-            assert real(m, other, audit.Progress(entries=other, queued=other), previous=0)
+            assert real(m, other, Progress(entries=other, queued=other), previous=0)
         return real(m, position, progress, **kw)
 
     raced.done = False
@@ -382,11 +386,11 @@ def test_an_invocation_overtaken_by_another_stops_quietly_without_double_countin
 def test_checkpoint_with_previous_refuses_a_stale_or_finished_base(aws):
     mid = "generated-" + "0" * 20
     aws.audit.start_manifest(mid, vendor="generated", bucket="b", key="k", version="v", etag=None, size=1)
-    assert aws.audit.checkpoint(mid, 3, audit.Progress(entries=3, queued=3), previous=0)
-    assert not aws.audit.checkpoint(mid, 5, audit.Progress(entries=5, queued=5), previous=0)  # stale base
-    assert aws.audit.checkpoint(mid, 5, audit.Progress(entries=2, queued=2), previous=3)
-    assert aws.audit.checkpoint(mid, 5, audit.Progress(), previous=5, parse_done=True)  # final, nothing new
-    assert not aws.audit.checkpoint(mid, 5, audit.Progress(), previous=5, parse_done=True)  # only once
+    assert aws.audit.checkpoint(mid, 3, Progress(entries=3, queued=3), previous=0)
+    assert not aws.audit.checkpoint(mid, 5, Progress(entries=5, queued=5), previous=0)  # stale base
+    assert aws.audit.checkpoint(mid, 5, Progress(entries=2, queued=2), previous=3)
+    assert aws.audit.checkpoint(mid, 5, Progress(), previous=5, parse_done=True)  # final, nothing new
+    assert not aws.audit.checkpoint(mid, 5, Progress(), previous=5, parse_done=True)  # only once
     summary = aws.audit.get_summary(mid)
     assert (summary["checkpoint"], summary["entries"], summary["queued"], summary["parse_done"]) == (5, 5, 5, True)
 
@@ -443,27 +447,6 @@ def test_a_message_sqs_keeps_refusing_fails_the_record_without_losing_progress(a
     assert flaky.calls[-3:] == [["11", "12"], ["12"], ["12"]]
     summary = aws.audit.get_summary(mid_of(event))
     assert (summary["checkpoint"], summary["queued"], summary["parse_done"]) == (10, 10, False)
-
-
-def test_batches_respect_the_256_kib_payload_limit(aws):
-    from thingpress.provider import BatchSender
-
-    calls: list[int] = []
-
-    class Recorder:
-        def send_message_batch(self, QueueUrl, Entries):  # noqa: N803
-            calls.append(sum(len(e["MessageBody"].encode()) for e in Entries))
-            assert len(Entries) <= 10
-            return {"Successful": [{"Id": e["Id"]} for e in Entries]}
-
-    sender = BatchSender(Recorder(), "q")
-    for i in range(9):
-        sender.add(str(i), "x" * 60_000)
-    sender.flush()
-    assert calls == [240_000, 240_000, 60_000]
-    assert sender.sent == 9
-    with pytest.raises(ValueError, match="over SQS's 262144-byte limit"):
-        sender.add("big", "x" * (256 * 1024 + 1))
 
 
 def _record(body: Any) -> Any:

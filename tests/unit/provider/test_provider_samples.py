@@ -8,15 +8,17 @@ from typing import Any
 import pytest
 from aws_fixtures import FakeContext, create_bucket, drain_queue, put_and_event, sqs_event
 
-from thingpress import audit, messages
+from thingpress import messages
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import COMPLETE, QUEUED
 
 # sample file, vendor, (entries, queued, rejected), state after parsing
 SAMPLES = [
-    ("ECC608C-TNGTLSU-B.json", "microchip", (10, 10, 0), audit.QUEUED),
-    ("ECC608-TMNGTLSS-B.json", "microchip", (10, 0, 10), audit.COMPLETE),
-    ("manifest-espressif.csv", "espressif", (7, 7, 0), audit.QUEUED),
-    ("manifest-infineon.7z", "infineon", (200, 200, 0), audit.QUEUED),
-    ("certificates_test.txt", "generated", (100, 0, 100), audit.COMPLETE),  # expired: refused by default
+    ("ECC608C-TNGTLSU-B.json", "microchip", (10, 10, 0), QUEUED),
+    ("ECC608-TMNGTLSS-B.json", "microchip", (10, 0, 10), COMPLETE),
+    ("manifest-espressif.csv", "espressif", (7, 7, 0), QUEUED),
+    ("manifest-infineon.7z", "infineon", (200, 200, 0), QUEUED),
+    ("certificates_test.txt", "generated", (100, 0, 100), COMPLETE),  # expired: refused by default
 ]
 
 
@@ -33,7 +35,7 @@ def test_real_sample_through_the_provider(aws: Any, vendor_samples: Path, name: 
     assert provider.handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
 
     obj = event["Records"][0]["s3"]["object"]
-    mid = audit.manifest_id(vendor, aws.bucket, f"incoming/{vendor}/{name}", obj["versionId"])
+    mid = manifest_id(vendor, aws.bucket, f"incoming/{vendor}/{name}", obj["versionId"])
     summary = aws.audit.get_summary(mid)
     assert (summary["entries"], summary["queued"], summary["rejected"]) == counts
     assert summary["state"] == state and summary["parse_done"] is True

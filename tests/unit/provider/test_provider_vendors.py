@@ -14,7 +14,9 @@ import pytest
 from aws_fixtures import FakeContext, create_bucket, drain_queue, put_and_event, sqs_event
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from thingpress import audit, messages
+from thingpress import messages
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import COMPLETE, QUEUED, REFUSED
 from thingpress.settings import SettingsError
 
 
@@ -25,7 +27,7 @@ def imports(aws: Any) -> list[messages.ImportMessage]:
 
 def mid_of(vendor: str, event: dict[str, Any]) -> str:
     rec = event["Records"][0]["s3"]
-    return audit.manifest_id(vendor, rec["bucket"]["name"], unquote_plus(rec["object"]["key"]),
+    return manifest_id(vendor, rec["bucket"]["name"], unquote_plus(rec["object"]["key"]),
                              rec["object"]["versionId"])
 
 
@@ -91,7 +93,7 @@ def test_a_signed_manifest_without_certificates_is_reported_as_such(aws, signer)
     aws.provider("microchip", microchip_signers="s3://signers/microchip/").handle(sqs_event(event), FakeContext())
 
     summary = aws.audit.get_summary(mid_of("microchip", event))
-    assert summary["state"] == audit.COMPLETE
+    assert summary["state"] == COMPLETE
     assert (summary["entries"], summary["queued"], summary["rejected"]) == (3, 0, 3)
     assert summary["note"] == ("signed manifest holds no device certificates: all 3 entries carry none, "
                                "nothing to import")
@@ -121,7 +123,7 @@ def test_infineon_imports_the_configured_bundle_named_by_chip_id(aws):
     assert [m.thing_name for m in sent] == f.infineon_chip_ids(5)
     assert [m.fingerprint for m in sent] == [f.fingerprint(d) for d in bundles["E0E1"]]
     summary = aws.audit.get_summary(mid_of("infineon", event))
-    assert (summary["entries"], summary["queued"], summary["state"]) == (5, 5, audit.QUEUED)
+    assert (summary["entries"], summary["queued"], summary["state"]) == (5, 5, QUEUED)
 
 
 def test_a_truncated_infineon_reel_is_refused_as_a_whole(aws):
@@ -131,7 +133,7 @@ def test_a_truncated_infineon_reel_is_refused_as_a_whole(aws):
     assert aws.provider("infineon").handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
 
     summary = aws.audit.get_summary(mid_of("infineon", event))
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     version = event["Records"][0]["s3"]["object"]["versionId"]
     assert re.fullmatch(re.escape(f"s3://manifests/infineon/reel.7z (version {version}): infineon manifest is not "
                                   "a readable 7z archive: Bad7zFile: next header size ") + r"\d+" +
@@ -253,7 +255,7 @@ def test_a_full_tmp_while_spooling_an_infineon_reel_is_a_refusal_with_the_reason
     assert aws.provider("infineon").handle(sqs_event(event), FakeContext()) == {"batchItemFailures": []}  # no retry
 
     summary = aws.audit.get_summary(mid_of("infineon", event))
-    assert summary["state"] == audit.REFUSED
+    assert summary["state"] == REFUSED
     assert summary["reason"].endswith(": no space left in the function's /tmp (its ephemeral storage) while "
                                       "spooling the manifest: give the function more ephemeral storage or lower "
                                       "the archive limits")

@@ -11,9 +11,13 @@ import pytest
 from aws_fixtures import FakeContext, create_queue, drain_queue, put_and_event, sqs_event
 from provider_helpers import generated_manifest
 
-from thingpress import audit, messages
-from thingpress.audit import OutcomeRecord
-from thingpress.provider import CONTINUE_SCHEMA, Tuning, parse_queue_message
+from thingpress import messages
+from thingpress.audit.keys import SUMMARY_SK, manifest_id, manifest_pk, to_item
+from thingpress.audit.outcomes import OutcomeRecord
+from thingpress.audit.states import COMPLETE, IMPORTED, PARSING, QUEUED, REFUSED, STALLED
+from thingpress.audit.table import AuditTable
+from thingpress.provider.queue_messages import CONTINUE_SCHEMA, parse_queue_message
+from thingpress.provider.runtime import Tuning
 from thingpress.watchdog import SweepResult, Watchdog
 
 KEY = "generated/batch-1.txt"
@@ -37,7 +41,7 @@ def watchdog(aws: Any, dlq: str, *, clock: Any = None, table: Any = None) -> Wat
 
 
 def mid_of(event: dict[str, Any], key: str = KEY) -> str:
-    return audit.manifest_id("generated", "manifests", key, event["Records"][0]["s3"]["object"]["versionId"])
+    return manifest_id("generated", "manifests", key, event["Records"][0]["s3"]["object"]["versionId"])
 
 
 def parse(aws: Any, pems: list[bytes], count: int, *, tuning: Tuning | None = None) -> str:
@@ -49,7 +53,7 @@ def parse(aws: Any, pems: list[bytes], count: int, *, tuning: Tuning | None = No
 
 def record_all(aws: Any, sent: list[messages.ImportMessage]) -> None:
     """Every import message's outcome, written as the importer writes a batch (no completion check)."""
-    aws.audit.record_outcomes([OutcomeRecord(m.manifest_id, m.fingerprint, audit.IMPORTED, vendor=m.vendor,
+    aws.audit.record_outcomes([OutcomeRecord(m.manifest_id, m.fingerprint, IMPORTED, vendor=m.vendor,
                                              position=m.position, thing_name=m.thing_name) for m in sent])
 
 
@@ -62,7 +66,7 @@ def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pem
     lost = drain_queue(aws.sqs, aws.manifest_queue)  # the provider's own continuation is lost
     assert len(first) == 5 and len(lost) == 1
     stuck = aws.audit.get_summary(mid)
-    assert (stuck["state"], stuck["checkpoint"], stuck["parse_done"]) == (audit.PARSING, 5, False)
+    assert (stuck["state"], stuck["checkpoint"], stuck["parse_done"]) == (PARSING, 5, False)
 
     result = watchdog(aws, dlq).sweep()
 
@@ -76,7 +80,7 @@ def test_a_manifest_stuck_parsing_gets_a_continuation_and_finishes(aws, dlq, pem
     rest = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
     assert sorted(m.position for m in rest) == list(range(6, 13))
     done = aws.audit.get_summary(mid)
-    assert (done["state"], done["entries"], done["queued"], done["outstanding"]) == (audit.QUEUED, 12, 12, 12)
+    assert (done["state"], done["entries"], done["queued"], done["outstanding"]) == (QUEUED, 12, 12, 12)
 
 
 def test_a_second_sweep_makes_the_first_continuation_stale(aws, dlq, pems):
@@ -112,13 +116,13 @@ def test_a_manifest_with_recent_progress_is_left_alone(aws, dlq, pems):
 def test_a_parsed_manifest_whose_completion_was_lost_is_completed(aws, dlq, pems):
     mid = parse(aws, pems, 4)
     record_all(aws, [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)])
-    assert aws.audit.get_summary(mid)["state"] == audit.QUEUED  # nobody ran try_complete
+    assert aws.audit.get_summary(mid)["state"] == QUEUED  # nobody ran try_complete
 
     result = watchdog(aws, dlq).sweep()
 
     assert result == SweepResult(checked=1, resumed=[mid], stalled=[])
     summary = aws.audit.get_summary(mid)
-    assert (summary["state"], summary["imported"], summary["outstanding"]) == (audit.COMPLETE, 4, 0)
+    assert (summary["state"], summary["imported"], summary["outstanding"]) == (COMPLETE, 4, 0)
 
 
 # -- STALLED -----------------------------------------------------------------------
@@ -134,7 +138,7 @@ def test_outcomes_missing_and_no_progress_is_stalled_with_the_reason_once(aws, d
 
     assert result == SweepResult(checked=1, resumed=[], stalled=[mid])
     summary = aws.audit.get_summary(mid)
-    assert summary["state"] == audit.STALLED
+    assert summary["state"] == STALLED
     assert summary["reason"] == (
         f"parsed, but 3 of 12 entries have no outcome (outstanding 3) and none came since {seen['updated_at']}: "
         "their import messages are in the import dead-letter queue (thingpress redrive), were lost, or keep "
@@ -163,14 +167,14 @@ def test_stalled_whatever_other_manifests_hold_in_the_queues(aws, dlq, pems, whe
 
     assert result == SweepResult(checked=1, resumed=[], stalled=[mid])
     summary = aws.audit.get_summary(mid)
-    assert summary["state"] == audit.STALLED
+    assert summary["state"] == STALLED
     held = ("import queue holds 0, import dead-letter queue holds 1" if where == "dlq"
             else "import queue holds 1, import dead-letter queue holds 0")
     assert summary["reason"].startswith("parsed, but 3 of 3 entries have no outcome (outstanding 3)")
     assert held in summary["reason"]
     assert aws.audit.unfinished_manifests() == []  # no longer holds room in the import window
     record_all(aws, lost)  # the missing messages come back (a redrive) and are imported
-    assert aws.audit.try_complete(mid) and aws.audit.get_summary(mid)["state"] == audit.COMPLETE
+    assert aws.audit.try_complete(mid) and aws.audit.get_summary(mid)["state"] == COMPLETE
 
 
 def test_a_late_outcome_completes_a_stalled_manifest(aws, dlq, pems):
@@ -181,7 +185,7 @@ def test_a_late_outcome_completes_a_stalled_manifest(aws, dlq, pems):
     record_all(aws, sent)  # e.g. an operator re-imported the two certificates
     assert aws.audit.try_complete(mid)
 
-    assert aws.audit.get_summary(mid)["state"] == audit.COMPLETE
+    assert aws.audit.get_summary(mid)["state"] == COMPLETE
 
 
 def test_complete_and_refused_manifests_are_left_alone(aws, dlq, pems):
@@ -191,7 +195,7 @@ def test_complete_and_refused_manifests_are_left_alone(aws, dlq, pems):
     refused = put_and_event(aws.s3, aws.bucket, "generated/wrong-suffix.csv", b"x\n")
     aws.provider().handle(sqs_event(refused), FakeContext())
     mids = complete, mid_of(refused, "generated/wrong-suffix.csv")
-    assert [aws.audit.get_summary(m)["state"] for m in mids] == [audit.COMPLETE, audit.REFUSED]
+    assert [aws.audit.get_summary(m)["state"] for m in mids] == [COMPLETE, REFUSED]
     before = [aws.audit.get_summary(m) for m in mids]
 
     assert watchdog(aws, dlq, clock=later(10 * STALL_AFTER)).sweep() == SweepResult(checked=0, resumed=[], stalled=[])
@@ -206,7 +210,7 @@ def test_complete_and_refused_manifests_are_left_alone(aws, dlq, pems):
 class PausingTable:
     """An AuditTable whose ``mark_stalled`` waits at the exact point: judged, not yet written."""
 
-    def __init__(self, table: audit.AuditTable):
+    def __init__(self, table: AuditTable):
         self._table = table
         self.reached = threading.Event()
         self.release = threading.Event()
@@ -235,7 +239,7 @@ def test_two_concurrent_sweeps_mark_a_manifest_stalled_once(aws, dlq, pems):
 
     assert results["second"].stalled == [mid]
     assert results["first"] == SweepResult(checked=1, resumed=[], stalled=[])
-    assert aws.audit.get_summary(mid)["state"] == audit.STALLED
+    assert aws.audit.get_summary(mid)["state"] == STALLED
 
 
 def test_an_outcome_recorded_after_the_judgement_wins_over_stalled(aws, dlq, pems):
@@ -247,14 +251,14 @@ def test_an_outcome_recorded_after_the_judgement_wins_over_stalled(aws, dlq, pem
     sweeper.start()
     assert paused.reached.wait(10)
 
-    aws.audit.record_outcome(sent[0].manifest_id, sent[0].fingerprint, audit.IMPORTED, vendor="generated",
+    aws.audit.record_outcome(sent[0].manifest_id, sent[0].fingerprint, IMPORTED, vendor="generated",
                              position=sent[0].position, thing_name=sent[0].thing_name, complete=False)
     paused.release.set()
     sweeper.join(10)
 
     assert results["sweep"].stalled == []
     summary = aws.audit.get_summary(mid)
-    assert (summary["state"], summary["outstanding"]) == (audit.QUEUED, 1)
+    assert (summary["state"], summary["outstanding"]) == (QUEUED, 1)
 
 
 def test_the_index_lists_only_idle_unfinished_summaries(aws, pems):
@@ -264,7 +268,7 @@ def test_the_index_lists_only_idle_unfinished_summaries(aws, pems):
 
     assert [r["manifest_id"] for r in aws.audit.unfinished_manifests(idle_since=idle)] == [mid]
     assert aws.audit.unfinished_manifests(idle_since=busy) == []
-    assert [r["sk"] for r in aws.audit.unfinished_manifests()] == [audit.SUMMARY_SK]
+    assert [r["sk"] for r in aws.audit.unfinished_manifests()] == [SUMMARY_SK]
 
 
 # -- the handler -------------------------------------------------------------------
@@ -286,10 +290,10 @@ def test_the_handler_sweeps_and_puts_the_stalled_metric(aws, dlq, pems, monkeypa
     monkeypatch.setattr(watchdog_handler, "_watchdog", None)
     # the last progress was an hour ago (the default threshold is twice the 900 s provider timeout)
     an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    aws.dynamodb.update_item(TableName=aws.audit.table, Key=audit.to_item({"pk": audit.manifest_pk(mid),
-                                                                           "sk": audit.SUMMARY_SK}),
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=to_item({"pk": manifest_pk(mid),
+                                                                           "sk": SUMMARY_SK}),
                              UpdateExpression="SET updated_at = :t",
-                             ExpressionAttributeValues=audit.to_item({":t": an_hour_ago}))
+                             ExpressionAttributeValues=to_item({":t": an_hour_ago}))
     capsys.readouterr()
 
     answer = watchdog_handler.lambda_handler({"detail-type": "Scheduled Event", "time": "2026-12-01T00:00:00Z"},
@@ -300,4 +304,4 @@ def test_the_handler_sweeps_and_puts_the_stalled_metric(aws, dlq, pems, monkeypa
     (blob,) = emf
     assert blob["ManifestsStalled"] == [1.0] and blob["ManifestsResumed"] == [0.0]
     assert blob["service"] == "watchdog" and blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "thingpress"
-    assert aws.audit.get_summary(mid)["state"] == audit.STALLED
+    assert aws.audit.get_summary(mid)["state"] == STALLED

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from cli_cloud import SUFFIX
 
-from thingpress import audit
+from thingpress.audit.states import IMPORTED, ROLLED_BACK
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.main import main
 
@@ -88,11 +88,11 @@ def test_rollback_stops_with_what_was_done_and_resumes(cloud, imported, denied_s
     assert first["fingerprint"] not in certificates(cloud) and second["fingerprint"] in certificates(cloud)
     assert things(cloud) == sorted(r["thing_name"] for r in rows[1:])
     assert [r["status"] for r in cloud.audit.entries(mid) if r["sk"].startswith("C#")] == [
-        audit.ROLLED_BACK, audit.IMPORTED, audit.IMPORTED]
+        ROLLED_BACK, IMPORTED, IMPORTED]
 
     assert main(resume_command(err)) == 0  # the third DeleteCertificate onwards: allowed
     assert certificates(cloud) == [] and things(cloud) == []
-    assert {r["status"] for r in cloud.audit.entries(mid)} == {audit.ROLLED_BACK}
+    assert {r["status"] for r in cloud.audit.entries(mid)} == {ROLLED_BACK}
 
 
 def test_teardown_stops_with_what_was_done_and_resumes(cloud, imported, denied_second_delete, capsys):

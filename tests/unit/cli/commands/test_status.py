@@ -6,14 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from thingpress import audit
+from thingpress.audit.states import COMPLETE, STALLED
 from thingpress_cli.commands.status import cmd_status
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import wait_all
 
 REASON = ("parsed, but 3 of 12 entries have no outcome (outstanding 3) and no import message remains "
           "(import queue and dead-letter queue empty); no progress since 2026-12-01T00:00:00Z")
-STALLED_ROW = {"manifest_id": "generated-abc", "vendor": "generated", "state": audit.STALLED, "entries": 12,
+STALLED_ROW = {"manifest_id": "generated-abc", "vendor": "generated", "state": STALLED, "entries": 12,
                "imported": 9, "queued": 12, "outstanding": 3, "parse_done": True, "reason": REASON,
                "started_at": "2026-11-30T23:00:00Z", "updated_at": "2026-12-01T00:00:00Z",
                "stalled_at": "2026-12-01T01:00:00Z"}
@@ -56,17 +56,17 @@ def test_status_shows_stalled_with_its_reason(monkeypatch, capsys):
 
 def test_status_json_says_stalled_and_not_complete(monkeypatch, capsys):
     (view,) = json.loads(status(monkeypatch, capsys, json_out=True))
-    assert (view["state"], view["stalled"], view["complete"], view["reason"]) == (audit.STALLED, True, False, REASON)
+    assert (view["state"], view["stalled"], view["complete"], view["reason"]) == (STALLED, True, False, REASON)
     assert (view["stalled_at"], view["updated_at"]) == ("2026-12-01T01:00:00Z", "2026-12-01T00:00:00Z")
 
 
 def test_waiting_ends_at_stalled_instead_of_timing_out():
     rows = wait_all(FakeDeployment([STALLED_ROW]), ["generated-abc"], timeout=0, show_progress=False)
-    assert rows["generated-abc"]["state"] == audit.STALLED
+    assert rows["generated-abc"]["state"] == STALLED
 
 
 def test_status_json_says_whether_the_completion_event_was_sent(monkeypatch, capsys):
-    lost = {**STALLED_ROW, "state": audit.COMPLETE, "completion_event": "FAILED",
+    lost = {**STALLED_ROW, "state": COMPLETE, "completion_event": "FAILED",
             "completion_event_error": "AccessDeniedException: not authorized"}
     monkeypatch.setattr(Deployment, "from_args", classmethod(lambda cls, args: FakeDeployment([lost])))
     args = argparse.Namespace(command="status", manifest=None, json=True, watch=False, outputs=None, env=None)

@@ -9,7 +9,7 @@ import factories
 import pytest
 from rich.console import Console
 
-from thingpress import audit
+from thingpress.audit.table import AuditTable
 from thingpress_cli.commands import report
 from thingpress_cli.core import summaries
 from thingpress_cli.core.deployment import Deployment
@@ -197,7 +197,7 @@ def test_report_streams_one_page_at_a_time(cloud, tmp_path, capsys, monkeypatch)
             return super().write(text)
 
     monkeypatch.setattr(report, "REPORT_PAGE", 2)
-    monkeypatch.setattr(Deployment, "audit_table", lambda self: audit.AuditTable(Client(cloud.dynamodb),
+    monkeypatch.setattr(Deployment, "audit_table", lambda self: AuditTable(Client(cloud.dynamodb),
                                                                                   self.outputs.audit_table_name))
     out = Out()
     monkeypatch.setattr(report.sys, "stdout", out)

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from thingpress.audit import Progress
+from thingpress.audit.summaries import Progress
 from thingpress.cursor import Cursor
 from thingpress.manifest import checked, note_for
 from thingpress.records import Certificate, Entry, Refusal

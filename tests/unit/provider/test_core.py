@@ -1,4 +1,4 @@
-"""The provider's pure core (``provider_core.run_chunk``) with plain lists for ports: no AWS."""
+"""The provider's pure core (``thingpress.provider.core.run_chunk``) with plain lists for ports: no AWS."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from thingpress.audit import Progress
+from thingpress.audit.summaries import Progress
 from thingpress.cursor import Cursor
-from thingpress.provider_core import Commit, Pace, run_chunk
+from thingpress.provider.core import Commit, Pace, run_chunk
 from thingpress.records import Certificate, Entry, Refusal
 
 T = datetime(2026, 1, 1, tzinfo=UTC)

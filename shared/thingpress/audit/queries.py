@@ -1,0 +1,144 @@
+"""Queries: the rows of a manifest (``iter_entries``), of a thing (``rows_for_thing``: index
+``by_thing``), of a status (``iter_status``: ``by_status``), and the unfinished manifests, for the
+watchdog (``unfinished_manifests``: ``by_state``) and for backpressure (``manifests_in_flight``:
+besides the index, the starts partition read consistently): the ``Queries`` part of ``AuditTable``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from thingpress.audit.keys import (
+    INDEX_BY_STATE,
+    INDEX_BY_STATUS,
+    INDEX_BY_THING,
+    STARTS_PK,
+    SUMMARY_SK,
+    from_item,
+    manifest_pk,
+    now_iso,
+    to_item,
+)
+from thingpress.audit.states import UNFINISHED_STATES
+from thingpress.audit.summaries import Summaries
+
+#: how far back ``manifests_in_flight`` reads the starts besides the index: far beyond AWS's "fraction of
+#: a second" for a write to reach a global secondary index (``thingpress.backpressure``).
+STARTS_HORIZON_SECONDS = 900
+
+
+class Queries(Summaries):
+    """The reads of ``AuditTable`` beyond one summary (they read summaries as ``Summaries`` does)."""
+
+    def rows_for_thing(self, thing_name: str) -> list[dict[str, Any]]:
+        """Every certificate row naming ``thing_name``, any manifest (the ``by_thing`` index)."""
+        rows: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": INDEX_BY_THING, "KeyConditionExpression": "thing_name = :t",
+            "ExpressionAttributeValues": to_item({":t": thing_name}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            rows.extend(from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
+        """Summaries (as read, with their shards) in ``UNFINISHED_STATES``, optionally only
+        those whose last progress is before ``idle_since``.
+
+        A query of the ``by_state`` index per state (no scan), then each listed
+        manifest's summary read consistently (:meth:`get_summary`): the index is
+        eventually consistent and holds the summary item only, while the importer's
+        progress is on the shards.
+        """
+        return self._unfinished(self._listed_by_state(idle_since), idle_since)
+
+    def manifests_in_flight(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The unfinished manifests the providers' backpressure counts (summaries as read, with their shards).
+
+        :meth:`unfinished_manifests` lists them from the ``by_state`` index, which shows a new
+        summary only once the write has propagated to it ("a fraction of a second"); so the
+        manifests started in the last ``STARTS_HORIZON_SECONDS`` are read besides, from the
+        starts partition with a strongly consistent Query: a manifest whose start was noted
+        before this read is counted, however late the index (``thingpress.backpressure``).
+        """
+        since = now_iso((now or datetime.now(UTC)) - timedelta(seconds=STARTS_HORIZON_SECONDS))
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True, "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "ExpressionAttributeValues": to_item({":pk": STARTS_PK, ":since": since}),
+            "ProjectionExpression": "manifest_id",
+        }
+        started: list[str] = []
+        while True:
+            page = self.client.query(**kwargs)
+            started.extend(from_item(i)["manifest_id"] for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._unfinished(list(dict.fromkeys([*self._listed_by_state(None), *started])), None)
+
+    def _listed_by_state(self, idle_since: str | None) -> list[str]:
+        """Manifest ids the ``by_state`` index lists in ``UNFINISHED_STATES`` (eventually consistent)."""
+        listed: list[dict[str, Any]] = []
+        for state in UNFINISHED_STATES:
+            values: dict[str, Any] = {":s": state}
+            condition = "#state = :s"
+            if idle_since is not None:
+                condition += " AND updated_at < :before"
+                values[":before"] = idle_since
+            kwargs: dict[str, Any] = {
+                "TableName": self.table, "IndexName": INDEX_BY_STATE, "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": {"#state": "state"}, "ExpressionAttributeValues": to_item(values),
+            }
+            while True:
+                page = self.client.query(**kwargs)
+                listed.extend(from_item(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(dict.fromkeys(row["manifest_id"] for row in listed))  # an item moving between states: once
+
+    def _unfinished(self, manifest_ids: list[str], idle_since: str | None) -> list[dict[str, Any]]:
+        """The summaries of ``manifest_ids`` read consistently, those still unfinished (and idle)."""
+        rows = []
+        for mid in manifest_ids:
+            summary = self.get_summary(mid)
+            if (summary is not None and summary.get("state") in UNFINISHED_STATES
+                    and (idle_since is None or summary["updated_at"] < idle_since)):
+                rows.append(summary)
+        return rows
+
+    def iter_status(self, status: str) -> Iterator[dict[str, Any]]:
+        """Every certificate row with ``status`` (index ``by_status``), one query page at a time."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": INDEX_BY_STATUS, "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item({":s": status}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            yield from (from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def entries(self, mid: str) -> list[dict[str, Any]]:
+        """Every row of a manifest except the summary, in key order."""
+        return list(self.iter_entries(mid))
+
+    def iter_entries(self, mid: str, page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every row of a manifest except the summary, in key order, one query page at a time."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "pk = :pk AND sk > :s",
+            "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":s": SUMMARY_SK}),
+        }
+        if page_size:
+            kwargs["Limit"] = page_size
+        while True:
+            page = self.client.query(**kwargs)
+            yield from (from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
