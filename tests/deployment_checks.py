@@ -21,7 +21,7 @@ from thingpress.records import Certificate
 from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
 from thingpress_cli.deployment import ENV_DEPLOYMENT, REMOTE, Deployment
 from thingpress_cli.generate import write_manifest
-from thingpress_cli.local.runner import worker_pids
+from thingpress_cli.local.runner.workers import worker_pids
 from thingpress_cli.operate import wait_for
 
 WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))

@@ -127,7 +127,7 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     from thingpress.settings import DEFAULT_IOT_TPS
     from thingpress_cli.deployment import Deployment
     from thingpress_cli.local import commands
-    from thingpress_cli.local.quota import DEFAULT_RATES
+    from thingpress_cli.local.emulator.quota import DEFAULT_RATES
 
     commands.down()
     started = time.perf_counter()

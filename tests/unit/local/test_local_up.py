@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from thingpress_cli import toolchain
-from thingpress_cli.local import commands, deploy_log, emulator, runner, state
+from thingpress_cli.local import commands, deploy_log, state
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.runner import daemon as runner
+from thingpress_cli.local.runner.schedules import SCHEDULE_SECONDS_SETTING
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
     base = {"THINGPRESS_ENV": "local"}
     fingerprint = commands.synth_fingerprint("http://127.0.0.1:4566", base)
 
-    assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, runner.SCHEDULE_SECONDS_SETTING: "5"}) \
+    assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, SCHEDULE_SECONDS_SETTING: "5"}) \
         == fingerprint  # the runner's schedule (the test session sets it) never reaches the stack
     assert commands.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
         != fingerprint

@@ -9,7 +9,7 @@ refuses a write to an item that an ongoing ``TransactWriteItems`` is writing:
   whose ``CancellationReasons`` say ``TransactionConflict`` for that item and ``None`` for the others.
 
 botocore retries neither, so the caller must handle them. moto applies each DynamoDB request at
-once, under one lock (:func:`.moto_ext.one_at_a_time`), so no transaction is ever "ongoing" and code
+once, under one lock (:func:`.dynamodb.one_at_a_time`), so no transaction is ever "ongoing" and code
 that cannot survive these answers would pass every local test. The model: a ``TransactWriteItems``
 that succeeds *holds* every item it names (table, hash key, range key) for ``hold_ms`` after it was
 applied (AWS transactions take tens of milliseconds); during the hold, a write to a held item is
@@ -158,5 +158,5 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return {"hold_ms": float(value) if value not in (None, "") else EMULATOR_HOLD_MS}
 
 
-#: The process's holds: moto's DynamoDB handler consults it (:func:`.moto_ext.one_at_a_time`).
+#: The process's holds: moto's DynamoDB handler consults it (:func:`.dynamodb.one_at_a_time`).
 HOLDS = TransactionHolds()

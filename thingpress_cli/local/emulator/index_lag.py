@@ -32,7 +32,7 @@ Off by default in a process (lag 0): nothing changes unless configured. The emul
 :data:`EMULATOR_LAG_MS` (AWS-like) unless :data:`LAG_SETTING` says otherwise, and serves :data:`LAG_PATH`
 (GET: the settings; POST: replace them). Unit tests use the ``index_lag`` fixture (tests/conftest.py):
 a manual clock, reset after each test. moto's DynamoDB handler calls :meth:`IndexLag.around` for every
-request, under the lock that runs DynamoDB requests one at a time (:func:`.moto_ext.one_at_a_time`), so
+request, under the lock that runs DynamoDB requests one at a time (:func:`.dynamodb.one_at_a_time`), so
 swapping a table's items for one request is safe.
 """
 
@@ -47,6 +47,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from thingpress_cli.local.emulator.wsgi_io import json_response, read_body
 
 #: Path of the emulator's endpoint for :data:`INDEX_LAG` (GET shows, POST replaces the settings).
 LAG_PATH = "/moto-api/thingpress/index-lag"
@@ -229,8 +231,6 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
 
 def endpoint(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
     """``GET``/``POST`` :data:`LAG_PATH`: show, or replace, the settings of :data:`INDEX_LAG`."""
-    from thingpress_cli.local.moto_ext import json_response, read_body
-
     if environ.get("REQUEST_METHOD") == "POST":
         import json
 
@@ -241,5 +241,5 @@ def endpoint(environ: dict[str, Any], start_response: Callable[..., Any]) -> lis
     return json_response(start_response, "200 OK", INDEX_LAG.report())
 
 
-#: The process's index lag: moto's DynamoDB handler consults it (:func:`.moto_ext.one_at_a_time`).
+#: The process's index lag: moto's DynamoDB handler consults it (:func:`.dynamodb.one_at_a_time`).
 INDEX_LAG = IndexLag()

@@ -60,7 +60,8 @@ import threading
 import time
 from typing import Any
 
-from thingpress_cli.local.iot_detach import CERTIFICATE_ATTACHED, PROPAGATION, THING_ATTACHED, DetachPropagation
+from thingpress_cli.local.emulator.guard import Patched
+from thingpress_cli.local.emulator.iot_detach import CERTIFICATE_ATTACHED, PROPAGATION, THING_ATTACHED, DetachPropagation
 
 #: Where the emulator reads the thing-type deprecation wait (seconds).
 THING_TYPE_WAIT_SETTING = "THINGPRESS_EMULATOR_THING_TYPE_WAIT"
@@ -107,6 +108,17 @@ class DeletionRules:
     def from_environment(cls, environ: dict[str, str] | None = None) -> DeletionRules:
         value = (os.environ if environ is None else environ).get(THING_TYPE_WAIT_SETTING)
         return cls(float(value)) if value not in (None, "") else cls()
+
+
+#: What :func:`install` replaces, with moto's parameters (:data:`.patches.PATCHED` includes them).
+PATCHED = (
+    Patched("moto.iot.models", "IoTBackend.deprecate_thing_type", ("self", "thing_type_name", "undo_deprecate")),
+    Patched("moto.iot.models", "IoTBackend.delete_thing_type", ("self", "thing_type_name")),
+    Patched("moto.iot.models", "IoTBackend.delete_policy", ("self", "policy_name")),
+    Patched("moto.iot.models", "IoTBackend.delete_certificate", ("self", "certificate_id", "force_delete")),
+    Patched("moto.iot.models", "IoTBackend.delete_thing", ("self", "thing_name")),
+    Patched("moto.iot.models", "IoTBackend.delete_thing_group", ("self", "thing_group_name")),
+)
 
 
 def _thing_type(backend: Any, name: str) -> Any:

@@ -29,9 +29,9 @@ tests/conftest.py, on a manual clock). The emulator starts with :data:`EMULATOR_
 seconds, as AWS) unless :data:`SETTING` or ``--detach-propagation`` says otherwise, and
 ``/moto-api/thingpress/settings`` changes it at run time (key ``detach_propagation``, through
 :class:`.iot_deletion.DeletionRules`). :func:`install` is one of the behaviour patches
-(:func:`.moto_ext.apply_behaviour_patches`), so the emulator and in-process moto get the same rule;
-it wraps moto's IoT *responses* (not the backend, whose deletions :mod:`.iot_deletion` replaces in
-the emulator), so the check comes first whichever backend rules are installed.
+(:func:`.patches.apply`), so the emulator and in-process moto get the same rule;
+it wraps moto's IoT *responses* (not the backend, whose deletions :mod:`.iot_deletion` replaces),
+so the check comes first whichever backend rules are installed.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from thingpress_cli.local.emulator.guard import Patched
 
 #: Where the emulator reads the propagation time (seconds).
 SETTING = "THINGPRESS_EMULATOR_DETACH_PROPAGATION"
@@ -104,11 +106,11 @@ def from_environment(environ: dict[str, str] | None = None) -> float:
     return float(value) if value not in (None, "") else EMULATOR_SECONDS
 
 
-#: What :func:`install` wraps; ``moto_ext.PATCHED_ATTRIBUTES`` includes them, so ``check_moto`` resolves each one.
-PATCHED_ATTRIBUTES = (
-    ("moto.iot.responses", "IoTResponse.detach_thing_principal"),
-    ("moto.iot.responses", "IoTResponse.delete_certificate"),
-    ("moto.iot.responses", "IoTResponse.delete_thing"),
+#: What :func:`install` wraps, with moto's parameters (:data:`.patches.PATCHED` includes them).
+PATCHED = (
+    Patched("moto.iot.responses", "IoTResponse.detach_thing_principal", ("self",)),
+    Patched("moto.iot.responses", "IoTResponse.delete_certificate", ("self",)),
+    Patched("moto.iot.responses", "IoTResponse.delete_thing", ("self",)),
 )
 
 #: The process's detaches: moto's IoT responses consult it (:func:`install`).

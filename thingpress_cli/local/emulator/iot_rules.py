@@ -3,7 +3,7 @@
 moto stores whatever a ``CreateThing``, ``UpdateThing`` or ``AddThingToThingGroup``
 asks for, so a local run passed where AWS refuses: a teardown left 5 attributes on
 a thing without a type, an importer joined a thing to 11 groups. :func:`install`
-puts the rules below on moto's ``IoTBackend``; ``moto_ext.apply_behaviour_patches``
+puts the rules below on moto's ``IoTBackend``; :func:`.patches.apply`
 calls it, so the emulator *and* the unit tests' in-process ``mock_aws`` refuse alike.
 Each refusal is ``InvalidRequestException`` (HTTP 400), the error the pages list for
 the request (the text of each message is the emulator's own: the pages give none).
@@ -65,6 +65,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from thingpress_cli.local.emulator.guard import Patched
+
 #: AWS IoT: attributes of a thing without / with a thing type (developer guide, "Thing types").
 UNTYPED_ATTRIBUTES = 3
 TYPED_ATTRIBUTES = 50
@@ -73,15 +75,19 @@ GROUPS_PER_THING = 10
 #: The default fleet index of a dynamic group (``CreateDynamicThingGroup`` ``indexName``).
 DEFAULT_INDEX = "AWS_Things"
 
-#: Every moto attribute :func:`install` replaces or wraps, as (module, dotted attribute);
-#: ``moto_ext.PATCHED_ATTRIBUTES`` includes them, so ``check_moto`` resolves each one.
-PATCHED_ATTRIBUTES = (
-    ("moto.iot.models", "IoTBackend.create_thing"),
-    ("moto.iot.models", "IoTBackend.update_thing"),
-    ("moto.iot.models", "IoTBackend.add_thing_to_thing_group"),
-    ("moto.iot.models", "IoTBackend.create_thing_group"),
-    ("moto.iot.models", "FakeThingGroup.to_dict"),
-    ("moto.iot.responses", "IoTResponse"),
+#: Every moto attribute :func:`install` replaces or wraps, with moto's parameters
+#: (:data:`.patches.PATCHED` includes them, so :func:`.guard.check` checks each one).
+PATCHED = (
+    Patched("moto.iot.models", "IoTBackend.create_thing",
+            ("self", "thing_name", "thing_type_name", "attribute_payload", "billing_group_name")),
+    Patched("moto.iot.models", "IoTBackend.update_thing",
+            ("self", "thing_name", "thing_type_name", "attribute_payload", "remove_thing_type")),
+    Patched("moto.iot.models", "IoTBackend.add_thing_to_thing_group",
+            ("self", "thing_group_name", "thing_group_arn", "thing_name", "thing_arn")),
+    Patched("moto.iot.models", "IoTBackend.create_thing_group",
+            ("self", "thing_group_name", "parent_group_name", "thing_group_properties")),
+    Patched("moto.iot.models", "FakeThingGroup.to_dict", ("self",)),
+    Patched("moto.iot.responses", "IoTResponse"),
 )
 
 

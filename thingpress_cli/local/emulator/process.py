@@ -1,9 +1,11 @@
-"""The local AWS emulator: moto server plus :mod:`.moto_ext`, in its own process.
+"""The emulator's process: start it, find it, stop it, and change its settings at runtime.
 
-:func:`start` launches ``python -m thingpress_cli.local.emulator`` detached (its
-own session, surviving the command that started it) on 127.0.0.1. The child binds
-a free port itself and reports it through a ready file, so there is no race for
-the port. Its state (every bucket, queue, table, IoT thing) lives in that process
+:func:`start` launches ``python -m thingpress_cli.local.emulator.server`` (:mod:`.server`:
+moto with the thingpress patches) detached (its own session, surviving the command
+that started it) on 127.0.0.1. The child binds a free port itself and reports it
+through a ready file, so there is no race for the port. The state file records its
+pid and start time (:mod:`thingpress_cli.local.supervision`), so a reused pid is
+never taken for it. Its state (every bucket, queue, table, IoT thing) lives in that process
 for the life of the local environment; :func:`stop` ends it, and the state with it.
 
 The quota mode's rates come from ``--quotas`` (a preset or JSON), else from
@@ -27,11 +29,7 @@ Every request is logged with the time it took (:mod:`.request_log`: ``requests.l
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -42,13 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.local import conflicts, index_lag, iot_detach, request_log, state
-from thingpress_cli.local.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
-from thingpress_cli.local.quota import QUOTAS_SETTING, Quotas
-from thingpress_cli.local.request_log import RequestLog
+from thingpress_cli.local import state, supervision
+from thingpress_cli.local.emulator import conflicts, index_lag, request_log
+from thingpress_cli.local.emulator.server import HOST, MODULE
 
-MODULE = "thingpress_cli.local.emulator"
-HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 
 
@@ -59,13 +54,15 @@ class Emulator:
     pid: int
     host: str
     port: int
+    #: when the process started (``psutil``): with the pid, what tells it from a later process given the same pid
+    create_time: float | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def as_state(self) -> dict[str, Any]:
-        return {"pid": self.pid, "host": self.host, "port": self.port, "url": self.url}
+        return {"pid": self.pid, "create_time": self.create_time, "host": self.host, "port": self.port, "url": self.url}
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
@@ -80,8 +77,9 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 def running(path: Path = state.STATE_FILE) -> Emulator | None:
     """The recorded emulator if its process is alive and answers, else None."""
     recorded = state.load(path).get("emulator") or {}
-    emulator = Emulator(recorded["pid"], recorded["host"], recorded["port"]) if recorded.get("pid") else None
-    if emulator and state.pid_alive(emulator.pid, MODULE) and healthy(emulator.url):
+    emulator = (Emulator(recorded["pid"], recorded["host"], recorded["port"], recorded.get("create_time"))
+                if recorded.get("pid") else None)
+    if emulator and supervision.alive(emulator.pid, MODULE, emulator.create_time) and healthy(emulator.url):
         return emulator
     return None
 
@@ -142,7 +140,7 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
         time.sleep(0.05)
     port = int(json.loads(ready.read_text())["port"])
     ready.unlink(missing_ok=True)
-    emulator = Emulator(process.pid, HOST, port)
+    emulator = Emulator(process.pid, HOST, port, supervision.record(process.pid)["create_time"])
     state.update("emulator", emulator.as_state(), path)
     return emulator
 
@@ -150,33 +148,12 @@ def start(quotas: str | None = None, path: Path = state.STATE_FILE, log: Path | 
 def stop(path: Path = state.STATE_FILE, timeout: float = 10.0) -> bool:
     """Stop the recorded emulator (its state is lost); True if one was running."""
     recorded = state.load(path).get("emulator") or {}
-    pid = recorded.get("pid")
-    was_running = state.pid_alive(pid, MODULE)
+    pid, created = recorded.get("pid"), recorded.get("create_time")
+    was_running = supervision.alive(pid, MODULE, created)
     if was_running:
-        terminate(pid, timeout)
+        supervision.terminate(pid, timeout, created)
     state.update("emulator", None, path)
     return was_running
-
-
-def terminate(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM ``pid``, then SIGKILL after ``timeout`` seconds."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not state.pid_alive(pid):
-            return
-        try:  # reap it if it is our child
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _post(url: str, path: str, body: str) -> dict[str, Any]:
@@ -226,74 +203,3 @@ def fault_report(url: str) -> dict[str, Any]:
     """The running emulator's fault settings and the counts of faults injected so far."""
     with urllib.request.urlopen(f"{url}/moto-api/thingpress/faults", timeout=5) as answer:
         return dict(json.loads(answer.read()))
-
-
-#: Server threads. Long polls (the runner's ReceiveMessage waits) each hold one while they wait.
-SERVER_THREADS = 64
-
-
-def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
-          thing_type_wait: float | None = None, detach_propagation: float | None = None,
-          requests_log: Path | None = None) -> None:
-    """Serve moto with the extension until SIGTERM (runs in the emulator process).
-
-    The HTTP server is waitress, not moto's werkzeug development server: werkzeug
-    closes the connection after every response, so each SDK call paid a new TCP
-    connection on both sides and a new server thread. waitress keeps HTTP/1.1
-    connections alive, as AWS endpoints do, and serves them from a thread pool.
-    """
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from waitress.server import create_server
-
-    from thingpress_cli.local.moto_ext import install
-
-    rates = Quotas()
-    rates.configure(quotas if quotas is not None else os.environ.get(QUOTAS_SETTING))
-    rules = DeletionRules(thing_type_wait) if thing_type_wait is not None else DeletionRules.from_environment()
-    conflicts.HOLDS.configure(conflicts.from_environment())
-    index_lag.INDEX_LAG.configure(index_lag.from_environment())
-    propagation = iot_detach.from_environment() if detach_propagation is None else detach_propagation
-    iot_detach.PROPAGATION.configure(propagation)
-    app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
-    # Every request with its time (request_log.py): waitress's own logger stays quiet.
-    logged = RequestLog(app, requests_log or state.LOG_DIR / request_log.FILE_NAME)
-    logged.watch()
-    logging.getLogger("waitress").setLevel(logging.ERROR)
-    server = create_server(logged, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
-                           connection_limit=1000, channel_timeout=300)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    bound = int(server.effective_port)  # type: ignore[union-attr]
-    sys.stdout.write(f"thingpress emulator on http://{host}:{bound} (quotas: {rates.rates or 'off'}; "
-                     f"thing type deprecation wait: {rules.deprecation_wait:g} s; "
-                     f"transaction hold: {conflicts.HOLDS.settings['hold_ms']:g} ms; "
-                     f"index lag: {index_lag.INDEX_LAG.settings['lag_ms']:g} ms; "
-                     f"detach propagation: {iot_detach.PROPAGATION.seconds:g} s)\n")
-    sys.stdout.flush()
-    if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"port": bound, "pid": os.getpid()}))
-        tmp.replace(ready_file)
-    server.run()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description="Run the thingpress emulator.")
-    parser.add_argument("--host", default=HOST)
-    parser.add_argument("--port", type=int, default=0, help="0 = a free port")
-    parser.add_argument("--quotas", default=None, help=f"preset or JSON rates (default: ${QUOTAS_SETTING})")
-    parser.add_argument("--ready-file", type=Path, default=None, help="written with the bound port once serving")
-    parser.add_argument("--thing-type-wait", type=float, default=None,
-                        help=f"seconds between DeprecateThingType and DeleteThingType (default: ${THING_TYPE_WAIT_SETTING}, else 300 as AWS)")
-    parser.add_argument("--detach-propagation", type=float, default=None,
-                        help=f"seconds a detached principal still counts as attached (default: ${iot_detach.SETTING}, "
-                             f"else {iot_detach.EMULATOR_SECONDS:g}; AWS: several seconds)")
-    parser.add_argument("--requests-log", type=Path, default=None,
-                        help=f"every request with its time (default: {state.LOG_DIR / request_log.FILE_NAME})")
-    args = parser.parse_args(argv)
-    serve(args.host, args.port, args.quotas, args.ready_file, args.thing_type_wait, args.detach_propagation,
-          args.requests_log)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,7 +10,7 @@ s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Forbidden er
 moto answers 404 to everyone.
 
 **Who asks.** The local runner gives each function the credentials of its execution role,
-as Lambda does (``AssumeRole`` on the emulator's STS: :mod:`.runner`), so the access key of
+as Lambda does (``AssumeRole`` on the emulator's STS: :mod:`thingpress_cli.local.runner`), so the access key of
 a request names the role (moto keeps the role of every key it issued). A role's
 ``s3:ListBucket`` on the bucket is then decided from its policies as IAM decides it
 (:func:`.iam_conditions.decision`: the role's inline and attached policies, and the
@@ -33,10 +33,16 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from thingpress_cli.local.iam_conditions import decision
+from thingpress_cli.local.emulator.guard import Patched
+from thingpress_cli.local.emulator.iam_conditions import decision
 
 #: The request context of the ``s3:ListBucket`` check (see the module notes).
 LIST_CONTEXT = {"aws:SecureTransport": "true"}
+#: What :func:`install` wraps, with moto's parameters (:data:`.patches.PATCHED` includes them).
+PATCHED = (
+    Patched("moto.s3.responses", "S3Response.get_object", ("self",)),
+    Patched("moto.s3.responses", "S3Response.head_object", ("self", "bucket_name", "query", "key_name", "headers")),
+)
 
 
 def caller_role(access_key: str) -> tuple[str, str] | None:
@@ -117,3 +123,11 @@ def head_object_as_aws(head_object: Callable[..., Any]) -> Callable[..., Any]:
         return status, response_headers, body
 
     return head
+
+
+def install() -> None:
+    """Missing objects answered 403 to a caller that may not list the bucket (``GetObject``, ``HeadObject``)."""
+    from moto.s3.responses import S3Response
+
+    S3Response.get_object = get_object_as_aws(S3Response.get_object)  # type: ignore[method-assign]
+    S3Response.head_object = head_object_as_aws(S3Response.head_object)  # type: ignore[method-assign]

@@ -45,7 +45,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from thingpress_cli.local.iam_conditions import decision
+from thingpress_cli.local.emulator.guard import Patched
+from thingpress_cli.local.emulator.iam_conditions import decision
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ S3 = "s3.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 #: What a producer to an SSE-KMS queue or topic does with its key.
 PRODUCER_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+#: What :func:`install` wraps (and relies on), with moto's parameters (:data:`.patches.PATCHED` includes them).
+PATCHED = (
+    Patched("moto.events.models", "Rule._send_to_sqs_queue", ("self", "resource_id", "event", "group_id")),
+    Patched("moto.events.models", "Rule.arn"),
+    Patched("moto.s3.notifications", "_send_sqs_message", ("account_id", "event_body", "queue_name", "region_name")),
+    Patched("moto.cloudwatch.models", "CloudWatchBackend.set_alarm_state",
+            ("self", "alarm_name", "reason", "reason_data", "state_value")),
+)
 
 
 def service_may(service: str, action: str, resource: str, policy: str | bytes | Mapping[str, Any] | None,
@@ -138,7 +147,7 @@ def alarm_may_publish(alarm_arn: str, topic: Any, account: str, region: str) -> 
                        {"kms:EncryptionContext:aws:sns:topicArn": topic.arn})
 
 
-# ----------------------------------------------------------------- the hooks moto_ext installs
+# ----------------------------------------------------------------- the hooks install() puts on moto
 
 
 def deliver_rule_as_aws(send_to_sqs_queue: Callable[..., Any]) -> Callable[..., Any]:
@@ -205,3 +214,14 @@ def _publish_alarm(backend: Any, alarm: Any, topic_arn: str, before: str | None,
                "OldStateValue": before, "Region": region}
     sns.publish(arn=topic_arn, message=json.dumps(message),
                 subject=f'{alarm.state_value}: "{alarm.name}" in {region}'[:100])
+
+
+def install() -> None:
+    """Judge every EventBridge rule delivery, S3 event notification and CloudWatch alarm action as AWS does."""
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.events.models import Rule as EventsRule
+    from moto.s3 import notifications as s3_notifications
+
+    EventsRule._send_to_sqs_queue = deliver_rule_as_aws(EventsRule._send_to_sqs_queue)  # type: ignore[method-assign]
+    s3_notifications._send_sqs_message = notify_as_aws(s3_notifications._send_sqs_message)
+    CloudWatchBackend.set_alarm_state = alarm_actions_as_aws(CloudWatchBackend.set_alarm_state)  # type: ignore[method-assign]

@@ -54,6 +54,9 @@ from typing import Any
 
 from moto.sqs.exceptions import InvalidParameterValue, MissingParameter, SQSException
 
+from thingpress.arns import Arn
+from thingpress_cli.local.emulator.guard import Patched
+
 RUNNING, COMPLETED, CANCELLING, CANCELLED, FAILED = "RUNNING", "COMPLETED", "CANCELLING", "CANCELLED", "FAILED"
 MAX_RATE = 500
 MAX_RESULTS = 10
@@ -98,10 +101,13 @@ class MoveTask:
 
 
 def _queue_name(arn: str) -> str:
-    parts = arn.split(":")
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
+    try:
+        parsed = Arn.parse(arn)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.service != "sqs" or ":" in parsed.resource:
         raise InvalidParameterValue(f"Value {arn} for parameter SourceArn is invalid. Reason: not an SQS queue ARN.")
-    return parts[5]
+    return parsed.resource
 
 
 class MoveTasks:
@@ -235,6 +241,9 @@ class MoveTasks:
 
 
 TASKS = MoveTasks()
+
+#: What :func:`install` adds the three actions to.
+PATCHED = (Patched("moto.sqs.responses", "SQSResponse"),)
 
 
 def install(tasks: MoveTasks = TASKS) -> None:

@@ -19,8 +19,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-#: The moto internals this module wraps (checked by ``moto_ext.check_moto``).
-PATCHED_ATTRIBUTES = (("moto.sqs.models", "Queue._set_attributes"),)
+from thingpress_cli.local.emulator.guard import Patched
+
+#: The moto internals this module wraps, with moto's parameters (checked by :func:`.guard.check`).
+PATCHED = (Patched("moto.sqs.models", "Queue._set_attributes", ("self", "attributes", "now")),)
 
 #: moto's storage of a queue's policy (the ``policy`` property reads and writes it).
 _POLICY_FIELD = "_policy_json"

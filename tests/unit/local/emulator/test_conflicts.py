@@ -1,4 +1,4 @@
-"""DynamoDB transaction conflicts in the local cloud (thingpress_cli.local.conflicts, wired into moto_ext).
+"""DynamoDB transaction conflicts in the local cloud (thingpress_cli.local.emulator.conflicts, wired into emulator.dynamodb).
 
 AWS: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling
 In-process moto on a :class:`ManualClock` (the ``transaction_holds`` fixture): no sleeps, no threads.
@@ -11,8 +11,9 @@ import pytest
 from aws_fixtures import create_audit_table, in_process_aws
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import conflicts, emulator
-from thingpress_cli.local.conflicts import HOLDS, TransactionHolds
+from thingpress_cli.local.emulator import conflicts
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.conflicts import HOLDS, TransactionHolds
 
 TABLE = "conflicts-audit"
 OTHER_TABLE = "conflicts-other"

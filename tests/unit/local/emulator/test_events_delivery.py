@@ -1,4 +1,4 @@
-"""The emulator's EventBridge -> SQS delivery follows the queue policy, as AWS does (local/service_paths.py).
+"""The emulator's EventBridge -> SQS delivery follows the queue policy, as AWS does (local/emulator/service_paths.py).
 
 AWS: EventBridge user guide, "Amazon SQS permissions": the queue policy must allow
 events.amazonaws.com sqs:SendMessage (here with aws:SourceArn the rule); else the event is dropped.

@@ -1,4 +1,4 @@
-"""Emulator fault injection (thingpress_cli.local.faults): each fault does what AWS's would."""
+"""Emulator fault injection (thingpress_cli.local.emulator.faults): each fault does what AWS's would."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import emulator
+from thingpress_cli.local.emulator import process as emulator
 
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 

@@ -1,8 +1,8 @@
-"""The guard over moto: the pinned version, every patched attribute, one set of behaviour patches.
+"""The guard over moto: the pinned version, every patched attribute with its signature, one patch set.
 
 An upgrade of moto must fail loudly (``make install`` runs the check, and so does
 every process that applies the patches), and the in-process fixtures must answer
-with the emulator's behaviour patches, not a second copy of them.
+with the emulator's patches, not a second copy of them.
 """
 
 from __future__ import annotations
@@ -15,36 +15,49 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iot.models import IoTBackend
 from moto.sqs.models import Queue
 
-from thingpress_cli.local import moto_ext
+from thingpress_cli.local.emulator import guard, patches
+from thingpress_cli.local.emulator.guard import MotoMismatch, Patched
 
 
 def test_installed_moto_is_the_pinned_one_and_every_patched_attribute_exists():
-    assert moto_ext.pinned_moto_version() == moto.__version__
-    moto_ext.check_moto()
+    assert guard.pinned_moto_version() == moto.__version__
+    guard.check(patches.PATCHED)
 
 
 def test_another_moto_version_fails_loudly():
-    with pytest.raises(moto_ext.MotoMismatch, match=r"moto 5\.2\.5 is installed; .* moto 9\.9\.9 \(the Pipfile pin\)"):
-        moto_ext.check_moto(pinned="9.9.9")
+    with pytest.raises(MotoMismatch, match=r"moto 5\.2\.5 is installed; .* moto 9\.9\.9 \(the Pipfile pin\)"):
+        guard.check(patches.PATCHED, pinned="9.9.9")
 
 
 def test_a_patched_attribute_that_moved_fails_loudly():
-    with pytest.raises(moto_ext.MotoMismatch, match=r"moto\.sqs\.models\.Queue\.renamed_in_a_later_moto"):
-        moto_ext.check_moto(attributes=[("moto.sqs.models", "Queue.renamed_in_a_later_moto")], instance_attributes=())
-    with pytest.raises(moto_ext.MotoMismatch, match=r"moto\.sqs\.models\.Queue\(\)\.gone"):
-        moto_ext.check_moto(attributes=(), instance_attributes=[("moto.sqs.models", "Queue", "gone")])
+    with pytest.raises(MotoMismatch, match=r"moto\.sqs\.models\.Queue\.renamed_in_a_later_moto is missing"):
+        guard.check([Patched("moto.sqs.models", "Queue.renamed_in_a_later_moto")])
+    with pytest.raises(MotoMismatch, match=r"moto\.sqs\.models\.Queue\(\)\.gone is missing"):
+        guard.check([Patched("moto.sqs.models", "Queue.gone", instance=True)])
+
+
+def test_a_patched_function_whose_parameters_changed_fails_loudly_naming_it():
+    changed = Patched("moto.sqs.models", "Queue.delete_message", ("self", "receipt_handle", "added_later"))
+    with pytest.raises(MotoMismatch, match=r"moto\.sqs\.models\.Queue\.delete_message takes \(self, receipt_handle\), "
+                                           r"the patch expects \(self, receipt_handle, added_later\)"):
+        guard.check([changed])
+
+
+def test_every_patch_records_the_parameters_of_what_it_calls():
+    functions = [p for p in patches.PATCHED if p.params is not None]
+    assert len(functions) > 30 and all(guard.problem(p) is None for p in functions)
 
 
 def test_the_pin_is_read_from_the_pipfile(tmp_path):
     pipfile = tmp_path / "Pipfile"
     pipfile.write_text('[packages]\nboto3 = "==1"\n\n[dev-packages]\nmoto = {version = "==1.2.3", extras = ["server"]}\n')
-    assert moto_ext.pinned_moto_version(pipfile) == "1.2.3"
+    assert guard.pinned_moto_version(pipfile) == "1.2.3"
 
 
-def test_behaviour_patches_apply_once():
-    moto_ext.apply_behaviour_patches()
+def test_the_patches_apply_once():
+    patches.apply()
     patched = (Queue.delete_message, IoTBackend.create_thing, DynamoHandler.call_action)
-    moto_ext.apply_behaviour_patches()
+    patches.apply()
     assert (Queue.delete_message, IoTBackend.create_thing, DynamoHandler.call_action) == patched
 
 

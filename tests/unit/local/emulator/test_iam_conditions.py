@@ -52,7 +52,7 @@ QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"
     ({"Null": {"k": "false"}}, {}, False),
 ])
 def test_the_emulators_conditions_match_as_iam_does(conditions, context, holds):
-    from thingpress_cli.local.moto_ext import condition_holds
+    from thingpress_cli.local.emulator.iam_conditions import condition_holds
 
     assert condition_holds(conditions, context) is holds
 
@@ -67,7 +67,7 @@ def test_fnmatch_answered_the_marked_cases_wrongly():
 def test_the_resource_element_differs_a_star_ending_a_segment_runs_past_colons():
     """"If the * wildcard is the last character of a resource ARN segment, it can expand to match
     beyond the colon boundaries" (the Resource element's page); ArnLike's does not."""
-    from thingpress_cli.local.iam_conditions import arn_like, resource_matches
+    from thingpress_cli.local.emulator.iam_conditions import arn_like, resource_matches
 
     assert resource_matches("arn:aws:sqs:*:1:q", "arn:aws:sqs:us-east-1:2:1:q")
     assert not arn_like("arn:aws:sqs:*:1:q", "arn:aws:sqs:us-east-1:2:1:q")
@@ -78,7 +78,7 @@ def test_the_resource_element_differs_a_star_ending_a_segment_runs_past_colons()
 
 
 def test_actions_match_case_insensitively_with_iam_wildcards_only():
-    from thingpress_cli.local.iam_conditions import action_matches
+    from thingpress_cli.local.emulator.iam_conditions import action_matches
 
     assert action_matches("S3:Get*", "s3:GetObject")
     assert action_matches("kms:GenerateDataKey*", "kms:GenerateDataKey")
@@ -87,7 +87,7 @@ def test_actions_match_case_insensitively_with_iam_wildcards_only():
 
 
 def test_a_deny_wins_an_allow_needs_its_principal_and_an_account_principal_only_delegates():
-    from thingpress_cli.local.iam_conditions import decision
+    from thingpress_cli.local.emulator.iam_conditions import decision
 
     allow_events = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
                     "Resource": QUEUE}
@@ -111,7 +111,7 @@ def test_a_deny_wins_an_allow_needs_its_principal_and_an_account_principal_only_
 
 
 def test_an_operator_the_emulator_does_not_evaluate_is_refused_loudly():
-    from thingpress_cli.local.iam_conditions import UnsupportedCondition, condition_holds
+    from thingpress_cli.local.emulator.iam_conditions import UnsupportedCondition, condition_holds
 
     with pytest.raises(UnsupportedCondition, match="ForAnyValue:StringLike"):
         condition_holds({"ForAnyValue:StringLike": {"k": "a*"}}, {"k": "ab"})

@@ -1,4 +1,4 @@
-"""Global secondary index lag in the local cloud (thingpress_cli.local.index_lag, wired into moto_ext).
+"""Global secondary index lag in the local cloud (thingpress_cli.local.emulator.index_lag, wired into emulator.dynamodb).
 
 AWS: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Reading ("Queries on
 global secondary indexes support eventual consistency only"; changes propagate "within a fraction of a
@@ -16,8 +16,9 @@ import pytest
 from aws_fixtures import create_audit_table, in_process_aws
 
 from thingpress import audit
-from thingpress_cli.local import emulator, index_lag
-from thingpress_cli.local.index_lag import INDEX_LAG, IndexLag
+from thingpress_cli.local.emulator import index_lag
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.index_lag import INDEX_LAG, IndexLag
 
 TABLE = "lag-audit"
 

@@ -1,4 +1,4 @@
-"""The emulator refuses IoT deletions as AWS does (thingpress_cli.local.iot_deletion, issue 11).
+"""The emulator refuses IoT deletions as AWS does (thingpress_cli.local.emulator.iot_deletion, issue 11).
 
 Each refusal is checked for AWS's exception type and HTTP status (from the API
 reference page cited in iot_deletion), and each rule for the state it leaves.
@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import emulator, iot_detach
-from thingpress_cli.local.iot_deletion import AWS_THING_TYPE_WAIT, THING_TYPE_WAIT_SETTING, DeletionRules
+from thingpress_cli.local.emulator import iot_detach
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.iot_deletion import AWS_THING_TYPE_WAIT, THING_TYPE_WAIT_SETTING, DeletionRules
 
 
 def refusal(call, *args, **kwargs) -> tuple[str, int, str]:

@@ -1,4 +1,4 @@
-"""A detached principal still counts as attached while the detach propagates (thingpress_cli.local.iot_detach).
+"""A detached principal still counts as attached while the detach propagates (thingpress_cli.local.emulator.iot_detach).
 
 AWS: https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html ("This call is
 asynchronous. It might take several seconds for the detachment to propagate."). In-process moto on a
@@ -15,9 +15,10 @@ import pytest
 from aws_fixtures import in_process_aws
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import emulator, iot_detach
-from thingpress_cli.local.iot_deletion import DeletionRules
-from thingpress_cli.local.iot_detach import DetachPropagation
+from thingpress_cli.local.emulator import iot_detach
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.iot_deletion import DeletionRules
+from thingpress_cli.local.emulator.iot_detach import DetachPropagation
 
 
 def refusal(call, **kwargs) -> tuple[str, int, str]:

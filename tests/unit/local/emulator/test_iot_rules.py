@@ -1,4 +1,4 @@
-"""AWS IoT registry limits refused as AWS refuses them (thingpress_cli.local.iot_rules, issue 22).
+"""AWS IoT registry limits refused as AWS refuses them (thingpress_cli.local.emulator.iot_rules, issue 22).
 
 In-process moto (the unit tests' ``mock_aws``) for each rule: the refusal (exception
 code, HTTP status, message) and the state it leaves; then the emulator process, to
@@ -15,7 +15,7 @@ import pytest
 from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import iot_rules, moto_ext
+from thingpress_cli.local.emulator import guard, iot_rules, patches
 
 
 @pytest.fixture
@@ -137,12 +137,12 @@ def test_no_thing_is_added_to_a_dynamic_group(iot):
 
 
 def test_the_rules_are_registered_with_the_moto_guard():
-    assert set(iot_rules.PATCHED_ATTRIBUTES) <= set(moto_ext.PATCHED_ATTRIBUTES)
-    moto_ext.check_moto()
+    assert set(iot_rules.PATCHED) <= set(patches.PATCHED)
+    guard.check(patches.PATCHED)
 
 
 def test_the_emulator_refuses_as_in_process_moto_does(aws):
-    """The emulator process applies the same rules (moto_ext.apply_behaviour_patches)."""
+    """The emulator process applies the same rules (emulator.patches.apply)."""
     iot = aws("iot")
     iot.create_thing_type(thingTypeName="rules-emulator-type")
     iot.create_thing(thingName="rules-emulator-thing", thingTypeName="rules-emulator-type",

@@ -99,7 +99,8 @@ def test_a_tls_only_bucket_policy_allows_sdk_calls_and_still_denies(aws):
     ({"StringLike": {"aws:SecureTransport": "t*"}}, True),
 ])
 def test_condition_holds_follows_aws_rules(conditions, holds):
-    from thingpress_cli.local.moto_ext import SECURE_CONTEXT, condition_holds
+    from thingpress_cli.local.emulator.iam_conditions import condition_holds
+    from thingpress_cli.local.emulator.s3 import SECURE_CONTEXT
 
     assert condition_holds(conditions, SECURE_CONTEXT) is holds
 
@@ -152,11 +153,11 @@ def test_dynamodb_requests_apply_one_at_a_time(monkeypatch):
     """A conditional transaction paused inside moto's DynamoDB backend, after it read the item and
     before it wrote: a second one with the same ``attribute_not_exists`` condition waits for it (it
     never enters the backend meanwhile), then fails its condition. Without
-    ``moto_ext.one_at_a_time`` the second runs inside the backend at once and both win (the race a
+    ``dynamodb.one_at_a_time`` the second runs inside the backend at once and both win (the race a
     certificate delivered twice at once once won twice)."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    from thingpress_cli.local.moto_ext import one_at_a_time
+    from thingpress_cli.local.emulator.dynamodb import one_at_a_time
 
     waiting_for_the_lock = one_at_a_time(lambda _handler: None).__code__
     for name, value in FAKE_CREDENTIALS.items():
@@ -366,7 +367,7 @@ def sqs_backend(monkeypatch: pytest.MonkeyPatch):
     from moto import mock_aws
     from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
-    from thingpress_cli.local.moto_ext import lock_sqs_queues
+    from thingpress_cli.local.emulator.sqs import lock_sqs_queues
 
     monkeypatch.setattr(Queue, "delete_message", Queue.delete_message)  # restored at teardown
     monkeypatch.setattr(SQSBackend, "receive_message", SQSBackend.receive_message)

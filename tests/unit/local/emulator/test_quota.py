@@ -6,8 +6,8 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from thingpress_cli.local import emulator
-from thingpress_cli.local.quota import DEFAULT_RATES, Quotas, parse_rates
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.quota import DEFAULT_RATES, Quotas, parse_rates
 
 
 class FakeClock:

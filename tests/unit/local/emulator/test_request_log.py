@@ -1,4 +1,4 @@
-"""The emulator's request log (thingpress_cli/local/request_log.py): every request, its time, the slow ones."""
+"""The emulator's request log (thingpress_cli/local/emulator/request_log.py): every request, its time, the slow ones."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from thingpress_cli.local.request_log import RequestLog
+from thingpress_cli.local.emulator.request_log import RequestLog
 
 SIGNED = "AWS4-HMAC-SHA256 Credential=AKID/20261206/us-east-1/{service}/aws4_request, SignedHeaders=host"
 

@@ -1,4 +1,4 @@
-"""The emulator's SQS message move tasks (``thingpress_cli.local.sqs_move``), rule by rule.
+"""The emulator's SQS message move tasks (``thingpress_cli.local.emulator.sqs_move``), rule by rule.
 
 In process (moto's ``mock_aws`` with the three actions installed), plus one run
 through the real emulator process to prove the dispatcher hook.
@@ -17,7 +17,7 @@ from aws_fixtures import FAKE_CREDENTIALS, REGION
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from thingpress_cli.local import sqs_move
+from thingpress_cli.local.emulator import sqs_move
 
 
 def _arn(sqs, url: str) -> str:

@@ -1,4 +1,4 @@
-"""SetQueueAttributes changes only the attributes it names (thingpress_cli/local/sqs_rules.py)."""
+"""SetQueueAttributes changes only the attributes it names (thingpress_cli/local/emulator/sqs_rules.py)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ from typing import Any
 import boto3
 import pytest
 
-from thingpress_cli.local.runner import Outcome, Runner, failed_message_ids, sqs_event
+from thingpress_cli.local.runner.model import Outcome
+from thingpress_cli.local.runner.sqs_source import failed_message_ids, sqs_event
+from thingpress_cli.local.runner.supervisor import Runner
 
 #: The layer: Lambda layout python/<package>.
 LAYER_MODULE = '''
@@ -354,7 +356,7 @@ def test_worker_pids_are_only_those_of_this_emulator():
     import subprocess
     import sys
 
-    from thingpress_cli.local.runner import worker_pids
+    from thingpress_cli.local.runner.workers import worker_pids
 
     def worker(endpoint: str) -> subprocess.Popen:
         env = {"AWS_LAMBDA_FUNCTION_NAME": "thingpress-local-importer", "AWS_ENDPOINT_URL": endpoint}

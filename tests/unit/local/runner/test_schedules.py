@@ -9,7 +9,8 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from thingpress_cli.local.runner import Runner, rate_seconds, scheduled_event
+from thingpress_cli.local.runner.schedules import rate_seconds, scheduled_event
+from thingpress_cli.local.runner.supervisor import Runner
 
 HANDLER = '''
 import json, os
