@@ -3,7 +3,7 @@
 One module per job, as moto lays out its own code:
 
 * the process: :mod:`.process` (start, find, stop the server; change its settings at
-  runtime), :mod:`.server` (``python -m thingpress_cli.local.emulator.server``: serve
+  runtime), :mod:`.server` (``python -m thingpress_cli.local.emulator``: serve
   moto behind the WSGI layer), :mod:`.wsgi` (the layer: IoT tags, Lambda code, quota
   mode, faults, control endpoints), :mod:`.wsgi_io` (its request/response helpers),
   :mod:`.request_log` (every request with its time);

@@ -1,6 +1,6 @@
 """The emulator's process: start it, find it, stop it, and change its settings at runtime.
 
-:func:`start` launches ``python -m thingpress_cli.local.emulator.server`` (:mod:`.server`:
+:func:`start` launches ``python -m thingpress_cli.local.emulator`` (:mod:`.server`:
 moto with the thingpress patches) detached (its own session, surviving the command
 that started it) on 127.0.0.1. The child binds a free port itself and reports it
 through a ready file, so there is no race for the port. The state file records its

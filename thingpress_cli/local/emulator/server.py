@@ -1,6 +1,6 @@
 """The emulator's server process: moto behind the thingpress WSGI layer, served by waitress.
 
-Run by :mod:`.process` as ``python -m thingpress_cli.local.emulator.server``: it
+Run by :mod:`.process` as ``python -m thingpress_cli.local.emulator`` (``__main__``): it
 applies the one patch set (:func:`.wsgi.install`, which checks moto first and fails
 loudly naming a patch whose moto internal changed), binds a port, reports it through
 the ready file and serves until SIGTERM.
@@ -22,7 +22,8 @@ from thingpress_cli.local.emulator.iot_deletion import THING_TYPE_WAIT_SETTING, 
 from thingpress_cli.local.emulator.quota import QUOTAS_SETTING, Quotas
 from thingpress_cli.local.emulator.request_log import RequestLog
 
-MODULE = "thingpress_cli.local.emulator.server"
+#: What ``python -m`` runs (the package's ``__main__``: :func:`main`); the mark of its process.
+MODULE = "thingpress_cli.local.emulator"
 HOST = "127.0.0.1"
 
 #: Server threads. Long polls (the runner's ReceiveMessage waits) each hold one while they wait.
@@ -91,6 +92,3 @@ def main(argv: list[str] | None = None) -> int:
           args.requests_log)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

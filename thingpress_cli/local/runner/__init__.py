@@ -5,7 +5,7 @@ the runner polls the mapping's queue and invokes the function the way Lambda's S
 poller does; every ``rate(...)`` EventBridge schedule that targets a function runs it
 once per period. One module per job:
 
-* :mod:`.daemon`: ``python -m thingpress_cli.local.runner.daemon``, started and stopped by
+* :mod:`.daemon`: ``python -m thingpress_cli.local.runner`` (``__main__``), started and stopped by
   ``thingpress local up|down`` (pid and start time recorded: :mod:`thingpress_cli.local.supervision`);
 * :mod:`.supervisor`: :class:`.supervisor.Runner`, one poller per event source, re-read
   every :data:`.supervisor.REFRESH_SECONDS` (a redeploy restarts that source's workers);

@@ -1,4 +1,4 @@
-"""The runner as a daemon: ``python -m thingpress_cli.local.runner.daemon``, started and stopped by ``thingpress local``.
+"""The runner as a daemon: ``python -m thingpress_cli.local.runner``, started and stopped by ``thingpress local``.
 
 :func:`start_daemon` launches it detached and records its pid and start time in the
 state file (:mod:`thingpress_cli.local.supervision`: a reused pid is never taken for
@@ -21,7 +21,8 @@ from thingpress_cli.local.runner.schedules import SCHEDULE_SECONDS_SETTING
 from thingpress_cli.local.runner.sqs_source import POLL_WAIT_SECONDS
 from thingpress_cli.local.runner.supervisor import Runner
 
-RUNNER_MODULE = "thingpress_cli.local.runner.daemon"
+#: What ``python -m`` runs (the package's ``__main__``: :func:`main`); the mark of its process.
+RUNNER_MODULE = "thingpress_cli.local.runner"
 
 
 def start_daemon(endpoint: str, path: Path = state.STATE_FILE, verbose: bool = False) -> int:
@@ -78,6 +79,3 @@ def main(argv: list[str] | None = None) -> int:
     runner.report("runner stopped")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -115,8 +115,8 @@ class MappingPoller:
         root = self.log.parent.parent / "tmp"
         why_not = tmp_budget_available(root / ".probe")
         if why_not is not None:
-            if not _TMP_BUDGET.get("reported"):
-                _TMP_BUDGET["reported"] = "yes"
+            if not TMP_BUDGET.get("reported"):
+                TMP_BUDGET["reported"] = "yes"
                 self.report(f"workers run without a /tmp budget: {why_not}")
             return None
         return root / f"{self.mapping.function.name}-{threading.current_thread().name.rsplit('-', 1)[-1]}"
