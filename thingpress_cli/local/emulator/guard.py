@@ -21,7 +21,7 @@ import importlib
 import inspect
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,15 +92,25 @@ def problem(patched: Patched) -> str | None:
     return None
 
 
-def check(patched: Iterable[Patched], pinned: str | None = None) -> None:
-    """Fail loudly unless moto is the pinned version and every patched attribute is as each patch expects."""
+def check(patched: Iterable[Patched] | Mapping[Patched, Iterable[str]], pinned: str | None = None) -> None:
+    """Fail loudly unless moto is the pinned version and every patched attribute is as each patch expects.
+
+    ``patched``: the attributes, or (:data:`.patches.PATCHED`) each with the modules that patch it,
+    named in the failure.
+    """
     import moto
 
     wanted = pinned or pinned_moto_version()
     if moto.__version__ != wanted:
         raise MotoMismatch(f"moto {moto.__version__} is installed; thingpress_cli/local/emulator is written for "
                            f"moto {wanted} (the Pipfile pin): re-check every patch before changing the pin")
-    problems = [found for found in map(problem, patched) if found is not None]
+    owners = patched if isinstance(patched, Mapping) else {}
+    problems = []
+    for each in patched:
+        found = problem(each)
+        if found is not None:
+            by = ", ".join(owners.get(each, ()))
+            problems.append(f"{found} (patched by {by})" if by else found)
     if problems:
         raise MotoMismatch(f"moto {moto.__version__} is not what the emulator's patches expect: {'; '.join(problems)}")
 

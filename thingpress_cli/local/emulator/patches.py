@@ -27,19 +27,25 @@ from __future__ import annotations
 from thingpress_cli.local.emulator import (
     awslambda, dynamodb, guard, iot, iot_deletion, iot_detach, iot_rules, s3, s3_rules, service_paths, speed, sqs,
     sqs_move, sqs_rules)
+from thingpress_cli.local.emulator.guard import Patched
 from thingpress_cli.local.emulator.iot_deletion import DeletionRules
 
-#: Every moto attribute the patches replace, wrap or rely on, with the parameters each patch expects.
-#: (Two patches on one attribute list it twice; it is checked once.)
-PATCHED = tuple(dict.fromkeys((
-    *iot.PATCHED, *iot_rules.PATCHED, *iot_detach.PATCHED, *iot_deletion.PATCHED,
-    *dynamodb.PATCHED,
-    *sqs.PATCHED, *sqs_rules.PATCHED, *sqs_move.PATCHED,
-    *s3.PATCHED, *s3_rules.PATCHED,
-    *service_paths.PATCHED,
-    *awslambda.PATCHED,
-    *speed.PATCHED,
-)))
+#: The modules that patch moto, each listing what it patches in its ``PATCHED``.
+PATCHING = (iot, iot_rules, iot_detach, iot_deletion, dynamodb, sqs, sqs_rules, sqs_move, s3, s3_rules, service_paths,
+            awslambda, speed)
+
+
+def _by_attribute() -> dict[Patched, tuple[str, ...]]:
+    found: dict[Patched, tuple[str, ...]] = {}
+    for module in PATCHING:
+        for patched in module.PATCHED:
+            found[patched] = (*found.get(patched, ()), module.__name__)
+    return found
+
+
+#: Every moto attribute the patches replace, wrap or rely on (with the parameters each patch expects),
+#: and the modules that patch it: :func:`.guard.check` names them when moto changed under them.
+PATCHED = _by_attribute()
 
 _applied: list[DeletionRules] = []
 

@@ -39,8 +39,15 @@ def test_a_patched_attribute_that_moved_fails_loudly():
 def test_a_patched_function_whose_parameters_changed_fails_loudly_naming_it():
     changed = Patched("moto.sqs.models", "Queue.delete_message", ("self", "receipt_handle", "added_later"))
     with pytest.raises(MotoMismatch, match=r"moto\.sqs\.models\.Queue\.delete_message takes \(self, receipt_handle\), "
-                                           r"the patch expects \(self, receipt_handle, added_later\)"):
-        guard.check([changed])
+                                           r"the patch expects \(self, receipt_handle, added_later\) "
+                                           r"\(patched by thingpress_cli\.local\.emulator\.sqs\)"):
+        guard.check({changed: ("thingpress_cli.local.emulator.sqs",)})
+
+
+def test_the_patch_set_knows_which_modules_patch_each_attribute():
+    create_thing = Patched("moto.iot.models", "IoTBackend.create_thing",
+                           ("self", "thing_name", "thing_type_name", "attribute_payload", "billing_group_name"))
+    assert patches.PATCHED[create_thing] == ("thingpress_cli.local.emulator.iot", "thingpress_cli.local.emulator.iot_rules")
 
 
 def test_every_patch_records_the_parameters_of_what_it_calls():
