@@ -31,7 +31,7 @@ IAM answers them:
 The ``make iam-check`` evaluator (``@cloud-copilot/iam-simulate``, Node) decides the
 same questions offline; the emulator answers requests inside moto's Python process,
 so it needs these few, tested here against that page's rules
-(``tests/unit/local/test_iam_conditions.py``).
+(``tests/unit/local/emulator/test_iam_conditions.py``).
 """
 
 from __future__ import annotations

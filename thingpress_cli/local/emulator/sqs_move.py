@@ -8,7 +8,7 @@ Implements ``StartMessageMoveTask``, ``ListMessageMoveTasks`` and
 * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CancelMessageMoveTask.html
 * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html
 
-Rules kept (each covered by ``tests/unit/local/test_sqs_move.py``):
+Rules kept (each covered by ``tests/unit/local/emulator/test_sqs_move.py``):
 
 * ``SourceArn`` is required and must be a queue that is the dead-letter queue of
   another queue (a queue whose redrive policy names it); otherwise the request is

@@ -32,7 +32,7 @@ class FunctionSpec:
     #: /tmp size, MB (Lambda's ``EphemeralStorage.Size``).
     ephemeral_mb: int = 512
     #: The execution role's temporary credentials (AWS_ACCESS_KEY_ID, ...), as Lambda hands them
-    #: to the function: the emulator knows the caller's role by them (``local/s3_rules.py``).
+    #: to the function: the emulator knows the caller's role by them (``local/emulator/s3_rules.py``).
     credentials: tuple[tuple[str, str], ...] = ()
 
 

@@ -237,7 +237,7 @@ def test_batches_partial_failures_and_a_clean_interpreter(aws, deploy, run, tmp_
 
 def test_a_function_calls_aws_with_its_execution_roles_credentials(aws, deploy, run, emulator_url):
     """As on Lambda, the function's credentials are its role's (AssumeRole): the emulator knows the
-    caller's role by them (local/s3_rules.py answers a missing object by the role's s3:ListBucket)."""
+    caller's role by them (local/emulator/s3_rules.py answers a missing object by the role's s3:ListBucket)."""
     target = deploy()
     send(aws, target, "ok")
     run()
