@@ -42,7 +42,7 @@ install: $(VENV)/.installed node_modules/.installed $(CHECKOV)
 $(VENV)/.installed: Pipfile pyproject.toml shared/pyproject.toml
 	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet pipenv==2026.10.3
 	$(PIPENV) install --dev
-	$(PY) -m thingpress_cli.local.moto_ext
+	$(PY) -m thingpress_cli.local.emulator.guard
 	@touch $@
 
 node_modules/.installed: package.json

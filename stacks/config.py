@@ -113,7 +113,7 @@ _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 #: The stack's own group is a root group (no parent) that no configured group can belong to before the
 #: stack creates it; how the configured groups relate to each other (same hierarchy, dynamic) is known
 #: only to IoT, and refused by it at the first import (the local emulator refuses the same way:
-#: ``thingpress_cli.local.iot_rules``).
+#: ``thingpress_cli.local.emulator.iot_rules``).
 MAX_THING_GROUPS_PER_THING = 10
 
 

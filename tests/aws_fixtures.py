@@ -34,7 +34,7 @@ from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 
 from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING
-from thingpress_cli.local.moto_ext import apply_behaviour_patches, apply_speed_patches
+from thingpress_cli.local.emulator import patches
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -46,16 +46,15 @@ FAKE_CREDENTIALS = {
 def in_process_aws() -> MockAWS:
     """moto in-process for one test, answering as the emulator does.
 
-    The emulator's behaviour patches (:func:`thingpress_cli.local.moto_ext.apply_behaviour_patches`)
-    apply, so in-process AWS follows the same AWS rules as the local cloud, and its
-    speed patches (same answers, no whole-table copies or per-request scans: the
+    The emulator's one patch set (:func:`thingpress_cli.local.emulator.patches.apply`)
+    applies, so in-process AWS follows the same AWS rules as the local cloud, at the
+    same cost (its speed patches: no whole-table copies or per-request scans; the
     model-based test runs about 15% faster with them). Each
     test starts from empty backends (``mock_aws`` resets them on start), but the
     boto3 session is kept: moto would otherwise drop it on every start, and each
     test would re-read every service model it creates a client for (~0.2 s each).
     """
-    apply_behaviour_patches()
-    apply_speed_patches()
+    patches.apply()
     return mock_aws(config={"core": {"reset_boto3_session": False}})
 
 

@@ -149,11 +149,11 @@ class ManualClock:
 
 @pytest.fixture
 def transaction_holds():
-    """The process's DynamoDB transaction holds (``thingpress_cli.local.conflicts.HOLDS``, applied to
+    """The process's DynamoDB transaction holds (``thingpress_cli.local.emulator.conflicts.HOLDS``, applied to
     in-process moto too), off, on a :class:`ManualClock` (``transaction_holds.clock.advance(s)``). A test
     turns them on with ``transaction_holds.configure({"hold_ms": 25})``; afterwards they are reset (off,
     real clock, nothing held, counts zero), so nothing leaks into the next test."""
-    from thingpress_cli.local.conflicts import HOLDS
+    from thingpress_cli.local.emulator.conflicts import HOLDS
 
     HOLDS.reset(ManualClock())
     yield HOLDS
@@ -162,11 +162,11 @@ def transaction_holds():
 
 @pytest.fixture
 def index_lag():
-    """The process's global secondary index lag (``thingpress_cli.local.index_lag.INDEX_LAG``, applied to
+    """The process's global secondary index lag (``thingpress_cli.local.emulator.index_lag.INDEX_LAG``, applied to
     in-process moto too), off, on a :class:`ManualClock` (``index_lag.clock.advance(s)``). A test turns it
     on with ``index_lag.configure({"lag_ms": 500})``; afterwards it is reset (off, real clock, nothing
     kept), so nothing leaks into the next test."""
-    from thingpress_cli.local.index_lag import INDEX_LAG
+    from thingpress_cli.local.emulator.index_lag import INDEX_LAG
 
     INDEX_LAG.reset(ManualClock())
     yield INDEX_LAG
@@ -175,10 +175,10 @@ def index_lag():
 
 @pytest.fixture
 def detach_propagation():
-    """The process's detach propagation (``thingpress_cli.local.iot_detach.PROPAGATION``, applied to in-process
+    """The process's detach propagation (``thingpress_cli.local.emulator.iot_detach.PROPAGATION``, applied to in-process
     moto too), off, on a :class:`ManualClock` (``detach_propagation.clock.advance(s)``). A test turns it on with
     ``detach_propagation.configure(seconds)``; afterwards it is reset (off, real clock, nothing propagating)."""
-    from thingpress_cli.local.iot_detach import PROPAGATION
+    from thingpress_cli.local.emulator.iot_detach import PROPAGATION
 
     PROPAGATION.reset(ManualClock())
     yield PROPAGATION
@@ -219,10 +219,10 @@ def local_environment(request):
         from deployment_checks import PREVIEW_ENV
 
         from thingpress_cli.commands import local as local_cmd
-        from thingpress_cli.local import runner
+        from thingpress_cli.local.runner.schedules import SCHEDULE_SECONDS_SETTING
 
         # scheduled functions (the watchdog) run every few seconds, not every few minutes
-        os.environ.setdefault(runner.SCHEDULE_SECONDS_SETTING, "5")
+        os.environ.setdefault(SCHEDULE_SECONDS_SETTING, "5")
 
         started = not local_cmd.is_up()
         try:

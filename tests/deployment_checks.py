@@ -22,7 +22,7 @@ from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.deployment import ENV_DEPLOYMENT, REMOTE, Deployment
 from thingpress_cli.core.summaries import wait_for
-from thingpress_cli.local.runner import worker_pids
+from thingpress_cli.local.runner.workers import worker_pids
 
 WAIT_SECONDS = float(os.environ.get("THINGPRESS_WAIT_SECONDS", "600"))
 #: How long an uploaded manifest may go without a summary row: its provider writes one as it

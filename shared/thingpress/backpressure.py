@@ -115,7 +115,7 @@ What the bound assumes, stated plainly:
   unlikely failure scenarios, longer propagation delays might occur"; beyond 900 s
   only the manifests started in that gap fall back to the ``k * W`` case). The cost is
   one ``PutItem`` per manifest start and one ``Query`` per invocation. The local cloud
-  lags its indexes as AWS does (``thingpress_cli/local/index_lag.py``).
+  lags its indexes as AWS does (``thingpress_cli/local/emulator/index_lag.py``).
 * The drain rate is the configured budget. If IoT answers slower (another tenant
   uses the quota), a window's work takes longer by that factor: at a tenth of the
   budget the default window still drains in ten minutes.

@@ -120,6 +120,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from thingpress.arns import Arn
 from thingpress.attributes import MAX_WITH_TYPE
 from thingpress.audit.outcomes import OutcomeRecord
 from thingpress.audit.states import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED
@@ -200,10 +201,13 @@ class CertificateArns:
     @classmethod
     def from_function_arn(cls, function_arn: str, region: str | None = None) -> CertificateArns:
         """From the Lambda context's ``invoked_function_arn``: ``arn:<p>:lambda:<region>:<account>:function:<name>``."""
-        parts = function_arn.split(":")
-        if len(parts) < 6 or parts[0] != "arn" or not parts[4]:
+        try:
+            arn = Arn.parse(function_arn)
+        except ValueError:
+            arn = None
+        if arn is None or not arn.account:
             raise ValueError(f"not a Lambda function ARN: {function_arn!r}")
-        return cls(partition=parts[1], region=region or parts[3], account=parts[4])
+        return cls(partition=arn.partition, region=region or arn.region, account=arn.account)
 
     def certificate(self, certificate_id: str) -> str:
         return f"arn:{self.partition}:iot:{self.region}:{self.account}:cert/{certificate_id}"

@@ -32,7 +32,7 @@ import goals
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from thingpress_cli.local import emulator
+from thingpress_cli.local.emulator import process as emulator
 
 ROUNDS, FUNCTIONS = 10, 6
 #: about the size of a deployed function zip plus its share of the layer's upload

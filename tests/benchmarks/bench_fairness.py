@@ -47,7 +47,7 @@ from thingpress.audit.table import AuditTable
 from thingpress.settings import DEFAULT_IOT_TPS, IOT_TPS, FunctionSettings
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.deployment import Deployment
-from thingpress_cli.local import emulator
+from thingpress_cli.local.emulator import process as emulator
 
 BIG, SMALL = 100_000, 40
 HEAD_START_SECONDS = 5.0

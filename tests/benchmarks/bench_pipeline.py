@@ -12,7 +12,7 @@
 * **conflicts** -- the default-quota run again with the importer at concurrency 20
   (the event source mapping's maximum concurrency and the budget split 20 ways, as a
   raised deployment runs) on one manifest, with the emulator's transaction holds on
-  (``thingpress_cli.local.conflicts``): the conflicts DynamoDB answered per 1,000
+  (``thingpress_cli.local.emulator.conflicts``): the conflicts DynamoDB answered per 1,000
   certificates (each one a retry by ``AuditTable._retrying``) and the quota ratio.
 
 The importer's budget (``THINGPRESS_IOT_TPS``) is changed between phases with
@@ -35,7 +35,7 @@ from stacks import defaults
 from thingpress_cli.core.certificates import device_certificates, make_ca, write_manifest
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import wait_for
-from thingpress_cli.local import emulator
+from thingpress_cli.local.emulator import process as emulator
 
 UNLIMITED = {api: 100_000.0 for api in DEFAULT_IOT_TPS}
 

@@ -127,7 +127,7 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     from thingpress.settings import DEFAULT_IOT_TPS
     from thingpress_cli.commands import local as local_cmd
     from thingpress_cli.core.deployment import Deployment
-    from thingpress_cli.local.quota import DEFAULT_RATES
+    from thingpress_cli.local.emulator.quota import DEFAULT_RATES
 
     local_cmd.down()
     started = time.perf_counter()

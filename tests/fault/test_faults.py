@@ -23,7 +23,7 @@ from thingpress.messages import ImportMessage
 from thingpress.provider.runtime import Tuning
 from thingpress_cli.core.certificates import device_certificates, make_ca
 from thingpress_cli.harness.chaos import visibility_timeouts
-from thingpress_cli.local import emulator
+from thingpress_cli.local.emulator import process as emulator
 
 from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, frozen_when, kill_workers,
                                queue_depth, upload_and_wait, wait_until, worker_pids)

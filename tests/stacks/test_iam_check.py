@@ -200,11 +200,11 @@ def _no_s3_on_the_key(statements: list) -> None:
 
 @pytest.mark.parametrize("change", [None, _describe_key_on_the_source_arn, _no_s3_on_the_key])
 def test_the_emulator_judges_the_stacks_service_paths_as_iam_check_does(local_stack, tmp_path, change) -> None:
-    """thingpress_cli/local/service_paths.py decides the deliveries of the local deployment with its own
-    small evaluator (local/iam_conditions.py: moto runs in Python); on every service path of the stack,
+    """thingpress_cli/local/emulator/service_paths.py decides the deliveries of the local deployment with its own
+    small evaluator (local/emulator/iam_conditions.py: moto runs in Python); on every service path of the stack,
     as synthesized and with a key policy changed, it must give iam-simulate's verdict."""
     from thingpress_cli.iamcheck.check import resource_policy, service_paths, simulate
-    from thingpress_cli.local.iam_conditions import decision
+    from thingpress_cli.local.emulator.iam_conditions import decision
 
     stack = load(_with_key_policy(local_stack, tmp_path, change) if change else local_stack, ACCOUNT)
     paths = [r for r in service_paths(stack) if r.principal.endswith(".amazonaws.com")]

@@ -56,7 +56,10 @@ from pathlib import Path
 from typing import Any
 
 from thingpress_cli.core import hints, toolchain
-from thingpress_cli.local import deploy_log, emulator, recorder, request_log, runner, state
+from thingpress_cli.local import deploy_log, recorder, state
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator import request_log
+from thingpress_cli.local.runner import daemon as runner
 
 REPO = toolchain.REPO
 DEFAULT_ENV = "local"

@@ -12,11 +12,11 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
    longest invocations would be killed as they start, for ever) every
    ``--kill-interval`` seconds, going on past ``--seconds`` until ``--min-kills``
    effective kills are reached or every manifest has completed, while the emulator
-   injects faults (``--faults``; :mod:`thingpress_cli.local.faults`: HTTP 500 after
+   injects faults (``--faults``; :mod:`thingpress_cli.local.emulator.faults`: HTTP 500 after
    an applied DynamoDB or SQS write, partial ``SendMessageBatch`` failures,
    throttling bursts) and DynamoDB transaction conflicts (``--conflicts``, the share
    of writes answered as if a transaction held their item, on top of the emulator's
-   own holds: :mod:`thingpress_cli.local.conflicts`);
+   own holds: :mod:`thingpress_cli.local.emulator.conflicts`);
 3. switches the faults off, waits up to ``--settle`` seconds for every manifest
    to complete, and checks each certificate in the audit table and in IoT. A
    message killed on each of its ``maxReceiveCount`` receives is dead-lettered,
@@ -70,15 +70,17 @@ from thingpress.audit.table import AuditTable
 from thingpress_cli.commands import redrive
 from thingpress_cli.core.certificates import device_certificates, make_ca, manifest_line
 from thingpress_cli.core.deployment import Deployment
-from thingpress_cli.local import emulator, state
-from thingpress_cli.local.runner import POLL_WAIT_SECONDS, worker_pids
+from thingpress_cli.local import state
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.runner.sqs_source import POLL_WAIT_SECONDS
+from thingpress_cli.local.runner.workers import worker_pids
 
 #: ``make chaos`` defaults: short enough for ``make test``, still at least MIN_KILLS kills.
 DEFAULT_SECONDS = 20.0
 DEFAULT_CERTIFICATES = 300
 DEFAULT_MANIFESTS = 4
 MIN_KILLS = 10
-#: The faults the emulator injects during the chaos window (see thingpress_cli.local.faults).
+#: The faults the emulator injects during the chaos window (see thingpress_cli.local.emulator.faults).
 FAULTS: dict[str, Any] = {"error_after_write": 0.03, "partial_batch": 0.2,
                           "throttle": {"every": 6.0, "length": 1.0, "share": 0.5}}
 #: The share of DynamoDB writes answered with a transaction conflict during the window.

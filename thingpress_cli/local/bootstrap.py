@@ -1,6 +1,6 @@
 """The Lambda runtime of a runner worker: one warm Python process per concurrent slot.
 
-Run by :mod:`thingpress_cli.local.runner` as a *script* in a clean interpreter::
+Run by :mod:`thingpress_cli.local.runner.workers` as a *script* in a clean interpreter::
 
     env -i PATH=... PYTHONPATH=<task>:<opt>/python <base python3.11> -S -P bootstrap.py
 

@@ -5,19 +5,20 @@ integration tests) find the emulator endpoint and can stop what runs:
 
 .. code-block:: json
 
-    {"emulator": {"pid": 123, "host": "127.0.0.1", "port": 45678, "url": "http://127.0.0.1:45678"},
-     "runner": {"pid": 124},
+    {"emulator": {"pid": 123, "create_time": 1796534400.12, "host": "127.0.0.1", "port": 45678,
+                  "url": "http://127.0.0.1:45678"},
+     "runner": {"pid": 124, "create_time": 1796534401.5, "endpoint": "http://127.0.0.1:45678"},
      "deploy": {"seconds": 41.2, "outputs": "/work/main/terraform-outputs.json"}}
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from thingpress_cli.core.toolchain import BUILD
+from thingpress_cli.local import supervision
 
 LOCAL_DIR = BUILD / "local"
 STATE_FILE = LOCAL_DIR / "state.json"
@@ -67,25 +68,11 @@ def endpoint(path: Path | None = None) -> str | None:
 
 
 def pid_alive(pid: int | None, marker: str | None = None) -> bool:
-    """Whether process ``pid`` runs (and, if given, its command line contains ``marker``)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if marker is None:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists() and ") Z " in stat.read_text():
-        return False  # a zombie is not running
-    return marker in cmdline
+    """Whether process ``pid`` runs (and, if given, its command line contains ``marker``): ``thingpress local status``.
+
+    The emulator and the runner check their recorded start time too (:func:`.supervision.alive`).
+    """
+    return supervision.alive(pid, marker)
 
 
 def client_environment(url: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ from thingpress.provider.runtime import Provider
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
 from thingpress_cli.core.deployment import Deployment, Uploaded
-from thingpress_cli.local import sqs_move
+from thingpress_cli.local.emulator import sqs_move
 
 SUFFIX = "unit"
 POLICY = "thingpress-unit-device"

@@ -4,7 +4,7 @@ AWS refuses a write to an item an ongoing transaction holds (``TransactionConfli
 cancels a transaction meeting another with reason ``TransactionConflict``; botocore retries neither
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling).
 In-process moto holds a transaction's items for ``hold_ms`` on a manual clock (the ``transaction_holds``
-fixture, ``thingpress_cli.local.conflicts``); the table's ``sleep`` advances that clock, so a backoff
+fixture, ``thingpress_cli.local.emulator.conflicts``); the table's ``sleep`` advances that clock, so a backoff
 is waited for exactly and nothing races. Each test here fails without the retry (``CONFLICT_ATTEMPTS = 1``).
 """
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from thingpress_cli.local import emulator
+from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.state import REGION
 
 

@@ -15,7 +15,10 @@ import pytest
 
 from thingpress_cli.commands import local as local_cmd
 from thingpress_cli.core import toolchain
-from thingpress_cli.local import deploy_log, emulator, runner, state
+from thingpress_cli.local import deploy_log, state
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.runner import daemon as runner
+from thingpress_cli.local.runner.schedules import SCHEDULE_SECONDS_SETTING
 
 
 @pytest.fixture
@@ -84,7 +87,7 @@ def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
     base = {"THINGPRESS_ENV": "local"}
     fingerprint = local_cmd.synth_fingerprint("http://127.0.0.1:4566", base)
 
-    assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, runner.SCHEDULE_SECONDS_SETTING: "5"}) \
+    assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, SCHEDULE_SECONDS_SETTING: "5"}) \
         == fingerprint  # the runner's schedule (the test session sets it) never reaches the stack
     assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
         != fingerprint

@@ -216,7 +216,7 @@ def test_an_expired_staged_reel_is_extracted_again_and_the_cursor_still_fits(aws
 
 def provider_role_s3(aws: Any) -> Any:
     """S3 signed as a role with the Infineon provider's S3 grants (``StageReels``, reading manifests) and,
-    like it, no s3:ListBucket: a missing object is 403 to it, as on AWS (thingpress_cli/local/s3_rules.py)."""
+    like it, no s3:ListBucket: a missing object is 403 to it, as on AWS (thingpress_cli/local/emulator/s3_rules.py)."""
     import boto3
 
     iam, sts = boto3.client("iam", region_name="us-east-1"), boto3.client("sts", region_name="us-east-1")

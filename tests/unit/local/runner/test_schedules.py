@@ -1,0 +1,77 @@
+"""The runner runs scheduled functions: EventBridge rate rules with a function target, against a real emulator."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+from thingpress_cli.local.runner.schedules import rate_seconds, scheduled_event
+from thingpress_cli.local.runner.supervisor import Runner
+
+HANDLER = '''
+import json, os
+
+def handler(event, context):
+    with open(os.environ["RECORD_FILE"], "a") as sink:
+        sink.write(json.dumps(event) + "\\n")
+    return {"ok": True}
+'''
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return data.getvalue()
+
+
+def test_rate_expressions_and_the_scheduled_event_shape():
+    assert [rate_seconds(e) for e in ("rate(1 minute)", "rate(5 minutes)", "rate(2 hours)", "rate(1 day)")] == [
+        60, 300, 7200, 86400]
+    assert rate_seconds("cron(0/5 * * * ? *)") is None and rate_seconds("rate(0 minutes)") is None
+    event = scheduled_event("arn:aws:events:us-east-1:123456789012:rule/thingpress-local-watchdog", "us-east-1", 0)
+    assert {k: event[k] for k in ("detail-type", "source", "account", "time", "region", "resources", "detail")} == {
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+        "time": "1970-01-01T00:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/thingpress-local-watchdog"], "detail": {}}
+
+
+def test_an_enabled_rate_rule_runs_its_function_on_the_shortened_period_and_a_disabled_one_does_not(
+        aws, emulator_url: str, tmp_path: Path):
+    lam, events, iam = aws("lambda"), aws("events"), aws("iam")
+    role = iam.create_role(RoleName=f"sched-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    records: dict[str, Path] = {}
+    for state in ("ENABLED", "DISABLED"):
+        name = f"sched-{state.lower()}-{uuid.uuid4().hex[:6]}"
+        records[state] = tmp_path / f"{name}.jsonl"
+        arn = lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="fn.handler",
+                                  Timeout=10, MemorySize=128, Code={"ZipFile": zip_of({"fn.py": HANDLER})},
+                                  Environment={"Variables": {"RECORD_FILE": str(records[state])}})["FunctionArn"]
+        events.put_rule(Name=name, ScheduleExpression="rate(5 minutes)", State=state)
+        events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": arn}])
+    rule_arn = events.describe_rule(Name=next(iter(records.values())).stem)["Arn"]
+
+    runner = Runner(emulator_url, cache_dir=tmp_path / "code", log_dir=tmp_path / "logs", poll_wait=1,
+                    schedule_seconds=0.5)
+    runner.start(refresh_seconds=0.2)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not records["ENABLED"].exists()
+                                               or len(records["ENABLED"].read_text().splitlines()) < 2):
+            time.sleep(0.1)
+    finally:
+        runner.close()
+
+    runs = [json.loads(line) for line in records["ENABLED"].read_text().splitlines()]
+    assert len(runs) >= 2
+    assert {(r["detail-type"], r["source"], tuple(r["resources"])) for r in runs} == {
+        ("Scheduled Event", "aws.events", (rule_arn,))}
+    assert len({r["id"] for r in runs}) == len(runs)
+    assert not records["DISABLED"].exists()
+    (poller,) = runner.schedules.values()
+    assert poller.schedule.expression == "rate(5 minutes)" and poller.schedule.period == 0.5

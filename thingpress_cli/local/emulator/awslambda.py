@@ -1,0 +1,98 @@
+"""Lambda as the runner needs it: no Docker, and the deployed zips downloadable.
+
+* **No Docker.** moto's Lambda would run a function in a container; the thingpress
+  runner (:mod:`thingpress_cli.local.runner`) runs the deployed code instead, so
+  ``lambda.use_docker`` is off (moto then keeps the code as bytes: ``lambda_simple``).
+* **Downloadable Lambda code.** AWS answers ``GetFunction`` with ``Code.Location``
+  and ``GetLayerVersion`` with ``Content.Location``, presigned URLs of the
+  deployed zips; moto gives placeholders. :class:`LambdaCode` rewrites them to
+  ``/moto-api/thingpress/lambda-code?arn=...`` on the emulator, which serves the
+  bytes moto stored, so the runner downloads the deployed code as from AWS.
+
+(Turning off moto's own SQS->Lambda delivery is an SQS patch: :mod:`.sqs`.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from moto.core.request import Request
+
+from thingpress.arns import Arn
+from thingpress_cli.local.emulator.guard import Patched
+from thingpress_cli.local.emulator.wsgi_io import StartResponse, WsgiApp, json_response
+
+#: Where the deployed zips of functions and layer versions are served from.
+CODE_PATH = "/moto-api/thingpress/lambda-code"
+_GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+/?$")
+_GET_LAYER_VERSION = re.compile(r"^/2018-10-31/layers/[^/]+/versions/\d+/?$")
+
+PATCHED = (Patched("moto.core.config", "default_user_config"),)
+
+
+class LambdaCode:
+    """Downloadable ``Code.Location`` / ``Content.Location`` for the deployed zips."""
+
+    @staticmethod
+    def wants(environ: dict[str, Any]) -> bool:
+        path = environ.get("PATH_INFO", "")
+        return environ.get("REQUEST_METHOD") == "GET" and bool(_GET_FUNCTION.match(path) or _GET_LAYER_VERSION.match(path))
+
+    @staticmethod
+    def rewrite(environ: dict[str, Any], app: WsgiApp, start_response: StartResponse) -> Iterable[bytes]:
+        """Call moto, then point the answer's code location at this emulator."""
+        captured: dict[str, Any] = {}
+
+        def hold(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            captured.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = b"".join(app(environ, hold))
+        status, headers = captured["status"], captured["headers"]
+        if status.startswith("200"):
+            answer = json.loads(body)
+            base = f"http://{environ.get('HTTP_HOST', 'localhost')}{CODE_PATH}?arn="
+            if isinstance(answer.get("Code"), dict) and "FunctionArn" in answer.get("Configuration", {}):
+                answer["Code"]["Location"] = base + answer["Configuration"]["FunctionArn"]
+            if isinstance(answer.get("Content"), dict) and "LayerVersionArn" in answer:
+                answer["Content"]["Location"] = base + answer["LayerVersionArn"]
+            body = json.dumps(answer).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
+
+    @staticmethod
+    def serve(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """The zip of a function (by function ARN) or layer version (by layer version ARN)."""
+        from moto.awslambda.utils import get_backend
+
+        arn = Request(environ).args.get("arn", "")
+        try:
+            parsed: Arn | None = Arn.parse(arn)
+        except ValueError:
+            parsed = None
+        code: bytes | None = None
+        if parsed is not None and parsed.service == "lambda" and parsed.resource_name:
+            backend = get_backend(parsed.account, parsed.region)  # lambda_simple: use_docker is off
+            try:
+                if parsed.resource_type == "function":
+                    code = backend.get_function(parsed.resource_name).code_bytes
+                elif parsed.resource_type == "layer":
+                    found = backend.layers_versions_by_arn(arn)
+                    code = found.code_bytes if found is not None else None
+            except Exception:  # noqa: BLE001 - moto's not-found errors differ by resource
+                code = None
+        if not code:
+            return json_response(start_response, "404 Not Found", {"message": f"no deployed code for {arn!r}"})
+        start_response("200 OK", [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))])
+        return [code]
+
+
+def install() -> None:
+    """No Docker: moto keeps the deployed code, the runner runs it."""
+    from moto.core.config import default_user_config
+
+    default_user_config["lambda"] = {"use_docker": False}
