@@ -17,14 +17,12 @@ import contextlib
 import copy
 import datetime
 import gc
-import json
 import re
 import threading
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote_plus
 
 import boto3
 from botocore import UNSIGNED
@@ -34,9 +32,8 @@ from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 
 from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING
-from thingpress_cli.local.emulator import patches
 
-REGION = "us-east-1"
+from events import REGION, s3_event
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
@@ -54,6 +51,8 @@ def in_process_aws() -> MockAWS:
     boto3 session is kept: moto would otherwise drop it on every start, and each
     test would re-read every service model it creates a client for (~0.2 s each).
     """
+    from thingpress_cli.local.emulator import patches  # here: the benchmarks load this module without the patches
+
     patches.apply()
     return mock_aws(config={"core": {"reset_boto3_session": False}})
 
@@ -306,45 +305,10 @@ def drain_queue(client: Any, url: str) -> list[dict[str, Any]]:
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
 
 
-def s3_event(bucket: str, key: str, *, version_id: str | None = None, etag: str | None = None,
-             size: int = 0, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
-    """An S3 event notification as S3 writes it into SQS (key URL-encoded)."""
-    obj: dict[str, Any] = {"key": quote_plus(key), "size": size}
-    if etag:
-        obj["eTag"] = etag
-    if version_id:
-        obj["versionId"] = version_id
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-        "eventTime": "2026-11-21T01:02:03.000Z", "eventName": event_name,
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "manifest",
-               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": obj},
-    }]}
-
-
-S3_TEST_EVENT = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-21T01:02:03.000Z",
-                 "Bucket": "manifests", "RequestId": "X", "HostId": "Y"}
-
-
 def put_and_event(s3: Any, bucket: str, key: str, body: bytes) -> dict[str, Any]:
     """Upload ``body`` and return the S3 event notification for that exact version."""
     out = s3.put_object(Bucket=bucket, Key=key, Body=body)
     return s3_event(bucket, key, version_id=out.get("VersionId"), etag=out["ETag"].strip('"'), size=len(body))
-
-
-def sqs_event(*bodies: Any, queue_arn: str = f"arn:aws:sqs:{REGION}:123456789012:manifests") -> dict[str, Any]:
-    """A Lambda SQS event carrying ``bodies`` (dicts are JSON-encoded)."""
-    records = []
-    for i, body in enumerate(bodies):
-        records.append({
-            "messageId": f"m-{i}", "receiptHandle": f"rh-{i}",
-            "body": body if isinstance(body, str) else json.dumps(body),
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0",
-                           "SenderId": "s3", "ApproximateFirstReceiveTimestamp": "0"},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn, "awsRegion": REGION,
-        })
-    return {"Records": records}
 
 
 @dataclass

@@ -48,36 +48,23 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import json
 import math
 import os
 import resource
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import goals
+from offline_aws import CountingQueues, FileObjects, HeldClaims, load
 
 REPO = Path(__file__).resolve().parents[2]
-TESTS = REPO / "tests"
 CACHE = REPO / "build" / "bench-scale"
-
-
-def _load(name: str) -> ModuleType:
-    """A helper module from tests/ (the benchmark is a script, not part of any package)."""
-    spec = importlib.util.spec_from_file_location(name, TESTS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- manifests (cached) ------------------------------------------------------------------
@@ -143,7 +130,7 @@ def microchip_manifest(count: int) -> tuple[Path, Path]:
 
     from thingpress_cli.core.certificates import Device
 
-    factories = _load("factories")
+    factories = load("factories")
     signer = factories.microchip_signer()
     der, serial, cn, _ = _template()
     tmp = path.with_suffix(".tmp")
@@ -162,92 +149,6 @@ def microchip_manifest(count: int) -> tuple[Path, Path]:
 # -- the child: one provider process -------------------------------------------------------
 
 
-class FileS3:
-    """GetObject over a local file; a ``Range: bytes=N-`` is answered by seeking."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def get_object(self, **kwargs: Any) -> dict[str, Any]:
-        body = self.path.open("rb")
-        if "Range" in kwargs:
-            body.seek(int(kwargs["Range"].removeprefix("bytes=").rstrip("-")))
-        return {"Body": body}
-
-
-class StubSqs:
-    """Accepts every batch and keeps only counts; keeps continuation bodies for the next invocation."""
-
-    def __init__(self) -> None:
-        self.messages = 0
-        self.continuations: list[str] = []
-
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
-        self.messages += len(Entries)
-        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"], "MD5OfMessageBody": ""} for e in Entries]}
-
-    def send_message(self, QueueUrl: str, MessageBody: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        self.continuations.append(MessageBody)
-        return {"MessageId": "continuation"}
-
-
-class SqliteAudit:
-    """The ``AuditTable`` calls the provider makes, on SQLite in a file (DynamoDB's stand-in)."""
-
-    def __init__(self, path: Path):
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("CREATE TABLE IF NOT EXISTS summary (mid TEXT PRIMARY KEY, row TEXT)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS claims (mid TEXT, fp TEXT, position INTEGER, "
-                        "PRIMARY KEY (mid, fp)) WITHOUT ROWID")
-        self.refusals = 0
-
-    def get_summary(self, mid: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT row FROM summary WHERE mid = ?", (mid,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def _put(self, mid: str, row: dict[str, Any]) -> None:
-        self.db.execute("INSERT OR REPLACE INTO summary VALUES (?, ?)", (mid, json.dumps(row)))
-
-    def start_manifest(self, mid: str, **fields: Any) -> dict[str, Any]:
-        found = self.get_summary(mid)
-        if found:
-            return found
-        row = {"manifest_id": mid, "state": "RECEIVED", "checkpoint": 0, "entries": 0, "duplicates": 0,
-               "queued": 0, "rejected": 0, "parse_done": False, "started_at": "2026-01-01T00:00:00Z", **fields}
-        self._put(mid, row)
-        return row
-
-    def checkpoint(self, mid: str, position: int, progress: Any, *, previous: int | None = None,
-                   cursor: dict[str, Any] | None = None, parse_done: bool = False, **final: Any) -> bool:
-        row = self.get_summary(mid)
-        assert row is not None and (previous is None or row["checkpoint"] == previous) and not row["parse_done"]
-        for name in ("entries", "duplicates", "queued", "rejected"):
-            row[name] += getattr(progress, name)
-        row.update(checkpoint=position, cursor=cursor, parse_done=parse_done,
-                   **{k: v for k, v in final.items() if v is not None})
-        self._put(mid, row)
-        return True
-
-    def put_refusals(self, mid: str, vendor: str, rows: list[dict[str, Any]]) -> None:
-        self.refusals += len(rows)
-
-    def claim_certificates(self, mid: str, claims: list[tuple[str, int]]) -> dict[int, int]:
-        duplicates: dict[int, int] = {}
-        self.db.execute("BEGIN")
-        for fingerprint, position in claims:
-            if self.db.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)",
-                               (mid, fingerprint, position)).rowcount == 0:
-                (held,) = self.db.execute("SELECT position FROM claims WHERE mid = ? AND fp = ?",
-                                          (mid, fingerprint)).fetchone()
-                if held != position:
-                    duplicates[position] = held
-        self.db.execute("COMMIT")
-        return duplicates
-
-    def try_complete(self, mid: str) -> bool:
-        return True
-
-
 class Context:
     """A Lambda context with all the time in the world (chunks are forced by the entry limit)."""
 
@@ -260,55 +161,102 @@ class Context:
         return 900_000
 
 
-def child(vendor: str, path: Path, count: int, chunks: int, signer: Path | None, workdir: Path) -> dict[str, Any]:
-    """Run one manifest through the provider in this process; CPU seconds after start-up, peak RSS."""
+def child(vendor: str, path: Path, count: int, chunks: int, signer: Path | None, table: str) -> dict[str, Any]:
+    """Run one manifest through the provider in this process; CPU seconds after start-up, peak RSS.
+
+    The provider's real code and real boto3 clients (``offline_aws``): the object answered from the
+    file and the queues counted in this process, the claims answered as new (on AWS they live in the
+    table), the rest of DynamoDB (the summary: start, lease, checkpoints) on a moto server in the
+    parent process (:data:`DYNAMODB_URL`), as DynamoDB is outside the Lambda. Nothing of moto is
+    loaded here: the peak RSS is the provider's, with the SDK's."""
+    import boto3
     from cryptography import x509
 
+    from thingpress.audit.keys import claims_pk, manifest_id
     from thingpress.provider.runtime import Provider, Tuning
     from thingpress.settings import FunctionSettings
 
-    aws_fixtures = _load("aws_fixtures")
-    db = workdir / f"audit-{os.getpid()}.sqlite"
-    db.unlink(missing_ok=True)
-    sqs = StubSqs()
+    events = load("events")
     per_chunk = math.ceil(count / chunks) if chunks > 1 else count + 1
-    settings = FunctionSettings(audit_table="bench", import_queue_url="import", manifest_queue_url="manifests",
+    dynamodb = boto3.client("dynamodb", region_name=events.REGION, endpoint_url=os.environ[DYNAMODB_URL])
+    s3, sqs = boto3.client("s3", region_name=events.REGION), boto3.client("sqs", region_name=events.REGION)
+    objects, queues, claims = FileObjects(path), CountingQueues(), HeldClaims(claims_pk(""))
+    objects.install(s3)
+    queues.install(sqs)
+    claims.install(dynamodb)
+    settings = FunctionSettings(audit_table=table, import_queue_url=f"{QUEUES}/import", manifest_queue_url=f"{QUEUES}/manifests",
                                 vendor=vendor, microchip_signers="s3://signers/" if signer else "")
-    provider = Provider(vendor, settings=settings, s3=FileS3(path), sqs=sqs,
+    provider = Provider(vendor, settings=settings, s3=s3, sqs=sqs, dynamodb=dynamodb,
                         tuning=Tuning(max_entries_per_invocation=per_chunk), window=lambda _summary: None)
     # No backpressure (``window`` unlimited): nothing imports here, so a window would pause the
     # manifest for good; the provider's own cost is measured, bench_fairness measures the window.
-    provider._audit = SqliteAudit(db)  # type: ignore[assignment]  # the audit table's stand-in
     if signer:
         provider._signers = tuple(x509.load_pem_x509_certificates(signer.read_bytes()))
-    size = path.stat().st_size
-    event = aws_fixtures.s3_event("manifests", f"{vendor}/bench{path.suffix}", version_id="v1", etag="e1", size=size)
+    key = f"{vendor}/bench{path.suffix}"
+    event = events.s3_event("manifests", key, version_id="v1", etag="e1", size=objects.size)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0 = usage.ru_utime + usage.ru_stime
+    cpu0, rss0 = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
     wall0 = time.perf_counter()
     pending: list[Any] = [event]
     invocations = 0
     while pending:
         invocations += 1
-        out = provider.handle(aws_fixtures.sqs_event(pending.pop()), Context())
+        out = provider.handle(events.sqs_event(pending.pop()), Context())
         assert out == {"batchItemFailures": []}, out
-        pending.extend(sqs.continuations)
-        sqs.continuations.clear()
+        pending.extend(queues.continuations)
+        queues.continuations.clear()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    [(mid,)] = provider.audit.db.execute("SELECT mid FROM summary").fetchall()
-    summary = provider.audit.get_summary(mid)
+    summary = provider.audit.get_summary(manifest_id(vendor, "manifests", key, "v1"))
     assert summary["parse_done"] and summary["entries"] == count and summary["queued"] == count, summary
-    assert sqs.messages == count
-    db.unlink(missing_ok=True)
+    assert queues.messages == count and claims.claims == count, (queues.messages, claims.claims)
     return {"cpu_seconds": usage.ru_utime + usage.ru_stime - cpu0, "wall_seconds": time.perf_counter() - wall0,
-            "peak_rss_mib": usage.ru_maxrss / 1024, "invocations": invocations, "entries": summary["entries"]}
+            "peak_rss_mib": usage.ru_maxrss / 1024, "rss_at_start_mib": rss0, "invocations": invocations,
+            "entries": summary["entries"], "claim_transactions": claims.transactions, "object_gets": objects.gets}
+
+
+class DynamoServer:
+    """A moto server in this process for the children's DynamoDB (one table per child)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        self._tables = 0
+
+    def table(self) -> str:
+        import boto3
+
+        aws_fixtures = load("aws_fixtures")
+        self._tables += 1
+        client = boto3.client("dynamodb", region_name=aws_fixtures.REGION, endpoint_url=self.url,
+                              aws_access_key_id="bench", aws_secret_access_key="bench")
+        return aws_fixtures.create_audit_table(client, f"bench-{self._tables}")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+#: the DynamoDB endpoint the children use (the parent's :class:`DynamoServer`)
+DYNAMODB_URL = "THINGPRESS_BENCH_DYNAMODB_URL"
+QUEUES = "https://sqs.us-east-1.amazonaws.com/123456789012"
+_SERVER: DynamoServer | None = None
 
 
 def run_child(vendor: str, path: Path, count: int, chunks: int, signer: Path | None = None) -> dict[str, Any]:
-    args = [sys.executable, __file__, "--child", vendor, str(path), str(count), str(chunks)]
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = DynamoServer()
+    args = [sys.executable, __file__, "--child", vendor, str(path), str(count), str(chunks), "--table", _SERVER.table()]
     if signer:
         args += ["--signer", str(signer)]
-    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true",
+           DYNAMODB_URL: _SERVER.url, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
     out = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     if out.returncode:
         raise SystemExit(f"provider child failed ({vendor}, {count}, {chunks} chunks):\n{out.stderr[-4000:]}")
@@ -460,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=4, metavar=("VENDOR", "PATH", "COUNT", "CHUNKS"))
     parser.add_argument("--signer")
+    parser.add_argument("--table", help="the child's audit table (on the parent's DynamoDB endpoint)")
     parser.add_argument("--quick", action="store_true", help="100,000 / 20,000 / 10,000: a smoke run")
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
@@ -470,15 +419,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         vendor, path, count, chunks = args.child
         CACHE.mkdir(parents=True, exist_ok=True)
-        found = child(vendor, Path(path), int(count), int(chunks), Path(args.signer) if args.signer else None, CACHE)
+        found = child(vendor, Path(path), int(count), int(chunks), Path(args.signer) if args.signer else None, args.table)
         print(json.dumps({"bench": found}))
         return 0
     if args.quick:
         args.big, args.microchip = 100_000, 20_000
     load = os.getloadavg()[0]
     figures: dict[str, Any] = {}
-    for measure in MEASUREMENTS:
-        figures.update(measure(args))
+    try:
+        for measure in MEASUREMENTS:
+            figures.update(measure(args))
+    finally:
+        if _SERVER is not None:
+            _SERVER.stop()
     figures.update(derived(figures))
     sizes = {"generated": args.big, "microchip": args.microchip, "small": args.small}
     text = table(figures, sizes)

@@ -5,7 +5,8 @@ Writes ``docs/benchmarks.md`` (table + what limits each figure), ``docs/benchmar
 ``quota_ratio_default``, ``quota_ratio_raised``, ``lost_certificates``,
 ``conflicts_per_1000``, ``quota_ratio_with_conflicts``, and bench_fairness.py's figures at the
 shipped defaults: ``fairness_default_seconds``, ``fairness_default_window_minutes``,
-``importer_saturation``, ``backlog_over_window``).
+``importer_saturation``, ``backlog_over_window``; bench_cost.py's ``cost_per_million_usd`` with its
+breakdown).
 
 A missed goal (``GOALS``, which is ``goals.BENCH``: the pipeline and quota ratios, lost
 certificates, every handler's cold import from the deployed zips, concurrent CreateFunction calls on a fresh
@@ -121,6 +122,7 @@ def test_phase(args: argparse.Namespace, figures: dict[str, Any], run: Any = sub
 
 
 def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    import bench_cost
     import bench_fairness
     from bench_pipeline import UNLIMITED, conflicts, floor, pipeline, quota, set_budget
 
@@ -174,6 +176,8 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     # Fairness at the shipped defaults (issue 23): the importer and providers back at the default budget.
     set_budget(deployment, dict(DEFAULT_IOT_TPS))
     figures.update(bench_fairness.measure(deployment))
+    # What a run costs (issue 23), at the same defaults: metered, priced per million certificates.
+    figures.update(bench_cost.measure(deployment, args.cost_count, work))
     set_budget(deployment, UNLIMITED)
     if not args.keep:
         local_cmd.down()
@@ -253,6 +257,21 @@ def markdown(figures: dict[str, Any]) -> str:
         rows.append(("`make test` wall time", f"{figures['make_test_seconds']} s", f"goal {goal_text('make_test_seconds')} s (deploy included)"))
     if "make_test_unit_seconds" in figures:
         rows.append(("`make test-unit` wall time", f"{figures['make_test_unit_seconds']} s", f"goal {goal_text('make_test_unit_seconds')} s (no deployment)"))
+    cost = []
+    if "cost_per_million_usd" in figures:
+        import bench_cost
+
+        rows.append((f"Cost per million certificates (a run of {figures['cost_certificates']:,} at the defaults, "
+                     f"us-east-1 on-demand prices of {figures['cost_prices_date']})",
+                     f"**{figures['cost_per_million_usd']:.2f} USD**", "breakdown below (bench_cost.py)"))
+        cost = ["## Cost per million certificates", "",
+                "Metered on the run (`tests/benchmarks/bench_cost.py`: DynamoDB request units by the developer "
+                "guide's rules, SQS's billed 64 KB requests, S3 request classes, Lambda's billed GB-seconds from the "
+                "REPORT lines, EventBridge events), priced with the table in that file (its source pages). "
+                "Not counted: IoT Core's charges, KMS, storage, transfer, free tiers.", "",
+                bench_cost.table(figures), "", "DynamoDB write units per certificate, by item kind and index:", "",
+                *(f"* {kind}: {units}" for kind, units in figures["cost_write_units_per_certificate_by_kind"].items()),
+                ""]
     lines = [
         "# Benchmarks",
         "",
@@ -265,6 +284,7 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "![benchmarks](benchmarks.png)",
         "",
+        *cost,
     ]
     if any(key in figures for key in COMPONENTS):
         lines += ["## Component benchmarks (same run)", ""]
@@ -285,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000, help="certificates per floor/pipeline run")
     parser.add_argument("--quota-count", type=int, default=300, help="certificates per default-quota run (x4 raised)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cost-count", type=int, default=500, help="certificates in the metered cost run")
     parser.add_argument("--keep", action="store_true", help="leave the local environment up")
     parser.add_argument("--skip-components", action="store_true", help="only the local-pipeline figures")
     parser.add_argument("--skip-tests", action="store_true",

@@ -20,10 +20,8 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_fixtures import (
-    FAKE_CREDENTIALS, REGION, FakeContext, client, create_audit_table, create_bucket, prepared_aws, s3_event,
-    sqs_event,
-)
+from aws_fixtures import FAKE_CREDENTIALS, REGION, FakeContext, client, create_audit_table, create_bucket, prepared_aws
+from events import s3_event, sqs_event
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from stacks import outputs as contract

@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import import_handler
 import pytest
-from aws_fixtures import FakeContext, sqs_event
+from aws_fixtures import FakeContext
+from events import sqs_event
 from botocore.exceptions import ClientError
 from importer_helpers import (
     FUNCTION_ARN, POLICY, QUEUED_AT, THING_GROUP, THING_TYPE, Aws, CallRecorder, FlakyIot, MessageFactory,

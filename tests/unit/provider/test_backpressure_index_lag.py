@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, drain_queue, put_and_event
+from events import sqs_event
 from provider_helpers import generated_manifest
 
 from thingpress import messages

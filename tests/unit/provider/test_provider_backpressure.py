@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, drain_queue, put_and_event
+from events import sqs_event
 from provider_helpers import generated_manifest
 
 from thingpress import messages

@@ -11,7 +11,8 @@ from urllib.parse import unquote_plus
 
 import factories as f
 import pytest
-from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, drain_queue, put_and_event
+from events import sqs_event
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.serialization import Encoding
 from provider_helpers import generated_manifest
@@ -293,7 +294,7 @@ def test_the_deadline_is_checked_between_entries_from_the_first_one(aws, pems):
 
 
 def test_an_object_over_the_size_limit_is_refused_with_the_reason(aws, pems):
-    from aws_fixtures import s3_event
+    from events import s3_event
 
     from thingpress.provider.reading import MAX_MANIFEST_BYTES
 

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from aws_fixtures import S3_TEST_EVENT, FakeContext, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, drain_queue, put_and_event
+from events import S3_TEST_EVENT, sqs_event
 from provider_helpers import generated_manifest
 
 from thingpress import messages
@@ -218,7 +219,7 @@ def test_an_unversioned_object_is_read_by_etag(aws, pems):
     aws.s3.create_bucket(Bucket="plain")
     body = generated_manifest(pems[:3])
     etag = aws.s3.put_object(Bucket="plain", Key=KEY, Body=body)["ETag"].strip('"')
-    from aws_fixtures import s3_event
+    from events import s3_event
 
     run(aws, aws.provider(), s3_event("plain", KEY, etag=etag, size=len(body)))
     summary = aws.audit.get_summary(manifest_id("generated", "plain", KEY, etag))

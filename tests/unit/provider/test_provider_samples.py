@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_fixtures import FakeContext, create_bucket, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, create_bucket, drain_queue, put_and_event
+from events import sqs_event
 
 from thingpress import messages
 from thingpress.audit.keys import manifest_id

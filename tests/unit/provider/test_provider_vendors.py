@@ -11,7 +11,8 @@ from typing import Any
 
 import factories as f
 import pytest
-from aws_fixtures import FakeContext, create_bucket, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, create_bucket, drain_queue, put_and_event
+from events import sqs_event
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from thingpress import messages

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from aws_fixtures import FakeContext, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, drain_queue, put_and_event
+from events import sqs_event
 from cryptography import x509
 from provider_helpers import generated_manifest
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aws_fixtures import FakeContext, create_queue, drain_queue, put_and_event, sqs_event
+from aws_fixtures import FakeContext, create_queue, drain_queue, put_and_event
+from events import sqs_event
 from provider_helpers import generated_manifest
 
 from thingpress import messages

@@ -21,6 +21,8 @@
   a ``Query``/``Scan`` of a GSI answers from the table as it was ``lag_ms`` ago
   (``THINGPRESS_EMULATOR_INDEX_LAG_MS``; ``/moto-api/thingpress/index-lag``).
 
+* **Request units metered** as AWS bills them (:mod:`.usage`).
+
 The cost of a transaction's rollback: :mod:`.speed`.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 from thingpress_cli.local.emulator.conflicts import HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.emulator.guard import Patched
 from thingpress_cli.local.emulator.index_lag import INDEX_LAG
+from thingpress_cli.local.emulator.usage import metered
 
 PATCHED = (Patched("moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),)
 
@@ -43,7 +46,8 @@ def one_at_a_time(call_action: Callable[..., Any]) -> Callable[..., Any]:
 
     Under the same lock, when :data:`.conflicts.HOLDS` is on, a write is first checked
     against the items recent transactions hold (:func:`_with_transaction_holds`); with
-    :data:`.index_lag.INDEX_LAG` on, a GSI read sees the table as it was a moment ago.
+    :data:`.index_lag.INDEX_LAG` on, a GSI read sees the table as it was a moment ago; every
+    request's request units are metered (:func:`.usage.metered`).
     """
     lock = threading.Lock()
 
@@ -51,8 +55,8 @@ def one_at_a_time(call_action: Callable[..., Any]) -> Callable[..., Any]:
     def serialized(self: Any) -> Any:
         with lock, INDEX_LAG.around(self):
             if HOLDS.active:
-                return _with_transaction_holds(self, call_action)
-            return call_action(self)
+                return _with_transaction_holds(self, lambda handler: metered(handler, call_action))
+            return metered(self, call_action)
 
     return serialized
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress_cli.local import state, supervision
-from thingpress_cli.local.emulator import conflicts, index_lag, request_log
+from thingpress_cli.local.emulator import conflicts, index_lag, request_log, usage
 from thingpress_cli.local.emulator.server import HOST, MODULE
 
 START_TIMEOUT = 30.0
@@ -196,6 +196,14 @@ def set_index_lag(url: str, settings: dict[str, Any]) -> dict[str, Any]:
 def conflict_report(url: str) -> dict[str, Any]:
     """The running emulator's transaction-conflict settings and the conflicts it answered so far."""
     with urllib.request.urlopen(f"{url}{conflicts.CONFLICTS_PATH}", timeout=5) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def usage_report(url: str, *, reset: bool = False) -> dict[str, Any]:
+    """The running emulator's usage since its last reset (:mod:`.usage`); ``reset``: start counting again."""
+    if reset:
+        return _post(url, usage.USAGE_PATH, "{}")
+    with urllib.request.urlopen(f"{url}{usage.USAGE_PATH}", timeout=5) as answer:
         return dict(json.loads(answer.read()))
 
 

@@ -12,7 +12,9 @@ application in :class:`Extension`, which answers before moto:
   ``/moto-api/thingpress/faults`` (``make chaos``);
 * the control endpoints: the settings of the IoT deletion rules and the detach propagation
   (``/moto-api/thingpress/settings``, :class:`.iot_deletion.DeletionRules`), the transaction
-  conflicts (:mod:`.conflicts`) and the index lag (:mod:`.index_lag`).
+  conflicts (:mod:`.conflicts`) and the index lag (:mod:`.index_lag`);
+* **usage**: every request counted as billed, DynamoDB request units metered
+  (:mod:`.usage`, ``/moto-api/thingpress/usage``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from thingpress_cli.local.emulator.iot_deletion import DeletionRules
 from thingpress_cli.local.emulator.iot_tags import TAG_OPERATIONS, IotTags, iot_operation, may_need_tags
 from thingpress_cli.local.emulator.quota import Quotas
 from thingpress_cli.local.emulator.request_log import signing_service
+from thingpress_cli.local.emulator.usage import USAGE_PATH, count_request, usage_endpoint
 from thingpress_cli.local.emulator.wsgi_io import StartResponse, WsgiApp, json_response, read_body
 
 #: Path of the runtime quota endpoint (GET shows, POST replaces the rates).
@@ -61,6 +64,9 @@ class Extension:
             return LambdaCode.serve(environ, start_response)
         if environ.get("PATH_INFO") == LAG_PATH:
             return index_lag_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == USAGE_PATH:
+            return usage_endpoint(environ, start_response)
+        count_request(environ)
         service = signing_service(environ)
         if self.faults.active:
             return self.faults.apply(service, environ, start_response, lambda env, start: self._serve(service, env, start))

@@ -26,12 +26,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import select
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,27 @@ def tmp_budget_available(probe_dir: Path) -> str | None:
     return TMP_BUDGET["answer"]
 
 
+def report_line(request_id: str, duration_ms: float, memory_mb: int) -> str:
+    """Lambda's ``REPORT`` line for one invocation (what ``thingpress_cli.local.runner.workers.billed`` reads)."""
+    return (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {memory_mb} MB")
+
+
+#: a REPORT line's billed duration and memory size
+REPORT = re.compile(r"^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: (\d+) ms\tMemory Size: (\d+) MB")
+
+
+def billed(log_lines: Iterable[str]) -> tuple[int, float]:
+    """(invocations, GB-seconds) of the REPORT lines among ``log_lines``: billed ms x memory, as Lambda bills."""
+    invocations, gb_seconds = 0, 0.0
+    for line in log_lines:
+        found = REPORT.match(line)
+        if found:
+            invocations += 1
+            gb_seconds += int(found.group(1)) / 1000 * int(found.group(2)) / 1024
+    return invocations, gb_seconds
+
+
 class Worker:
     """One warm function process (a Lambda execution environment)."""
 
@@ -153,11 +177,19 @@ class Worker:
             )
 
     def invoke(self, event: dict[str, Any], request_id: str | None = None) -> Outcome:
-        """Run one invocation; kill the worker at the function's timeout."""
+        """Run one invocation; kill the worker at the function's timeout. Its ``REPORT`` line goes to the
+        log as Lambda writes it (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html):
+        duration, billed duration (rounded up to the millisecond, as Lambda bills) and memory size."""
+        request_id = request_id or str(uuid.uuid4())
+        outcome = self._invoke(event, request_id)
+        with self.log.open("a") as sink:
+            sink.write(report_line(request_id, outcome.duration_ms, self.spec.memory) + "\n")
+        return outcome
+
+    def _invoke(self, event: dict[str, Any], request_id: str) -> Outcome:
         if self.process is None or self.process.poll() is not None:
             self.process = self._spawn()
             self._buffer = b""
-        request_id = request_id or str(uuid.uuid4())
         deadline = time.time() + self.spec.timeout
         request = {"event": event, "request_id": request_id, "deadline_ms": deadline * 1000}
         started = time.monotonic()

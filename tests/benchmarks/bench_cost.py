@@ -1,0 +1,138 @@
+"""What importing a million certificates costs: a real run on the local deployment, metered and priced.
+
+``measure(deployment, count, workdir)`` uploads a generated manifest of ``count`` certificates at the
+deployment's IoT budget (the defaults: the importer paced as on AWS, so its billed duration includes
+the waits), and meters everything from the upload until its summary is COMPLETE (plus a few seconds
+for the last acknowledgements):
+
+* DynamoDB write and read request units, by item kind and index (the emulator's meter,
+  ``thingpress_cli.local.emulator.usage``: the developer guide's rules, transactions twice);
+* SQS requests as billed (64 KB chunks), S3 requests (GET-class and PUT-class), EventBridge events;
+* Lambda requests and GB-seconds from the runner's ``REPORT`` lines (billed milliseconds x memory) of
+  the importer and providers (the watchdog runs on its schedule whatever is imported: a fixed
+  monthly cost, left out);
+
+then prices them per certificate with :data:`PRICES` and gives ``cost_per_million_usd`` with its
+breakdown. Not counted: IoT Core's own charges (registry operations), KMS requests made by the
+services for their encryption (data keys are cached), storage (claims and rows kept for the
+retention: see ``storage_gb_month_per_million``), data transfer, free tiers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from thingpress.audit.states import COMPLETE
+from thingpress_cli.core.certificates import write_manifest
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.summaries import wait_for
+from thingpress_cli.local import state
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.usage import requests_of
+from thingpress_cli.local.runner.workers import billed
+
+#: US East (N. Virginia), on-demand, as listed on 2026-12-06 (the pages below), in USD.
+PRICES_DATE = "2026-12-06"
+PRICES: dict[str, tuple[float, str]] = {
+    # per unit, source
+    "dynamodb_write_unit": (0.625 / 1e6, "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "dynamodb_read_unit": (0.125 / 1e6, "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "dynamodb_gb_month": (0.25, "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "sqs_request": (0.40 / 1e6, "https://aws.amazon.com/sqs/pricing/ (standard queue, 64 KB chunks)"),
+    "s3_put_class_request": (0.005 / 1e3, "https://aws.amazon.com/s3/pricing/ (PUT, COPY, POST, LIST)"),
+    "s3_get_class_request": (0.0004 / 1e3, "https://aws.amazon.com/s3/pricing/ (GET, SELECT, others)"),
+    "lambda_request": (0.20 / 1e6, "https://aws.amazon.com/lambda/pricing/"),
+    "lambda_gb_second": (0.0000166667, "https://aws.amazon.com/lambda/pricing/ (x86)"),
+    "eventbridge_event": (1.00 / 1e6, "https://aws.amazon.com/eventbridge/pricing/ (custom events)"),
+}
+#: the functions whose invocations an import causes (the watchdog's are on a schedule).
+PIPELINE_LOGS = ("importer", "provider")
+SETTLE_SECONDS = 5.0
+S3_PUT_CLASS = ("PUT", "POST", "COPY", "LIST")
+
+
+def _log_offsets(logs: Path) -> dict[Path, int]:
+    return {path: path.stat().st_size for path in logs.glob("*.log")}
+
+
+def _new_lines(offsets: dict[Path, int], logs: Path) -> list[str]:
+    lines: list[str] = []
+    for path in logs.glob("*.log"):
+        if not any(part in path.name for part in PIPELINE_LOGS):
+            continue
+        with path.open("rb") as log:
+            log.seek(offsets.get(path, 0))
+            lines += log.read().decode(errors="replace").splitlines()
+    return lines
+
+
+def _s3_requests(report: dict[str, Any]) -> tuple[int, int]:
+    put = get = 0
+    for name, n in report["requests"].items():
+        service, _, operation = name.partition(" ")
+        if service != "s3":
+            continue
+        if operation.split(" ", 1)[0] in S3_PUT_CLASS or "uploads" in operation:
+            put += n
+        else:
+            get += n
+    return put, get
+
+
+def price(units: dict[str, float]) -> dict[str, float]:
+    """USD for ``units`` (per-unit counts keyed as :data:`PRICES`)."""
+    return {name: units[name] * PRICES[name][0] for name in units}
+
+
+def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None = None) -> dict[str, Any]:
+    """One metered import of ``count`` generated certificates; the figures per certificate and per million."""
+    logs = logs or state.LOG_DIR
+    manifest = workdir / f"cost-{uuid.uuid4().hex[:8]}.txt"
+    write_manifest(manifest, count, prefix=f"Cost-{uuid.uuid4().hex[:8]}-")
+    url = deployment.outputs.endpoint_url
+    offsets = _log_offsets(logs)
+    emulator.usage_report(url, reset=True)
+    uploaded = deployment.upload(manifest)
+    row = wait_for(deployment, uploaded.manifest_id, timeout=max(600.0, count / 2), show_progress=False)
+    assert row["state"] == COMPLETE and row["imported"] == count, row
+    time.sleep(SETTLE_SECONDS)
+    report = emulator.usage_report(url)
+    invocations, gb_seconds = billed(_new_lines(offsets, logs))
+    ddb = report["dynamodb"]
+    put_class, get_class = _s3_requests(report)
+    units = {
+        "dynamodb_write_unit": sum(ddb["write_units"].values()) + sum(ddb["index_write_units"].values()),
+        "dynamodb_read_unit": sum(ddb["read_units"].values()),
+        "sqs_request": report["sqs_billed_requests"],
+        "s3_put_class_request": put_class,
+        "s3_get_class_request": get_class,
+        "lambda_request": invocations,
+        "lambda_gb_second": gb_seconds,
+        "eventbridge_event": requests_of(report, "events"),
+    }
+    per_million = {name: usd / count * 1e6 for name, usd in price(units).items()}
+    writes_by_kind = {**{f"table {k}": v for k, v in ddb["write_units"].items()},
+                      **{f"index {k}": v for k, v in ddb["index_write_units"].items()}}
+    return {
+        "cost_certificates": count,
+        "cost_per_million_usd": round(sum(per_million.values()), 2),
+        "cost_per_million_breakdown_usd": {k: round(v, 3) for k, v in sorted(per_million.items(), key=lambda kv: -kv[1])},
+        "cost_units_per_certificate": {k: round(v / count, 4) for k, v in units.items()},
+        "cost_write_units_per_certificate_by_kind": {k: round(v / count, 3) for k, v in
+                                                     sorted(writes_by_kind.items(), key=lambda kv: -kv[1])},
+        "cost_prices_date": PRICES_DATE,
+        "cost_prices": {k: {"usd": v, "source": s} for k, (v, s) in PRICES.items()},
+    }
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The breakdown as a markdown table (USD per 1,000,000 certificates)."""
+    rows = ["| item | units per certificate | USD per million certificates |", "|---|---|---|"]
+    units = figures["cost_units_per_certificate"]
+    for name, usd in figures["cost_per_million_breakdown_usd"].items():
+        rows.append(f"| {name} | {units[name]:g} | {usd:.3f} |")
+    rows.append(f"| **total** | | **{figures['cost_per_million_usd']:.2f}** |")
+    return "\n".join(rows)
