@@ -17,7 +17,6 @@ Run: ``.venv/bin/python tests/benchmarks/bench_parsers.py [--count 10000] [--big
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import resource
 import subprocess
@@ -26,24 +25,17 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from types import ModuleType
+
+from offline_aws import load
 
 from thingpress.manifest import Tally, scan
 from thingpress.vendors import ParseOptions, parse_manifest
 from thingpress_cli.core.certificates import device_certificates, make_ca, write_manifest
 
 
-def _load_factories() -> ModuleType:
-    """tests/factories.py (the benchmark is a script, not part of a package)."""
-    spec = importlib.util.spec_from_file_location("factories", Path(__file__).resolve().parent.parent / "factories.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["factories"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-factories = _load_factories()
+factories = load("factories")
 
 GOALS = {"generated": 5000, "espressif": 5000, "microchip": 1000, "infineon": None}
 

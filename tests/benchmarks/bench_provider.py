@@ -35,22 +35,20 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import io
 import os
-import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from thingpress.audit.table import AuditTable
+from offline_aws import load
+
 from thingpress.manifest import scan
 from thingpress.provider.queue_messages import ObjectRef
 from thingpress.provider.runtime import Provider, Tuning
@@ -58,23 +56,14 @@ from thingpress.settings import FunctionSettings
 from thingpress.vendors import ParseOptions, parse_manifest
 from thingpress_cli.core.certificates import make_ca, write_manifest
 
-TESTS = Path(__file__).resolve().parent.parent
 GOALS = {"generated": 5_000, "espressif": 5_000, "microchip": 1_000, "infineon": None}
 SUFFIX = {"generated": ".txt", "espressif": ".csv", "microchip": ".json", "infineon": ".7z"}
 
 
-def _load(name: str) -> ModuleType:
-    """A helper module from tests/ (the benchmark is a script, not part of any package)."""
-    spec = importlib.util.spec_from_file_location(name, TESTS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-factories = _load("factories")
-aws_fixtures = _load("aws_fixtures")
+factories = load("factories")
+aws_fixtures = load("aws_fixtures")
 
 
 class NullSqs:
