@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import os
 import random
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from thingpress_cli.local.emulator.rule_state import RuleState
 
 if TYPE_CHECKING:
     from moto.core.exceptions import JsonRESTError
@@ -59,21 +59,15 @@ MAX_HOLD_MS = 60_000.0
 Key = tuple[str, Any, Any]
 
 
-class TransactionHolds:
+class TransactionHolds(RuleState):
     """The hold time, the inject rate, the items held now and the counts of conflicts answered."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self.reset(clock)
-
-    def reset(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """Back to the defaults (off), nothing held, counts zero; ``clock`` gives seconds (monotonic)."""
-        with self._lock:
-            self.clock = clock
-            self.settings = dict(DEFAULTS)
-            self._random = random.Random(DEFAULTS["seed"])
-            self._held: dict[Key, tuple[float, str | None]] = {}  # item -> (held until, transaction token)
-            self.counts = {"single_writes": 0, "transactions": 0, "injected": 0}
+    def _clear(self) -> None:
+        """Off, nothing held, counts zero."""
+        self.settings = dict(DEFAULTS)
+        self._random = random.Random(DEFAULTS["seed"])
+        self._held: dict[Key, tuple[float, str | None]] = {}  # item -> (held until, transaction token)
+        self.counts = {"single_writes": 0, "transactions": 0, "injected": 0}
 
     @property
     def active(self) -> bool:

@@ -41,13 +41,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from thingpress_cli.local.emulator.rule_state import RuleState
 from thingpress_cli.local.emulator.wsgi_io import json_response, read_body
 
 #: Path of the emulator's endpoint for :data:`INDEX_LAG` (GET shows, POST replaces the settings).
@@ -77,20 +76,14 @@ class _Before:
     item: Any
 
 
-class IndexLag:
+class IndexLag(RuleState):
     """The lag, and the items written within it as they were before."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self.reset(clock)
-
-    def reset(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """Back to the default (off), nothing kept; ``clock`` gives seconds (monotonic)."""
-        with self._lock:
-            self.clock = clock
-            self.settings = dict(DEFAULTS)
-            self._before: deque[_Before] = deque()
-            self.counts = {"lagged_reads": 0}
+    def _clear(self) -> None:
+        """Off, nothing kept."""
+        self.settings = dict(DEFAULTS)
+        self._before: deque[_Before] = deque()
+        self.counts = {"lagged_reads": 0}
 
     @property
     def lag(self) -> float:

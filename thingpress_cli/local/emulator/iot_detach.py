@@ -38,12 +38,10 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from thingpress_cli.local.emulator.guard import Patched
+from thingpress_cli.local.emulator.rule_state import RuleState
 
 #: Where the emulator reads the propagation time (seconds).
 SETTING = "THINGPRESS_EMULATOR_DETACH_PROPAGATION"
@@ -57,19 +55,13 @@ CERTIFICATE_ATTACHED = "Things must be detached before deletion (arn: {arn})"
 THING_ATTACHED = "Cannot delete. Thing {name} is still attached to one or more principals"
 
 
-class DetachPropagation:
+class DetachPropagation(RuleState):
     """The propagation time and the detaches still propagating: (principal ARN, thing ARN) -> when."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self.reset(clock)
-
-    def reset(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """Off, nothing propagating; ``clock`` gives seconds (monotonic)."""
-        with self._lock:
-            self.clock = clock
-            self._seconds = 0.0
-            self._detached: dict[tuple[str, str], float] = {}
+    def _clear(self) -> None:
+        """Off, nothing propagating."""
+        self._seconds = 0.0
+        self._detached: dict[tuple[str, str], float] = {}
 
     @property
     def seconds(self) -> float:
