@@ -46,6 +46,7 @@ import csv
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -253,3 +254,13 @@ def all_bundles(n: int) -> dict[str, list[Device]]:
 def at(days: float) -> datetime:
     """Now plus ``days`` (negative: in the past), UTC."""
     return datetime.now(UTC) + timedelta(days=days)
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    """A zip archive (a Lambda function's or layer's code) holding ``files``: name -> text."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return data.getvalue()
+

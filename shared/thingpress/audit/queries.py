@@ -38,12 +38,8 @@ class Queries(Summaries):
             "TableName": self.table, "IndexName": INDEX_BY_THING, "KeyConditionExpression": "thing_name = :t",
             "ExpressionAttributeValues": to_item({":t": thing_name}),
         }
-        while True:
-            page = self.client.query(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return rows
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        rows.extend(self._pages(kwargs))
+        return rows
 
     def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
         """Summaries (as read, with their shards) in ``UNFINISHED_STATES``, optionally only
@@ -71,13 +67,7 @@ class Queries(Summaries):
             "ExpressionAttributeValues": to_item({":pk": STARTS_PK, ":since": since}),
             "ProjectionExpression": "manifest_id",
         }
-        started: list[str] = []
-        while True:
-            page = self.client.query(**kwargs)
-            started.extend(from_item(i)["manifest_id"] for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        started = [row["manifest_id"] for row in self._pages(kwargs)]
         return self._unfinished(list(dict.fromkeys([*self._listed_by_state(None), *started])), None)
 
     def _listed_by_state(self, idle_since: str | None) -> list[str]:
@@ -93,12 +83,7 @@ class Queries(Summaries):
                 "TableName": self.table, "IndexName": INDEX_BY_STATE, "KeyConditionExpression": condition,
                 "ExpressionAttributeNames": {"#state": "state"}, "ExpressionAttributeValues": to_item(values),
             }
-            while True:
-                page = self.client.query(**kwargs)
-                listed.extend(from_item(i) for i in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            listed.extend(self._pages(kwargs))
         return list(dict.fromkeys(row["manifest_id"] for row in listed))  # an item moving between states: once
 
     def _unfinished(self, manifest_ids: list[str], idle_since: str | None) -> list[dict[str, Any]]:
@@ -117,12 +102,7 @@ class Queries(Summaries):
             "TableName": self.table, "IndexName": INDEX_BY_STATUS, "KeyConditionExpression": "#s = :s",
             "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item({":s": status}),
         }
-        while True:
-            page = self.client.query(**kwargs)
-            yield from (from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        yield from self._pages(kwargs)
 
     def entries(self, mid: str) -> list[dict[str, Any]]:
         """Every row of a manifest except the summary, in key order."""
@@ -136,9 +116,13 @@ class Queries(Summaries):
         }
         if page_size:
             kwargs["Limit"] = page_size
+        yield from self._pages(kwargs)
+
+    def _pages(self, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The rows of a ``Query``, one page at a time (never all of them in memory)."""
         while True:
             page = self.client.query(**kwargs)
             yield from (from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}

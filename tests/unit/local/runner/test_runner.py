@@ -8,13 +8,11 @@ their traceback, timeouts, maximum concurrency, a clean interpreter.
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from factories import zip_of
 
 from thingpress_cli.local.runner.model import Outcome
 from thingpress_cli.local.runner.sqs_source import failed_message_ids, sqs_event
@@ -61,12 +61,6 @@ def handler(event, context):
 BROKEN = "import not_there\n\ndef handler(event, context):\n    return None\n"
 
 
-def zip_of(files: dict[str, str]) -> bytes:
-    data = io.BytesIO()
-    with zipfile.ZipFile(data, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return data.getvalue()
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
-import zipfile
 from pathlib import Path
+
+from factories import zip_of
 
 from thingpress_cli.local.runner.schedules import rate_seconds, scheduled_event
 from thingpress_cli.local.runner.supervisor import Runner
@@ -22,12 +22,6 @@ def handler(event, context):
 '''
 
 
-def zip_of(files: dict[str, str]) -> bytes:
-    data = io.BytesIO()
-    with zipfile.ZipFile(data, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return data.getvalue()
 
 
 def test_rate_expressions_and_the_scheduled_event_shape():
