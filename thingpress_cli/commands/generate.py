@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from thingpress_cli.core.certificates import DEFAULT_DAYS, write_manifest
+from thingpress_cli.core.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,11 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.count < 1:
-        sys.stderr.write("thingpress generate: N must be at least 1\n")
-        return 2
+        raise UsageError("N must be at least 1")
     if args.days < 1:
-        sys.stderr.write("thingpress generate: --days must be at least 1 (use --expired for expired certificates)\n")
-        return 2
+        raise UsageError("--days must be at least 1 (use --expired for expired certificates)")
     if args.keys is None:
         sys.stderr.write("note: one device key is shared by all certificates (not written); "
                          "use --keys DIR for per-device keys\n")

@@ -367,7 +367,8 @@ def _deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, lab
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     """Teardown, then ``cdktf destroy``: the path ``make destroy`` takes on AWS."""
-    from thingpress_cli.core.deployment import Deployment, DeploymentError
+    from thingpress_cli.core.deployment import Deployment
+    from thingpress_cli.core.errors import DeploymentError
     from thingpress_cli.engines import rollback, teardown
 
     began = time.monotonic()
@@ -385,7 +386,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     try:
         report, sweep = teardown.teardown(deployment, apply=True)
     except rollback.Stopped as stop:
-        sys.stderr.write(stop.message("local destroy", ["thingpress", "local", "destroy", "--env", env_name]))
+        resume = ["thingpress", "local", "destroy", "--env", env_name]
+        sys.stderr.write(f"thingpress local destroy: {stop.message(resume)}\n")
         return 1
     teardown.print_report(report, sweep, False, env_name)
     root = synth_root(env_name)

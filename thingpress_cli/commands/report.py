@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from thingpress.audit.table import AuditTable
-from thingpress_cli.core.deployment import Deployment, reporting_errors
+from thingpress_cli.core.deployment import Deployment
 
 #: rows per audit query page in ``report`` (the most it holds in memory at once).
 REPORT_PAGE = 500
@@ -62,4 +62,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("manifest", help="manifest id or a unique prefix of it")
     report.add_argument("--format", choices=("csv", "json"), default="csv")
     Deployment.add_arguments(report)
-    report.set_defaults(func=reporting_errors(cmd_report))
+    report.set_defaults(func=cmd_report)

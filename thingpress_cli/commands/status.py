@@ -11,7 +11,7 @@ import argparse
 import json
 
 from thingpress.audit.states import COMPLETE, REFUSED
-from thingpress_cli.core.deployment import Deployment, reporting_errors
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_all
 
 
@@ -44,4 +44,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--timeout", type=float, default=1800.0, help="seconds to watch (default 1800)")
     Deployment.add_arguments(status)
     status.add_argument("--json", action="store_true", help="print one JSON document")
-    status.set_defaults(func=reporting_errors(cmd_status))
+    status.set_defaults(func=cmd_status)

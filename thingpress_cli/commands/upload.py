@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from thingpress.audit.states import COMPLETE
-from thingpress_cli.core.deployment import Deployment, reporting_errors
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_for
 
 
@@ -45,4 +45,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     upload.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)")
     Deployment.add_arguments(upload)
     upload.add_argument("--json", action="store_true", help="print one JSON document")
-    upload.set_defaults(func=reporting_errors(cmd_upload))
+    upload.set_defaults(func=cmd_upload)

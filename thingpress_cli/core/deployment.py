@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from stacks import outputs as contract
 from thingpress.audit.keys import SHARD_PREFIX, SUMMARY_SK, from_item, manifest_id, to_item
@@ -27,6 +25,7 @@ from thingpress.audit.table import AuditTable
 from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
+from thingpress_cli.core.errors import DeploymentError, UsageError
 from thingpress_cli.core.toolchain import REPO
 
 DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
@@ -41,25 +40,6 @@ ENV_SUFFIX = "THINGPRESS_ENV"
 #: on the emulator, the runner) and, in CI, fails without them (tests/conftest.py).
 ENV_DEPLOYMENT = "THINGPRESS_DEPLOYMENT"
 REMOTE, LOCAL = "remote", "local"
-
-
-class DeploymentError(Exception):
-    """Something the operator must fix: names what is missing or wrong."""
-
-
-def reporting_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A command's run function that ends with exit status 2 and one line on stderr when the
-    deployment is missing or wrong, or answers with an error (or not at all)."""
-    def runner(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except DeploymentError as exc:
-            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
-            return 2
-        except (BotoCoreError, ClientError) as exc:  # the deployment answered with an error, or not at all
-            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
-            return 2
-    return runner
 
 
 def deployment_arguments(args: argparse.Namespace, deployment: Any) -> list[str]:
@@ -136,11 +116,11 @@ class Deployment:
     def upload(self, path: Path, vendor: str | None = None, key_name: str | None = None) -> Uploaded:
         """Put a manifest under its vendor's prefix; return where it went and its manifest id."""
         if not path.is_file():
-            raise DeploymentError(f"{path}: no such file")
+            raise UsageError(f"{path}: no such file")
         vendor = vendor or vendor_for_key(path.name)
         if vendor is None:
             suffixes = ", ".join(f"{v.suffix} ({v.name})" for v in VENDORS.values())
-            raise DeploymentError(f"{path}: cannot tell the vendor from the suffix (known: {suffixes}); pass --vendor")
+            raise UsageError(f"{path}: cannot tell the vendor from the suffix (known: {suffixes}); pass --vendor")
         prefix = self.outputs.vendors[vendor].prefix
         key = f"{prefix}{key_name or path.name}"
         bucket = self.outputs.bucket_name
@@ -185,8 +165,8 @@ class Deployment:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise DeploymentError(f"no manifest {given} in audit table {table.table}")
-        raise DeploymentError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
+            raise UsageError(f"no manifest {given} in audit table {table.table}")
+        raise UsageError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
 
     def manifest_summaries(self) -> list[dict[str, Any]]:
         """Every manifest summary as read (with its shards: ``merge_rows``), newest first

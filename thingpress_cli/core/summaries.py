@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS, REFUSED, STALLED
-from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.errors import NotFinished
 from thingpress_cli.core.progress import Display, Meter, short_id
 
 SUMMARY_FIELDS = ("manifest", "vendor", "state", "entries", "imported", "already_present", "rejected",
@@ -74,7 +75,7 @@ def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_pr
                 return {mid: m.row for mid, m in meters.items() if m.row}
             if clock() > deadline:
                 late = {mid: summary_view(m.row or {}) for mid, m in meters.items() if not m.done}
-                raise DeploymentError(f"not complete after {timeout:.0f} s: {late}")
+                raise NotFinished(f"not complete after {timeout:.0f} s: {late}")
             sleep(interval)
 
 

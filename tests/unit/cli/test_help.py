@@ -20,7 +20,7 @@ def test_help_lists_the_commands_under_their_headings_before_the_options(capsys)
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: thingpress [-h] COMMAND ...\n")
+    assert out.startswith("usage: thingpress [-h] [--version] [--debug] [--profile NAME]")
     headings = [f"\n{heading}:\n" for heading in GROUPS] + ["\noptions:\n"]
     assert [out.index(h) for h in headings] == sorted(out.index(h) for h in headings)
     for (heading, names), end in zip(GROUPS.items(), headings[1:]):

@@ -162,10 +162,12 @@ def test_status_fits_80_columns_with_short_ids_and_cut_reasons(cloud, tmp_path, 
 
 def test_prefixes_resolve_or_name_the_candidates(cloud, tmp_path, capsys):
     done, refused = _refused_and_done(cloud, tmp_path)
-    assert main(["report", "generated-", "--format", "json"]) == 2
+    assert main(["report", "generated-"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("thingpress report: manifest id prefix generated- is ambiguous: ")
     assert done in err and refused in err
+    assert main(["report", "generated-", "--format", "json"]) == 2  # the error as the JSON document
+    assert json.loads(capsys.readouterr().out)["error"]["message"].startswith("manifest id prefix generated-")
     assert main(["report", short_id(done), "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 4
     assert main(["status", "generated-zzz"]) == 2
