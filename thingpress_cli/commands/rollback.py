@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
 
     parser = subparsers.add_parser("rollback", help="undo one manifest's import (dry run unless --yes)",
                                    description=__doc__.split("\n\n")[0])
-    parser.add_argument("manifest", metavar="MANIFEST", help="manifest id or a unique prefix of it, e.g. the short id thingpress status prints")
+    parser.add_argument("manifest", metavar="MANIFEST",
+                        help="manifest id or a unique prefix of it, e.g. the short id thingpress status prints")
     parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
     parser.add_argument("--delete", action="store_true",
                         help="delete certificates and things instead of deactivating and detaching")
