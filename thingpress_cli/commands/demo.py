@@ -12,6 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
+from stacks.naming import DEFAULT_ENV
 from thingpress_cli.core import hints, samples
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.progress import short_id
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with progress_on_stderr(args.json):
         endpoint = ensure_up()
-        deployment = Deployment.load(suffix="local")
+        deployment = Deployment.load(suffix=DEFAULT_ENV)
         files = demo_files(args.count)
         uploads = {}
         for path, label in files:

@@ -55,6 +55,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stacks.naming import DEFAULT_ENV
 from thingpress_cli.core import hints, toolchain
 from thingpress_cli.core.errors import CliError, DeploymentError, UsageError
 from thingpress_cli.core.streams import print_json, progress_on_stderr, warn
@@ -64,7 +65,6 @@ from thingpress_cli.local.emulator import request_log
 from thingpress_cli.local.runner import daemon as runner
 
 REPO = toolchain.REPO
-DEFAULT_ENV = "local"
 STACK = f"thingpress-{DEFAULT_ENV}"
 OUTPUTS = REPO / "terraform-outputs.json"
 PORT_FILE = state.LOCAL_DIR / "port"

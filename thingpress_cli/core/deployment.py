@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 from stacks import outputs as contract
+from stacks.naming import DEFAULT_ENV
 from thingpress.audit.keys import SHARD_PREFIX, SUMMARY_SK, from_item, manifest_id, to_item
 from thingpress.audit.summaries import merge_rows
 from thingpress.audit.table import AuditTable
@@ -26,6 +27,7 @@ from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
 from thingpress_cli.core.errors import DeploymentError, UsageError
+from thingpress_cli.core.streams import warn
 from thingpress_cli.core.toolchain import REPO
 
 DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
@@ -74,7 +76,7 @@ class Deployment:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--outputs", default=None,
                             help=f"terraform-outputs.json (default: ${ENV_OUTPUTS} or {DEFAULT_OUTPUTS.name})")
-        parser.add_argument("--env", default=None, help=f"environment suffix (default: ${ENV_SUFFIX} or 'local')")
+        parser.add_argument("--env", default=None, help=f"environment suffix (default: ${ENV_SUFFIX} or {DEFAULT_ENV})")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Deployment:
@@ -83,7 +85,7 @@ class Deployment:
     @classmethod
     def load(cls, outputs_path: str | os.PathLike | None = None, suffix: str | None = None) -> Deployment:
         path = Path(outputs_path or os.environ.get(ENV_OUTPUTS) or DEFAULT_OUTPUTS)
-        suffix = suffix or os.environ.get(ENV_SUFFIX) or "local"
+        suffix = suffix or os.environ.get(ENV_SUFFIX) or DEFAULT_ENV
         try:
             return cls(contract.load_outputs(path, suffix))
         except contract.OutputsError as exc:
@@ -97,7 +99,15 @@ class Deployment:
             # The local emulator accepts any credentials; never send real ones to it.
             return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",
                                  region_name=self.outputs.region)
-        return boto3.Session(region_name=self.outputs.region)
+        # The credentials are boto3's own chain (AWS_PROFILE, which `thingpress --profile` sets, ...).
+        # The region: AWS_REGION (`thingpress --region` sets it) as every AWS tool honours it, else
+        # the deployment's own from its outputs; a different one is noted, as every call would then
+        # ask a region where this deployment's resources are not.
+        region = os.environ.get("AWS_REGION") or self.outputs.region
+        if region != self.outputs.region:
+            warn(f"note: AWS region {region} (AWS_REGION or --region), but {self.outputs.stack} is in "
+                 f"{self.outputs.region} (its outputs)")
+        return boto3.Session(region_name=region)
 
     def client(self, service: str) -> Any:
         config = Config(retries={"mode": "standard", "max_attempts": 8},
