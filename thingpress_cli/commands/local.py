@@ -102,9 +102,12 @@ TERRAFORM_PARALLELISM = 32
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("local", help="the local cloud: emulator, deploy, Lambda runner",
-                                   description=__doc__.split("\n\n")[0])
+                                   description="The local cloud: an AWS emulator, the stack deployed on it with "
+                                               "the real cdktf CLI, and a runner for its Lambda functions.")
     sub = parser.add_subparsers(dest="local_command", metavar="ACTION", required=True)
-    up = sub.add_parser("up", help="start the emulator, deploy the local stack, start the runner")
+    up = sub.add_parser("up", help="start the emulator, deploy the local stack, start the runner",
+                        description="Start the emulator (or reuse the running one), deploy each environment's "
+                                    "stack with cdktf deploy, start the Lambda runner; a second up changes nothing.")
     up.add_argument("--quotas", default=None, help="IoT quota mode: default | raised | off | JSON rates (default: off)")
     up.add_argument("--synth", action="store_true", help="synthesize even if the inputs did not change")
     up.add_argument("--no-runner", action="store_true", help="do not start the Lambda runner")

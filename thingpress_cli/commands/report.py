@@ -58,7 +58,9 @@ def _write_report(records: Iterator[dict[str, Any]], fmt: str, out: Any) -> None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    report = sub.add_parser("report", help="every certificate's outcome and reason for one manifest")
+    report = sub.add_parser("report", help="every certificate's outcome and reason for one manifest",
+                            description="Every entry of one manifest with its outcome and reason (imported, "
+                                        "already present, rejected, failed), as CSV or JSON, streamed.")
     report.add_argument("manifest", help="manifest id or a unique prefix of it")
     report.add_argument("--format", choices=("csv", "json"), default="csv",
                         help="csv (default: a header line, then a row per entry) or json (one array)")

@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
     from thingpress_cli.core.deployment import Deployment
 
     parser = subparsers.add_parser("rollback", help="undo one manifest's import (dry run unless --yes)",
-                                   description=__doc__.split("\n\n")[0])
+                                   description="Undo one manifest's import: deactivate and detach (or, with "
+                                               "--delete, delete) the certificates and things it created. "
+                                               "Without --yes, only print what would change.")
     parser.add_argument("manifest", metavar="MANIFEST",
                         help="manifest id or a unique prefix of it, e.g. the short id thingpress status prints")
     parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")

@@ -37,7 +37,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    status = sub.add_parser("status", help="manifest summaries from the audit table")
+    status = sub.add_parser("status", help="manifest summaries from the audit table",
+                            description="Every manifest (or one) with its state and counts, from the audit "
+                                        "table; --watch follows unfinished manifests until they end.")
     status.add_argument("manifest", nargs="?", help="manifest id or a unique prefix of it (default: all)")
     status.add_argument("--watch", action="store_true",
                         help="show progress until the manifest (default: every unfinished one) is complete")

@@ -18,7 +18,9 @@ def register(subparsers: Any) -> None:
     from thingpress_cli.core.deployment import Deployment
 
     parser = subparsers.add_parser("teardown", help="undo every import of an environment before its destroy",
-                                   description=__doc__.split("\n\n")[0])
+                                   description="Undo every import of an environment, then empty its policy, "
+                                               "thing type and group so that its stack can be destroyed. "
+                                               "Without --yes, only print what would change.")
     parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     Deployment.add_arguments(parser)
