@@ -17,7 +17,7 @@ from thingpress_cli.core import hints, samples
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.progress import short_id
 from thingpress_cli.core.streams import print_json, progress_on_stderr, warn
-from thingpress_cli.core.summaries import summary_view, wait_all
+from thingpress_cli.core.summaries import print_table, summary_view, wait_all
 from thingpress_cli.core.toolchain import REPO
 
 DEMO_DIR = REPO / "build" / "demo"
@@ -42,10 +42,9 @@ def demo_files(count: int) -> list[tuple[Path, str]]:
 def print_results(results: list[tuple[str, dict]]) -> None:
     """One line per uploaded manifest: what it held and how each certificate ended."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    # fits 80 columns: labels and notes are cut (the full note: thingpress status MANIFEST --json)
+    # fits 80 columns: labels are cut, and notes too long for their column are printed in full under it
     table = Table(title="thingpress demo: results per manifest", box=box.SIMPLE_HEAD, show_edge=False,
                   pad_edge=False, padding=(0, 0), expand=True)
     table.add_column("manifest", no_wrap=True, overflow="ellipsis", max_width=28)
@@ -57,7 +56,9 @@ def print_results(results: list[tuple[str, dict]]) -> None:
         table.add_row(label, row.get("state", ""), *(str(row.get(k, 0)) for k in
                       ("entries", "imported", "already_present", "rejected", "failed")),
                       row.get("reason") or row.get("note") or "")
-    Console().print(table)
+    # a cut note is printed under the table after the short id (what status, report, rollback take), else the label
+    print_table(table, len(table.columns) - 1,
+                [short_id(row["manifest_id"]) if row.get("manifest_id") else label for label, row in results])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -156,6 +156,10 @@ def test_status_fits_80_columns_with_short_ids_and_cut_reasons(cloud, tmp_path, 
     assert refused_row.split()[7].startswith("generat")  # the reason without its s3://... object prefix
     full = cloud.audit.get_summary(refused)["reason"]
     assert len(full) > 30
+    # under the table, the cut reason in full (without the object prefix the id names), wrapped to 80 columns
+    under = lines[lines.index(refused_row) + 1:] if lines.index(refused_row) > lines.index(row) else \
+        lines[lines.index(row) + 1:]
+    assert " ".join(" ".join(under).split()) == f"{short_id(refused)}: {full.split('): ', 1)[1]}"
     assert main(["status", short_id(refused), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["reason"] == full
 
