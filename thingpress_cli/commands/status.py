@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from thingpress.audit.states import COMPLETE, REFUSED
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_all
 
@@ -21,8 +20,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.manifest:
         mids = [deployment.resolve_manifest(args.manifest)]
     elif args.watch:
-        mids = [r["manifest_id"] for r in deployment.manifest_summaries()
-                if r.get("state") not in (COMPLETE, REFUSED)]
+        mids = [r["manifest_id"] for r in table.unfinished_manifests()]  # the by_state index: no scan
     else:
         mids = []
     if args.watch and mids:

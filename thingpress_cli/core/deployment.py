@@ -20,8 +20,8 @@ from botocore.config import Config
 
 from stacks import outputs as contract
 from stacks.naming import DEFAULT_ENV
-from thingpress.audit.keys import SHARD_PREFIX, SUMMARY_SK, from_item, manifest_id, to_item
-from thingpress.audit.summaries import merge_rows
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import MANIFEST_STATES
 from thingpress.audit.table import AuditTable
 from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.thing_names import ThingNameTemplate
@@ -179,18 +179,14 @@ class Deployment:
         raise UsageError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
 
     def manifest_summaries(self) -> list[dict[str, Any]]:
-        """Every manifest summary as read (with its shards: ``merge_rows``), newest first
-        (a filtered scan: fine for an audit table's summaries)."""
-        client = self.client("dynamodb")
-        rows: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.outputs.audit_table_name, "FilterExpression": "sk = :s OR begins_with(sk, :shard)",
-            "ExpressionAttributeValues": to_item({":s": SUMMARY_SK, ":shard": SHARD_PREFIX}),
-        }
-        while True:
-            page = client.scan(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(merge_rows(rows), key=lambda r: r.get("started_at", ""), reverse=True)
+        """Every manifest summary as read (with its shards), newest first.
+
+        Listed from the ``by_state`` index, a Query per manifest state: only summary items carry
+        ``state``, so the index holds no certificate row, where a scan would read every one of them
+        (100,000 rows for a manifest of 100,000). The shards, which carry the importer's counters,
+        hold no ``state``: each listed manifest's summary and shards are then read with one Query on
+        its partition (``AuditTable.get_summary``, strongly consistent).
+        """
+        table = self.audit_table()
+        rows = [table.get_summary(mid) for mid in table.listed_by_state(MANIFEST_STATES)]
+        return sorted((r for r in rows if r is not None), key=lambda r: r.get("started_at", ""), reverse=True)
