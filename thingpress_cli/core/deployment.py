@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from stacks import outputs as contract
@@ -31,6 +32,9 @@ from thingpress_cli.core.streams import warn
 from thingpress_cli.core.toolchain import REPO
 
 DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
+MIB = 1024 * 1024
+#: ``upload``: a multipart upload above 64 MiB in 64 MiB parts (a 10 GiB manifest is 160 parts of S3's 10,000).
+TRANSFER = TransferConfig(multipart_threshold=64 * MIB, multipart_chunksize=64 * MIB)
 ENV_OUTPUTS = "THINGPRESS_OUTPUTS"
 ENV_SUFFIX = "THINGPRESS_ENV"
 #: How the tests treat the deployment: ``remote`` or ``local`` (unset: ``local``). ``remote`` is set by
@@ -134,9 +138,20 @@ class Deployment:
         prefix = self.outputs.vendors[vendor].prefix
         key = f"{prefix}{key_name or path.name}"
         bucket = self.outputs.bucket_name
-        with path.open("rb") as body:
-            put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-        version = put.get("VersionId") or put["ETag"].strip('"')
+        # The manifest id is a digest of the exact object version the provider is told about (its
+        # S3 event's versionId, or eTag on an unversioned bucket), so the upload must learn the version
+        # *it* wrote. boto3's managed transfer (one PutObject under the threshold, a multipart upload
+        # above: a single PUT is refused over 5 GB, the providers accept 10 GiB) returns nothing, and
+        # a HeadObject after it could see a later upload of the same key. So the answer of the call
+        # that creates the version (PutObject, or CompleteMultipartUpload) is kept as botocore parses
+        # it, on this upload's own client: exactly the version this upload wrote.
+        s3 = self.client("s3")
+        created: list[dict[str, Any]] = []
+        for operation in ("PutObject", "CompleteMultipartUpload"):
+            s3.meta.events.register(f"after-call.s3.{operation}", lambda parsed, **_: created.append(parsed))
+        s3.upload_file(str(path), bucket, key, Config=TRANSFER)
+        (answer,) = created
+        version = answer.get("VersionId") or answer["ETag"].strip('"')
         return Uploaded(vendor, bucket, key, version, manifest_id(vendor, bucket, key, version))
 
     def importer_settings(self) -> FunctionSettings:

@@ -62,8 +62,13 @@ class ServiceError(CliError):
 def _aws_error_types() -> tuple[type[BaseException], ...]:
     # botocore is imported only by commands that talk to AWS: when it was never imported, no AWS
     # error can have been raised, and `thingpress inspect` does not pay for importing it here.
-    exceptions = sys.modules.get("botocore.exceptions")
-    return (exceptions.BotoCoreError, exceptions.ClientError) if exceptions is not None else ()
+    # boto3's own errors are AWS errors too: a managed upload's S3UploadFailedError wraps the ClientError.
+    found: tuple[type[BaseException], ...] = ()
+    if (botocore := sys.modules.get("botocore.exceptions")) is not None:
+        found += (botocore.BotoCoreError, botocore.ClientError)
+    if (boto3 := sys.modules.get("boto3.exceptions")) is not None:
+        found += (boto3.Boto3Error,)
+    return found
 
 
 def status_of(error: BaseException) -> int | None:

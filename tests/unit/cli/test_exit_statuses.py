@@ -65,6 +65,13 @@ def test_under_json_an_error_is_the_one_json_document(cloud, manifest, monkeypat
     assert error["type"] == ("ServiceError" if argv[0] == "teardown" else "EndpointConnectionError")
 
 
+def test_a_failed_managed_upload_exits_4(cloud, manifest, capsys):
+    cloud.s3.delete_bucket(Bucket=cloud.deployment.outputs.bucket_name)
+    assert main(["upload", manifest]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("thingpress upload: Failed to upload ") and "NoSuchBucket" in err and "Traceback" not in err
+
+
 def test_debug_adds_the_traceback(cloud, monkeypatch, capsys):
     refusing(monkeypatch, ClientError(DENIED, "Scan"))
     assert main(["--debug", "status"]) == 4
