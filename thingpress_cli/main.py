@@ -31,7 +31,7 @@ COMMANDS = tuple(command for commands in GROUPS.values() for command in commands
 #: the global options that take a value (what follows them is not the command).
 VALUED = ("--profile", "--region")
 EPILOG = "exit status:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in errors.EXIT_STATUSES) + (
-    "\n\nAWS credentials and region: AWS_PROFILE and AWS_REGION, or --profile and --region."
+    "\n\nAWS credentials and region: AWS_PROFILE, AWS_REGION (or --profile, --region)."
     "\nthingpress COMMAND --help describes a command; its --json makes its output"
     "\n(and its errors) one JSON document on stdout.")
 

@@ -110,10 +110,12 @@ def test_a_bug_keeps_its_traceback(cloud, monkeypatch):
         main(["status"])
 
 
-def test_help_lists_the_exit_statuses_and_the_global_options(capsys):
+def test_help_lists_the_exit_statuses_and_the_global_options(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
     statuses = out[out.index("\nexit status:\n"):]
     assert [line.split()[0] for line in statuses.splitlines()[2:8]] == ["0", "1", "2", "3", "4", "130"]
     for option in ("--version", "--debug", "--profile NAME", "--region REGION", "AWS_PROFILE", "AWS_REGION"):
