@@ -6,7 +6,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-ENV ?= dev
+# The one default environment (stacks/naming.py DEFAULT_ENV): the local cloud's. deploy and destroy
+# reach AWS, and there the environment is always named (ENV=pr123): they refuse the default.
+ENV ?= local
+NAMED_ENV = $(if $(filter file,$(origin ENV)),$(error make $@ reaches AWS: name the environment, e.g. make $@ ENV=pr123),)
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
@@ -125,14 +128,14 @@ local-status: $(VENV)/.installed
 
 # DISABLE_VERSION_CHECK: cdktf would run `pipenv run pip show cdktf` before each command (pins are exact).
 deploy: install
-	$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
+	$(NAMED_ENV)$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
 
 # Teardown first (docs/operating.md: "Preview environments share an account"): undo every import
 # of the environment and detach what AWS refuses to delete while attached; then cdktf destroy. The
 # outputs come from the stack's state (cdktf output), so a fresh checkout (the PR-close job) can
 # tear down.
 destroy: install
-	$(TOOLENV); export DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3; \
+	$(NAMED_ENV)$(TOOLENV); export DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3; \
 	mkdir -p build && \
 	npx cdktf output thingpress-$(ENV) --outputs-file build/outputs-$(ENV).json && \
 	$(VENV)/bin/thingpress teardown --env $(ENV) --outputs build/outputs-$(ENV).json --yes && \

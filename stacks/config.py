@@ -6,7 +6,7 @@ Pure Python. ``StackConfig.from_env`` collects every error and raises one
 =====================================  ===========================================================
 variable                               meaning (default)
 =====================================  ===========================================================
-THINGPRESS_ENV / context ``env``       environment suffix, ``^[a-z][a-z0-9]{1,11}$`` (``dev``)
+THINGPRESS_ENV / context ``env``       environment suffix, ``^[a-z][a-z0-9]{1,11}$`` (``local``: naming.DEFAULT_ENV)
 THINGPRESS_REGION                      AWS region (``us-east-1``)
 THINGPRESS_TARGET                      ``aws`` or ``local`` (an AWS emulator) (``aws``)
 THINGPRESS_ENDPOINT                    emulator URL for ``local`` (``http://127.0.0.1:5000``)
@@ -88,6 +88,7 @@ from thingpress.vendors import microchip
 
 from stacks import defaults
 from stacks.naming import (
+    DEFAULT_ENV,
     REGION_PATTERN,
     REGION_RE,
     SUFFIX_PATTERN,
@@ -154,7 +155,7 @@ class Signer:
 
 @dataclass(frozen=True, slots=True)
 class StackConfig:
-    suffix: str = "dev"
+    suffix: str = DEFAULT_ENV
     region: str = "us-east-1"
     target: str = "aws"
     endpoint: str = ""
@@ -243,7 +244,7 @@ class StackConfig:
             return value
 
         env_setting = get("THINGPRESS_ENV")
-        suffix = env_setting or (context_env or "").strip() or "dev"
+        suffix = env_setting or (context_env or "").strip() or DEFAULT_ENV
         suffix_source = "THINGPRESS_ENV" if env_setting else ("cdktf context env" if context_env else "THINGPRESS_ENV")
         suffix_ok = bool(SUFFIX_RE.match(suffix))
         if not suffix_ok:

@@ -3,7 +3,7 @@
 Pure Python (no cdktf import): the CLI and the integration tests use it too.
 
 Names are ``thingpress-<suffix>-<purpose>``. The suffix is the environment
-(``dev``, ``pr1234``, ``local`` ...) and must match ``SUFFIX_PATTERN``: a lower-case
+(``local``, the default, ``pr1234``, ``dev`` ...) and must match ``SUFFIX_PATTERN``: a lower-case
 letter, then 1 to 11 lower-case letters or digits. With the longest suffix, the
 longest region name and a 12-digit account id, every derived name still fits its
 AWS limit; ``Names.check`` proves it for the actual suffix and region.
@@ -19,6 +19,14 @@ import re
 from dataclasses import dataclass
 
 PROJECT = "thingpress"
+#: The one default environment, of the stack (a synth without THINGPRESS_ENV), the local cloud
+#: (``thingpress local up``) and every ``thingpress`` command (without ``--env`` or THINGPRESS_ENV).
+#: ``local`` rather than ``dev``: the local cloud is where a name is not given (``make demo``, the
+#: tests, the hints ``local up`` and ``demo`` print), and a deployment to AWS always names its
+#: environment (``make deploy ENV=pr123``, the preview workflow's ``pr<N>``; ``make deploy`` refuses
+#: to guess). With ``dev`` the commands would miss the local cloud's stack after ``make demo``; with
+#: two defaults, whichever deployment one made, the other's default named a stack not there.
+DEFAULT_ENV = "local"
 #: the environment suffix: starts with a letter, 2 to 12 characters, [a-z0-9].
 SUFFIX_PATTERN = r"^[a-z][a-z0-9]{1,11}$"
 SUFFIX_RE = re.compile(SUFFIX_PATTERN)

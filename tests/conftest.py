@@ -212,10 +212,12 @@ def local_environment(request):
     """
     from thingpress_cli.core.deployment import Deployment, treated_as_remote
 
-    suffix = os.environ.get("THINGPRESS_ENV", "local")
+    from stacks.naming import DEFAULT_ENV
+
+    suffix = os.environ.get("THINGPRESS_ENV", DEFAULT_ENV)
     started = False
     preview = None
-    if suffix == "local" and not treated_as_remote():
+    if suffix == DEFAULT_ENV and not treated_as_remote():
         from deployment_checks import PREVIEW_ENV
 
         from thingpress_cli.commands import local as local_cmd

@@ -41,6 +41,7 @@ from typing import Any
 
 import goals
 
+from stacks.naming import DEFAULT_ENV
 from thingpress import backpressure
 from thingpress.audit.states import COMPLETE, REFUSED, STALLED
 from thingpress.audit.table import AuditTable
@@ -138,7 +139,7 @@ def defaults_of(env: dict[str, str]) -> FunctionSettings:
 
 def measure(deployment: Deployment | None = None, timeout: float = 900.0, big_count: int = BIG) -> dict[str, float]:
     """Run the fairness and backlog measurement on the local deployment at its defaults; the figures."""
-    deployment = deployment or Deployment.load(suffix="local")
+    deployment = deployment or Deployment.load(suffix=DEFAULT_ENV)
     outputs = deployment.outputs
     lam = deployment.client("lambda")
     provider_env = lam.get_function_configuration(

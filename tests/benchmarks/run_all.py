@@ -37,7 +37,7 @@ from typing import Any
 
 import goals
 
-from stacks.naming import FUNCTION_KEYS, handler_module
+from stacks.naming import DEFAULT_ENV, FUNCTION_KEYS, handler_module
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -135,7 +135,7 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     started = time.perf_counter()
     local_cmd.ensure_up()
     figures["local_deploy_seconds"] = round(time.perf_counter() - started, 1)
-    deployment = Deployment.load(suffix="local")
+    deployment = Deployment.load(suffix=DEFAULT_ENV)
     work = Path(tempfile.mkdtemp(prefix="thingpress-bench-"))
 
     set_budget(deployment, UNLIMITED)

@@ -237,12 +237,12 @@ def test_several_existing_groups_and_policies_each_named_once_and_valid():
     assert (cfg.thing_groups, cfg.iot_policy_names) == (("fleet-a", "fleet-b"), ("ota", "metrics"))
     assert StackConfig.from_env({**BASE}).thing_groups == ()
     with pytest.raises(ConfigError) as err:
-        StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": "a,a,b/c,thingpress-dev-devices",
+        StackConfig.from_env({**BASE, "THINGPRESS_THING_GROUP": "a,a,b/c,thingpress-local-devices",
                               "THINGPRESS_IOT_POLICY_NAME": "ota,"})
     assert err.value.errors == [
         "THINGPRESS_IOT_POLICY_NAME: '' must be 1-128 characters of [\\w+=,.@-]",
         "THINGPRESS_THING_GROUP: 'b/c' must be 1-128 characters of [a-zA-Z0-9:_-]",
-        "THINGPRESS_THING_GROUP: 'thingpress-dev-devices' is the one the stack creates (it is always used); "
+        "THINGPRESS_THING_GROUP: 'thingpress-local-devices' is the one the stack creates (it is always used); "
         "name only existing ones",
         "THINGPRESS_THING_GROUP: a named more than once",
     ]

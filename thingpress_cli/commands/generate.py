@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from thingpress_cli.core.certificates import DEFAULT_DAYS, write_manifest
+from thingpress_cli.core.errors import UsageError
+from thingpress_cli.core.streams import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,16 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="make certificates that already expired (D days long, ended yesterday), for tests")
     parser.add_argument("--prefix", default="Device-",
                         help="thing name prefix: certificates get CN <prefix>0 ... (default Device-)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document: the file, count, validity and keys folder")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.count < 1:
-        sys.stderr.write("thingpress generate: N must be at least 1\n")
-        return 2
+        raise UsageError("N must be at least 1")
     if args.days < 1:
-        sys.stderr.write("thingpress generate: --days must be at least 1 (use --expired for expired certificates)\n")
-        return 2
+        raise UsageError("--days must be at least 1 (use --expired for expired certificates)")
     if args.keys is None:
         sys.stderr.write("note: one device key is shared by all certificates (not written); "
                          "use --keys DIR for per-device keys\n")
@@ -49,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
         task = bar.add_task("signing", total=args.count)
         result = write_manifest(args.out, args.count, keys_dir=args.keys, days=args.days, expired=args.expired,
                                 prefix=args.prefix, progress=lambda n: bar.update(task, completed=n))
+    if args.json:
+        keys = str(result.keys_dir) if result.keys_dir else None
+        print_json({"file": str(result.path), "count": result.count, "keys": keys,
+                    "not_before": result.not_before.isoformat(), "not_after": result.not_after.isoformat()})
+        return 0
     where = f", keys in {result.keys_dir}" if result.keys_dir else ""
     print(f"wrote {result.count} certificates to {result.path} (valid {result.not_before:%Y-%m-%d} to "
           f"{result.not_after:%Y-%m-%d}{where})")

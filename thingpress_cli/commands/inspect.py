@@ -9,7 +9,7 @@ with its reason; ``--json`` prints one JSON object instead::
      "errors": [{"position": N, "reason": "..."}], "duplicate_of": [{"position": N, "first": N}]}
 
 Exit status: 0 when the file was read (even if entries were refused), 2 when it
-cannot be read as that vendor's manifest at all (one-line reason on stderr).
+cannot be read as that vendor's manifest at all (one-line reason on stderr, or as JSON under ``--json``).
 
 The vendor comes from ``--vendor`` or the file suffix. Microchip signer
 certificates come from ``--signers DIR``, else the ``THINGPRESS_MICROCHIP_SIGNERS_DIR``
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from thingpress.certs import EXPIRED_IMPORT, EXPIRED_REJECT
@@ -31,6 +30,7 @@ from thingpress.vendors import VENDORS, ParseOptions, parse_manifest, vendor_for
 from thingpress.vendors.infineon import BUNDLES
 from thingpress.vendors.microchip import SignerFileError, load_signers
 from thingpress_cli.core import samples
+from thingpress_cli.core.errors import UsageError
 
 SIGNERS_SETTING = "THINGPRESS_MICROCHIP_SIGNERS_DIR"
 DEFAULT_SIGNERS = samples.DEFAULT / "microchip-signers"
@@ -106,24 +106,19 @@ def inspect_file(path: Path, vendor: str, options: ParseOptions) -> tuple[Tally,
     return tally, duplicates
 
 
-def _fail(path: Path, reason: str) -> int:
-    sys.stderr.write(f"thingpress inspect: {path}: {reason}\n")
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
         vendor = vendor_of(path, args.vendor)
         options = parse_options(vendor, args)
     except OptionsError as exc:
-        return _fail(path, str(exc))
+        raise UsageError(f"{path}: {exc}") from None
     try:
         tally, duplicates = inspect_file(path, vendor, options)
     except ManifestError as exc:
-        return _fail(path, exc.reason)
+        raise UsageError(f"{path}: {exc.reason}") from None
     except OSError as exc:
-        return _fail(path, f"cannot read the file: {exc.strerror or exc}")
+        raise UsageError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     if args.json:
         report = {"file": str(path), "vendor": vendor, **tally.as_dict(), "duplicate_of": duplicates}
         print(json.dumps(report, indent=2))

@@ -55,14 +55,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stacks.naming import DEFAULT_ENV
 from thingpress_cli.core import hints, toolchain
+from thingpress_cli.core.errors import CliError, DeploymentError, UsageError
+from thingpress_cli.core.streams import print_json, progress_on_stderr, warn
 from thingpress_cli.local import deploy_log, recorder, state
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.emulator import request_log
 from thingpress_cli.local.runner import daemon as runner
 
 REPO = toolchain.REPO
-DEFAULT_ENV = "local"
 STACK = f"thingpress-{DEFAULT_ENV}"
 OUTPUTS = REPO / "terraform-outputs.json"
 PORT_FILE = state.LOCAL_DIR / "port"
@@ -100,28 +102,46 @@ TERRAFORM_PARALLELISM = 32
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("local", help="the local cloud: emulator, deploy, Lambda runner",
-                                   description=__doc__.split("\n\n")[0])
+                                   description="The local cloud: an AWS emulator, the stack deployed on it with "
+                                               "the real cdktf CLI, and a runner for its Lambda functions.")
     sub = parser.add_subparsers(dest="local_command", metavar="ACTION", required=True)
-    up = sub.add_parser("up", help="start the emulator, deploy the local stack, start the runner")
+    up = sub.add_parser("up", help="start the emulator, deploy the local stack, start the runner",
+                        description="Start the emulator (or reuse the running one), deploy each environment's "
+                                    "stack with cdktf deploy, start the Lambda runner; a second up changes nothing.")
     up.add_argument("--quotas", default=None, help="IoT quota mode: default | raised | off | JSON rates (default: off)")
     up.add_argument("--synth", action="store_true", help="synthesize even if the inputs did not change")
     up.add_argument("--no-runner", action="store_true", help="do not start the Lambda runner")
     up.add_argument("--verbose", action="store_true", help="runner errors and tracebacks also to its output")
     up.add_argument("--env", action="append", help=f"environment suffix (default {DEFAULT_ENV}); several "
                     "live side by side on the one emulator, and several --env deploy at the same time")
+    up.add_argument("--json", action="store_true",
+                    help="progress on stderr, then one JSON document: the endpoint, environments, runner")
     up.set_defaults(func=cmd_up)
-    destroy_cmd = sub.add_parser("destroy", help="teardown, then cdktf destroy of one environment (as make destroy)")
+    destroy_cmd = sub.add_parser("destroy", help="teardown, then cdktf destroy of one environment (as make destroy)",
+                                 description="Undo the environment's imports (thingpress teardown --yes), then "
+                                             "cdktf destroy its stack; other environments are untouched.")
     destroy_cmd.add_argument("--env", required=True, help="environment suffix, e.g. pr7")
+    destroy_cmd.add_argument("--json", action="store_true",
+                             help="progress on stderr, then one JSON document: the teardown's report")
     destroy_cmd.set_defaults(func=cmd_destroy)
-    down = sub.add_parser("down", help="stop the runner and the emulator, forget the local deployment")
+    down = sub.add_parser("down", help="stop the runner and the emulator, forget the local deployment",
+                          description="Stop the runner and the emulator (every local resource goes with it) and "
+                                      "delete the local Terraform state.")
+    down.add_argument("--json", action="store_true", help="print what was stopped as one JSON document")
     down.set_defaults(func=cmd_down)
-    status = sub.add_parser("status", help="what runs")
+    status = sub.add_parser("status", help="what runs", description="What runs: the emulator, the runner, "
+                            "the deployed environments; exit status 1 unless all of it runs.")
     status.add_argument("--json", action="store_true", help="print the status as one JSON object")
     status.set_defaults(func=cmd_status)
-    run = sub.add_parser("run", help="run the Lambda runner in the foreground (verbose)")
+    # no --json: it runs until Ctrl-C, printing the runner's log lines
+    run = sub.add_parser("run", help="run the Lambda runner in the foreground (verbose)",
+                         description="Run the Lambda runner in the foreground, verbose, until Ctrl-C "
+                                     "(stops the background one first).")
     run.set_defaults(func=cmd_run)
-    quotas = sub.add_parser("quotas", help="switch the running emulator's IoT quota mode")
+    quotas = sub.add_parser("quotas", help="switch the running emulator's IoT quota mode",
+                            description="Switch the running emulator's IoT quota mode (API rates it enforces).")
     quotas.add_argument("rates", help="default | raised | off | JSON rates, e.g. '{\"AttachPolicy\": 15}'")
+    quotas.add_argument("--json", action="store_true", help="print the rates now in force as one JSON document")
     quotas.set_defaults(func=cmd_quotas)
 
 
@@ -274,6 +294,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     folder, state and log, and the provider's waits are timers, so two cost about
     the time of one.
     """
+    as_json = getattr(args, "json", False)
+    with progress_on_stderr(as_json):
+        code, current, pid, seconds = _up(args)
+    if code == 0 and as_json:
+        print_json({"endpoint": current.url, "environments": list(dict.fromkeys(_env_names(args))),
+                    "runner_pid": pid, "seconds": round(seconds, 1)})
+    return code
+
+
+def _up(args: argparse.Namespace) -> tuple[int, emulator.Emulator, int | None, float]:
+    """``cmd_up`` but its JSON document: the exit status, the emulator, the runner's pid, the seconds taken."""
     began = time.monotonic()
     env_names = list(dict.fromkeys(_env_names(args)))
     current = _start_emulator(args.quotas)
@@ -282,12 +313,14 @@ def cmd_up(args: argparse.Namespace) -> int:
                                                    label="" if len(env_names) == 1 else name), env_names))
     failed = next((code for code in codes if code != 0), 0)
     if failed:
-        return failed
+        return failed, current, None, time.monotonic() - began
 
+    pid = None
     if not args.no_runner:
         pid = runner.start_daemon(current.url, verbose=args.verbose)
         say(f"Lambda runner running (pid {pid}); function logs: {state.LOG_DIR.relative_to(REPO)}/<function>.log")
-    say(f"local cloud up in {time.monotonic() - began:.1f} s\n")
+    seconds = time.monotonic() - began
+    say(f"local cloud up in {seconds:.1f} s\n")
     named = [e for e in env_names if e != DEFAULT_ENV]
     env_flag = f" --env {named[0]}" if named else ""
     tp = hints.thingpress()
@@ -298,7 +331,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if hints.available("aws"):
         say(f"  aws --endpoint-url {current.url} iot list-things   inspect with the AWS CLI (any credentials)")
     say(f"  {tp} local status | down | destroy{env_flag}   what runs | stop everything | remove this environment")
-    return 0
+    return 0, current, pid, seconds
 
 
 def _env_names(args: argparse.Namespace) -> list[str]:
@@ -349,7 +382,7 @@ def _deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, lab
     if returncode != 0:
         _record("deploys", env_name, None)
         _record("synths", env_name, None)
-        say(f"cdktf deploy of {stack} failed (exit {returncode}) after {deploy_seconds:.0f} s (log: {log_path}); "
+        warn(f"cdktf deploy of {stack} failed (exit {returncode}) after {deploy_seconds:.0f} s (log: {log_path}); "
             f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
         return returncode
     # Recorded calls belong to the stack just deployed: make iam-check evaluates them against it.
@@ -367,41 +400,45 @@ def _deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, lab
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     """Teardown, then ``cdktf destroy``: the path ``make destroy`` takes on AWS."""
-    from thingpress_cli.core.deployment import Deployment, DeploymentError
+    from thingpress_cli.core.deployment import Deployment
+    from thingpress_cli.core.errors import ServiceError
     from thingpress_cli.engines import rollback, teardown
 
     began = time.monotonic()
     env_name = args.env
+    as_json = getattr(args, "json", False)
     stack = stack_name(env_name)
     current = emulator.running()
     if current is None:
-        say("the emulator is not running: nothing to destroy (`thingpress local down` forgets local state)")
-        return 1
+        raise DeploymentError("the emulator is not running: nothing to destroy "
+                              "(`thingpress local down` forgets local state)")
     try:
         deployment = Deployment.load(OUTPUTS, env_name)
     except DeploymentError as exc:
-        say(f"environment {env_name} is not deployed locally: {exc}")
-        return 1
+        raise DeploymentError(f"environment {env_name} is not deployed locally: {exc}") from None
     try:
         report, sweep = teardown.teardown(deployment, apply=True)
     except rollback.Stopped as stop:
-        sys.stderr.write(stop.message("local destroy", ["thingpress", "local", "destroy", "--env", env_name]))
-        return 1
-    teardown.print_report(report, sweep, False, env_name)
+        raise ServiceError(stop.message(["thingpress", "local", "destroy", "--env", env_name])) from stop
+    # under --json the teardown's report is the document; cdktf destroy's output goes to stderr below
+    teardown.print_report(report, sweep, as_json, env_name)
     root = synth_root(env_name)
     command = cdktf_command() + ["destroy", stack, "--auto-approve", "--output", str(root),
                                  "--terraform-parallelism", str(TERRAFORM_PARALLELISM), "--skip-provider-lock"]
     if synthesized(root, stack):
         command.append("--skip-synth")
-    say(f"destroying {stack} with the cdktf CLI ...")
-    result = subprocess.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), check=False)
+    with progress_on_stderr(as_json):
+        say(f"destroying {stack} with the cdktf CLI ...")
+    result = subprocess.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), check=False,
+                            stdout=sys.stderr if as_json else None)
     if result.returncode != 0:
-        say(f"cdktf destroy failed (exit {result.returncode}); emulator log: {state.LOG_DIR / 'emulator.log'}")
+        warn(f"cdktf destroy failed (exit {result.returncode}); emulator log: {state.LOG_DIR / 'emulator.log'}")
         return result.returncode
     merge_outputs(env_name, None)
     _record("deploys", env_name, None)
     forget_terraform_state(env_name)
-    say(f"destroyed {stack} in {time.monotonic() - began:.1f} s (teardown, then cdktf destroy)")
+    with progress_on_stderr(as_json):
+        say(f"destroyed {stack} in {time.monotonic() - began:.1f} s (teardown, then cdktf destroy)")
     return 0
 
 
@@ -414,6 +451,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     removed = outputs_are_ours()
     if removed:
         OUTPUTS.unlink()
+    if getattr(args, "json", False):
+        print_json({"runner_stopped": bool(stopped_runner), "emulator_stopped": bool(stopped_emulator),
+                    "outputs_removed": removed})
+        return 0
     say(f"runner {'stopped' if stopped_runner else 'was not running'}; "
         f"emulator {'stopped (its resources are gone)' if stopped_emulator else 'was not running'}; "
         f"local Terraform state removed; {OUTPUTS.name} {'removed' if removed else 'left as is (not only local stacks)'}")
@@ -456,8 +497,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     endpoint = state.endpoint()
     if not endpoint or emulator.running() is None:
-        say("the emulator is not running: `thingpress local up` first")
-        return 1
+        raise DeploymentError("the emulator is not running: `thingpress local up` first")
     runner.stop_daemon()  # one runner at a time, or both would poll the same queues
     say(f"running the Lambda runner in the foreground against {endpoint} (Ctrl-C to stop)")
     return runner.main(["--endpoint", endpoint, "--verbose"])
@@ -466,13 +506,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_quotas(args: argparse.Namespace) -> int:
     current = emulator.running()
     if current is None:
-        say("the emulator is not running: `thingpress local up` first")
-        return 1
+        raise DeploymentError("the emulator is not running: `thingpress local up` first")
     try:
         rates = emulator.set_quotas(current.url, args.rates)
     except ValueError as error:
-        say(f"quotas refused: {error}")
-        return 2
+        raise UsageError(f"quotas refused: {error}") from None
+    if getattr(args, "json", False):
+        print_json({"rates": rates or None})
+        return 0
     say(f"IoT quotas now: {json.dumps(rates) if rates else 'off'}")
     return 0
 
@@ -517,6 +558,9 @@ def down() -> None:
 
 def destroy(env: str) -> None:
     """Teardown and ``cdktf destroy`` of one local environment."""
-    code = cmd_destroy(argparse.Namespace(env=env))
+    try:
+        code = cmd_destroy(argparse.Namespace(env=env))
+    except CliError as error:
+        raise LocalUpError(f"thingpress local destroy --env {env}: {error}") from error
     if code != 0:
         raise LocalUpError(f"thingpress local destroy --env {env} failed (exit {code}); logs in {state.LOG_DIR}")

@@ -19,7 +19,8 @@ from thingpress.records import ManifestError
 from thingpress.throttle import Throttle
 from thingpress.vendors import VENDORS
 from thingpress_cli.commands import inspect as inspect_cmd
-from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.errors import UsageError
 from thingpress_cli.engines.plan import (ALREADY_REGISTERED, NEW, PROBE_TPS, THING_CONFLICT, AccountProbe, Plan,
                                          make_plan, probe_tps)
 
@@ -81,15 +82,12 @@ def run(args: argparse.Namespace) -> int:
         probe = AccountProbe(deployment.client("iot"), Throttle(probe_tps(args.read_tps)))
         with _progress(not args.json) as tick:
             plan = make_plan(path, vendor, options, probe, settings, backlog, tick, names=deployment.thing_names())
-    except (inspect_cmd.OptionsError, DeploymentError) as exc:
-        print(f"thingpress plan: {path}: {exc}", file=sys.stderr)
-        return 2
+    except inspect_cmd.OptionsError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except ManifestError as exc:
-        print(f"thingpress plan: {path}: {exc.reason}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{path}: {exc.reason}") from None
     except OSError as exc:
-        print(f"thingpress plan: {path}: cannot read the file: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     if args.json:
         print(json.dumps(plan.as_dict(), sort_keys=True))
     else:

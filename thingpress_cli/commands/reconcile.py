@@ -6,17 +6,17 @@ What is checked and what ``--fix`` repairs is the engine's
 ``--json`` prints one JSON document ``{"checked", "drift", "fixed", "by_problem",
 "items": [{"manifest", "fingerprint", "thing_name", "certificate_id", "problems":
 [{"problem", "detail"}], "fixed": [...]}]}``. Exit status 0 when nothing drifted
-(or everything drifted was fixed), 1 otherwise, 2 on a usage or deployment error.
+(or everything drifted was fixed), 1 otherwise; errors as every command's (``thingpress --help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.errors import UsageError
 from thingpress_cli.core.progress import short_id
 from thingpress_cli.engines.reconcile import Reconciler, certificate_rows, reconcile
 
@@ -33,17 +33,13 @@ def _print(result: dict[str, Any], fix: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if bool(args.manifest) == bool(args.all):
-            raise DeploymentError("name one MANIFEST or --all")
-        deployment = Deployment.from_args(args)
-        mid = deployment.resolve_manifest(args.manifest) if args.manifest else None
-        table = deployment.audit_table()
-        reconciler = Reconciler(deployment.client("iot"), table, deployment.importer_settings(), fix=args.fix)
-        result = reconcile(reconciler, certificate_rows(table, mid))
-    except DeploymentError as exc:
-        print(f"thingpress reconcile: {exc}", file=sys.stderr)
-        return 2
+    if bool(args.manifest) == bool(args.all):
+        raise UsageError("name one MANIFEST or --all")
+    deployment = Deployment.from_args(args)
+    mid = deployment.resolve_manifest(args.manifest) if args.manifest else None
+    table = deployment.audit_table()
+    reconciler = Reconciler(deployment.client("iot"), table, deployment.importer_settings(), fix=args.fix)
+    result = reconcile(reconciler, certificate_rows(table, mid))
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

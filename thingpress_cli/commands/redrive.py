@@ -17,20 +17,20 @@ A redriven manifest message resumes its manifest from the checkpoint.
 
 ``status`` per queue: ``EMPTY`` (nothing to move), or the task's final status
 (``COMPLETED``, ``CANCELLED``, ``FAILED``); exit status 0 when every task that ran
-completed, 1 otherwise, 2 on a deployment error.
+completed, 1 otherwise; errors as every command's (``thingpress --help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.errors import NotFinished, ServiceError
 
 QUEUES = ("import", "manifests", "all")
 EMPTY = "EMPTY"
@@ -75,26 +75,22 @@ def redrive(sqs: Any, dlq: DeadLetters, *, poll: float = POLL, timeout: float = 
         tasks = sqs.list_message_move_tasks(SourceArn=dlq.dlq_arn, MaxResults=10).get("Results", [])
         task = next((t for t in tasks if t["TaskHandle"] == handle), None)
         if task is None:
-            raise DeploymentError(f"{dlq.name}: move task {handle} no longer listed")
+            raise ServiceError(f"{dlq.name}: move task {handle} no longer listed")
         if task["Status"] not in ACTIVE:
             report.update(moved=int(task.get("ApproximateNumberOfMessagesMoved", 0)), status=task["Status"],
                           failure=task.get("FailureReason"))
             return report
         if clock() > deadline:
-            raise DeploymentError(f"{dlq.name}: move task still {task['Status']} after {timeout:.0f} s "
+            raise NotFinished(f"{dlq.name}: move task still {task['Status']} after {timeout:.0f} s "
                                   f"({task.get('ApproximateNumberOfMessagesMoved', 0)} moved); "
                                   "run thingpress redrive again to follow it")
         sleep(poll)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        deployment = Deployment.from_args(args)
-        sqs = deployment.client("sqs")
-        reports = [redrive(sqs, dlq) for dlq in dead_letter_queues(deployment, args.queue)]
-    except DeploymentError as exc:
-        print(f"thingpress redrive: {exc}", file=sys.stderr)
-        return 2
+    deployment = Deployment.from_args(args)
+    sqs = deployment.client("sqs")
+    reports = [redrive(sqs, dlq) for dlq in dead_letter_queues(deployment, args.queue)]
     result = {"moved": sum(r["moved"] for r in reports),
               "failed": sum(1 for r in reports if r["status"] not in (EMPTY, "COMPLETED")), "queues": reports}
     if args.json:

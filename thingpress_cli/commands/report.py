@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from thingpress.audit.table import AuditTable
-from thingpress_cli.core.deployment import Deployment, reporting_errors
+from thingpress_cli.core.deployment import Deployment
 
 #: rows per audit query page in ``report`` (the most it holds in memory at once).
 REPORT_PAGE = 500
@@ -37,7 +37,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     mid = deployment.resolve_manifest(args.manifest)
     records = report_records(deployment.audit_table(), mid)
     try:
-        _write_report(records, args.format, sys.stdout)
+        _write_report(records, "json" if args.json else args.format, sys.stdout)
     except BrokenPipeError:  # e.g. `thingpress report M | head`: the reader has what it wanted
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- keeps the interpreter's final flush quiet
     return 0
@@ -58,8 +58,12 @@ def _write_report(records: Iterator[dict[str, Any]], fmt: str, out: Any) -> None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    report = sub.add_parser("report", help="every certificate's outcome and reason for one manifest")
+    report = sub.add_parser("report", help="every certificate's outcome and reason for one manifest",
+                            description="Every entry of one manifest with its outcome and reason (imported, "
+                                        "already present, rejected, failed), as CSV or JSON, streamed.")
     report.add_argument("manifest", help="manifest id or a unique prefix of it")
-    report.add_argument("--format", choices=("csv", "json"), default="csv")
+    report.add_argument("--format", choices=("csv", "json"), default="csv",
+                        help="csv (default: a header line, then a row per entry) or json (one array)")
+    report.add_argument("--json", action="store_true", help="the same as --format json")
     Deployment.add_arguments(report)
-    report.set_defaults(func=reporting_errors(cmd_report))
+    report.set_defaults(func=cmd_report)

@@ -8,7 +8,6 @@ command: its arguments, the run, what it prints and the command that resumes it.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from thingpress_cli.engines.rollback import Stopped, print_report, run
@@ -21,8 +20,11 @@ def register(subparsers: Any) -> None:
     from thingpress_cli.core.deployment import Deployment
 
     parser = subparsers.add_parser("rollback", help="undo one manifest's import (dry run unless --yes)",
-                                   description=__doc__.split("\n\n")[0])
-    parser.add_argument("manifest", metavar="MANIFEST", help="manifest id, e.g. generated-3f1c... (thingpress status)")
+                                   description="Undo one manifest's import: deactivate and detach (or, with "
+                                               "--delete, delete) the certificates and things it created. "
+                                               "Without --yes, only print what would change.")
+    parser.add_argument("manifest", metavar="MANIFEST",
+                        help="manifest id or a unique prefix of it, e.g. the short id thingpress status prints")
     parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
     parser.add_argument("--delete", action="store_true",
                         help="delete certificates and things instead of deactivating and detaching")
@@ -33,19 +35,17 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from thingpress_cli.core.deployment import Deployment, DeploymentError, deployment_arguments
+    from thingpress_cli.core.deployment import Deployment, deployment_arguments
+    from thingpress_cli.core.errors import ServiceError
 
+    deployment = Deployment.from_args(args)
+    mid = deployment.resolve_manifest(args.manifest)
     try:
-        deployment = Deployment.from_args(args)
-        report = run(deployment, args.manifest, delete=args.delete, apply=args.yes, reason=args.reason)
-    except (DeploymentError, LookupError) as exc:
-        sys.stderr.write(f"thingpress rollback: {exc}\n")
-        return 2
+        report = run(deployment, mid, delete=args.delete, apply=args.yes, reason=args.reason)
     except Stopped as stop:
-        resume = (["thingpress", "rollback", args.manifest] + (["--delete"] if args.delete else [])
+        resume = (["thingpress", "rollback", mid] + (["--delete"] if args.delete else [])
                   + (["--yes"] if args.yes else []) + deployment_arguments(args, deployment)
                   + (["--reason", args.reason] if args.reason != REASON else []))
-        sys.stderr.write(stop.message("rollback", resume))
-        return 1
-    print_report(report, args.json, f"rollback {args.manifest}")
+        raise ServiceError(stop.message(resume)) from stop
+    print_report(report, args.json, f"rollback {mid}")
     return 0

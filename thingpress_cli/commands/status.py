@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from thingpress.audit.states import COMPLETE, REFUSED
-from thingpress_cli.core.deployment import Deployment, reporting_errors
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_all
 
 
@@ -21,8 +20,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.manifest:
         mids = [deployment.resolve_manifest(args.manifest)]
     elif args.watch:
-        mids = [r["manifest_id"] for r in deployment.manifest_summaries()
-                if r.get("state") not in (COMPLETE, REFUSED)]
+        mids = [r["manifest_id"] for r in table.unfinished_manifests()]  # the by_state index: no scan
     else:
         mids = []
     if args.watch and mids:
@@ -37,11 +35,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    status = sub.add_parser("status", help="manifest summaries from the audit table")
+    status = sub.add_parser("status", help="manifest summaries from the audit table",
+                            description="Every manifest (or one) with its state and counts, from the audit "
+                                        "table; --watch follows unfinished manifests until they end.")
     status.add_argument("manifest", nargs="?", help="manifest id or a unique prefix of it (default: all)")
     status.add_argument("--watch", action="store_true",
                         help="show progress until the manifest (default: every unfinished one) is complete")
     status.add_argument("--timeout", type=float, default=1800.0, help="seconds to watch (default 1800)")
     Deployment.add_arguments(status)
     status.add_argument("--json", action="store_true", help="print one JSON document")
-    status.set_defaults(func=reporting_errors(cmd_status))
+    status.set_defaults(func=cmd_status)

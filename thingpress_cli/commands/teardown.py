@@ -8,7 +8,6 @@ arguments, the run, and the command that resumes a stopped teardown.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from thingpress_cli.engines.rollback import Stopped
@@ -19,7 +18,9 @@ def register(subparsers: Any) -> None:
     from thingpress_cli.core.deployment import Deployment
 
     parser = subparsers.add_parser("teardown", help="undo every import of an environment before its destroy",
-                                   description=__doc__.split("\n\n")[0])
+                                   description="Undo every import of an environment, then empty its policy, "
+                                               "thing type and group so that its stack can be destroyed. "
+                                               "Without --yes, only print what would change.")
     parser.add_argument("--yes", action="store_true", help="apply (default: only print what would change)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     Deployment.add_arguments(parser)
@@ -27,17 +28,14 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_teardown(args: argparse.Namespace) -> int:
-    from thingpress_cli.core.deployment import Deployment, DeploymentError, deployment_arguments
+    from thingpress_cli.core.deployment import Deployment, deployment_arguments
+    from thingpress_cli.core.errors import ServiceError
 
+    deployment = Deployment.from_args(args)
     try:
-        deployment = Deployment.from_args(args)
         report, sweep = teardown(deployment, apply=args.yes)
-    except (DeploymentError, LookupError) as exc:
-        sys.stderr.write(f"thingpress teardown: {exc}\n")
-        return 2
     except Stopped as stop:
         resume = ["thingpress", "teardown"] + (["--yes"] if args.yes else []) + deployment_arguments(args, deployment)
-        sys.stderr.write(stop.message("teardown", resume))
-        return 1
+        raise ServiceError(stop.message(resume)) from stop
     print_report(report, sweep, args.json, deployment.outputs.environment)
     return 0

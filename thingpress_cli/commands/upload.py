@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from thingpress.audit.states import COMPLETE
-from thingpress_cli.core.deployment import Deployment, reporting_errors
+from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import print_summary_table, summary_view, wait_for
 
 
@@ -37,12 +37,15 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    upload = sub.add_parser("upload", help="put a manifest where its vendor's provider picks it up")
-    upload.add_argument("file")
+    upload = sub.add_parser("upload", help="put a manifest where its vendor's provider picks it up",
+                            description="Upload FILE under its vendor's prefix of the deployment's bucket, where "
+                                        "the vendor's provider picks it up; print its manifest id (or, with "
+                                        "--wait, follow it to the end and print its summary).")
+    upload.add_argument("file", metavar="FILE", help="the manifest file (vendor from its suffix, or --vendor)")
     upload.add_argument("--vendor", choices=("microchip", "infineon", "espressif", "generated"),
-                        help="default: from the file suffix")
+                        help="vendor format (default: from the file suffix)")
     upload.add_argument("--wait", action="store_true", help="show progress until the manifest is complete")
     upload.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)")
     Deployment.add_arguments(upload)
     upload.add_argument("--json", action="store_true", help="print one JSON document")
-    upload.set_defaults(func=reporting_errors(cmd_upload))
+    upload.set_defaults(func=cmd_upload)

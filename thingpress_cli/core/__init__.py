@@ -1,6 +1,7 @@
 """What the ``thingpress`` commands share.
 
-* :mod:`.deployment`: a deployment through its outputs (names, clients, uploads), its errors as exit status 2;
+* :mod:`.errors`: the exit statuses, the errors that end a command, and the one handler ``main`` calls;
+* :mod:`.deployment`: a deployment through its outputs (names, clients, uploads);
 * :mod:`.summaries`: manifest summaries as the operator sees them, and waiting for a manifest to finish;
 * :mod:`.progress`: the progress meters and display of manifests being imported;
 * :mod:`.hints`: the commands named in hints, as the operator can type them here;

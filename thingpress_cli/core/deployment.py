@@ -9,27 +9,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from stacks import outputs as contract
-from thingpress.audit.keys import SHARD_PREFIX, SUMMARY_SK, from_item, manifest_id, to_item
-from thingpress.audit.summaries import merge_rows
+from stacks.naming import DEFAULT_ENV
+from thingpress.audit.keys import manifest_id
+from thingpress.audit.states import MANIFEST_STATES
 from thingpress.audit.table import AuditTable
 from thingpress.settings import FunctionSettings, SettingsError
 from thingpress.thing_names import ThingNameTemplate
 from thingpress.vendors import VENDORS, vendor_for_key
+from thingpress_cli.core.errors import DeploymentError, UsageError
+from thingpress_cli.core.streams import warn
 from thingpress_cli.core.toolchain import REPO
 
 DEFAULT_OUTPUTS = REPO / "terraform-outputs.json"
+MIB = 1024 * 1024
+#: ``upload``: a multipart upload above 64 MiB in 64 MiB parts (a 10 GiB manifest is 160 parts of S3's 10,000).
+TRANSFER = TransferConfig(multipart_threshold=64 * MIB, multipart_chunksize=64 * MIB)
 ENV_OUTPUTS = "THINGPRESS_OUTPUTS"
 ENV_SUFFIX = "THINGPRESS_ENV"
 #: How the tests treat the deployment: ``remote`` or ``local`` (unset: ``local``). ``remote`` is set by
@@ -41,25 +46,6 @@ ENV_SUFFIX = "THINGPRESS_ENV"
 #: on the emulator, the runner) and, in CI, fails without them (tests/conftest.py).
 ENV_DEPLOYMENT = "THINGPRESS_DEPLOYMENT"
 REMOTE, LOCAL = "remote", "local"
-
-
-class DeploymentError(Exception):
-    """Something the operator must fix: names what is missing or wrong."""
-
-
-def reporting_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A command's run function that ends with exit status 2 and one line on stderr when the
-    deployment is missing or wrong, or answers with an error (or not at all)."""
-    def runner(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except DeploymentError as exc:
-            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
-            return 2
-        except (BotoCoreError, ClientError) as exc:  # the deployment answered with an error, or not at all
-            print(f"thingpress {args.command}: {exc}", file=sys.stderr)
-            return 2
-    return runner
 
 
 def deployment_arguments(args: argparse.Namespace, deployment: Any) -> list[str]:
@@ -94,7 +80,7 @@ class Deployment:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--outputs", default=None,
                             help=f"terraform-outputs.json (default: ${ENV_OUTPUTS} or {DEFAULT_OUTPUTS.name})")
-        parser.add_argument("--env", default=None, help=f"environment suffix (default: ${ENV_SUFFIX} or 'local')")
+        parser.add_argument("--env", default=None, help=f"environment suffix (default: ${ENV_SUFFIX} or {DEFAULT_ENV})")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Deployment:
@@ -103,7 +89,7 @@ class Deployment:
     @classmethod
     def load(cls, outputs_path: str | os.PathLike | None = None, suffix: str | None = None) -> Deployment:
         path = Path(outputs_path or os.environ.get(ENV_OUTPUTS) or DEFAULT_OUTPUTS)
-        suffix = suffix or os.environ.get(ENV_SUFFIX) or "local"
+        suffix = suffix or os.environ.get(ENV_SUFFIX) or DEFAULT_ENV
         try:
             return cls(contract.load_outputs(path, suffix))
         except contract.OutputsError as exc:
@@ -117,7 +103,15 @@ class Deployment:
             # The local emulator accepts any credentials; never send real ones to it.
             return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",
                                  region_name=self.outputs.region)
-        return boto3.Session(region_name=self.outputs.region)
+        # The credentials are boto3's own chain (AWS_PROFILE, which `thingpress --profile` sets, ...).
+        # The region: AWS_REGION (`thingpress --region` sets it) as every AWS tool honours it, else
+        # the deployment's own from its outputs; a different one is noted, as every call would then
+        # ask a region where this deployment's resources are not.
+        region = os.environ.get("AWS_REGION") or self.outputs.region
+        if region != self.outputs.region:
+            warn(f"note: AWS region {region} (AWS_REGION or --region), but {self.outputs.stack} is in "
+                 f"{self.outputs.region} (its outputs)")
+        return boto3.Session(region_name=region)
 
     def client(self, service: str) -> Any:
         config = Config(retries={"mode": "standard", "max_attempts": 8},
@@ -136,17 +130,28 @@ class Deployment:
     def upload(self, path: Path, vendor: str | None = None, key_name: str | None = None) -> Uploaded:
         """Put a manifest under its vendor's prefix; return where it went and its manifest id."""
         if not path.is_file():
-            raise DeploymentError(f"{path}: no such file")
+            raise UsageError(f"{path}: no such file")
         vendor = vendor or vendor_for_key(path.name)
         if vendor is None:
             suffixes = ", ".join(f"{v.suffix} ({v.name})" for v in VENDORS.values())
-            raise DeploymentError(f"{path}: cannot tell the vendor from the suffix (known: {suffixes}); pass --vendor")
+            raise UsageError(f"{path}: cannot tell the vendor from the suffix (known: {suffixes}); pass --vendor")
         prefix = self.outputs.vendors[vendor].prefix
         key = f"{prefix}{key_name or path.name}"
         bucket = self.outputs.bucket_name
-        with path.open("rb") as body:
-            put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-        version = put.get("VersionId") or put["ETag"].strip('"')
+        # The manifest id is a digest of the exact object version the provider is told about (its
+        # S3 event's versionId, or eTag on an unversioned bucket), so the upload must learn the version
+        # *it* wrote. boto3's managed transfer (one PutObject under the threshold, a multipart upload
+        # above: a single PUT is refused over 5 GB, the providers accept 10 GiB) returns nothing, and
+        # a HeadObject after it could see a later upload of the same key. So the answer of the call
+        # that creates the version (PutObject, or CompleteMultipartUpload) is kept as botocore parses
+        # it, on this upload's own client: exactly the version this upload wrote.
+        s3 = self.client("s3")
+        created: list[dict[str, Any]] = []
+        for operation in ("PutObject", "CompleteMultipartUpload"):
+            s3.meta.events.register(f"after-call.s3.{operation}", lambda parsed, **_: created.append(parsed))
+        s3.upload_file(str(path), bucket, key, Config=TRANSFER)
+        (answer,) = created
+        version = answer.get("VersionId") or answer["ETag"].strip('"')
         return Uploaded(vendor, bucket, key, version, manifest_id(vendor, bucket, key, version))
 
     def importer_settings(self) -> FunctionSettings:
@@ -185,22 +190,18 @@ class Deployment:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise DeploymentError(f"no manifest {given} in audit table {table.table}")
-        raise DeploymentError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
+            raise UsageError(f"no manifest {given} in audit table {table.table}")
+        raise UsageError(f"manifest id prefix {given} is ambiguous: {', '.join(sorted(matches))}")
 
     def manifest_summaries(self) -> list[dict[str, Any]]:
-        """Every manifest summary as read (with its shards: ``merge_rows``), newest first
-        (a filtered scan: fine for an audit table's summaries)."""
-        client = self.client("dynamodb")
-        rows: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.outputs.audit_table_name, "FilterExpression": "sk = :s OR begins_with(sk, :shard)",
-            "ExpressionAttributeValues": to_item({":s": SUMMARY_SK, ":shard": SHARD_PREFIX}),
-        }
-        while True:
-            page = client.scan(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(merge_rows(rows), key=lambda r: r.get("started_at", ""), reverse=True)
+        """Every manifest summary as read (with its shards), newest first.
+
+        Listed from the ``by_state`` index, a Query per manifest state: only summary items carry
+        ``state``, so the index holds no certificate row, where a scan would read every one of them
+        (100,000 rows for a manifest of 100,000). The shards, which carry the importer's counters,
+        hold no ``state``: each listed manifest's summary and shards are then read with one Query on
+        its partition (``AuditTable.get_summary``, strongly consistent).
+        """
+        table = self.audit_table()
+        rows = [table.get_summary(mid) for mid in table.listed_by_state(MANIFEST_STATES)]
+        return sorted((r for r in rows if r is not None), key=lambda r: r.get("started_at", ""), reverse=True)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS, REFUSED, STALLED
-from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.errors import NotFinished
 from thingpress_cli.core.progress import Display, Meter, short_id
 
 SUMMARY_FIELDS = ("manifest", "vendor", "state", "entries", "imported", "already_present", "rejected",
@@ -74,7 +75,7 @@ def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_pr
                 return {mid: m.row for mid, m in meters.items() if m.row}
             if clock() > deadline:
                 late = {mid: summary_view(m.row or {}) for mid, m in meters.items() if not m.done}
-                raise DeploymentError(f"not complete after {timeout:.0f} s: {late}")
+                raise NotFinished(f"not complete after {timeout:.0f} s: {late}")
             sleep(interval)
 
 
@@ -89,15 +90,34 @@ STATUS_COLUMNS = (("manifest", "short"), ("state", "state"), ("total", "entries"
 _OBJECT_PREFIX = re.compile(r"^s3://\S+(?: \(version [^)]*\))?: ")
 
 
+def print_table(table: Any, column: int, labels: list[str], console: Any = None) -> None:
+    """Print ``table``, then each cell of ``column`` it had to cut, in full, on lines of its own under it.
+
+    The tables fit the terminal (80 columns): a cell too long for its column ends in an
+    ellipsis there, and is printed whole under the table as ``<its row's label>: <text>``
+    (wrapped to the terminal's width). The column's width is the one rich renders it at.
+    """
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    console = console or Console()
+    console.print(table)
+    options = console.options.update_width(console.options.max_width - table._extra_width)
+    width = table._calculate_column_widths(console, options)[column]  # as Table.__rich_console__ computes it
+    cells = [str(cell) for cell in table.columns[column]._cells]
+    for label, text in zip(labels, cells):
+        if cell_len(text) > width:
+            console.print(f"{label}: {text}", markup=False, highlight=False)
+
+
 def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> None:
-    """One line per manifest: short id, state, counts, reason cut to the width left.
+    """One line per manifest: short id, state, counts, reason cut to the width left (then in full, under it).
 
     Fits 80 columns: the id is the short form every command accepts as a prefix,
-    the vendor is its first word, and a reason is cut with an ellipsis (the full
-    text is in ``thingpress status MANIFEST --json`` and ``thingpress report``).
+    and a reason too long for the width left is cut with an ellipsis in the table
+    and printed in full under it (:func:`print_table`).
     """
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0),
@@ -112,4 +132,5 @@ def print_summary_table(views: list[dict[str, Any]], console: Any = None) -> Non
         # a STALLED manifest needs the operator (its reason says what is missing)
         table.add_row(*(cells[name] for _, name in STATUS_COLUMNS),
                       style="bold red" if view.get("state") == STALLED else None)
-    (console or Console()).print(table)
+    reason = [name for _, name in STATUS_COLUMNS].index("reason")
+    print_table(table, reason, [view["short"] for view in views], console)

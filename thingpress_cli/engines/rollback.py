@@ -39,7 +39,7 @@ throttling, with :data:`ROLLBACK_BACKOFF` (more, longer attempts than the
 importer's: they outlast several seconds). Any other AWS error, or one still
 refused when the attempts are used up, stops the run with :class:`Stopped`: the
 commands print what stopped it, what was done and the command that resumes (every
-step checks the state first), and exit 1.
+step checks the state first), and exit 4 (an AWS error: ``core.errors``).
 
 Without ``apply`` (the default of the commands) nothing is changed: the same
 reads are made and the report counts what would be done.
@@ -382,11 +382,12 @@ class Stopped(ThingpressError):
             return f"dry run, nothing was changed; counted before the stop: {counts}; {finished}"
         return f"done before the stop: {counts}; {finished}"
 
-    def message(self, command: str, resume: Sequence[str]) -> str:
-        """The lines ``thingpress <command>`` prints: the cause, what was done, the command that resumes."""
-        return (f"thingpress {command}: {self.cause()}\n{self.done()}\n"
+    def message(self, resume: Sequence[str]) -> str:
+        """What the operator reads (after ``thingpress <command>: ``): the cause, what was done, the command
+        that resumes."""
+        return (f"{self.cause()}\n{self.done()}\n"
                 "every step reads the state before it changes it, so the same command resumes where this one "
-                f"stopped:\n  {shlex.join(resume)}\n")
+                f"stopped:\n  {shlex.join(resume)}")
 
 
 # --------------------------------------------------------------------------- output

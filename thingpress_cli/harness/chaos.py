@@ -64,6 +64,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stacks.naming import DEFAULT_ENV
 from thingpress import certs
 from thingpress.audit.states import COMPLETE, FAILED, REJECTED, STATUSES
 from thingpress.audit.table import AuditTable
@@ -422,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     local_cmd.ensure_up()
     try:
         with tempfile.TemporaryDirectory(prefix="thingpress-chaos-") as workdir:
-            result = run(Deployment.load(suffix="local"), settings, Path(workdir), say=lambda m: print(m, file=sys.stderr))
+            result = run(Deployment.load(suffix=DEFAULT_ENV), settings, Path(workdir), say=lambda m: print(m, file=sys.stderr))
     finally:
         if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
             local_cmd.down()

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thingpress_cli.core.deployment import Deployment, DeploymentError
+from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.core.errors import DeploymentError
 from thingpress_cli.core.toolchain import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "pr-preview.yml"

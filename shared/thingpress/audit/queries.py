@@ -1,11 +1,12 @@
 """Queries: the rows of a manifest (``iter_entries``), of a thing (``rows_for_thing``: index
 ``by_thing``), of a status (``iter_status``: ``by_status``), and the unfinished manifests, for the
-watchdog (``unfinished_manifests``: ``by_state``) and for backpressure (``manifests_in_flight``:
+watchdog (``unfinished_manifests``: ``by_state``; ``listed_by_state`` for the operator's list of every
+manifest) and for backpressure (``manifests_in_flight``:
 besides the index, the starts partition read consistently): the ``Queries`` part of ``AuditTable``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ class Queries(Summaries):
         eventually consistent and holds the summary item only, while the importer's
         progress is on the shards.
         """
-        return self._unfinished(self._listed_by_state(idle_since), idle_since)
+        return self._unfinished(self.listed_by_state(UNFINISHED_STATES, idle_since), idle_since)
 
     def manifests_in_flight(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """The unfinished manifests the providers' backpressure counts (summaries as read, with their shards).
@@ -68,12 +69,13 @@ class Queries(Summaries):
             "ProjectionExpression": "manifest_id",
         }
         started = [row["manifest_id"] for row in self._pages(kwargs)]
-        return self._unfinished(list(dict.fromkeys([*self._listed_by_state(None), *started])), None)
+        return self._unfinished(list(dict.fromkeys([*self.listed_by_state(UNFINISHED_STATES), *started])), None)
 
-    def _listed_by_state(self, idle_since: str | None) -> list[str]:
-        """Manifest ids the ``by_state`` index lists in ``UNFINISHED_STATES`` (eventually consistent)."""
+    def listed_by_state(self, states: Iterable[str], idle_since: str | None = None) -> list[str]:
+        """Manifest ids the ``by_state`` index lists in ``states`` (eventually consistent), newest
+        progress last per state: a Query per state, reading summary items only (no certificate row)."""
         listed: list[dict[str, Any]] = []
-        for state in UNFINISHED_STATES:
+        for state in states:
             values: dict[str, Any] = {":s": state}
             condition = "#state = :s"
             if idle_since is not None:

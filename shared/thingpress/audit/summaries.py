@@ -51,18 +51,6 @@ def merged(summary: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, A
     return view
 
 
-def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Summaries as read from rows of several manifests (summary and shard items, any order)."""
-    summaries: dict[str, dict[str, Any]] = {}
-    shards: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row.get("sk") == SUMMARY_SK:
-            summaries[row["pk"]] = row
-        elif str(row.get("sk", "")).startswith(SHARD_PREFIX):
-            shards.setdefault(row["pk"], []).append(row)
-    return [merged(summary, shards.get(pk, [])) for pk, summary in summaries.items()]
-
-
 @dataclass(frozen=True, slots=True)
 class Progress:
     """What the provider parsed since its last checkpoint."""

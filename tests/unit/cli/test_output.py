@@ -81,10 +81,16 @@ def test_demo_results_fit_80_columns(monkeypatch):
     monkeypatch.setattr(Console, "__init__", _at_width(Console.__init__, out))
     demo.print_results([("microchip: ECC608-TMNGTLSS-B.json (signed, no certificates)",
                          {"state": "COMPLETE", "entries": 10, "rejected": 10,
+                          "manifest_id": "generated-3f1c9a2b77aa01",
                           "note": "signed manifest holds no device certificates: all 10 entries carry none"}),
                         ("fresh generated (50)", {"state": "COMPLETE", "entries": 50, "imported": 50})])
     lines = out.getvalue().splitlines()
-    assert all(len(line) <= 80 for line in lines) and lines[-1].split()[:3] == ["fresh", "generated", "(50)"]
+    assert all(len(line) <= 80 for line in lines)
+    last = next(i for i, line in enumerate(lines) if line.split()[:3] == ["fresh", "generated", "(50)"])
+    # the note did not fit: cut in the table, then in full under it (wrapped to 80 columns), after the short id
+    assert lines[last - 1].endswith("…")
+    assert " ".join(" ".join(lines[last + 1:]).split()) == ("generated-3f1c9a2b: signed manifest holds no device certificates: "
+                                          "all 10 entries carry none")
 
 
 def _at_width(init, out):

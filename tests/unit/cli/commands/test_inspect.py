@@ -41,11 +41,16 @@ def test_expired_flag(tmp_path, capsys):
 def test_vendor_flag_overrides_suffix_and_wrong_format_exits_2(tmp_path, capsys):
     path = tmp_path / "rows.csv"
     path.write_bytes(factories.espressif_manifest(factories.espressif_rows(factories.devices(1))))
+    reason = (f"{path}: not a microchip manifest: expected a JSON array of signed entries (flattened JWS), "
+              "found 'MAC,cn,cert\\r\\n24A1600' at the start")
+    assert main(["inspect", str(path), "--vendor", "microchip"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"thingpress inspect: {reason}\n")
+    # under --json the error is the one JSON document, on stdout
     assert main(["inspect", str(path), "--vendor", "microchip", "--json"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == (f"thingpress inspect: {path}: not a microchip manifest: expected a JSON array of signed "
-                            "entries (flattened JWS), found 'MAC,cn,cert\\r\\n24A1600' at the start\n")
+    assert captured.err == ""
+    assert json.loads(captured.out) == {"error": {"code": 2, "type": "UsageError", "message": reason}}
 
 
 def test_empty_file_and_unknown_suffix_exit_2(tmp_path, capsys):

@@ -88,16 +88,16 @@ def test_human_output(cloud, half_overlap, capsys):
     assert "  5: line 5: not standard base64\n" in out
 
 
-def test_bad_file_and_missing_deployment_exit_2(cloud, tmp_path, capsys, monkeypatch):
+def test_bad_file_exits_2_and_missing_deployment_3(cloud, tmp_path, capsys, monkeypatch):
     path = tmp_path / "x.zip"
     path.write_bytes(b"PK")
-    assert main(["plan", str(path), "--json"]) == 2
+    assert main(["plan", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "cannot tell the vendor from the file name" in captured.err
     good = tmp_path / "m.txt"
     good.write_bytes(factories.generated_manifest(factories.devices(1)))
     monkeypatch.setenv("THINGPRESS_OUTPUTS", str(tmp_path / "none.json"))
-    assert main(["plan", str(good)]) == 2
+    assert main(["plan", str(good)]) == 3
     assert "no outputs file" in capsys.readouterr().err
 
 

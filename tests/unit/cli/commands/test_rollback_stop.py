@@ -1,8 +1,8 @@
-"""``thingpress rollback`` / ``teardown`` stopped by an AWS error they do not retry: a message, exit 1, a resume.
+"""``thingpress rollback`` / ``teardown`` stopped by an AWS error they do not retry: a message, exit 4 (an AWS error), a resume.
 
 The error is IAM's refusal of the second ``DeleteCertificate`` (injected on the command's IoT
 client, as botocore raises it for a 403). The command must name where it stopped and what it had
-done, print the command that resumes, exit non-zero without a traceback, and that command must
+done, print the command that resumes, exit 4 without a traceback, and that command must
 then finish the job.
 """
 
@@ -73,7 +73,7 @@ def test_rollback_stops_with_what_was_done_and_resumes(cloud, imported, denied_s
     mid, rows = imported
     first, second = rows[0], rows[1]
 
-    assert main(["rollback", mid, "--delete", "--yes"]) == 1
+    assert main(["rollback", mid, "--delete", "--yes"]) == 4
 
     out, err = capsys.readouterr()
     assert out == ""
@@ -99,7 +99,7 @@ def test_teardown_stops_with_what_was_done_and_resumes(cloud, imported, denied_s
     mid, rows = imported
     second = rows[1]
 
-    assert main(["teardown", "--yes"]) == 1
+    assert main(["teardown", "--yes"]) == 4
 
     out, err = capsys.readouterr()
     assert out == ""

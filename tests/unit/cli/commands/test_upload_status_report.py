@@ -156,16 +156,22 @@ def test_status_fits_80_columns_with_short_ids_and_cut_reasons(cloud, tmp_path, 
     assert refused_row.split()[7].startswith("generat")  # the reason without its s3://... object prefix
     full = cloud.audit.get_summary(refused)["reason"]
     assert len(full) > 30
+    # under the table, the cut reason in full (without the object prefix the id names), wrapped to 80 columns
+    under = lines[lines.index(refused_row) + 1:] if lines.index(refused_row) > lines.index(row) else \
+        lines[lines.index(row) + 1:]
+    assert " ".join(" ".join(under).split()) == f"{short_id(refused)}: {full.split('): ', 1)[1]}"
     assert main(["status", short_id(refused), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["reason"] == full
 
 
 def test_prefixes_resolve_or_name_the_candidates(cloud, tmp_path, capsys):
     done, refused = _refused_and_done(cloud, tmp_path)
-    assert main(["report", "generated-", "--format", "json"]) == 2
+    assert main(["report", "generated-"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("thingpress report: manifest id prefix generated- is ambiguous: ")
     assert done in err and refused in err
+    assert main(["report", "generated-", "--format", "json"]) == 2  # the error as the JSON document
+    assert json.loads(capsys.readouterr().out)["error"]["message"].startswith("manifest id prefix generated-")
     assert main(["report", short_id(done), "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 4
     assert main(["status", "generated-zzz"]) == 2
@@ -186,7 +192,8 @@ def test_report_streams_one_page_at_a_time(cloud, tmp_path, capsys, monkeypatch)
             return getattr(self.real, name)
 
         def query(self, **kwargs):
-            if "BETWEEN" not in kwargs["KeyConditionExpression"]:  # not a summary read (AuditTable.summary_items)
+            # not the id's lookup: a summary read (AuditTable.summary_items) or the by_state index
+            if "BETWEEN" not in kwargs["KeyConditionExpression"] and "IndexName" not in kwargs:
                 events.append(f"query limit={kwargs.get('Limit')}")
             return self.real.query(**kwargs)
 

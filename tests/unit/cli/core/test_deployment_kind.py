@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from deployment_checks import local_only_outcome
 
-from thingpress_cli.core.deployment import ENV_DEPLOYMENT, DeploymentError, treated_as_remote
+from thingpress_cli.core.deployment import ENV_DEPLOYMENT, treated_as_remote
+from thingpress_cli.core.errors import DeploymentError
 
 REASON = "edits the audit table by hand: local deployments only"
 
