@@ -37,6 +37,14 @@ IMPORTER_MEMORY_MB = 512
 WATCHDOG_SCHEDULE = "rate(5 minutes)"
 WATCHDOG_TIMEOUT_SECONDS = 120
 WATCHDOG_MEMORY_MB = 256
+#: the results writer (thingpress.results): a million audit rows read and written as files take
+#: minutes, so Lambda's longest timeout; the memory is for the CPU share (decoding DynamoDB's
+#: typed items is most of the work: 1024 MB is about 0.6 vCPU), not the bytes (one query page
+#: and two 8 MiB parts). One completion event per invocation.
+RESULTS_TIMEOUT_SECONDS = 900
+RESULTS_MEMORY_MB = 1024
+RESULTS_BATCH_SIZE = 1
+RESULTS_MAX_CONCURRENCY = 2
 #: Lambda's /tmp (ephemeral storage) range, MB.
 MIN_EPHEMERAL_MB, MAX_EPHEMERAL_MB = 512, 10_240
 #: /tmp headroom over a provider's worst case (the runtime, Python's own temporary files).
@@ -62,6 +70,8 @@ IMPORT_MAX_RECEIVE_COUNT = 5
 #: at least 5: AWS's guidance for a queue that is a Lambda event source (a throttled poller's
 #: receives count too, so a lower count sends healthy manifests to the DLQ).
 MANIFEST_MAX_RECEIVE_COUNT = 5
+#: the results queue's, for the same reason.
+RESULTS_MAX_RECEIVE_COUNT = 5
 RECEIVE_WAIT_SECONDS = 20
 
 # -- S3 / KMS / DynamoDB / alarms -------------------------------------------------------------

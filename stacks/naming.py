@@ -42,17 +42,18 @@ INCOMING_PREFIX = "incoming/"
 TRUST_PREFIX = "trust/"
 MICROCHIP_SIGNERS_PREFIX = "trust/microchip-signers/"
 
-#: function keys: the importer, one provider per vendor and the scheduled watchdog
-#: (also the lambdas/ folder names).
+#: function keys: the importer, one provider per vendor, the scheduled watchdog and the results
+#: writer (also the lambdas/ folder names).
 IMPORTER = "importer"
 WATCHDOG = "watchdog"
+RESULTS = "results"
 
 
 def provider_key(vendor: str) -> str:
     return f"provider_{vendor}"
 
 
-FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS), WATCHDOG)
+FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS), WATCHDOG, RESULTS)
 
 
 def handler_module(key: str) -> str:
@@ -231,6 +232,20 @@ class Names:
         return self._name("manifest-completed")
 
     @property
+    def results_rule(self) -> str:
+        """The rule on :attr:`event_bus` that sends completion events to :attr:`results_queue`."""
+        return self._name("results")
+
+    @property
+    def results_queue(self) -> str:
+        """The results writer's queue (thingpress.results)."""
+        return self._name("results")
+
+    @property
+    def results_dlq(self) -> str:
+        return self._name("results-dlq")
+
+    @property
     def thing_topic_root(self) -> str:
         """Devices publish and subscribe under ``<root>/<thing name>/``."""
         return f"{PROJECT}"
@@ -252,7 +267,9 @@ class Names:
                 ("cloudwatch_dashboard", self.dashboard), ("kms_alias", self.kms_alias),
                 ("eventbridge_rule", self.schedule(WATCHDOG)), ("cloudwatch_alarm", self.alarm("manifests-stalled")),
                 ("eventbridge_bus", self.event_bus), ("eventbridge_rule", self.completion_rule),
-                ("sqs_queue", self.completion_queue)]
+                ("sqs_queue", self.completion_queue), ("eventbridge_rule", self.results_rule),
+                ("sqs_queue", self.results_queue), ("sqs_queue", self.results_dlq),
+                ("cloudwatch_alarm", self.alarm("results-dlq-not-empty"))]
         return out
 
     def check(self) -> list[str]:

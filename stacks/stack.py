@@ -25,8 +25,18 @@ from stacks.constructs.intake import ManifestIntake
 from stacks.constructs.iot import IotResources
 from stacks.constructs.kms import EncryptionKey
 from stacks.constructs.queues import QueuePair, QueueProps
+from stacks.constructs.results import ResultsWriter, ResultsWriterProps
 from stacks.constructs.watchdog import ManifestWatchdog, WatchdogProps
-from stacks.naming import IMPORTER, MICROCHIP_SIGNERS_PREFIX, PROJECT, VENDORS, WATCHDOG, provider_key, vendor_prefix
+from stacks.naming import (
+    IMPORTER,
+    MICROCHIP_SIGNERS_PREFIX,
+    PROJECT,
+    RESULTS,
+    VENDORS,
+    WATCHDOG,
+    provider_key,
+    vendor_prefix,
+)
 
 #: every service the stack (and the local runner) talks to, for the local target's endpoints.
 LOCAL_SERVICES = ("cloudwatch", "cloudwatchlogs", "dynamodb", "events", "iam", "iot", "kms", "lambda_", "s3", "sns",
@@ -46,7 +56,7 @@ class ThingpressStack(TerraformStack):
         key = EncryptionKey(self, "kms", ctx=ctx)
         intake = ManifestIntake(self, "intake", ctx=ctx, kms_key_arn=key.arn,
                                 provider_timeout=config.provider_timeout, force_destroy=config.ephemeral,
-                                visibility_factor=config.visibility_factor)
+                                results_days=config.audit_retention_days, visibility_factor=config.visibility_factor)
         import_pair = QueuePair(self, "import-queue", props=QueueProps(
             name=names.import_queue, dlq_name=names.import_dlq, arn_prefix=ctx.arn("sqs", "").rstrip(":"),
             kms_key_arn=key.arn,
@@ -175,9 +185,18 @@ class ThingpressStack(TerraformStack):
             common_environment=common,
             statements=[completion.put_statement("PutCompletionEventIfLastToFinish")]))
 
-        queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair}
+        results = ResultsWriter(self, "results", ctx=ctx, layer=layer, artifacts=artifacts, kms_key_arn=key.arn,
+                                props=ResultsWriterProps(
+            bus_name=completion.bus.name, bucket_name=intake.bucket.bucket, bucket_arn=intake.bucket.arn,
+            audit_table_arn=table.arn, visibility_factor=config.visibility_factor,
+            reserve_concurrency=config.reserved_concurrency == "mapping",
+            # The writer puts no event: no bus setting.
+            common_environment={k: v for k, v in common.items() if k != settings.EVENT_BUS}))
+
+        queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair,
+                  RESULTS: results.queues}
         alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues,
-                        functions={**functions, WATCHDOG: dog}, import_queue="import",
+                        functions={**functions, WATCHDOG: dog, RESULTS: results}, import_queue="import",
                         metric_alarms=[dog.stalled_alarm])
 
         values: dict[str, object] = {

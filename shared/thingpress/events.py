@@ -7,7 +7,16 @@ and ``detail-type`` ``Manifest Completed`` gets::
     {"manifest_id": "...", "vendor": "...", "environment": "...", "state": "COMPLETE",
      "bucket": "...", "key": "...", "version_id": "...", "completed_at": "...",
      "counts": {"entries": N, "imported": N, "already_present": N, "rejected": N,
-                "failed": N, "duplicates": N}}
+                "failed": N, "duplicates": N},
+     "results": {"results_key": "results/<manifest_id>/results.jsonl",
+                 "errors_key": "results/<manifest_id>/errors.jsonl"}}
+
+``results`` names the manifest's results files in ``bucket`` (:mod:`thingpress.results`).
+They do not exist yet when the event is sent: the results writer, itself started by this
+event (a rule of the stack on the same bus), writes them shortly after, once. The keys are
+a function of the manifest id, so the event can name them; a consumer that needs the
+files waits for the objects (or for ``results`` on the summary), a few seconds for a small
+manifest and up to minutes for a million entries.
 
 Sent at most once per manifest
 ------------------------------
@@ -36,6 +45,7 @@ from typing import Any
 import boto3
 
 from thingpress.errors import ThingpressError
+from thingpress.results.keys import results_keys
 
 SOURCE = "thingpress"
 MANIFEST_COMPLETED = "Manifest Completed"
@@ -57,6 +67,7 @@ def completion_detail(summary: Mapping[str, Any]) -> dict[str, Any]:
         "bucket": summary.get("bucket"), "key": summary.get("key"), "version_id": summary.get("version_id"),
         "completed_at": summary.get("completed_at"),
         "counts": {name: int(summary.get(name, 0)) for name in COUNTS},
+        "results": results_keys(summary["manifest_id"]),
     }
 
 

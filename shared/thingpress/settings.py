@@ -63,6 +63,8 @@ EVENT_BUS = "THINGPRESS_EVENT_BUS"
 #: the providers: the import queue holds at most this many minutes of the importer's budget
 #: (``thingpress.backpressure``; default 10; 0: no limit). The providers get ``IOT_TPS`` too.
 IMPORT_WINDOW_MINUTES = "THINGPRESS_IMPORT_WINDOW_MINUTES"
+#: the results writer: the bucket its results files go to (the manifests bucket; thingpress.results).
+RESULTS_BUCKET = "THINGPRESS_RESULTS_BUCKET"
 
 #: Every variable above; the stack refuses any other THINGPRESS_* name.
 ALL = (
@@ -70,7 +72,7 @@ ALL = (
     IOT_TPS, IMPORT_CONCURRENCY, MAX_RECEIVE_COUNT, EXPIRED_CERTIFICATES, EXISTING_THING,
     INFINEON_BUNDLE, MICROCHIP_SIGNERS, AUDIT_RETENTION_DAYS, PROVIDER_MAX_ENTRIES, CERTIFICATE_STATUS, IMPORT_DLQ_URL,
     MANIFEST_QUEUE_URLS, STALL_AFTER_SECONDS, ENVIRONMENT, THING_PREFIX, EVENT_BUS,
-    THING_NAME_TEMPLATE, IMPORT_WINDOW_MINUTES,
+    THING_NAME_TEMPLATE, IMPORT_WINDOW_MINUTES, RESULTS_BUCKET,
 )
 
 #: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
@@ -128,6 +130,7 @@ class FunctionSettings:
     import_window_minutes: float = DEFAULT_WINDOW_MINUTES
     event_bus: str = ""
     thing_name_template: str = DEFAULT_TEMPLATE
+    results_bucket: str = ""
     #: every thing group a thing joins (``THINGPRESS_THING_GROUP``); empty: ``thing_group`` alone, if set.
     thing_groups: tuple[str, ...] = ()
 
@@ -212,4 +215,5 @@ class FunctionSettings:
             event_bus=env.get(EVENT_BUS, ""),
             thing_name_template=env.get(THING_NAME_TEMPLATE, "") or DEFAULT_TEMPLATE,
             import_window_minutes=minutes(IMPORT_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES),
+            results_bucket=env.get(RESULTS_BUCKET, ""),
         )

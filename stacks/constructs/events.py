@@ -9,7 +9,8 @@ that source and detail-type, whose target is :attr:`CompletionEvents.queue`
 target, not only the local one, so the local deployment's integration test reads
 the very resources an AWS deployment ships; a queue nobody reads costs nothing (SQS
 bills requests) and keeps the events ``retention_seconds`` for a consumer that
-polls instead of adding a rule.
+polls instead of adding a rule. The stack's own consumer, the results writer, has a rule
+of its own on the bus (:mod:`stacks.constructs.results`, the same :func:`completion_pattern`).
 
 A dedicated bus, not the account's default: the functions' ``events:PutEvents`` is
 scoped to a bus this deployment owns (and an ``events:source`` condition), two
@@ -42,6 +43,16 @@ def bus_arn(ctx: DeploymentContext) -> str:
     return ctx.arn("events", f"event-bus/{ctx.names.event_bus}")
 
 
+def rule_arn_on_bus(ctx: DeploymentContext, rule: str) -> str:
+    """The ARN of rule ``rule`` on the deployment's bus (a queue policy names it before it exists)."""
+    return ctx.arn("events", f"rule/{ctx.names.event_bus}/{rule}")
+
+
+def completion_pattern() -> str:
+    """The event pattern of a rule on the bus matching exactly the completion event (``thingpress.events``)."""
+    return json.dumps({"source": [events.SOURCE], "detail-type": [events.MANIFEST_COMPLETED]}, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class CompletionEventsProps:
     #: the deployment key (bus and queue encryption).
@@ -62,9 +73,8 @@ class CompletionEvents(Construct):
         self.rule = CloudwatchEventRule(
             self, "rule", name=names.completion_rule, event_bus_name=self.bus.name,
             description="Copies thingpress completion events to the completion queue",
-            event_pattern=json.dumps({"source": [events.SOURCE], "detail-type": [events.MANIFEST_COMPLETED]},
-                                     separators=(",", ":")))
-        rule_arn = ctx.arn("events", f"rule/{names.event_bus}/{names.completion_rule}")
+            event_pattern=completion_pattern())
+        rule_arn = rule_arn_on_bus(ctx, names.completion_rule)
         queue_arn = ctx.arn("sqs", names.completion_queue)
         self.queue = SqsQueue(
             self, "queue", name=names.completion_queue, kms_master_key_id=props.kms_key_arn,

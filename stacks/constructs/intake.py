@@ -2,7 +2,13 @@
 
 S3 event notifications are routed by key prefix ``incoming/<vendor>/`` to the
 vendor's queue. There is no suffix filter on purpose: the provider checks the
-suffix so a wrong file gets an audit record (REFUSED) instead of vanishing.
+suffix so a wrong file gets an audit record (REFUSED) instead of vanishing. What
+thingpress writes to the bucket itself (``staging/``, ``results/``) is outside every
+vendor prefix, so it never reaches a provider.
+
+Lifecycle: staged reels expire after ``STAGING_DAYS``, results files
+(``thingpress.results``) after ``results_days``, the audit retention: a manifest's files
+go when its audit rows do.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from stacks.constructs.bucket import hardened_bucket
 from stacks.constructs.context import DeploymentContext
 from stacks.constructs.queues import QueuePair, QueueProps
 from stacks.naming import MICROCHIP_SIGNERS_PREFIX, VENDORS, vendor_prefix
+from thingpress.results.keys import RESULTS_PREFIX
 from thingpress.settings import STAGING_DAYS, STAGING_PREFIX
 
 
 class ManifestIntake(Construct):
     def __init__(self, scope: Construct, id_: str, *, ctx: DeploymentContext, kms_key_arn: str,
-                 provider_timeout: int, force_destroy: bool, visibility_factor: float = defaults.VISIBILITY_FACTOR):
+                 provider_timeout: int, force_destroy: bool, results_days: int,
+                 visibility_factor: float = defaults.VISIBILITY_FACTOR):
         super().__init__(scope, id_)
         names = ctx.names
         # Staged reels (an Infineon bundle extracted once for the chunks of one import) are scratch.
@@ -40,8 +48,18 @@ class ManifestIntake(Construct):
                 noncurrent_days=1)],
             abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
                 days_after_initiation=1)])
+        # Results files are written once and kept as long as the audit rows they copy; a multipart
+        # upload its writer gave up is garbage after a day (the writer runs at most 15 minutes).
+        results = S3BucketLifecycleConfigurationRule(
+            id="expire-results", status="Enabled",
+            filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=RESULTS_PREFIX)],
+            expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=results_days)],
+            noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                noncurrent_days=1)],
+            abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                days_after_initiation=1)])
         hardened = hardened_bucket(self, name=names.bucket(ctx.account_id), kms_key_arn=kms_key_arn,
-                                   force_destroy=force_destroy, extra_rules=[staged_reels])
+                                   force_destroy=force_destroy, extra_rules=[staged_reels, results])
         self.bucket = hardened.bucket
         bucket_id = self.bucket.id
 

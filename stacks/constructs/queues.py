@@ -41,6 +41,8 @@ class QueueProps:
     #: bucket ARN allowed to send S3 event notifications (with the account id token).
     s3_source_arn: str | None = None
     source_account: str | None = None
+    #: ARN of the EventBridge rule allowed to send its events (its target is this queue).
+    event_rule_arn: str | None = None
     retention_seconds: int = defaults.QUEUE_RETENTION_SECONDS
 
 
@@ -71,6 +73,10 @@ class QueuePair(Construct):
                 principal={"Service": "s3.amazonaws.com"},
                 condition={"ArnEquals": {"aws:SourceArn": props.s3_source_arn},
                            "StringEquals": {"aws:SourceAccount": props.source_account}}))
+        if props.event_rule_arn:
+            statements.insert(0, iam.statement(
+                "EventRuleSendsEvents", ["sqs:SendMessage"], queue_arn, principal={"Service": "events.amazonaws.com"},
+                condition={"ArnEquals": {"aws:SourceArn": props.event_rule_arn}}))
         # Policies inline (not aws_sqs_queue_policy resources): the AWS provider waits about
         # 25 s for attribute propagation after every SQS resource it writes, so a separate
         # policy resource would add another 25 s step to every deploy.

@@ -95,7 +95,7 @@ Modules
                  ``from_item``, the index and TTL names
 ``states``       certificate statuses, manifest states, the counters that add up
 ``summaries``    summaries and their shards (``merged``), the start, checkpoints (``Progress``),
-                 completion, the pause note, the STALLED mark
+                 completion, the pause note, the results files' note, the STALLED mark
 ``chain``        ``Handle``, the lease and the hand-overs of one live chain
 ``claims``       certificate claims (``claim_certificates``, ``ClaimsUnsettled``)
 ``outcomes``     outcome transactions (``OutcomeRecord``, ``record_outcomes``), refusal rows,

@@ -110,12 +110,17 @@ class Queries(Summaries):
         """Every row of a manifest except the summary, in key order."""
         return list(self.iter_entries(mid))
 
-    def iter_entries(self, mid: str, page_size: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every row of a manifest except the summary, in key order, one query page at a time."""
+    def iter_entries(self, mid: str, page_size: int | None = None, *,
+                     consistent: bool = False) -> Iterator[dict[str, Any]]:
+        """Every row of a manifest except the summary, in key order, one query page at a time.
+
+        ``consistent``: strongly consistent pages (the results writer, right after the last outcome)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table, "KeyConditionExpression": "pk = :pk AND sk > :s",
             "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":s": SUMMARY_SK}),
         }
+        if consistent:
+            kwargs["ConsistentRead"] = True
         if page_size:
             kwargs["Limit"] = page_size
         yield from self._pages(kwargs)

@@ -1,7 +1,7 @@
 """Manifest summaries: the summary row and its shards, read as one (``merged``, ``get_summary``), and
 what moves it: the start, the provider's checkpoints (``Progress``), the staged reel, a refusal, the
-pause note, completion (with its event) and the watchdog's STALLED mark (``Summaries``, a part of
-``AuditTable``). ``thingpress.audit`` says why the importer counts on shards ("No hot item") and
+pause note, completion (with its event), the results files' note and the watchdog's STALLED mark
+(``Summaries``, a part of ``AuditTable``). ``thingpress.audit`` says why the importer counts on shards ("No hot item") and
 how the counts add up ("Counting, exactly once")."""
 
 from __future__ import annotations
@@ -276,6 +276,13 @@ class Summaries(TableWrites):
             TableName=self.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
             UpdateExpression="SET " + sets, ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item(values)))
+
+    def note_results(self, mid: str, results: dict[str, Any]) -> bool:
+        """Record on a COMPLETE summary where its results files are (``thingpress.results``): ``results`` is
+        ``{"results_key", "errors_key", "lines", "errors"}``. Once: False (nothing written) when the summary
+        names its results already, or is not COMPLETE."""
+        return self._update_summary(mid, "SET results = :r", "#state = :c AND attribute_not_exists(results)",
+                                    {":r": results, ":c": COMPLETE}, {"#state": "state"})
 
     def note_paused(self, mid: str, *, checkpoint: int, seconds: int, now: datetime | None = None,
                     handle: Handle | None = None) -> bool:
