@@ -94,6 +94,9 @@ def test_the_last_outcome_sends_one_event_with_the_counts(cloud):
         MID, "generated", "dev", COMPLETE)
     assert detail["counts"] == {"entries": 4, "imported": 1, "already_present": 1, "rejected": 1, "failed": 0,
                                 "duplicates": 1}
+    # where the results writer, started by this very event, writes the files (thingpress.results)
+    assert detail["results"] == {"results_key": f"results/{MID}/results.jsonl",
+                                 "errors_key": f"results/{MID}/errors.jsonl"}
     summary = table.get_summary(MID)
     assert summary["completion_event"] == events.SENT and summary["completion_event_id"] == event["id"]
 
