@@ -216,3 +216,49 @@ def test_the_emulator_judges_the_stacks_service_paths_as_iam_check_does(local_st
     assert {r.origin for r in paths} >= {"s3 event notification", "alarm action", "event rule target",
                                          "event bus encryption"}
     assert all(emulator) is (change is None)
+
+
+RESULTS_FUNCTION = "thingpress-local-results"
+RESULTS_KEY = "results/generated-0123456789abcdef0123/results.jsonl"
+#: The results writer's calls: a small file in one put, a large one in parts, an upload given up.
+RESULTS_CALLS = [
+    ("dynamodb", "Query", {"TableName": TABLE, "ConsistentRead": True}),
+    ("s3", "PutObject", {"Bucket": BUCKET, "Key": RESULTS_KEY.replace("results.jsonl", "errors.jsonl"),
+                         "IfNoneMatch": "*", "ContentType": "application/x-ndjson"}),
+    ("s3", "CreateMultipartUpload", {"Bucket": BUCKET, "Key": RESULTS_KEY, "ContentType": "application/x-ndjson"}),
+    ("s3", "UploadPart", {"Bucket": BUCKET, "Key": RESULTS_KEY, "UploadId": "u", "PartNumber": 1}),
+    ("s3", "CompleteMultipartUpload", {"Bucket": BUCKET, "Key": RESULTS_KEY, "UploadId": "u", "IfNoneMatch": "*"}),
+    ("s3", "AbortMultipartUpload", {"Bucket": BUCKET, "Key": RESULTS_KEY, "UploadId": "u"}),
+    ("dynamodb", "UpdateItem", {"TableName": TABLE, "Key": {}}),
+]
+
+
+def test_the_results_writers_uploads_are_puts_under_sse_kms_and_allowed_under_results_only(local_stack,
+                                                                                           tmp_path) -> None:
+    stack, data = load(local_stack, ACCOUNT), IamData()
+    principal = stack.functions[RESULTS_FUNCTION].role_arn
+    key = stack.bucket_key(BUCKET)
+    obj = f"arn:aws:s3:::{BUCKET}/{RESULTS_KEY}"
+
+    def actions(operation: str) -> set[tuple[str, str]]:
+        (params,) = [p for _, op, p in RESULTS_CALLS if op == operation]
+        call = calls_mod.Call(RESULTS_FUNCTION, "s3", operation, "us-east-1", params)
+        return {(r.action, r.resource) for r in calls_mod.requests_for(call, principal, data, stack)}
+
+    assert key and actions("CreateMultipartUpload") == {("s3:PutObject", obj), ("kms:GenerateDataKey", key)}
+    assert actions("UploadPart") == actions("CompleteMultipartUpload") == {("s3:PutObject", obj),
+                                                                            ("kms:Decrypt", key)}
+    assert actions("AbortMultipartUpload") == {("s3:AbortMultipartUpload", obj)}
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    outside = ("s3", "PutObject", {"Bucket": BUCKET, "Key": "incoming/generated/results.jsonl"})
+    with (calls / f"{RESULTS_FUNCTION}.jsonl").open("w") as sink:
+        for service, operation, params in [*RESULTS_CALLS, outside]:
+            sink.write(json.dumps({"service": service, "operation": operation, "region": "us-east-1",
+                                   "params": params}) + "\n")
+    out = io.StringIO()
+    report = run(local_stack, calls, ACCOUNT, out=out)
+    assert [(r.action, r.resource) for r, _ in report.denied] == [
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/incoming/generated/results.jsonl")], out.getvalue()
+    assert not [line for line in report.unused if RESULTS_FUNCTION in line], report.unused

@@ -79,7 +79,9 @@ def _put_events(call: Call) -> Iterator[tuple[str, dict[str, Any]]]:
 #: (service, operation) -> the (action, parameters of the resource) pairs IAM authorizes it as.
 #: SQS batch operations: "authorized as the single-message action" (SQS API reference, each *Batch page);
 #: DynamoDB transactions: each item's own action (DynamoDB developer guide, "IAM with transactions");
-#: S3 GetObject/HeadObject with a versionId: s3:GetObjectVersion; ListObjectsV2: s3:ListBucket.
+#: S3 GetObject/HeadObject with a versionId: s3:GetObjectVersion; ListObjectsV2: s3:ListBucket; a multipart
+#: upload's CreateMultipartUpload, UploadPart and CompleteMultipartUpload: s3:PutObject (S3 API reference,
+#: each page's permissions; the service authorization reference lists no action of those names).
 RULES: dict[tuple[str, str], Callable[[Call], Iterable[tuple[str, dict[str, Any]]]]] = {
     ("sqs", "SendMessageBatch"): lambda c: [("sqs:SendMessage", c.params)],
     ("sqs", "DeleteMessageBatch"): lambda c: [("sqs:DeleteMessage", c.params)],
@@ -90,6 +92,9 @@ RULES: dict[tuple[str, str], Callable[[Call], Iterable[tuple[str, dict[str, Any]
     ("s3", "GetObject"): _get_object,
     ("s3", "HeadObject"): _get_object,
     ("s3", "ListObjectsV2"): lambda c: [("s3:ListBucket", c.params)],
+    ("s3", "CreateMultipartUpload"): lambda c: [("s3:PutObject", c.params)],
+    ("s3", "UploadPart"): lambda c: [("s3:PutObject", c.params)],
+    ("s3", "CompleteMultipartUpload"): lambda c: [("s3:PutObject", c.params)],
     ("events", "PutEvents"): _put_events,
 }
 
@@ -174,13 +179,23 @@ def _kms(principal: str, key: str, actions: Iterable[str], via: str, context: di
     return [Request(principal, a, key, tuple(sorted(values.items())), origin) for a in actions]
 
 
+#: the KMS actions of an S3 write under SSE-KMS, by the request's origin (:func:`kms_on_behalf`); a read: kms:Decrypt.
+_S3_KMS_ACTIONS = {
+    "call PutObject": ("kms:GenerateDataKey",), "call CreateMultipartUpload": ("kms:GenerateDataKey",),
+    "call UploadPart": ("kms:Decrypt",), "call CompleteMultipartUpload": ("kms:Decrypt",),
+}
+
+
 def kms_on_behalf(requests: Iterable[Request], stack: Stack, region: str) -> list[Request]:
     """KMS requests SSE makes with the caller's credentials.
 
     SQS: a producer's SendMessage needs kms:GenerateDataKey and kms:Decrypt, a consumer's
     ReceiveMessage kms:Decrypt (SQS developer guide, "Key management"), with the queue ARN as
     encryption context ``aws:sqs:arn``. S3 SSE-KMS with a bucket key: GetObject needs kms:Decrypt,
-    encryption context the bucket ARN (S3 user guide, "Using SSE-KMS", "S3 Bucket Keys"). DynamoDB
+    PutObject (and a multipart upload's CreateMultipartUpload) kms:GenerateDataKey, a multipart
+    upload's UploadPart and CompleteMultipartUpload kms:Decrypt as well (S3 reads the upload's data key
+    back), encryption context the bucket ARN (S3 user guide, "Using SSE-KMS", "S3 Bucket Keys",
+    "Multipart upload and permissions"). DynamoDB
     uses the grant it creates with the table for its table key: no KMS request with the caller's
     credentials (DynamoDB developer guide, "How Amazon DynamoDB uses AWS KMS").
     """
@@ -192,11 +207,12 @@ def kms_on_behalf(requests: Iterable[Request], stack: Stack, region: str) -> lis
                 actions = ("kms:GenerateDataKey", "kms:Decrypt") if r.action == "sqs:SendMessage" else ("kms:Decrypt",)
                 out += _kms(r.principal, key, actions, f"sqs.{region}.amazonaws.com",
                             {"kms:EncryptionContext:aws:sqs:arn": r.resource}, f"sse {r.action}", stack.account)
-        if r.action in ("s3:GetObject", "s3:GetObjectVersion"):
+        if r.action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
             bucket = r.resource.split(":::", 1)[1].split("/", 1)[0]
             key = stack.bucket_key(bucket)
             if key:
-                out += _kms(r.principal, key, ("kms:Decrypt",), f"s3.{region}.amazonaws.com",
+                out += _kms(r.principal, key, _S3_KMS_ACTIONS.get(r.origin, ("kms:Decrypt",)),
+                            f"s3.{region}.amazonaws.com",
                             {"kms:EncryptionContext:aws:s3:arn": f"arn:{stack.partition}:s3:::{bucket}"},
                             f"sse {r.action}", stack.account)
     return out

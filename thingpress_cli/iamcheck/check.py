@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacks.naming import FUNCTION_KEYS, VENDORS, provider_key
+from stacks.naming import FUNCTION_KEYS, RESULTS, VENDORS, provider_key
 from thingpress_cli.core.toolchain import REPO
 from thingpress_cli.iamcheck import calls as calls_mod
 from thingpress_cli.iamcheck.calls import SECURE, Request
@@ -53,7 +53,7 @@ POLICY_VARIABLE = re.compile(r"\$\{[^}]+\}")
 #: "Thing policy variables" (``iot:Connection.Thing.IsAttached``).
 IOT_POLICY_KEYS = ("iot:Connection.",)
 #: Who holds a role's grants: the function key (``stacks.naming.FUNCTION_KEYS``: ``importer``,
-#: ``provider_<vendor>``, ``watchdog``); the stack's key policy: ``key``.
+#: ``provider_<vendor>``, ``watchdog``, ``results``); the stack's key policy: ``key``.
 KEY = "key"
 PROVIDERS = tuple(provider_key(vendor) for vendor in VENDORS)
 #: Every action of the statement (only for a statement whose whole purpose is one reason).
@@ -94,6 +94,10 @@ UNEXERCISED: tuple[Excuse, ...] = (
     Excuse(("importer",), "RecordOutcomes", ("dynamodb:GetItem",),
            "the importer reads a certificate's row when its conditional write finds one "
            "(AuditTable.get_outcome): redeliveries and races, which a run has or has not"),
+    Excuse((RESULTS,), "WriteResultsFiles", ("s3:AbortMultipartUpload",),
+           "the results writer aborts a multipart upload only when a write fails or finds its file written "
+           "already (a redelivered event; thingpress.results.writer), and uploads in parts only past 8 MiB, "
+           "which a local run's manifests never reach"),
     Excuse(PROVIDERS, "PutCompletionEventIfLastToFinish", ("events:PutEvents",),
            "a provider completes a manifest only when nothing is outstanding at its last checkpoint (every entry "
            "refused or a duplicate) or when it finds a parsed manifest whose completer died: a vendor's run has "
