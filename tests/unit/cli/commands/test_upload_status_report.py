@@ -255,3 +255,48 @@ def test_status_shows_queued_done_and_total_of_a_large_manifest_in_80_columns():
     assert all(len(line) <= 80 for line in lines), out.getvalue()
     assert next(line for line in lines if line.startswith("microchip-")).split() == [
         "microchip-01234567", "PARSING", "1000000", "6000", "994000", "990000", "1000"]
+
+
+def test_report_streams_the_results_file_once_written_and_the_table_when_asked(cloud, tmp_path, capsys, monkeypatch):
+    from thingpress.results.writer import ResultsWriter
+
+    path = tmp_path / "m.txt"
+    path.write_bytes(factories.generated_manifest(factories.devices(4, prefix="Results-")) + b"!!\n")
+    mid = cloud.run(path)
+    capsys.readouterr()  # the in-process provider's logs
+    assert main(["report", mid, "--from-results"]) == 2  # not written yet: said at once, nothing printed
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no results file s3://" in captured.err and "--from-table" in captured.err
+    assert main(["report", mid]) == 0  # not written yet: the table
+    from_table = capsys.readouterr()
+    assert "from s3://" not in from_table.err
+
+    ResultsWriter(cloud.s3, cloud.audit, cloud.deployment.outputs.bucket_name).write(mid)
+    capsys.readouterr()  # the writer's log
+    queries: list[dict] = []
+
+    class Client:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def query(self, **kwargs):
+            queries.append(kwargs)
+            return self.real.query(**kwargs)
+
+    monkeypatch.setattr(Deployment, "audit_table", lambda self: AuditTable(Client(cloud.dynamodb),
+                                                                          self.outputs.audit_table_name))
+    assert main(["report", mid]) == 0
+    from_results = capsys.readouterr()
+    assert from_results.out == from_table.out  # the same records, columns and order
+    assert f"from s3://{cloud.deployment.outputs.bucket_name}/results/{mid}/results.jsonl" in from_results.err
+    assert queries and all("BETWEEN" in q["KeyConditionExpression"] for q in queries)  # summaries, no entry rows
+    rows = from_results.out.splitlines()
+    assert rows[0] == ",".join(report.REPORT_FIELDS) and len(rows) == 6
+    assert sorted(r.split(",")[3] for r in rows[1:]) == ["IMPORTED"] * 4 + ["REJECTED"]
+    assert main(["report", mid, "--from-table", "--format", "json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert main(["report", mid, "--from-results", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == as_json
