@@ -13,7 +13,7 @@ import time
 import uuid
 
 from thingpress.audit.states import COMPLETE, IMPORTED, REJECTED
-from thingpress.results.keys import FIELDS, results_keys
+from thingpress.results.keys import FIELDS, noted_results, results_keys
 from thingpress_cli.commands import report
 from thingpress_cli.core.certificates import write_manifest
 
@@ -26,7 +26,7 @@ RESULTS_WAIT_SECONDS = 90
 def _wait_for_results(table, mid: str, wait: float) -> dict:
     deadline = time.monotonic() + wait
     while True:
-        noted = (table.get_summary(mid) or {}).get("results")
+        noted = noted_results(table.get_summary(mid) or {})
         if noted:
             return noted
         if time.monotonic() > deadline:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS, REFUSED, STALLED
+from thingpress.results.keys import noted_results
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.errors import NotFinished
 from thingpress_cli.core.progress import Display, Meter, short_id
@@ -37,11 +38,15 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     # limits it), and finished: every entry with its outcome. finished + outstanding == entries.
     view["outstanding"] = row.get("outstanding", 0)
     view["finished"] = sum(int(row.get(name) or 0) for name in OUTCOME_COUNTERS)
-    # completion_event: SENT, or PENDING / FAILED when the completion event was lost (thingpress.events)
+    # completion_event: SENT, or PENDING / FAILED when the completion event was lost (thingpress.events);
+    # results: where the results files are, once written (thingpress.results)
     for name in ("key", "version_id", "sha256", "started_at", "updated_at", "completed_at", "stalled_at",
                  "completion_event", "completion_event_error"):
         if row.get(name):
             view[name] = row[name]
+    results = noted_results(row)
+    if results:
+        view["results"] = results
     return view
 
 

@@ -24,6 +24,15 @@ def results_keys(mid: str) -> dict[str, str]:
     return {"results_key": f"{RESULTS_PREFIX}{mid}/{RESULTS_FILE}", "errors_key": f"{RESULTS_PREFIX}{mid}/{ERRORS_FILE}"}
 
 
+def noted_results(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``results`` a summary notes (``AuditTable.note_results``), its counts as ints (DynamoDB
+    gives a map's numbers as Decimal); None before the files are written."""
+    noted = summary.get("results")
+    if not noted:
+        return None
+    return {name: int(value) if name in ("lines", "errors") else value for name, value in noted.items()}
+
+
 def result_line(row: Mapping[str, Any]) -> bytes:
     """One audit row as its results line (``FIELDS``, null where the row has none; newline-terminated)."""
     return (json.dumps({name: row.get(name) for name in FIELDS}, separators=(",", ":")) + "\n").encode()

@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 
 from thingpress.audit.states import COMPLETE, FAILED, REJECTED
 from thingpress.audit.table import AuditTable
-from thingpress.results.keys import CONTENT_TYPE, result_line, results_keys
+from thingpress.results.keys import CONTENT_TYPE, noted_results, result_line, results_keys
 
 #: the statuses whose lines go to errors.jsonl too: every entry not IMPORTED or ALREADY_PRESENT.
 ERROR_STATUSES = (REJECTED, FAILED)
@@ -137,8 +137,9 @@ class ResultsWriter:
             logger.warning("no results written: the manifest is not COMPLETE",
                            extra={"manifest_id": mid, "state": (summary or {}).get("state")})
             return None
-        if summary.get("results"):
-            return dict(summary["results"])
+        noted = noted_results(summary)
+        if noted:
+            return noted
         keys = results_keys(mid)
         results = StreamedObject(self.s3, self.bucket, keys["results_key"], self.part_size)
         errors = StreamedObject(self.s3, self.bucket, keys["errors_key"], self.part_size)

@@ -273,6 +273,10 @@ def test_report_streams_the_results_file_once_written_and_the_table_when_asked(c
 
     ResultsWriter(cloud.s3, cloud.audit, cloud.deployment.outputs.bucket_name).write(mid)
     capsys.readouterr()  # the writer's log
+    assert main(["status", mid, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == {
+        "results_key": f"results/{mid}/results.jsonl", "errors_key": f"results/{mid}/errors.jsonl", "lines": 5,
+        "errors": 1}
     queries: list[dict] = []
 
     class Client:
