@@ -8,7 +8,14 @@ the upload of its file at once. An upload holds at most one part (``part_size``,
 above S3's 5 MiB minimum for every part but the last) before sending it with
 ``UploadPart``; a file that stays under one part is sent with one ``PutObject``. So the
 writer holds one page of rows and two part buffers, whatever the manifest's size (a
-million lines of about 250 bytes are about 30 parts).
+million lines of about 280 bytes are about 34 parts).
+
+Time: decoding a row and encoding its line take about 37 µs of one core (measured: 27,000
+rows a second, botocore's own parsing of the pages not included), so a million rows are
+about a minute of CPU, two to four at the function's 1024 MB (about 0.6 vCPU) with the
+parsing, and some 400 pages of 1 MB to query: minutes, under the 900 s timeout. A run that
+does time out starts again from the top on the message's next delivery (nothing is resumed;
+nothing half-written is visible: an unfinished multipart upload is no object).
 
 Written once
 ------------
