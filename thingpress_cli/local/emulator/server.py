@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from thingpress_cli.local import state
-from thingpress_cli.local.emulator import conflicts, index_lag, iot_detach, request_log
+from thingpress_cli.local.emulator import conflicts, index_lag, iot_detach, request_log, waitress_continue
 from thingpress_cli.local.emulator.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.emulator.quota import QUOTAS_SETTING, Quotas
 from thingpress_cli.local.emulator.request_log import RequestLog
@@ -57,6 +57,7 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     logged = RequestLog(app, requests_log or state.LOG_DIR / request_log.FILE_NAME)
     logged.watch()
     logging.getLogger("waitress").setLevel(logging.ERROR)
+    waitress_continue.install()  # an empty PUT with "Expect: 100-continue" is answered at once, as by AWS
     server = create_server(logged, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
                            connection_limit=1000, channel_timeout=300)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
