@@ -31,7 +31,6 @@ from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import wait_for
 from thingpress_cli.local import state
 from thingpress_cli.local.emulator import process as emulator
-from thingpress_cli.local.emulator.usage import requests_of
 from thingpress_cli.local.runner.workers import billed
 
 #: US East (N. Virginia), on-demand, as listed on 2026-12-06 (the pages below), in USD.
@@ -111,7 +110,8 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
         "s3_get_class_request": get_class,
         "lambda_request": invocations,
         "lambda_gb_second": gb_seconds,
-        "eventbridge_event": requests_of(report, "events"),
+        # PutEvents only (one event per completed manifest): the runner's own ListRules polls are not events
+        "eventbridge_event": report["requests"].get("events PutEvents", 0),
     }
     per_million = {name: usd / count * 1e6 for name, usd in price(units).items()}
     writes_by_kind = {**{f"table {k}": v for k, v in ddb["write_units"].items()},

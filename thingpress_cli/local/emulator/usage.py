@@ -104,13 +104,13 @@ def usage_endpoint(environ: dict[str, Any], start_response: StartResponse) -> li
 
 
 def _prefix(value: Any) -> str:
-    """``M#`` of ``M#generated-ab``, ``#SHARD#`` of ``#SHARD#03``, ``#SUMMARY`` of ``#SUMMARY``."""
+    """``M#`` of ``M#generated-ab``, ``#SHARD#`` of ``#SHARD#03``, ``#SUMMARY`` of ``#SUMMARY``, ``*`` of ``3fa9...``."""
     text = str(getattr(value, "value", value) or "")
     if text.startswith("#"):
         second = text.find("#", 1)
         return text if second < 0 else text[:second + 1]
     first = text.find("#")
-    return text[:1] if first < 0 else text[:first + 1]
+    return "*" if first < 0 else text[:first + 1]  # a key without a prefix (a fingerprint): any value
 
 
 def kind(hash_key: Any, range_key: Any) -> str:

@@ -93,6 +93,7 @@ def test_item_kinds_name_key_prefixes_not_values():
     assert kind("M#generated-ab", "#SHARD#03") == "M#/#SHARD#"
     assert kind("M#generated-ab", "#SUMMARY") == "M#/#SUMMARY"
     assert kind("D#generated-ab", "C#fp") == "D#/C#"
+    assert kind("D#generated-ab", "3fa9c0") == "D#/*"  # a claim's sort key is the fingerprint itself
 
 
 def test_the_runner_writes_lambdas_report_line_and_billing_reads_it():
