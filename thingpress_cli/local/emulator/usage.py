@@ -32,7 +32,7 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from thingpress_cli.local.emulator.request_log import describe
@@ -244,6 +244,3 @@ def totals(report: dict[str, Any]) -> dict[str, float]:
 
 def requests_of(report: dict[str, Any], service: str) -> int:
     return sum(n for name, n in report["requests"].items() if name.split(" ", 1)[0] == service)
-
-
-__all__: Iterable[str] = ("USAGE", "USAGE_PATH", "Usage", "count_request", "metered", "totals", "usage_endpoint")
