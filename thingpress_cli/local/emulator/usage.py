@@ -45,6 +45,8 @@ WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 WRITES = ("PutItem", "UpdateItem", "DeleteItem")
 READS = ("GetItem", "Query", "Scan")
+#: the longest key prefix before its ``#`` that names a kind of item (``M#``, ``#SHARD#`` aside)
+MAX_PREFIX = 2
 
 
 class Usage:
@@ -104,13 +106,14 @@ def usage_endpoint(environ: dict[str, Any], start_response: StartResponse) -> li
 
 
 def _prefix(value: Any) -> str:
-    """``M#`` of ``M#generated-ab``, ``#SHARD#`` of ``#SHARD#03``, ``#SUMMARY`` of ``#SUMMARY``, ``*`` of ``3fa9...``."""
+    """``M#`` of ``M#generated-ab``, ``#SHARD#`` of ``#SHARD#03``, ``#SUMMARY`` of ``#SUMMARY``, ``*`` of ``3fa9...`` and of ``2026-12-06T07:29:59Z#m``."""
     text = str(getattr(value, "value", value) or "")
     if text.startswith("#"):
         second = text.find("#", 1)
         return text if second < 0 else text[:second + 1]
     first = text.find("#")
-    return "*" if first < 0 else text[:first + 1]  # a key without a prefix (a fingerprint): any value
+    # a prefix is a short tag (M#, C#, S#); a key without one (a fingerprint, a timestamp): any value
+    return text[:first + 1] if 0 < first <= MAX_PREFIX else "*"
 
 
 def kind(hash_key: Any, range_key: Any) -> str:

@@ -94,6 +94,7 @@ def test_item_kinds_name_key_prefixes_not_values():
     assert kind("M#generated-ab", "#SUMMARY") == "M#/#SUMMARY"
     assert kind("D#generated-ab", "C#fp") == "D#/C#"
     assert kind("D#generated-ab", "3fa9c0") == "D#/*"  # a claim's sort key is the fingerprint itself
+    assert kind("S#STARTS", "2026-12-06T07:29:59Z#generated-ab") == "S#/*"
 
 
 def test_the_runner_writes_lambdas_report_line_and_billing_reads_it():
