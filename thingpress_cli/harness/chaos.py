@@ -17,8 +17,9 @@ if this run started it, unless ``THINGPRESS_KEEP_LOCAL`` is set):
    throttling bursts) and DynamoDB transaction conflicts (``--conflicts``, the share
    of writes answered as if a transaction held their item, on top of the emulator's
    own holds: :mod:`thingpress_cli.local.emulator.conflicts`);
-3. switches the faults off, waits up to ``--settle`` seconds for every manifest
-   to complete, and checks each certificate in the audit table and in IoT. A
+3. switches the faults off, waits for every manifest to complete while the
+   imports make progress (gives up after ``--settle`` seconds without any: a
+   5,000-certificate run after ten minutes of kills can need longer than any fixed wait), and checks each certificate in the audit table and in IoT. A
    message killed on each of its ``maxReceiveCount`` receives is dead-lettered,
    on AWS as here: once the queues are idle the dead-letter queues are redriven
    as an operator would (``thingpress redrive``), and the count is printed.
@@ -66,7 +67,7 @@ from typing import Any
 
 from stacks.naming import DEFAULT_ENV
 from thingpress import certs
-from thingpress.audit.states import COMPLETE, FAILED, REJECTED, STATUSES
+from thingpress.audit.states import COMPLETE, FAILED, OUTCOME_COUNTERS, REJECTED, STATUSES
 from thingpress.audit.table import AuditTable
 from thingpress_cli.commands import redrive
 from thingpress_cli.core.certificates import device_certificates, make_ca, manifest_line
@@ -97,7 +98,7 @@ class Settings:
     manifests: int = DEFAULT_MANIFESTS
     min_kills: int = MIN_KILLS
     kill_interval: float = 1.0
-    settle: float = 600.0
+    settle: float = 600.0  # seconds without progress, after the window
     seed: int = 0  # 0: a random seed (printed)
     faults: dict[str, Any] = field(default_factory=lambda: dict(FAULTS))
     #: the manifest queues' visibility timeout during the run (restored after), so a killed provider's
@@ -247,6 +248,12 @@ def complete(table: AuditTable, manifests: list[Manifest]) -> bool:
     return all((row := table.get_summary(m.manifest_id)) and row["state"] == COMPLETE for m in manifests)
 
 
+def progress_mark(table: AuditTable, manifests: list[Manifest]) -> tuple[Any, ...]:
+    """What moves while the imports progress: each manifest's outcome counters and checkpoint."""
+    rows = [table.get_summary(m.manifest_id) or {} for m in manifests]
+    return tuple((row.get("checkpoint"), *(int(row.get(k) or 0) for k in OUTCOME_COUNTERS)) for row in rows)
+
+
 def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
     """Add this manifest's lost, duplicated and failed certificates to ``result``."""
     table = deployment.audit_table()
@@ -379,8 +386,10 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
     result.faults = report["total"] - faults_before
     result.conflicts = sum(answered["counts"].values()) - conflicts_before
     say(f"chaos: {result.kills} kills, {result.faults} faults ({report['counts']}); waiting for the imports")
-    deadline = time.monotonic() + settings.settle
+    deadline, seen = time.monotonic() + settings.settle, progress_mark(table, manifests)
     while not complete(table, manifests) and time.monotonic() < deadline:
+        if (now := progress_mark(table, manifests)) != seen:
+            deadline, seen = time.monotonic() + settings.settle, now
         if idle(deployment):
             result.redriven += redrive_dead_letters(deployment)
         time.sleep(1.0)
@@ -410,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the emulator's fault settings, JSON (default {json.dumps(FAULTS)})")
     parser.add_argument("--conflicts", type=float, default=CONFLICTS,
                         help="share of DynamoDB writes answered with a transaction conflict (default %(default)s)")
-    parser.add_argument("--settle", type=float, default=600.0, help="wait for completion after the window")
+    parser.add_argument("--settle", type=float, default=600.0,
+                        help="after the window, give up waiting for completion after this many seconds without progress")
     parser.add_argument("--seed", type=int, default=0, help="0: random (printed)")
     parser.add_argument("--manifest-visibility-seconds", type=int, default=None,
                         help="the manifest queues' visibility timeout during the run (default: as deployed)")

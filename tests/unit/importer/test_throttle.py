@@ -92,6 +92,41 @@ def test_throttled_calls_back_off_with_full_jitter_and_are_counted() -> None:
     assert throttle.stats.throttled == 4
 
 
+def test_a_throttled_call_gives_its_token_back() -> None:
+    # One instance's share of the default quota at concurrency 20: a token every 2 s. AWS refused
+    # the first attempt, so the retry goes after its backoff alone, not after the next token too.
+    clock = FakeClock()
+    throttle = Throttle({"Op": 10}, 20, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
+    answers = [client_error("ThrottlingException"), "ok", "ok"]
+
+    def op() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert throttle.call("Op", op) == "ok"
+    assert clock.slept == pytest.approx([0.1])  # the backoff (0.5 * 0.1 * 2**1), no token wait
+    assert throttle.call("Op", op) == "ok"  # the next call waits for the next token as before
+    assert clock.slept == pytest.approx([0.1, 2.0])
+
+
+def test_other_transient_errors_keep_their_token() -> None:
+    # A 5xx may have been served (and counted against the quota): its token stays spent.
+    clock = FakeClock()
+    throttle = Throttle({"Op": 10}, 20, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
+    answers = [client_error("InternalFailureException", 500), "ok"]
+
+    def op() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert throttle.call("Op", op) == "ok"
+    assert clock.slept == pytest.approx([0.1, 1.9])  # the backoff, then the rest of the next token's wait
+
+
 def test_full_jitter_stays_in_its_window() -> None:
     backoff = Backoff(base=0.1, cap=5.0)
     assert backoff.delay(3, lambda: 0.0) == 0.0
