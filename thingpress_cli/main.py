@@ -26,6 +26,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "during an import": ("upload", "status"),
     "after an import": ("report", "reconcile", "redrive", "rollback", "teardown"),
     "on the local cloud": ("local", "demo"),
+    "in the shell": ("completion",),
 }
 COMMANDS = tuple(command for commands in GROUPS.values() for command in commands)
 #: the global options that take a value (what follows them is not the command).

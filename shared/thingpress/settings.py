@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from thingpress.backpressure import DEFAULT_WINDOW_MINUTES
 from thingpress.errors import ThingpressError
+from thingpress.iot_quotas import IOT_API_QUOTAS
 from thingpress.thing_names import DEFAULT_TEMPLATE
 
 AUDIT_TABLE = "THINGPRESS_AUDIT_TABLE"
@@ -83,14 +84,9 @@ STAGING_PREFIX = "staging/"
 STAGING_DAYS = 7
 DEFAULT_STALL_AFTER_SECONDS = STALL_TIMEOUTS * 900
 
-#: AWS default quotas (requests/second) for the IoT APIs the importer calls.
-DEFAULT_IOT_TPS: dict[str, float] = {
-    "RegisterCertificateWithoutCA": 10,
-    "CreateThing": 100,
-    "AttachThingPrincipal": 100,
-    "AttachPolicy": 15,
-    "AddThingToThingGroup": 100,
-}
+#: The default budget (requests/second) for the IoT APIs the importer calls: AWS's default quotas
+#: (``thingpress.iot_quotas``, the one dated table of them).
+DEFAULT_IOT_TPS: dict[str, float] = {api: quota.default for api, quota in IOT_API_QUOTAS.items()}
 
 EXPIRED_POLICIES = ("reject", "import")
 EXISTING_THING_POLICIES = ("keep", "reject")

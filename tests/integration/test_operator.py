@@ -12,11 +12,18 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from thingpress.audit.states import COMPLETE, IMPORTED
+from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.progress import short_id
+from thingpress_cli.local.emulator import process as emulator
+from thingpress_cli.local.emulator.quota import DEFAULT_RATES
 from thingpress_cli.main import main
 
 from deployment_checks import WAIT_SECONDS, upload_and_wait
+
+REGISTER = "RegisterCertificateWithoutCA"
 
 
 def _run_json(capsys, *argv: str, status: int = 0) -> dict:
@@ -28,8 +35,6 @@ def _run_json(capsys, *argv: str, status: int = 0) -> dict:
 
 def _halves(tmp_path: Path) -> tuple[Path, Path]:
     """Two generated manifests that share two of their four certificates."""
-    from thingpress_cli.core.certificates import write_manifest
-
     whole = tmp_path / "whole.txt"
     write_manifest(whole, count=6, prefix=f"Plan-{uuid.uuid4().hex[:8]}-")
     lines = whole.read_bytes().splitlines(keepends=True)
@@ -50,6 +55,27 @@ def test_plan_then_upload_wait_on_a_half_overlapping_manifest(deployment, tmp_pa
 
     view = _run_json(capsys, "upload", str(second), "--wait", "--timeout", str(WAIT_SECONDS))
     assert (view["state"], view["imported"], view["already_present"], view["failed"]) == (COMPLETE, 2, 2, 0)
+
+
+@pytest.mark.local_only("the account's quota is set through the emulator's quota mode")
+def test_plan_warns_when_the_budget_exceeds_the_account_s_quota(deployment, tmp_path, capsys):
+    """GetServiceQuota on the local cloud answers the quota mode's rates: half the deployed budget warns."""
+    url = deployment.outputs.endpoint_url
+    budget = deployment.importer_settings().iot_tps[REGISTER]
+    before = emulator.current_quotas(url)
+    path = tmp_path / "m.txt"
+    write_manifest(path, count=4, prefix=f"Quota-{uuid.uuid4().hex[:8]}-")
+    try:
+        emulator.set_quotas(url, {**DEFAULT_RATES, REGISTER: budget / 2})
+        assert main(["plan", str(path), "--json"]) == 0
+        captured = capsys.readouterr()
+    finally:
+        emulator.set_quotas(url, before or "off")
+    plan = json.loads(captured.out)
+    row = next(r for r in plan["quotas"] if r["api"] == REGISTER)
+    assert (row["budget"], row["quota"], row["source"], row["exceeded"]) == (budget, budget / 2, "account", True)
+    assert f"the deployed IoT budget for {REGISTER} is {budget:g}/s, above the account's quota" in captured.err
+    assert plan["eta_seconds"] > plan["eta_seconds_at_budget"] > 0
 
 
 def test_status_fits_80_columns_and_accepts_short_ids(deployment, tmp_path, capsys, monkeypatch):

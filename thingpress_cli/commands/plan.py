@@ -21,6 +21,8 @@ from thingpress.vendors import VENDORS
 from thingpress_cli.commands import inspect as inspect_cmd
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.errors import UsageError
+from thingpress_cli.core.quotas import deployment_quota_check
+from thingpress_cli.core.streams import warn
 from thingpress_cli.engines.plan import (ALREADY_REGISTERED, NEW, PROBE_TPS, THING_CONFLICT, AccountProbe, Plan,
                                          make_plan, probe_tps)
 
@@ -53,7 +55,8 @@ def _print(plan: Plan) -> None:
     print(f"  thing conflict      {c[THING_CONFLICT]}  (thing exists with another certificate)")
     print(f"  refused             {plan.tally.rejected}")
     print(f"  duplicates          {plan.tally.duplicates}  (same certificate earlier in the file)")
-    print(f"eta: {format_duration(plan.eta)} at the deployed IoT budget "
+    pace = "the lower of the deployed IoT budget and the account's quotas" if plan.quotas else "the deployed IoT budget"
+    print(f"eta: {format_duration(plan.eta)} at {pace} "
           f"({plan.tally.accepted} certificates behind {plan.backlog} queued)")
     for notice in plan.signer_notices:
         print(f"warning: {notice}")
@@ -79,9 +82,13 @@ def run(args: argparse.Namespace) -> int:
         deployment = Deployment.from_args(args)
         settings = deployment.importer_settings()
         backlog = deployment.import_backlog()
+        quotas = deployment_quota_check(deployment, settings)
+        for line in quotas.warnings():
+            warn(line)
         probe = AccountProbe(deployment.client("iot"), Throttle(probe_tps(args.read_tps)))
         with _progress(not args.json) as tick:
-            plan = make_plan(path, vendor, options, probe, settings, backlog, tick, names=deployment.thing_names())
+            plan = make_plan(path, vendor, options, probe, settings, backlog, tick, names=deployment.thing_names(),
+                             quotas=quotas)
     except inspect_cmd.OptionsError as exc:
         raise UsageError(f"{path}: {exc}") from None
     except ManifestError as exc:
@@ -123,7 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "plan", help="what an upload of FILE would do in this account, and how long it would take",
         description="Parse FILE locally (as inspect), then ask the account, read-only and throttled, which "
-                    "certificates are registered and which things exist with another certificate.")
+                    "certificates are registered and which things exist with another certificate. The ETA is at "
+                    "the lower of the importer's IoT budget and the account's quotas (Service Quotas, AWS's "
+                    "defaults where it has no value); a budget above a quota is a warning on stderr.")
     parser.add_argument("file", type=Path, metavar="FILE", help="the manifest file")
     parser.add_argument("--vendor", choices=sorted(VENDORS), help="vendor format (default: from the file suffix)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")

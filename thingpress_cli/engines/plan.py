@@ -30,17 +30,21 @@ Refused entries (``refused``) and repeats within the file (``duplicates``) are
 counted as ``inspect`` counts them. ``eta_seconds`` estimates the time until this
 manifest is imported: the import backlog (import queue messages, waiting or in
 flight) plus this file's certificates, times the slowest IoT API per certificate
-under the deployed importer's budget (``THINGPRESS_IOT_TPS``, split across the
-policies and group it attaches). Every accepted certificate costs the same calls,
-registered or not (see ``thingpress.importer``).
+at the lower of the deployed importer's budget (``THINGPRESS_IOT_TPS``, split across
+the policies and group it attaches) and the account's quota for that API (the quota
+check, ``thingpress_cli.core.quotas``: a budget above a quota is a warning);
+``eta_seconds_at_budget`` is the same at the budget alone. Every accepted certificate
+costs the same calls, registered or not (see ``thingpress.importer``).
 
 ``--json`` prints one JSON document::
 
     {"file", "vendor", "entries", "new", "already_registered", "thing_conflict", "refused",
-     "duplicates", "backlog", "eta_seconds", "refusals": [{"position", "reason"}],
+     "duplicates", "backlog", "eta_seconds", "eta_seconds_at_budget", "refusals": [{"position", "reason"}],
      "conflicts": [{"position", "thing_name", "principals"}],
      "registered": [{"position", "thing_name", "certificate_id", "status"}],
-     "signer_notices": ["..."]}
+     "signer_notices": ["..."], "quotas": [{"api", "budget", "quota", ...}], "quotas_as_of"}
+
+(``quotas``: :meth:`thingpress_cli.core.quotas.QuotaCheck.as_dict`.)
 
 For a Microchip manifest, ``signer_notices`` (printed as ``warning:`` lines) names each
 trusted signer that has expired or expires within 90 days
@@ -50,7 +54,7 @@ refused, so its successor must be configured in time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +69,7 @@ from thingpress.settings import FunctionSettings
 from thingpress.thing_names import ThingNameError, ThingNameTemplate
 from thingpress.throttle import Throttle, error_code
 from thingpress.vendors import ParseOptions, microchip, parse_manifest
+from thingpress_cli.core.quotas import QuotaCheck
 
 NEW, ALREADY_REGISTERED, THING_CONFLICT = "new", "already_registered", "thing_conflict"
 CLASSES = (NEW, ALREADY_REGISTERED, THING_CONFLICT)
@@ -147,15 +152,19 @@ def calls_per_certificate(settings: FunctionSettings) -> dict[str, int]:
     return calls
 
 
-def seconds_per_certificate(settings: FunctionSettings) -> float:
-    """The slowest API's share: the account-wide budget bounds the whole import, not one instance."""
+def seconds_per_certificate(settings: FunctionSettings, rates: Mapping[str, float] | None = None) -> float:
+    """The slowest API's share: the account-wide budget bounds the whole import, not one instance.
+
+    ``rates``: the pace per API when it is not the budget (the quota check's lower of budget and quota)."""
     default = 10.0
-    return max(n / float(settings.iot_tps.get(api, default)) for api, n in calls_per_certificate(settings).items())
+    pace = {**settings.iot_tps, **(rates or {})}
+    return max(n / float(pace.get(api, default)) for api, n in calls_per_certificate(settings).items())
 
 
-def eta_seconds(certificates: int, backlog: int, settings: FunctionSettings) -> float:
-    """Seconds until ``certificates`` queued behind ``backlog`` messages are imported at the budget."""
-    return round((certificates + backlog) * seconds_per_certificate(settings), 1)
+def eta_seconds(certificates: int, backlog: int, settings: FunctionSettings,
+                rates: Mapping[str, float] | None = None) -> float:
+    """Seconds until ``certificates`` queued behind ``backlog`` messages are imported at the budget (or ``rates``)."""
+    return round((certificates + backlog) * seconds_per_certificate(settings, rates), 1)
 
 
 @dataclass
@@ -168,6 +177,10 @@ class Plan:
     registered: list[dict[str, Any]] = field(default_factory=list)
     backlog: int = 0
     eta: float = 0.0
+    #: the ETA at the deployed budget alone (``eta`` is at the lower of budget and quota).
+    eta_at_budget: float = 0.0
+    #: the deployed budget against the account's quotas (None: not checked).
+    quotas: QuotaCheck | None = None
     #: trusted Microchip signers expired or expiring within 90 days (``microchip.signer_notices``).
     signer_notices: list[str] = field(default_factory=list)
 
@@ -177,19 +190,21 @@ class Plan:
             "refused": self.tally.rejected, "duplicates": self.tally.duplicates, "backlog": self.backlog,
             "eta_seconds": self.eta, "refusals": list(self.tally.errors), "conflicts": self.conflicts,
             "registered": self.registered, "signer_notices": self.signer_notices,
+            "eta_seconds_at_budget": self.eta_at_budget, **(self.quotas.as_dict() if self.quotas else {}),
         }
 
 
 def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProbe, settings: FunctionSettings,
               backlog: int, on_certificate: Callable[[], None] = lambda: None, now: datetime | None = None,
-              names: ThingNameTemplate | None = None) -> Plan:
+              names: ThingNameTemplate | None = None, quotas: QuotaCheck | None = None) -> Plan:
     """Parse ``path`` and classify every distinct accepted certificate against the account; for a Microchip
     manifest, note the trusted signers expired or expiring soon (at ``now``, default the current time).
 
     ``names``: how the deployment names things (its outputs' template and prefix; default the
     vendor's names as they are): each thing is looked up by the name the providers give it, and an
-    entry whose name is no valid thing name is refused as they refuse it."""
-    plan = Plan(str(path), vendor, backlog=backlog)
+    entry whose name is no valid thing name is refused as they refuse it. ``quotas``: the account's
+    quotas against the budget; the ETA is then at the lower of the two per API."""
+    plan = Plan(str(path), vendor, backlog=backlog, quotas=quotas)
     if vendor == "microchip":
         plan.signer_notices = microchip.signer_notices(options.microchip_signers, now or datetime.now(UTC))
     for cert in _certificates(path, vendor, options, plan.tally, names or ThingNameTemplate()):
@@ -202,7 +217,8 @@ def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProb
             plan.registered.append({"position": cert.position, "thing_name": cert.thing_name,
                                     "certificate_id": cert.fingerprint, "status": finding.certificate_status})
         on_certificate()
-    plan.eta = eta_seconds(plan.tally.accepted, backlog, settings)
+    plan.eta_at_budget = eta_seconds(plan.tally.accepted, backlog, settings)
+    plan.eta = eta_seconds(plan.tally.accepted, backlog, settings, quotas.rates() if quotas else None)
     return plan
 
 

@@ -2,7 +2,7 @@
 
 ``cloud`` starts from what the stack would create (bucket, queues and DLQs with
 redrive policies, audit table, IoT policy/type/group, an importer function whose
-environment carries the settings; created once per process, each test gets a
+environment carries the settings, the account's raised IoT quotas; created once per process, each test gets a
 fresh copy: ``aws_fixtures.prepared_aws``) and writes a ``terraform-outputs.json`` naming
 them, so the commands run unchanged through ``Deployment``. ``cloud.run(path)``
 runs the real provider and importer code in process over one uploaded manifest.
@@ -33,7 +33,8 @@ from thingpress.provider.runtime import Provider
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
 from thingpress_cli.core.deployment import Deployment, Uploaded
-from thingpress_cli.local.emulator import sqs_move
+from thingpress_cli.local.emulator import servicequotas, sqs_move
+from thingpress_cli.local.emulator.quota import Quotas, parse_rates
 
 SUFFIX = "unit"
 POLICY = "thingpress-unit-device"
@@ -178,6 +179,9 @@ def make_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Clou
     # In-process AWS with the emulator's rules, AWS-true certificate ids (iot.use_valid_cert) among them.
     with prepared_aws("cli", _deployment) as (values, variables):
         sqs_move.install(sqs_move.MoveTasks(sleep=lambda _s: None))  # moto has no message move tasks
+        # The account's IoT quotas (GetServiceQuota): raised ones, above the importer's budget (a test of the
+        # quota check answers its own: servicequotas.answer_from).
+        servicequotas.answer_from(Quotas(parse_rates("raised")))
         path = tmp_path / "terraform-outputs.json"
         path.write_text(json.dumps({f"{PROJECT}-{SUFFIX}": values}))
         monkeypatch.setenv("THINGPRESS_OUTPUTS", str(path))
@@ -186,3 +190,4 @@ def make_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Clou
         yield Cloud(Deployment.load(path, SUFFIX), path, client("iot"), client("sqs"), client("s3"),
                     client("dynamodb"), FunctionSettings.from_env(variables))
     sqs_move.install()
+    servicequotas.answer_from(Quotas())

@@ -18,6 +18,7 @@ each service module's ``install``, once per process:
   :mod:`.s3_rules` (a missing object is 403 to who may not list);
 * :mod:`.service_paths`: EventBridge, S3 and CloudWatch deliveries only where the
   target's policies allow them;
+* :mod:`.servicequotas`: ``GetServiceQuota`` answers IoT Core's rate quotas from the quota mode;
 * :mod:`.awslambda`: no Docker;
 * :mod:`.speed`: the same answers at less cost.
 """
@@ -25,14 +26,14 @@ each service module's ``install``, once per process:
 from __future__ import annotations
 
 from thingpress_cli.local.emulator import (
-    awslambda, dynamodb, guard, iot, iot_deletion, iot_detach, iot_rules, s3, s3_rules, service_paths, speed, sqs,
-    sqs_move, sqs_rules)
+    awslambda, dynamodb, guard, iot, iot_deletion, iot_detach, iot_rules, s3, s3_rules, service_paths, servicequotas,
+    speed, sqs, sqs_move, sqs_rules)
 from thingpress_cli.local.emulator.guard import Patched
 from thingpress_cli.local.emulator.iot_deletion import DeletionRules
 
 #: The modules that patch moto, each listing what it patches in its ``PATCHED``.
 PATCHING = (iot, iot_rules, iot_detach, iot_deletion, dynamodb, sqs, sqs_rules, sqs_move, s3, s3_rules, service_paths,
-            awslambda, speed)
+            servicequotas, awslambda, speed)
 
 
 def _by_attribute() -> dict[Patched, tuple[str, ...]]:
@@ -73,5 +74,6 @@ def apply(rules: DeletionRules | None = None) -> DeletionRules:
     awslambda.install()
     iot_deletion.install(rules)
     sqs_move.install()
+    servicequotas.install()
     _applied.append(rules)
     return rules

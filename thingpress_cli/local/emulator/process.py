@@ -167,6 +167,12 @@ def _post(url: str, path: str, body: str) -> dict[str, Any]:
         raise ValueError(json.loads(error.read()).get("message", str(error))) from error
 
 
+def current_quotas(url: str) -> dict[str, float]:
+    """The running emulator's quota rates now in force (``{}``: off)."""
+    with urllib.request.urlopen(f"{url}/moto-api/thingpress/quotas", timeout=5) as answer:
+        return dict(json.loads(answer.read())["rates"])
+
+
 def set_quotas(url: str, quotas: str | dict[str, float]) -> dict[str, float]:
     """Replace the running emulator's quota rates (a preset name, JSON text or mapping)."""
     body = quotas if isinstance(quotas, str) and quotas.lstrip().startswith("{") else json.dumps(quotas)

@@ -17,17 +17,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from thingpress.iot_quotas import IOT_API_QUOTAS
+
 #: Environment variable holding a JSON object of rates, or a preset name.
 QUOTAS_SETTING = "THINGPRESS_EMULATOR_QUOTAS"
 
-#: AWS IoT default account quotas (requests per second) for the calls thingpress makes.
+#: AWS IoT default account quotas (requests per second) for the calls thingpress makes: the importer's
+#: from the one dated table of them (``thingpress.iot_quotas``), and those of ``plan``'s reads.
 DEFAULT_RATES: dict[str, float] = {
-    "RegisterCertificateWithoutCA": 10,
+    **{api: quota.default for api, quota in IOT_API_QUOTAS.items()},
     "DescribeCertificate": 10,
-    "AttachPolicy": 15,
-    "CreateThing": 100,
-    "AttachThingPrincipal": 100,
-    "AddThingToThingGroup": 100,
     "DescribeThing": 350,
     "*": 100,
 }

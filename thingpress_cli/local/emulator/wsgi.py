@@ -6,7 +6,8 @@ application in :class:`Extension`, which answers before moto:
 * the IoT tag APIs moto lacks (:mod:`.iot_tags`), and the deployed zips of functions
   and layers (:mod:`.awslambda`);
 * **quota mode**: optional per-operation IoT token buckets (:mod:`.quota`), changeable
-  at runtime through ``/moto-api/thingpress/quotas``;
+  at runtime through ``/moto-api/thingpress/quotas``; Service Quotas' ``GetServiceQuota``
+  answers their rates as the account's IoT Core quotas (:mod:`.servicequotas`);
 * **fault injection** (:mod:`.faults`, off by default): 500 after an applied DynamoDB or
   SQS write, partial ``SendMessageBatch`` failures, throttling bursts; set and counted at
   ``/moto-api/thingpress/faults`` (``make chaos``);
@@ -23,7 +24,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from thingpress_cli.local.emulator import patches
+from thingpress_cli.local.emulator import patches, servicequotas
 from thingpress_cli.local.emulator.awslambda import CODE_PATH, LambdaCode
 from thingpress_cli.local.emulator.conflicts import CONFLICTS_PATH, HOLDS
 from thingpress_cli.local.emulator.faults import FAULTS_PATH, Faults
@@ -143,4 +144,6 @@ class Extension:
 def install(app: WsgiApp, quotas: Quotas | None = None, rules: DeletionRules | None = None) -> Extension:
     """Patch moto (the one patch set) and wrap its WSGI application; returns the application to serve."""
     rules = patches.apply(rules)
-    return Extension(app, quotas, rules)
+    extension = Extension(app, quotas, rules)
+    servicequotas.answer_from(extension.quotas)  # GetServiceQuota answers the quota mode's rates
+    return extension
