@@ -19,13 +19,6 @@ from typing import Any
 import psutil
 
 
-#: how far two readings of one process's start time may differ: psutil adds the ticks since boot to
-#: the kernel's boot time (``btime`` in /proc/stat), which moves when the wall clock is adjusted
-#: ("subject to system clock updates", psutil's ``create_time``): exact equality failed once in
-#: ``make test``. A pid reused by another process within a second of the recorded one is no concern.
-SAME_START_SECONDS = 1.0
-
-
 def record(pid: int) -> dict[str, Any]:
     """What the state file keeps of a process it started: its pid and start time."""
     return {"pid": pid, "create_time": psutil.Process(pid).create_time()}
@@ -37,7 +30,7 @@ def _process(pid: int | None, created: float | None = None) -> psutil.Process | 
         return None
     try:
         process = psutil.Process(pid)
-        if created is not None and abs(process.create_time() - created) > SAME_START_SECONDS:
+        if created is not None and process.create_time() != created:
             return None  # the pid now belongs to another process
         if process.status() == psutil.STATUS_ZOMBIE:
             return None  # a zombie is not running

@@ -14,8 +14,16 @@ from thingpress_cli.local.runner import daemon
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)", "thingpress-sleeper"]
 
 
+def started(process: subprocess.Popen) -> subprocess.Popen:
+    """``process`` once its command line shows: right after ``Popen`` returns it can still read empty here."""
+    deadline = time.monotonic() + 10
+    while not psutil.Process(process.pid).cmdline() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return process
+
+
 def test_a_recorded_process_is_alive_only_as_itself():
-    process = subprocess.Popen(SLEEPER)
+    process = started(subprocess.Popen(SLEEPER))
     try:
         recorded = supervision.record(process.pid)
         assert supervision.alive(process.pid, "thingpress-sleeper", recorded["create_time"])
