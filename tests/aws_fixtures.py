@@ -31,7 +31,7 @@ from moto import mock_aws
 from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 
-from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING
+from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_THING
 
 from events import REGION, s3_event
 FAKE_CREDENTIALS = {
@@ -257,7 +257,6 @@ def create_audit_table(client: Any, name: str = "thingpress-audit") -> str:
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "thing_name", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "state", "AttributeType": "S"},
             {"AttributeName": "updated_at", "AttributeType": "S"},
         ],
@@ -265,10 +264,6 @@ def create_audit_table(client: Any, name: str = "thingpress-audit") -> str:
         GlobalSecondaryIndexes=[
             {"IndexName": INDEX_BY_THING,
              "KeySchema": [{"AttributeName": "thing_name", "KeyType": "HASH"},
-                           {"AttributeName": "updated_at", "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": INDEX_BY_STATUS,
-             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
                            {"AttributeName": "updated_at", "KeyType": "RANGE"}],
              "Projection": {"ProjectionType": "ALL"}},
             {"IndexName": INDEX_BY_STATE,

@@ -50,6 +50,12 @@ PRICES: dict[str, tuple[float, str]] = {
 #: the functions whose invocations an import causes (the watchdog's are on a schedule).
 PIPELINE_LOGS = ("importer", "provider")
 SETTLE_SECONDS = 5.0
+#: the figure before issue 23's cuts (commit 7bd65db: claims and outcomes as transactions, a by_status index of
+#: every certificate row, the importer at 512 MB), 500 certificates at the defaults.
+COST_BEFORE_USD = 6.37
+#: SQS requests only the local runner makes (it looks its mappings' queue URLs up on every refresh; Lambda's
+#: event source mappings and the functions, which get URLs from their environment, make none): not billed.
+RUNNER_ONLY_SQS = ("sqs GetQueueUrl",)
 S3_PUT_CLASS = ("PUT", "POST", "COPY", "LIST")
 
 
@@ -105,7 +111,7 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
     units = {
         "dynamodb_write_unit": sum(ddb["write_units"].values()) + sum(ddb["index_write_units"].values()),
         "dynamodb_read_unit": sum(ddb["read_units"].values()),
-        "sqs_request": report["sqs_billed_requests"],
+        "sqs_request": report["sqs_billed_requests"] - sum(report["requests"].get(r, 0) for r in RUNNER_ONLY_SQS),
         "s3_put_class_request": put_class,
         "s3_get_class_request": get_class,
         "lambda_request": invocations,
@@ -119,6 +125,7 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
     return {
         "cost_certificates": count,
         "cost_per_million_usd": round(sum(per_million.values()), 2),
+        "cost_per_million_usd_before": COST_BEFORE_USD,
         "cost_per_million_breakdown_usd": {k: round(v, 3) for k, v in sorted(per_million.items(), key=lambda kv: -kv[1])},
         "cost_units_per_certificate": {k: round(v / count, 4) for k, v in units.items()},
         "cost_write_units_per_certificate_by_kind": {k: round(v / count, 3) for k, v in
@@ -136,3 +143,43 @@ def table(figures: dict[str, Any]) -> str:
         rows.append(f"| {name} | {units[name]:g} | {usd:.3f} |")
     rows.append(f"| **total** | | **{figures['cost_per_million_usd']:.2f}** |")
     return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One metered run on a fresh local deployment at the defaults (what ``make bench`` does in its
+    local phase), printed; ``--write`` merges the figures into docs/benchmarks.json and .md."""
+    import argparse
+    import json
+    import tempfile
+
+    import run_all
+    from bench_pipeline import set_budget
+
+    from stacks.naming import DEFAULT_ENV
+    from thingpress.settings import DEFAULT_IOT_TPS
+    from thingpress_cli.commands import local as local_cmd
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cost-count", type=int, default=500, help="certificates in the metered run")
+    parser.add_argument("--write", action="store_true",
+                        help="merge the figures into docs/benchmarks.json and regenerate docs/benchmarks.md")
+    parser.add_argument("--keep", action="store_true", help="leave the local environment up")
+    args = parser.parse_args(argv)
+    local_cmd.ensure_up()
+    deployment = Deployment.load(suffix=DEFAULT_ENV)
+    set_budget(deployment, dict(DEFAULT_IOT_TPS))
+    figures = measure(deployment, args.cost_count, Path(tempfile.mkdtemp(prefix="thingpress-cost-")))
+    if not args.keep:
+        local_cmd.down()
+    print(json.dumps({k: v for k, v in figures.items() if k != "cost_prices"}, indent=2))
+    print(table(figures))
+    if args.write:
+        path = run_all.DOCS / "benchmarks.json"
+        merged = {**json.loads(path.read_text()), **figures}
+        path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        (run_all.DOCS / "benchmarks.md").write_text(run_all.markdown(merged))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from thingpress import settings
-from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_STATUS, INDEX_BY_THING, TTL_ATTRIBUTE
+from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_THING, TTL_ATTRIBUTE
 from tfjson import as_list, by_ref, find_by, policies, redrive_of, ref, resources
 
 from stacks import defaults, outputs, packaging
@@ -305,8 +305,7 @@ def test_audit_table_matches_the_audit_module(aws_json):
     (_, table), = resources(aws_json, "aws_dynamodb_table").items()
     assert (table["hash_key"], table["range_key"], table["billing_mode"]) == ("pk", "sk", "PAY_PER_REQUEST")
     assert {g["name"]: (g["hash_key"], g["range_key"]) for g in table["global_secondary_index"]} == {
-        INDEX_BY_THING: ("thing_name", "updated_at"), INDEX_BY_STATUS: ("status", "updated_at"),
-        INDEX_BY_STATE: ("state", "updated_at")}
+        INDEX_BY_THING: ("thing_name", "updated_at"), INDEX_BY_STATE: ("state", "updated_at")}
     assert table["ttl"] == {"attribute_name": TTL_ATTRIBUTE, "enabled": True}
     assert table["point_in_time_recovery"]["enabled"] is True
     assert table["server_side_encryption"]["enabled"] is True

@@ -1,7 +1,7 @@
 """The reconcile engine: the audit table against the registry (``thingpress reconcile``).
 
 For every certificate the audit table says ``IMPORTED`` or ``ALREADY_PRESENT``
-(one manifest, or every manifest through the ``by_status`` index), the registry is
+(one manifest, or every manifest the ``by_state`` index lists), the registry is
 asked, read-only and throttled, whether it still holds what the importer set up:
 
 =====================  ======================================  =============================
@@ -38,7 +38,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from thingpress import importer
-from thingpress.audit.states import ALREADY_PRESENT, IMPORTED
+from thingpress.audit.states import ALREADY_PRESENT, IMPORTED, MANIFEST_STATES
 from thingpress.audit.table import AuditTable
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle, error_code
@@ -175,13 +175,12 @@ class Reconciler:
 
 
 def certificate_rows(table: AuditTable, mid: str | None) -> Iterator[dict[str, Any]]:
-    """The rows to check: one manifest's, or every manifest's (``by_status`` index)."""
+    """The rows to check: one manifest's, or every manifest's (each manifest the ``by_state`` index lists,
+    its rows read from the table: no index of certificate rows is kept for this rare sweep, see
+    ``thingpress.audit``, "Global secondary indexes")."""
     wanted = (IMPORTED, ALREADY_PRESENT)
-    if mid is not None:
-        yield from (r for r in table.iter_entries(mid) if r.get("status") in wanted)
-        return
-    for status in wanted:
-        yield from table.iter_status(status)
+    for manifest in [mid] if mid is not None else table.listed_by_state(MANIFEST_STATES):
+        yield from (r for r in table.iter_entries(manifest) if r.get("status") in wanted)
 
 
 def reconcile(reconciler: Reconciler, rows: Iterator[dict[str, Any]]) -> dict[str, Any]:

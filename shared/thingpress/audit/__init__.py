@@ -28,13 +28,19 @@ bound assumes"). A start row holds no index attribute and expires after a day.
 Global secondary indexes (projection ALL):
 
 * ``by_thing``:  hash ``thing_name``, range ``updated_at`` -- "what happened to thing X?"
-* ``by_status``: hash ``status``, range ``updated_at`` -- "every FAILED certificate".
+  (a rollback keeps a thing other live manifests name).
 * ``by_state``:  hash ``state``, range ``updated_at`` -- "every manifest still PARSING
-  that has made no progress since T" (the watchdog).
+  that has made no progress since T" (the watchdog), and every manifest (the CLI).
 
 Entry rows carry ``status`` (one of ``STATUSES``); summary rows carry ``state``
-instead (``MANIFEST_STATES``), so the status index holds certificates only and the
-state index manifest summaries only.
+instead (``MANIFEST_STATES``), so the state index holds manifest summaries only. A
+write to an item an index holds is also a write to that index (a write unit per KB
+of the entry: developer guide, "Provisioned throughput considerations for global
+secondary indexes", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.ThroughputConsiderations.Writes),
+so there is no index by certificate ``status``: it would cost one write unit per
+certificate for a query nothing needs at import time; the rows of a status are read
+manifest by manifest (``by_state`` lists them, ``iter_entries`` reads them, as
+``thingpress reconcile`` does).
 Every row has ``expires_at`` (epoch seconds, the table's TTL attribute).
 
 A summary's ``updated_at`` is its last progress: every provider checkpoint and

@@ -16,7 +16,6 @@ UNREADABLE_MANIFEST = "_unreadable"
 #: the partition of manifest starts (``thingpress.audit``); sort key ``<started_at>#<manifest_id>``.
 STARTS_PK = "S#STARTS"
 INDEX_BY_THING = "by_thing"
-INDEX_BY_STATUS = "by_status"
 INDEX_BY_STATE = "by_state"
 TTL_ATTRIBUTE = "expires_at"
 

@@ -1,5 +1,5 @@
 """Queries: the rows of a manifest (``iter_entries``), of a thing (``rows_for_thing``: index
-``by_thing``), of a status (``iter_status``: ``by_status``), and the unfinished manifests, for the
+``by_thing``), and the unfinished manifests, for the
 watchdog (``unfinished_manifests``: ``by_state``; ``listed_by_state`` for the operator's list of every
 manifest) and for backpressure (``manifests_in_flight``:
 besides the index, the starts partition read consistently): the ``Queries`` part of ``AuditTable``."""
@@ -12,7 +12,6 @@ from typing import Any
 
 from thingpress.audit.keys import (
     INDEX_BY_STATE,
-    INDEX_BY_STATUS,
     INDEX_BY_THING,
     STARTS_PK,
     SUMMARY_SK,
@@ -97,14 +96,6 @@ class Queries(Summaries):
                     and (idle_since is None or summary["updated_at"] < idle_since)):
                 rows.append(summary)
         return rows
-
-    def iter_status(self, status: str) -> Iterator[dict[str, Any]]:
-        """Every certificate row with ``status`` (index ``by_status``), one query page at a time."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table, "IndexName": INDEX_BY_STATUS, "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item({":s": status}),
-        }
-        yield from self._pages(kwargs)
 
     def entries(self, mid: str) -> list[dict[str, Any]]:
         """Every row of a manifest except the summary, in key order."""

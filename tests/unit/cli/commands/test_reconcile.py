@@ -125,3 +125,15 @@ def test_every_configured_group_is_checked_not_only_the_first(cloud, tmp_path, c
     assert reconcile_json(capsys, mid, "--fix")["fixed"] == 1
     assert sorted(cloud.iot.list_things_in_thing_group(thingGroupName="fleet-b")["things"]) == [d.name for d in devs]
     assert reconcile_json(capsys, mid)["drift"] == 0
+
+
+def test_every_manifest_is_checked_without_an_index_of_statuses(cloud, tmp_path, capsys):
+    """``--all`` reads each listed manifest's rows (issue 23: no by_status index): two manifests, all rows."""
+    mids = []
+    for n, prefix in ((3, "AllA-"), (2, "AllB-")):
+        path = tmp_path / f"{prefix}m.txt"
+        path.write_bytes(factories.generated_manifest(factories.devices(n, prefix=prefix)))
+        mids.append(cloud.run(path))
+    capsys.readouterr()
+    result = reconcile_json(capsys, "--all")
+    assert (result["checked"], result["drift"]) == (5, 0)

@@ -6,7 +6,7 @@ import io
 
 from aws_fixtures import client, create_audit_table, in_process_aws
 
-from thingpress.audit.keys import INDEX_BY_STATUS, to_item
+from thingpress.audit.keys import INDEX_BY_THING, to_item
 from thingpress_cli.local.emulator import usage
 from thingpress_cli.local.emulator.usage import USAGE, count_request, kind, totals
 
@@ -24,8 +24,8 @@ def test_a_small_put_is_one_unit_and_one_per_index_it_enters():
         row = {"pk": "M#m1", "sk": "C#abc", "status": "IMPORTED", "thing_name": "t1", "updated_at": "2026"}
         found = _report_after(lambda: ddb.put_item(TableName=table, Item=to_item(row)))
         assert found["write_units"] == {"M#/C#": 1}
-        # in by_thing and by_status (it has their keys), not in by_state (no "state")
-        assert found["index_write_units"] == {"by_thing": 1, "by_status": 1}
+        # in by_thing (it has its keys), not in by_state (no "state")
+        assert found["index_write_units"] == {"by_thing": 1}
 
 
 def test_units_round_up_per_kilobyte_and_a_transaction_counts_twice():
@@ -46,16 +46,16 @@ def test_an_update_that_leaves_the_index_entry_alone_writes_no_index_and_a_key_c
         ddb = client("dynamodb")
         table = create_audit_table(ddb)
         key = to_item({"pk": "M#m1", "sk": "C#abc"})
-        ddb.put_item(TableName=table, Item=to_item({"pk": "M#m1", "sk": "C#abc", "status": "FAILED",
+        ddb.put_item(TableName=table, Item=to_item({"pk": "M#m1", "sk": "C#abc", "thing_name": "t1",
                                                     "updated_at": "2026-01-01"}))
         same = _report_after(lambda: ddb.update_item(TableName=table, Key=key, UpdateExpression="SET note = :n",
                                                      ExpressionAttributeValues=to_item({":n": "x"})))
-        # by_status projects ALL: the new attribute changes its entry (1 write); nothing else indexes it
-        assert same["index_write_units"] == {INDEX_BY_STATUS: 1}
-        moved = _report_after(lambda: ddb.update_item(TableName=table, Key=key, UpdateExpression="SET #s = :s",
-                                                      ExpressionAttributeNames={"#s": "status"},
-                                                      ExpressionAttributeValues=to_item({":s": "IMPORTED"})))
-        assert moved["index_write_units"] == {INDEX_BY_STATUS: 2}  # delete the old entry, put the new
+        # by_thing projects ALL: the new attribute changes its entry (1 write); nothing else indexes it
+        assert same["index_write_units"] == {INDEX_BY_THING: 1}
+        moved = _report_after(lambda: ddb.update_item(TableName=table, Key=key, UpdateExpression="SET #t = :t",
+                                                      ExpressionAttributeNames={"#t": "thing_name"},
+                                                      ExpressionAttributeValues=to_item({":t": "t2"})))
+        assert moved["index_write_units"] == {INDEX_BY_THING: 2}  # delete the old entry, put the new
 
 
 def test_reads_are_per_four_kilobytes_half_when_eventually_consistent():
