@@ -51,6 +51,14 @@ RESULTS_TIMEOUT_SECONDS = 900
 RESULTS_MEMORY_MB = 1024
 RESULTS_BATCH_SIZE = 1
 RESULTS_MAX_CONCURRENCY = 2
+#: the lifecycle function (thingpress.lifecycle): a batch of 25 entries at the IoT budget (10/s an API
+#: over its 2 instances: 5/s each) takes about 15 s (a describe and an update per certificate, a
+#: thing's describe and update with attributes); 120 s leaves room for backoff. One batch an invocation.
+LIFECYCLE_TIMEOUT_SECONDS = 120
+LIFECYCLE_MEMORY_MB = 256
+LIFECYCLE_BATCH_SIZE = 1
+LIFECYCLE_MAX_CONCURRENCY = 2
+LIFECYCLE_MAX_RECEIVE_COUNT = 5
 #: Lambda's /tmp (ephemeral storage) range, MB.
 MIN_EPHEMERAL_MB, MAX_EPHEMERAL_MB = 512, 10_240
 #: /tmp headroom over a provider's worst case (the runtime, Python's own temporary files).

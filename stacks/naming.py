@@ -42,18 +42,19 @@ INCOMING_PREFIX = "incoming/"
 TRUST_PREFIX = "trust/"
 MICROCHIP_SIGNERS_PREFIX = "trust/microchip-signers/"
 
-#: function keys: the importer, one provider per vendor, the scheduled watchdog and the results
-#: writer (also the lambdas/ folder names).
+#: function keys: the importer, one provider per vendor, the scheduled watchdog, the results
+#: writer and the lifecycle function (also the lambdas/ folder names).
 IMPORTER = "importer"
 WATCHDOG = "watchdog"
 RESULTS = "results"
+LIFECYCLE = "lifecycle"
 
 
 def provider_key(vendor: str) -> str:
     return f"provider_{vendor}"
 
 
-FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS), WATCHDOG, RESULTS)
+FUNCTION_KEYS = (IMPORTER, *(provider_key(v) for v in VENDORS), WATCHDOG, RESULTS, LIFECYCLE)
 
 
 def handler_module(key: str) -> str:
@@ -246,6 +247,15 @@ class Names:
         return self._name("results-dlq")
 
     @property
+    def lifecycle_queue(self) -> str:
+        """Where ``thingpress activate`` and ``deactivate`` send a job's batches (thingpress.lifecycle)."""
+        return self._name("lifecycle")
+
+    @property
+    def lifecycle_dlq(self) -> str:
+        return self._name("lifecycle-dlq")
+
+    @property
     def thing_topic_root(self) -> str:
         """Devices publish and subscribe under ``<root>/<thing name>/``."""
         return f"{PROJECT}"
@@ -269,7 +279,9 @@ class Names:
                 ("eventbridge_bus", self.event_bus), ("eventbridge_rule", self.completion_rule),
                 ("sqs_queue", self.completion_queue), ("eventbridge_rule", self.results_rule),
                 ("sqs_queue", self.results_queue), ("sqs_queue", self.results_dlq),
-                ("cloudwatch_alarm", self.alarm("results-dlq-not-empty"))]
+                ("cloudwatch_alarm", self.alarm("results-dlq-not-empty")),
+                ("sqs_queue", self.lifecycle_queue), ("sqs_queue", self.lifecycle_dlq),
+                ("cloudwatch_alarm", self.alarm("lifecycle-dlq-not-empty"))]
         return out
 
     def check(self) -> list[str]:

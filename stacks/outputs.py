@@ -59,6 +59,10 @@ EVENT_BUS_NAME = "event_bus_name"
 EVENT_BUS_ARN = "event_bus_arn"
 COMPLETION_QUEUE_URL = "completion_queue_url"
 COMPLETION_QUEUE_ARN = "completion_queue_arn"
+#: where ``thingpress activate`` and ``deactivate`` send a job's batches, and the function that runs them
+#: (thingpress.lifecycle).
+LIFECYCLE_QUEUE_URL = "lifecycle_queue_url"
+LIFECYCLE_FUNCTION_NAME = "lifecycle_function_name"
 
 #: per-vendor outputs: ``<vendor>_<what>``.
 VENDOR_FIELDS = (
@@ -72,7 +76,7 @@ COMMON_KEYS = (
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
     THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, WATCHDOG_FUNCTION_NAME, WATCHDOG_SCHEDULE_RULE,
     WATCHDOG_SCHEDULE, THING_NAME_PREFIX, THING_NAME_TEMPLATE, EVENT_BUS_NAME, EVENT_BUS_ARN, COMPLETION_QUEUE_URL,
-    COMPLETION_QUEUE_ARN,
+    COMPLETION_QUEUE_ARN, LIFECYCLE_QUEUE_URL, LIFECYCLE_FUNCTION_NAME,
 )
 
 
@@ -143,6 +147,8 @@ class DeploymentOutputs:
     event_bus_arn: str
     completion_queue_url: str
     completion_queue_arn: str
+    lifecycle_queue_url: str
+    lifecycle_function_name: str
     vendors: dict[str, VendorOutputs]
 
     @classmethod
@@ -172,6 +178,7 @@ class DeploymentOutputs:
             thing_name_prefix=s[THING_NAME_PREFIX], thing_name_template=s[THING_NAME_TEMPLATE],
             event_bus_name=s[EVENT_BUS_NAME], event_bus_arn=s[EVENT_BUS_ARN],
             completion_queue_url=s[COMPLETION_QUEUE_URL], completion_queue_arn=s[COMPLETION_QUEUE_ARN],
+            lifecycle_queue_url=s[LIFECYCLE_QUEUE_URL], lifecycle_function_name=s[LIFECYCLE_FUNCTION_NAME],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},
         )
 

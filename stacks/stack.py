@@ -24,11 +24,13 @@ from stacks.constructs.functions import FunctionProps, QueueFunction, SharedLaye
 from stacks.constructs.intake import ManifestIntake
 from stacks.constructs.iot import IotResources
 from stacks.constructs.kms import EncryptionKey
+from stacks.constructs.lifecycle import LifecycleJobs, LifecycleProps
 from stacks.constructs.queues import QueuePair, QueueProps
 from stacks.constructs.results import ResultsWriter, ResultsWriterProps
 from stacks.constructs.watchdog import ManifestWatchdog, WatchdogProps
 from stacks.naming import (
     IMPORTER,
+    LIFECYCLE,
     MICROCHIP_SIGNERS_PREFIX,
     PROJECT,
     RESULTS,
@@ -193,10 +195,20 @@ class ThingpressStack(TerraformStack):
             # The writer puts no event: no bus setting.
             common_environment={k: v for k, v in common.items() if k != settings.EVENT_BUS}))
 
+        lifecycle = LifecycleJobs(self, "lifecycle", ctx=ctx, layer=layer, artifacts=artifacts, kms_key_arn=key.arn,
+                                  props=LifecycleProps(
+            bucket_name=intake.bucket.bucket, bucket_arn=intake.bucket.arn, audit_table_arn=table.arn,
+            iot_arns=iot_arns, iot_tps=iot_tps, thing_prefix=config.thing_prefix,
+            thing_name_template=config.thing_name_template, visibility_factor=config.visibility_factor,
+            reserve_concurrency=config.reserved_concurrency == "mapping",
+            # The function completes no manifest: no bus setting.
+            common_environment={k: v for k, v in common.items() if k != settings.EVENT_BUS}))
+
         queues = {**{f"{v}_manifests": intake.queues[v] for v in VENDORS}, "import": import_pair,
-                  RESULTS: results.queues}
+                  RESULTS: results.queues, LIFECYCLE: lifecycle.queues}
         alarms = Alarms(self, "alarms", ctx=ctx, kms_key_arn=key.arn, queues=queues,
-                        functions={**functions, WATCHDOG: dog, RESULTS: results}, import_queue="import",
+                        functions={**functions, WATCHDOG: dog, RESULTS: results, LIFECYCLE: lifecycle},
+                        import_queue="import",
                         metric_alarms=[dog.stalled_alarm])
 
         values: dict[str, object] = {
@@ -217,6 +229,7 @@ class ThingpressStack(TerraformStack):
             outputs.THING_NAME_TEMPLATE: config.thing_name_template,
             outputs.EVENT_BUS_NAME: completion.bus.name, outputs.EVENT_BUS_ARN: completion.bus.arn,
             outputs.COMPLETION_QUEUE_URL: completion.queue.url, outputs.COMPLETION_QUEUE_ARN: completion.queue.arn,
+            outputs.LIFECYCLE_QUEUE_URL: lifecycle.queues.queue.url, outputs.LIFECYCLE_FUNCTION_NAME: lifecycle.name,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint

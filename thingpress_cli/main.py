@@ -24,7 +24,7 @@ from thingpress_cli.core import errors
 GROUPS: dict[str, tuple[str, ...]] = {
     "before an import": ("generate", "inspect", "plan"),
     "during an import": ("upload", "status"),
-    "after an import": ("report", "reconcile", "redrive", "rollback", "teardown"),
+    "after an import": ("report", "activate", "deactivate", "reconcile", "redrive", "rollback", "teardown"),
     "on the local cloud": ("local", "demo"),
     "in the shell": ("completion",),
 }

@@ -36,6 +36,9 @@ NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.,@/:#-]{1,128}$")
 VALUE_PATTERN = re.compile(r"^[a-zA-Z0-9_.,@/:#-]{0,800}$")
 MAX_WITHOUT_TYPE = 3
 MAX_WITH_TYPE = 50
+#: the attributes thingpress sets on every thing it creates start with this (``thingpress.importer``):
+#: no operator's attribute may (``thingpress activate --attributes``).
+OWN_PREFIX = "thingpress_"
 
 #: vendor -> (details key, attribute name)
 DEVICE_ATTRIBUTES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -53,6 +56,18 @@ def problem(name: object, value: object) -> str | None:
     if not isinstance(value, str) or not VALUE_PATTERN.match(value):
         return f"attribute {name} value must be at most 800 of letters, digits or _.,@/:#-"
     return None
+
+
+def settable_problem(name: object, value: object) -> str | None:
+    """Why an operator may not set ``name: value`` on a thing (IoT's rules, and no ``OWN_PREFIX`` name), or None."""
+    if isinstance(name, str) and name.startswith(OWN_PREFIX):
+        return f"attribute {name} is thingpress's own ({OWN_PREFIX}*): it is not set from a list"
+    return problem(name, value)
+
+
+def attribute_limit(typed: bool) -> int:
+    """How many attributes a thing holds, with or without a thing type (module docstring)."""
+    return MAX_WITH_TYPE if typed else MAX_WITHOUT_TYPE
 
 
 def device_attributes(vendor: str, details: Mapping[str, str]) -> dict[str, str]:

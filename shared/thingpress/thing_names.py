@@ -90,7 +90,9 @@ class ThingNameTemplate:
         if found:
             raise ValueError(f"{SETTING}: {found}")
         self.template, self.prefix = template, prefix
-        self._needs_serial = "serial" in _fields(template)[0]
+        #: the template's placeholders, in order.
+        self.placeholders = tuple(_fields(template)[0])
+        self._needs_serial = "serial" in self.placeholders
 
     def render(self, *, vendor: str, name: str, fingerprint: str, certificate_pem: str = "") -> str:
         """The thing name of one device; :class:`ThingNameError` if it is no valid IoT thing name."""

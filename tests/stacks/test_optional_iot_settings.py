@@ -51,9 +51,10 @@ def _importer_grants(doc: dict[str, Any], suffix: str) -> dict[str, dict[str, An
 
 
 def test_a_template_is_set_on_every_provider_and_nowhere_else(docs, aws_json):
+    """The providers name things with it; the lifecycle function resolves vendor device ids with it."""
     env = _environments(docs["qa"])
     with_template = {name for name, variables in env.items() if settings.THING_NAME_TEMPLATE in variables}
-    assert with_template == {f"thingpress-qa-provider-{v}" for v in VENDORS}
+    assert with_template == {f"thingpress-qa-provider-{v}" for v in VENDORS} | {"thingpress-qa-lifecycle"}
     assert {env[n][settings.THING_NAME_TEMPLATE] for n in with_template} == {TEMPLATE}
     assert not any(settings.THING_NAME_TEMPLATE in v for v in _environments(docs["qb"]).values())
     assert not any(settings.THING_NAME_TEMPLATE in f["environment"]["variables"]  # the default is not written out

@@ -125,12 +125,12 @@ def test_notifications_route_each_vendor_prefix_to_its_queue(aws_json):
 
 def test_every_queue_is_encrypted_with_a_dlq_and_tls_only(aws_json):
     queues = resources(aws_json, "aws_sqs_queue")
-    # one pair per consumer (the vendors' manifest queues, the import queue, the results writer's), and the
-    # completion queue
-    assert len(queues) == 2 * (len(VENDORS) + 2) + 1
+    # one pair per consumer (the vendors' manifest queues, the import queue, the results writer's, the
+    # lifecycle function's), and the completion queue
+    assert len(queues) == 2 * (len(VENDORS) + 3) + 1
     assert not any("redrive_policy" in q for q in queues.values())  # aws_sqs_queue_redrive_policy (queues.py)
     main = {n: q for n, q in queues.items() if redrive_of(aws_json, q["name"])}
-    assert len(main) == len(VENDORS) + 2
+    assert len(main) == len(VENDORS) + 3
     for q in queues.values():
         assert q["kms_master_key_id"].startswith("${aws_kms_key.")
     for q in main.values():
@@ -169,9 +169,11 @@ def test_completion_events_go_to_the_deployments_bus_only(aws_json):
         for st in json.loads(policy["policy"])["Statement"]:
             if "events:PutEvents" in st["Action"]:
                 puts[name] = st
-    # importer, every provider, the watchdog: not the results writer, which completes nothing
-    assert set(puts) == {n for n in resources(aws_json, "aws_iam_role_policy") if not n.startswith("results_")}
-    assert len(puts) == len(FUNCTION_KEYS) - 1
+    # importer, every provider, the watchdog: not the results writer or the lifecycle function, which complete
+    # no manifest
+    assert set(puts) == {n for n in resources(aws_json, "aws_iam_role_policy")
+                         if not n.startswith(("results_", "lifecycle_"))}
+    assert len(puts) == len(FUNCTION_KEYS) - 2
     for st in puts.values():
         assert st["Action"] == "events:PutEvents" and st["Resource"] == bus_arn
         assert st["Condition"] == {
@@ -417,7 +419,8 @@ def test_queues_do_not_wait_for_their_dlq_and_triggers_wait_for_the_redrive(aws_
     """The redrive policy is its own resource (stacks/constructs/queues.py): a queue and its DLQ are
     created together, and no event source mapping consumes a queue before its redrive policy is set."""
     redrives = resources(aws_json, "aws_sqs_queue_redrive_policy")
-    assert len(redrives) == len(VENDORS) + 2  # the manifest queues, the import queue, the results queue
+    # the manifest queues, the import queue, the results queue, the lifecycle queue
+    assert len(redrives) == len(VENDORS) + 3
     for name, redrive in redrives.items():
         queue_name, queue = by_ref(aws_json, redrive["queue_url"])
         assert "${aws_sqs_queue." not in json.dumps(queue) and "depends_on" not in queue

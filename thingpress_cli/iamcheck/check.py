@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacks.naming import FUNCTION_KEYS, RESULTS, VENDORS, provider_key
+from stacks.naming import FUNCTION_KEYS, LIFECYCLE, RESULTS, VENDORS, provider_key
 from thingpress_cli.core.toolchain import REPO
 from thingpress_cli.iamcheck import calls as calls_mod
 from thingpress_cli.iamcheck.calls import SECURE, Request
@@ -98,6 +98,10 @@ UNEXERCISED: tuple[Excuse, ...] = (
            "the results writer aborts a multipart upload only when a write fails or finds its file written "
            "already (a redelivered event; thingpress.results.writer), and uploads in parts only past 8 MiB, "
            "which a local run's manifests never reach"),
+    Excuse((LIFECYCLE,), "WriteJobResultsFiles", ("s3:AbortMultipartUpload",),
+           "the lifecycle function writes a job's results files as the results writer does (StreamedObject): "
+           "it aborts a multipart upload only when a write fails or finds its file written already, and uploads "
+           "in parts only past 8 MiB, which a local run's lists never reach"),
     Excuse(PROVIDERS, "PutCompletionEventIfLastToFinish", ("events:PutEvents",),
            "a provider completes a manifest only when nothing is outstanding at its last checkpoint (every entry "
            "refused or a duplicate) or when it finds a parsed manifest whose completer died: a vendor's run has "

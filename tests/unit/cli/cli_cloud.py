@@ -150,6 +150,9 @@ def _deployment() -> tuple[dict[str, Any], dict[str, str]]:
         contract.EVENT_BUS_NAME: "thingpress-unit-events",
         contract.EVENT_BUS_ARN: "", contract.COMPLETION_QUEUE_URL: "", contract.COMPLETION_QUEUE_ARN: "",
     }
+    lifecycle_url, *_ = _queue_pair(sqs, "thingpress-unit-lifecycle")
+    values.update({contract.LIFECYCLE_QUEUE_URL: lifecycle_url,
+                   contract.LIFECYCLE_FUNCTION_NAME: "thingpress-unit-lifecycle"})
     for vendor in VENDORS:
         url, arn, dlq, dlq_arn = _queue_pair(sqs, f"thingpress-unit-{vendor}")
         for what, value in (("prefix", vendor_prefix(vendor)), ("manifest_queue_url", url),

@@ -9,6 +9,19 @@
   ``ResourceAlreadyExistsException`` when it differs; moto silently replaces the
   thing (new id, new attributes). :func:`aws_create_thing` answers as AWS does,
   so a re-uploaded manifest finds its things as they are.
+* **UpdateCertificate on a REVOKED certificate.** The developer guide says "Once a
+  certificate is revoked, it's status can't be changed. That is, the certificate
+  status can't be changed to Active or any other status." ("Revoke a client
+  certificate", https://docs.aws.amazon.com/iot/latest/developerguide/revoke-ca-cert.html);
+  the API reference (https://docs.aws.amazon.com/iot/latest/apireference/API_UpdateCertificate.html)
+  lists ``CertificateStateException`` (HTTP 406, "The certificate operation is not
+  allowed") among its errors, and says that setting PENDING_TRANSFER or
+  PENDING_ACTIVATION "will result in an exception being thrown". moto sets any
+  status (``IoTBackend.update_certificate``: "TODO: validate new_status").
+  :func:`aws_update_certificate` refuses a REVOKED certificate's change with
+  ``CertificateStateException`` (REVOKED again changes nothing: the call is
+  idempotent, the page says), and the two internal statuses, or one the page does
+  not list, with ``InvalidRequestException`` (the page names no error for them).
 
 The other IoT rules have modules of their own: registry limits (:mod:`.iot_rules`),
 deletions (:mod:`.iot_deletion`), detach propagation (:mod:`.iot_detach`), tags
@@ -27,7 +40,12 @@ PATCHED = (
     Patched("moto.core.config", "default_user_config"),
     Patched("moto.iot.models", "IoTBackend.create_thing",
             ("self", "thing_name", "thing_type_name", "attribute_payload", "billing_group_name")),
+    Patched("moto.iot.models", "IoTBackend.update_certificate", ("self", "certificate_id", "new_status")),
 )
+
+#: UpdateCertificate ``newStatus`` values a caller may set (the API reference's valid values less the two
+#: it says throw, PENDING_TRANSFER and PENDING_ACTIVATION; REGISTER_INACTIVE is deprecated, still accepted).
+SETTABLE_STATUSES = frozenset({"ACTIVE", "INACTIVE", "REVOKED", "REGISTER_INACTIVE"})
 
 
 def thing_by_name(backend: Any, thing_name: str) -> Any:
@@ -66,10 +84,28 @@ def aws_create_thing(create_thing: Callable[..., Any]) -> Callable[..., Any]:
     return create
 
 
+def aws_update_certificate(update_certificate: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's ``IoTBackend.update_certificate``, refusing what AWS refuses (module docstring)."""
+    from moto.iot.exceptions import CertificateStateException, InvalidRequestException
+
+    @functools.wraps(update_certificate)
+    def update(self: Any, certificate_id: str, new_status: str) -> None:
+        if new_status not in SETTABLE_STATUSES:
+            raise InvalidRequestException(f"newStatus {new_status} cannot be set")
+        current = self.describe_certificate(certificate_id).status
+        if current == "REVOKED" and new_status != "REVOKED":
+            raise CertificateStateException("Certificate is revoked; its status cannot be changed.", certificate_id)
+        update_certificate(self, certificate_id, new_status)
+
+    return update
+
+
 def install() -> None:
-    """AWS-true certificate ids and ``CreateThing`` on an existing thing."""
+    """AWS-true certificate ids, ``CreateThing`` on an existing thing, ``UpdateCertificate``'s refusals."""
     from moto.core.config import default_user_config
     from moto.iot.models import IoTBackend
 
     default_user_config["iot"] = {"use_valid_cert": True}
     IoTBackend.create_thing = aws_create_thing(IoTBackend.create_thing)  # type: ignore[method-assign]
+    IoTBackend.update_certificate = aws_update_certificate(  # type: ignore[method-assign]
+        IoTBackend.update_certificate)
