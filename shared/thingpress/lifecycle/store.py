@@ -12,7 +12,7 @@ The summary carries ``state`` (``JOB_RUNNING``, ``JOB_COMPLETE``: the ``by_state
 jobs, never among manifests), the request (action, status, reason, who asked and when), the
 entries and batches of the list, ``batches_sent`` (the command's progress in sending them: a
 resumed submission sends the rest) and a counter per outcome. A row carries ``status`` (the
-outcome: ``by_status`` lists every REVOKED certificate) and ``thing_name`` (``by_thing``: what
+outcome; the job's results file lists them) and ``thing_name`` (``by_thing``: what
 happened to a thing, its import and its lifecycle together), with who, when, why, the
 certificate's status before and after, and the attributes set.
 
