@@ -118,8 +118,10 @@ def test_activate_40_then_revoke_5_and_deactivate_5(cloud, imported, tmp_path, c
         assert attributes["thingpress_manifest"] == mid  # the importer's own are kept (merged)
     assert "station" not in cloud.iot.describe_thing(thingName=scrap[0])["attributes"]
 
-    # the audit rows: one per certificate, by status (by_status) and per thing (by_thing), who/when/why
-    by_status = {s: list(pipeline.table.iter_status(s)) for s in (ACTIVATED, REVOKED, DEACTIVATED)}
+    # the audit rows: one per certificate (by_thing: each thing's import and lifecycle), who/when/why
+    lifecycle_rows = [r for t in activate + revoke + scrap for r in cloud.audit.rows_for_thing(t)
+                      if r["status"] in (ACTIVATED, REVOKED, DEACTIVATED)]
+    by_status = {s: [r for r in lifecycle_rows if r["status"] == s] for s in (ACTIVATED, REVOKED, DEACTIVATED)}
     assert sorted(r["thing_name"] for r in by_status[ACTIVATED]) == sorted(activate)
     assert sorted(r["thing_name"] for r in by_status[REVOKED]) == sorted(revoke)
     assert sorted(r["thing_name"] for r in by_status[DEACTIVATED]) == sorted(scrap)
