@@ -122,7 +122,8 @@ def candidate_arns(service: str, params: dict[str, Any], stack: Stack, region: s
         out.append(bus if bus.startswith("arn:") else f"arn:{p}:events:{region}:{a}:event-bus/{bus}")
     if service == "iot":
         for param, kind in (("thingName", "thing"), ("thingGroupName", "thinggroup"),
-                            ("thingTypeName", "thingtype"), ("policyName", "policy")):
+                            ("thingTypeName", "thingtype"), ("policyName", "policy"),
+                            ("certificateId", "cert")):
             if param in params:
                 out.append(f"arn:{p}:iot:{region}:{a}:{kind}/{params[param]}")
         out += [params[k] for k in ("principal", "target", "certificateArn") if k in params]
