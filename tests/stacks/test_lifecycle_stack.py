@@ -4,10 +4,8 @@ and the outputs the commands send to."""
 
 from __future__ import annotations
 
-import json
-
 from thingpress import settings
-from tfjson import by_ref, find_by, ref, resources
+from tfjson import find_by, ref, resources, role_statements
 
 from stacks import defaults, outputs
 
@@ -19,11 +17,7 @@ def _function(aws_json):
 
 
 def _statements(aws_json) -> dict[str, dict]:
-    _, fn = _function(aws_json)
-    role_name, _ = by_ref(aws_json, fn["role"])
-    (policy,) = [p for p in resources(aws_json, "aws_iam_role_policy").values()
-                 if p["role"] == ref("aws_iam_role", role_name, "id")]
-    return {st["Sid"]: st for st in json.loads(policy["policy"])["Statement"]}
+    return role_statements(aws_json, _function(aws_json))
 
 
 def test_the_lifecycle_queue_feeds_the_function_one_batch_at_a_time(aws_json):

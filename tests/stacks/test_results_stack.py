@@ -7,7 +7,7 @@ import json
 
 from thingpress import settings
 from thingpress.results.keys import RESULTS_PREFIX, results_keys
-from tfjson import as_list, by_ref, find_by, ref, resources
+from tfjson import as_list, by_ref, find_by, ref, resources, role_statements
 
 from stacks import defaults
 from stacks.naming import RESULTS, VENDORS
@@ -26,11 +26,7 @@ def _function(aws_json):
 
 
 def _statements(aws_json) -> dict[str, dict]:
-    _, fn = _function(aws_json)
-    role_name, _ = by_ref(aws_json, fn["role"])
-    (policy,) = [p for p in resources(aws_json, "aws_iam_role_policy").values()
-                 if p["role"] == ref("aws_iam_role", role_name, "id")]
-    return {st["Sid"]: st for st in json.loads(policy["policy"])["Statement"]}
+    return role_statements(aws_json, _function(aws_json))
 
 
 def test_a_rule_on_the_bus_sends_every_completion_event_to_the_results_queue(aws_json):

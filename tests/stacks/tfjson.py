@@ -58,3 +58,12 @@ def redrive_of(doc: dict[str, Any], queue_name: str) -> dict[str, Any] | None:
              if by_ref(doc, body["queue_url"])[1].get("name") == queue_name]
     assert len(found) <= 1, f"{queue_name}: {len(found)} redrive policies"
     return found[0] if found else None
+
+
+def role_statements(doc: dict[str, Any], function: tuple[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The statements, by Sid, of the inline policy on ``function``'s role (``find_by``'s answer)."""
+    _, fn = function
+    role_name, _ = by_ref(doc, fn["role"])
+    (policy,) = [p for p in resources(doc, "aws_iam_role_policy").values()
+                 if p["role"] == ref("aws_iam_role", role_name, "id")]
+    return {st["Sid"]: st for st in json.loads(policy["policy"])["Statement"]}
