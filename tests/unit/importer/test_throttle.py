@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
@@ -29,6 +30,16 @@ class FakeClock:
 def client_error(code: str, status: int = 400) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
                        "Op")
+
+
+def answering(answers: list) -> Callable[[], str]:
+    """A call that answers each of ``answers`` in turn, raising the errors."""
+    def op() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    return op
 
 
 def test_buckets_split_the_account_budget_between_instances() -> None:
@@ -78,11 +89,7 @@ def test_throttled_calls_back_off_with_full_jitter_and_are_counted() -> None:
     answers = [client_error("ThrottlingException"), client_error("TooManyRequestsException", 429),
                client_error("Throttling"), client_error("RequestLimitExceeded"), "ok"]
 
-    def op() -> str:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    op = answering(answers)
 
     tally = ThrottleStats()
     assert throttle.call("Op", op, tally=tally) == "ok"
@@ -99,11 +106,7 @@ def test_a_throttled_call_gives_its_token_back() -> None:
     throttle = Throttle({"Op": 10}, 20, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
     answers = [client_error("ThrottlingException"), "ok", "ok"]
 
-    def op() -> str:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    op = answering(answers)
 
     assert throttle.call("Op", op) == "ok"
     assert clock.slept == pytest.approx([0.1])  # the backoff (0.5 * 0.1 * 2**1), no token wait
@@ -117,11 +120,7 @@ def test_other_transient_errors_keep_their_token() -> None:
     throttle = Throttle({"Op": 10}, 20, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
     answers = [client_error("InternalFailureException", 500), "ok"]
 
-    def op() -> str:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    op = answering(answers)
 
     assert throttle.call("Op", op) == "ok"
     assert clock.slept == pytest.approx([0.1, 1.9])  # the backoff, then the rest of the next token's wait
@@ -168,11 +167,7 @@ def test_codes_a_caller_names_are_retried_for_that_call_only() -> None:
                         backoff=Backoff(base=0.1, cap=1.0, max_attempts=6))
     answers = [client_error("DeleteConflictException", 409), client_error("DeleteConflictException", 409), "ok"]
 
-    def op() -> str:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    op = answering(answers)
 
     assert throttle.call("Op", op, retry_codes={"DeleteConflictException"}) == "ok"
     assert clock.slept == pytest.approx([0.2, 0.4])
