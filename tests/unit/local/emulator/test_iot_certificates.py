@@ -4,23 +4,12 @@ are refused. In-process moto with the project's patch set (``in_process_aws``)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
 from botocore.exceptions import ClientError
 
 from thingpress_cli.core.certificates import device_certificates, make_ca
-
-
-@pytest.fixture
-def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    with in_process_aws():
-        yield boto3.client("iot", region_name=REGION)
 
 
 def registered(iot: Any, status: str = "INACTIVE") -> str:

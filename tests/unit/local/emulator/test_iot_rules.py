@@ -7,23 +7,12 @@ show the server gets the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
 from botocore.exceptions import ClientError
 
 from thingpress_cli.local.emulator import guard, iot_rules, patches
-
-
-@pytest.fixture
-def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    with in_process_aws():
-        yield boto3.client("iot", region_name=REGION)
 
 
 def refusal(call: Any, **kwargs: Any) -> tuple[str, int, str]:

@@ -1,0 +1,19 @@
+"""Fixtures of the emulator's rule tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
+
+
+@pytest.fixture
+def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An IoT client on in-process AWS with the emulator's patch set."""
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with in_process_aws():
+        yield boto3.client("iot", region_name=REGION)
