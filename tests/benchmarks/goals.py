@@ -37,6 +37,8 @@ SCALE: Goals = {
 }
 
 COLD_IMPORT_MS = 400.0
+#: the slowest handler's figure (``docs/benchmarks.json``), judged through each handler's own.
+COLD_IMPORT_MAX = "cold_import_ms_max"
 
 
 def cold_import_figure(module: str) -> str:
@@ -55,7 +57,8 @@ CREATE_FUNCTIONS: Goals = {
 }
 
 #: ``make bench``: the local pipeline against the IoT floor, the quota ratios, nothing lost, every
-#: handler's cold import, the local deploy and the suite's wall times (issue 15: seconds).
+#: handler's cold import, the local deploy and the suite's wall times (issue 23 item 6: the inner loop
+#: with margin, ``make test-unit`` <= 50 s and ``make test`` <= 420 s, after the other issues' tests).
 BENCH: Goals = {
     "pipeline_over_floor": (">=", 0.9),
     "quota_ratio_default": (">=", 0.9),
@@ -65,8 +68,8 @@ BENCH: Goals = {
     **CREATE_FUNCTIONS,
     **FAIRNESS,
     "local_deploy_seconds": ("<=", 90),
-    "make_test_seconds": ("<=", 480),
-    "make_test_unit_seconds": ("<=", 60),
+    "make_test_seconds": ("<=", 420),
+    "make_test_unit_seconds": ("<=", 50),
 }
 
 
