@@ -63,6 +63,12 @@ COMPLETION_QUEUE_ARN = "completion_queue_arn"
 #: (thingpress.lifecycle).
 LIFECYCLE_QUEUE_URL = "lifecycle_queue_url"
 LIFECYCLE_FUNCTION_NAME = "lifecycle_function_name"
+#: the dead-letter queues of the lifecycle jobs' batches and of the results writer's completion events
+#: (``thingpress redrive --queue lifecycle|results`` moves them back).
+LIFECYCLE_DLQ_URL = "lifecycle_dlq_url"
+LIFECYCLE_DLQ_ARN = "lifecycle_dlq_arn"
+RESULTS_DLQ_URL = "results_dlq_url"
+RESULTS_DLQ_ARN = "results_dlq_arn"
 
 #: per-vendor outputs: ``<vendor>_<what>``.
 VENDOR_FIELDS = (
@@ -76,7 +82,8 @@ COMMON_KEYS = (
     IMPORTER_FUNCTION_NAME, IMPORTER_FUNCTION_ARN, LAYER_ARN, IOT_POLICY_NAME, THING_TYPE_NAME,
     THING_GROUP_NAME, KMS_KEY_ARN, ALARM_TOPIC_ARN, DASHBOARD_NAME, WATCHDOG_FUNCTION_NAME, WATCHDOG_SCHEDULE_RULE,
     WATCHDOG_SCHEDULE, THING_NAME_PREFIX, THING_NAME_TEMPLATE, EVENT_BUS_NAME, EVENT_BUS_ARN, COMPLETION_QUEUE_URL,
-    COMPLETION_QUEUE_ARN, LIFECYCLE_QUEUE_URL, LIFECYCLE_FUNCTION_NAME,
+    COMPLETION_QUEUE_ARN, LIFECYCLE_QUEUE_URL, LIFECYCLE_FUNCTION_NAME, LIFECYCLE_DLQ_URL, LIFECYCLE_DLQ_ARN,
+    RESULTS_DLQ_URL, RESULTS_DLQ_ARN,
 )
 
 
@@ -149,6 +156,10 @@ class DeploymentOutputs:
     completion_queue_arn: str
     lifecycle_queue_url: str
     lifecycle_function_name: str
+    lifecycle_dlq_url: str
+    lifecycle_dlq_arn: str
+    results_dlq_url: str
+    results_dlq_arn: str
     vendors: dict[str, VendorOutputs]
 
     @classmethod
@@ -179,6 +190,8 @@ class DeploymentOutputs:
             event_bus_name=s[EVENT_BUS_NAME], event_bus_arn=s[EVENT_BUS_ARN],
             completion_queue_url=s[COMPLETION_QUEUE_URL], completion_queue_arn=s[COMPLETION_QUEUE_ARN],
             lifecycle_queue_url=s[LIFECYCLE_QUEUE_URL], lifecycle_function_name=s[LIFECYCLE_FUNCTION_NAME],
+            lifecycle_dlq_url=s[LIFECYCLE_DLQ_URL], lifecycle_dlq_arn=s[LIFECYCLE_DLQ_ARN],
+            results_dlq_url=s[RESULTS_DLQ_URL], results_dlq_arn=s[RESULTS_DLQ_ARN],
             vendors={v: VendorOutputs(v, **{w: s[vendor_key(v, w)] for w in VENDOR_FIELDS}) for v in VENDORS},
         )
 

@@ -230,6 +230,8 @@ class ThingpressStack(TerraformStack):
             outputs.EVENT_BUS_NAME: completion.bus.name, outputs.EVENT_BUS_ARN: completion.bus.arn,
             outputs.COMPLETION_QUEUE_URL: completion.queue.url, outputs.COMPLETION_QUEUE_ARN: completion.queue.arn,
             outputs.LIFECYCLE_QUEUE_URL: lifecycle.queues.queue.url, outputs.LIFECYCLE_FUNCTION_NAME: lifecycle.name,
+            outputs.LIFECYCLE_DLQ_URL: lifecycle.queues.dlq.url, outputs.LIFECYCLE_DLQ_ARN: lifecycle.queues.dlq.arn,
+            outputs.RESULTS_DLQ_URL: results.queues.dlq.url, outputs.RESULTS_DLQ_ARN: results.queues.dlq.arn,
         }
         if config.target == "local":
             values[outputs.ENDPOINT_URL] = config.endpoint

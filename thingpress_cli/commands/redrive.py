@@ -1,4 +1,4 @@
-"""``thingpress redrive [--queue import|manifests|all] [--json]``: DLQ messages back to their queues.
+"""``thingpress redrive [--queue import|manifests|lifecycle|results|all] [--json]``: DLQ messages back to their queues.
 
 Uses SQS's own message move task (``StartMessageMoveTask`` with the DLQ as source
 and no destination, so each message returns to the queue it was dead-lettered
@@ -8,7 +8,10 @@ started again (SQS allows one active task per queue).
 
 A redriven import message is imported again: the importer replaces the
 certificate's ``FAILED`` row with the new outcome (``AuditTable.resolve_failed``).
-A redriven manifest message resumes its manifest from the checkpoint.
+A redriven manifest message resumes its manifest from the checkpoint. A redriven lifecycle
+batch is run again (a batch's rows and counts are written once: what it already did is not
+done twice) and its job goes on; a redriven completion event in the results DLQ writes the
+manifest's results files (written once: if they exist, nothing changes).
 
 ``--json`` prints one JSON document::
 
@@ -32,7 +35,7 @@ from typing import Any
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.errors import NotFinished, ServiceError
 
-QUEUES = ("import", "manifests", "all")
+QUEUES = ("import", "manifests", "lifecycle", "results", "all")
 EMPTY = "EMPTY"
 ACTIVE = ("RUNNING", "CANCELLING")
 #: seconds between ListMessageMoveTasks polls, and the longest wait per queue.
@@ -55,6 +58,10 @@ def dead_letter_queues(deployment: Deployment, which: str) -> list[DeadLetters]:
     if which in ("manifests", "all"):
         found += [DeadLetters(f"manifests/{v.vendor}", v.manifest_dlq_url, v.manifest_dlq_arn)
                   for v in out.vendors.values()]
+    if which in ("lifecycle", "all"):
+        found.append(DeadLetters("lifecycle", out.lifecycle_dlq_url, out.lifecycle_dlq_arn))
+    if which in ("results", "all"):
+        found.append(DeadLetters("results", out.results_dlq_url, out.results_dlq_arn))
     return found
 
 
@@ -108,7 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Move the messages of the dead-letter queues back to the queues they "
                                         "came from, with SQS's message move task, and report the counts.")
     parser.add_argument("--queue", choices=QUEUES, default="all",
-                        help="import DLQ, the vendors' manifest DLQs, or all (default)")
+                        help="the import DLQ, the vendors' manifest DLQs, the lifecycle jobs' DLQ, the results "
+                             "writer's DLQ, or all (default)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     Deployment.add_arguments(parser)
     parser.set_defaults(func=run)

@@ -150,9 +150,12 @@ def _deployment() -> tuple[dict[str, Any], dict[str, str]]:
         contract.EVENT_BUS_NAME: "thingpress-unit-events",
         contract.EVENT_BUS_ARN: "", contract.COMPLETION_QUEUE_URL: "", contract.COMPLETION_QUEUE_ARN: "",
     }
-    lifecycle_url, *_ = _queue_pair(sqs, "thingpress-unit-lifecycle")
+    lifecycle_url, _, lifecycle_dlq, lifecycle_dlq_arn = _queue_pair(sqs, "thingpress-unit-lifecycle")
+    _, _, results_dlq, results_dlq_arn = _queue_pair(sqs, "thingpress-unit-results")
     values.update({contract.LIFECYCLE_QUEUE_URL: lifecycle_url,
-                   contract.LIFECYCLE_FUNCTION_NAME: "thingpress-unit-lifecycle"})
+                   contract.LIFECYCLE_FUNCTION_NAME: "thingpress-unit-lifecycle",
+                   contract.LIFECYCLE_DLQ_URL: lifecycle_dlq, contract.LIFECYCLE_DLQ_ARN: lifecycle_dlq_arn,
+                   contract.RESULTS_DLQ_URL: results_dlq, contract.RESULTS_DLQ_ARN: results_dlq_arn})
     for vendor in VENDORS:
         url, arn, dlq, dlq_arn = _queue_pair(sqs, f"thingpress-unit-{vendor}")
         for what, value in (("prefix", vendor_prefix(vendor)), ("manifest_queue_url", url),

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.xdist_group("fixture-isolation-cli")
 def _queues(cloud: Cloud) -> list[str]:
     out = cloud.deployment.outputs
     vendors = out.vendors.values()
-    return [out.import_queue_url, out.import_dlq_url, out.lifecycle_queue_url, f"{out.lifecycle_queue_url}-dlq"] + [
+    results_queue = out.results_dlq_url.removesuffix("-dlq")
+    return [out.import_queue_url, out.import_dlq_url, out.lifecycle_queue_url, out.lifecycle_dlq_url, results_queue,
+            out.results_dlq_url] + [
         url for vendor in vendors for url in (vendor.manifest_queue_url, vendor.manifest_dlq_url)]
 
 

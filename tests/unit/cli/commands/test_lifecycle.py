@@ -242,3 +242,28 @@ def test_job_rows_live_in_their_own_partition(cloud, imported, tmp_path, capsys)
     (row,) = pipeline.table.iter_rows(out["job_id"])
     assert row["pk"] == job_pk(out["job_id"]) and row["sk"] == f"E#000000001#{rows[0]['certificate_id']}"
     assert Path  # noqa: B018 -- imported for the fixtures' paths
+
+
+def test_a_dead_lettered_batch_is_redriven_and_its_job_completes(cloud, imported, tmp_path, capsys):
+    """A batch the function kept failing lands in the lifecycle DLQ (as SQS moves it after maxReceiveCount):
+    the job cannot complete until ``thingpress redrive --queue lifecycle`` moves it back."""
+    _, rows, pipeline = imported
+    out = cloud.deployment.outputs
+    listed = tmp_path / "scrap.txt"
+    listed.write_text("\n".join(r["thing_name"] for r in rows[:3]) + "\n")
+
+    code, waiting = run(capsys, "deactivate", "--file", str(listed), "--status", "INACTIVE", "--yes", "--timeout", "0")
+    assert code == 1 and "0 of 3 entries done" in waiting["error"]["message"]
+    for m in cloud.sqs.receive_message(QueueUrl=out.lifecycle_queue_url)["Messages"]:  # its receives spent
+        cloud.sqs.send_message(QueueUrl=out.lifecycle_dlq_url, MessageBody=m["Body"])
+        cloud.sqs.delete_message(QueueUrl=out.lifecycle_queue_url, ReceiptHandle=m["ReceiptHandle"])
+    code, stuck = run(capsys, "deactivate", "--file", str(listed), "--status", "INACTIVE", "--yes", "--timeout", "1")
+    assert code == 1 and "0 of 3 entries done" in stuck["error"]["message"]  # nothing left to run it
+
+    code, moved = run(capsys, "redrive", "--queue", "lifecycle")
+    assert code == 0 and moved["queues"] == [{"queue": "lifecycle", "dlq": out.lifecycle_dlq_arn, "messages": 1,
+                                             "moved": 1, "status": "COMPLETED", "failure": None}]
+    code, done = run(capsys, "deactivate", "--file", str(listed), "--status", "INACTIVE", "--yes")
+    assert code == 0 and done["counts"][DEACTIVATED] == 3
+    assert {status_of(cloud, r["certificate_id"]) for r in rows[:3]} == {"INACTIVE"}
+    assert cloud.deployment.queue_depth(out.lifecycle_dlq_url) == 0

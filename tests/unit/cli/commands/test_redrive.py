@@ -90,3 +90,18 @@ def test_chaos_redrives_dead_letters_only_once_the_queues_are_idle(cloud):
     assert cloud.deployment.queue_depth(out.import_dlq_url) == 0
     assert cloud.deployment.queue_depth(out.import_queue_url) == 1
     assert not chaos.idle(cloud.deployment)
+
+
+def test_a_completion_event_in_the_results_dlq_goes_back_to_the_results_queue(cloud, capsys):
+    out = cloud.deployment.outputs
+    event = json.dumps({"detail-type": "thingpress manifest completed", "detail": {"manifest_id": "m"}})
+    cloud.sqs.send_message(QueueUrl=out.results_dlq_url, MessageBody=event)
+
+    assert main(["redrive", "--queue", "results", "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["queues"] == [
+        {"queue": "results", "dlq": out.results_dlq_arn, "messages": 1, "moved": 1, "status": "COMPLETED",
+         "failure": None}]
+    results_queue = cloud.sqs.get_queue_url(QueueName="thingpress-unit-results")["QueueUrl"]
+    received = cloud.sqs.receive_message(QueueUrl=results_queue)["Messages"]
+    assert [m["Body"] for m in received] == [event]
