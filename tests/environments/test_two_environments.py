@@ -29,6 +29,7 @@ from thingpress.audit.states import COMPLETE
 from thingpress_cli.commands import local as local_cmd
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.deployment import Deployment
+from thingpress_cli.local import deployments
 
 ENV = PREVIEW_ENV
 REPO = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_
     began = time.monotonic()
     local = local_environment
     local_cmd.ensure_up(env=ENV)
-    pr7 = Deployment.load(local_cmd.OUTPUTS, ENV)
+    pr7 = Deployment.load(deployments.OUTPUTS, ENV)
     assert pr7.outputs.thing_name_prefix == "pr7-" and local.outputs.thing_name_prefix == ""
     iot = local.client("iot")  # one account: either deployment's client sees everything
 
@@ -113,7 +114,7 @@ def test_preview_environment_comes_and_goes_beside_local(local_environment, tmp_
 
     local_cmd.destroy(ENV)
 
-    assert not local_cmd.deployed(ENV)
+    assert not deployments.deployed(ENV)
     assert account_state(local, Names(ENV, "us-east-1").stack + "-") == {
         "policies": [], "thing_types": [], "thing_groups": [], "queues": [], "tables": [], "functions": []}
     for name in pr7_things:

@@ -404,7 +404,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     # Unused grants are judged on the local environment only: the whole suite runs against it, while
     # another environment (tests/environments' pr7) imports a manifest or two and is destroyed.
     from stacks.naming import DEFAULT_ENV
-    from thingpress_cli.commands.local import stack_name
+    from thingpress_cli.local.deployments import stack_name
 
     primary = stack_name(DEFAULT_ENV)
     reports = [run(path, args.calls, args.account, only_own=len(stacks) > 1,

@@ -15,7 +15,7 @@ import pytest
 
 from thingpress_cli.commands import local as local_cmd
 from thingpress_cli.core import toolchain
-from thingpress_cli.local import deploy_log, state
+from thingpress_cli.local import deploy_log, deployments, state
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.runner import daemon as runner
 from thingpress_cli.local.runner.schedules import SCHEDULE_SECONDS_SETTING
@@ -27,16 +27,16 @@ def local_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(state, "STATE_FILE", tmp_path / "state.json")
     monkeypatch.setattr(state, "LOCAL_DIR", tmp_path)
     monkeypatch.setattr(state, "LOG_DIR", tmp_path / "logs")
-    monkeypatch.setattr(local_cmd, "REPO", tmp_path)
-    monkeypatch.setattr(local_cmd, "OUTPUTS", tmp_path / "terraform-outputs.json")
+    monkeypatch.setattr(deployments, "REPO", tmp_path)
+    monkeypatch.setattr(deployments, "OUTPUTS", tmp_path / "terraform-outputs.json")
     monkeypatch.setattr(local_cmd, "PORT_FILE", tmp_path / "port")
-    monkeypatch.setattr(local_cmd, "synth_root", lambda env: tmp_path / f"cdktf.out.{env}")
+    monkeypatch.setattr(deployments, "synth_root", lambda env: tmp_path / f"cdktf.out.{env}")
     fake = emulator.Emulator(pid=1, host="127.0.0.1", port=4566)
     monkeypatch.setattr(emulator, "running", lambda *a, **k: fake)
     monkeypatch.setattr(emulator, "start", lambda *a, **k: fake)
     monkeypatch.setattr(runner, "start_daemon", lambda *a, **k: 42)
     monkeypatch.setattr(toolchain, "warm_plugin_cache", lambda *a, **k: None)
-    monkeypatch.setattr(local_cmd, "synth_fingerprint", lambda *a, **k: "fingerprint")
+    monkeypatch.setattr(deployments, "synth_fingerprint", lambda *a, **k: "fingerprint")
     return tmp_path
 
 
@@ -80,15 +80,15 @@ def test_a_failed_deploy_fails_up_and_keeps_the_other_environment(local_dir, mon
 
     assert _up("local", "pr7") == 1
 
-    assert local_cmd.deployed("local") and not local_cmd.deployed("pr7")
+    assert deployments.deployed("local") and not deployments.deployed("pr7")
 
 
 def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
     base = {"THINGPRESS_ENV": "local"}
-    fingerprint = local_cmd.synth_fingerprint("http://127.0.0.1:4566", base)
+    fingerprint = deployments.synth_fingerprint("http://127.0.0.1:4566", base)
 
-    assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, SCHEDULE_SECONDS_SETTING: "5"}) \
+    assert deployments.synth_fingerprint("http://127.0.0.1:4566", {**base, SCHEDULE_SECONDS_SETTING: "5"}) \
         == fingerprint  # the runner's schedule (the test session sets it) never reaches the stack
-    assert local_cmd.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
+    assert deployments.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
         != fingerprint
-    assert local_cmd.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint
+    assert deployments.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint
