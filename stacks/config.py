@@ -62,7 +62,7 @@ THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certif
                                        ``trust/microchip-signers/`` (``../shared/vendor-samples/
                                        microchip-signers`` when it exists; ``none`` for no signers);
                                        every file must be a certificate file the functions read
-                                       (``thingpress.vendors.microchip.read_signer_file``)
+                                       (``thingpress.vendors.microchip_signers.read_signer_file``)
 =====================================  ===========================================================
 
 Set by the stack on the functions, never by hand (``thingpress.settings`` lists them all), e.g.
@@ -84,7 +84,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from thingpress import backpressure, patterns, settings, thing_names
-from thingpress.vendors import microchip
+from thingpress.vendors import microchip_signers
 
 from stacks import defaults
 from stacks.naming import (
@@ -190,7 +190,7 @@ class StackConfig:
     tags: Mapping[str, str] = field(default_factory=dict)
     signers: tuple[Signer, ...] = ()
     #: what synth prints as warnings and goes on: trusted Microchip signers expired or expiring
-    #: within 90 days (``microchip.signer_notices``).
+    #: within 90 days (``microchip_signers.signer_notices``).
     warnings: tuple[str, ...] = ()
 
     @property
@@ -397,7 +397,7 @@ class StackConfig:
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,
             tags=tags, signers=signers,
-            warnings=tuple(microchip.signer_notices(signer_certificates, now or datetime.now(UTC))),
+            warnings=tuple(microchip_signers.signer_notices(signer_certificates, now or datetime.now(UTC))),
         )
 
 
@@ -444,17 +444,17 @@ def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[tuple[Signer, .
         return (), []
     out: list[Signer] = []
     read: list[x509.Certificate] = []
-    for path in microchip.signer_paths(folder):
+    for path in microchip_signers.signer_paths(folder):
         if not re.match(r"^[A-Za-z0-9._\-]+$", path.name):
             errors.append(f"{name}: {path.name}: file name must be [A-Za-z0-9._-] (it becomes an S3 key)")
             continue
         try:
             data = path.read_bytes()
-            certificates = microchip.read_signer_file(path.name, data)
+            certificates = microchip_signers.read_signer_file(path.name, data)
         except OSError as exc:
             errors.append(f"{name}: {path.name}: cannot be read ({exc.__class__.__name__})")
             continue
-        except microchip.SignerFileError as exc:
+        except microchip_signers.SignerFileError as exc:
             errors.append(f"{name}: {exc.reason}")
             continue
         # Uploaded as text: a PEM file as it is, a DER certificate PEM-encoded.

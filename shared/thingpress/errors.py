@@ -14,7 +14,7 @@
   ``provider.queue_messages.UnreadableMessage``  not a manifest queue message
   ``provider.sending.MessageTooLarge``           an import message over SQS's limit
   ``thing_names.ThingNameError``                 a templated thing name IoT would refuse
-  ``vendors.microchip.SignerFileError``          not a Microchip signer certificate file
+  ``vendors.microchip_signers.SignerFileError``          not a Microchip signer certificate file
   =============================================  ========================================
 
 Failures worth a retry are ``ThingpressError``s that are not refusals

@@ -28,7 +28,7 @@ from thingpress.manifest import Tally, scan
 from thingpress.records import ManifestError
 from thingpress.vendors import VENDORS, ParseOptions, parse_manifest, vendor_for_key
 from thingpress.vendors.infineon import BUNDLES
-from thingpress.vendors.microchip import SignerFileError, load_signers
+from thingpress.vendors.microchip_signers import load_signers
 from thingpress_cli.core import samples
 from thingpress_cli.core.errors import UsageError
 

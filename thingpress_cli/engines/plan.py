@@ -48,7 +48,7 @@ costs the same calls, registered or not (see ``thingpress.importer``).
 
 For a Microchip manifest, ``signer_notices`` (printed as ``warning:`` lines) names each
 trusted signer that has expired or expires within 90 days
-(``thingpress.vendors.microchip.signer_notices``): entries signed after a signer's end are
+(``thingpress.vendors.microchip_signers.signer_notices``): entries signed after a signer's end are
 refused, so its successor must be configured in time.
 """
 
@@ -68,7 +68,7 @@ from thingpress.records import Certificate, Refusal
 from thingpress.settings import FunctionSettings
 from thingpress.thing_names import ThingNameError, ThingNameTemplate
 from thingpress.throttle import Throttle, error_code
-from thingpress.vendors import ParseOptions, microchip, parse_manifest
+from thingpress.vendors import ParseOptions, microchip_signers, parse_manifest
 from thingpress_cli.core.quotas import QuotaCheck
 
 NEW, ALREADY_REGISTERED, THING_CONFLICT = "new", "already_registered", "thing_conflict"
@@ -181,7 +181,7 @@ class Plan:
     eta_at_budget: float = 0.0
     #: the deployed budget against the account's quotas (None: not checked).
     quotas: QuotaCheck | None = None
-    #: trusted Microchip signers expired or expiring within 90 days (``microchip.signer_notices``).
+    #: trusted Microchip signers expired or expiring within 90 days (``microchip_signers.signer_notices``).
     signer_notices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def make_plan(path: Path, vendor: str, options: ParseOptions, probe: AccountProb
     quotas against the budget; the ETA is then at the lower of the two per API."""
     plan = Plan(str(path), vendor, backlog=backlog, quotas=quotas)
     if vendor == "microchip":
-        plan.signer_notices = microchip.signer_notices(options.microchip_signers, now or datetime.now(UTC))
+        plan.signer_notices = microchip_signers.signer_notices(options.microchip_signers, now or datetime.now(UTC))
     for cert in _certificates(path, vendor, options, plan.tally, names or ThingNameTemplate()):
         finding = probe.classify(cert)
         plan.counts[finding.klass] += 1

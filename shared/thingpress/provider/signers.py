@@ -9,13 +9,13 @@ from cryptography import x509
 
 from thingpress.provider.telemetry import logger
 from thingpress.settings import SettingsError
-from thingpress.vendors import microchip
+from thingpress.vendors import microchip_signers
 
 
 def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
-    """Every certificate in the signer files under ``s3://bucket/prefix/`` (``microchip.read_signer_file``).
+    """Every certificate in the signer files under ``s3://bucket/prefix/`` (``microchip_signers.read_signer_file``).
 
-    Objects whose names are not signer file names (``microchip.SIGNER_SUFFIXES``) are
+    Objects whose names are not signer file names (``microchip_signers.SIGNER_SUFFIXES``) are
     ignored with a warning naming them: the stack never uploads such a file.
     """
     parsed = urlparse(uri)
@@ -25,18 +25,18 @@ def load_signers(s3: Any, uri: str) -> tuple[x509.Certificate, ...]:
     signers: list[x509.Certificate] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if not microchip.is_signer_file(obj["Key"]):
+            if not microchip_signers.is_signer_file(obj["Key"]):
                 if not obj["Key"].endswith("/"):
                     logger.warning("not a Microchip signer file name; ignored",
                                    extra={"object": f"s3://{parsed.netloc}/{obj['Key']}",
-                                          "accepted": list(microchip.SIGNER_SUFFIXES)})
+                                          "accepted": list(microchip_signers.SIGNER_SUFFIXES)})
                 continue
             data = s3.get_object(Bucket=parsed.netloc, Key=obj["Key"])["Body"].read()
             try:
-                signers.extend(microchip.read_signer_file(f"s3://{parsed.netloc}/{obj['Key']}", data))
-            except microchip.SignerFileError as exc:
+                signers.extend(microchip_signers.read_signer_file(f"s3://{parsed.netloc}/{obj['Key']}", data))
+            except microchip_signers.SignerFileError as exc:
                 raise SettingsError(f"Microchip signer {exc.reason}") from None
     if not signers:
-        suffixes = "/".join(microchip.SIGNER_SUFFIXES)
+        suffixes = "/".join(microchip_signers.SIGNER_SUFFIXES)
         raise SettingsError(f"no Microchip signer certificates ({suffixes}) under {uri}")
     return tuple(signers)

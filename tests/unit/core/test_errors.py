@@ -7,10 +7,10 @@ def test_every_refusal_is_one_refused_class_with_its_reason_and_every_error_one_
     from thingpress import certs, importer, messages, records, settings, throttle
     from thingpress.errors import Refused, ThingpressError
     from thingpress.provider import failures, queue_messages, sending
-    from thingpress.vendors import microchip
+    from thingpress.vendors import microchip_signers
 
     refusals = [records.ManifestError, certs.CertificateError, messages.MessageError, importer.Rejected,
-                queue_messages.UnreadableMessage, sending.MessageTooLarge, microchip.SignerFileError]
+                queue_messages.UnreadableMessage, sending.MessageTooLarge, microchip_signers.SignerFileError]
     for kind in refusals:
         error = kind("entry 3: why")
         assert isinstance(error, Refused) and error.reason == str(error) == "entry 3: why", kind

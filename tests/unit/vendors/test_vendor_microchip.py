@@ -11,9 +11,9 @@ import factories
 import pytest
 
 from thingpress.manifest import Tally, scan
-from thingpress.records import Certificate, ManifestError, Refusal
-from thingpress.vendors import ParseOptions, microchip, parse_manifest
-from thingpress.vendors.microchip import b64url, index_signers
+from thingpress.records import Certificate, ManifestError
+from thingpress.vendors import ParseOptions, microchip_signers, parse_manifest
+from thingpress.vendors.microchip_signers import b64url, index_signers
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_empty_array_is_zero_entries_and_no_signers_is_an_error(signer):
 def test_signer_files_are_read_as_pem_bundles_or_one_der_certificate(signer):
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from thingpress.vendors.microchip import read_signer_file
+    from thingpress.vendors.microchip_signers import read_signer_file
 
     pem = signer.certificate.public_bytes(Encoding.PEM)
     assert read_signer_file("a.crt", pem + pem) == (signer.certificate, signer.certificate)
@@ -218,7 +218,7 @@ def test_a_signer_file_is_refused_with_its_name_and_reason(signer, tmp_path, nam
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from thingpress.errors import Refused
-    from thingpress.vendors.microchip import SignerFileError, load_signers
+    from thingpress.vendors.microchip_signers import SignerFileError, load_signers
 
     (tmp_path / "good.crt").write_bytes(signer.certificate.public_bytes(Encoding.PEM))
     (tmp_path / name).write_bytes(signer.certificate.public_bytes(Encoding.PEM) if data is None else data)
@@ -236,7 +236,7 @@ def test_signer_notices_name_the_expired_and_the_expiring_within_90_days_only():
     soon = factories.microchip_signer(not_after=datetime(2026, 7, 18, tzinfo=UTC), name="signer 4")
     later = factories.microchip_signer(not_after=datetime(2026, 7, 31, tzinfo=UTC), name="signer 5")  # 91 days
 
-    notices = microchip.signer_notices([later.certificate, soon.certificate, expired.certificate], now)
+    notices = microchip_signers.signer_notices([later.certificate, soon.certificate, expired.certificate], now)
 
     assert notices == [
         "trusted Microchip signer 'old signer' expired on 2026-04-30: entries it signed after that are refused",

@@ -14,7 +14,7 @@ from thingpress import certs
 from thingpress.manifest import Tally, scan
 from thingpress.records import Certificate
 from thingpress.vendors import ParseOptions, parse_manifest, vendor_for_key
-from thingpress.vendors.microchip import load_signers
+from thingpress.vendors.microchip_signers import load_signers
 
 pytestmark = pytest.mark.samples
 
