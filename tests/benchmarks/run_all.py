@@ -10,8 +10,8 @@ breakdown).
 
 A missed goal (``GOALS``, which is ``goals.BENCH``: the pipeline and quota ratios, lost
 certificates, every handler's cold import from the deployed zips, concurrent CreateFunction calls on a fresh
-emulator (bench_create_functions.py), the local deploy and the
-suite's wall times) fails the run: the figures are written, each missed goal is printed by
+emulator (bench_create_functions.py), ``thingpress status`` at 1,000,000 certificate rows (bench_status.py), the
+local deploy and the suite's wall times) fails the run: the figures are written, each missed goal is printed by
 name, and the exit status is 1.
 
 All figures are measured in this one run on this machine, and the headline
@@ -63,10 +63,12 @@ COMPONENTS = {
     "provider": ("bench_provider.py", ("--count", "10000", "--repeat", "1", "--memory-count", "10000")),
     "cold_import": ("bench_importer_import.py", ("--import-only",)),
     "create_functions": ("bench_create_functions.py", ()),
+    "status": ("bench_status.py", ()),
 }
 #: components whose figures are judged by ``GOALS``: key -> the file (under build/) each writes them to,
 #: given as ``--figures``. A component that writes none fails the run (its goals cannot be judged).
-FIGURE_FILES = {"cold_import": "bench-cold-import.json", "create_functions": "bench-create-functions.json"}
+FIGURE_FILES = {"cold_import": "bench-cold-import.json", "create_functions": "bench-create-functions.json",
+                "status": "bench-status.json"}
 
 
 def script_output(name: str, *args: str, timeout: float = 3600) -> str:
@@ -245,6 +247,11 @@ def markdown(figures: dict[str, Any]) -> str:
         rows.append(("Cold import, slowest handler (from the deployed zips, median CPU)",
                      f"{cold[slowest]:.0f} ms ({slowest})",
                      f"goal {goal_text(goals.cold_import_figure(slowest))} ms for every handler (cold_import below)"))
+    if "status_seconds_1m" in figures:
+        rows.append((f"`thingpress status` at {figures['status_rows']:,} certificate rows (local cloud, median)",
+                     f"**{figures['status_seconds_1m']} s**",
+                     f"goal {goal_text('status_seconds_1m')} s; the by_state index and each manifest's summary "
+                     "key range, no scan (status below)"))
     if "fairness_default_seconds" in figures:
         rows.append((f"Fairness at the defaults (40 certificates 5 s behind {figures['big_certificates']:,.0f}, "
                      f"window {figures['fairness_default_window_minutes']:g} min)",

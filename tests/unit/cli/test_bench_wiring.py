@@ -154,3 +154,9 @@ def test_make_bench_exits_1_naming_a_missed_cold_import(build, monkeypatch, caps
     assert missed == ([] if status == 0 else ["goal missed: cold_import_ms_microchip_handler = 401.0 (goal <= 400)"])
     written = json.loads((docs / "benchmarks.json").read_text())
     assert written[goals.cold_import_figure("microchip_handler")] == slowest_ms
+
+
+def test_the_status_figure_has_its_row_with_its_goal(build):
+    text = run_all.markdown({**_pipeline_figures(), "status_seconds_1m": 0.84, "status_rows": 1_000_000})
+    assert ("| `thingpress status` at 1,000,000 certificate rows (local cloud, median) | **0.84 s** | goal <= 2 s;"
+            in text)

@@ -20,7 +20,8 @@ One module per job, as moto lays out its own code:
   policies over TLS, versioned event records), :mod:`.s3_rules` (403 for a missing
   object); :mod:`.service_paths` (EventBridge, S3 and CloudWatch deliveries as the
   policies allow); :mod:`.awslambda` (no Docker, downloadable code); :mod:`.speed`
-  (same answers, less cost);
+  (same answers, less cost), :mod:`.query_range` (a ``Query`` reads its key range),
+  :mod:`.item_serializer` (DynamoDB items written as they are);
 * shared by them: :mod:`.iam_conditions` (IAM policy evaluation), :mod:`.faults`
   (fault injection).
 """

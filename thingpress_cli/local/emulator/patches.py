@@ -20,20 +20,21 @@ each service module's ``install``, once per process:
   target's policies allow them;
 * :mod:`.servicequotas`: ``GetServiceQuota`` answers IoT Core's rate quotas from the quota mode;
 * :mod:`.awslambda`: no Docker;
-* :mod:`.speed`: the same answers at less cost.
+* :mod:`.speed`: the same answers at less cost; :mod:`.query_range` (a ``Query`` reads its key
+  range, not the whole table); :mod:`.item_serializer` (DynamoDB items written as they are).
 """
 
 from __future__ import annotations
 
 from thingpress_cli.local.emulator import (
-    awslambda, dynamodb, guard, iot, iot_deletion, iot_detach, iot_rules, s3, s3_rules, service_paths, servicequotas,
-    speed, sqs, sqs_move, sqs_rules)
+    awslambda, dynamodb, guard, iot, iot_deletion, iot_detach, iot_rules, item_serializer, query_range, s3, s3_rules,
+    service_paths, servicequotas, speed, sqs, sqs_move, sqs_rules)
 from thingpress_cli.local.emulator.guard import Patched
 from thingpress_cli.local.emulator.iot_deletion import DeletionRules
 
 #: The modules that patch moto, each listing what it patches in its ``PATCHED``.
 PATCHING = (iot, iot_rules, iot_detach, iot_deletion, dynamodb, sqs, sqs_rules, sqs_move, s3, s3_rules, service_paths,
-            servicequotas, awslambda, speed)
+            servicequotas, awslambda, speed, query_range, item_serializer)
 
 
 def _by_attribute() -> dict[Patched, tuple[str, ...]]:
@@ -71,6 +72,8 @@ def apply(rules: DeletionRules | None = None) -> DeletionRules:
     iot_detach.install()
     sqs_rules.install()
     speed.install()
+    query_range.install()
+    item_serializer.install()
     awslambda.install()
     iot_deletion.install(rules)
     sqs_move.install()

@@ -192,10 +192,12 @@ def _read_units(action: str, params: dict[str, Any], body: str) -> dict[str, flo
         answer = json.loads(body or "{}")
     except ValueError:
         return {}
-    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.dynamo_type import DynamoType
 
     def size(raw: dict[str, Any]) -> int:
-        return int(Item(None, None, raw).size()) if raw else 0
+        # moto's Item(...).size() without building an Item: its attribute dict re-measures the whole
+        # item on every attribute set (quadratic), a third of a Query's cost at 17 attributes.
+        return _size({name: DynamoType(value) for name, value in raw.items()})
 
     eventual = 0.5 if not params.get("ConsistentRead") or params.get("IndexName") else 1.0
     if action == "GetItem":
