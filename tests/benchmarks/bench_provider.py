@@ -38,6 +38,7 @@ import gc
 import io
 import os
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -111,12 +112,36 @@ class ShortQueueSqs:
 
 
 class Timed:
-    """Wraps a client and adds up the wall time spent inside its calls (the emulator's share)."""
+    """Wraps a client and adds up the wall time spent inside its calls (the emulator's share).
+
+    Calls may overlap (the claims are put from a few threads at once: ``thingpress.audit.claims``),
+    so what is added up is the time during which at least one call is in flight (the union of the
+    calls' intervals), and the process's CPU time during it: a sum per call would count an
+    overlap once per call in flight and leave "our code" negative.
+    """
 
     def __init__(self, real: Any):
         self.real = real
         self.seconds = 0.0
         self.cpu = 0.0
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._since = (0.0, 0.0)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.calls += 1
+            if self._in_flight == 0:
+                self._since = (time.perf_counter(), time.process_time())
+            self._in_flight += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.seconds += time.perf_counter() - self._since[0]
+                self.cpu += time.process_time() - self._since[1]
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
@@ -124,12 +149,11 @@ class Timed:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            start, cpu = time.perf_counter(), time.process_time()
+            self._enter()
             try:
                 return attr(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
-                self.cpu += time.process_time() - cpu
+                self._leave()
         return call
 
 

@@ -1,20 +1,64 @@
 """Certificate claims: the first position of each certificate in its manifest, the provider's
-duplicate detection (``claim_certificates``; rows ``D#<manifest_id>``/``<fingerprint>``)."""
+duplicate detection (``claim_certificates``; rows ``D#<manifest_id>``/``<fingerprint>``).
+
+Plain conditional puts, not transactions
+----------------------------------------
+A claim is one conditional ``PutItem`` (``attribute_not_exists(pk) OR position = :p``, with
+``ReturnValuesOnConditionCheckFailure=ALL_OLD``, so a refused claim names the position that
+holds it without a read). Claims used to go ``MAX_CLAIMS_PER_TRANSACTION`` to a
+``TransactWriteItems``, which costs two write units an item instead of one (developer guide,
+"Capacity management for transactions",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-capacity-handling):
+2.0 of the 5.2 write units a certificate cost, a third of a run's DynamoDB bill (issue 23). The
+transaction bought nothing but batching, because no claim depends on another:
+
+* one call's claims name distinct items: a certificate named twice in it is settled in memory
+  (its later positions are duplicates of the first), so each item gets one put;
+* the provider claims a batch (``core.run_chunk``: ``claim_batch`` entries, ``settle``), waits
+  for every claim of it, and only then sends, refuses or counts its entries; the next batch (of
+  later positions) is claimed after that. So for any certificate the earliest position is always
+  claimed first, whether the puts of one batch go in order, together or one by one, and a claim
+  is never decided by another claim of the same batch;
+* a replay claims the same positions again (a chunk replayed after a crash, a reclaim of an old
+  checkpoint's prefix: ``core.run_chunk``'s ``skip_to``/``reclaim``): a claim by its own position
+  passes its condition, so a claim left behind by a call that died half-way (some puts applied,
+  the chunk not committed) is found again as its own, exactly as if the transaction had applied,
+  and nothing was counted or sent for it (the commit comes after the claims, ``core``);
+* one invocation at a time works on a manifest (the lease, ``thingpress.provider``, "One live
+  chain per manifest"), so two calls never claim the same manifest at once.
+
+The only thing a transaction would add is all-or-nothing, and a partly applied batch is
+indistinguishable, to every later claim, from the whole batch applied: each applied claim is a
+certificate's true first position. The counts stay exact because they are committed by the
+checkpoint, after the claims (``thingpress.audit``, "Counting, exactly once").
+
+The puts of a call go ``CLAIM_THREADS`` at a time (the client is thread-safe; botocore's pool
+holds 10 connections), so a batch of 100 claims takes about as long as the one transaction did
+(``tests/benchmarks/bench_provider.py``). A put that DynamoDB refuses for throttling is retried by
+botocore; one that meets a transaction (none writes claims today) is retried with backoff
+(``TableWrites._retrying``); a claim still unsettled after that raises ``ClaimsUnsettled`` (the
+provider's message is retried later: nothing was counted).
+"""
 
 from __future__ import annotations
 
-from thingpress.audit.keys import TTL_ATTRIBUTE, claims_pk, from_item, to_item
-from thingpress.audit.writes import CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS, TableWrites, is_conflict
+from concurrent.futures import ThreadPoolExecutor
 
-#: certificate claims per transaction (DynamoDB's limit).
-MAX_CLAIMS_PER_TRANSACTION = 100
-#: transactions a batch of claims may take before giving up (each one settles at least one claim
-#: unless DynamoDB cancels it for a conflict or throttling).
-CLAIM_ATTEMPTS = 8
+from botocore.exceptions import ClientError
+
+from thingpress.audit.keys import TTL_ATTRIBUTE, claims_pk, from_item, to_item
+from thingpress.audit.writes import TableWrites
+
+#: claims put at once by one call (under botocore's default pool of 10 connections).
+CLAIM_THREADS = 8
+#: what DynamoDB answers a put it refuses for now, not for good: throttling (botocore has retried it
+#: already) or a transaction holding the item (``_retrying`` has); the claim is retried later.
+UNSETTLED_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                             "RequestLimitExceeded", "TransactionConflictException"})
 
 
 class ClaimsUnsettled(RuntimeError):
-    """DynamoDB kept cancelling the claim transactions (conflicts, throttling): retry later."""
+    """DynamoDB kept refusing the claims (conflicts, throttling beyond the SDK's retries): retry later."""
 
 
 class Claims(TableWrites):
@@ -27,9 +71,8 @@ class Claims(TableWrites):
         earlier position already holds. A claim by the same position again (a chunk
         replayed after a crash) is no duplicate. A certificate named twice in
         ``claims`` is a duplicate of its first occurrence's outcome. One conditional
-        put per claim, ``MAX_CLAIMS_PER_TRANSACTION`` to a transaction: a cancelled
-        transaction names the claims that failed their condition (with the stored
-        row), and the others are sent again.
+        put per claim, ``CLAIM_THREADS`` at a time (see the module docstring); the
+        call returns once every claim is settled.
         """
         duplicates: dict[int, int] = {}
         first: dict[str, int] = {}
@@ -39,52 +82,42 @@ class Claims(TableWrites):
                 repeats.append((fingerprint, position))
             else:
                 first[fingerprint] = position
+        expires = self._expires()
         pending = list(first.items())
-        for start in range(0, len(pending), MAX_CLAIMS_PER_TRANSACTION):
-            self._claim_group(mid, pending[start:start + MAX_CLAIMS_PER_TRANSACTION], duplicates)
+        if len(pending) == 1:
+            held = [self._claim_one(mid, *pending[0], expires)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(CLAIM_THREADS, len(pending) or 1)) as pool:
+                held = list(pool.map(lambda claim: self._claim_one(mid, *claim, expires), pending))
+        for (_, position), earlier in zip(pending, held, strict=True):
+            if earlier is not None:
+                duplicates[position] = earlier
         for fingerprint, position in repeats:
             own = first[fingerprint]
             duplicates[position] = duplicates.get(own, own)
         return duplicates
 
-    def _claim_group(self, mid: str, group: list[tuple[str, int]], duplicates: dict[int, int]) -> None:
-        expires = self._expires()
-        for attempt in range(CLAIM_ATTEMPTS):
-            if not group:
-                return
-            if attempt:  # the claims left were cancelled for a conflict or throttling: back off first
-                self.sleep(self._random.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS,
-                                                       CONFLICT_BACKOFF_SECONDS * 2 ** attempt)))
-            items = [{"Put": {
-                "TableName": self.table,
-                "Item": to_item({"pk": claims_pk(mid), "sk": fingerprint, "position": position,
-                                 TTL_ATTRIBUTE: expires}),
-                "ConditionExpression": "attribute_not_exists(pk) OR #p = :p",
-                "ExpressionAttributeNames": {"#p": "position"},
-                "ExpressionAttributeValues": to_item({":p": position}),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }} for fingerprint, position in group]
-            try:
-                self.client.transact_write_items(TransactItems=items)
-                return
-            except self.client.exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                if is_conflict(exc):
-                    self.conflicts += 1
-            retry: list[tuple[str, int]] = []
-            for (fingerprint, position), reason in zip(group, reasons, strict=False):
-                if reason.get("Code") == "ConditionalCheckFailed":
-                    stored = from_item(reason.get("Item") or {})
-                    earlier = stored.get("position")
-                    if earlier is None:  # no row returned: read it
-                        earlier = self._claimed_position(mid, fingerprint)
-                    duplicates[position] = int(earlier)
-                else:
-                    retry.append((fingerprint, position))
-            group = retry if len(reasons) == len(group) else group
-        if group:
-            raise ClaimsUnsettled(f"{len(group)} certificate claim(s) of manifest {mid} not settled after "
-                                  f"{CLAIM_ATTEMPTS} transactions")
+    def _claim_one(self, mid: str, fingerprint: str, position: int, expires: int) -> int | None:
+        """Put one claim; the earlier position holding it, or None when this position holds it."""
+        try:
+            self._retrying(lambda: self.client.put_item(
+                TableName=self.table,
+                Item=to_item({"pk": claims_pk(mid), "sk": fingerprint, "position": position,
+                              TTL_ATTRIBUTE: expires}),
+                ConditionExpression="attribute_not_exists(pk) OR #p = :p",
+                ExpressionAttributeNames={"#p": "position"},
+                ExpressionAttributeValues=to_item({":p": position}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            ))
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            earlier = from_item(exc.response.get("Item") or {}).get("position")
+            return int(earlier) if earlier is not None else self._claimed_position(mid, fingerprint)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in UNSETTLED_CODES:
+                raise
+            raise ClaimsUnsettled(f"the claim of position {position} in manifest {mid} is not settled: "
+                                  f"{exc}") from exc
+        return None
 
     def _claimed_position(self, mid: str, fingerprint: str) -> int:
         got = self.client.get_item(TableName=self.table, ConsistentRead=True,

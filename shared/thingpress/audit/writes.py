@@ -6,6 +6,7 @@ summary updates and idempotent transactions the other parts of ``AuditTable`` ar
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -59,6 +60,7 @@ class TableWrites:
         self._random = rng or random.Random()
         #: transaction conflicts met and retried by this table's writes (:meth:`_retrying`).
         self.conflicts = 0
+        self._conflicts_lock = threading.Lock()  # claims are put from a few threads at once
 
     def _expires(self) -> int:
         return int(time.time()) + self.retention_seconds
@@ -74,7 +76,8 @@ class TableWrites:
             except ClientError as exc:
                 if not is_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
                     raise
-                self.conflicts += 1
+                with self._conflicts_lock:
+                    self.conflicts += 1
                 self.sleep(self._random.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS,
                                                        CONFLICT_BACKOFF_SECONDS * 2 ** attempt)))
         raise AssertionError("unreachable: the last attempt returns or raises")

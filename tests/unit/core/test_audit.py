@@ -134,13 +134,36 @@ def test_record_outcomes_splits_large_batches_and_manifests(table):
 
 def test_certificate_claims_name_the_earlier_position_and_a_replay_is_no_duplicate(table):
     fps = [f"{i:064x}" for i in range(250)]
-    # 250 claims: three transactions; a certificate named twice in one call is a duplicate of the first
+    # 250 claims, put a few at a time; a certificate named twice in one call is a duplicate of the first
     assert table.claim_certificates(MID, [(fp, i + 1) for i, fp in enumerate(fps)] + [(fps[7], 251)]) == {251: 8}
     # a later chunk: a repeat of position 3's certificate, and a replay of position 5's own claim
     assert table.claim_certificates(MID, [(fps[2], 300), (fps[4], 5), ("f" * 64, 301), ("f" * 64, 302)]) == {
         300: 3, 302: 301}
     assert table.claim_certificates(MID, [("f" * 64, 301)]) == {}  # replayed again: still its own
     assert table.entries(MID) == []  # claims are not entry rows
+
+
+def test_a_claim_is_one_write_unit_a_plain_conditional_put(table):
+    # issue 23: claims as transactions cost two write units each (the transaction only batched them)
+    from thingpress_cli.local.emulator.usage import USAGE
+
+    fps = [f"{i:064x}" for i in range(120)]
+    USAGE.reset()
+    assert table.claim_certificates(MID, [(fp, i + 1) for i, fp in enumerate(fps)]) == {}
+    assert USAGE.report()["dynamodb"]["write_units"] == {"D#/*": 120}
+    USAGE.reset()
+    assert table.claim_certificates(MID, [(fps[0], 500), (fps[1], 2)]) == {500: 1}  # the stored position: no read
+    report = USAGE.report()
+    assert report["dynamodb"]["read_units"] == {} and report["requests"].get("dynamodb GetItem", 0) == 0
+
+
+def test_claims_left_by_a_call_that_died_half_way_are_found_again_as_their_own(table):
+    # a chunk whose claims were partly applied before a crash (no transaction: each put on its own) is replayed:
+    # the applied ones are its own positions, so nothing is a duplicate, and a later repeat still finds them
+    fps = [f"{i:064x}" for i in range(10)]
+    assert table.claim_certificates(MID, [(fp, i + 1) for i, fp in enumerate(fps[:4])]) == {}
+    assert table.claim_certificates(MID, [(fp, i + 1) for i, fp in enumerate(fps)]) == {}
+    assert table.claim_certificates(MID, [(fps[2], 11), (fps[9], 12)]) == {11: 3, 12: 10}
 
 
 def test_a_pause_is_noted_only_at_the_checkpoint_it_was_taken_and_before_the_end(table):
