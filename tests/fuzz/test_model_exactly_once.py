@@ -591,9 +591,12 @@ class ExactlyOnce(RuleBasedStateMachine):
         elif api == "GetObject" and key.startswith(STAGING_PREFIX):
             self.paths["infineon staged object read from a cursor" if "Range" in kwargs
                        else "infineon staged object read from the top"] += 1
-        elif api == "TransactWriteItems" and self.old_checkpoints:
-            for item in kwargs["TransactItems"]:
-                put = from_item(item.get("Put", {}).get("Item", {}))
+        elif api in ("TransactWriteItems", "PutItem") and self.old_checkpoints:
+            # claims are plain conditional puts (``thingpress.audit.claims``)
+            items = ([item.get("Put", {}).get("Item", {}) for item in kwargs["TransactItems"]]
+                     if api == "TransactWriteItems" else [kwargs.get("Item", {})])
+            for item in items:
+                put = from_item(item)
                 mid = str(put.get("pk", "")).removeprefix(claims_pk(""))
                 if mid in self.old_checkpoints and put.get("sk") and int(put["position"]) <= self.old_checkpoints[mid]:
                     self.paths["old checkpoint: entry before it claimed again"] += 1
