@@ -38,6 +38,11 @@ LOCAL_IMPORTER_TIMEOUT_SECONDS = 20
 #: on the local runner, 15.6 ms of CPU (one core) and about 70 MB of RSS per certificate's five IoT calls
 #: and audit writes, so 5 certificates/s need 0.08 vCPU; Lambda gives CPU in proportion to memory
 #: (1,769 MB = 1 vCPU: "Lambda function memory", developer guide), 256 MB is 0.145 vCPU, 1.8x that.
+#: Not 128 MB (Lambda's smallest, half the GB-seconds): an instance works through its certificates one
+#: after the other, and on AWS each one's six calls (five IoT, one DynamoDB transaction) wait on the
+#: network, tens of milliseconds each, which the local cloud does not show. At 0.072 vCPU the same CPU
+#: stretches to about 100 ms a certificate, and with the waits an instance falls below its 5/s share
+#: of the budget: a cost cut paid in throughput on AWS alone.
 IMPORTER_MEMORY_MB = 256
 #: the watchdog: how often it runs (EventBridge), its timeout and memory.
 WATCHDOG_SCHEDULE = "rate(5 minutes)"
