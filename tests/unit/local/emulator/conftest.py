@@ -17,3 +17,14 @@ def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     with in_process_aws():
         yield boto3.client("iot", region_name=REGION)
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    """A DynamoDB client on in-process AWS with the emulator's patch set, shared by one module's tests
+    (each makes its own tables)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_CREDENTIALS.items():
+            patch.setenv(name, value)
+        with in_process_aws():
+            yield boto3.client("dynamodb", region_name=REGION)

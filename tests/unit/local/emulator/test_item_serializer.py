@@ -10,12 +10,9 @@ them back (``GetItem``, ``Query``, ``BatchGetItem``) with the patch and with mot
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.core.serialize import BaseJSONSerializer
@@ -38,17 +35,13 @@ ITEMS = st.dictionaries(st.sampled_from(["a", "b", "state", "n", "deep"]), VALUE
 
 
 @pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_CREDENTIALS.items():
-            patch.setenv(name, value)
-        with in_process_aws():
-            client = boto3.client("dynamodb", region_name=REGION)
-            bodies: list[bytes] = []
-            client.meta.events.register("after-call.dynamodb.*",
-                                        lambda http_response, **_: bodies.append(http_response.content))
-            client.bodies = bodies
-            yield client
+def dynamodb(dynamodb: Any) -> Any:
+    """The emulator tests' DynamoDB client (conftest), keeping the body of every response it gets."""
+    bodies: list[bytes] = []
+    dynamodb.meta.events.register("after-call.dynamodb.*",
+                                  lambda http_response, **_: bodies.append(http_response.content))
+    dynamodb.bodies = bodies
+    return dynamodb
 
 
 def bodies(client: Any, table: str, keys: list[dict[str, Any]]) -> list[bytes]:

@@ -13,12 +13,10 @@ projection expressions, string and number sort keys.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, REGION, in_process_aws
+from aws_fixtures import REGION
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -32,15 +30,6 @@ SORT_STRINGS = ["#SHARD#00", "#SHARD#01", "#SUMMARY", "C#0", "C#00", "C#1", "C#a
 STATES = ["RECEIVED", "QUEUED", "COMPLETE"]
 STAMPS = ["2026-12-01T00:00:00Z", "2026-12-01T00:00:01Z", "2026-12-02T00:00:00Z"]
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_CREDENTIALS.items():
-            patch.setenv(name, value)
-        with in_process_aws():
-            yield boto3.client("dynamodb", region_name=REGION)
 
 
 def create(client: Any, sort_type: str) -> str:
