@@ -61,16 +61,18 @@ synth: $(VENV)/.installed node_modules/.installed
 	$(TOOLENV); THINGPRESS_ENV=$(ENV) $(PY) main.py
 	@echo "wrote cdktf.out/stacks/thingpress-$(ENV)/cdk.tf.json"
 
-# Two workers (pytest-xdist): the deployment's tests run in order on one while the rest runs on the
-# other (tests/conftest.py: XDIST_GROUPS, and the order the work goes out in); the deployment mostly
-# waits, so the two cores stay busy.
+# pytest-xdist workers (tests/conftest.py: XDIST_GROUPS, and the order the work goes out in).
+# make test-unit: two, the synthesis on one while the rest runs on the other. make test: three, the
+# local deployment's tests in order on one, the preview environment's (deployed beside it) on
+# another, the rest on the third; the deployments mostly wait, so the two cores stay busy.
 XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+XDIST_DEPLOYED := -n 3 --dist loadgroup --no-loadscope-reorder
 
 # The integration and fault runs record every AWS call (build/local/calls/); iam-check, run
 # once after them, evaluates those calls against the stack the runs deployed.
 test: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); $(PY) -m pytest $(XDIST) --durations=25 && $(MAKE) --no-print-directory iam-check; rc=$$?; \
+	$(TOOLENV); $(PY) -m pytest $(XDIST_DEPLOYED) --durations=25 && $(MAKE) --no-print-directory iam-check; rc=$$?; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-seconds; exit $$rc
 
 # Evaluator: npm @cloud-copilot/iam-simulate (AGPL, a test tool: never in a Lambda artifact).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
+import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -21,11 +22,19 @@ _MARK_BY_FOLDER = {
 }
 #: Folders whose tests use the local deployment, in the order they run (after everything else).
 DEPLOYMENT_FOLDERS = ("integration", "fault", "environments")
-#: ``make test`` runs two pytest-xdist workers (``-n 2 --dist loadgroup``). Tests that share
-#: one thing run on one worker, in order: the deployment (one emulator, one runner, faults
-#: and kills that are global to it), the session's synthesis (tests/stacks: synthesized once)
-#: and the built artifacts (tests/contract: the Lambda layout is unpacked once).
-XDIST_GROUPS = {**dict.fromkeys(DEPLOYMENT_FOLDERS, "deployment"), "stacks": "synth", "contract": "packaging"}
+#: ``make test`` runs pytest-xdist workers with ``--dist loadgroup``. Tests that share one thing
+#: run on one worker, in order: the local deployment (its runner, kills and visibility timeouts
+#: on its functions and queues), the preview environment (tests/environments: pr7 deployed beside
+#: local, its preview job, then its destruction), the session's synthesis (tests/stacks:
+#: synthesized once) and the built artifacts (tests/contract: the Lambda layout is unpacked once).
+#: The two deployments' groups run at the same time on two workers: they mostly wait (on the
+#: provider's timers while deploying, on the IoT budget while importing). What changes the whole
+#: emulator (quota mode, injected faults and conflicts) waits for the preview group: the
+#: ``emulator_to_itself`` fixture.
+XDIST_GROUPS = {"integration": "deployment", "fault": "deployment", "environments": "preview",
+                "stacks": "synth", "contract": "packaging"}
+#: The group of the preview environment's tests.
+PREVIEW_GROUP = "preview"
 
 
 def _folder(item) -> str | None:
@@ -77,12 +86,14 @@ def _work_unit(item) -> str:
 
 
 def _xdist_order(items):
-    """Two workers (``--no-loadscope-reorder``: work units go out in collection order, one to
-    each worker in turn, two per worker at first), the longest chains first:
+    """Work units go out in collection order (``--no-loadscope-reorder``), one to each worker in
+    turn, then more to a worker with two tests or fewer left; the longest chains first:
 
     * with the deployment's group (``make test``): it goes first, so its deploy starts at once
-      on one worker; the longest free test first on the other; then the smallest unit, the one
-      the deployment's worker holds until its group is done; then the rest;
+      on one worker, the tests that change the whole emulator at its end; the preview
+      environment's group second, on another worker; the longest free test first on the next;
+      then the smallest unit (a worker holding a long group takes one more unit at the start);
+      then the rest;
     * without it (``make test-unit``): the synthesis group first (the provider bindings' import,
       then the checks it starts in the background), the longest free test on the other worker,
       then the rest.
@@ -91,13 +102,15 @@ def _xdist_order(items):
     contract) go before the single tests, so that no long unit is left for the end."""
     sizes = Counter(_work_unit(item) for item in items)
     deployment = "deployment" in sizes
-    free = [unit for unit in sizes if unit != "deployment" and not unit.endswith(LONGEST_FREE_TEST.split("::")[0])]
+    free = [unit for unit in sizes if unit not in ("deployment", PREVIEW_GROUP)
+            and not unit.endswith(LONGEST_FREE_TEST.split("::")[0])]
     smallest = min(free, key=sizes.__getitem__, default=None) if deployment else None
 
-    def key(item) -> tuple[int, int]:
+    def key(item) -> tuple[int, ...]:
         folder = _folder(item)
-        if folder in DEPLOYMENT_FOLDERS:
-            return 0, DEPLOYMENT_FOLDERS.index(folder)
+        if folder in DEPLOYMENT_FOLDERS:  # the local deployment's group, its emulator-wide tests last; then the preview's
+            preview = XDIST_GROUPS[folder] == PREVIEW_GROUP
+            return 0, int(preview), int(not preview and _needs_emulator_to_itself(item)), DEPLOYMENT_FOLDERS.index(folder)
         unit = _work_unit(item)
         if unit == "synth" and not deployment:
             return 0, _waits_on_background(item)
@@ -202,12 +215,13 @@ def local_environment(request):
 
     ``THINGPRESS_ENV`` names it (default ``local``). For ``local`` (unless
     ``THINGPRESS_DEPLOYMENT=remote``: then nothing local is started) the session brings
-    the local environment up itself (emulator, real ``cdktf deploy``, runner) and,
-    if it started it, takes it down at the end (``THINGPRESS_KEEP_LOCAL=1`` keeps it).
-    When the session also runs the preview-environment scenario (tests/environments,
-    last), its environment deploys in the background once ``local`` is up, while the
-    other tests run: the deploy mostly waits on the provider's timers. The scenario's
-    own ``ensure_up`` waits for it. Against any other suffix it only reads that
+    the local environment up itself (emulator, real ``cdktf deploy``, runner); when it also
+    runs the preview-environment scenario (tests/environments) its environment deploys at
+    the same time, in the same ``local up`` (the provider's waits are timers: two deploys cost
+    about the time of one). Whichever worker comes first deploys; the other waits on
+    ``ensure_up``'s lock and finds both up. If this session started the local cloud, it is
+    taken down once every worker is done (``pytest_sessionfinish`` below;
+    ``THINGPRESS_KEEP_LOCAL=1`` keeps it). Against any other suffix it only reads that
     deployment's outputs.
     """
     from thingpress_cli.core.deployment import Deployment, treated_as_remote
@@ -215,8 +229,6 @@ def local_environment(request):
     from stacks.naming import DEFAULT_ENV
 
     suffix = os.environ.get("THINGPRESS_ENV", DEFAULT_ENV)
-    started = False
-    preview = None
     if suffix == DEFAULT_ENV and not treated_as_remote():
         from deployment_checks import PREVIEW_ENV
 
@@ -225,23 +237,102 @@ def local_environment(request):
 
         # scheduled functions (the watchdog) run every few seconds, not every few minutes
         os.environ.setdefault(SCHEDULE_SECONDS_SETTING, "5")
-
+        envs = [DEFAULT_ENV] + ([PREVIEW_ENV] if _runs_preview(request.session) else [])
         started = not local_cmd.is_up()
+        if started:
+            _STARTED_MARK.parent.mkdir(parents=True, exist_ok=True)
+            _STARTED_MARK.write_text(_session_id(request.config))
         try:
-            local_cmd.ensure_up()
+            local_cmd.ensure_up(env=envs)
         except local_cmd.LocalUpError:
             if started:  # no teardown runs after a failed set-up: take down what this session started
                 local_cmd.down()
             raise
-        if any(_folder(item) == "environments" for item in request.session.items):
-            preview = threading.Thread(target=local_cmd.ensure_up, kwargs={"env": PREVIEW_ENV},
-                                       name=f"deploy {PREVIEW_ENV}", daemon=True)
-            preview.start()
-    yield Deployment.load(suffix=suffix)
-    if preview is not None:
-        preview.join(timeout=600)
-    if started and not os.environ.get("THINGPRESS_KEEP_LOCAL"):
+    return Deployment.load(suffix=suffix)
+
+
+#: Written by the worker that finds the local cloud down and brings it up: the session's id, so that
+#: the session takes it down at its end (every worker done), and only that session.
+_STARTED_MARK = REPO / "build" / "local" / "test-session-started"
+
+
+def _session_id(config) -> str:
+    """One id for the whole run: the controller's, handed to each pytest-xdist worker (``pytest_configure_node``)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return workerinput["thingpress_session"]
+    if not hasattr(config, "_thingpress_session"):
+        config._thingpress_session = uuid.uuid4().hex
+    return config._thingpress_session
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist (controller): each worker gets the run's id."""
+    node.workerinput["thingpress_session"] = _session_id(node.config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """The controller (or the only process), after every worker's teardown: down the local cloud this run
+    brought up (``local_environment``), unless ``THINGPRESS_KEEP_LOCAL``."""
+    if hasattr(session.config, "workerinput") or not _STARTED_MARK.exists():
+        return
+    if _STARTED_MARK.read_text() != _session_id(session.config):
+        return
+    _STARTED_MARK.unlink()
+    if not os.environ.get("THINGPRESS_KEEP_LOCAL"):
+        from thingpress_cli.commands import local as local_cmd
+
         local_cmd.down()
+
+
+def _runs_preview(session) -> bool:
+    return any(_folder(item) == "environments" for item in session.items)
+
+
+def preview_done_mark(config) -> Path:
+    """Written when the preview environment's group is done (tests/environments/conftest.py)."""
+    return REPO / "build" / "local" / f"preview-done-{_session_id(config)}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _preview_done(request):
+    """Once the preview environment's module is done (passed or not), the local deployment's tests that
+    change the whole emulator go on (``emulator_to_itself``, waiting on another worker)."""
+    yield
+    if _folder(request.node) == "environments":
+        mark = preview_done_mark(request.config)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text("done\n")
+
+
+def _needs_emulator_to_itself(item) -> bool:
+    return "emulator_to_itself" in getattr(item, "fixturenames", ())
+
+
+#: How long a test that changes the whole emulator waits for the preview environment's group.
+PREVIEW_WAIT_SECONDS = 1200
+
+
+@pytest.fixture
+def emulator_to_itself(request):
+    """For a test that changes the whole emulator (its quota mode, injected faults and conflicts): it
+    waits until the preview environment's group, running at the same time on another pytest-xdist
+    worker, is done, so that nothing it sets reaches the preview's tests. Without that group in
+    the run, or in one process (the preview's tests then run last), it does not wait."""
+    config = request.config
+    workerinput = getattr(config, "workerinput", None)
+    if (workerinput is None or workerinput.get("workercount", 1) < 2 or config.getoption("dist", "no") != "loadgroup"
+            or not _runs_preview(request.session)):
+        return
+    mark = preview_done_mark(config)
+    deadline = time.monotonic() + PREVIEW_WAIT_SECONDS
+    while not mark.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the preview environment's tests (tests/environments) did not finish in "
+                        f"{PREVIEW_WAIT_SECONDS} s ({mark} not written)")
+        time.sleep(1)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from thingpress_cli.harness import chaos
 
 
-def test_chaos_short_default_loses_nothing(deployment, tmp_path):
+def test_chaos_short_default_loses_nothing(deployment, tmp_path, emulator_to_itself):  # faults, conflicts
     # a killed provider's message back in 15 s, not the deployed 90 s (visibility restored after)
     settings = chaos.Settings(manifest_visibility_seconds=15)
 

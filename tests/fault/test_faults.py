@@ -30,10 +30,13 @@ from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, 
 
 #: Visibility timeout of a queue whose consumer a scenario kills: redelivery in seconds, not minutes.
 KILLED_VISIBILITY_SECONDS = 10
-#: The provider-crash manifest: more than one checkpoint's worth (``Tuning.checkpoint_every``, 500),
-#: so the first checkpoint always comes before the end of the manifest, however fast the provider
-#: runs; few enough to import in a minute at the AWS default 10 registrations/s.
-CRASH_CERTIFICATES = Tuning().checkpoint_every + 100
+#: The provider-crash manifest: more than one checkpoint's worth of entries (``Tuning.checkpoint_every``,
+#: 500), so the first checkpoint always comes before the end of the manifest, however fast the provider
+#: runs. Its entries are ``CRASH_CERTIFICATES`` certificates over and over: ten seconds of imports at the
+#: AWS default 10 registrations/s, and every copy after the first is a duplicate that the claims must
+#: find on both sides of the crash (the resumed run claims again what the killed one had claimed).
+CRASH_ENTRIES = Tuning().checkpoint_every + 100
+CRASH_CERTIFICATES = 100
 
 
 class Synthetic:
@@ -77,7 +80,7 @@ class _Expected(NamedTuple):
 
 
 @pytest.fixture
-def quotas(deployment):
+def quotas(deployment, emulator_to_itself):
     """Set the emulator's IoT quotas for one test; always switched off afterwards."""
     endpoint = deployment.outputs.endpoint_url
 
@@ -146,6 +149,8 @@ def test_importer_killed_mid_batch_is_redelivered(deployment, iot, quotas):
 def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, tmp_path):
     sqs = deployment.client("sqs")
     path, expected = fresh_manifest(deployment, tmp_path, CRASH_CERTIFICATES, "crash")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[i % len(lines)] for i in range(CRASH_ENTRIES)))
     vendor = deployment.outputs.vendors["generated"]
     function = vendor.function_name
     table = deployment.audit_table()
@@ -161,8 +166,10 @@ def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, t
         assert killed >= 1
         row = wait_until(lambda: (r := table.get_summary(uploaded.manifest_id)) and r["state"] == COMPLETE and r,
                          WAIT_SECONDS, "the resumed manifest to complete")
-    assert progressed["checkpoint"] <= row["checkpoint"] == CRASH_CERTIFICATES
-    assert row["queued"] == CRASH_CERTIFICATES and row["entries"] == CRASH_CERTIFICATES  # counted once despite the crash
+    assert progressed["checkpoint"] <= row["checkpoint"] == CRASH_ENTRIES
+    # counted once despite the crash: each certificate queued once, every other copy a duplicate
+    assert (row["entries"], row["queued"], row["duplicates"]) == (
+        CRASH_ENTRIES, CRASH_CERTIFICATES, CRASH_ENTRIES - CRASH_CERTIFICATES)
     assert_consistent(deployment, iot, uploaded.manifest_id, expected)
 
 

@@ -45,6 +45,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from stacks.naming import DEFAULT_ENV
@@ -328,15 +329,18 @@ def is_up(env: str = DEFAULT_ENV) -> bool:
     return bool(info["emulator"]["running"] and info["runner"]["running"] and deployments.deployed(env))
 
 
-def ensure_up(quotas: str | None = None, env: str = DEFAULT_ENV) -> str:
-    """Bring the local environment ``env`` up unless it already runs; return the emulator URL.
+def ensure_up(quotas: str | None = None, env: str | Sequence[str] = DEFAULT_ENV) -> str:
+    """Bring the local environment ``env`` (or each of several, deployed at the same time) up unless it
+    already runs; return the emulator URL.
 
     One caller at a time (a file lock): a second one waits and then finds it up."""
+    envs = [env] if isinstance(env, str) else list(env)
     state.LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     with (state.LOCAL_DIR / "up.lock").open("w") as lock:  # two callers at once: one deploys, one waits
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not is_up(env):
-            args = argparse.Namespace(quotas=quotas, synth=False, no_runner=False, verbose=False, env=[env])
+        missing = [name for name in envs if not is_up(name)]
+        if missing:
+            args = argparse.Namespace(quotas=quotas, synth=False, no_runner=False, verbose=False, env=missing)
             code = cmd_up(args)
             if code != 0:
                 raise LocalUpError(f"thingpress local up failed (exit {code}); logs in {state.LOG_DIR}")
