@@ -92,7 +92,7 @@ class CompletionEvents(Construct):
 
         ``sid``: the importer's ``PutCompletionEvent`` must be exercised by a local run (``make iam-check``);
         ``PutCompletionEventIfLastToFinish`` (providers, watchdog) completes a manifest only in the cases
-        thingpress_cli/iamcheck/check.py's ``UNEXERCISED`` names.
+        thingpress_cli/iamcheck/excuses.py's ``UNEXERCISED`` names.
         """
         # events:source and events:detail-type are multivalued (ArrayOfString in the service authorization
         # reference: one value per entry of the PutEvents call), so ForAllValues; and Null false, because

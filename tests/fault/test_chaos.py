@@ -8,18 +8,19 @@ manifest ever had two provider invocations at work at once.
 
 from __future__ import annotations
 
-from thingpress_cli.harness import chaos
+from thingpress_cli.harness import chaos, chaos_result
 
 
 def test_chaos_short_default_loses_nothing(deployment, tmp_path, emulator_to_itself):  # faults, conflicts
     # a killed provider's message back in 15 s, not the deployed 90 s (visibility restored after)
-    settings = chaos.Settings(manifest_visibility_seconds=15)
+    settings = chaos_result.Settings(manifest_visibility_seconds=15)
 
     result = chaos.run(deployment, settings, tmp_path)
 
     print("\n".join(result.notes))
     print(result.line())
-    assert result.effective >= chaos.MIN_KILLS and result.faults > 0 and result.conflicts > 0, result.line()
-    assert (result.manifests, result.certificates) == (chaos.DEFAULT_MANIFESTS, chaos.DEFAULT_CERTIFICATES)
+    assert result.effective >= chaos_result.MIN_KILLS and result.faults > 0 and result.conflicts > 0, result.line()
+    assert (result.manifests, result.certificates) == (chaos_result.DEFAULT_MANIFESTS,
+                                                          chaos_result.DEFAULT_CERTIFICATES)
     assert result.chains == 1, result.line()  # one live chain per manifest (thingpress.provider)
     assert result.line().endswith("lost 0, duplicated 0, failed 0, stalled 0"), (result.line(), result.notes)

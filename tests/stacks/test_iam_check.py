@@ -203,7 +203,8 @@ def test_the_emulator_judges_the_stacks_service_paths_as_iam_check_does(local_st
     """thingpress_cli/local/emulator/service_paths.py decides the deliveries of the local deployment with its own
     small evaluator (local/emulator/iam_conditions.py: moto runs in Python); on every service path of the stack,
     as synthesized and with a key policy changed, it must give iam-simulate's verdict."""
-    from thingpress_cli.iamcheck.check import resource_policy, service_paths, simulate
+    from thingpress_cli.iamcheck.evaluate import resource_policy, simulate
+    from thingpress_cli.iamcheck.service_paths import service_paths
     from thingpress_cli.local.emulator.iam_conditions import decision
 
     stack = load(_with_key_policy(local_stack, tmp_path, change) if change else local_stack, ACCOUNT)

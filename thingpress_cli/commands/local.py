@@ -198,7 +198,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     """Teardown, then ``cdktf destroy``: the path ``make destroy`` takes on AWS."""
     from thingpress_cli.core.deployment import Deployment
     from thingpress_cli.core.errors import ServiceError
-    from thingpress_cli.engines import rollback, teardown
+    from thingpress_cli.engines import rollback_calls, teardown
 
     began = time.monotonic()
     env_name = args.env
@@ -214,7 +214,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
         raise DeploymentError(f"environment {env_name} is not deployed locally: {exc}") from None
     try:
         report, sweep = teardown.teardown(deployment, apply=True)
-    except rollback.Stopped as stop:
+    except rollback_calls.Stopped as stop:
         raise ServiceError(stop.message(["thingpress", "local", "destroy", "--env", env_name])) from stop
     # under --json the teardown's report is the document; cdktf destroy's output goes to stderr below
     teardown.print_report(report, sweep, as_json, env_name)

@@ -1,7 +1,8 @@
 """Undo imports: ``thingpress rollback MANIFEST`` (one manifest) and the engine ``teardown`` uses.
 
 What is undone, in which order, and how a stopped rollback resumes is the
-engine's (:mod:`thingpress_cli.engines.rollback`); this module holds the
+engine's (:mod:`thingpress_cli.engines.rollback`, with its IoT calls in
+:mod:`~thingpress_cli.engines.rollback_calls`); this module holds the
 command: its arguments, the run, what it prints and the command that resumes it.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thingpress_cli.engines.rollback import Stopped, print_report, run
+from thingpress_cli.engines.rollback import run
+from thingpress_cli.engines.rollback_calls import Stopped
+from thingpress_cli.engines.rollback_report import print_report
 
 #: the reason ``thingpress rollback`` records unless given one.
 REASON = "operator rollback"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thingpress_cli.engines.rollback import Stopped
+from thingpress_cli.engines.rollback_calls import Stopped
 from thingpress_cli.engines.teardown import print_report, teardown
 
 

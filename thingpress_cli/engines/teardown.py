@@ -43,7 +43,7 @@
 
 Dry run by default; ``--yes`` applies. ``make destroy ENV=NAME`` and
 ``thingpress local destroy --env NAME`` run it with ``--yes`` before ``cdktf destroy``.
-An AWS error stops it as it stops a rollback (``rollback.Stopped``: the refusals
+An AWS error stops it as it stops a rollback (``rollback_calls.Stopped``: the refusals
 of a detach still propagating are retried first): the command says what was done
 and how to resume, and exits 1.
 """
@@ -59,7 +59,7 @@ from stacks.naming import Names
 from thingpress.attributes import DEVICE_ATTRIBUTES, MAX_WITHOUT_TYPE
 from thingpress.importer import ATTR_ENV, ATTR_MANIFEST, ATTR_QUEUED, ATTR_VENDOR
 from thingpress.throttle import Throttle
-from thingpress_cli.engines import rollback
+from thingpress_cli.engines import rollback, rollback_calls, rollback_report
 
 REASON = "environment teardown"
 #: The attributes thingpress sets on a thing of its type, in the order a thing leaving the type
@@ -103,18 +103,18 @@ def _pages(call: Any, key: str, **kwargs: Any) -> list[Any]:
         kwargs["nextToken" if "nextToken" in page else "marker"] = token
 
 
-def teardown(deployment: Any, *, apply: bool, throttle: Throttle | None = None) -> tuple[rollback.Report, Sweep]:
+def teardown(deployment: Any, *, apply: bool, throttle: Throttle | None = None) -> tuple[rollback_report.Report, Sweep]:
     """Roll back every manifest of the deployment, then empty its policy, thing type and group.
 
-    An AWS error stops it with ``rollback.Stopped`` (what was done, where)."""
+    An AWS error stops it with ``rollback_calls.Stopped`` (what was done, where)."""
     undo: rollback.Rollback | None = None
     try:
         scope = {row["manifest_id"] for row in deployment.manifest_summaries() if row.get("manifest_id")}
         undo = rollback.engine(deployment, scope, delete=True, apply=apply, reason=REASON, throttle=throttle)
         undo.manifests(sorted(scope))  # every detach of every manifest, then the deletes
         return undo.report, sweep_stack(deployment, undo, apply=apply)
-    except rollback.AWS_ERRORS as error:
-        raise rollback.Stopped(error, undo) from error
+    except rollback_calls.AWS_ERRORS as error:
+        raise rollback_calls.Stopped(error, undo) from error
 
 
 def sweep_stack(deployment: Any, undo: rollback.Rollback, *, apply: bool) -> Sweep:
@@ -174,11 +174,11 @@ def sweep_stack(deployment: Any, undo: rollback.Rollback, *, apply: bool) -> Swe
     return sweep
 
 
-def print_report(report: rollback.Report, sweep: Sweep, as_json: bool, environment: str) -> None:
+def print_report(report: rollback_report.Report, sweep: Sweep, as_json: bool, environment: str) -> None:
     """The rollback's report, the stack's counts, and what changed on (or stays in) the thing type."""
     extra = {"environment": environment, "stack": dict(sorted(sweep.counts.items())),
              "attributes_removed": sweep.attributes_removed, "left_in_type": sweep.left_in_type}
-    rollback.print_report(report, as_json, f"teardown {environment}", extra)
+    rollback_report.print_report(report, as_json, f"teardown {environment}", extra)
     if as_json:
         return
     lines = [f"  thing {name} leaves the thing type without {', '.join(drop)} "

@@ -43,6 +43,12 @@ a thing with more than one principal, or outcome counters that add up to more
 than the manifest's certificates. *failed*: a row FAILED or REJECTED (every
 generated certificate is valid). *stalled*: a manifest not COMPLETE in time.
 The exit status is 0 only when those four are 0.
+
+This module's one job is the run in order and its command line: the manifests
+uploaded, faults switched on and off, the wait for completion (with the redrive)
+and the verdict printed. The parts: :mod:`.chaos_result` (settings, manifests,
+the line), :mod:`.chaos_kills` (step 2's kills), :mod:`.chaos_checks` (what step 3
+counts).
 """
 
 from __future__ import annotations
@@ -53,239 +59,31 @@ import json
 import os
 import random
 import secrets
-import signal
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from stacks.naming import DEFAULT_ENV
-from thingpress import certs
-from thingpress.audit.states import COMPLETE, FAILED, OUTCOME_COUNTERS, REJECTED, STATUSES
+from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS
 from thingpress.audit.table import AuditTable
 from thingpress_cli.commands import redrive
-from thingpress_cli.core.certificates import device_certificates, make_ca, manifest_line
 from thingpress_cli.core.deployment import Deployment
-from thingpress_cli.local import state
+from thingpress_cli.harness.chaos_checks import LogMarks, check, complete, max_chains
+from thingpress_cli.harness.chaos_kills import function_names, kill_loop
+from thingpress_cli.harness.chaos_result import (CONFLICTS, DEFAULT_CERTIFICATES, DEFAULT_MANIFESTS, DEFAULT_SECONDS,
+                                                 FAULTS, MIN_KILLS, Manifest, Result, Settings, write_manifests)
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.runner.sqs_source import POLL_WAIT_SECONDS
-from thingpress_cli.local.runner.workers import worker_pids
-
-#: ``make chaos`` defaults: short enough for ``make test``, still at least MIN_KILLS kills.
-DEFAULT_SECONDS = 20.0
-DEFAULT_CERTIFICATES = 300
-DEFAULT_MANIFESTS = 4
-MIN_KILLS = 10
-#: The faults the emulator injects during the chaos window (see thingpress_cli.local.emulator.faults).
-FAULTS: dict[str, Any] = {"error_after_write": 0.03, "partial_batch": 0.2,
-                          "throttle": {"every": 6.0, "length": 1.0, "share": 0.5}}
-#: The share of DynamoDB writes answered with a transaction conflict during the window.
-CONFLICTS = 0.03
-#: How long after a kill the worker's busy file is looked at (the kill is asynchronous).
-KILL_SETTLE_SECONDS = 0.2
-
-
-@dataclass
-class Settings:
-    seconds: float = DEFAULT_SECONDS
-    certificates: int = DEFAULT_CERTIFICATES
-    manifests: int = DEFAULT_MANIFESTS
-    min_kills: int = MIN_KILLS
-    kill_interval: float = 1.0
-    settle: float = 600.0  # seconds without progress, after the window
-    seed: int = 0  # 0: a random seed (printed)
-    faults: dict[str, Any] = field(default_factory=lambda: dict(FAULTS))
-    #: the manifest queues' visibility timeout during the run (restored after), so a killed provider's
-    #: message comes back in seconds rather than the deployment's 1.5 x 60 s; None: leave it as deployed
-    manifest_visibility_seconds: int | None = None
-    #: the share of DynamoDB writes answered with a transaction conflict during the window
-    conflicts: float = CONFLICTS
-
-
-@dataclass
-class Manifest:
-    path: Path
-    expected: dict[str, str]  # fingerprint -> thing name
-    manifest_id: str = ""
-
-
-@dataclass
-class Result:
-    manifests: int
-    certificates: int
-    kills: int = 0
-    effective: int = 0
-    faults: int = 0
-    conflicts: int = 0
-    chains: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    failed: int = 0
-    stalled: int = 0
-    #: messages a DLQ held once the queues were idle, moved back (a message killed on each of its
-    #: maxReceiveCount receives is dead-lettered on AWS too; the operator's answer is a redrive).
-    redriven: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return (self.lost, self.duplicated, self.failed, self.stalled) == (0, 0, 0, 0)
-
-    def line(self) -> str:
-        return (f"chaos: manifests {self.manifests}, certificates {self.certificates}, kills {self.kills} "
-                f"(effective {self.effective}), faults {self.faults}, conflicts {self.conflicts}, redriven "
-                f"{self.redriven}, max chains {self.chains}, lost {self.lost}, duplicated {self.duplicated}, "
-                f"failed {self.failed}, stalled {self.stalled}")
-
-
-def write_manifests(workdir: Path, settings: Settings) -> list[Manifest]:
-    """``settings.manifests`` generated manifests of fresh certificates (thing names unique to this run)."""
-    authority, tag = make_ca(), secrets.token_hex(4)
-    sizes = [settings.certificates // settings.manifests + (i < settings.certificates % settings.manifests)
-             for i in range(settings.manifests)]
-    written = []
-    for index, size in enumerate(sizes):
-        path = workdir / f"chaos-{tag}-{index}.txt"
-        expected = {}
-        with path.open("wb") as out:
-            for device in device_certificates(authority, size, prefix=f"Chaos-{tag}-{index}-"):
-                out.write(manifest_line(device.pem))
-                expected[certs.fingerprint(certs.der_bytes(device.certificate))] = device.name
-        written.append(Manifest(path, expected))
-    return written
-
-
-def function_names(deployment: Deployment) -> list[str]:
-    outputs = deployment.outputs
-    return sorted({v.function_name for v in outputs.vendors.values()} | {outputs.importer_function_name})
-
-
-def kill_one(functions: list[str], rng: random.Random, endpoint: str,
-             busy_dir: Path = state.BUSY_DIR) -> tuple[str | None, bool]:
-    """SIGKILL one random worker of ``functions`` that is in an invocation: (its function, effective);
-    (None, False) when none is.
-
-    Effective: the worker's busy file outlived it, so the kill ended its invocation (the
-    file is then removed: nobody else will).
-    """
-    busy = sorted((pid, name) for name in functions for pid in worker_pids(name, endpoint)
-                  if (busy_dir / str(pid)).exists())
-    while busy:
-        pid, name = busy.pop(rng.randrange(len(busy)))
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-        time.sleep(KILL_SETTLE_SECONDS)
-        marker = busy_dir / str(pid)
-        effective = marker.exists()
-        marker.unlink(missing_ok=True)
-        return name, effective
-    return None, False
-
-
-def parsed_so_far(table: AuditTable, manifests: list[Manifest]) -> int:
-    """The sum of the manifests' checkpoints: moves whenever a provider commits."""
-    return sum(int((table.get_summary(m.manifest_id) or {}).get("checkpoint") or 0) for m in manifests)
-
-
-@dataclass
-class LogMarks:
-    """Where each provider's log ended when the run started (only later lines are read)."""
-
-    offsets: dict[Path, int]
-
-    @classmethod
-    def now(cls, functions: list[str], log_dir: Path = state.LOG_DIR) -> LogMarks:
-        paths = [log_dir / f"{name}.log" for name in functions]
-        return cls({p: p.stat().st_size if p.exists() else 0 for p in paths})
-
-    def lines(self) -> Iterator[dict[str, Any]]:
-        """The JSON log lines written since (Powertools' structured lines; others skipped)."""
-        for path, offset in self.offsets.items():
-            if not path.exists():
-                continue
-            with path.open("rb") as log:
-                log.seek(offset)
-                for raw in log:
-                    if raw.startswith(b"{"):
-                        with contextlib.suppress(ValueError):
-                            yield json.loads(raw)
-
-
-def max_chains(lines: Iterator[dict[str, Any]], manifest_ids: set[str]) -> int:
-    """The most provider invocations working on one manifest at once: each invocation's interval from
-    "manifest taken" to "manifest let go" (its last line if it was killed), by request id."""
-    spans: dict[tuple[str, str], list[datetime]] = {}
-    for line in lines:
-        mid, request = line.get("manifest_id"), line.get("function_request_id")
-        if mid not in manifest_ids or not request:
-            continue
-        stamp = datetime.strptime(line["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z")
-        key = (mid, request)
-        if line.get("message") == "manifest taken":
-            spans[key] = [stamp, stamp]
-        elif key in spans:
-            spans[key][1] = stamp
-    most = 0
-    for mid in manifest_ids:
-        events = sorted((t, step) for (m, _), (start, end) in spans.items() if m == mid
-                        for t, step in ((start, 1), (end, -1)))
-        running = 0
-        for _, step in events:
-            running += step
-            most = max(most, running)
-    return most
-
-
-def complete(table: AuditTable, manifests: list[Manifest]) -> bool:
-    return all((row := table.get_summary(m.manifest_id)) and row["state"] == COMPLETE for m in manifests)
 
 
 def progress_mark(table: AuditTable, manifests: list[Manifest]) -> tuple[Any, ...]:
     """What moves while the imports progress: each manifest's outcome counters and checkpoint."""
     rows = [table.get_summary(m.manifest_id) or {} for m in manifests]
     return tuple((row.get("checkpoint"), *(int(row.get(k) or 0) for k in OUTCOME_COUNTERS)) for row in rows)
-
-
-def check(deployment: Deployment, manifest: Manifest, result: Result) -> None:
-    """Add this manifest's lost, duplicated and failed certificates to ``result``."""
-    table = deployment.audit_table()
-    rows = [r for r in table.entries(manifest.manifest_id) if r["sk"].startswith("C#")]
-    by_fingerprint: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_fingerprint.setdefault(row["fingerprint"], []).append(row)
-    result.duplicated += sum(len(found) - 1 for found in by_fingerprint.values() if len(found) > 1)
-    result.failed += sum(1 for row in rows if row["status"] in (FAILED, REJECTED))
-    summary = table.get_summary(manifest.manifest_id) or {}
-    counted = sum(int(summary.get(k) or 0) for k in ("imported", "already_present", "rejected", "failed"))
-    result.duplicated += max(0, counted - len(manifest.expected))
-    iot = deployment.client("iot")
-
-    def in_iot(fingerprint: str, thing_name: str) -> tuple[bool, int]:
-        try:
-            described = iot.describe_certificate(certificateId=fingerprint)["certificateDescription"]
-            principals = iot.list_thing_principals(thingName=thing_name)["principals"]
-        except (iot.exceptions.ResourceNotFoundException, iot.exceptions.InvalidRequestException):
-            return False, 0
-        return described["status"] == "ACTIVE" and described["certificateArn"] in principals, len(principals)
-
-    with ThreadPoolExecutor(8) as pool:
-        found = dict(zip(manifest.expected, pool.map(lambda item: in_iot(*item), manifest.expected.items())))
-    for fingerprint in manifest.expected:
-        present, principals = found[fingerprint]
-        terminal = any(r["status"] in STATUSES for r in by_fingerprint.get(fingerprint, []))
-        if not (present and terminal):
-            result.lost += 1
-            result.notes.append(f"lost {manifest.expected[fingerprint]} ({fingerprint[:12]}): "
-                                f"audit row {'yes' if terminal else 'no'}, in IoT {'yes' if present else 'no'}")
-        result.duplicated += max(0, principals - 1)
 
 
 def idle(deployment: Deployment) -> bool:
@@ -358,28 +156,7 @@ def _run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -
             upload.start()
         for upload in uploads:
             upload.join()
-        began = time.monotonic()
-        # A provider is killed again only after some provider committed since its last kill: providers
-        # are the longest invocations, and killing each one as it starts would stop every manifest.
-        providers = [v.function_name for v in deployment.outputs.vendors.values()]
-        importer = [deployment.outputs.importer_function_name]
-        provider_killed_at = -1
-        while True:
-            elapsed = time.monotonic() - began
-            if elapsed >= settings.seconds and (result.effective >= settings.min_kills or complete(table, manifests)):
-                break
-            if elapsed >= 4 * settings.seconds:
-                result.notes.append(f"only {result.effective} effective kills in {elapsed:.0f} s: too few "
-                                    "invocations ran")
-                break
-            progress = parsed_so_far(table, manifests)
-            killed, effective = kill_one(importer + (providers if progress > provider_killed_at else []), rng,
-                                         endpoint)
-            if killed in providers:
-                provider_killed_at = progress
-            result.kills += killed is not None
-            result.effective += effective
-            time.sleep(settings.kill_interval)
+        kill_loop(deployment, table, manifests, settings, result, rng, endpoint)
     finally:
         report = emulator.set_faults(endpoint, {})
         answered = emulator.set_conflicts(endpoint, holds["settings"])

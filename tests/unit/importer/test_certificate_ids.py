@@ -20,7 +20,7 @@ from importer_helpers import Aws
 
 from thingpress.audit.states import IMPORTED, REJECTED, ROLLED_BACK
 from thingpress.throttle import Throttle
-from thingpress_cli.engines import reconcile, rollback
+from thingpress_cli.engines import reconcile, rollback, rollback_calls
 
 
 def aws_id(pem: str) -> str:
@@ -38,7 +38,7 @@ def aws_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 def undo(aws: Aws, mid: str, environment: str = "") -> rollback.Rollback:
     done = rollback.Rollback(aws.iot, aws.audit, environment=environment, policy_names=aws.settings().policy_names,
                              own_policies=aws.settings().policy_names, scope={mid}, delete=True, apply=True,
-                             reason="test", throttle=Throttle(rollback.ROLLBACK_TPS, sleep=lambda _s: None))
+                             reason="test", throttle=Throttle(rollback_calls.ROLLBACK_TPS, sleep=lambda _s: None))
     done.manifest(mid)
     return done
 

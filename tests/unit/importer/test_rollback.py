@@ -27,7 +27,7 @@ from thingpress.messages import ImportMessage
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle
 from thingpress_cli.core.deployment import Deployment
-from thingpress_cli.engines import rollback, teardown
+from thingpress_cli.engines import rollback, rollback_calls, teardown
 
 PR7 = Names("pr7", REGION)
 
@@ -74,7 +74,7 @@ class Env:
         own = (self.policy,) if self.policy == PR7.iot_policy else ()
         return rollback.Rollback(iot, self.table, environment=self.name, policy_names=(self.policy,),
                                  own_policies=own, scope=scope, delete=delete, apply=apply, reason="test",
-                                 throttle=throttle or rollback.new_throttle(sleep=lambda _s: None))
+                                 throttle=throttle or rollback_calls.new_throttle(sleep=lambda _s: None))
 
 
 @pytest.fixture
@@ -348,7 +348,7 @@ def waiting_throttle(detach_propagation: Any) -> Throttle:
     """The rollback's throttle on the propagation's manual clock: each backoff moves the clock (no sleep);
     jitter fixed at half the window, so the waits are 0.5, 1, 2 ... s."""
     clock = detach_propagation.clock
-    return rollback.new_throttle(clock=clock, sleep=clock.advance, rng=lambda: 0.5)
+    return rollback_calls.new_throttle(clock=clock, sleep=clock.advance, rng=lambda: 0.5)
 
 
 def test_rollback_waits_out_the_detach_propagation(aws: Aws, envs: dict[str, Env], detach_propagation) -> None:

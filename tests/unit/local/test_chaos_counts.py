@@ -1,4 +1,5 @@
-"""What ``make chaos`` counts (thingpress_cli.harness.chaos): effective kills and the most chains at once."""
+"""What ``make chaos`` counts: effective kills (thingpress_cli.harness.chaos_kills) and the most chains at once
+(thingpress_cli.harness.chaos_checks)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from thingpress_cli.harness import chaos
+from thingpress_cli.harness import chaos_checks, chaos_kills
 
 ENDPOINT = "http://127.0.0.1:1"  # no emulator: only the environment of these processes matters
 
@@ -26,15 +27,15 @@ def test_max_chains_counts_invocations_at_work_on_one_manifest_at_once():
              _line("other", "e", 1, "manifest taken"), _line("other", "f", 1.5, "manifest taken"),
              _line("m1", "g", 2)]  # lines of an invocation that took nothing do not count
 
-    assert chaos.max_chains(iter(lines), {"m1"}) == 1  # one after the other
-    assert chaos.max_chains(iter(lines), {"m1", "m2"}) == 2  # c and d overlapped on m2
+    assert chaos_checks.max_chains(iter(lines), {"m1"}) == 1  # one after the other
+    assert chaos_checks.max_chains(iter(lines), {"m1", "m2"}) == 2  # c and d overlapped on m2
 
 
 def _sleeper(function: str) -> subprocess.Popen:
     env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": function, "AWS_ENDPOINT_URL": ENDPOINT}
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
     for _ in range(100):  # until it has exec'd (its environment was the parent's until then)
-        if process.pid in chaos.worker_pids(function, ENDPOINT):
+        if process.pid in chaos_kills.worker_pids(function, ENDPOINT):
             return process
         time.sleep(0.02)
     raise AssertionError("the sleeper never showed up as a worker")
@@ -44,11 +45,11 @@ def test_only_a_worker_in_an_invocation_is_killed_and_its_kill_is_effective(tmp_
     idle, busy = _sleeper("chaos-test-idle"), _sleeper("chaos-test-busy")
     try:
         (tmp_path / str(busy.pid)).write_text("request-1")
-        rng = chaos.random.Random(1)
+        rng = chaos_kills.random.Random(1)
 
-        assert chaos.kill_one(["chaos-test-idle"], rng, ENDPOINT, busy_dir=tmp_path) == (None, False)
-        assert chaos.kill_one(["chaos-test-idle", "chaos-test-busy"], rng, ENDPOINT,
-                              busy_dir=tmp_path) == ("chaos-test-busy", True)
+        assert chaos_kills.kill_one(["chaos-test-idle"], rng, ENDPOINT, busy_dir=tmp_path) == (None, False)
+        assert chaos_kills.kill_one(["chaos-test-idle", "chaos-test-busy"], rng, ENDPOINT,
+                                    busy_dir=tmp_path) == ("chaos-test-busy", True)
 
         assert busy.wait(5) == -9 and idle.poll() is None
         assert not (tmp_path / str(busy.pid)).exists()  # the dead worker's file is cleared
@@ -68,10 +69,10 @@ def test_a_kill_that_lands_after_the_invocation_ended_is_not_effective(tmp_path,
         marker.unlink()  # the invocation ended (the worker removed its file) just before the signal
         real_kill(pid, sig)
 
-    monkeypatch.setattr(chaos.os, "kill", finishes_first)
+    monkeypatch.setattr(chaos_kills.os, "kill", finishes_first)
     try:
-        assert chaos.kill_one(["chaos-test-finishing"], chaos.random.Random(1), ENDPOINT,
-                              busy_dir=tmp_path) == ("chaos-test-finishing", False)
+        assert chaos_kills.kill_one(["chaos-test-finishing"], chaos_kills.random.Random(1), ENDPOINT,
+                                    busy_dir=tmp_path) == ("chaos-test-finishing", False)
     finally:
         worker.kill()
         worker.wait()

@@ -5,7 +5,7 @@ resource policy lets the service principal send *and*, for a target encrypted wi
 customer managed key, the key policy lets the same principal use the key (the
 principal is the service: no identity policy can grant it). Each path is judged
 here, on moto's state, with the request context ``make iam-check`` models for it
-(``thingpress_cli/iamcheck/check.py``, ``service_paths``):
+(``thingpress_cli/iamcheck/service_paths.py``):
 
 * **EventBridge rule -> SQS queue** (:func:`rule_may_deliver`). The bus's key first:
   "EventBridge requires [kms:GenerateDataKey and kms:Decrypt] ... EventBridge uses
