@@ -276,7 +276,10 @@ def pytest_configure_node(node):
 def pytest_sessionfinish(session):
     """The controller (or the only process), after every worker's teardown: down the local cloud this run
     brought up (``local_environment``), unless ``THINGPRESS_KEEP_LOCAL``."""
-    if hasattr(session.config, "workerinput") or not _STARTED_MARK.exists():
+    if hasattr(session.config, "workerinput"):
+        return
+    preview_done_mark(session.config).unlink(missing_ok=True)
+    if not _STARTED_MARK.exists():
         return
     if _STARTED_MARK.read_text() != _session_id(session.config):
         return
