@@ -98,7 +98,7 @@ from stacks.naming import (
     thing_prefix_problem,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 TARGETS = ("aws", "local")
