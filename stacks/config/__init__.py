@@ -87,6 +87,7 @@ from thingpress import backpressure, patterns, settings, thing_names
 from thingpress.vendors import microchip_signers
 
 from stacks import defaults
+from stacks.config.reader import ConfigError, Reader
 from stacks.naming import (
     DEFAULT_ENV,
     REGION_PATTERN,
@@ -116,6 +117,7 @@ _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 #: only to IoT, and refused by it at the first import (the local emulator refuses the same way:
 #: ``thingpress_cli.local.emulator.iot_rules``).
 MAX_THING_GROUPS_PER_THING = 10
+__all__ = ["ConfigError", "StackConfig"]
 
 
 def _existing_names(setting: str, raw: str, created: str, pattern: re.Pattern[str],
@@ -135,14 +137,6 @@ def _existing_names(setting: str, raw: str, created: str, pattern: re.Pattern[st
     if repeated:
         errors.append(f"{setting}: {', '.join(repeated)} named more than once")
     return names
-
-
-class ConfigError(ValueError):
-    """Bad configuration: one line per setting, each naming it."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = errors
-        super().__init__("thingpress configuration is invalid:\n" + "\n".join(f"  {e}" for e in errors))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,32 +210,8 @@ class StackConfig:
                  now: datetime | None = None) -> StackConfig:
         """The configuration from ``environ`` (default the process environment); ``now`` (default the
         current time) judges the trusted signers' expiry."""
-        env = os.environ if environ is None else environ
-        errors: list[str] = []
-
-        def get(name: str, default: str = "") -> str:
-            return env.get(name, "").strip() or default
-
-        def choice(name: str, options: tuple[str, ...], default: str) -> str:
-            value = get(name, default)
-            if value not in options:
-                errors.append(f"{name}: must be one of {', '.join(options)}, got {value!r}")
-                return default
-            return value
-
-        def integer(name: str, default: int, low: int, high: int) -> int:
-            raw = get(name)
-            if not raw:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                errors.append(f"{name}: must be an integer, got {raw!r}")
-                return default
-            if not low <= value <= high:
-                errors.append(f"{name}: must be between {low} and {high}, got {value}")
-                return default
-            return value
+        read = Reader(os.environ if environ is None else environ)
+        env, errors, get, choice, integer = read.env, read.errors, read.get, read.choice, read.integer
 
         env_setting = get("THINGPRESS_ENV")
         suffix = env_setting or (context_env or "").strip() or DEFAULT_ENV
@@ -382,8 +352,7 @@ class StackConfig:
         log_retention = _retention(get("THINGPRESS_LOG_RETENTION_DAYS"), errors)
         audit_retention = integer(settings.AUDIT_RETENTION_DAYS, 365, 1, 3650)
         signers, signer_certificates = _signers(env, errors)
-        if errors:
-            raise ConfigError(errors)
+        read.check()
         return cls(
             suffix=suffix, region=region, target=target, endpoint=endpoint, backend=backend,
             state_bucket=state_bucket, state_region=state_region,
