@@ -87,27 +87,15 @@ from thingpress import backpressure, patterns, settings, thing_names
 from thingpress.vendors import microchip_signers
 
 from stacks import defaults
+from stacks.config import deployment
 from stacks.config.reader import ConfigError, Reader
-from stacks.naming import (
-    DEFAULT_ENV,
-    REGION_PATTERN,
-    REGION_RE,
-    SUFFIX_PATTERN,
-    SUFFIX_RE,
-    Names,
-    default_thing_prefix,
-    thing_prefix_problem,
-)
+from stacks.naming import DEFAULT_ENV, Names, default_thing_prefix, thing_prefix_problem
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
-DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
-TARGETS = ("aws", "local")
 POLICY_ATTACHMENTS = ("thing-group", "certificate")
 RESERVED_CONCURRENCY = ("none", "mapping")
-BACKENDS = ("s3", "local")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
-_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 #: AWS IoT: "You can add a thing to a maximum of 10 groups. But you can't add a thing to more than one
 #: group in the same hierarchy" (https://docs.aws.amazon.com/iot/latest/developerguide/thing-groups.html).
 #: The importer adds every thing to the stack's group and to each of THINGPRESS_THING_GROUP, so more than
@@ -213,44 +201,8 @@ class StackConfig:
         read = Reader(os.environ if environ is None else environ)
         env, errors, get, choice, integer = read.env, read.errors, read.get, read.choice, read.integer
 
-        env_setting = get("THINGPRESS_ENV")
-        suffix = env_setting or (context_env or "").strip() or DEFAULT_ENV
-        suffix_source = "THINGPRESS_ENV" if env_setting else ("cdktf context env" if context_env else "THINGPRESS_ENV")
-        suffix_ok = bool(SUFFIX_RE.match(suffix))
-        if not suffix_ok:
-            errors.append(f"{suffix_source}: environment suffix {suffix!r} must match {SUFFIX_PATTERN} "
-                          "(a lower-case letter, then 1-11 lower-case letters or digits, e.g. dev, pr1234)")
-        region = get("THINGPRESS_REGION", "us-east-1")
-        region_ok = bool(REGION_RE.match(region))
-        if not region_ok:
-            errors.append(f"THINGPRESS_REGION: {region!r} is not an AWS region name ({REGION_PATTERN})")
-        if suffix_ok and region_ok:
-            errors += [f"THINGPRESS_ENV: {msg}" for msg in Names(suffix, region).check()]
-
-        target = choice("THINGPRESS_TARGET", TARGETS, "aws")
-        endpoint = ""
-        if target == "local":
-            endpoint = get("THINGPRESS_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
-            if not re.match(r"^https?://[^\s/]+$", endpoint):
-                errors.append(f"THINGPRESS_ENDPOINT: must be an http(s)://host[:port] URL, got {endpoint!r}")
-        elif get("THINGPRESS_ENDPOINT"):
-            errors.append("THINGPRESS_ENDPOINT: only used with THINGPRESS_TARGET=local")
-        state_bucket = get("THINGPRESS_STATE_BUCKET")
-        # aws target: s3 state when a state bucket is configured; without one, local
-        # state (a developer's throwaway stack). CI sets THINGPRESS_BACKEND=s3
-        # explicitly, so a missing bucket there is an error, never a silent fallback.
-        backend = choice("THINGPRESS_BACKEND", BACKENDS, "s3" if target == "aws" and state_bucket else "local")
-        if backend == "s3" and target == "local":
-            errors.append("THINGPRESS_BACKEND: the local target keeps local state; s3 is for the aws target")
-        if backend == "s3" and target == "aws" and not state_bucket:
-            errors.append("THINGPRESS_STATE_BUCKET: required with THINGPRESS_BACKEND=s3 "
-                          "(the S3 bucket holding Terraform state; see README, bootstrap the state bucket)")
-        if state_bucket and not re.match(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", state_bucket):
-            errors.append(f"THINGPRESS_STATE_BUCKET: {state_bucket!r} is not a valid S3 bucket name")
-        state_region = get("THINGPRESS_STATE_REGION")
-        if state_region and not REGION_RE.match(state_region):
-            errors.append(f"THINGPRESS_STATE_REGION: {state_region!r} is not an AWS region name")
-        state_region = state_region or region
+        place = deployment.read(read, context_env)
+        suffix, region, target = place["suffix"], place["region"], place["target"]
 
         policy_doc = get("THINGPRESS_IOT_POLICY_DOCUMENT")
         if policy_doc:
@@ -311,20 +263,7 @@ class StackConfig:
                               f"most {backpressure.MAX_WINDOW_MINUTES:g}, got {raw_window!r}")
                 window_minutes = backpressure.DEFAULT_WINDOW_MINUTES
 
-        tags: dict[str, str] = {}
-        raw_tags = get("THINGPRESS_TAGS")
-        if raw_tags:
-            try:
-                given_tags = json.loads(raw_tags)
-                if not isinstance(given_tags, dict):
-                    raise TypeError
-                for key, value in given_tags.items():
-                    if not isinstance(value, str) or not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
-                        errors.append(f"THINGPRESS_TAGS: tag {key!r} must be a valid tag key with a string value")
-                    else:
-                        tags[key] = value
-            except (ValueError, TypeError):
-                errors.append("THINGPRESS_TAGS: must be a JSON object of tag key to string value")
+        tags = deployment.read_tags(read)
 
         local = target == "local"
         importer_timeout = integer("THINGPRESS_IMPORTER_TIMEOUT", defaults.LOCAL_IMPORTER_TIMEOUT_SECONDS if local
@@ -354,8 +293,7 @@ class StackConfig:
         signers, signer_certificates = _signers(env, errors)
         read.check()
         return cls(
-            suffix=suffix, region=region, target=target, endpoint=endpoint, backend=backend,
-            state_bucket=state_bucket, state_region=state_region,
+            **place,
             iot_policy_names=policy_names, iot_policy_document=policy_doc,
             thing_type=thing_type, thing_groups=thing_groups,
             policy_attachment=attachment, reserved_concurrency=reserved,
@@ -365,7 +303,7 @@ class StackConfig:
             importer_timeout=importer_timeout,
             provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
             log_retention_days=log_retention, audit_retention_days=audit_retention,
-            tags=tags, signers=signers,
+            **tags, signers=signers,
             warnings=tuple(microchip_signers.signer_notices(signer_certificates, now or datetime.now(UTC))),
         )
 
