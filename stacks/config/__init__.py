@@ -83,48 +83,19 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from thingpress import backpressure, patterns, settings, thing_names
+from thingpress import backpressure, settings, thing_names
 from thingpress.vendors import microchip_signers
 
 from stacks import defaults
-from stacks.config import deployment
+from stacks.config import deployment, iot
 from stacks.config.reader import ConfigError, Reader
-from stacks.naming import DEFAULT_ENV, Names, default_thing_prefix, thing_prefix_problem
+from stacks.naming import DEFAULT_ENV, Names
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
-POLICY_ATTACHMENTS = ("thing-group", "certificate")
 RESERVED_CONCURRENCY = ("none", "mapping")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
-#: AWS IoT: "You can add a thing to a maximum of 10 groups. But you can't add a thing to more than one
-#: group in the same hierarchy" (https://docs.aws.amazon.com/iot/latest/developerguide/thing-groups.html).
-#: The importer adds every thing to the stack's group and to each of THINGPRESS_THING_GROUP, so more than
-#: 10 in all would have every certificate refused at its 11th group, delivery after delivery, into the DLQ.
-#: The stack's own group is a root group (no parent) that no configured group can belong to before the
-#: stack creates it; how the configured groups relate to each other (same hierarchy, dynamic) is known
-#: only to IoT, and refused by it at the first import (the local emulator refuses the same way:
-#: ``thingpress_cli.local.emulator.iot_rules``).
-MAX_THING_GROUPS_PER_THING = 10
 __all__ = ["ConfigError", "StackConfig"]
-
-
-def _existing_names(setting: str, raw: str, created: str, pattern: re.Pattern[str],
-                    errors: list[str]) -> tuple[str, ...]:
-    """Comma-separated names of existing IoT resources: each valid (``pattern``: the name's own, from
-    ``thingpress.patterns``), each once, not the created one."""
-    if not raw:
-        return ()
-    names = tuple(part.strip() for part in raw.split(","))
-    for name in names:
-        if not pattern.fullmatch(name):
-            errors.append(f"{setting}: {name!r} must be {patterns.described(pattern)}")
-        elif name == created:
-            errors.append(f"{setting}: {name!r} is the one the stack creates (it is always used); "
-                          "name only existing ones")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        errors.append(f"{setting}: {', '.join(repeated)} named more than once")
-    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,33 +175,7 @@ class StackConfig:
         place = deployment.read(read, context_env)
         suffix, region, target = place["suffix"], place["region"], place["target"]
 
-        policy_doc = get("THINGPRESS_IOT_POLICY_DOCUMENT")
-        if policy_doc:
-            policy_doc = _policy_document(policy_doc, errors)
-        thing_type = get("THINGPRESS_THING_TYPE")
-        if thing_type and not patterns.THING_TYPE_NAME.fullmatch(thing_type):
-            errors.append(f"THINGPRESS_THING_TYPE: {thing_type!r} must be "
-                          f"{patterns.described(patterns.THING_TYPE_NAME)}")
-        names = Names(suffix, region)
-        policy_names = _existing_names("THINGPRESS_IOT_POLICY_NAME", get("THINGPRESS_IOT_POLICY_NAME"),
-                                       names.iot_policy, patterns.POLICY_NAME, errors)
-        thing_groups = _existing_names("THINGPRESS_THING_GROUP", get("THINGPRESS_THING_GROUP"), names.thing_group,
-                                       patterns.THING_GROUP_NAME, errors)
-        if 1 + len(thing_groups) > MAX_THING_GROUPS_PER_THING:
-            errors.append(f"THINGPRESS_THING_GROUP: {len(thing_groups)} groups and the stack's own make "
-                          f"{1 + len(thing_groups)}, but a thing can be in at most {MAX_THING_GROUPS_PER_THING} "
-                          f"thing groups: name at most {MAX_THING_GROUPS_PER_THING - 1}")
-
-        raw_prefix = get(settings.THING_PREFIX)
-        thing_prefix = "" if raw_prefix.lower() == "none" else (raw_prefix or default_thing_prefix(suffix))
-        prefix_problem = thing_prefix_problem(thing_prefix)
-        if prefix_problem:
-            errors.append(f"{settings.THING_PREFIX}: {prefix_problem}")
-        name_template = get(settings.THING_NAME_TEMPLATE) or thing_names.DEFAULT_TEMPLATE
-        # (a prefix that is itself wrong is reported once, above)
-        template_problem = None if prefix_problem else thing_names.template_problem(name_template, thing_prefix)
-        if template_problem:
-            errors.append(f"{settings.THING_NAME_TEMPLATE}: {template_problem}")
+        things = iot.read(read, suffix, region)
 
         tps = dict(settings.DEFAULT_IOT_TPS)
         raw_tps = get(settings.IOT_TPS)
@@ -280,7 +225,7 @@ class StackConfig:
             except ValueError:
                 errors.append(f"THINGPRESS_VISIBILITY_FACTOR: must be a number from 1 to 12, got {raw_factor!r}")
                 visibility_factor = float(defaults.VISIBILITY_FACTOR)
-        attachment = choice("THINGPRESS_POLICY_ATTACHMENT", POLICY_ATTACHMENTS, "thing-group")
+        attachment = iot.read_policy_attachment(read)
         reserved = choice("THINGPRESS_RESERVED_CONCURRENCY", RESERVED_CONCURRENCY, "none")
         expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
         existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
@@ -294,10 +239,8 @@ class StackConfig:
         read.check()
         return cls(
             **place,
-            iot_policy_names=policy_names, iot_policy_document=policy_doc,
-            thing_type=thing_type, thing_groups=thing_groups,
-            policy_attachment=attachment, reserved_concurrency=reserved,
-            thing_prefix=thing_prefix, thing_name_template=name_template, expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
+            **things, **attachment, reserved_concurrency=reserved,
+            expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
             certificate_status=certificate_status,
             iot_tps=tps, import_concurrency=concurrency, import_window_minutes=window_minutes,
             importer_timeout=importer_timeout,
@@ -316,26 +259,6 @@ def _retention(raw: str, errors: list[str]) -> int:
                       f"{', '.join(map(str, defaults.LOG_RETENTION_CHOICES))}, got {raw!r}")
         return defaults.LOG_RETENTION_DAYS
     return int(raw)
-
-
-def _policy_document(value: str, errors: list[str]) -> str:
-    name = "THINGPRESS_IOT_POLICY_DOCUMENT"
-    text = value
-    if not value.lstrip().startswith("{"):
-        path = Path(value)
-        if not path.is_file():
-            errors.append(f"{name}: {value} is neither inline JSON nor a readable file")
-            return ""
-        text = path.read_text()
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        errors.append(f"{name}: not valid JSON ({exc})")
-        return ""
-    if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), list) or not doc["Statement"]:
-        errors.append(f"{name}: must be an IoT policy document with a non-empty Statement list")
-        return ""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
 def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[tuple[Signer, ...], list[x509.Certificate]]:
