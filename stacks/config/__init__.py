@@ -73,7 +73,6 @@ one ``Manifest Completed`` event (``thingpress.events``; output ``event_bus_name
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -87,13 +86,12 @@ from thingpress import backpressure, settings, thing_names
 from thingpress.vendors import microchip_signers
 
 from stacks import defaults
-from stacks.config import deployment, iot
+from stacks.config import deployment, functions, importer, iot
 from stacks.config.reader import ConfigError, Reader
 from stacks.naming import DEFAULT_ENV, Names
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
-RESERVED_CONCURRENCY = ("none", "mapping")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
 __all__ = ["ConfigError", "StackConfig"]
 
@@ -170,95 +168,32 @@ class StackConfig:
         """The configuration from ``environ`` (default the process environment); ``now`` (default the
         current time) judges the trusted signers' expiry."""
         read = Reader(os.environ if environ is None else environ)
-        env, errors, get, choice, integer = read.env, read.errors, read.get, read.choice, read.integer
+        env, errors, choice = read.env, read.errors, read.choice
 
         place = deployment.read(read, context_env)
         suffix, region, target = place["suffix"], place["region"], place["target"]
 
         things = iot.read(read, suffix, region)
 
-        tps = dict(settings.DEFAULT_IOT_TPS)
-        raw_tps = get(settings.IOT_TPS)
-        if raw_tps:
-            try:
-                given = json.loads(raw_tps)
-                if not isinstance(given, dict):
-                    raise TypeError
-                for api, rate in given.items():
-                    if api not in tps:
-                        errors.append(f"{settings.IOT_TPS}: unknown IoT API {api!r}; known: {', '.join(tps)}")
-                    elif isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-                        errors.append(f"{settings.IOT_TPS}: {api} must be a positive number, got {rate!r}")
-                    else:
-                        tps[api] = float(rate)
-            except (ValueError, TypeError):
-                errors.append(f"{settings.IOT_TPS}: must be a JSON object of IoT API name to requests/second")
-        concurrency = integer(settings.IMPORT_CONCURRENCY, defaults.default_import_concurrency(tps),
-                              defaults.MIN_ESM_CONCURRENCY, defaults.MAX_ESM_CONCURRENCY)
-
-        window_minutes = backpressure.DEFAULT_WINDOW_MINUTES
-        raw_window = get(settings.IMPORT_WINDOW_MINUTES)
-        if raw_window:
-            try:
-                window_minutes = float(raw_window)
-                if not 0 < window_minutes <= backpressure.MAX_WINDOW_MINUTES:
-                    raise ValueError
-            except ValueError:
-                errors.append(f"{settings.IMPORT_WINDOW_MINUTES}: must be a number of minutes, more than 0 and at "
-                              f"most {backpressure.MAX_WINDOW_MINUTES:g}, got {raw_window!r}")
-                window_minutes = backpressure.DEFAULT_WINDOW_MINUTES
-
+        budget = importer.read(read)
         tags = deployment.read_tags(read)
 
-        local = target == "local"
-        importer_timeout = integer("THINGPRESS_IMPORTER_TIMEOUT", defaults.LOCAL_IMPORTER_TIMEOUT_SECONDS if local
-                                   else defaults.IMPORTER_TIMEOUT_SECONDS, 10, 900)
-        provider_timeout = integer("THINGPRESS_PROVIDER_TIMEOUT", defaults.LOCAL_PROVIDER_TIMEOUT_SECONDS if local
-                                   else defaults.PROVIDER_TIMEOUT_SECONDS, 30, 900)
-        visibility_factor = defaults.LOCAL_VISIBILITY_FACTOR if local else float(defaults.VISIBILITY_FACTOR)
-        raw_factor = get("THINGPRESS_VISIBILITY_FACTOR")
-        if raw_factor:
-            try:
-                visibility_factor = float(raw_factor)
-                if not 1 <= visibility_factor <= 12:
-                    raise ValueError
-            except ValueError:
-                errors.append(f"THINGPRESS_VISIBILITY_FACTOR: must be a number from 1 to 12, got {raw_factor!r}")
-                visibility_factor = float(defaults.VISIBILITY_FACTOR)
+        timeouts = functions.read_timeouts(read, target == "local")
         attachment = iot.read_policy_attachment(read)
-        reserved = choice("THINGPRESS_RESERVED_CONCURRENCY", RESERVED_CONCURRENCY, "none")
+        reserved = functions.read_reserved_concurrency(read)
         expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
         existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
         bundle = choice(settings.INFINEON_BUNDLE, settings.INFINEON_BUNDLES, "E0E0")
         certificate_status = choice(settings.CERTIFICATE_STATUS, settings.CERTIFICATE_STATUSES, "ACTIVE")
-        runtime = choice("THINGPRESS_LAMBDA_RUNTIME", defaults.RUNTIMES, defaults.DEFAULT_RUNTIME)
-        architecture = choice("THINGPRESS_LAMBDA_ARCHITECTURE", defaults.ARCHITECTURES, defaults.DEFAULT_ARCHITECTURE)
-        log_retention = _retention(get("THINGPRESS_LOG_RETENTION_DAYS"), errors)
-        audit_retention = integer(settings.AUDIT_RETENTION_DAYS, 365, 1, 3650)
+        runtime = functions.read_runtime(read)
         signers, signer_certificates = _signers(env, errors)
         read.check()
         return cls(
-            **place,
-            **things, **attachment, reserved_concurrency=reserved,
+            **place, **things, **budget, **tags, **timeouts, **attachment, **reserved,
             expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
-            certificate_status=certificate_status,
-            iot_tps=tps, import_concurrency=concurrency, import_window_minutes=window_minutes,
-            importer_timeout=importer_timeout,
-            provider_timeout=provider_timeout, visibility_factor=visibility_factor, runtime=runtime, architecture=architecture,
-            log_retention_days=log_retention, audit_retention_days=audit_retention,
-            **tags, signers=signers,
+            certificate_status=certificate_status, **runtime, signers=signers,
             warnings=tuple(microchip_signers.signer_notices(signer_certificates, now or datetime.now(UTC))),
         )
-
-
-def _retention(raw: str, errors: list[str]) -> int:
-    if not raw:
-        return defaults.LOG_RETENTION_DAYS
-    if not raw.isdigit() or int(raw) not in defaults.LOG_RETENTION_CHOICES:
-        errors.append(f"THINGPRESS_LOG_RETENTION_DAYS: must be one of "
-                      f"{', '.join(map(str, defaults.LOG_RETENTION_CHOICES))}, got {raw!r}")
-        return defaults.LOG_RETENTION_DAYS
-    return int(raw)
 
 
 def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[tuple[Signer, ...], list[x509.Certificate]]:
