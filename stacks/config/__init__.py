@@ -1,69 +1,31 @@
-"""Stack configuration from environment variables (and the cdktf context ``env``).
+"""Stack configuration from environment variables (and the cdktf context ``env``): :class:`StackConfig`.
 
-Pure Python. ``StackConfig.from_env`` collects every error and raises one
-``ConfigError`` with one line per setting, naming it.
+Pure Python. ``StackConfig.from_env`` asks one reader per concern; each concern is a module named
+for it, whose docstring lists the settings it reads, their defaults and why they go together:
 
-=====================================  ===========================================================
-variable                               meaning (default)
-=====================================  ===========================================================
-THINGPRESS_ENV / context ``env``       environment suffix, ``^[a-z][a-z0-9]{1,11}$`` (``local``: naming.DEFAULT_ENV)
-THINGPRESS_REGION                      AWS region (``us-east-1``)
-THINGPRESS_TARGET                      ``aws`` or ``local`` (an AWS emulator) (``aws``)
-THINGPRESS_ENDPOINT                    emulator URL for ``local`` (``http://127.0.0.1:5000``)
-THINGPRESS_BACKEND                     ``s3`` or ``local`` state (``s3`` for aws when a state bucket
-                                       is set, else ``local``: state in build/state/, never committed)
-THINGPRESS_STATE_BUCKET                S3 state bucket (required for the s3 backend)
-THINGPRESS_STATE_REGION                state bucket region (the region)
-THINGPRESS_IOT_POLICY_NAME             existing IoT policies (comma-separated) attached besides the one
-                                       the stack always creates, as THINGPRESS_POLICY_ATTACHMENT says;
-                                       each name once, 1-128 of [\\w+=,.@-] (IoT's policyName)
-THINGPRESS_IOT_POLICY_DOCUMENT         JSON file (or inline JSON) for the created policy (least privilege)
-THINGPRESS_THING_TYPE                  existing thing type (none: the stack creates one)
-THINGPRESS_THING_GROUP                 existing thing groups (comma-separated) every thing also joins,
-                                       besides the one the stack always creates (that one carries the
-                                       policies in ``thing-group`` mode); each name once, 1-128 of
-                                       [a-zA-Z0-9:_-], at most 9 (a thing is in at most 10 groups,
-                                       one per hierarchy, never a dynamic one)
-THINGPRESS_POLICY_ATTACHMENT           ``thing-group``: the device policy is attached once, to the thing
-                                       group, and each thing inherits it (4 IoT calls per certificate,
-                                       no iot:AttachPolicy grant); ``certificate``: attached to each
-                                       certificate (5 calls) (``thing-group``)
-THINGPRESS_RESERVED_CONCURRENCY        ``none`` or ``mapping``: reserve each function's mapping maximum
-                                       concurrency (``none``: a new account cannot reserve any)
-THINGPRESS_THING_PREFIX                prepended to every vendor thing name (``pr<N>-`` for preview
-                                       suffixes ``pr<N>``, none otherwise; ``none`` for no prefix);
-                                       checked against the 128-character thing-name limit
-THINGPRESS_THING_NAME_TEMPLATE         each device's thing name from ``{prefix}`` (the prefix above),
-                                       ``{vendor}``, ``{name}`` (the vendor's name for the device),
-                                       ``{serial}`` (certificate serial, hex), ``{fingerprint}``
-                                       (certificate id) (``{prefix}{name}``: today's names); refused at
-                                       synth if a placeholder is unknown, no ``{name}``/``{serial}``/
-                                       ``{fingerprint}`` is used, the text holds characters IoT refuses
-                                       or a name could exceed 128 characters (``thingpress.thing_names``)
-THINGPRESS_EXPIRED_CERTIFICATES        ``reject`` or ``import`` (``reject``)
-THINGPRESS_EXISTING_THING              ``keep`` or ``reject`` (``keep``)
-THINGPRESS_INFINEON_BUNDLE             ``E0E0``, ``E0E1`` or ``E0E2`` (``E0E0``)
-THINGPRESS_CERTIFICATE_STATUS          ``ACTIVE`` or ``INACTIVE``: new certificates' status (``ACTIVE``)
-THINGPRESS_IOT_TPS                     JSON {IoT API: requests/s} over the AWS default quotas
-THINGPRESS_IMPORT_CONCURRENCY          importer maximum concurrency, 2..1000 (from the budget)
-THINGPRESS_IMPORT_WINDOW_MINUTES       backpressure: the import queue holds at most this many minutes of
-                                       the importer's budget, shared by the manifests being parsed;
-                                       a number, more than 0 and at most 1440 (10; ``thingpress.backpressure``)
-THINGPRESS_IMPORTER_TIMEOUT            importer timeout, seconds (60; local 20)
-THINGPRESS_PROVIDER_TIMEOUT            provider timeout, seconds (900; local 60)
-THINGPRESS_VISIBILITY_FACTOR           queue visibility timeout / consumer timeout, 1..12 (6, AWS advice;
-                                       local 1.5 so a crashed invocation's messages return in seconds)
-THINGPRESS_LAMBDA_RUNTIME              ``python3.11`` / ``python3.12`` / ``python3.13`` (``python3.11``)
-THINGPRESS_LAMBDA_ARCHITECTURE         ``x86_64`` or ``arm64`` (``x86_64``)
-THINGPRESS_LOG_RETENTION_DAYS          CloudWatch Logs retention (365)
-THINGPRESS_AUDIT_RETENTION_DAYS        audit row TTL in days (365)
-THINGPRESS_TAGS                        JSON {key: value} added to every resource
-THINGPRESS_MICROCHIP_SIGNERS_DIR       folder of trusted Microchip signer certificates, uploaded to
-                                       ``trust/microchip-signers/`` (``../shared/vendor-samples/
-                                       microchip-signers`` when it exists; ``none`` for no signers);
-                                       every file must be a certificate file the functions read
-                                       (``thingpress.vendors.microchip_signers.read_signer_file``)
-=====================================  ===========================================================
+==============  ===================================================================================
+module          concern (settings)
+==============  ===================================================================================
+``deployment``  where the deployment goes and what marks it: the environment suffix (THINGPRESS_ENV
+                or the cdktf context ``env``), region, target, emulator endpoint, Terraform state
+                backend, bucket and region; the tags on every resource
+``iot``         the IoT side of each thing: created and existing policies and how they are
+                attached, thing type, thing groups, thing prefix and name template
+``importer``    the importer's budget: IoT request rates, import concurrency, backpressure window
+``functions``   how the Lambda functions run: timeouts and queue visibility, reserved concurrency,
+                runtime, architecture, log and audit retention
+``vendors``     what is done with the vendors' certificates (expired, existing thing, Infineon
+                bundle, new status) and the trusted Microchip signers
+``reader``      reading them: ``Reader`` and :class:`ConfigError`
+==============  ===================================================================================
+
+Why split by concern: a reader gets only what its checks need from the others as arguments (the
+suffix and region, whether the target is local), so a concern's rules can be read, and a setting
+added, without the other thirty. Every error is collected: a reader reports a bad setting and goes
+on with the default, and ``from_env`` raises one :class:`ConfigError` with one line per setting,
+naming it. The readers run in the order the errors have always been listed in (a test asserts it);
+that order interleaves some concerns, so ``iot``, ``functions`` and ``vendors`` have more than one
+reader.
 
 Set by the stack on the functions, never by hand (``thingpress.settings`` lists them all), e.g.
 ``THINGPRESS_AUDIT_TABLE``, the queue URLs, and ``THINGPRESS_EVENT_BUS``: the deployment's
@@ -74,34 +36,19 @@ one ``Manifest Completed`` event (``thingpress.events``; output ``event_bus_name
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from thingpress import backpressure, settings, thing_names
-from thingpress.vendors import microchip_signers
 
 from stacks import defaults
-from stacks.config import deployment, functions, importer, iot
+from stacks.config import deployment, functions, importer, iot, vendors
 from stacks.config.reader import ConfigError, Reader
-from stacks.naming import DEFAULT_ENV, Names
+from stacks.config.vendors import Signer
+from stacks.naming import DEFAULT_ENV, PREVIEW_SUFFIX, Names
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SIGNERS_DIR = REPO.parent / "shared" / "vendor-samples" / "microchip-signers"
-_PEM_CERT = "-----BEGIN CERTIFICATE-----"
-__all__ = ["ConfigError", "StackConfig"]
-
-
-@dataclass(frozen=True, slots=True)
-class Signer:
-    """A trusted Microchip manifest signer certificate, read at synth."""
-
-    file_name: str
-    pem: str
+__all__ = ["ConfigError", "Signer", "StackConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +102,7 @@ class StackConfig:
     @property
     def ephemeral(self) -> bool:
         """A local or PR-preview deployment: destroy must empty the bucket and drop the table."""
-        return self.target == "local" or bool(re.match(r"^pr[0-9]+$", self.suffix))
+        return self.target == "local" or bool(PREVIEW_SUFFIX.match(self.suffix))
 
     @property
     def python_version(self) -> str:
@@ -166,67 +113,22 @@ class StackConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, context_env: str | None = None,
                  now: datetime | None = None) -> StackConfig:
         """The configuration from ``environ`` (default the process environment); ``now`` (default the
-        current time) judges the trusted signers' expiry."""
+        current time) judges the trusted signers' expiry.
+
+        Each reader returns its concern's fields by name (a misspelt one is refused by the
+        constructor); they are called in the order the errors are listed in.
+        """
         read = Reader(os.environ if environ is None else environ)
-        env, errors, choice = read.env, read.errors, read.choice
-
         place = deployment.read(read, context_env)
-        suffix, region, target = place["suffix"], place["region"], place["target"]
-
-        things = iot.read(read, suffix, region)
-
-        budget = importer.read(read)
-        tags = deployment.read_tags(read)
-
-        timeouts = functions.read_timeouts(read, target == "local")
-        attachment = iot.read_policy_attachment(read)
-        reserved = functions.read_reserved_concurrency(read)
-        expired = choice(settings.EXPIRED_CERTIFICATES, settings.EXPIRED_POLICIES, "reject")
-        existing = choice(settings.EXISTING_THING, settings.EXISTING_THING_POLICIES, "keep")
-        bundle = choice(settings.INFINEON_BUNDLE, settings.INFINEON_BUNDLES, "E0E0")
-        certificate_status = choice(settings.CERTIFICATE_STATUS, settings.CERTIFICATE_STATUSES, "ACTIVE")
-        runtime = functions.read_runtime(read)
-        signers, signer_certificates = _signers(env, errors)
+        fields = {**place,
+                  **iot.read(read, place["suffix"], place["region"]),
+                  **importer.read(read),
+                  **deployment.read_tags(read),
+                  **functions.read_timeouts(read, local=place["target"] == "local"),
+                  **iot.read_policy_attachment(read),
+                  **functions.read_reserved_concurrency(read),
+                  **vendors.read_rules(read),
+                  **functions.read_runtime(read),
+                  **vendors.read_signers(read, now or datetime.now(UTC))}
         read.check()
-        return cls(
-            **place, **things, **budget, **tags, **timeouts, **attachment, **reserved,
-            expired_certificates=expired, existing_thing=existing, infineon_bundle=bundle,
-            certificate_status=certificate_status, **runtime, signers=signers,
-            warnings=tuple(microchip_signers.signer_notices(signer_certificates, now or datetime.now(UTC))),
-        )
-
-
-def _signers(env: Mapping[str, str], errors: list[str]) -> tuple[tuple[Signer, ...], list[x509.Certificate]]:
-    """The signer files to upload, and their certificates."""
-    name = "THINGPRESS_MICROCHIP_SIGNERS_DIR"
-    raw = env.get(name, "").strip()
-    if raw.lower() == "none":
-        return (), []
-    folder = Path(raw) if raw else DEFAULT_SIGNERS_DIR
-    if not folder.is_dir():
-        if raw:
-            errors.append(f"{name}: {raw} is not a folder")
-        return (), []
-    out: list[Signer] = []
-    read: list[x509.Certificate] = []
-    for path in microchip_signers.signer_paths(folder):
-        if not re.match(r"^[A-Za-z0-9._\-]+$", path.name):
-            errors.append(f"{name}: {path.name}: file name must be [A-Za-z0-9._-] (it becomes an S3 key)")
-            continue
-        try:
-            data = path.read_bytes()
-            certificates = microchip_signers.read_signer_file(path.name, data)
-        except OSError as exc:
-            errors.append(f"{name}: {path.name}: cannot be read ({exc.__class__.__name__})")
-            continue
-        except microchip_signers.SignerFileError as exc:
-            errors.append(f"{name}: {exc.reason}")
-            continue
-        # Uploaded as text: a PEM file as it is, a DER certificate PEM-encoded.
-        pem = data.decode("ascii") if _PEM_CERT.encode() in data else "".join(
-            c.public_bytes(Encoding.PEM).decode("ascii") for c in certificates)
-        out.append(Signer(path.name, pem))
-        read.extend(certificates)
-    if not out and not any(e.startswith(name) for e in errors):
-        errors.append(f"{name}: {raw or folder} holds no certificate files")
-    return tuple(out), read
+        return cls(**fields)
