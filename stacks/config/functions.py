@@ -1,9 +1,10 @@
 """How the Lambda functions run: their timeouts and their queues' visibility, reserved concurrency,
 runtime, architecture, and how long their logs and audit rows are kept.
 
-These settings shape every function alike (``stacks.constructs.functions``) rather than one IoT
-or vendor rule. A ``local`` target (the emulator and its runner) gets shorter timeouts and a lower
-visibility factor by default, so a crashed invocation's messages come back in seconds.
+These settings shape the functions and their queues (``stacks.constructs.functions``,
+``stacks.constructs.queues``), not what the functions do with a certificate. A ``local`` target
+(the emulator and its runner) gets shorter timeouts and a lower visibility factor by default, so
+a crashed invocation's messages come back in seconds.
 
 =====================================  ===========================================================
 variable                               meaning (default)
