@@ -3,7 +3,7 @@
 Configuration comes from THINGPRESS_* environment variables and the cdktf context
 ``env`` (``cdktf synth --context env=pr12`` is not a cdktf flag; use
 ``THINGPRESS_ENV=pr12``, or ``"context": {"env": "..."}`` in cdktf.json). See
-stacks/config.py for every setting.
+stacks/config/ for every setting (each module there lists the ones it reads).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Validation patterns, each defined once. Match with ``fullmatch`` (no anchors here).
 
-Shared by the functions, the stack configuration (``stacks/config.py``) and the CLI.
+Shared by the functions, the stack configuration (``stacks/config/``) and the CLI.
 Each AWS name has the pattern and lengths of its own API reference page, even where
 two pages give the same one: a thing type is not checked with the thing-name pattern.
 :func:`described` renders one for a message, so no message retypes a pattern.
