@@ -326,7 +326,8 @@ def emulator_to_itself(request):
     the run, or in one process (the preview's tests then run last), it does not wait."""
     config = request.config
     workerinput = getattr(config, "workerinput", None)
-    if (workerinput is None or workerinput.get("workercount", 1) < 2 or config.getoption("dist", "no") != "loadgroup"
+    # (a worker's --dist is "no"; pytest-xdist keeps "loadgroup" as an option of its own there)
+    if (workerinput is None or workerinput.get("workercount", 1) < 2 or not config.getoption("loadgroup", False)
             or not _runs_preview(request.session)):
         return
     mark = preview_done_mark(config)
