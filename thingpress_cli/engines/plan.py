@@ -62,7 +62,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from thingpress import importer
+from thingpress.importer.calls import ADD_TO_GROUP, ATTACH_POLICY, ATTACH_PRINCIPAL, CREATE_THING, REGISTER
 from thingpress.manifest import Scanned, Tally, scan
 from thingpress.records import Certificate, Refusal
 from thingpress.settings import FunctionSettings
@@ -144,11 +144,11 @@ class AccountProbe:
 
 def calls_per_certificate(settings: FunctionSettings) -> dict[str, int]:
     """IoT calls the importer makes for one certificate, per API (see ``thingpress.importer``)."""
-    calls = {importer.REGISTER: 1, importer.CREATE_THING: 1, importer.ATTACH_PRINCIPAL: 1}
+    calls = {REGISTER: 1, CREATE_THING: 1, ATTACH_PRINCIPAL: 1}
     if settings.policy_names:
-        calls[importer.ATTACH_POLICY] = len(settings.policy_names)
+        calls[ATTACH_POLICY] = len(settings.policy_names)
     if settings.every_thing_group:
-        calls[importer.ADD_TO_GROUP] = len(settings.every_thing_group)
+        calls[ADD_TO_GROUP] = len(settings.every_thing_group)
     return calls
 
 

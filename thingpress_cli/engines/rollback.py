@@ -60,7 +60,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from thingpress.audit.states import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, ROLLBACK_MODES, ROLLED_BACK
 from thingpress.audit.table import AuditTable
 from thingpress.errors import ThingpressError
-from thingpress.importer import ATTR_ENV, ATTR_MANIFEST
+from thingpress.importer.rules import ATTR_ENV, ATTR_MANIFEST
 from thingpress.settings import DEFAULT_IOT_TPS
 from thingpress.throttle import Backoff, Throttle, error_code, is_transient
 

@@ -25,34 +25,31 @@ Why these four
 They are cut where the reasons to change differ, and each module's docstring holds the
 part of the "why" it describes. ``rules`` changes with IoT's limits and the
 message format and is what the CLI reads back (``rollback`` and ``teardown`` recognise
-things by the ``ATTR_*`` names, ``reconcile`` a row by ``THING_EXISTED``); it imports
-no client, so it can be read and tested alone. ``calls`` changes with the IoT API: the
+things by the ``ATTR_*`` names, ``reconcile`` a row by ``THING_EXISTED``); it takes no
+client and makes no call, so it is read and tested without one. ``calls`` changes with the IoT API: the
 order of the calls, what their answers and errors mean, and the API names the token
 buckets, ``thingpress plan`` and ``reconcile`` are keyed by. ``results`` changes with
-what a delivery reports: the types the handler, the CLI's local cloud and the tests
-hold, and the rule that maps what happened to a status. ``runtime`` changes with the
+what a delivery reports: the types the Lambda handler and the tests hold, and the
+rule that maps what happened to a status. ``runtime`` changes with the
 audit table and SQS: when an outcome is read, written, queued or replaced. The IoT
 calls are a mixin, as ``thingpress.provider``'s chain and pauses are, because they
 use the importer's client, settings, throttle and ARNs and are tested through it
 (``Importer._import``); a separate object would only pass those four along.
 
-Dependencies go one way: ``results`` <- ``rules`` <- ``calls`` <- ``runtime``.
+Each module imports only the ones listed after it in the table above (``runtime``:
+all three; ``calls``: ``results`` and ``rules``; ``rules``: ``results``), so there is
+no cycle.
 
-Re-exported here, for now: every name ``thingpress.importer`` had as one module.
+Re-exported here: what the importer function's handler imports (``Importer``,
+``CertificateArns``, ``Outcome``, ``Pending``, ``RetryLater``), as ``thingpress.provider``
+and ``thingpress.audit`` do for theirs; everything else is imported from the module
+that defines it.
 """
 
 from __future__ import annotations
 
-from thingpress.importer.calls import ADD_TO_GROUP, ATTACH_POLICY, ATTACH_PRINCIPAL, CREATE_THING, REGISTER
-from thingpress.importer.results import Outcome, Pending, Rejected, RetryLater
-from thingpress.importer.rules import (
-    ATTR_ENV, ATTR_MANIFEST, ATTR_QUEUED, ATTR_VENDOR, THING_EXISTED, CertificateArns, check_certificate,
-    thing_attributes,
-)
+from thingpress.importer.results import Outcome, Pending, RetryLater
+from thingpress.importer.rules import CertificateArns
 from thingpress.importer.runtime import Importer
 
-__all__ = [
-    "ADD_TO_GROUP", "ATTACH_POLICY", "ATTACH_PRINCIPAL", "ATTR_ENV", "ATTR_MANIFEST", "ATTR_QUEUED", "ATTR_VENDOR",
-    "CREATE_THING", "REGISTER", "THING_EXISTED", "CertificateArns", "Importer", "Outcome", "Pending", "Rejected",
-    "RetryLater", "check_certificate", "thing_attributes",
-]
+__all__ = ["CertificateArns", "Importer", "Outcome", "Pending", "RetryLater"]
