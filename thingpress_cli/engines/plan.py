@@ -34,7 +34,7 @@ at the lower of the deployed importer's budget (``THINGPRESS_IOT_TPS``, split ac
 the policies and group it attaches) and the account's quota for that API (the quota
 check, ``thingpress_cli.core.quotas``: a budget above a quota is a warning);
 ``eta_seconds_at_budget`` is the same at the budget alone. Every accepted certificate
-costs the same calls, registered or not (see ``thingpress.importer``).
+costs the same calls, registered or not (see ``thingpress.importer.calls``).
 
 ``--json`` prints one JSON document::
 
@@ -143,7 +143,7 @@ class AccountProbe:
 
 
 def calls_per_certificate(settings: FunctionSettings) -> dict[str, int]:
-    """IoT calls the importer makes for one certificate, per API (see ``thingpress.importer``)."""
+    """IoT calls the importer makes for one certificate, per API (see ``thingpress.importer.calls``)."""
     calls = {REGISTER: 1, CREATE_THING: 1, ATTACH_PRINCIPAL: 1}
     if settings.policy_names:
         calls[ATTACH_POLICY] = len(settings.policy_names)

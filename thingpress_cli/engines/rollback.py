@@ -254,7 +254,7 @@ class Rollback:
         """Undo one certificate row; returns the actions, in order."""
         actions: list[str] = []
         thing_name = row.get("thing_name") or ""
-        # The id AWS returned to the importer (thingpress.importer). A row without one (no IoT answer, or
+        # The id AWS returned to the importer (thingpress.importer.calls). A row without one (no IoT answer, or
         # written before rows recorded it): the SHA-256 of the DER, an assumption no API page states.
         cert_id = row.get("certificate_id") or row["fingerprint"]
         users = self._other_users(thing_name, mid) if thing_name else []

@@ -33,9 +33,10 @@ Outcome rule
   recorded at once with reason ``internal error (not retried): <type>: <text>``,
   the traceback is logged, and the SQS record succeeds.
 
-The first three are decided by the IoT calls (``thingpress.importer.calls``), the
-poison messages also by ``check_certificate`` (``thingpress.importer.rules``), and
-``FAILED`` by :meth:`Importer.handle` (``thingpress.importer.runtime``).
+Where each is decided: the first three by the IoT calls (``thingpress.importer.calls``);
+``REJECTED`` by decoding the message (:meth:`Importer.handle`, ``thingpress.importer.runtime``),
+``check_certificate`` (``thingpress.importer.rules``) or IoT's refusal (``calls``); ``FAILED``
+by :meth:`Importer.handle`.
 
 Ownership
 ---------
