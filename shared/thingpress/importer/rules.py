@@ -42,7 +42,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from thingpress.arns import Arn
-from thingpress.attributes import MAX_WITH_TYPE
+from thingpress.attributes import MAX_WITH_TYPE, MAX_WITHOUT_TYPE
 from thingpress.importer.results import Rejected
 from thingpress.messages import ImportMessage
 from thingpress.patterns import THING_NAME
@@ -52,8 +52,6 @@ ATTR_MANIFEST = "thingpress_manifest"
 ATTR_VENDOR = "thingpress_vendor"
 ATTR_QUEUED = "thingpress_queued"
 ATTR_ENV = "thingpress_env"
-#: AWS IoT: a thing without a thing type may have at most 3 attributes.
-MAX_UNTYPED_ATTRIBUTES = 3
 
 #: reason recorded when the thing existed with other attributes or type.
 THING_EXISTED = "THING_EXISTED"
@@ -98,7 +96,7 @@ def thing_attributes(message: ImportMessage, environment: str = "", *, typed: bo
     own = {ATTR_MANIFEST: message.manifest_id, ATTR_VENDOR: message.vendor}
     if environment:
         own[ATTR_ENV] = environment
-    if typed or len(own) < MAX_UNTYPED_ATTRIBUTES:
+    if typed or len(own) < MAX_WITHOUT_TYPE:
         own[ATTR_QUEUED] = message.queued_at
     if not typed or not message.attributes:
         return own
