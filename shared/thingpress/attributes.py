@@ -9,7 +9,7 @@ the thing index, so they are not used); a thing **without** a thing type holds a
 most 3 attributes, one **with** a type at most 50.
 
 Every imported thing carries three attributes of its own (``thingpress_manifest``,
-``thingpress_vendor``, ``thingpress_queued``; see ``thingpress.importer``). The
+``thingpress_vendor``, ``thingpress_queued``; see ``thingpress.importer.rules``). The
 device facts below are added only when a thing type is configured (the limit of 3
 is already used otherwise). Per vendor, from the parser's ``details``:
 
@@ -36,7 +36,7 @@ NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.,@/:#-]{1,128}$")
 VALUE_PATTERN = re.compile(r"^[a-zA-Z0-9_.,@/:#-]{0,800}$")
 MAX_WITHOUT_TYPE = 3
 MAX_WITH_TYPE = 50
-#: the attributes thingpress sets on every thing it creates start with this (``thingpress.importer``):
+#: the attributes thingpress sets on every thing it creates start with this (``thingpress.importer.rules``):
 #: no operator's attribute may (``thingpress activate --attributes``).
 OWN_PREFIX = "thingpress_"
 

@@ -38,7 +38,7 @@ class ApiQuota:
         return f"{_API_BY_CODE[self.code]} API TPS"
 
 
-#: API -> quota, for every IoT API the importer calls (``thingpress.importer``), as of :data:`AS_OF`.
+#: API -> quota, for every IoT API the importer calls (``thingpress.importer.calls``), as of :data:`AS_OF`.
 IOT_API_QUOTAS: dict[str, ApiQuota] = {
     "RegisterCertificateWithoutCA": ApiQuota("L-4671C7C8", 10),
     "CreateThing": ApiQuota("L-64CBACAC", 100),

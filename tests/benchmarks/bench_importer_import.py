@@ -46,7 +46,8 @@ from cryptography.x509.oid import NameOID
 
 from stacks import defaults, packaging
 from stacks.naming import FUNCTION_KEYS, handler_module
-from thingpress.importer import CertificateArns, Importer
+from thingpress.importer.rules import CertificateArns
+from thingpress.importer.runtime import Importer
 from thingpress.messages import ImportMessage
 from thingpress.settings import DEFAULT_IOT_TPS, FunctionSettings
 from thingpress.throttle import Throttle

@@ -104,7 +104,9 @@ from stacks import defaults
 from thingpress.audit.keys import SUMMARY_SK, claims_pk, from_item, manifest_id, manifest_pk, to_item
 from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, REJECTED, STATUSES, UNFINISHED_STATES
 from thingpress.audit.table import AuditTable
-from thingpress.importer import CertificateArns, Importer, RetryLater
+from thingpress.importer.results import RetryLater
+from thingpress.importer.rules import CertificateArns
+from thingpress.importer.runtime import Importer
 from thingpress.provider.failures import ProviderError
 from thingpress.provider.runtime import Provider, Tuning
 from thingpress.provider.telemetry import metrics

@@ -34,7 +34,7 @@ at the lower of the deployed importer's budget (``THINGPRESS_IOT_TPS``, split ac
 the policies and group it attaches) and the account's quota for that API (the quota
 check, ``thingpress_cli.core.quotas``: a budget above a quota is a warning);
 ``eta_seconds_at_budget`` is the same at the budget alone. Every accepted certificate
-costs the same calls, registered or not (see ``thingpress.importer``).
+costs the same calls, registered or not (see ``thingpress.importer.calls``).
 
 ``--json`` prints one JSON document::
 
@@ -62,7 +62,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from thingpress import importer
+from thingpress.importer.calls import ADD_TO_GROUP, ATTACH_POLICY, ATTACH_PRINCIPAL, CREATE_THING, REGISTER
 from thingpress.manifest import Scanned, Tally, scan
 from thingpress.records import Certificate, Refusal
 from thingpress.settings import FunctionSettings
@@ -143,12 +143,12 @@ class AccountProbe:
 
 
 def calls_per_certificate(settings: FunctionSettings) -> dict[str, int]:
-    """IoT calls the importer makes for one certificate, per API (see ``thingpress.importer``)."""
-    calls = {importer.REGISTER: 1, importer.CREATE_THING: 1, importer.ATTACH_PRINCIPAL: 1}
+    """IoT calls the importer makes for one certificate, per API (see ``thingpress.importer.calls``)."""
+    calls = {REGISTER: 1, CREATE_THING: 1, ATTACH_PRINCIPAL: 1}
     if settings.policy_names:
-        calls[importer.ATTACH_POLICY] = len(settings.policy_names)
+        calls[ATTACH_POLICY] = len(settings.policy_names)
     if settings.every_thing_group:
-        calls[importer.ADD_TO_GROUP] = len(settings.every_thing_group)
+        calls[ADD_TO_GROUP] = len(settings.every_thing_group)
     return calls
 
 

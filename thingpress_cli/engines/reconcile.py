@@ -37,9 +37,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from thingpress import importer
 from thingpress.audit.states import ALREADY_PRESENT, IMPORTED, MANIFEST_STATES
 from thingpress.audit.table import AuditTable
+from thingpress.importer.calls import ADD_TO_GROUP, ATTACH_POLICY, ATTACH_PRINCIPAL, CREATE_THING
+from thingpress.importer.rules import ATTR_MANIFEST, THING_EXISTED
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle, error_code
 from thingpress_cli.engines.plan import PROBE_TPS
@@ -114,7 +115,7 @@ class Reconciler:
         expected = self.settings.certificate_status
         if cert.get("status") != expected:
             drift.add(STATUS, f"certificate status {cert.get('status')}, expected {expected}")
-        if reason.startswith(f"{importer.THING_EXISTED}: not attached"):
+        if reason.startswith(f"{THING_EXISTED}: not attached"):
             return drift
         arn = cert["certificateArn"]
         thing_exists = self._check_thing(drift, thing, reason)
@@ -122,14 +123,14 @@ class Reconciler:
                                      thingName=thing)) if thing_exists else set()
         if arn not in principals:
             drift.add(ATTACHMENT, f"certificate not attached to thing {thing}")
-            self._repair(drift, ATTACHMENT, importer.ATTACH_PRINCIPAL, self.iot.attach_thing_principal,
+            self._repair(drift, ATTACHMENT, ATTACH_PRINCIPAL, self.iot.attach_thing_principal,
                          thingName=thing, principal=arn)
         attached = {p["policyName"] for p in self._pages("ListAttachedPolicies", self.iot.list_attached_policies,
                                                           "policies", target=arn)}
         for policy in self.settings.policy_names:
             if policy not in attached:
                 drift.add(POLICY, f"policy {policy} not attached to the certificate")
-                self._repair(drift, POLICY, importer.ATTACH_POLICY, self.iot.attach_policy, policyName=policy,
+                self._repair(drift, POLICY, ATTACH_POLICY, self.iot.attach_policy, policyName=policy,
                              target=arn)
         wanted = self.settings.every_thing_group  # the importer adds each thing to every one of them
         if wanted:
@@ -139,7 +140,7 @@ class Reconciler:
             for group in wanted:
                 if group not in groups:
                     drift.add(GROUP, f"thing {thing} not in group {group}")
-                    self._repair(drift, GROUP, importer.ADD_TO_GROUP, self.iot.add_thing_to_thing_group,
+                    self._repair(drift, GROUP, ADD_TO_GROUP, self.iot.add_thing_to_thing_group,
                                  thingGroupName=group, thingName=thing)
         if self.fix and drift.fixed:
             self.table.record_reconciled(drift.manifest, fingerprint, drift.fixed)
@@ -154,13 +155,13 @@ class Reconciler:
                 raise
             drift.add(THING, f"thing {thing} does not exist")
             create: dict[str, Any] = {"thingName": thing, "attributePayload": {"attributes": {
-                importer.ATTR_MANIFEST: drift.manifest}}}
+                ATTR_MANIFEST: drift.manifest}}}
             if self.settings.thing_type:
                 create["thingTypeName"] = self.settings.thing_type
-            return self._repair(drift, THING, importer.CREATE_THING, self.iot.create_thing, **create)
+            return self._repair(drift, THING, CREATE_THING, self.iot.create_thing, **create)
         expected = self.settings.thing_type
         found = described.get("thingTypeName") or ""
-        if expected and found != expected and not reason.startswith(importer.THING_EXISTED):
+        if expected and found != expected and not reason.startswith(THING_EXISTED):
             drift.add(THING_TYPE, f"thing type {found or 'none'}, expected {expected}")
             self._repair(drift, THING_TYPE, "UpdateThing", self.iot.update_thing, thingName=thing,
                          thingTypeName=expected)

@@ -43,7 +43,7 @@ from typing import Any
 
 from thingpress.audit.states import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, ROLLBACK_MODES, ROLLED_BACK
 from thingpress.audit.table import AuditTable
-from thingpress.importer import ATTR_ENV, ATTR_MANIFEST
+from thingpress.importer.rules import ATTR_ENV, ATTR_MANIFEST
 from thingpress.throttle import Throttle
 from thingpress_cli.engines.rollback_calls import AWS_ERRORS, Stopped, ThrottledCalls, new_throttle
 from thingpress_cli.engines.rollback_report import Report
@@ -181,7 +181,7 @@ class Rollback(ThrottledCalls):
         """Undo one certificate row; returns the actions, in order."""
         actions: list[str] = []
         thing_name = row.get("thing_name") or ""
-        # The id AWS returned to the importer (thingpress.importer). A row without one (no IoT answer, or
+        # The id AWS returned to the importer (thingpress.importer.calls). A row without one (no IoT answer, or
         # written before rows recorded it): the SHA-256 of the DER, an assumption no API page states.
         cert_id = row.get("certificate_id") or row["fingerprint"]
         users = self._other_users(thing_name, mid) if thing_name else []

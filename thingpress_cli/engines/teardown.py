@@ -57,7 +57,7 @@ from typing import Any
 
 from stacks.naming import Names
 from thingpress.attributes import DEVICE_ATTRIBUTES, MAX_WITHOUT_TYPE
-from thingpress.importer import ATTR_ENV, ATTR_MANIFEST, ATTR_QUEUED, ATTR_VENDOR
+from thingpress.importer.rules import ATTR_ENV, ATTR_MANIFEST, ATTR_QUEUED, ATTR_VENDOR
 from thingpress.throttle import Throttle
 from thingpress_cli.engines import rollback, rollback_calls, rollback_report
 

@@ -42,7 +42,7 @@ class OutcomeRecord:
     certificate_id: str | None = None
     attempts: int | None = None
     #: the environment whose importer wrote the row, and what its IoT calls created
-    #: (see "Ownership" in thingpress.importer); None when no IoT call answered.
+    #: (see "Ownership" in thingpress.importer.results); None when no IoT call answered.
     environment: str | None = None
     certificate_registered: bool | None = None
     thing_created: bool | None = None

@@ -28,7 +28,9 @@ from stacks import outputs as contract
 from stacks.naming import PROJECT, VENDORS, vendor_prefix
 from thingpress import settings as env
 from thingpress.audit.table import AuditTable
-from thingpress.importer import CertificateArns, Importer, RetryLater
+from thingpress.importer.results import RetryLater
+from thingpress.importer.rules import CertificateArns
+from thingpress.importer.runtime import Importer
 from thingpress.provider.runtime import Provider
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle

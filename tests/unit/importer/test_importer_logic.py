@@ -11,7 +11,8 @@ from importer_helpers import (
 
 from thingpress.audit.keys import UNREADABLE_MANIFEST
 from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, QUEUED, REJECTED
-from thingpress.importer import THING_EXISTED, RetryLater
+from thingpress.importer.results import RetryLater
+from thingpress.importer.rules import THING_EXISTED
 
 #: THINGPRESS_POLICY_ATTACHMENT=certificate: the device policy attached to each certificate.
 NEW_CERTIFICATE_CALLS = ["RegisterCertificateWithoutCA", "CreateThing", "AttachThingPrincipal", "AttachPolicy",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importer_helpers import QUEUED_AT, Aws, MessageFactory, device_pem
 
 from thingpress.audit.states import ALREADY_PRESENT, IMPORTED
-from thingpress.importer import THING_EXISTED
+from thingpress.importer.rules import THING_EXISTED
 
 NEW_CERTIFICATE_CALLS = ["RegisterCertificateWithoutCA", "CreateThing", "AttachThingPrincipal", "AttachPolicy",
                          "AddThingToThingGroup"]

@@ -22,7 +22,8 @@ from thingpress.audit.keys import manifest_id
 from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, IMPORTED, QUEUED, ROLLED_BACK
 from thingpress.audit.summaries import Progress
 from thingpress.audit.table import AuditTable
-from thingpress.importer import CertificateArns, Importer
+from thingpress.importer.rules import CertificateArns
+from thingpress.importer.runtime import Importer
 from thingpress.messages import ImportMessage
 from thingpress.settings import FunctionSettings
 from thingpress.throttle import Throttle

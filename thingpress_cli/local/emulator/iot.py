@@ -2,7 +2,7 @@
 
 * **AWS-true certificate ids.** ``iot.use_valid_cert`` is switched on: the
   certificate id is the SHA-256 of the DER, as AWS IoT's ids are seen to be (no API
-  page says so: thingpress uses the id AWS returns, ``thingpress.importer``). (moto 5.2's
+  page says so: thingpress uses the id AWS returns, ``thingpress.importer.calls``). (moto 5.2's
   ``POST /moto-api/config`` ignores the ``iot`` section, so it is set in-process.)
 * **CreateThing on an existing thing.** AWS returns the existing thing when the
   request matches it (same type and attributes) and answers
