@@ -28,9 +28,10 @@ DEPLOYMENT_FOLDERS = ("integration", "fault", "environments")
 #: local, its preview job, then its destruction), the session's synthesis (tests/stacks:
 #: synthesized once) and the built artifacts (tests/contract: the Lambda layout is unpacked once).
 #: The two deployments' groups run at the same time on two workers: they mostly wait (on the
-#: provider's timers while deploying, on the IoT budget while importing). What changes the whole
-#: emulator (quota mode, injected faults and conflicts) waits for the preview group: the
-#: ``emulator_to_itself`` fixture.
+#: provider's timers while deploying, on the IoT budget while importing). A quota mode that one
+#: group's test sets reaches the other's calls as an account's IoT quotas reach every preview in
+#: it, and both pipelines retry what is throttled; injected faults and conflicts (chaos) are no
+#: account's weather: chaos waits for the preview group (the ``emulator_to_itself`` fixture).
 XDIST_GROUPS = {"integration": "deployment", "fault": "deployment", "environments": "preview",
                 "stacks": "synth", "contract": "packaging"}
 #: The group of the preview environment's tests.
@@ -108,7 +109,7 @@ def _xdist_order(items):
 
     def key(item) -> tuple[int, ...]:
         folder = _folder(item)
-        if folder in DEPLOYMENT_FOLDERS:  # the local deployment's group, its emulator-wide tests last; then the preview's
+        if folder in DEPLOYMENT_FOLDERS:  # local's group (chaos last: it waits for the preview's), then the preview's
             preview = XDIST_GROUPS[folder] == PREVIEW_GROUP
             return 0, int(preview), int(not preview and _needs_emulator_to_itself(item)), DEPLOYMENT_FOLDERS.index(folder)
         unit = _work_unit(item)
@@ -302,7 +303,7 @@ def preview_done_mark(config) -> Path:
 @pytest.fixture(scope="module", autouse=True)
 def _preview_done(request):
     """Once the preview environment's module is done (passed or not), the local deployment's tests that
-    change the whole emulator go on (``emulator_to_itself``, waiting on another worker)."""
+    inject faults into the whole emulator go on (``emulator_to_itself``, waiting on another worker)."""
     yield
     if _folder(request.node) == "environments":
         mark = preview_done_mark(request.config)
@@ -320,10 +321,10 @@ PREVIEW_WAIT_SECONDS = 1200
 
 @pytest.fixture
 def emulator_to_itself(request):
-    """For a test that changes the whole emulator (its quota mode, injected faults and conflicts): it
-    waits until the preview environment's group, running at the same time on another pytest-xdist
-    worker, is done, so that nothing it sets reaches the preview's tests. Without that group in
-    the run, or in one process (the preview's tests then run last), it does not wait."""
+    """For a test that injects faults and conflicts into the whole emulator (chaos): it waits until the
+    preview environment's group, running at the same time on another pytest-xdist worker, is done, so
+    that nothing it injects reaches the preview's tests. Without that group in the run, or in one
+    process (the preview's tests then run last), it does not wait."""
     config = request.config
     workerinput = getattr(config, "workerinput", None)
     # (a worker's --dist is "no"; pytest-xdist keeps "loadgroup" as an option of its own there)

@@ -80,7 +80,7 @@ class _Expected(NamedTuple):
 
 
 @pytest.fixture
-def quotas(deployment, emulator_to_itself):
+def quotas(deployment):
     """Set the emulator's IoT quotas for one test; always switched off afterwards."""
     endpoint = deployment.outputs.endpoint_url
 

@@ -58,7 +58,7 @@ def test_plan_then_upload_wait_on_a_half_overlapping_manifest(deployment, tmp_pa
 
 
 @pytest.mark.local_only("the account's quota is set through the emulator's quota mode")
-def test_plan_warns_when_the_budget_exceeds_the_account_s_quota(deployment, tmp_path, capsys, emulator_to_itself):
+def test_plan_warns_when_the_budget_exceeds_the_account_s_quota(deployment, tmp_path, capsys):
     """GetServiceQuota on the local cloud answers the quota mode's rates: half the deployed budget warns."""
     url = deployment.outputs.endpoint_url
     budget = deployment.importer_settings().iot_tps[REGISTER]
