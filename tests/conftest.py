@@ -111,7 +111,8 @@ def _xdist_order(items):
         folder = _folder(item)
         if folder in DEPLOYMENT_FOLDERS:  # local's group (chaos last: it waits for the preview's), then the preview's
             preview = XDIST_GROUPS[folder] == PREVIEW_GROUP
-            return 0, int(preview), int(not preview and _needs_emulator_to_itself(item)), DEPLOYMENT_FOLDERS.index(folder)
+            last = not preview and _needs_emulator_to_itself(item)
+            return 0, int(preview), int(last), DEPLOYMENT_FOLDERS.index(folder)
         unit = _work_unit(item)
         if unit == "synth" and not deployment:
             return 0, _waits_on_background(item)
