@@ -178,24 +178,30 @@ def test_prefixes_resolve_or_name_the_candidates(cloud, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("thingpress status: no manifest generated-zzz in audit table")
 
 
+class QueryRecorder:
+    """The DynamoDB client, each Query's arguments shown to ``seen`` first."""
+
+    def __init__(self, real, seen):
+        self.real, self.seen = real, seen
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def query(self, **kwargs):
+        self.seen(kwargs)
+        return self.real.query(**kwargs)
+
+
 def test_report_streams_one_page_at_a_time(cloud, tmp_path, capsys, monkeypatch):
     path = tmp_path / "m.txt"
     path.write_bytes(factories.generated_manifest(factories.devices(5, prefix="Report-")) + b"!!\n")
     mid = cloud.run(path)
     events: list[str] = []
 
-    class Client:
-        def __init__(self, real):
-            self.real = real
-
-        def __getattr__(self, name):
-            return getattr(self.real, name)
-
-        def query(self, **kwargs):
-            # not the id's lookup: a summary read (AuditTable.summary_items) or the by_state index
-            if "BETWEEN" not in kwargs["KeyConditionExpression"] and "IndexName" not in kwargs:
-                events.append(f"query limit={kwargs.get('Limit')}")
-            return self.real.query(**kwargs)
+    def seen(kwargs):
+        # not the id's lookup: a summary read (AuditTable.summary_items) or the by_state index
+        if "BETWEEN" not in kwargs["KeyConditionExpression"] and "IndexName" not in kwargs:
+            events.append(f"query limit={kwargs.get('Limit')}")
 
     class Out(io.StringIO):
         def write(self, text):
@@ -204,8 +210,8 @@ def test_report_streams_one_page_at_a_time(cloud, tmp_path, capsys, monkeypatch)
             return super().write(text)
 
     monkeypatch.setattr(report, "REPORT_PAGE", 2)
-    monkeypatch.setattr(Deployment, "audit_table", lambda self: AuditTable(Client(cloud.dynamodb),
-                                                                                  self.outputs.audit_table_name))
+    recorder = QueryRecorder(cloud.dynamodb, seen)
+    monkeypatch.setattr(Deployment, "audit_table", lambda self: AuditTable(recorder, self.outputs.audit_table_name))
     out = Out()
     monkeypatch.setattr(report.sys, "stdout", out)
     assert main(["report", short_id(mid)]) == 0
@@ -279,19 +285,8 @@ def test_report_streams_the_results_file_once_written_and_the_table_when_asked(c
         "errors": 1}
     queries: list[dict] = []
 
-    class Client:
-        def __init__(self, real):
-            self.real = real
-
-        def __getattr__(self, name):
-            return getattr(self.real, name)
-
-        def query(self, **kwargs):
-            queries.append(kwargs)
-            return self.real.query(**kwargs)
-
-    monkeypatch.setattr(Deployment, "audit_table", lambda self: AuditTable(Client(cloud.dynamodb),
-                                                                          self.outputs.audit_table_name))
+    recorder = QueryRecorder(cloud.dynamodb, queries.append)
+    monkeypatch.setattr(Deployment, "audit_table", lambda self: AuditTable(recorder, self.outputs.audit_table_name))
     assert main(["report", mid]) == 0
     from_results = capsys.readouterr()
     assert from_results.out == from_table.out  # the same records, columns and order
