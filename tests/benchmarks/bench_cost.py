@@ -33,6 +33,8 @@ from thingpress_cli.local import state
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.runner.workers import billed
 
+from goals import COST_BEFORE_USD
+
 #: US East (N. Virginia), on-demand, as listed on 2026-12-06 (the pages below), in USD.
 PRICES_DATE = "2026-12-06"
 PRICES: dict[str, tuple[float, str]] = {
@@ -50,9 +52,6 @@ PRICES: dict[str, tuple[float, str]] = {
 #: the functions whose invocations an import causes (the watchdog's are on a schedule).
 PIPELINE_LOGS = ("importer", "provider")
 SETTLE_SECONDS = 5.0
-#: the figure before issue 23's cuts (commit 7bd65db: claims and outcomes as transactions, a by_status index of
-#: every certificate row, the importer at 512 MB), 500 certificates at the defaults.
-COST_BEFORE_USD = 6.37
 #: SQS requests only the local runner makes (it looks its mappings' queue URLs up on every refresh; Lambda's
 #: event source mappings and the functions, which get URLs from their environment, make none): not billed.
 RUNNER_ONLY_SQS = ("sqs GetQueueUrl",)
@@ -139,7 +138,7 @@ def table(figures: dict[str, Any]) -> str:
     """The breakdown as a markdown table (USD per 1,000,000 certificates)."""
     rows = ["| item | units per certificate | USD per million certificates |", "|---|---|---|"]
     units = figures["cost_units_per_certificate"]
-    for name, usd in figures["cost_per_million_breakdown_usd"].items():
+    for name, usd in sorted(figures["cost_per_million_breakdown_usd"].items(), key=lambda item: -item[1]):
         rows.append(f"| {name} | {units[name]:g} | {usd:.3f} |")
     rows.append(f"| **total** | | **{figures['cost_per_million_usd']:.2f}** |")
     return "\n".join(rows)
