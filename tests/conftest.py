@@ -91,7 +91,7 @@ def _xdist_order(items):
     turn, then more to a worker with two tests or fewer left; the longest chains first:
 
     * with the deployment's group (``make test``): it goes first, so its deploy starts at once
-      on one worker, the tests that change the whole emulator at its end; the preview
+      on one worker, chaos at its end; the preview
       environment's group second, on another worker; the longest free test first on the next;
       then the smallest unit (a worker holding a long group takes one more unit at the start);
       then the rest;
@@ -297,7 +297,7 @@ def _runs_preview(session) -> bool:
 
 
 def preview_done_mark(config) -> Path:
-    """Written when the preview environment's group is done (tests/environments/conftest.py)."""
+    """Written when the preview environment's group is done (``_preview_done``)."""
     return REPO / "build" / "local" / f"preview-done-{_session_id(config)}"
 
 
@@ -316,7 +316,7 @@ def _needs_emulator_to_itself(item) -> bool:
     return "emulator_to_itself" in getattr(item, "fixturenames", ())
 
 
-#: How long a test that changes the whole emulator waits for the preview environment's group.
+#: How long chaos (``emulator_to_itself``) waits for the preview environment's group.
 PREVIEW_WAIT_SECONDS = 1200
 
 
