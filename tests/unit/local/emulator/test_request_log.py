@@ -27,6 +27,7 @@ def environ(service: str, method: str = "POST", path: str = "/", target: str | N
 
 
 def lines(log: RequestLog) -> list[list[str]]:
+    log.flush()
     return [line.split("\t") for line in log.path.read_text().splitlines()]
 
 
@@ -82,3 +83,26 @@ def test_a_request_that_hangs_is_reported_while_it_hangs(tmp_path):
     release.set()
     worker.join(5)
     assert [row[1:3] for row in lines(log)][-1] == ["30000.0ms", "201"]
+
+
+def test_the_requests_thread_writes_nothing_and_the_watcher_writes_the_lines(tmp_path, monkeypatch):
+    """A request's thread only queues its line (a write there gives up the GIL, then waits for it
+    behind the busy threads); the watcher writes it within FLUSH_SECONDS."""
+    from thingpress_cli.local.emulator import request_log
+
+    def app(env, start_response):
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    log = RequestLog(app, tmp_path / "requests.log")
+    log(environ("iot", "GET", "/things/a"), lambda *a: None)
+    assert log.path.read_text() == ""
+    monkeypatch.setattr(request_log, "FLUSH_SECONDS", 0.05)
+    log.watch()
+    deadline = threading.Event()
+    for _ in range(100):
+        if log.path.read_text():
+            break
+        deadline.wait(0.02)
+    assert [row[2:] for row in (line.split("\t") for line in log.path.read_text().splitlines())] == [
+        ["200", "iot", "GET /things/a"]]
