@@ -8,6 +8,12 @@ for the last acknowledgements):
 * DynamoDB write and read request units, by item kind and index (the emulator's meter,
   ``thingpress_cli.local.emulator.usage``: the developer guide's rules, transactions twice);
 * SQS requests as billed (64 KB chunks), S3 requests (GET-class and PUT-class), EventBridge events;
+  the receives that found no message are left out of the per-certificate figure and reported apart
+  (``cost_sqs_empty_receives``): Lambda's pollers long-poll every mapped queue whether or not anything
+  is imported ("Lambda uses long polling to poll a queue until it becomes active",
+  https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html), a cost of the deployment
+  per hour, like the watchdog's schedule; counted per certificate, the local runner's 2 s polls of
+  its 14 poller slots made a 500-certificate run's idle minute 0.65 requests a certificate;
 * Lambda requests and GB-seconds from the runner's ``REPORT`` lines (billed milliseconds x memory) of
   the importer and providers (the watchdog runs on its schedule whatever is imported: a fixed
   monthly cost, left out);
@@ -110,7 +116,8 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
     units = {
         "dynamodb_write_unit": sum(ddb["write_units"].values()) + sum(ddb["index_write_units"].values()),
         "dynamodb_read_unit": sum(ddb["read_units"].values()),
-        "sqs_request": report["sqs_billed_requests"] - sum(report["requests"].get(r, 0) for r in RUNNER_ONLY_SQS),
+        "sqs_request": (report["sqs_billed_requests"] - report["sqs_empty_receives"]
+                        - sum(report["requests"].get(r, 0) for r in RUNNER_ONLY_SQS)),
         "s3_put_class_request": put_class,
         "s3_get_class_request": get_class,
         "lambda_request": invocations,
@@ -129,6 +136,7 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
         "cost_units_per_certificate": {k: round(v / count, 4) for k, v in units.items()},
         "cost_write_units_per_certificate_by_kind": {k: round(v / count, 3) for k, v in
                                                      sorted(writes_by_kind.items(), key=lambda kv: -kv[1])},
+        "cost_sqs_empty_receives": report["sqs_empty_receives"],
         "cost_prices_date": PRICES_DATE,
         "cost_prices": {k: {"usd": v, "source": s} for k, (v, s) in PRICES.items()},
     }

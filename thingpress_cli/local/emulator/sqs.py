@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from thingpress_cli.local.emulator.guard import Patched
+from thingpress_cli.local.emulator.usage import USAGE
 
 PATCHED = (
     Patched("moto.sqs.models", "Queue.delete_message", ("self", "receipt_handle")),
@@ -55,12 +56,16 @@ def _receive_under_queue_lock(receive_message: Callable[..., Any]) -> Callable[.
     The lock is moto's ``Condition`` over an ``RLock``: a long poll's wait
     (``Queue.wait_for_messages``, reentrant) releases it fully while it waits, so
     sends and deletes go on during the poll. The DLQ's own lock is taken inside
-    (its ``add_message``): the order is always source queue, then its DLQ.
+    (its ``add_message``): the order is always source queue, then its DLQ. A receive that finds
+    no message is counted as such on the meter (:mod:`.usage`).
     """
     @functools.wraps(receive_message)
     def receive(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
         with self.get_queue(queue_name)._messages_lock:
-            return receive_message(self, queue_name, *args, **kwargs)
+            messages = receive_message(self, queue_name, *args, **kwargs)
+        if not messages:
+            USAGE.add(sqs_empty_receives=1)  # metered apart from the work (usage.py)
+        return messages
 
     return receive
 

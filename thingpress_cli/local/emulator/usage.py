@@ -5,7 +5,9 @@ itself (always on; read and reset at ``/moto-api/thingpress/usage``):
 
 * **Requests** per service and operation (:func:`count_request`), and SQS's billed requests: "each
   64 KB chunk of a payload is billed as 1 request" (https://aws.amazon.com/sqs/pricing/), so a
-  request is ``ceil(body / 64 KiB)`` billed requests.
+  request is ``ceil(body / 64 KiB)`` billed requests. The receives that found no message are also
+  counted on their own (``sqs_empty_receives``, by :mod:`.sqs`): Lambda's pollers make them on every
+  mapped queue whether or not anything is imported, so a benchmark can tell them from the work.
 * **DynamoDB request units** (:func:`metered`, under the one-at-a-time lock), by the developer
   guide's rules ("DynamoDB read and write operations",
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html):
@@ -60,16 +62,19 @@ class Usage:
         with self._lock:
             self.requests: Counter[str] = Counter()
             self.sqs_billed_requests = 0
+            self.sqs_empty_receives = 0
             self.write_units: Counter[str] = Counter()
             self.index_write_units: Counter[str] = Counter()
             self.read_units: Counter[str] = Counter()
 
-    def add(self, *, request: str | None = None, sqs_billed: int = 0, writes: dict[str, float] | None = None,
-            index_writes: dict[str, float] | None = None, reads: dict[str, float] | None = None) -> None:
+    def add(self, *, request: str | None = None, sqs_billed: int = 0, sqs_empty_receives: int = 0,
+            writes: dict[str, float] | None = None, index_writes: dict[str, float] | None = None,
+            reads: dict[str, float] | None = None) -> None:
         with self._lock:
             if request is not None:
                 self.requests[request] += 1
             self.sqs_billed_requests += sqs_billed
+            self.sqs_empty_receives += sqs_empty_receives
             self.write_units.update(writes or {})
             self.index_write_units.update(index_writes or {})
             self.read_units.update(reads or {})
@@ -77,6 +82,7 @@ class Usage:
     def report(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": dict(self.requests), "sqs_billed_requests": self.sqs_billed_requests,
+                    "sqs_empty_receives": self.sqs_empty_receives,
                     "dynamodb": {"write_units": dict(self.write_units),
                                  "index_write_units": dict(self.index_write_units),
                                  "read_units": dict(self.read_units)}}

@@ -88,6 +88,18 @@ def test_sqs_requests_are_billed_per_64_kb_chunk():
     assert usage.requests_of(report, "sqs") == 4
 
 
+def test_receives_that_find_no_message_are_counted_apart():
+    with in_process_aws():
+        sqs = client("sqs")
+        url = sqs.create_queue(QueueName="metered")["QueueUrl"]
+        USAGE.reset()
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+        sqs.send_message(QueueUrl=url, MessageBody="work")
+        assert len(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)["Messages"]) == 1
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+        assert USAGE.report()["sqs_empty_receives"] == 2
+
+
 def test_item_kinds_name_key_prefixes_not_values():
     assert kind("M#generated-ab", "C#fp") == "M#/C#"
     assert kind("M#generated-ab", "#SHARD#03") == "M#/#SHARD#"
