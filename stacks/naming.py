@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from thingpress.patterns import THING_NAME_CHAR, THING_NAME_MAX
+
 PROJECT = "thingpress"
 #: The one default environment, of the stack (a synth without THINGPRESS_ENV), the local cloud
 #: (``thingpress local up``) and every ``thingpress`` command (without ``--env`` or THINGPRESS_ENV).
@@ -73,10 +75,6 @@ def vendor_prefix(vendor: str) -> str:
     return f"{INCOMING_PREFIX}{vendor}/"
 
 
-#: AWS IoT thing names: 1-128 characters of letters, digits, ':', '_', '-'
-#: (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html).
-THING_NAME_MAX = 128
-THING_PREFIX_PATTERN = r"^[a-zA-Z0-9:_\-]*$"
 #: The longest thing name a vendor gives: Microchip's uniqueId is 18 hex digits and
 #: Espressif's MAC 12, Infineon and generated manifests use the certificate's
 #: subject CN, at most 64 characters (RFC 5280 ub-common-name).
@@ -91,11 +89,11 @@ def default_thing_prefix(suffix: str) -> str:
 
 def thing_prefix_problem(prefix: str) -> str | None:
     """Why ``prefix`` cannot prefix every vendor's thing names, or None."""
-    if not re.match(THING_PREFIX_PATTERN, prefix):
+    if not re.fullmatch(f"{THING_NAME_CHAR.pattern}*", prefix):
         return f"{prefix!r} may only hold letters, digits, ':', '_' and '-' (IoT thing-name characters)"
     vendor = max(VENDOR_THING_NAME_MAX, key=VENDOR_THING_NAME_MAX.__getitem__)
     longest = len(prefix) + VENDOR_THING_NAME_MAX[vendor]
-    if longest > THING_NAME_MAX:
+    if longest > THING_NAME_MAX:  # IoT's thing-name rules: thingpress.patterns
         return (f"{prefix!r} is {len(prefix)} characters: with the longest {vendor} thing name "
                 f"({VENDOR_THING_NAME_MAX[vendor]}) a thing name would be {longest} characters, "
                 f"over IoT's {THING_NAME_MAX}")

@@ -21,7 +21,7 @@ visibility timeout). Server errors (5xx) and connection failures are retried the
 same way. When the attempts are used up, the last error is raised: the caller
 treats it as transient. A caller that knows an error code of one call to be
 passing (AWS refuses ``DeleteCertificate`` for a few seconds after the certificate's
-``DetachThingPrincipal``: ``thingpress_cli.engines.rollback``) names it for that call
+``DetachThingPrincipal``: ``thingpress_cli.engines.rollback_calls``) names it for that call
 (``retry_codes``): it is retried the same way, counted as a retry, not a throttle.
 
 Deadline: a Lambda invocation ends at a fixed instant. A call whose token or

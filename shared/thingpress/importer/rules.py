@@ -42,16 +42,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from thingpress.arns import Arn
-from thingpress.attributes import MAX_WITH_TYPE, MAX_WITHOUT_TYPE
+from thingpress.attributes import MAX_WITH_TYPE, MAX_WITHOUT_TYPE, OWN_PREFIX
 from thingpress.importer.results import Rejected
 from thingpress.messages import ImportMessage
 from thingpress.patterns import THING_NAME
 
-#: thing attribute names (AWS: letters, digits, ``_.,@/:#-``; at most 128 characters).
-ATTR_MANIFEST = "thingpress_manifest"
-ATTR_VENDOR = "thingpress_vendor"
-ATTR_QUEUED = "thingpress_queued"
-ATTR_ENV = "thingpress_env"
+#: thing attribute names (AWS: letters, digits, ``_.,@/:#-``; at most 128 characters), under the
+#: prefix no operator may set (``thingpress.attributes``).
+ATTR_MANIFEST = f"{OWN_PREFIX}manifest"
+ATTR_VENDOR = f"{OWN_PREFIX}vendor"
+ATTR_QUEUED = f"{OWN_PREFIX}queued"
+ATTR_ENV = f"{OWN_PREFIX}env"
 
 #: reason recorded when the thing existed with other attributes or type.
 THING_EXISTED = "THING_EXISTED"
