@@ -50,9 +50,10 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def wait_for(deployment: Deployment, mid: str, *, timeout: float, show_progress: bool) -> dict[str, Any]:
-    """Poll the audit table until the manifest is COMPLETE, REFUSED or STALLED."""
-    return wait_all(deployment, [mid], timeout=timeout, show_progress=show_progress)[mid]
+def wait_for(deployment: Deployment, mid: str, *, timeout: float, show_progress: bool,
+             interval: float = 0.5) -> dict[str, Any]:
+    """Poll the audit table (every ``interval`` seconds) until the manifest is COMPLETE, REFUSED or STALLED."""
+    return wait_all(deployment, [mid], timeout=timeout, show_progress=show_progress, interval=interval)[mid]
 
 
 def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_progress: bool,
