@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import itertools
 import json
 import logging
@@ -249,10 +248,6 @@ def _manifest_bytes(entries: tuple[int | None, ...]) -> bytes:
     return b"".join(BAD_LINE if i is None else base64.b64encode(_device(i).pem) + b"\n" for i in entries)
 
 
-@functools.cache
-def _keys_archive() -> bytes:
-    """A reel's password-protected keys archive (never opened by the provider; ~100 ms to make)."""
-    return factories.seven_zip({"pbs_keys.txt": b"0A091B5C, 00112233\n"}, password="transport")
 
 
 def _reel_files(entries: list[int | None]) -> dict[str, bytes]:
@@ -274,7 +269,7 @@ def _reel(files: dict[str, bytes]) -> tuple[bytes, tuple[int | None, ...]]:
     names = {f"{_device(i).name}_E0E0.pem": i for i in range(POOL)}
     inner = factories.seven_zip(files)
     reel = factories.seven_zip({f"{factories.REEL}_{factories.GUID}_E0E0_Certs.7z": inner,
-                                f"{factories.REEL}_{factories.GUID}_keys.7z": _keys_archive(),
+                                f"{factories.REEL}_{factories.GUID}_keys.7z": factories.keys_archive(),
                                 "README.txt": b"model reel\n"})
     return reel, tuple(names.get(name) for name in sorted(files))
 
