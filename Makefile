@@ -80,9 +80,11 @@ iam-check: $(VENV)/.installed node_modules/.installed
 	@$(PY) -m thingpress_cli.iamcheck
 
 # Everything that needs no deployment: unit, fuzz, stacks (synth, checkov, validate), contract (built zips).
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (it is in some containers): without it
+# every worker compiles, and pytest rewrites the asserts of, each test module again, ~3 s each run.
 test-unit: install
 	@mkdir -p build; start=$$(date +%s); \
-	$(TOOLENV); THINGPRESS_FUZZ_PROFILE=quick $(PY) -m pytest $(XDIST) tests/unit tests/fuzz tests/stacks tests/contract; \
+	$(TOOLENV); THINGPRESS_FUZZ_PROFILE=quick PYTHONDONTWRITEBYTECODE= $(PY) -m pytest $(XDIST) tests/unit tests/fuzz tests/stacks tests/contract; \
 	rc=$$?; \
 	echo $$(( $$(date +%s) - start )) > build/make-test-unit-seconds; exit $$rc
 

@@ -37,12 +37,14 @@ Infineon (.7z)::
         # outer 7z: <reel>_<guid>_E0Ex_Certs.7z per given bundle, a password-protected
         # _keys.7z and README.txt; inner archives hold <chipId>_E0Ex.pem
     seven_zip({name: bytes}, password=None) -> bytes         # any 7z, for odd cases
+    keys_archive() -> bytes                                  # the password-protected _keys.7z (made once)
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -229,6 +231,13 @@ def seven_zip(files: Mapping[str, bytes], password: str | None = None) -> bytes:
     return out.getvalue()
 
 
+@functools.cache
+def keys_archive() -> bytes:
+    """A reel's password-protected keys archive, made once per process: the same file in every reel (the
+    provider never opens it), and py7zr's key derivation for the password takes ~150 ms of CPU each time."""
+    return seven_zip({"pbs_keys.txt": b"0A091B5C, 00112233\n"}, password="transport")
+
+
 def infineon_chip_ids(n: int) -> list[str]:
     return [f"0A091B5C0015{i:08X}" for i in range(n)]
 
@@ -241,7 +250,7 @@ def infineon_reel(devs_by_bundle: Mapping[str, Sequence[Device]], chip_ids: Sequ
         ids = list(chip_ids) if chip_ids is not None else infineon_chip_ids(len(devs))
         inner = seven_zip({f"{chip}_{bundle}.pem": d.pem for chip, d in zip(ids, devs, strict=True)})
         files[f"{reel}_{guid}_{bundle}_Certs.7z"] = inner
-    files[f"{reel}_{guid}_keys.7z"] = seven_zip({"pbs_keys.txt": b"0A091B5C, 00112233\n"}, password="transport")
+    files[f"{reel}_{guid}_keys.7z"] = keys_archive()
     files["README.txt"] = b"test reel bundle\n"
     return seven_zip(files)
 

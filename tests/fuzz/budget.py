@@ -2,7 +2,8 @@
 
 ``THINGPRESS_FUZZ_PROFILE`` picks the budget of every hypothesis test in ``tests/fuzz``:
 
-* ``quick`` (``make test-unit``, the one-minute inner loop): a fiftieth of the default (at least 10);
+* ``quick`` (``make test-unit``, the one-minute inner loop): a fiftieth of the default (at least 10),
+  or the test's own quick figure;
 * unset or ``default`` (``make test``): the figures each test states;
 * ``long`` (``make fuzz-long``): ten times the default.
 
@@ -25,6 +26,9 @@ def profile() -> str:
     return name
 
 
-def examples(default: int) -> int:
-    """The number of examples for a test whose ``make test`` budget is ``default``."""
+def examples(default: int, quick: int | None = None) -> int:
+    """The number of examples for a test whose ``make test`` budget is ``default`` (``quick``: its own
+    figure in the quick profile, for a test whose every example is costly)."""
+    if quick is not None and profile() == "quick":
+        return quick
     return max(10, round(default * FACTORS[profile()]))

@@ -61,7 +61,7 @@ fault raised (``FaultPlan.injected``: that very error, or one raised while handl
 ``Crash``, or one of the product's retry errors (``RETRY_ERRORS``); anything else -- a
 TypeError, a KeyError, a moto ValidationException -- fails the scenario.
 
-Scenarios: 500 in ``make test`` (five shards of 100, see ``SHARDS``), 10 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
+Scenarios: 500 in ``make test`` (five shards of 100, see ``SHARDS``), 5 in ``make test-unit``, 5,000 with ``THINGPRESS_FUZZ_PROFILE=long``
 (``make fuzz-long``). A shard of the default budget must go through the Infineon staged
 reads and the old-checkpoint re-claims (``PATHS``); the ``test_an_*`` path tests go through
 them every run. ``THINGPRESS_MODEL_FAULTS=kind,kind`` narrows the fault kinds
@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import itertools
 import json
 import logging
@@ -114,7 +113,9 @@ from thingpress.settings import DEFAULT_IOT_TPS, STAGING_PREFIX, FunctionSetting
 from thingpress.throttle import Backoff, DeadlineExceeded, Throttle
 from thingpress.watchdog import SweepResult, Watchdog
 
-SCENARIOS = int(os.environ.get("THINGPRESS_MODEL_SCENARIOS", budget.examples(500)))
+#: ``make test-unit`` (quick): 5, each ~0.5 s of CPU; the known scenarios and the path tests below run in
+#: every profile, and ``make test`` runs the 500.
+SCENARIOS = int(os.environ.get("THINGPRESS_MODEL_SCENARIOS", budget.examples(500, quick=5)))
 #: rules per scenario (before the quiescence of ``teardown``).
 STEPS = 12
 #: THINGPRESS_MODEL_NO_WATCHDOG=1: check right after quiescence, without the watchdog's pass: shows
@@ -249,10 +250,6 @@ def _manifest_bytes(entries: tuple[int | None, ...]) -> bytes:
     return b"".join(BAD_LINE if i is None else base64.b64encode(_device(i).pem) + b"\n" for i in entries)
 
 
-@functools.cache
-def _keys_archive() -> bytes:
-    """A reel's password-protected keys archive (never opened by the provider; ~100 ms to make)."""
-    return factories.seven_zip({"pbs_keys.txt": b"0A091B5C, 00112233\n"}, password="transport")
 
 
 def _reel_files(entries: list[int | None]) -> dict[str, bytes]:
@@ -274,7 +271,7 @@ def _reel(files: dict[str, bytes]) -> tuple[bytes, tuple[int | None, ...]]:
     names = {f"{_device(i).name}_E0E0.pem": i for i in range(POOL)}
     inner = factories.seven_zip(files)
     reel = factories.seven_zip({f"{factories.REEL}_{factories.GUID}_E0E0_Certs.7z": inner,
-                                f"{factories.REEL}_{factories.GUID}_keys.7z": _keys_archive(),
+                                f"{factories.REEL}_{factories.GUID}_keys.7z": factories.keys_archive(),
                                 "README.txt": b"model reel\n"})
     return reel, tuple(names.get(name) for name in sorted(files))
 
@@ -711,7 +708,7 @@ def test_exactly_once_under_faults(world: World, shard: int) -> None:
     seen = SEEN_PATHS - before
     if SETTINGS.max_examples >= SHARD_SCENARIOS // 2:
         # A shard of the default budget goes through both (in about half and a fifth of its
-        # scenarios); ten quick ones may not: the path tests below cover them every run.
+        # scenarios); five quick ones may not: the path tests below cover them every run.
         for path in PATHS:
             assert seen[path], f"no scenario of shard {shard} went through {path!r}: {dict(seen)}"
 
