@@ -14,8 +14,8 @@ minutes) is in the log while it hangs, not only when (if ever) it ends.
 Lines are written to the file by the watcher thread, every :data:`FLUSH_SECONDS`, not by the
 request's own thread: a write is a system call, and a thread that makes one gives up the GIL
 and then waits for it again behind the busy ones (up to the interpreter's switch interval, 5 ms).
-With a write per request that wait was a fifth of the emulator's time in a pipeline run
-(py-spy: ``RequestLog.write``), paid by every request. The log is behind by at most
+With a write per request, a fifth of py-spy's samples of the emulator's busy threads in a
+pipeline run were in ``RequestLog.write``, paid by every request. The log is behind by at most
 :data:`FLUSH_SECONDS`, and what is pending is written at exit.
 """
 
