@@ -21,6 +21,8 @@
   a ``Query``/``Scan`` of a GSI answers from the table as it was ``lag_ms`` ago
   (``THINGPRESS_EMULATOR_INDEX_LAG_MS``; ``/moto-api/thingpress/index-lag``).
 
+* **A transaction repeated with its ``ClientRequestToken``** is answered, not applied again
+  (:mod:`.transaction_tokens`): botocore resends one after a lost answer, and moto applied it twice.
 * **Request units metered** as AWS bills them (:mod:`.usage`).
 
 The cost of a transaction's rollback: :mod:`.speed`.
@@ -36,6 +38,7 @@ from typing import Any
 from thingpress_cli.local.emulator.conflicts import HOLDS, SINGLE_WRITES, TRANSACTION, Key
 from thingpress_cli.local.emulator.guard import Patched
 from thingpress_cli.local.emulator.index_lag import INDEX_LAG
+from thingpress_cli.local.emulator.transaction_tokens import TOKENS
 from thingpress_cli.local.emulator.usage import metered
 
 PATCHED = (Patched("moto.dynamodb.responses", "DynamoHandler.call_action", ("self",)),)
@@ -47,7 +50,8 @@ def one_at_a_time(call_action: Callable[..., Any]) -> Callable[..., Any]:
     Under the same lock, when :data:`.conflicts.HOLDS` is on, a write is first checked
     against the items recent transactions hold (:func:`_with_transaction_holds`); with
     :data:`.index_lag.INDEX_LAG` on, a GSI read sees the table as it was a moment ago; every
-    request's request units are metered (:func:`.usage.metered`).
+    request's request units are metered (:func:`.usage.metered`); a transaction that repeats one that
+    succeeded (its ``ClientRequestToken``) is answered without being applied (:mod:`.transaction_tokens`).
     """
     lock = threading.Lock()
 
@@ -55,8 +59,9 @@ def one_at_a_time(call_action: Callable[..., Any]) -> Callable[..., Any]:
     def serialized(self: Any) -> Any:
         with lock, INDEX_LAG.around(self):
             if HOLDS.active:
-                return _with_transaction_holds(self, lambda handler: metered(handler, call_action))
-            return metered(self, call_action)
+                return TOKENS.around(self, lambda handler: _with_transaction_holds(
+                    handler, lambda held: metered(held, call_action)))
+            return TOKENS.around(self, lambda handler: metered(handler, call_action))
 
     return serialized
 
