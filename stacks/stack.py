@@ -180,7 +180,7 @@ class ThingpressStack(TerraformStack):
         dog = ManifestWatchdog(self, "watchdog", ctx=ctx, layer=layer, artifacts=artifacts, kms_key_arn=key.arn,
                                props=WatchdogProps(
             schedule_expression=defaults.WATCHDOG_SCHEDULE,
-            stall_after_seconds=settings.STALL_TIMEOUTS * config.provider_timeout,
+            stall_after_seconds=settings.STALL_TIMEOUTS * max(config.provider_timeout, config.importer_timeout),
             timeout=defaults.WATCHDOG_TIMEOUT_SECONDS, memory=defaults.WATCHDOG_MEMORY_MB,
             manifest_queues={v: intake.queues[v] for v in VENDORS}, import_queues=import_pair,
             audit_table_name=table.name, audit_table_arn=table.arn, metrics_namespace=METRICS_NAMESPACE,

@@ -76,7 +76,8 @@ ALL = (
     THING_NAME_TEMPLATE, IMPORT_WINDOW_MINUTES, RESULTS_BUCKET,
 )
 
-#: the stall threshold is this many provider timeouts (no invocation outlives its timeout).
+#: the stall threshold is this many of the longer of the provider and importer timeouts (no invocation
+#: outlives its timeout: the watchdog recounts rows only when none is younger, thingpress.watchdog).
 STALL_TIMEOUTS = 2
 #: where the Infineon provider stages a reel's selected bundle, extracted once (same bucket and
 #: KMS key as the manifests); the stack's lifecycle rule expires staged objects after STAGING_DAYS.

@@ -2,10 +2,17 @@
 
 The scheduled watchdog function (``lambdas/watchdog``) runs :meth:`Watchdog.sweep`.
 A sweep lists the manifests still in progress (``RECEIVED``, ``PARSING``,
-``QUEUED``) whose last progress (the summary's ``updated_at``, moved by every
-provider checkpoint, importer outcome and backpressure pause) is older than
-``stall_after_seconds`` (twice the provider timeout: no live invocation goes that
-long without a checkpoint, and a pause is shorter than one timeout), re-reads each summary consistently and then
+``QUEUED``), read consistently. It acts on those whose last progress (the summary's
+``updated_at``, moved by every provider checkpoint, importer count and backpressure
+pause) is older than ``stall_after_seconds`` (twice the longer of the provider and
+importer timeouts: no live invocation goes that long without a checkpoint, and a pause
+is shorter than one timeout), as below. Counts lost between an importer's rows and
+their count (``thingpress.audit``, "Counting, exactly once") are counted again
+(``AuditTable.recount``) for a manifest with certificates outstanding whose shards have
+had no count for ``stall_after_seconds`` and no row younger than that (no invocation
+that wrote one is still running): an idle one, and also one alive only by its
+backpressure pauses, whose lost counts would otherwise hold its room in the import
+window for ever (the count of rows is a Query of them all, so only then). Then:
 
 * **parse not finished** (``parse_done`` false): starts a new chain of provider
   invocations (``AuditTable.bump_chain``, conditional on the chain and checkpoint
@@ -17,6 +24,8 @@ long without a checkpoint, and a pause is shorter than one timeout), re-reads ea
   it is resumed (``thingpress.provider``, "One live chain").
 * **parsed, nothing outstanding, counters add up** but not COMPLETE (the last
   outcome's completion check was lost): completes it (``AuditTable.try_complete``).
+* **parsed, counters do not add up, but the rows do**: the lost counts are added (conditional
+  on the shards as read), and the manifest completes if that was all it lacked.
 * **parsed, counters do not add up**: no outcome has come for ``stall_after_seconds``,
   so nothing alive is bringing the missing ones: their import messages are in the
   import dead-letter queue, were lost, or keep failing. The manifest is marked
@@ -64,11 +73,13 @@ logger = Logger(service="thingpress-watchdog")
 
 @dataclass(slots=True)
 class SweepResult:
-    """What one sweep did: manifests examined, resumed (continuation sent or completed) and marked STALLED."""
+    """What one sweep did: idle manifests examined, resumed (continuation sent or completed), marked
+    STALLED, and manifests whose lost counts it counted (``recounted``, any manifest, idle or paused)."""
 
     checked: int = 0
     resumed: list[str] = field(default_factory=list)
     stalled: list[str] = field(default_factory=list)
+    recounted: list[str] = field(default_factory=list)
 
 
 def _iso(epoch: float) -> str:
@@ -102,15 +113,22 @@ class Watchdog:
         self.clock = clock
 
     def sweep(self) -> SweepResult:
-        """One pass over the idle unfinished manifests (see the module docstring)."""
+        """One pass over the unfinished manifests (see the module docstring)."""
         result = SweepResult()
         now = self.clock()
-        cutoff = now - self.stall_after_seconds
+        cutoff = _iso(now - self.stall_after_seconds)
         queues: str | None = None  # what the import queues hold: read once per sweep, and only if needed
-        for summary in self.audit.unfinished_manifests(idle_since=_iso(cutoff)):
+        for summary in self.audit.unfinished_manifests():
             mid = summary["manifest_id"]
+            outstanding = int(summary.get("outstanding", 0))
+            if summary["updated_at"] >= cutoff:
+                if summary.get("paused_until") and outstanding > 0:
+                    self._recount(mid, cutoff, now, result)  # paused: room its lost counts hold may free it
+                continue
             result.checked += 1
             if not summary.get("parse_done"):
+                if outstanding > 0:
+                    self._recount(mid, cutoff, now, result)
                 if self._continue(summary):
                     result.resumed.append(mid)
                     logger.warning("manifest made no progress; continuation sent", extra={
@@ -118,7 +136,6 @@ class Watchdog:
                         "last_progress": summary["updated_at"]})
                 continue
             missing = missing_outcomes(summary)
-            outstanding = int(summary.get("outstanding", 0))
             if missing == 0 and outstanding == 0:
                 if self.audit.try_complete(mid):
                     result.resumed.append(mid)
@@ -128,6 +145,13 @@ class Watchdog:
             seen, shards = self.audit.summary_items(mid)
             if seen is None or merged(seen, shards)["updated_at"] != summary["updated_at"]:
                 continue  # it moved since it was listed
+            counted = self._recount(mid, cutoff, now, result, seen_shards=shards)
+            if counted is None:
+                continue  # a row came lately, or a shard moved: alive after all
+            if counted:
+                if self.audit.try_complete(mid):
+                    result.resumed.append(mid)
+                continue
             if queues is None:
                 queues = self._import_queues()
             reason = (f"parsed, but {missing} of {summary.get('entries', 0)} entries have no outcome "
@@ -139,6 +163,24 @@ class Watchdog:
                 result.stalled.append(mid)
                 logger.error("manifest STALLED", extra={"manifest_id": mid, "reason": reason})
         return result
+
+    def _recount(self, mid: str, cutoff: str, now: float, result: SweepResult, *,
+                 seen_shards: list[dict[str, Any]] | None = None) -> int | None:
+        """Count the rows of ``mid`` whose count was lost, if no count came since ``cutoff``
+        (``AuditTable.recount``); how many (noted in ``result.recounted``), or None if it could not."""
+        if seen_shards is None:
+            seen, seen_shards = self.audit.summary_items(mid)
+            if seen is None:
+                return None
+        if any((shard.get("updated_at") or "") >= cutoff for shard in seen_shards):
+            return None  # its imports are counted lately
+        counted = self.audit.recount(mid, seen_shards=seen_shards, idle_before=cutoff,
+                                     now=datetime.fromtimestamp(now, UTC))
+        if counted:
+            result.recounted.append(mid)
+            logger.warning("outcomes recorded but not counted; counted now", extra={
+                "manifest_id": mid, "counted": counted})
+        return counted
 
     def _continue(self, summary: dict[str, Any]) -> bool:
         """Send the manifest's continuation; False (logged) if its vendor has no manifest queue here."""

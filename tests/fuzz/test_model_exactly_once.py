@@ -135,6 +135,10 @@ BAD_LINE = base64.b64encode(b"not a certificate") + b"\n"
 MAX_RECEIVE = 25
 #: deliveries allowed to reach quiescence before the scenario counts as a livelock.
 QUIESCENCE_LIMIT = 400
+#: deliveries between the watchdog's sweeps while the queues drain: a manifest paused for backpressure
+#: by counts an importer lost (``thingpress.audit``, "Counting, exactly once") goes round its pauses
+#: until a sweep counts them (``thingpress.watchdog``).
+SWEEP_EVERY = 100
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:thingpress-importer"
 FOREIGN = {"owner": "installed-before-thingpress"}
 #: the watchdog's stall threshold (twice a 900 s provider timeout, as deployed); its clock is set
@@ -545,7 +549,9 @@ class ExactlyOnce(RuleBasedStateMachine):
     # -- the end: quiescence, watchdog, invariants -------------------------------------------------
 
     def _quiesce(self) -> None:
-        for _ in range(QUIESCENCE_LIMIT):
+        for delivery in range(QUIESCENCE_LIMIT):
+            if self.use_watchdog and delivery and delivery % SWEEP_EVERY == 0:
+                self._sweep()  # a long run of deliveries (backpressure pauses) spans scheduled sweeps
             queue = next((q for q in self.queues if q.visible), None)
             if queue is None:
                 return

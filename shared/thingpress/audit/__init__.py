@@ -44,7 +44,7 @@ manifest by manifest (``by_state`` lists them, ``iter_entries`` reads them, as
 Every row has ``expires_at`` (epoch seconds, the table's TTL attribute).
 
 A summary's ``updated_at`` is its last progress: every provider checkpoint and
-every importer outcome transaction sets it, and so does a provider pausing the
+every importer count of outcomes sets it, and so does a provider pausing the
 manifest for backpressure (``note_paused``: alive, waiting for room in the import
 window) (the watchdog reads it; marking a manifest STALLED does not move it).
 
@@ -58,7 +58,7 @@ and botocore retries neither. If every importer outcome transaction moved the on
 summary item, that item would be the table's hot spot: at importer concurrency 20,
 about twenty 20-30 ms transactions a second on one manifest keep it held about half
 the time, and the provider's checkpoints and pauses would meet it too. So the
-importer never writes the summary. Its outcome transaction moves the counters
+importer never writes the summary. Its count of a batch's outcomes moves the counters
 (``SHARDED_COUNTERS``) of one of ``SUMMARY_SHARDS`` shard items, drawn at random on
 every attempt, and the summary keeps what one writer at a time owns (the provider's
 checkpoint, the pause note, the chain, the state). A manifest's summary *as read*
@@ -80,16 +80,33 @@ The provider commits progress with ``checkpoint``: one conditional UpdateItem th
 moves ``checkpoint`` forward and ADDs what was parsed since the last one
 (``entries``, ``duplicates``, ``queued``, ``rejected``, and ``no_certificates``
 when there are any) and adds ``queued`` to ``outstanding``; with it goes the
-``cursor`` where the next chunk starts reading (``thingpress.cursor``). The importer records an outcome with ``record_outcome``: a
-transaction that puts the certificate row only if it does not exist and ADDs 1 to
-the outcome's counter and -1 to ``outstanding``, on a shard. A redelivered message finds its
-row and changes nothing. The manifest is ``COMPLETE`` once the provider has
+``cursor`` where the next chunk starts reading (``thingpress.cursor``). The importer records a
+batch's outcomes with ``record_outcomes``: each certificate row is put only if it does not
+exist (a conditional PutItem), then one update ADDs the rows it wrote to their outcome counters
+and takes them from ``outstanding``, on a shard. A redelivered message finds its row and changes
+nothing. The manifest is ``COMPLETE`` once the provider has
 finished parsing (``parse_done``) and ``outstanding`` (summary plus shards) is 0; then
 
     imported + already_present + rejected + failed + duplicates == entries
 
 where ``entries`` counts every entry of the file and ``duplicates`` the entries
 that repeat a certificate already seen earlier in the same manifest (imported once).
+
+Rows and their count are two writes, not one transaction: a transaction bills each item
+twice (two write units per KB, DynamoDB's on-demand pricing), and the rows are most of the
+table's writes (issue 23, cost per million certificates). What keeps the count exact:
+
+* **a lost answer** -- a put applied whose answer never came is sent again by botocore and
+  fails its condition; the row it returns with the failure (``ALL_OLD``) carries the call's
+  ``write_token``, so the call knows the row is its own and counts it. The count is a
+  transaction of one item, so botocore's resend of it (same ``ClientRequestToken``) is
+  answered without being applied twice, where a plain ``UpdateItem`` ADD would count twice.
+* **a death between the two** -- an invocation killed after its rows and before their count,
+  or whose count fails for good, leaves rows no counter has; no later delivery counts them (each
+  finds its row). The manifest then stops short of ``COMPLETE`` and, once idle for the
+  watchdog's ``stall_after_seconds`` (longer than any invocation lives), the watchdog counts
+  its rows again (``recount``) and adds what the shards lack, conditional on the shards as
+  it read them. The counters can lag the rows, never exceed them; only completion waits.
 
 Modules
 -------
@@ -104,8 +121,8 @@ Modules
                  completion, the pause note, the results files' note, the STALLED mark
 ``chain``        ``Handle``, the lease and the hand-overs of one live chain
 ``claims``       certificate claims (``claim_certificates``, ``ClaimsUnsettled``)
-``outcomes``     outcome transactions (``OutcomeRecord``, ``record_outcomes``), refusal rows,
-                 unreadable messages
+``outcomes``     outcome rows and their count (``OutcomeRecord``, ``record_outcomes``,
+                 ``recount``), refusal rows, unreadable messages
 ``rollback``     rollback marks and reconcile notes
 ``queries``      entries, rows of a thing or a status, the unfinished manifests
 ===============  ==================================================================================

@@ -12,6 +12,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 SUMMARY_SK = "#SUMMARY"
 #: shard items of a summary: ``#SHARD#00`` ... (they sort before ``SUMMARY_SK``, after nothing else).
 SHARD_PREFIX = "#SHARD#"
+#: the sort keys of a manifest's certificate rows begin with it.
+CERTIFICATE_PREFIX = "C#"
 UNREADABLE_MANIFEST = "_unreadable"
 #: the partition of manifest starts (``thingpress.audit``); sort key ``<started_at>#<manifest_id>``.
 STARTS_PK = "S#STARTS"
@@ -39,7 +41,7 @@ def manifest_pk(mid: str) -> str:
 
 
 def certificate_sk(fingerprint: str) -> str:
-    return f"C#{fingerprint}"
+    return f"{CERTIFICATE_PREFIX}{fingerprint}"
 
 
 def claims_pk(mid: str) -> str:

@@ -1,16 +1,19 @@
 """Outcomes: a certificate's terminal outcome, recorded exactly once (``record_outcome``,
-``record_outcomes``: one transaction per manifest, counted on a summary shard), a FAILED outcome
+``record_outcomes``: conditional puts, counted on a summary shard once per manifest; ``recount``:
+the watchdog's count of rows whose count was lost), a FAILED outcome
 resolved by a later delivery (``resolve_failed``), the provider's refusal rows (``put_refusals``)
 and unreadable import messages (``record_unreadable``): the ``Outcomes`` part of ``AuditTable``."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from thingpress.audit.keys import (
+    CERTIFICATE_PREFIX,
     TTL_ATTRIBUTE,
     UNREADABLE_MANIFEST,
     certificate_sk,
@@ -22,10 +25,10 @@ from thingpress.audit.keys import (
     to_item,
 )
 from thingpress.audit.states import COUNTER, FAILED, REJECTED, STATUSES
-from thingpress.audit.summaries import SUMMARY_SHARDS, Summaries
+from thingpress.audit.summaries import SUMMARY_SHARDS, Summaries, logger
 
-#: certificate rows per outcome transaction (DynamoDB allows 100 items; one is the summary update).
-MAX_TRANSACTION_ROWS = 99
+#: the attribute naming the call that put a certificate row (``Outcomes._put_row``).
+WRITE_TOKEN = "write_token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,30 +71,25 @@ class Outcomes(Summaries):
         ``complete=False`` leaves :meth:`try_complete` to the caller (the importer
         calls it once per batch and manifest instead of once per certificate).
         """
-        if status not in COUNTER:
-            raise ValueError(f"unknown status {status!r}")
         record = OutcomeRecord(mid, fingerprint, status, vendor=vendor, position=position, thing_name=thing_name,
                                reason=reason, certificate_id=certificate_id, attempts=attempts,
                                environment=environment, certificate_registered=certificate_registered,
                                thing_created=thing_created)
-        if not self._record_together(mid, [record], now_iso(now)):
-            return False
-        if complete:
+        recorded = self.record_outcomes([record], now=now)[0]
+        if recorded and complete:
             self.try_complete(mid, now=now)
-        return True
+        return recorded
 
     def record_outcomes(self, outcomes: list[OutcomeRecord], now: datetime | None = None) -> list[bool]:
-        """Record many outcomes (a batch), each exactly once; one transaction per manifest.
+        """Record many outcomes (a batch), each exactly once, counted once per manifest.
 
-        The transaction puts every certificate row under ``attribute_not_exists``
-        and moves the summary counters once, by the batch's totals: one DynamoDB
-        write and one summary update per batch instead of one per certificate,
-        and ten times fewer writes contending for the summary item. If any row
-        exists already (a duplicate copy, a DLQ redrive) the transaction is
-        cancelled as a whole and those outcomes are recorded one by one
-        (:meth:`record_outcome`). A certificate named twice is recorded once.
-        Returns, per outcome and in order, whether it was recorded by this call.
-        Completion is left to the caller (:meth:`try_complete`).
+        Each certificate row is put only if it does not exist (``_put_row``); then the rows this
+        call wrote are counted on a shard, one update per manifest (``_count``). A row that exists
+        already (a duplicate copy, a DLQ redrive) is neither written nor counted. A certificate
+        named twice is recorded once. Returns, per outcome and in order, whether this call
+        recorded it. Completion is left to the caller (:meth:`try_complete`). Why rows and count
+        are two writes, and what mends a count lost between them: ``thingpress.audit``, "Counting,
+        exactly once".
         """
         recorded = [False] * len(outcomes)
         groups: dict[str, list[int]] = {}
@@ -103,44 +101,100 @@ class Outcomes(Summaries):
                 seen.add((outcome.manifest_id, outcome.fingerprint))
                 groups.setdefault(outcome.manifest_id, []).append(index)
         stamp = now_iso(now)
+        token = uuid.uuid4().hex
         for mid, indexes in groups.items():
-            for start in range(0, len(indexes), MAX_TRANSACTION_ROWS):
-                chunk = indexes[start:start + MAX_TRANSACTION_ROWS]
-                rows = [outcomes[i] for i in chunk]
-                if self._record_together(mid, rows, stamp):
-                    for i in chunk:
-                        recorded[i] = True
-                    continue
-                for i in chunk:
-                    o = outcomes[i]
-                    recorded[i] = self.record_outcome(
-                        o.manifest_id, o.fingerprint, o.status, vendor=o.vendor, position=o.position,
-                        thing_name=o.thing_name, reason=o.reason, certificate_id=o.certificate_id,
-                        attempts=o.attempts, now=now, complete=False, environment=o.environment,
-                        certificate_registered=o.certificate_registered, thing_created=o.thing_created)
+            counts: dict[str, int] = {}
+            for i in indexes:
+                recorded[i] = self._put_row(outcomes[i], stamp, token)
+                if recorded[i]:
+                    counts[COUNTER[outcomes[i].status]] = counts.get(COUNTER[outcomes[i].status], 0) + 1
+            if counts:
+                self._count(mid, counts, stamp)
         return recorded
 
-    def _record_together(self, mid: str, rows: list[OutcomeRecord], stamp: str) -> bool:
-        """One transaction for ``rows`` of one manifest, counted on a shard; False if a row
-        existed (nothing written)."""
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[COUNTER[row.status]] = counts.get(COUNTER[row.status], 0) + 1
-        puts: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": to_item(self._outcome_row(row, stamp)),
-                     "ConditionExpression": "attribute_not_exists(pk)"}}
-            for row in rows
-        ]
-        return self._transact(lambda: [*puts, self._shard_update(mid, {**counts, "outstanding": -len(rows)}, stamp)])
+    def _put_row(self, row: OutcomeRecord, stamp: str, token: str) -> bool:
+        """Put ``row`` unless the certificate has a row; True if this call's write made it.
 
-    def _shard_update(self, mid: str, adds: dict[str, int], stamp: str) -> dict[str, Any]:
-        """A transaction's update of one shard drawn at random: ADD ``adds`` (counter -> delta)."""
+        The row carries ``token`` (``write_token``, one per call): when the put was applied and its
+        answer lost, the SDK's retry fails the condition, and the row it returns with the failure
+        (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) names this call: the row is ours to count.
+        """
+        item = to_item({**self._outcome_row(row, stamp), WRITE_TOKEN: token})
+        try:
+            self._retrying(lambda: self.client.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            return from_item(exc.response.get("Item") or {}).get(WRITE_TOKEN) == token
+        return True
+
+    def _count(self, mid: str, counts: dict[str, int], stamp: str) -> None:
+        """ADD ``counts`` (counter -> rows) to a shard and take them from ``outstanding``: a transaction of
+        one item, so that botocore's resend of it after a lost answer (same ``ClientRequestToken``)
+        is not applied twice, as a plain UpdateItem would be."""
+        self._transact(lambda: [self._shard_update(mid, {**counts, "outstanding": -sum(counts.values())}, stamp)])
+
+    def _shard_update(self, mid: str, adds: dict[str, int], stamp: str, shard: int | None = None) -> dict[str, Any]:
+        """A transaction's update of one shard (``shard``, else drawn at random): ADD ``adds`` (counter -> delta)."""
         return {"Update": {
             "TableName": self.table, "Key": to_item({"pk": manifest_pk(mid),
-                                                     "sk": shard_sk(self._random.randrange(SUMMARY_SHARDS))}),
+                                                     "sk": shard_sk(self._random.randrange(SUMMARY_SHARDS)
+                                                                   if shard is None else shard)}),
             "UpdateExpression": "ADD " + ", ".join(f"{c} :{c}" for c in sorted(adds)) + " SET updated_at = :now",
             "ExpressionAttributeValues": to_item({**{f":{c}": n for c, n in adds.items()}, ":now": stamp}),
         }}
+
+    def recount(self, mid: str, *, seen_shards: list[dict[str, Any]], idle_before: str,
+                now: datetime | None = None) -> int | None:
+        """Count the certificate rows whose count was lost (the watchdog's repair); how many, or None.
+
+        A call of :meth:`record_outcomes` that dies between its rows and their count (its
+        invocation killed, its shard update failing for good) leaves rows no counter has, and
+        no later delivery counts them (it finds the rows). This reads every certificate row of
+        ``mid`` (one consistent Query, paged), counts them by status (a rolled-back row by the
+        status it was counted as), and adds to a shard what the shards (``seen_shards``, as
+        :meth:`summary_items` read them) lack, taking it from ``outstanding``: one transaction,
+        conditional on every shard still being as read. None (nothing written) when a row was
+        written at ``idle_before`` or later (an invocation may still be counting it), when a
+        shard moved, or when the shards count more than the rows (never written by this code:
+        logged, left to the operator). 0 when nothing was missing.
+        """
+        rows: dict[str, int] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :c)",
+            "ProjectionExpression": "#status, previous_status, updated_at",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item({":pk": manifest_pk(mid), ":c": CERTIFICATE_PREFIX}),
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            for item in page.get("Items", []):
+                row = from_item(item)
+                if (row.get("updated_at") or "") >= idle_before:
+                    return None
+                status = row.get("status") if row.get("status") in COUNTER else row.get("previous_status")
+                if status in COUNTER:
+                    rows[COUNTER[status]] = rows.get(COUNTER[status], 0) + 1
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        missing = {c: rows.get(c, 0) - sum(int(s.get(c) or 0) for s in seen_shards) for c in COUNTER.values()}
+        if any(n < 0 for n in missing.values()):
+            logger.error("the shards count more outcomes than there are rows; not changed",
+                         extra={"manifest_id": mid, "rows": rows, "missing": missing})
+            return None
+        total = sum(missing.values())
+        if total == 0:
+            return 0
+        adds = {**{c: n for c, n in missing.items() if n}, "outstanding": -total}
+        first, *others = self._shards_unchanged(mid, seen_shards)  # shard 0's check goes on its update
+        update = self._shard_update(mid, adds, now_iso(now), shard=0)["Update"]
+        update["ConditionExpression"] = first["ConditionCheck"]["ConditionExpression"]
+        update["ExpressionAttributeValues"].update(first["ConditionCheck"].get("ExpressionAttributeValues", {}))
+        if not self._transact([{"Update": update}, *others]):
+            return None
+        return total
 
     def _outcome_row(self, o: OutcomeRecord, stamp: str) -> dict[str, Any]:
         return {

@@ -317,6 +317,20 @@ class Summaries(TableWrites):
         left alone (no progress was made).
         """
         pk = to_item({"pk": manifest_pk(mid)})
+        return self._transact([{"Update": {
+            "TableName": self.table, "Key": {**pk, **to_item({"sk": SUMMARY_SK})},
+            "UpdateExpression": "SET #state = :stalled, reason = :r, stalled_at = :now",
+            "ConditionExpression": "#state = :queued AND parse_done = :t AND updated_at = :seen",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": to_item({":stalled": STALLED, ":r": reason, ":now": now_iso(now),
+                                                  ":queued": QUEUED, ":t": True, ":seen": seen["updated_at"]}),
+        }}, *self._shards_unchanged(mid, seen_shards)])
+
+    def _shards_unchanged(self, mid: str, seen_shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A transaction's checks, shard 0 first, that every shard of ``mid`` is as read: each with the same
+        ``updated_at`` and ``outstanding`` (an outcome within the same second moves ``outstanding``), and
+        none that was not there."""
+        pk = to_item({"pk": manifest_pk(mid)})
         checks: list[dict[str, Any]] = []
         by_sk = {row["sk"]: row for row in seen_shards}
         for shard in range(SUMMARY_SHARDS):
@@ -326,15 +340,8 @@ class Summaries(TableWrites):
             if row is None:
                 check["ConditionExpression"] = "attribute_not_exists(pk)"
             else:
-                check["ConditionExpression"] = "updated_at = :seen AND outstanding = :outstanding"
-                check["ExpressionAttributeValues"] = to_item({":seen": row.get("updated_at"),
-                                                              ":outstanding": int(row.get("outstanding") or 0)})
+                check["ConditionExpression"] = "updated_at = :seen_at AND outstanding = :seen_outstanding"
+                check["ExpressionAttributeValues"] = to_item({":seen_at": row.get("updated_at"),
+                                                              ":seen_outstanding": int(row.get("outstanding") or 0)})
             checks.append({"ConditionCheck": check})
-        return self._transact([{"Update": {
-            "TableName": self.table, "Key": {**pk, **to_item({"sk": SUMMARY_SK})},
-            "UpdateExpression": "SET #state = :stalled, reason = :r, stalled_at = :now",
-            "ConditionExpression": "#state = :queued AND parse_done = :t AND updated_at = :seen",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": to_item({":stalled": STALLED, ":r": reason, ":now": now_iso(now),
-                                                  ":queued": QUEUED, ":t": True, ":seen": seen["updated_at"]}),
-        }}, *checks])
+        return checks

@@ -229,9 +229,9 @@ def test_a_full_batch_runs_concurrently_and_counts_exactly(
     response, metrics, logs = invoke(sqs_event(*(m.encode() for m in messages)), capsys)
 
     assert response == {"batchItemFailures": []}, [line for line in logs if line.get("level") != "INFO"]
-    # Ten outcomes, one transaction; then one completion check for the manifest (its summary and
-    # shards read in one Query, then the update that completes it).
-    assert dynamodb.calls == ["TransactWriteItems", "Query", "UpdateItem"]
+    # Ten outcome rows, one count of them (a one-item transaction); then one completion check for the
+    # manifest (its summary and shards read in one Query, then the update that completes it).
+    assert dynamodb.calls == ["PutItem"] * 10 + ["TransactWriteItems", "Query", "UpdateItem"]
     assert metrics["Imported"] == [1] * 10
     summary = aws.audit.get_summary(mid)
     assert summary is not None

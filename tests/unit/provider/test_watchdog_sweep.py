@@ -306,3 +306,139 @@ def test_the_handler_sweeps_and_puts_the_stalled_metric(aws, dlq, pems, monkeypa
     assert blob["ManifestsStalled"] == [1.0] and blob["ManifestsResumed"] == [0.0]
     assert blob["service"] == "watchdog" and blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "thingpress"
     assert aws.audit.get_summary(mid)["state"] == STALLED
+
+
+# -- counts lost between an importer's rows and their count (thingpress.audit, "Counting, exactly once") --
+
+
+class Killed(BaseException):
+    """The importer invocation dies between its rows and their count (a BaseException: nothing catches it)."""
+
+
+def records(sent: list[messages.ImportMessage]) -> list[OutcomeRecord]:
+    return [OutcomeRecord(m.manifest_id, m.fingerprint, IMPORTED, vendor=m.vendor, position=m.position,
+                          thing_name=m.thing_name) for m in sent]
+
+
+def rows_without_count(aws: Any, sent: list[messages.ImportMessage], now: datetime | None = None) -> None:
+    """Write the rows of ``sent`` as the importer does and die before they are counted."""
+    table = AuditTable(aws.audit.client, aws.audit.table)
+
+    def killed(*_: Any, **__: Any) -> None:
+        raise Killed
+
+    table._count = killed  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        table.record_outcomes(records(sent), now=now)
+
+
+def test_rows_whose_count_was_lost_are_counted_and_the_manifest_completes(aws, dlq, pems):
+    mid = parse(aws, pems, 6)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    record_all(aws, sent[:2])
+    rows_without_count(aws, sent[2:])
+    assert aws.audit.record_outcomes(records(sent[2:])) == [False] * 4  # the redelivery finds its rows
+    lost = aws.audit.get_summary(mid)
+    assert (lost["imported"], lost["outstanding"], lost["state"]) == (2, 4, QUEUED)
+
+    result = watchdog(aws, dlq).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[mid], stalled=[], recounted=[mid])
+    summary = aws.audit.get_summary(mid)
+    assert (summary["state"], summary["imported"], summary["outstanding"]) == (COMPLETE, 6, 0)
+    assert watchdog(aws, dlq).sweep() == SweepResult()  # counted once: complete, never looked at again
+
+
+def test_rows_written_lately_are_not_recounted_until_no_invocation_can_be_counting_them(aws, dlq, pems):
+    mid = parse(aws, pems, 3)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    late = datetime.now(UTC) + timedelta(seconds=STALL_AFTER)
+    rows_without_count(aws, sent, now=late)  # rows younger than the sweep's cutoff (now + 60 s)
+
+    assert watchdog(aws, dlq).sweep() == SweepResult(checked=1)  # neither counted nor STALLED
+    assert (aws.audit.get_summary(mid)["state"], aws.audit.get_summary(mid)["outstanding"]) == (QUEUED, 3)
+
+    result = watchdog(aws, dlq, clock=later(2 * STALL_AFTER + 120)).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[mid], recounted=[mid])
+    assert aws.audit.get_summary(mid)["imported"] == 3
+
+
+class PausingRecount:
+    """An AuditTable whose ``recount`` waits at the exact point: shards read by the sweep, rows not yet."""
+
+    def __init__(self, table: AuditTable):
+        self._table = table
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def recount(self, *args: Any, **kwargs: Any) -> int | None:
+        self.reached.set()
+        assert self.release.wait(10)
+        return self._table.recount(*args, **kwargs)
+
+
+def test_a_count_that_lands_during_the_recount_wins(aws, dlq, pems):
+    """Without the recount's condition on the shards as read, the late count and the recount would
+    both count the late row: imported 4 of 3 rows."""
+    mid = parse(aws, pems, 4)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    rows_without_count(aws, sent[:2])
+    paused = PausingRecount(aws.audit)
+    results: dict[str, SweepResult] = {}
+    sweeper = threading.Thread(target=lambda: results.setdefault("sweep", watchdog(aws, dlq, table=paused).sweep()))
+    sweeper.start()
+    assert paused.reached.wait(10)
+
+    record_all(aws, sent[2:3])  # an importer counts a row meanwhile
+    paused.release.set()
+    sweeper.join(10)
+
+    assert results["sweep"] == SweepResult(checked=1)  # the shards moved: nothing written
+    assert (aws.audit.get_summary(mid)["imported"], aws.audit.get_summary(mid)["outstanding"]) == (1, 3)
+    assert watchdog(aws, dlq).sweep() == SweepResult(checked=1, recounted=[mid])  # the next sweep counts the 2
+    summary = aws.audit.get_summary(mid)
+    assert (summary["imported"], summary["outstanding"], summary["state"]) == (3, 1, QUEUED)
+
+
+def test_a_manifest_paused_on_its_own_lost_counts_is_recounted(aws, dlq, pems):
+    """Alive by its backpressure pauses, so never idle: its lost counts hold its room in the import window."""
+    mid = parse(aws, pems, 12, tuning=Tuning(max_entries_per_invocation=5))
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    rows_without_count(aws, sent)
+    clock = later()
+    assert aws.audit.note_paused(mid, checkpoint=5, seconds=60, now=datetime.fromtimestamp(clock() - 10, UTC))
+
+    result = watchdog(aws, dlq, clock=clock).sweep()
+
+    assert result == SweepResult(checked=0, recounted=[mid])
+    summary = aws.audit.get_summary(mid)
+    assert (summary["imported"], summary["outstanding"], summary["state"]) == (5, 0, PARSING)
+
+
+def test_a_row_put_whose_answer_was_lost_is_counted_once(aws, pems):
+    """botocore sends a put again when its answer is lost; the resend fails its condition, and the row it
+    returns names this call (``write_token``): the call counts it. Without the token: imported 1 of 2."""
+    mid = parse(aws, pems, 2)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+
+    class LostAnswer:
+        def __init__(self, client: Any):
+            self._client, self.lost = client, 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+        def put_item(self, **kwargs: Any) -> Any:
+            if not self.lost:
+                self.lost += 1
+                self._client.put_item(**kwargs)  # applied; its answer never arrives
+            return self._client.put_item(**kwargs)
+
+    table = AuditTable(LostAnswer(aws.audit.client), aws.audit.table)
+    assert table.record_outcomes(records(sent)) == [True, True]
+    summary = aws.audit.get_summary(mid)
+    assert (summary["imported"], summary["outstanding"]) == (2, 0)
