@@ -32,7 +32,7 @@ indistinguishable, to every later claim, from the whole batch applied: each appl
 certificate's true first position. The counts stay exact because they are committed by the
 checkpoint, after the claims (``thingpress.audit``, "Counting, exactly once").
 
-The puts of a call go ``CLAIM_THREADS`` at a time (the client is thread-safe; botocore's pool
+The puts of a call go ``WRITE_THREADS`` at a time (``TableWrites._each``) (the client is thread-safe; botocore's pool
 holds 10 connections), so a batch of 100 claims takes about as long as the one transaction did
 (``tests/benchmarks/bench_provider.py``). A put that DynamoDB refuses for throttling is retried by
 botocore; one that meets a transaction (none writes claims today) is retried with backoff
@@ -42,15 +42,11 @@ provider's message is retried later: nothing was counted).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from botocore.exceptions import ClientError
 
 from thingpress.audit.keys import TTL_ATTRIBUTE, claims_pk, from_item, to_item
 from thingpress.audit.writes import TableWrites
 
-#: claims put at once by one call (under botocore's default pool of 10 connections).
-CLAIM_THREADS = 8
 #: what DynamoDB answers a put it refuses for now, not for good: throttling (botocore has retried it
 #: already) or a transaction holding the item (``_retrying`` has); the claim is retried later.
 UNSETTLED_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
@@ -71,7 +67,7 @@ class Claims(TableWrites):
         earlier position already holds. A claim by the same position again (a chunk
         replayed after a crash) is no duplicate. A certificate named twice in
         ``claims`` is a duplicate of its first occurrence's outcome. One conditional
-        put per claim, ``CLAIM_THREADS`` at a time (see the module docstring); the
+        put per claim, ``WRITE_THREADS`` at a time (see the module docstring); the
         call returns once every claim is settled.
         """
         duplicates: dict[int, int] = {}
@@ -84,11 +80,7 @@ class Claims(TableWrites):
                 first[fingerprint] = position
         expires = self._expires()
         pending = list(first.items())
-        if len(pending) == 1:
-            held = [self._claim_one(mid, *pending[0], expires)]
-        else:
-            with ThreadPoolExecutor(max_workers=min(CLAIM_THREADS, len(pending) or 1)) as pool:
-                held = list(pool.map(lambda claim: self._claim_one(mid, *claim, expires), pending))
+        held = self._each(lambda claim: self._claim_one(mid, *claim, expires), pending)
         for (_, position), earlier in zip(pending, held, strict=True):
             if earlier is not None:
                 duplicates[position] = earlier

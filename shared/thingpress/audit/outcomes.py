@@ -83,8 +83,8 @@ class Outcomes(Summaries):
     def record_outcomes(self, outcomes: list[OutcomeRecord], now: datetime | None = None) -> list[bool]:
         """Record many outcomes (a batch), each exactly once, counted once per manifest.
 
-        Each certificate row is put only if it does not exist (``_put_row``); then the rows this
-        call wrote are counted on a shard, one update per manifest (``_count``). A row that exists
+        Each certificate row is put only if it does not exist (``_put_row``, ``WRITE_THREADS`` at
+        a time); then the rows this call wrote are counted on a shard, one update per manifest (``_count``). A row that exists
         already (a duplicate copy, a DLQ redrive) is neither written nor counted. A certificate
         named twice is recorded once. Returns, per outcome and in order, whether this call
         recorded it. Completion is left to the caller (:meth:`try_complete`). Why rows and count
@@ -103,10 +103,11 @@ class Outcomes(Summaries):
         stamp = now_iso(now)
         token = uuid.uuid4().hex
         for mid, indexes in groups.items():
+            written = self._each(lambda i: self._put_row(outcomes[i], stamp, token), indexes)
             counts: dict[str, int] = {}
-            for i in indexes:
-                recorded[i] = self._put_row(outcomes[i], stamp, token)
-                if recorded[i]:
+            for i, new in zip(indexes, written, strict=True):
+                recorded[i] = new
+                if new:
                     counts[COUNTER[outcomes[i].status]] = counts.get(COUNTER[outcomes[i].status], 0) + 1
             if counts:
                 self._count(mid, counts, stamp)

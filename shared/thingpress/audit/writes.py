@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -16,6 +17,9 @@ from botocore.exceptions import ClientError
 from thingpress.audit.keys import SUMMARY_SK, manifest_pk, to_item
 from thingpress.events import CompletionEvents
 
+#: single-item writes one call sends at once (claims, outcome rows): under botocore's default pool of
+#: 10 connections; the client is thread-safe.
+WRITE_THREADS = 8
 #: attempts of a write that DynamoDB refuses for a transaction conflict; the backoff before
 #: attempt n+1 is uniform in [0, min(cap, base * 2**n)] seconds ("full jitter").
 CONFLICT_ATTEMPTS = 10
@@ -43,6 +47,7 @@ def is_conflict(exc: BaseException) -> bool:
 
 
 _T = TypeVar("_T")
+_A = TypeVar("_A")
 
 
 class TableWrites:
@@ -81,6 +86,15 @@ class TableWrites:
                 self.sleep(self._random.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS,
                                                        CONFLICT_BACKOFF_SECONDS * 2 ** attempt)))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    def _each(write: Callable[[_A], _T], args: Sequence[_A]) -> list[_T]:
+        """``write(arg)`` for every arg, ``WRITE_THREADS`` at a time; the answers in order (the first
+        error raised, once every write has ended)."""
+        if len(args) <= 1:
+            return [write(arg) for arg in args]
+        with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(args))) as pool:
+            return list(pool.map(write, args))
 
     def _update_summary(self, mid: str, update: str, condition: str, values: dict[str, Any],
                         names: dict[str, str] | None = None) -> bool:
