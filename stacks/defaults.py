@@ -34,16 +34,16 @@ LOCAL_PROVIDER_TIMEOUT_SECONDS = 60
 LOCAL_IMPORTER_TIMEOUT_SECONDS = 20
 #: The importer waits on its share of the IoT budget (about 5 certificates/s an instance,
 #: ``default_import_concurrency``), so its billed duration is the pacing, and GB-seconds per certificate
-#: are memory x concurrency / budget: at 512 MB half of a run's cost (issue 23). Its work is I/O: measured
-#: on the local runner, 15.6 ms of CPU (one core) and about 70 MB of RSS per certificate's five IoT calls
-#: and audit writes, so 5 certificates/s need 0.08 vCPU; Lambda gives CPU in proportion to memory
-#: (1,769 MB = 1 vCPU: "Lambda function memory", developer guide), 256 MB is 0.145 vCPU, 1.8x that.
-#: Not 128 MB (Lambda's smallest, half the GB-seconds): an instance works through its certificates one
-#: after the other, and on AWS each one's six calls (five IoT, one DynamoDB transaction) wait on the
-#: network, tens of milliseconds each, which the local cloud does not show. At 0.072 vCPU the same CPU
-#: stretches to about 100 ms a certificate, and with the waits an instance falls below its 5/s share
-#: of the budget: a cost cut paid in throughput on AWS alone.
-IMPORTER_MEMORY_MB = 256
+#: are memory x concurrency / budget: nearly all of its cost, and at 256 MB a quarter of a run's
+#: (issue 23). Its work is I/O, and a batch's records run at once in threads (``lambdas/importer``), so
+#: the network waits overlap and CPU is what an instance needs: measured on the local runner over a
+#: cost run (tests/benchmarks/bench_cost.py, 500 certificates, the importer workers' user+system time),
+#: 9.9 ms of CPU (one core) per certificate's IoT calls and audit writes, and 71 MiB of RSS, so
+#: 5 certificates/s need 0.05 vCPU. Lambda gives CPU in proportion to memory
+#: (1,769 MB = 1 vCPU: "Lambda function memory", developer guide): 192 MB is 0.11 vCPU, 2.2x that
+#: (256 MB was chosen for 1.8x against the 15.6 ms measured earlier). Not 128 MB, Lambda's smallest: 0.072 vCPU leaves 1.4x, too little for a cold start's
+#: imports and for the pacing to hold when IoT answers slowly.
+IMPORTER_MEMORY_MB = 192
 #: the watchdog: how often it runs (EventBridge), its timeout and memory.
 WATCHDOG_SCHEDULE = "rate(5 minutes)"
 WATCHDOG_TIMEOUT_SECONDS = 120
