@@ -38,7 +38,7 @@ LOCAL_IMPORTER_TIMEOUT_SECONDS = 20
 #: (issue 23). Its work is I/O, and a batch's records run at once in threads (``lambdas/importer``), so
 #: the network waits overlap and CPU is what an instance needs: measured on the local runner over a
 #: cost run (tests/benchmarks/bench_cost.py, 500 certificates, the importer workers' user+system time),
-#: 8.7-10.2 ms of CPU (one core; four runs) per certificate's IoT calls and audit writes, and 71 MiB
+#: 8.7-10.2 ms of CPU (one core; three runs) per certificate's IoT calls and audit writes, and 71 MiB
 #: of RSS, so 5 certificates/s need 0.05 vCPU. Lambda gives CPU in proportion to memory
 #: (1,769 MB = 1 vCPU: "Lambda function memory", developer guide): 192 MB is 0.11 vCPU, 2.1x that
 #: (256 MB was chosen for 1.8x against the 15.6 ms measured earlier). Not 128 MB, Lambda's smallest: 0.072 vCPU leaves 1.4x, too little for a cold start's
