@@ -41,8 +41,9 @@ LOCAL_IMPORTER_TIMEOUT_SECONDS = 20
 #: 8.7-10.2 ms of CPU (one core; three runs) per certificate's IoT calls and audit writes, and 71 MiB
 #: of RSS, so 5 certificates/s need 0.05 vCPU. Lambda gives CPU in proportion to memory
 #: (1,769 MB = 1 vCPU: "Lambda function memory", developer guide): 192 MB is 0.11 vCPU, 2.1x that
-#: (256 MB was chosen for 1.8x against the 15.6 ms measured earlier). Not 128 MB, Lambda's smallest: 0.072 vCPU leaves 1.4x, too little for a cold start's
-#: imports and for the pacing to hold when IoT answers slowly.
+#: (256 MB was chosen for 1.8x against the 15.6 ms measured earlier). Not 128 MB, Lambda's smallest:
+#: 0.072 vCPU leaves 1.4x, too little for a cold start's imports and for the pacing to hold when IoT
+#: answers slowly.
 IMPORTER_MEMORY_MB = 192
 #: the watchdog: how often it runs (EventBridge), its timeout and memory.
 WATCHDOG_SCHEDULE = "rate(5 minutes)"

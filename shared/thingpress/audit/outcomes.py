@@ -84,8 +84,9 @@ class Outcomes(Summaries):
         """Record many outcomes (a batch), each exactly once, counted once per manifest.
 
         Each certificate row is put only if it does not exist (``_put_row``, ``WRITE_THREADS`` at
-        a time); then the rows this call wrote are counted on a shard, one update per manifest (``_count``). A row that exists
-        already (a duplicate copy, a DLQ redrive) is neither written nor counted. A certificate
+        a time); then the rows this call wrote are counted on a shard, one update per manifest
+        (``_count``). A row that exists already (a duplicate copy, a DLQ redrive) is neither
+        written nor counted. A certificate
         named twice is recorded once. Returns, per outcome and in order, whether this call
         recorded it. Completion is left to the caller (:meth:`try_complete`). Why rows and count
         are two writes, and what mends a count lost between them: ``thingpress.audit``, "Counting,
