@@ -27,6 +27,12 @@
   snapshots only the items the transaction names (at most 100, each once), lets
   moto run it unchanged, and puts those items back if it fails. Same outcome:
   a transaction touches only the items it names.
+* **An item built in one pass.** moto's ``Item`` fills its attributes one by one into a
+  ``LimitedSizeDict``, whose ``__setitem__`` adds up the size of every attribute already there
+  to check DynamoDB's 400 KB item limit: each item written cost O(attributes²) size walks (an
+  outcome row of 17 attributes, about 150), a tenth of a ``PutItem``'s time in the emulator.
+  :func:`one_pass_item` fills the dict and checks the same limit once, on the total: an item moto
+  refuses (``ItemSizeTooLarge``, its total above the limit) is refused, one it keeps is kept.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ PATCHED = (
     Patched("moto.dynamodb.models", "copy"),
     Patched("moto.dynamodb.models", "DynamoDBBackend.transact_write_items", ("self", "transact_items")),
     Patched("moto.dynamodb.models.table", "Table"),
+    Patched("moto.dynamodb.models.dynamo_type", "Item.__init__", ("self", "hash_key", "range_key", "attrs")),
+    Patched("moto.dynamodb.models.dynamo_type", "LimitedSizeDict"),
 )
 
 
@@ -170,10 +178,31 @@ def item_level_rollback(transact_write_items: Callable[..., Any]) -> Callable[..
     return transact
 
 
+#: moto's item size limit (``LimitedSizeDict.__setitem__``: "between 409 and 410KB" measured, 405000 kept).
+ITEM_SIZE_LIMIT = 405000
+
+
+def one_pass_item(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__``, its attributes set in one pass and the size limit checked once."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(self.attrs, values)
+
+
 def install() -> None:
-    """The same answers at less cost: SQS clock and counts, lookups by key, item-level rollback."""
+    """The same answers at less cost: SQS clock and counts, lookups by key, item-level rollback, items
+    built in one pass."""
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
     from moto.sqs import models as sqs_models
     from moto.sqs.models import Queue, SQSBackend
@@ -188,3 +217,4 @@ def install() -> None:
     speed_up_moto()
     dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    Item.__init__ = one_pass_item  # type: ignore[method-assign]
