@@ -209,20 +209,26 @@ def test_complete_and_refused_manifests_are_left_alone(aws, dlq, pems):
 
 
 class PausingTable:
-    """An AuditTable whose ``mark_stalled`` waits at the exact point: judged, not yet written."""
+    """An AuditTable whose ``method`` waits at the exact point, called and not yet run: by default
+    ``mark_stalled`` (judged, not yet written); ``recount`` (the shards read by the sweep, the rows not yet)."""
 
-    def __init__(self, table: AuditTable):
+    def __init__(self, table: AuditTable, method: str = "mark_stalled"):
         self._table = table
+        self._method = method
         self.reached = threading.Event()
         self.release = threading.Event()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
+        real = getattr(self._table, name)
+        if name != self._method:
+            return real
 
-    def mark_stalled(self, *args: Any, **kwargs: Any) -> bool:
-        self.reached.set()
-        assert self.release.wait(10)
-        return self._table.mark_stalled(*args, **kwargs)
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            self.reached.set()
+            assert self.release.wait(10)
+            return real(*args, **kwargs)
+
+        return paused
 
 
 def test_two_concurrent_sweeps_mark_a_manifest_stalled_once(aws, dlq, pems):
@@ -364,30 +370,13 @@ def test_rows_written_lately_are_not_recounted_until_no_invocation_can_be_counti
     assert aws.audit.get_summary(mid)["imported"] == 3
 
 
-class PausingRecount:
-    """An AuditTable whose ``recount`` waits at the exact point: shards read by the sweep, rows not yet."""
-
-    def __init__(self, table: AuditTable):
-        self._table = table
-        self.reached = threading.Event()
-        self.release = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-    def recount(self, *args: Any, **kwargs: Any) -> int | None:
-        self.reached.set()
-        assert self.release.wait(10)
-        return self._table.recount(*args, **kwargs)
-
-
 def test_a_count_that_lands_during_the_recount_wins(aws, dlq, pems):
     """Without the recount's condition on the shards as read, the late count and the recount would
     both count the late row: imported 4 of 3 rows."""
     mid = parse(aws, pems, 4)
     sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
     rows_without_count(aws, sent[:2])
-    paused = PausingRecount(aws.audit)
+    paused = PausingTable(aws.audit, "recount")
     results: dict[str, SweepResult] = {}
     sweeper = threading.Thread(target=lambda: results.setdefault("sweep", watchdog(aws, dlq, table=paused).sweep()))
     sweeper.start()
