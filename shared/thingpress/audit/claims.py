@@ -32,8 +32,8 @@ indistinguishable, to every later claim, from the whole batch applied: each appl
 certificate's true first position. The counts stay exact because they are committed by the
 checkpoint, after the claims (``thingpress.audit``, "Counting, exactly once").
 
-The puts of a call go ``WRITE_THREADS`` at a time (``TableWrites._each``) (the client is thread-safe; botocore's pool
-holds 10 connections), so a batch of 100 claims takes about as long as the one transaction did
+The puts of a call go ``WRITE_THREADS`` at a time (``TableWrites._each``: the client is thread-safe;
+botocore's pool holds 10 connections), so a batch of 100 claims takes about as long as the one transaction did
 (``tests/benchmarks/bench_provider.py``). A put that DynamoDB refuses for throttling is retried by
 botocore; one that meets a transaction (none writes claims today) is retried with backoff
 (``TableWrites._retrying``); a claim still unsettled after that raises ``ClaimsUnsettled`` (the
