@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -65,6 +66,8 @@ _SKIP_SUFFIXES = (".pyc", ".pyo")
 _SKIP_NAMES = {".DS_Store"}
 #: install-time metadata that differs between machines and is not needed at run time.
 _SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+#: the folder, inside an installed dependencies folder, of their bytecode (``dependency_bytecode``).
+_BYTECODE_PREFIX = ".bytecode-"
 
 
 class PackagingError(RuntimeError):
@@ -97,7 +100,7 @@ def _walk(root: Path) -> Iterator[Path]:
 def _layer_dep_files(root: Path) -> Iterator[Path]:
     for path in _walk(root):
         rel = path.relative_to(root)
-        if rel.parts[0] == "bin":
+        if rel.parts[0] == "bin" or rel.parts[0].startswith(_BYTECODE_PREFIX):
             continue
         if len(rel.parts) == 2 and rel.parts[0].endswith(".dist-info") and rel.parts[1] in _SKIP_DIST_INFO:
             continue
@@ -274,14 +277,47 @@ def _install_deps(requirements: list[str], target: Path, python_version: str, ar
     return target
 
 
-def layer_entries(python_version: str, architecture: str) -> list[tuple[str, Path]]:
-    deps = install_deps(python_version, architecture)
+def dependency_entries(deps: Path) -> list[tuple[str, Path]]:
+    """The layer's entries of an installed dependencies folder (``install_deps``)."""
     entries = [(f"python/{p.relative_to(deps).as_posix()}", p) for p in _layer_dep_files(deps)
                if p.name != ".complete"]
     clash = [a for a, _ in entries if a.startswith(f"python/{LAYER_PACKAGE}/")]
     if clash:
         raise PackagingError(f"a layer dependency installs files under python/{LAYER_PACKAGE}/")
-    return entries + shared_entries()
+    return entries
+
+
+def dependency_bytecode(deps: Path, python_version: str) -> list[tuple[str, Path]]:
+    """The bytecode ``with_bytecode`` adds for the dependencies in ``deps``, compiled once and kept there.
+
+    An installed folder never changes (``install_deps``: one per pinned set, replaced whole), so its
+    bytecode is compiled with it, not again at every layer build: that compile was about three quarters
+    of rebuilding the layer (botocore's thousands of modules) each time ``shared/`` changed. The
+    layer's own package is compiled at every build. Empty when the build cannot write bytecode for
+    ``python_version`` (``with_bytecode``)."""
+    if python_version != _running():
+        return []
+    folder = deps / f"{_BYTECODE_PREFIX}{importlib.util.MAGIC_NUMBER.hex()}"
+    if not (folder / ".complete").is_file():
+        with (DEPS_CACHE / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / ".complete").is_file():
+                entries = dependency_entries(deps)
+                tmp = Path(tempfile.mkdtemp(dir=deps, prefix=f"{_BYTECODE_PREFIX}tmp-"))
+                for arcname, data in with_bytecode(entries, python_version)[len(entries):]:
+                    (tmp / arcname).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp / arcname).write_bytes(data)  # type: ignore[arg-type]
+                (tmp / ".complete").write_text("")
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+    return [(p.relative_to(folder).as_posix(), p) for p in sorted(folder.rglob("*.pyc"))]
+
+
+def layer_entries(python_version: str, architecture: str) -> list[tuple[str, Path | bytes]]:
+    """Every entry of the layer zip: the dependencies and ``shared/thingpress``, each with its bytecode."""
+    deps = install_deps(python_version, architecture)
+    return [*dependency_entries(deps), *dependency_bytecode(deps, python_version),
+            *with_bytecode(shared_entries(), python_version)]
 
 
 def build_layer(python_version: str = "3.11", architecture: str = defaults.DEFAULT_ARCHITECTURE,
@@ -296,7 +332,7 @@ def build_layer(python_version: str = "3.11", architecture: str = defaults.DEFAU
     if not dest.is_file() or not digest_file.is_file():
         for stale in out_dir.glob(f"layer-py{python_version}-{architecture}-*"):
             stale.unlink(missing_ok=True)
-        write_zip(with_bytecode(layer_entries(python_version, architecture), python_version), dest)
+        write_zip(layer_entries(python_version, architecture), dest)
         # Hashing a 30 MB zip on every synth is wasted time: keep its digest beside it.
         digest_file.write_text(_hash_b64(dest))
     return Artifact(dest, digest_file.read_text().strip(), dest.stat().st_size, source)

@@ -120,6 +120,8 @@ def test_artifacts_are_reproducible(tmp_path):
     # Bytecode only as unchecked-hash pycs beside their sources (no timestamps inside).
     pycs = [n for n in names if n.endswith(".pyc")]
     assert pycs and all(f"/__pycache__/" in n and n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
+    # each beside its source (the dependencies' come from the bytecode kept with their install, not its folder)
+    assert all(f"{n.split('/__pycache__/')[0]}/{n.rsplit('/', 1)[1].split('.')[0]}.py" in names for n in pycs)
     with zipfile.ZipFile(again.path) as zf:
         assert int.from_bytes(zf.read("python/thingpress/__pycache__/__init__."
                                       f"{sys.implementation.cache_tag}.pyc")[4:8], "little") == 0b01
