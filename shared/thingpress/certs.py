@@ -92,13 +92,18 @@ def _pem_blocks(data: bytes) -> list[bytes]:
 
 
 def load_der(der: bytes) -> x509.Certificate:
-    """One certificate from exactly its DER bytes."""
+    """One certificate from exactly its DER bytes (with a positive serial number: RFC 5280, 4.1.2.2)."""
     if not der:
         raise CertificateError("certificate is empty")
     try:
-        return x509.load_der_x509_certificate(der)
+        cert = x509.load_der_x509_certificate(der)
     except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
         raise CertificateError(f"certificate cannot be read: {_short(exc)}") from None
+    # cryptography reads a zero or negative serial number with a CryptographyDeprecationWarning today and
+    # refuses it in a later release (found by the parser fuzz): refused here already.
+    if cert.serial_number <= 0:
+        raise CertificateError("certificate serial number is not positive (RFC 5280 requires a positive one)")
+    return cert
 
 
 def der_bytes(cert: x509.Certificate) -> bytes:

@@ -40,6 +40,16 @@ def test_load_certificate_garbage_says_cannot_be_read():
     assert caught.value.reason.startswith("certificate cannot be read: ")
 
 
+def test_a_serial_number_that_is_not_positive_is_refused():
+    der = bytearray(certs.der_bytes(factories.devices(1)[0].certificate))
+    serial_at = der.index(bytes([0xA0, 0x03, 0x02, 0x01, 0x02])) + 5  # after the v3 version field
+    assert der[serial_at] == 0x02  # INTEGER
+    der[serial_at + 2] |= 0x80  # its first octet's sign bit: the same length, a negative number
+    with pytest.raises(certs.CertificateError) as caught:
+        certs.load_der(bytes(der))
+    assert caught.value.reason == "certificate serial number is not positive (RFC 5280 requires a positive one)"
+
+
 def test_validity_problem_names_the_dates():
     cert = factories.devices(1)[0].certificate
     after = cert.not_valid_after_utc
