@@ -12,8 +12,9 @@ from thingpress_cli.harness import chaos, chaos_result
 
 
 def test_chaos_short_default_loses_nothing(deployment, tmp_path, emulator_to_itself):  # faults, conflicts
-    # a killed provider's message back in 15 s, not the deployed 90 s (visibility restored after)
-    settings = chaos_result.Settings(manifest_visibility_seconds=15)
+    # a killed provider's message back in 15 s, not the deployed 90 s, and its lease over after 20 s, not
+    # the deployed 60 s (both restored after)
+    settings = chaos_result.Settings(manifest_visibility_seconds=15, provider_timeout_seconds=20)
 
     result = chaos.run(deployment, settings, tmp_path)
 

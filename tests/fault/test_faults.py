@@ -22,7 +22,7 @@ from thingpress.audit.table import AuditTable
 from thingpress.messages import ImportMessage
 from thingpress.provider.runtime import Tuning
 from thingpress_cli.core.certificates import device_certificates, make_ca
-from thingpress_cli.harness.chaos import visibility_timeouts
+from thingpress_cli.harness.chaos import function_timeouts, visibility_timeouts
 from thingpress_cli.local.emulator import process as emulator
 
 from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, frozen_when, kill_workers,
@@ -30,6 +30,9 @@ from deployment_checks import (WAIT_SECONDS, assert_consistent, fresh_manifest, 
 
 #: Visibility timeout of a queue whose consumer a scenario kills: redelivery in seconds, not minutes.
 KILLED_VISIBILITY_SECONDS = 10
+#: Timeout of a provider a scenario kills: its lease on the manifest lasts until its deadline, which the
+#: resumed run waits for (at the local target's 60 s, 50 s of the test's 65 s were that wait).
+KILLED_PROVIDER_TIMEOUT_SECONDS = 20
 #: The provider-crash manifest: more than one checkpoint's worth of entries (``Tuning.checkpoint_every``,
 #: 500), so the first checkpoint always comes before the end of the manifest, however fast the provider
 #: runs. Its entries are ``CRASH_CERTIFICATES`` certificates over and over: ten seconds of imports at the
@@ -155,7 +158,8 @@ def test_provider_killed_mid_manifest_resumes_from_checkpoint(deployment, iot, t
     function = vendor.function_name
     table = deployment.audit_table()
 
-    with visibility_timeouts(sqs, [vendor.manifest_queue_url], KILLED_VISIBILITY_SECONDS):
+    with (visibility_timeouts(sqs, [vendor.manifest_queue_url], KILLED_VISIBILITY_SECONDS),
+          function_timeouts(deployment.client("lambda"), [function], KILLED_PROVIDER_TIMEOUT_SECONDS)):
         uploaded = deployment.upload(path)
         # The provider runs in slices and is checked while frozen: killed exactly in the state it was seen in.
         progressed = frozen_when(function, lambda: (row := table.get_summary(uploaded.manifest_id))

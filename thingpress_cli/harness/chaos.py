@@ -70,6 +70,7 @@ from typing import Any
 from stacks.naming import DEFAULT_ENV
 from thingpress.audit.states import COMPLETE, OUTCOME_COUNTERS
 from thingpress.audit.table import AuditTable
+from thingpress.settings import STALL_AFTER_SECONDS, STALL_TIMEOUTS
 from thingpress_cli.commands import redrive
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.harness.chaos_checks import LogMarks, check, complete, max_chains
@@ -78,6 +79,7 @@ from thingpress_cli.harness.chaos_result import (CONFLICTS, DEFAULT_CERTIFICATES
                                                  FAULTS, MIN_KILLS, Manifest, Result, Settings, write_manifests)
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.runner.sqs_source import POLL_WAIT_SECONDS
+from thingpress_cli.local.runner.supervisor import REFRESH_SECONDS
 
 
 def progress_mark(table: AuditTable, manifests: list[Manifest]) -> tuple[Any, ...]:
@@ -124,10 +126,65 @@ def visibility_timeouts(sqs: Any, urls: list[str], seconds: int | None) -> Itera
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": value})
 
 
+@contextlib.contextmanager
+def function_timeouts(lam: Any, names: list[str], seconds: int | None) -> Iterator[None]:
+    """Each function's timeout set to ``seconds`` (None: unchanged) for a run that kills on purpose, then
+    restored.
+
+    A provider's lease on its manifest lasts until its invocation's deadline (``thingpress.provider``, "One
+    live chain"), so the message of a killed provider waits out the rest of its timeout before the manifest
+    goes on: a whole timeout for a provider killed early. The local runner applies a changed setting at its
+    next refresh (``REFRESH_SECONDS``), restarting the function's workers: this returns after two.
+    """
+    if seconds is None:
+        yield
+        return
+    before = {name: lam.get_function_configuration(FunctionName=name)["Timeout"] for name in names}
+    for name in names:
+        lam.update_function_configuration(FunctionName=name, Timeout=seconds)
+    time.sleep(2 * REFRESH_SECONDS + 0.5)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            lam.update_function_configuration(FunctionName=name, Timeout=value)
+
+
+@contextlib.contextmanager
+def stall_threshold(lam: Any, watchdog: str, importer: str, provider_timeout: int | None) -> Iterator[None]:
+    """The watchdog's stall threshold as the stack derives it (``STALL_TIMEOUTS`` times the longer of the
+    provider's and the importer's timeout) from ``provider_timeout`` for a run that sets the providers' timeout
+    (None: unchanged), then restored. Rows an importer killed between its puts and its count wait for the
+    watchdog's recount, which waits for that threshold (``thingpress.audit``, "Counting, exactly once")."""
+    if provider_timeout is None:
+        yield
+        return
+    env = lam.get_function_configuration(FunctionName=watchdog)["Environment"]["Variables"]
+    before = env.get(STALL_AFTER_SECONDS)
+    longest = max(provider_timeout, lam.get_function_configuration(FunctionName=importer)["Timeout"])
+    lam.update_function_configuration(FunctionName=watchdog, Environment={"Variables": {
+        **env, STALL_AFTER_SECONDS: str(STALL_TIMEOUTS * longest)}})
+    try:
+        yield
+    finally:
+        env = lam.get_function_configuration(FunctionName=watchdog)["Environment"]["Variables"]
+        restored = {k: v for k, v in env.items() if k != STALL_AFTER_SECONDS}
+        if before is not None:
+            restored[STALL_AFTER_SECONDS] = before
+        lam.update_function_configuration(FunctionName=watchdog, Environment={"Variables": restored})
+
+
 def run(deployment: Deployment, settings: Settings, workdir: Path, say=print) -> Result:
-    """The chaos run (the module's steps 1 to 3) with the manifest queues' visibility as ``settings`` say."""
-    urls = [v.manifest_queue_url for v in deployment.outputs.vendors.values()]
-    with visibility_timeouts(deployment.client("sqs"), urls, settings.manifest_visibility_seconds):
+    """The chaos run (the module's steps 1 to 3) with the manifest queues' visibility and the providers'
+    timeout (and the watchdog's stall threshold with it) as ``settings`` say."""
+    outputs = deployment.outputs
+    vendors = outputs.vendors.values()
+    lam = deployment.client("lambda")
+    with (visibility_timeouts(deployment.client("sqs"), [v.manifest_queue_url for v in vendors],
+                              settings.manifest_visibility_seconds),
+          stall_threshold(lam, outputs.watchdog_function_name, outputs.importer_function_name,
+                          settings.provider_timeout_seconds),
+          function_timeouts(lam, [v.function_name for v in vendors], settings.provider_timeout_seconds)):
         return _run(deployment, settings, workdir, say)
 
 
@@ -201,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="0: random (printed)")
     parser.add_argument("--manifest-visibility-seconds", type=int, default=None,
                         help="the manifest queues' visibility timeout during the run (default: as deployed)")
+    parser.add_argument("--provider-timeout-seconds", type=int, default=None,
+                        help="the providers' timeout during the run (default: as deployed)")
     args = parser.parse_args(argv)
     settings = Settings(args.seconds, args.certificates, args.manifests, args.min_kills, args.kill_interval,
-                        args.settle, args.seed, args.faults, args.manifest_visibility_seconds, args.conflicts)
+                        args.settle, args.seed, args.faults, args.manifest_visibility_seconds, args.conflicts,
+                        args.provider_timeout_seconds)
     from thingpress_cli.commands import local as local_cmd
 
     started = not local_cmd.is_up()

@@ -42,6 +42,11 @@ class Settings:
     manifest_visibility_seconds: int | None = None
     #: the share of DynamoDB writes answered with a transaction conflict during the window
     conflicts: float = CONFLICTS
+    #: the providers' timeout during the run, and the watchdog's stall threshold derived from it as the stack
+    #: derives it (both restored after): a killed provider's lease on its manifest lasts until its deadline
+    #: (``chaos.function_timeouts``), and counts lost with a killed importer wait for that threshold
+    #: (``chaos.stall_threshold``); None: leave them as deployed
+    provider_timeout_seconds: int | None = None
 
 
 @dataclass
