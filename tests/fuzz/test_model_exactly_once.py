@@ -769,6 +769,17 @@ def _scenario(world: World, watchdog: bool, setup: dict[str, Any], *steps: tuple
 
 
 _PLAIN = {"send_attempts": 1, "preseed": frozenset()}
+#: the setup and steps scenarios 6 and 7 share (a generated manifest whose checkpoints the ``old_checkpoint``
+#: rule keeps turning into an earlier release's, at 3 s a call in a 60 s provider)
+_RESUMED = {"checkpoint_every": 1, "call_seconds": 3.0, "send_attempts": 1, "preseed": frozenset([0]),
+            "vendor": "generated", "max_entries": 16, "provider_timeout": 60, "window": None,
+            "first": [None, None, None, 1, None, None, 0, None, 0, *[None] * 6]}
+_RESUMED_DELIVERY = ("deliver", {"queue": 0, "size": 9, "start": 19})
+_OLD_CHECKPOINT = ("old_checkpoint", {"index": 0})
+_RESUMED_PAIR = ("two_invocations", {"first": (1, 18), "same_message": True, "schedule": [1, 0, 0, 0, 0, 0, 0, 0],
+                                     "second": (1, 18)})
+_RESUMED_END = (_OLD_CHECKPOINT, ("arm_fault", {"api": None, "detail": 7, "kind": "crash_before", "nth": 9}),
+                _OLD_CHECKPOINT)
 KNOWN: dict[str, tuple[Any, ...]] = {
     # issue 10 defect 1: an SDK ValueError inside flush() is taken for an oversized entry: the ten
     # entries flush() had taken are never sent but counted as queued; the manifest never completes.
@@ -799,33 +810,16 @@ KNOWN: dict[str, tuple[Any, ...]] = {
     # the model's own: a sweep resumes a manifest (stamped at the watchdog's instant); its continuation
     # dies before it changes anything; the next sweep, on a clock only minutes later, found the manifest
     # not idle and skipped it, and the model's check that every unfinished manifest was looked at failed.
-    "6-resumed-by-the-last-sweep": (True, {"checkpoint_every": 1, "call_seconds": 3.0, "send_attempts": 1,
-                                           "preseed": frozenset([0]), "vendor": "generated", "max_entries": 16,
-                                           "first": [None, None, None, 1, None, None, 0, None, 0, *[None] * 6],
-                                           "provider_timeout": 60, "window": None},
-                                    ("deliver", {"queue": 0, "size": 9, "start": 19}),
+    "6-resumed-by-the-last-sweep": (True, _RESUMED, _RESUMED_DELIVERY,
                                     ("arm_fault", {"api": None, "detail": 244, "kind": "crash_before", "nth": 6}),
-                                    *[("old_checkpoint", {"index": 0})] * 5,
-                                    ("two_invocations", {"first": (1, 18), "same_message": True,
-                                                         "schedule": [1, 0, 0, 0, 0, 0, 0, 0], "second": (1, 18)}),
-                                    ("old_checkpoint", {"index": 0}),
-                                    ("arm_fault", {"api": None, "detail": 7, "kind": "crash_before", "nth": 9}),
-                                    ("old_checkpoint", {"index": 0})),
+                                    *[_OLD_CHECKPOINT] * 5, _RESUMED_PAIR, *_RESUMED_END),
     # the model's own: each resume gets part of the way (the invocation is ended at its timeout between its
     # hand-over and the continuation's send), and two sweeps fail by planned faults: four sweeps were too few.
-    "7-resumed-part-way-each-time": (True, {"checkpoint_every": 1, "call_seconds": 3.0, "send_attempts": 1,
-                                            "preseed": frozenset([0]), "vendor": "generated", "max_entries": 16,
-                                            "first": [None, None, None, 1, None, None, 0, None, 0, *[None] * 6],
-                                            "provider_timeout": 60, "window": None},
-                                     ("deliver", {"queue": 0, "size": 9, "start": 19}),
+    "7-resumed-part-way-each-time": (True, _RESUMED, _RESUMED_DELIVERY,
                                      ("arm_fault", {"api": None, "detail": 244, "kind": "crash_before", "nth": 0}),
-                                     *[("old_checkpoint", {"index": 0})] * 4,
+                                     *[_OLD_CHECKPOINT] * 4,
                                      ("arm_fault", {"api": None, "detail": 365, "kind": "ambiguous_error", "nth": 12}),
-                                     ("two_invocations", {"first": (1, 18), "same_message": True,
-                                                          "schedule": [1, 0, 0, 0, 0, 0, 0, 0], "second": (1, 18)}),
-                                     ("old_checkpoint", {"index": 0}),
-                                     ("arm_fault", {"api": None, "detail": 7, "kind": "crash_before", "nth": 9}),
-                                     ("old_checkpoint", {"index": 0})),
+                                     _RESUMED_PAIR, *_RESUMED_END),
 }
 
 
