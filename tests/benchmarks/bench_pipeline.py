@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,7 @@ from stacks import defaults
 from thingpress_cli.core.certificates import device_certificates, make_ca, write_manifest
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.progress import Meter
-from thingpress_cli.core.errors import NotFinished
-from thingpress_cli.core.summaries import summary_view, wait_all
+from thingpress_cli.core.summaries import wait_all, wait_for
 from thingpress_cli.local.emulator import process as emulator
 
 UNLIMITED = {api: 100_000.0 for api in DEFAULT_IOT_TPS}
@@ -45,7 +45,7 @@ UNLIMITED = {api: 100_000.0 for api in DEFAULT_IOT_TPS}
 #: (request log: the last transaction and PutEvents at 11.93-11.97 s, COMPLETE read at 12.39 s): 3 % of
 #: the time measured was the poll, not the pipeline.
 POLL_SECONDS = 0.05
-#: how often it is read while the end is far (``wait_done``). Read every 0.05 s throughout, a 13.6 s run
+#: how often it is read while the end is far (``near_end``). Read every 0.05 s throughout, a 13.6 s run
 #: made 272 summary Queries, 4.3 ms of the emulator's time each (request log): 1.2 s of the one emulator
 #: process the pipeline shares, an eighth of its busy time. On AWS a reader takes nothing from the table.
 FAR_POLL_SECONDS = 0.5
@@ -162,7 +162,7 @@ def pipeline(deployment: Deployment, count: int, workdir: Path, name: str = "pip
     write_manifest(manifest, count, prefix=f"{name.title()}-{uuid.uuid4().hex[:8]}-")
     started = time.perf_counter()
     uploaded = deployment.upload(manifest)
-    row = wait_done(deployment, uploaded.manifest_id, count, timeout=timeout)
+    row = wait_for(deployment, uploaded.manifest_id, timeout=timeout, show_progress=False, interval=near_end(count))
     seconds = time.perf_counter() - started
     if row["state"] != COMPLETE:
         raise RuntimeError(f"{name}: manifest ended {row['state']}: {row.get('reason')}")
@@ -173,23 +173,16 @@ def pipeline(deployment: Deployment, count: int, workdir: Path, name: str = "pip
     })
 
 
-def wait_done(deployment: Deployment, mid: str, count: int, timeout: float,
-              clock: Any = time.perf_counter, sleep: Any = time.sleep) -> dict[str, Any]:
-    """The manifest's summary once it is done (COMPLETE, REFUSED or STALLED), read every ``POLL_SECONDS``
-    once its end is near, and every ``FAR_POLL_SECONDS`` at most before that: the wait is a quarter of the
-    time left at the rate seen (``count`` certificates), never shorter than ``POLL_SECONDS``."""
-    table = deployment.audit_table()
-    meter = Meter(mid, clock=clock)
-    deadline = clock() + timeout
-    while True:
-        meter.update(table.get_summary(mid))
-        if meter.done:
-            return meter.row or {}
-        if clock() > deadline:
-            raise NotFinished(f"not complete after {timeout:.0f} s: {summary_view(meter.row or {})}")
+def near_end(count: int) -> Callable[[dict[str, Meter]], float]:
+    """The wait between two reads of one run's summary (``wait_for``'s ``interval``): a quarter of the time
+    left at the rate seen (``count`` certificates), between ``POLL_SECONDS`` and ``FAR_POLL_SECONDS``."""
+    def interval(meters: dict[str, Meter]) -> float:
+        (meter,) = meters.values()
         rate = meter.rate
         left = (count - meter.finished) / rate if rate else FAR_POLL_SECONDS * 4
-        sleep(min(FAR_POLL_SECONDS, max(POLL_SECONDS, left / 4)))
+        return min(FAR_POLL_SECONDS, max(POLL_SECONDS, left / 4))
+
+    return interval
 
 
 def warm_up(deployment: Deployment, workdir: Path, count: int = 50) -> None:

@@ -50,20 +50,25 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+#: seconds between two reads of the summaries: a number, or what a function of the meters says.
+Interval = float | Callable[[dict[str, Meter]], float]
+
+
 def wait_for(deployment: Deployment, mid: str, *, timeout: float, show_progress: bool,
-             interval: float = 0.5) -> dict[str, Any]:
+             interval: Interval = 0.5) -> dict[str, Any]:
     """Poll the audit table (every ``interval`` seconds) until the manifest is COMPLETE, REFUSED or STALLED."""
     return wait_all(deployment, [mid], timeout=timeout, show_progress=show_progress, interval=interval)[mid]
 
 
 def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_progress: bool,
-             labels: dict[str, str] | None = None, interval: float = 0.5,
+             labels: dict[str, str] | None = None, interval: Interval = 0.5,
              clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
              console: Any = None) -> dict[str, dict[str, Any]]:
     """Poll the audit table until every manifest is COMPLETE, REFUSED or STALLED, showing progress per manifest.
 
     On a terminal each manifest gets a bar, finished/total, the current rate and the
     time left (:mod:`thingpress_cli.core.progress`); otherwise a plain line every few seconds.
+    ``interval`` may be a function of the meters (manifest id -> ``Meter``), read after each round.
     """
     clock, sleep = clock or CLOCK, sleep or SLEEP
     table = deployment.audit_table()
@@ -82,7 +87,7 @@ def wait_all(deployment: Deployment, mids: list[str], *, timeout: float, show_pr
             if clock() > deadline:
                 late = {mid: summary_view(m.row or {}) for mid, m in meters.items() if not m.done}
                 raise NotFinished(f"not complete after {timeout:.0f} s: {late}")
-            sleep(interval)
+            sleep(interval(meters) if callable(interval) else interval)
 
 
 #: the status table: (column header, summary view field); numbers right-aligned.

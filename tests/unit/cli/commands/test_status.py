@@ -65,6 +65,24 @@ def test_waiting_ends_at_stalled_instead_of_timing_out():
     assert rows["generated-abc"]["state"] == STALLED
 
 
+def test_the_wait_between_reads_can_be_a_function_of_the_meters():
+    rows = {"generated-abc": {**STALLED_ROW, "state": "IMPORTING", "imported": 3}}
+    seen, slept = [], []
+
+    def interval(meters):
+        seen.append(meters["generated-abc"].finished)
+        rows["generated-abc"] = STALLED_ROW  # done at the next read
+        return 0.25
+
+    class Deployment_(FakeDeployment):
+        def audit_table(self) -> FakeTable:
+            return FakeTable(rows)
+
+    got = wait_all(Deployment_([]), ["generated-abc"], timeout=60, show_progress=False, interval=interval,
+                   sleep=slept.append)
+    assert (seen, slept, got["generated-abc"]["state"]) == ([3], [0.25], STALLED)
+
+
 def test_status_json_says_whether_the_completion_event_was_sent(monkeypatch, capsys):
     lost = {**STALLED_ROW, "state": COMPLETE, "completion_event": "FAILED",
             "completion_event_error": "AccessDeniedException: not authorized"}
