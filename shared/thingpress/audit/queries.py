@@ -41,16 +41,16 @@ class Queries(Summaries):
         rows.extend(self._pages(kwargs))
         return rows
 
-    def unfinished_manifests(self, *, idle_since: str | None = None) -> list[dict[str, Any]]:
-        """Summaries (as read, with their shards) in ``UNFINISHED_STATES``, optionally only
-        those whose last progress is before ``idle_since``.
+    def unfinished_manifests(self) -> list[dict[str, Any]]:
+        """Summaries (as read, with their shards) in ``UNFINISHED_STATES``.
 
         A query of the ``by_state`` index per state (no scan), then each listed
         manifest's summary read consistently (:meth:`get_summary`): the index is
         eventually consistent and holds the summary item only, while the importer's
-        progress is on the shards.
+        progress is on the shards. Which of them are idle is the caller's to judge on
+        what it read (the watchdog: ``thingpress.watchdog``).
         """
-        return self._unfinished(self.listed_by_state(UNFINISHED_STATES, idle_since), idle_since)
+        return self._unfinished(self.listed_by_state(UNFINISHED_STATES))
 
     def manifests_in_flight(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """The unfinished manifests the providers' backpressure counts (summaries as read, with their shards).
@@ -68,32 +68,26 @@ class Queries(Summaries):
             "ProjectionExpression": "manifest_id",
         }
         started = [row["manifest_id"] for row in self._pages(kwargs)]
-        return self._unfinished(list(dict.fromkeys([*self.listed_by_state(UNFINISHED_STATES), *started])), None)
+        return self._unfinished(list(dict.fromkeys([*self.listed_by_state(UNFINISHED_STATES), *started])))
 
-    def listed_by_state(self, states: Iterable[str], idle_since: str | None = None) -> list[str]:
+    def listed_by_state(self, states: Iterable[str]) -> list[str]:
         """Manifest ids the ``by_state`` index lists in ``states`` (eventually consistent), newest
         progress last per state: a Query per state, reading summary items only (no certificate row)."""
         listed: list[dict[str, Any]] = []
         for state in states:
-            values: dict[str, Any] = {":s": state}
-            condition = "#state = :s"
-            if idle_since is not None:
-                condition += " AND updated_at < :before"
-                values[":before"] = idle_since
             kwargs: dict[str, Any] = {
-                "TableName": self.table, "IndexName": INDEX_BY_STATE, "KeyConditionExpression": condition,
-                "ExpressionAttributeNames": {"#state": "state"}, "ExpressionAttributeValues": to_item(values),
+                "TableName": self.table, "IndexName": INDEX_BY_STATE, "KeyConditionExpression": "#state = :s",
+                "ExpressionAttributeNames": {"#state": "state"}, "ExpressionAttributeValues": to_item({":s": state}),
             }
             listed.extend(self._pages(kwargs))
         return list(dict.fromkeys(row["manifest_id"] for row in listed))  # an item moving between states: once
 
-    def _unfinished(self, manifest_ids: list[str], idle_since: str | None) -> list[dict[str, Any]]:
-        """The summaries of ``manifest_ids`` read consistently, those still unfinished (and idle)."""
+    def _unfinished(self, manifest_ids: list[str]) -> list[dict[str, Any]]:
+        """The summaries of ``manifest_ids`` read consistently, those still unfinished."""
         rows = []
         for mid in manifest_ids:
             summary = self.get_summary(mid)
-            if (summary is not None and summary.get("state") in UNFINISHED_STATES
-                    and (idle_since is None or summary["updated_at"] < idle_since)):
+            if summary is not None and summary.get("state") in UNFINISHED_STATES:
                 rows.append(summary)
         return rows
 

@@ -84,7 +84,6 @@ def test_a_pause_without_progress_still_tells_the_watchdog_the_manifest_is_alive
 
     assert (again.outcome, again.queued) == ("paused", 0)
     assert aws.audit.get_summary(mid)["updated_at"] > "2026"
-    assert [s["manifest_id"] for s in aws.audit.unfinished_manifests(idle_since="2021-01-01T00:00:00Z")] == []
 
 
 def test_a_pause_that_finds_another_invocation_ahead_stops_and_sends_nothing(aws, pems, monkeypatch):

@@ -268,14 +268,14 @@ def test_an_outcome_recorded_after_the_judgement_wins_over_stalled(aws, dlq, pem
     assert (summary["state"], summary["outstanding"]) == (QUEUED, 1)
 
 
-def test_the_index_lists_only_idle_unfinished_summaries(aws, pems):
+def test_the_index_lists_unfinished_summaries_only(aws, pems):
     mid = parse(aws, pems, 3)
-    idle = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    busy = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done = parse(aws, pems[3:], 1)
+    aws.audit.client.update_item(TableName=aws.audit.table, Key=to_item({"pk": manifest_pk(done), "sk": SUMMARY_SK}),
+                                 UpdateExpression="SET #s = :c", ExpressionAttributeNames={"#s": "state"},
+                                 ExpressionAttributeValues=to_item({":c": COMPLETE}))
 
-    assert [r["manifest_id"] for r in aws.audit.unfinished_manifests(idle_since=idle)] == [mid]
-    assert aws.audit.unfinished_manifests(idle_since=busy) == []
-    assert [r["sk"] for r in aws.audit.unfinished_manifests()] == [SUMMARY_SK]
+    assert [(r["manifest_id"], r["sk"]) for r in aws.audit.unfinished_manifests()] == [(mid, SUMMARY_SK)]
 
 
 # -- the handler -------------------------------------------------------------------
