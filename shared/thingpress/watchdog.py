@@ -38,8 +38,16 @@ window for ever (the count of rows is a Query of them all, so only then). Then:
   completes the manifest. A STALLED manifest no longer holds room in the import
   window (``thingpress.backpressure`` counts unfinished manifests only).
 
-``COMPLETE``, ``REFUSED`` and ``STALLED`` manifests are never looked at. A
-manifest the provider keeps failing on gets a new chain on every sweep; each
+``COMPLETE`` and ``REFUSED`` manifests are never looked at. A ``STALLED`` one is looked at
+again, as a parsed manifest is above, only once something happened to it since it was
+marked and that has been idle for ``stall_after_seconds``: an outcome counted (its
+``updated_at`` moved), or the import dead-letter queue redriven (``redriven_at``, noted by
+``thingpress redrive``, ``AuditTable.note_redrive``). Then it completes, its lost counts
+are counted (a redriven import that died between its rows and their count: without this,
+nothing would ever count them) or it is marked STALLED again with what it lacks now (a new
+``stalled_at``, so it is left alone until something happens to it again). A STALLED manifest
+nothing happened to costs a sweep one consistent read (no Query of its rows).
+A manifest the provider keeps failing on gets a new chain on every sweep; each
 failing message ends in the manifest queue's DLQ, whose alarm makes the failure visible.
 """
 
@@ -73,8 +81,9 @@ logger = Logger(service="thingpress-watchdog")
 
 @dataclass(slots=True)
 class SweepResult:
-    """What one sweep did: idle manifests examined, resumed (continuation sent or completed), marked
-    STALLED, and manifests whose lost counts it counted (``recounted``, any manifest, idle or paused)."""
+    """What one sweep did: idle manifests examined (STALLED ones looked at again included), resumed
+    (continuation sent or completed), marked STALLED (again), and manifests whose lost counts it counted
+    (``recounted``, any manifest, idle or paused)."""
 
     checked: int = 0
     resumed: list[str] = field(default_factory=list)
@@ -118,7 +127,7 @@ class Watchdog:
         now = self.clock()
         cutoff = _iso(now - self.stall_after_seconds)
         queues: str | None = None  # what the import queues hold: read once per sweep, and only if needed
-        for summary in self.audit.unfinished_manifests():
+        for summary in [*self.audit.unfinished_manifests(), *self._to_look_at_again(cutoff)]:
             mid = summary["manifest_id"]
             outstanding = int(summary.get("outstanding", 0))
             if summary["updated_at"] >= cutoff:
@@ -163,6 +172,13 @@ class Watchdog:
                 result.stalled.append(mid)
                 logger.error("manifest STALLED", extra={"manifest_id": mid, "reason": reason})
         return result
+
+    def _to_look_at_again(self, cutoff: str) -> list[dict[str, Any]]:
+        """The STALLED manifests that something happened to since they were marked (an outcome
+        counted, a redrive noted) and that have been idle since ``cutoff`` (module docstring)."""
+        return [s for s in self.audit.stalled_manifests()
+                if (s["updated_at"] > s["stalled_at"] or s.get("redriven_at", "") >= s["stalled_at"])
+                and s["updated_at"] < cutoff and s.get("redriven_at", "") < cutoff]
 
     def _recount(self, mid: str, cutoff: str, now: float, result: SweepResult, *,
                  seen_shards: list[dict[str, Any]] | None = None) -> int | None:

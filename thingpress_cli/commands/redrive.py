@@ -13,10 +13,17 @@ batch is run again (a batch's rows and counts are written once: what it already 
 done twice) and its job goes on; a redriven completion event in the results DLQ writes the
 manifest's results files (written once: if they exist, nothing changes).
 
+A redrive of the import DLQ (``--queue import`` or ``all``), whether it moved anything or
+not (the DLQ may have been redriven by other means), is noted on every STALLED manifest
+(``AuditTable.note_redrive``): the watchdog looks at those again once the redrive has been
+idle for its threshold, completes the ones the redriven imports finished, counts what an
+import that died between its rows and their count left uncounted, and marks the rest
+STALLED again with what they lack now (``thingpress.watchdog``).
+
 ``--json`` prints one JSON document::
 
     {"moved": N, "failed": N, "queues": [{"queue", "dlq", "messages", "moved",
-     "status", "failure"}]}
+     "status", "failure"}], "stalled_noted": [manifest id, ...]}
 
 ``status`` per queue: ``EMPTY`` (nothing to move), or the task's final status
 (``COMPLETED``, ``CANCELLED``, ``FAILED``); exit status 0 when every task that ran
@@ -32,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from thingpress.audit.states import STALLED
+from thingpress.audit.table import AuditTable
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.errors import NotFinished, ServiceError
 
@@ -94,12 +103,19 @@ def redrive(sqs: Any, dlq: DeadLetters, *, poll: float = POLL, timeout: float = 
         sleep(poll)
 
 
+def note_on_stalled(table: AuditTable) -> list[str]:
+    """Note the import DLQ's redrive on every STALLED manifest (module docstring); the ids noted."""
+    return [mid for mid in table.listed_by_state([STALLED]) if table.note_redrive(mid)]
+
+
 def run(args: argparse.Namespace) -> int:
     deployment = Deployment.from_args(args)
     sqs = deployment.client("sqs")
     reports = [redrive(sqs, dlq) for dlq in dead_letter_queues(deployment, args.queue)]
+    noted = note_on_stalled(deployment.audit_table()) if args.queue in ("import", "all") else []
     result = {"moved": sum(r["moved"] for r in reports),
-              "failed": sum(1 for r in reports if r["status"] not in (EMPTY, "COMPLETED")), "queues": reports}
+              "failed": sum(1 for r in reports if r["status"] not in (EMPTY, "COMPLETED")), "queues": reports,
+              "stalled_noted": noted}
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:
@@ -107,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
             detail = "empty" if r["status"] == EMPTY else f"{r['moved']} of {r['messages']} moved, {r['status']}"
             print(f"{r['queue']:<22} {detail}" + (f": {r['failure']}" if r["failure"] else ""))
         print(f"moved {result['moved']} messages back to their queues")
+        if noted:
+            print(f"{len(noted)} STALLED manifest(s) noted as redriven: the watchdog looks at them again once "
+                  "the redrive has been idle for its threshold")
     return 0 if result["failed"] == 0 else 1
 
 

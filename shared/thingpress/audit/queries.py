@@ -1,7 +1,7 @@
 """Queries: the rows of a manifest (``iter_entries``), of a thing (``rows_for_thing``: index
 ``by_thing``), and the unfinished manifests, for the
-watchdog (``unfinished_manifests``: ``by_state``; ``listed_by_state`` for the operator's list of every
-manifest) and for backpressure (``manifests_in_flight``:
+watchdog (``unfinished_manifests`` and ``stalled_manifests``: ``by_state``; ``listed_by_state`` for the
+operator's list of every manifest) and for backpressure (``manifests_in_flight``:
 besides the index, the starts partition read consistently): the ``Queries`` part of ``AuditTable``."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from thingpress.audit.keys import (
     now_iso,
     to_item,
 )
-from thingpress.audit.states import UNFINISHED_STATES
+from thingpress.audit.states import STALLED, UNFINISHED_STATES
 from thingpress.audit.summaries import Summaries
 
 #: how far back ``manifests_in_flight`` reads the starts besides the index: far beyond AWS's "fraction of
@@ -50,7 +50,12 @@ class Queries(Summaries):
         progress is on the shards. Which of them are idle is the caller's to judge on
         what it read (the watchdog: ``thingpress.watchdog``).
         """
-        return self._unfinished(self.listed_by_state(UNFINISHED_STATES))
+        return self._read_in(self.listed_by_state(UNFINISHED_STATES), UNFINISHED_STATES)
+
+    def stalled_manifests(self) -> list[dict[str, Any]]:
+        """Summaries (as read, with their shards) in ``STALLED``: listed from the ``by_state`` index,
+        then each read consistently (:meth:`get_summary`), those still STALLED."""
+        return self._read_in(self.listed_by_state([STALLED]), (STALLED,))
 
     def manifests_in_flight(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """The unfinished manifests the providers' backpressure counts (summaries as read, with their shards).
@@ -68,7 +73,8 @@ class Queries(Summaries):
             "ProjectionExpression": "manifest_id",
         }
         started = [row["manifest_id"] for row in self._pages(kwargs)]
-        return self._unfinished(list(dict.fromkeys([*self.listed_by_state(UNFINISHED_STATES), *started])))
+        return self._read_in(list(dict.fromkeys([*self.listed_by_state(UNFINISHED_STATES), *started])),
+                             UNFINISHED_STATES)
 
     def listed_by_state(self, states: Iterable[str]) -> list[str]:
         """Manifest ids the ``by_state`` index lists in ``states`` (eventually consistent), newest
@@ -82,12 +88,12 @@ class Queries(Summaries):
             listed.extend(self._pages(kwargs))
         return list(dict.fromkeys(row["manifest_id"] for row in listed))  # an item moving between states: once
 
-    def _unfinished(self, manifest_ids: list[str]) -> list[dict[str, Any]]:
-        """The summaries of ``manifest_ids`` read consistently, those still unfinished."""
+    def _read_in(self, manifest_ids: list[str], states: Iterable[str]) -> list[dict[str, Any]]:
+        """The summaries of ``manifest_ids`` read consistently, those still in one of ``states``."""
         rows = []
         for mid in manifest_ids:
             summary = self.get_summary(mid)
-            if summary is not None and summary.get("state") in UNFINISHED_STATES:
+            if summary is not None and summary.get("state") in states:
                 rows.append(summary)
         return rows
 

@@ -310,21 +310,39 @@ class Summaries(TableWrites):
 
         ``seen`` and ``seen_shards`` are the summary and shard items the caller judged
         (:meth:`summary_items`). One transaction, conditional on all of them being exactly
-        as read: the summary still QUEUED, parsed, with the same ``updated_at``; each shard
-        with the same ``updated_at`` and ``outstanding`` (an outcome within the same second
-        moves ``outstanding``), and no shard that was not there. So of two watchdogs racing,
-        one marks it; and an outcome recorded after the judgement wins. ``updated_at`` is
-        left alone (no progress was made).
+        as read: the summary still in the state read (QUEUED, or STALLED for a manifest the
+        watchdog looked at again), parsed, with the same ``updated_at`` and ``redriven_at``
+        (:meth:`note_redrive`); each shard with the same ``updated_at`` and ``outstanding`` (an
+        outcome within the same second moves ``outstanding``), and no shard that was not there.
+        So of two watchdogs racing, one marks it; and an outcome recorded, or a redrive noted,
+        after the judgement wins. ``updated_at`` is left alone (no progress was made).
         """
+        if seen.get("state") not in (QUEUED, STALLED):
+            return False
+        values: dict[str, Any] = {":stalled": STALLED, ":r": reason, ":now": now_iso(now), ":read": seen["state"],
+                                  ":t": True, ":seen": seen["updated_at"]}
+        condition = "#state = :read AND parse_done = :t AND updated_at = :seen AND "
+        if seen.get("redriven_at"):
+            condition += "redriven_at = :redriven"
+            values[":redriven"] = seen["redriven_at"]
+        else:
+            condition += "attribute_not_exists(redriven_at)"
         pk = to_item({"pk": manifest_pk(mid)})
         return self._transact([{"Update": {
             "TableName": self.table, "Key": {**pk, **to_item({"sk": SUMMARY_SK})},
             "UpdateExpression": "SET #state = :stalled, reason = :r, stalled_at = :now",
-            "ConditionExpression": "#state = :queued AND parse_done = :t AND updated_at = :seen",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": to_item({":stalled": STALLED, ":r": reason, ":now": now_iso(now),
-                                                  ":queued": QUEUED, ":t": True, ":seen": seen["updated_at"]}),
+            "ExpressionAttributeValues": to_item(values),
         }}, *self._shards_unchanged(mid, seen_shards)])
+
+    def note_redrive(self, mid: str, now: datetime | None = None) -> bool:
+        """Note on a STALLED manifest that the import dead-letter queue was redriven (``redriven_at``),
+        so that the watchdog looks at it again once that has been idle for its threshold: the redriven
+        imports may have recorded rows whose count was lost, which only a recount finds
+        (``thingpress.watchdog``). False (nothing written) when the manifest is not STALLED."""
+        return self._update_summary(mid, "SET redriven_at = :now", "#state = :stalled",
+                                    {":now": now_iso(now), ":stalled": STALLED}, names={"#state": "state"})
 
     def _shards_unchanged(self, mid: str, seen_shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A transaction's checks, shard 0 first, that every shard of ``mid`` is as read: each with the same

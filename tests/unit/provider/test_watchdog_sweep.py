@@ -13,7 +13,7 @@ from events import sqs_event
 from provider_helpers import generated_manifest
 
 from thingpress import messages
-from thingpress.audit.keys import SUMMARY_SK, manifest_id, manifest_pk, to_item
+from thingpress.audit.keys import SUMMARY_SK, manifest_id, manifest_pk, now_iso, to_item
 from thingpress.audit.outcomes import OutcomeRecord
 from thingpress.audit.states import COMPLETE, IMPORTED, PARSING, QUEUED, REFUSED, STALLED
 from thingpress.audit.table import AuditTable
@@ -406,6 +406,93 @@ def test_a_manifest_paused_on_its_own_lost_counts_is_recounted(aws, dlq, pems):
     assert result == SweepResult(checked=0, recounted=[mid])
     summary = aws.audit.get_summary(mid)
     assert (summary["imported"], summary["outstanding"], summary["state"]) == (5, 0, PARSING)
+
+
+# -- a STALLED manifest looked at again ---------------------------------------------
+
+
+def at(seconds: float) -> datetime:
+    """``seconds`` ahead of the real clock, as a datetime (the watchdog's clocks above are epoch seconds)."""
+    return datetime.fromtimestamp(time.time() + seconds, UTC)
+
+
+def stalled(aws: Any, dlq: str, pems: list[bytes], count: int) -> tuple[str, list[messages.ImportMessage]]:
+    """A manifest of ``count`` whose import messages went to the DLQ: marked STALLED by a sweep
+    ``STALL_AFTER + 60`` s ahead; its id and its lost messages."""
+    mid = parse(aws, pems, count)
+    sent = [messages.decode(m["Body"]) for m in drain_queue(aws.sqs, aws.import_queue)]
+    assert watchdog(aws, dlq).sweep() == SweepResult(checked=1, stalled=[mid])
+    return mid, sent
+
+
+def test_a_redriven_stalled_manifest_whose_counts_were_lost_is_counted_and_completes(aws, dlq, pems):
+    """The redrive's importer dies between its rows and their count: nothing moved on the manifest, and
+    without the noted redrive no sweep would ever look at it again (STALLED for good, 3 rows uncounted)."""
+    mid, sent = stalled(aws, dlq, pems, 3)
+    rows_without_count(aws, sent, now=at(2 * STALL_AFTER))  # the redriven imports: rows, no count
+    assert watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep() == SweepResult()  # nothing noted it: left
+    assert aws.audit.note_redrive(mid, now=at(2 * STALL_AFTER))
+
+    result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[mid], recounted=[mid])
+    summary = aws.audit.get_summary(mid)
+    assert (summary["state"], summary["imported"], summary["outstanding"]) == (COMPLETE, 3, 0)
+
+
+def test_a_stalled_manifest_counted_since_but_never_completed_is_completed(aws, dlq, pems):
+    """The redriven outcomes were counted, and the completion check after the last one was lost."""
+    mid, sent = stalled(aws, dlq, pems, 2)
+    aws.audit.record_outcomes(records(sent), now=at(2 * STALL_AFTER))  # counted; no completion check
+    assert aws.audit.get_summary(mid)["state"] == STALLED
+    assert watchdog(aws, dlq, clock=later(2 * STALL_AFTER + 60)).sweep() == SweepResult()  # not idle yet
+
+    result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
+
+    assert result == SweepResult(checked=1, resumed=[mid])
+    assert aws.audit.get_summary(mid)["state"] == COMPLETE
+
+
+def test_a_redrive_that_brought_nothing_back_marks_it_stalled_again_and_then_leaves_it(aws, dlq, pems):
+    mid, sent = stalled(aws, dlq, pems, 3)
+    first = aws.audit.get_summary(mid)
+    record_all(aws, sent[:1])  # one of the three came back; two are lost for good
+    assert aws.audit.note_redrive(mid, now=at(2 * STALL_AFTER))
+
+    result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
+
+    assert result == SweepResult(checked=1, stalled=[mid])
+    summary = aws.audit.get_summary(mid)
+    assert (summary["state"], summary["imported"], summary["outstanding"]) == (STALLED, 1, 2)
+    assert summary["reason"].startswith("parsed, but 2 of 3 entries have no outcome (outstanding 2)")
+    assert summary["stalled_at"] > first["stalled_at"]
+    assert watchdog(aws, dlq, clock=later(6 * STALL_AFTER)).sweep() == SweepResult()  # nothing happened since
+
+
+def test_a_redrive_noted_after_the_judgement_wins_over_marking_it_again(aws, dlq, pems):
+    mid, _ = stalled(aws, dlq, pems, 2)
+    assert aws.audit.note_redrive(mid, now=at(2 * STALL_AFTER))
+    paused = PausingTable(aws.audit)
+    results: dict[str, SweepResult] = {}
+    sweeper = threading.Thread(target=lambda: results.setdefault(
+        "sweep", watchdog(aws, dlq, table=paused, clock=later(4 * STALL_AFTER)).sweep()))
+    sweeper.start()
+    assert paused.reached.wait(10)  # judged STALLED again, about to write
+
+    again = at(3 * STALL_AFTER)
+    assert aws.audit.note_redrive(mid, now=again)  # another redrive meanwhile
+    paused.release.set()
+    sweeper.join(10)
+
+    assert results["sweep"] == SweepResult(checked=1)  # not marked again: the later redrive gets its look
+    assert aws.audit.get_summary(mid)["redriven_at"] == now_iso(again)
+    assert watchdog(aws, dlq, clock=later(6 * STALL_AFTER)).sweep() == SweepResult(checked=1, stalled=[mid])
+
+
+def test_only_a_stalled_manifest_takes_a_redrive_note(aws, dlq, pems):
+    mid = parse(aws, pems, 2)
+    assert not aws.audit.note_redrive(mid)  # QUEUED: the watchdog looks at it anyway
+    assert "redriven_at" not in aws.audit.get_summary(mid)
 
 
 def test_a_row_put_whose_answer_was_lost_is_counted_once(aws, pems):

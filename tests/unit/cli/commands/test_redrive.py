@@ -28,7 +28,7 @@ def test_failed_imports_are_redriven_and_then_imported(cloud, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result == {"moved": 2, "failed": 0, "queues": [
         {"queue": "import", "dlq": out.import_dlq_arn, "messages": 2, "moved": 2, "status": "COMPLETED",
-         "failure": None}]}
+         "failure": None}], "stalled_noted": []}
     assert cloud.deployment.queue_depth(out.import_dlq_url) == 0
     assert cloud.import_some() == 2
     summary = cloud.audit.get_summary(mid)
@@ -47,6 +47,28 @@ def test_all_queues_reports_empty_ones(cloud, capsys):
     assert "manifests/espressif    1 of 1 moved, COMPLETED" in text
     assert text[-1] == "moved 1 messages back to their queues"
     assert cloud.deployment.queue_depth(out.vendors["espressif"].manifest_queue_url) == 1
+
+
+def test_a_redrive_of_the_import_dlq_is_noted_on_the_stalled_manifests(cloud, tmp_path, capsys):
+    """So that the watchdog looks at them again (thingpress.watchdog); a manifest DLQ's redrive is not noted."""
+    path = tmp_path / "m.txt"
+    path.write_bytes(factories.generated_manifest(factories.devices(2, prefix="Stalled-")))
+    uploaded = cloud.deployment.upload(path)
+    cloud.provide(uploaded)
+    mid = uploaded.manifest_id
+    table = cloud.audit
+    seen, shards = table.summary_items(mid)
+    assert table.mark_stalled(mid, "lost", seen=seen, seen_shards=shards)
+    capsys.readouterr()  # the provider's log lines
+
+    assert main(["redrive", "--queue", "manifests", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stalled_noted"] == []
+    assert "redriven_at" not in table.get_summary(mid)
+    assert main(["redrive", "--queue", "import"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "1 STALLED manifest(s) noted as redriven: the watchdog looks at them again once the redrive has been "
+        "idle for its threshold")
+    assert table.get_summary(mid)["redriven_at"] >= table.get_summary(mid)["stalled_at"]
 
 
 def test_a_running_task_is_followed_not_started_again():
