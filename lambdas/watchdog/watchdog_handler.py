@@ -45,6 +45,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = get_watchdog().sweep()
     metrics.add_metric(name=STALLED_METRIC, unit=MetricUnit.Count, value=len(result.stalled))
     metrics.add_metric(name=RESUMED_METRIC, unit=MetricUnit.Count, value=len(result.resumed))
-    logger.info("sweep done", extra={"checked": result.checked, "resumed": result.resumed,
-                                     "stalled": result.stalled, "scheduled_at": event.get("time")})
-    return {"checked": result.checked, "resumed": result.resumed, "stalled": result.stalled}
+    logger.info("sweep done", extra={"checked": result.checked, "looked_again": result.looked_again,
+                                     "resumed": result.resumed, "stalled": result.stalled,
+                                     "scheduled_at": event.get("time")})
+    return {"checked": result.checked, "looked_again": result.looked_again, "resumed": result.resumed,
+            "stalled": result.stalled}

@@ -53,6 +53,7 @@ failing message ends in the manifest queue's DLQ, whose alarm makes the failure 
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -81,14 +82,15 @@ logger = Logger(service="thingpress-watchdog")
 
 @dataclass(slots=True)
 class SweepResult:
-    """What one sweep did: idle manifests examined (STALLED ones looked at again included), resumed
-    (continuation sent or completed), marked STALLED (again), and manifests whose lost counts it counted
-    (``recounted``, any manifest, idle or paused)."""
+    """What one sweep did: unfinished idle manifests examined (``checked``), STALLED ones looked at
+    again (``looked_again``), resumed (continuation sent or completed), marked STALLED (again), and
+    manifests whose lost counts it counted (``recounted``, any manifest, idle or paused)."""
 
     checked: int = 0
     resumed: list[str] = field(default_factory=list)
     stalled: list[str] = field(default_factory=list)
     recounted: list[str] = field(default_factory=list)
+    looked_again: list[str] = field(default_factory=list)
 
 
 def _iso(epoch: float) -> str:
@@ -122,12 +124,12 @@ class Watchdog:
         self.clock = clock
 
     def sweep(self) -> SweepResult:
-        """One pass over the unfinished manifests (see the module docstring)."""
+        """One pass over the unfinished manifests, then the STALLED ones to look at again (module docstring)."""
         result = SweepResult()
         now = self.clock()
         cutoff = _iso(now - self.stall_after_seconds)
-        queues: str | None = None  # what the import queues hold: read once per sweep, and only if needed
-        for summary in [*self.audit.unfinished_manifests(), *self._to_look_at_again(cutoff)]:
+        queues = functools.cache(self._import_queues)  # what the import queues hold: read once, if needed
+        for summary in self.audit.unfinished_manifests():
             mid = summary["manifest_id"]
             outstanding = int(summary.get("outstanding", 0))
             if summary["updated_at"] >= cutoff:
@@ -144,34 +146,42 @@ class Watchdog:
                         "manifest_id": mid, "state": summary.get("state"), "checkpoint": summary.get("checkpoint"),
                         "last_progress": summary["updated_at"]})
                 continue
-            missing = missing_outcomes(summary)
-            if missing == 0 and outstanding == 0:
-                if self.audit.try_complete(mid):
-                    result.resumed.append(mid)
-                    logger.warning("manifest had every outcome but was not complete; completed",
-                                   extra={"manifest_id": mid})
-                continue
-            seen, shards = self.audit.summary_items(mid)
-            if seen is None or merged(seen, shards)["updated_at"] != summary["updated_at"]:
-                continue  # it moved since it was listed
-            counted = self._recount(mid, cutoff, now, result, seen_shards=shards)
-            if counted is None:
-                continue  # a row came lately, or a shard moved: alive after all
-            if counted:
-                if self.audit.try_complete(mid):
-                    result.resumed.append(mid)
-                continue
-            if queues is None:
-                queues = self._import_queues()
-            reason = (f"parsed, but {missing} of {summary.get('entries', 0)} entries have no outcome "
-                      f"(outstanding {outstanding}) and none came since {summary['updated_at']}: their import "
-                      f"messages are in the import dead-letter queue (thingpress redrive), were lost, or keep "
-                      f"failing; {queues}")
-            if self.audit.mark_stalled(mid, reason, seen=seen, seen_shards=shards,
-                                       now=datetime.fromtimestamp(now, UTC)):
-                result.stalled.append(mid)
-                logger.error("manifest STALLED", extra={"manifest_id": mid, "reason": reason})
+            self._settle_parsed(summary, cutoff, now, result, queues)
+        for summary in self._to_look_at_again(cutoff):
+            result.looked_again.append(summary["manifest_id"])
+            self._settle_parsed(summary, cutoff, now, result, queues)
         return result
+
+    def _settle_parsed(self, summary: dict[str, Any], cutoff: str, now: float, result: SweepResult,
+                       queues: Callable[[], str]) -> None:
+        """An idle parsed manifest: completed, its lost counts counted, or marked STALLED (module docstring)."""
+        mid = summary["manifest_id"]
+        outstanding = int(summary.get("outstanding", 0))
+        missing = missing_outcomes(summary)
+        if missing == 0 and outstanding == 0:
+            if self.audit.try_complete(mid):
+                result.resumed.append(mid)
+                logger.warning("manifest had every outcome but was not complete; completed",
+                               extra={"manifest_id": mid})
+            return
+        seen, shards = self.audit.summary_items(mid)
+        if seen is None or merged(seen, shards)["updated_at"] != summary["updated_at"]:
+            return  # it moved since it was listed
+        counted = self._recount(mid, cutoff, now, result, seen_shards=shards)
+        if counted is None:
+            return  # a row came lately, or a shard moved: alive after all
+        if counted:
+            if self.audit.try_complete(mid):
+                result.resumed.append(mid)
+            return
+        reason = (f"parsed, but {missing} of {summary.get('entries', 0)} entries have no outcome "
+                  f"(outstanding {outstanding}) and none came since {summary['updated_at']}: their import "
+                  f"messages are in the import dead-letter queue (thingpress redrive), were lost, or keep "
+                  f"failing; {queues()}")
+        if self.audit.mark_stalled(mid, reason, seen=seen, seen_shards=shards,
+                                   now=datetime.fromtimestamp(now, UTC)):
+            result.stalled.append(mid)
+            logger.error("manifest STALLED", extra={"manifest_id": mid, "reason": reason})
 
     def _to_look_at_again(self, cutoff: str) -> list[dict[str, Any]]:
         """The STALLED manifests that something happened to since they were marked (an outcome

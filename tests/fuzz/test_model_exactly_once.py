@@ -78,7 +78,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,16 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from stacks import defaults
 
 from thingpress.audit.keys import SUMMARY_SK, claims_pk, from_item, manifest_id, manifest_pk, to_item
-from thingpress.audit.states import ALREADY_PRESENT, COMPLETE, FAILED, IMPORTED, REJECTED, STATUSES, UNFINISHED_STATES
+from thingpress.audit.states import (
+    ALREADY_PRESENT,
+    COMPLETE,
+    FAILED,
+    IMPORTED,
+    REJECTED,
+    STALLED,
+    STATUSES,
+    UNFINISHED_STATES,
+)
 from thingpress.audit.table import AuditTable
 from thingpress.importer.results import RetryLater
 from thingpress.importer.rules import CertificateArns
@@ -576,15 +585,15 @@ class ExactlyOnce(RuleBasedStateMachine):
                         import_queue_url=self.import_queue.url, import_dlq_url=self.import_dlq.url,
                         stall_after_seconds=STALL_AFTER_SECONDS, clock=lambda: instant)
 
-    def _unfinished(self) -> set[str]:
-        """The uploaded manifests in an unfinished state (read past the faults)."""
+    def _in_states(self, states: Collection[str]) -> set[str]:
+        """The uploaded manifests in one of ``states`` (read past the faults)."""
         table = AuditTable(self.world.dynamodb, TABLE)
         return {u.manifest_id for u in self.uploads
-                if (table.get_summary(u.manifest_id) or {}).get("state") in UNFINISHED_STATES}
+                if (table.get_summary(u.manifest_id) or {}).get("state") in states}
 
     def _sweep(self) -> SweepResult | None:
         """One watchdog sweep; None if a planned fault failed it (any other error fails the test)."""
-        unfinished = self._unfinished()
+        unfinished, stalled = self._in_states(UNFINISHED_STATES), self._in_states((STALLED,))
         try:
             swept = self._watchdog().sweep()
         except BaseException as exc:  # noqa: BLE001 -- only a planned fault may fail a sweep
@@ -593,7 +602,9 @@ class ExactlyOnce(RuleBasedStateMachine):
             return None  # the next scheduled sweep runs it again
         assert swept.checked == len(unfinished), (
             f"the watchdog checked {swept.checked} manifests, {len(unfinished)} were unfinished and idle")
-        assert set(swept.resumed) | set(swept.stalled) <= unfinished, f"watchdog acted on finished ones: {swept}"
+        assert set(swept.looked_again) <= stalled, f"the watchdog looked again at a manifest not STALLED: {swept}"
+        assert set(swept.resumed) | set(swept.stalled) <= unfinished | set(swept.looked_again), (
+            f"watchdog acted on finished ones: {swept}")
         self.sweeps.append(swept)
         return swept
 

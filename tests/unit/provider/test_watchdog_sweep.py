@@ -306,7 +306,7 @@ def test_the_handler_sweeps_and_puts_the_stalled_metric(aws, dlq, pems, monkeypa
     answer = watchdog_handler.lambda_handler({"detail-type": "Scheduled Event", "time": "2026-12-01T00:00:00Z"},
                                              FakeContext(function_name="thingpress-test-watchdog"))
 
-    assert answer == {"checked": 1, "resumed": [], "stalled": [mid]}
+    assert answer == {"checked": 1, "looked_again": [], "resumed": [], "stalled": [mid]}
     emf = [jsonlib.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     (blob,) = emf
     assert blob["ManifestsStalled"] == [1.0] and blob["ManifestsResumed"] == [0.0]
@@ -435,7 +435,7 @@ def test_a_redriven_stalled_manifest_whose_counts_were_lost_is_counted_and_compl
 
     result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
 
-    assert result == SweepResult(checked=1, resumed=[mid], recounted=[mid])
+    assert result == SweepResult(looked_again=[mid], resumed=[mid], recounted=[mid])
     summary = aws.audit.get_summary(mid)
     assert (summary["state"], summary["imported"], summary["outstanding"]) == (COMPLETE, 3, 0)
 
@@ -449,7 +449,7 @@ def test_a_stalled_manifest_counted_since_but_never_completed_is_completed(aws, 
 
     result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
 
-    assert result == SweepResult(checked=1, resumed=[mid])
+    assert result == SweepResult(looked_again=[mid], resumed=[mid])
     assert aws.audit.get_summary(mid)["state"] == COMPLETE
 
 
@@ -461,7 +461,7 @@ def test_a_redrive_that_brought_nothing_back_marks_it_stalled_again_and_then_lea
 
     result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
 
-    assert result == SweepResult(checked=1, stalled=[mid])
+    assert result == SweepResult(looked_again=[mid], stalled=[mid])
     summary = aws.audit.get_summary(mid)
     assert (summary["state"], summary["imported"], summary["outstanding"]) == (STALLED, 1, 2)
     assert summary["reason"].startswith("parsed, but 2 of 3 entries have no outcome (outstanding 2)")
@@ -484,9 +484,9 @@ def test_a_redrive_noted_after_the_judgement_wins_over_marking_it_again(aws, dlq
     paused.release.set()
     sweeper.join(10)
 
-    assert results["sweep"] == SweepResult(checked=1)  # not marked again: the later redrive gets its look
+    assert results["sweep"] == SweepResult(looked_again=[mid])  # not marked again: the later redrive gets its look
     assert aws.audit.get_summary(mid)["redriven_at"] == now_iso(again)
-    assert watchdog(aws, dlq, clock=later(6 * STALL_AFTER)).sweep() == SweepResult(checked=1, stalled=[mid])
+    assert watchdog(aws, dlq, clock=later(6 * STALL_AFTER)).sweep() == SweepResult(looked_again=[mid], stalled=[mid])
 
 
 def test_only_a_stalled_manifest_takes_a_redrive_note(aws, dlq, pems):
