@@ -186,9 +186,13 @@ class Watchdog:
     def _to_look_at_again(self, cutoff: str) -> list[dict[str, Any]]:
         """The STALLED manifests that something happened to since they were marked (an outcome
         counted, a redrive noted) and that have been idle since ``cutoff`` (module docstring)."""
-        return [s for s in self.audit.stalled_manifests()
-                if (s["updated_at"] > s["stalled_at"] or s.get("redriven_at", "") >= s["stalled_at"])
-                and s["updated_at"] < cutoff and s.get("redriven_at", "") < cutoff]
+        looked_at = []
+        for summary in self.audit.stalled_manifests():
+            marked, redriven = summary.get("stalled_at") or "", summary.get("redriven_at") or ""
+            happened = summary["updated_at"] > marked or (redriven and redriven >= marked)
+            if happened and summary["updated_at"] < cutoff and redriven < cutoff:
+                looked_at.append(summary)
+        return looked_at
 
     def _recount(self, mid: str, cutoff: str, now: float, result: SweepResult, *,
                  seen_shards: list[dict[str, Any]] | None = None) -> int | None:
