@@ -489,6 +489,18 @@ def test_a_redrive_noted_after_the_judgement_wins_over_marking_it_again(aws, dlq
     assert watchdog(aws, dlq, clock=later(6 * STALL_AFTER)).sweep() == SweepResult(looked_again=[mid], stalled=[mid])
 
 
+def test_a_stalled_summary_without_its_mark_time_is_looked_at_and_ends_no_sweep(aws, dlq, pems):
+    """A summary edited by hand (no ``stalled_at``): read as marked never, not a KeyError ending every sweep."""
+    mid, _ = stalled(aws, dlq, pems, 2)
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=to_item({"pk": manifest_pk(mid), "sk": SUMMARY_SK}),
+                             UpdateExpression="REMOVE stalled_at")
+
+    result = watchdog(aws, dlq, clock=later(4 * STALL_AFTER)).sweep()
+
+    assert result == SweepResult(looked_again=[mid], stalled=[mid])
+    assert aws.audit.get_summary(mid)["stalled_at"]
+
+
 def test_only_a_stalled_manifest_takes_a_redrive_note(aws, dlq, pems):
     mid = parse(aws, pems, 2)
     assert not aws.audit.note_redrive(mid)  # QUEUED: the watchdog looks at it anyway
