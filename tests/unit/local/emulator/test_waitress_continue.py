@@ -6,6 +6,7 @@ import socket
 import threading
 
 import pytest
+from waitress import wasyncore
 from waitress.server import create_server
 
 from thingpress_cli.local.emulator import waitress_continue
@@ -30,12 +31,29 @@ def _answer(port: int, request: bytes, timeout: float = 5.0) -> bytes:
 
 @pytest.fixture
 def server():
+    """A waitress server on its own loop, closed by that loop's thread once the test is done.
+
+    Closing it from the test's thread while the loop waits in ``select`` on its socket made the
+    loop's next ``select`` fail (``OSError: [Errno 9] Bad file descriptor``), reported later as an
+    unhandled thread exception in whichever test then ran on that worker.
+    """
     waitress_continue.install()
-    server = create_server(_app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
+    channels: dict = {}
+    server = create_server(_app, map=channels, host="127.0.0.1", port=0, threads=2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            wasyncore.loop(timeout=0.05, map=channels, count=1)
+        server.close()
+        server.task_dispatcher.shutdown()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield int(server.effective_port)
-    server.close()
+    done.set()
+    thread.join(5)
+    assert not thread.is_alive()
 
 
 EMPTY_PUT = (b"PUT /bucket/errors.jsonl HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
