@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,27 +49,58 @@ def checkov_run(synth: Any) -> subprocess.CompletedProcess:
     )
 
 
-def terraform_validate(synth: Any, work: Path) -> dict[str, subprocess.CompletedProcess]:
-    """``terraform validate -json`` of each target, offline through the provider mirror config,
-    in ``work`` (one ``init -backend=false`` serves both: same provider; validate reads no asset
-    files, so only cdk.tf.json is copied, into one folder per target)."""
+#: the one diagnostic the wrapping itself causes: a child module's ``backend`` block is not read (a root
+#: module's is not validated either: ``terraform validate`` reads no backend, as ``init -backend=false``).
+WRAPPED_BACKEND = "Backend configuration ignored"
+
+
+@dataclass
+class Validation:
+    """One target's part of the ``terraform validate -json`` run: its diagnostics (those whose range names
+    its file, and those naming no file), and the run's own output for a message."""
+
+    diagnostics: list[dict[str, Any]]
+    output: str
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{d['summary']} {d.get('detail', '')}" for d in self.diagnostics if d["severity"] == "error"]
+
+
+def terraform_validate(synth: Any, work: Path) -> dict[str, Validation]:
+    """``terraform validate -json`` of every target in ONE run, offline through the provider mirror config.
+
+    Each target's cdk.tf.json is a child module (``work/<target>/``) of a root that names them all, so the
+    aws provider's schema (most of a validate's ~3.8 CPU-s) is loaded once, not once per target; each
+    diagnostic names its module's file. validate reads no asset files, so only cdk.tf.json is copied.
+    """
     if shutil.which("terraform") is None:
         raise AssertionError("terraform is not on PATH")
     env = toolchain.environment()
     toolchain.warm_plugin_cache(env)  # a deploy may run terraform init at the same time (make test -n 2)
-    first = work / TARGETS[0]
-    first.mkdir(parents=True)
-    shutil.copy(synth.stack_dir(TARGETS[0]) / "cdk.tf.json", first / "cdk.tf.json")
-    init = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], cwd=first, env=env,
+    work.mkdir(parents=True, exist_ok=True)
+    for target in TARGETS:
+        (work / target).mkdir()
+        shutil.copy(synth.stack_dir(target) / "cdk.tf.json", work / target / "cdk.tf.json")
+    (work / "main.tf.json").write_text(json.dumps({"module": {t: {"source": f"./{t}"} for t in TARGETS}}))
+    init = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], cwd=work, env=env,
                           capture_output=True, text=True, check=False, timeout=600)
     if init.returncode != 0:
         raise AssertionError(init.stdout + init.stderr)
-    for target in TARGETS[1:]:
-        shutil.copytree(first, work / target, symlinks=True)
-        shutil.copy(synth.stack_dir(target) / "cdk.tf.json", work / target / "cdk.tf.json")
-    return {target: subprocess.run(["terraform", "validate", "-json", "-no-color"], cwd=work / target, env=env,
-                                   capture_output=True, text=True, check=False, timeout=300)
-            for target in TARGETS}
+    done = subprocess.run(["terraform", "validate", "-json", "-no-color"], cwd=work, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    try:
+        diagnostics = json.loads(done.stdout)["diagnostics"]
+    except (ValueError, KeyError) as error:
+        raise AssertionError(f"terraform validate gave no JSON ({error}): {done.stdout}{done.stderr}") from error
+    diagnostics = [d for d in diagnostics if not (d["severity"] == "warning" and d["summary"] == WRAPPED_BACKEND)]
+
+    def mine(target: str, diagnostic: dict[str, Any]) -> bool:
+        filename = diagnostic.get("range", {}).get("filename")
+        return filename is None or filename.startswith(f"{target}/")
+
+    output = done.stdout + done.stderr
+    return {t: Validation([d for d in diagnostics if mine(t, d)], output) for t in TARGETS}
 
 
 @dataclass
