@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from thingpress import events
-from thingpress.audit.keys import manifest_id
+from thingpress.audit.keys import manifest_id, now_iso
+from thingpress.audit.outcomes import OutcomeRecord
 from thingpress.audit.states import COMPLETE, IMPORTED, QUEUED, RECEIVED, REFUSED, REJECTED, STALLED
 from thingpress.audit.summaries import Progress
 from thingpress_cli.core.certificates import write_manifest
@@ -138,3 +139,53 @@ def test_the_watchdog_stalls_a_manifest_whose_messages_were_lost_and_completes_o
         time.sleep(0.5)
         orphaned = table.get_summary(made["orphaned"])
     assert orphaned.get("completion_event") == events.SENT, orphaned
+
+
+#: how many times the hand-made STALLED mark is tried: the live watchdog may mark the manifest itself (now)
+#: between the hand-made checkpoint and the mark; the mark then goes on its STALLED summary instead.
+MARK_TRIES = 3
+
+
+@pytest.mark.local_only("the redriven-manifest scenario writes manifest summaries by hand: local deployments only")
+def test_the_watchdog_looks_again_at_a_stalled_manifest_whose_outcomes_came_later_and_completes_it(
+        deployment, tmp_path):
+    """A STALLED manifest whose outcomes came after its mark (what an import DLQ redrive brings), counted,
+    but whose completion check was lost: marked two hours ago, its 3 outcomes recorded an hour ago (one
+    call, one count, no completion check), idle since. The watchdog lists STALLED manifests, sees that
+    something happened since the mark and has been idle for its threshold, looks again and completes it.
+    """
+    table = deployment.audit_table()
+    bucket = deployment.outputs.bucket_name
+    prefix = deployment.outputs.vendors["generated"].prefix
+    now = datetime.now(UTC)
+    parsed, marked, counted = now - timedelta(hours=3), now - timedelta(hours=2), now - timedelta(hours=1)
+    key, version = f"{prefix}redriven-{uuid.uuid4().hex[:8]}.txt", uuid.uuid4().hex
+    mid = manifest_id("generated", bucket, key, version)
+    table.start_manifest(mid, vendor="generated", bucket=bucket, key=key, version=version, etag="0" * 32, size=1,
+                         now=parsed)
+    assert table.checkpoint(mid, 3, Progress(entries=3, queued=3), state=QUEUED, parse_done=True, previous=0,
+                            now=parsed)
+    for _ in range(MARK_TRIES):
+        seen, shards = table.summary_items(mid)
+        if table.mark_stalled(mid, "hand-made: 3 of 3 entries have no outcome", seen=seen, seen_shards=shards,
+                              now=marked):
+            break
+    stalled = table.get_summary(mid)
+    assert (stalled["state"], stalled["stalled_at"]) == (STALLED, now_iso(marked)), stalled
+
+    written = table.record_outcomes([OutcomeRecord(mid, f"{position:064x}", REJECTED, vendor="generated",
+                                                   position=position, thing_name=None, reason="hand-made outcome")
+                                     for position in range(3)], now=counted)
+    assert written == [True, True, True]
+
+    deadline = time.monotonic() + JUDGE_WAIT_SECONDS
+    row = table.get_summary(mid)
+    while row["state"] != COMPLETE and time.monotonic() < deadline:
+        time.sleep(1)
+        row = table.get_summary(mid)
+    assert (row["state"], row["rejected"], row["outstanding"]) == (COMPLETE, 3, 0), row
+    deadline = time.monotonic() + 30
+    while row.get("completion_event") != events.SENT and time.monotonic() < deadline:
+        time.sleep(0.5)
+        row = table.get_summary(mid)
+    assert row.get("completion_event") == events.SENT, row
