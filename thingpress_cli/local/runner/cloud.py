@@ -35,6 +35,12 @@ class Emulator:
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _role_credentials: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    #: layer version ARN -> its layer, read once: a layer version never changes ("Lambda layers",
+    #: https://docs.aws.amazon.com/lambda/latest/dg/chapter-layers.html: "Each time you publish a layer with
+    #: the same name, Lambda creates a new version"; a version's content is fixed).
+    _layers: dict[str, Layer] = field(default_factory=dict)
+    #: queue ARN -> queue URL, read once: both are made of the queue's name, account and region.
+    _queue_urls: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -51,13 +57,7 @@ class Emulator:
         lam = self.client("lambda")
         answer = lam.get_function(FunctionName=name)
         config = answer["Configuration"]
-        layers = []
-        for ref in config.get("Layers", []):
-            arn = ref["Arn"]
-            layer = Arn.parse(arn)
-            layer_name, version = layer.resource_name, int(layer.qualifier or "")
-            content = lam.get_layer_version(LayerName=layer_name, VersionNumber=version)["Content"]
-            layers.append(Layer(arn, content["CodeSha256"], content["Location"]))
+        layers = [self.layer(ref["Arn"]) for ref in config.get("Layers", [])]
         reserved = answer.get("Concurrency", {}).get("ReservedConcurrentExecutions")
         return FunctionSpec(
             name=config["FunctionName"], arn=config["FunctionArn"], handler=config["Handler"],
@@ -68,6 +68,18 @@ class Emulator:
             ephemeral_mb=int(config.get("EphemeralStorage", {}).get("Size", 512)),
             credentials=self.role_credentials(config["Role"], config["FunctionName"]),
         )
+
+    def layer(self, arn: str) -> Layer:
+        """The layer version ``arn`` as deployed (its content read once: :attr:`_layers`)."""
+        with self._lock:
+            known = self._layers.get(arn)
+        if known is None:
+            layer = Arn.parse(arn)
+            content = self.client("lambda").get_layer_version(
+                LayerName=layer.resource_name, VersionNumber=int(layer.qualifier or ""))["Content"]
+            with self._lock:
+                known = self._layers.setdefault(arn, Layer(arn, content["CodeSha256"], content["Location"]))
+        return known
 
     def role_credentials(self, role_arn: str, session: str) -> tuple[tuple[str, str], ...]:
         """Temporary credentials of ``role_arn`` from the emulator's STS, as Lambda gives a function its
@@ -83,9 +95,16 @@ class Emulator:
         return known
 
     def queue_url(self, arn: str) -> str:
-        queue = Arn.parse(arn)
-        return str(self.client("sqs").get_queue_url(QueueName=queue.resource,
-                                                    QueueOwnerAWSAccountId=queue.account)["QueueUrl"])
+        """The URL of the queue ``arn`` (read once: :attr:`_queue_urls`)."""
+        with self._lock:
+            known = self._queue_urls.get(arn)
+        if known is None:
+            queue = Arn.parse(arn)
+            url = str(self.client("sqs").get_queue_url(QueueName=queue.resource,
+                                                       QueueOwnerAWSAccountId=queue.account)["QueueUrl"])
+            with self._lock:
+                known = self._queue_urls.setdefault(arn, url)
+        return known
 
     def mappings(self) -> list[MappingSpec]:
         """Every enabled SQS event source mapping, with its function as deployed now."""

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ import pytest
 
 from factories import zip_of
 
-from thingpress_cli.local.runner.model import Outcome
+from thingpress_cli.local.runner.cloud import Emulator
+from thingpress_cli.local.runner.model import MappingSpec, Outcome
 from thingpress_cli.local.runner.sqs_source import failed_message_ids, sqs_event
 from thingpress_cli.local.runner.supervisor import Runner
 
@@ -197,6 +199,41 @@ def test_sqs_event_has_lambda_shape():
     assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"].endswith(":q")
     assert record["messageAttributes"]["vendor"]["stringValue"] == "espressif"
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
+
+
+# ------------------------------------------------------------------ the emulator as read
+
+
+def test_each_refresh_reads_the_functions_again_and_a_layer_version_or_queue_url_once(aws, deploy, emulator_url):
+    """The runner reads every mapping's function on each refresh (a changed setting is picked up), but a
+    layer version (immutable) and a queue's URL (its name, account and region) once: the refreshes of an
+    idle local deployment were half GetLayerVersion and GetQueueUrl calls."""
+    target = deploy()
+    cloud = Emulator(emulator_url)
+    calls: Counter[str] = Counter()
+    for service, operation in (("lambda", "GetFunction"), ("lambda", "GetLayerVersion"), ("sqs", "GetQueueUrl")):
+        cloud.client(service).meta.events.register(f"before-call.{service}.{operation}",
+                                                   lambda model, **_: calls.update([model.name]))
+
+    def ours() -> MappingSpec:
+        (spec,) = [m for m in cloud.mappings() if m.function.name == target.name]
+        return spec
+
+    first = ours()
+    read_once = {"GetLayerVersion": calls["GetLayerVersion"], "GetQueueUrl": calls["GetQueueUrl"]}
+    functions = calls["GetFunction"]
+    assert read_once["GetLayerVersion"] >= 1 and read_once["GetQueueUrl"] >= 1 and functions >= 1
+    assert ours() == first
+    assert {k: calls[k] for k in read_once} == read_once and calls["GetFunction"] == 2 * functions
+
+    lam = aws("lambda")  # a new layer version is a new ARN: read, and the function's spec changes with it
+    layer = first.function.layers[0].arn.rsplit(":", 1)[0]
+    newer = lam.publish_layer_version(LayerName=layer.rsplit(":", 1)[1],
+                                      Content={"ZipFile": zip_of({"python/tplayer.py": LAYER_MODULE})},
+                                      CompatibleRuntimes=["python3.11"])["LayerVersionArn"]
+    lam.update_function_configuration(FunctionName=target.name, Layers=[newer])
+    assert [layer.arn for layer in ours().function.layers] == [newer]
+    assert calls["GetLayerVersion"] == read_once["GetLayerVersion"] + 1
 
 
 # ------------------------------------------------------------------ end to end
