@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.config
@@ -24,6 +24,7 @@ from thingpress_cli.local.runner.schedules import rate_seconds
 from thingpress_cli.local.runner.sqs_source import POLL_WAIT_SECONDS
 
 DEFAULT_CONCURRENCY = 2
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -35,9 +36,9 @@ class Emulator:
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _role_credentials: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    #: layer version ARN -> its layer, read once: a layer version never changes ("Lambda layers",
-    #: https://docs.aws.amazon.com/lambda/latest/dg/chapter-layers.html: "Each time you publish a layer with
-    #: the same name, Lambda creates a new version"; a version's content is fixed).
+    #: layer version ARN -> its layer, read once: a layer version never changes (PublishLayerVersion,
+    #: https://docs.aws.amazon.com/lambda/latest/api/API_PublishLayerVersion.html: "Each time you call
+    #: PublishLayerVersion with the same layer name, a new version is created"; no API changes a version).
     _layers: dict[str, Layer] = field(default_factory=dict)
     #: queue ARN -> queue URL, read once: both are made of the queue's name, account and region.
     _queue_urls: dict[str, str] = field(default_factory=dict)
@@ -69,42 +70,47 @@ class Emulator:
             credentials=self.role_credentials(config["Role"], config["FunctionName"]),
         )
 
+    def _once(self, cache: dict[str, _T], key: str, read: Callable[[], _T]) -> _T:
+        """``cache[key]``, from ``read()`` the first time (two threads may both read; the first answer stays)."""
+        with self._lock:
+            known = cache.get(key)
+        if known is None:
+            value = read()
+            with self._lock:
+                known = cache.setdefault(key, value)
+        return known
+
     def layer(self, arn: str) -> Layer:
         """The layer version ``arn`` as deployed (its content read once: :attr:`_layers`)."""
-        with self._lock:
-            known = self._layers.get(arn)
-        if known is None:
+
+        def read() -> Layer:
             layer = Arn.parse(arn)
             content = self.client("lambda").get_layer_version(
                 LayerName=layer.resource_name, VersionNumber=int(layer.qualifier or ""))["Content"]
-            with self._lock:
-                known = self._layers.setdefault(arn, Layer(arn, content["CodeSha256"], content["Location"]))
-        return known
+            return Layer(arn, content["CodeSha256"], content["Location"])
+
+        return self._once(self._layers, arn, read)
 
     def role_credentials(self, role_arn: str, session: str) -> tuple[tuple[str, str], ...]:
         """Temporary credentials of ``role_arn`` from the emulator's STS, as Lambda gives a function its
         execution role's: once per role (moto's never expire), so a function's spec stays the same."""
-        with self._lock:
-            known = self._role_credentials.get(role_arn)
-        if known is None:
+
+        def read() -> tuple[tuple[str, str], ...]:
             answer = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session[:64])["Credentials"]
-            known = (("AWS_ACCESS_KEY_ID", answer["AccessKeyId"]), ("AWS_SECRET_ACCESS_KEY", answer["SecretAccessKey"]),
-                     ("AWS_SESSION_TOKEN", answer["SessionToken"]))
-            with self._lock:
-                known = self._role_credentials.setdefault(role_arn, known)
-        return known
+            return (("AWS_ACCESS_KEY_ID", answer["AccessKeyId"]), ("AWS_SECRET_ACCESS_KEY", answer["SecretAccessKey"]),
+                    ("AWS_SESSION_TOKEN", answer["SessionToken"]))
+
+        return self._once(self._role_credentials, role_arn, read)
 
     def queue_url(self, arn: str) -> str:
         """The URL of the queue ``arn`` (read once: :attr:`_queue_urls`)."""
-        with self._lock:
-            known = self._queue_urls.get(arn)
-        if known is None:
+
+        def read() -> str:
             queue = Arn.parse(arn)
-            url = str(self.client("sqs").get_queue_url(QueueName=queue.resource,
-                                                       QueueOwnerAWSAccountId=queue.account)["QueueUrl"])
-            with self._lock:
-                known = self._queue_urls.setdefault(arn, url)
-        return known
+            return str(self.client("sqs").get_queue_url(QueueName=queue.resource,
+                                                        QueueOwnerAWSAccountId=queue.account)["QueueUrl"])
+
+        return self._once(self._queue_urls, arn, read)
 
     def mappings(self) -> list[MappingSpec]:
         """Every enabled SQS event source mapping, with its function as deployed now."""
