@@ -17,10 +17,12 @@ from thingpress.lifecycle.jobs import ACTIVATED, DEACTIVATED, REVOKED
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.main import main
 
-from deployment_checks import upload_and_wait
+from deployment_checks import upload_and_wait, wait_until
 
 #: seconds the commands may wait for their job (the queue's poll, the function's run).
 JOB_TIMEOUT = "300"
+#: seconds a row may take to show in an index (AWS: "within a fraction of a second"; the local cloud: 250 ms).
+INDEX_WAIT_SECONDS = 10
 
 
 def _run(capsys, *argv: str) -> dict:
@@ -67,7 +69,15 @@ def test_deactivate_activate_and_revoke_on_the_deployment(deployment, tmp_path, 
     assert out["counts"][REVOKED] == 1, out
     assert status(things[2]) == "REVOKED"
 
-    history = sorted(r["status"] for r in table.rows_for_thing(things[2]))
-    assert history == sorted(["IMPORTED", DEACTIVATED, REVOKED])
-    revoked = next(r for r in table.rows_for_thing(things[2]) if r["status"] == REVOKED)
+    def history() -> list[dict]:
+        rows = table.rows_for_thing(things[2])
+        return rows if any(r["status"] == REVOKED for r in rows) else []
+
+    # The rows for a thing come from the by_thing index, which is eventually consistent ("Changes to the table
+    # data are propagated to the global secondary indexes within a fraction of a second", developer guide,
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes; the local cloud's
+    # index lag): the revocation's row shows there a moment after the job wrote it, not at once.
+    rows = wait_until(history, INDEX_WAIT_SECONDS, "the revocation's row in the by_thing index")
+    assert sorted(r["status"] for r in rows) == sorted(["IMPORTED", DEACTIVATED, REVOKED])
+    revoked = next(r for r in rows if r["status"] == REVOKED)
     assert revoked["reason"] == "failed test" and revoked["previous_status"] == "INACTIVE"
