@@ -3,7 +3,9 @@ recorded once (see thingpress.lifecycle).
 
 Thin by design: each SQS record is one batch message (the command sends them), handed to
 ``LifecycleWorker.handle`` with the invocation's deadline (the throttle stops before it) and the
-record's ``SenderId`` (who sent it, as SQS saw it: recorded beside the command's ``requested_by``).
+record's ``SenderId`` (who sent it, as SQS saw it: recorded beside the command's ``requested_by``) and
+``SentTimestamp`` (when: the worker reads the eventually consistent ``by_thing`` index no sooner than
+two seconds after it, so a thing imported just before the request is found).
 A record that fails (a transient AWS error, the deadline, a body that is no batch) is reported in
 ``batchItemFailures``: SQS delivers it again and, after the queue's receive count, moves it to the
 lifecycle DLQ (alarmed). The worker and its clients are created on first use.
@@ -54,8 +56,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for record in event.get("Records", []):
         try:
             deadline = worker.throttle.deadline_after(context.get_remaining_time_in_millis() / 1000)
-            job = worker.handle(record["body"], sender_id=(record.get("attributes") or {}).get("SenderId"),
-                                deadline=deadline)
+            attributes = record.get("attributes") or {}
+            sent = attributes.get("SentTimestamp")
+            job = worker.handle(record["body"], sender_id=attributes.get("SenderId"),
+                                sent_at=int(sent) / 1000 if sent else None, deadline=deadline)
             logger.info("batch done", extra={"job_id": job.get("job_id"), "state": job.get("state"),
                                              "entries_done": job.get("entries_done"), "entries": job.get("entries")})
         except Exception:  # noqa: BLE001 -- this record is retried (then dead-lettered); the others go on

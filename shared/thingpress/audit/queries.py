@@ -26,13 +26,20 @@ from thingpress.audit.summaries import Summaries
 #: how far back ``manifests_in_flight`` reads the starts besides the index: far beyond AWS's "fraction of
 #: a second" for a write to reach a global secondary index (``thingpress.backpressure``).
 STARTS_HORIZON_SECONDS = 900
+#: how long after a write a reader of the ``by_thing`` index counts on finding it there: twice AWS's
+#: "Write operations propagate to a GSI within 1 second" (AWS re:Post,
+#: https://repost.aws/knowledge-center/dynamodb-missing-table-items-gsi; the developer guide, GSI.Writes:
+#: "within a fraction of a second, under normal conditions"). A lifecycle batch reads the index no sooner
+#: than this after it was sent (``thingpress.lifecycle.resolve``).
+INDEX_SETTLE_SECONDS = 2.0
 
 
 class Queries(Summaries):
     """The reads of ``AuditTable`` beyond one summary (they read summaries as ``Summaries`` does)."""
 
     def rows_for_thing(self, thing_name: str) -> list[dict[str, Any]]:
-        """Every certificate row naming ``thing_name``, any manifest (the ``by_thing`` index)."""
+        """Every certificate row naming ``thing_name``, any manifest (the ``by_thing`` index: eventually
+        consistent, a row written less than ``INDEX_SETTLE_SECONDS`` ago may be missing or old)."""
         rows: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table, "IndexName": INDEX_BY_THING, "KeyConditionExpression": "thing_name = :t",

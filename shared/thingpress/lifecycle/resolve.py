@@ -16,11 +16,19 @@ Only rows of a certificate the import registered or found (``IMPORTED``, ``ALREA
 count. An entry that names no certificate, names things of two devices, or more than
 ``MAX_CERTIFICATES_PER_ENTRY`` certificates, is :class:`Unresolved` with the reason: reported,
 never acted on.
+
+The ``by_thing`` index is eventually consistent: a row the import wrote a moment ago may be missing
+from it, or show its older status (DynamoDB developer guide, GSI.Writes). An operator lists things
+that are imported, so the rows that matter were written before the job's batch was sent: a batch
+reads the index no sooner than ``INDEX_SETTLE_SECONDS`` after it was sent (:meth:`Resolver.settle`,
+once per batch; entries of a manifest are read by key, consistently, and do not wait).
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from thingpress import patterns
 from thingpress.audit.keys import certificate_sk, from_item, manifest_pk, to_item
+from thingpress.audit.queries import INDEX_SETTLE_SECONDS
 from thingpress.audit.states import ALREADY_PRESENT, IMPORTED
 from thingpress.audit.table import AuditTable
 from thingpress.lifecycle.jobs import MAX_CERTIFICATES_PER_ENTRY, Entry
@@ -58,11 +67,25 @@ class Unresolved:
 
 
 class Resolver:
-    """Resolves entries with the audit table and, for certificate ids, IoT (through ``throttle``)."""
+    """Resolves entries with the audit table and, for certificate ids, IoT (through ``throttle``).
 
-    def __init__(self, table: AuditTable, iot: Any, throttle: Throttle, names: ThingNameTemplate):
+    ``clock`` (epoch seconds, as SQS's ``SentTimestamp``) and ``sleep`` are what :meth:`settle` waits with.
+    """
+
+    def __init__(self, table: AuditTable, iot: Any, throttle: Throttle, names: ThingNameTemplate, *,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self.table, self.iot, self.throttle, self.names = table, iot, throttle, names
+        self.clock, self.sleep = clock, sleep
         self._device_ids = not ({"serial", "fingerprint"} & set(names.placeholders))
+
+    def settle(self, sent_at: float) -> float:
+        """Wait until the ``by_thing`` index holds what was written before ``sent_at`` (epoch seconds):
+        ``INDEX_SETTLE_SECONDS`` after it; the seconds waited."""
+        wait = sent_at + INDEX_SETTLE_SECONDS - self.clock()
+        if wait <= 0:
+            return 0.0
+        self.sleep(wait)
+        return wait
 
     def resolve(self, entry: Entry) -> list[Target] | Unresolved:
         if entry.manifest_id:

@@ -75,21 +75,33 @@ class LifecycleWorker:
 
     # -- a batch --------------------------------------------------------------------
 
-    def handle(self, body: str, *, sender_id: str | None = None, deadline: float | None = None,
-               now: datetime | None = None) -> dict[str, Any]:
-        """Do one batch message (once), then complete the job if it was the last; the job's summary."""
+    def handle(self, body: str, *, sender_id: str | None = None, sent_at: float | None = None,
+               deadline: float | None = None, now: datetime | None = None) -> dict[str, Any]:
+        """Do one batch message (once), then complete the job if it was the last; the job's summary.
+
+        ``sent_at``: when the message was sent (epoch seconds, SQS's ``SentTimestamp``), see :meth:`rows`.
+        """
         message = BatchMessage.decode(body)
         if self.table.get_job(message.job_id) is None:
             raise ValueError(f"batch {message.batch} of job {message.job_id}: no such job in the audit table")
         if not self.table.batch_done(message.job_id, message.batch):
-            rows = self.rows(message, deadline=deadline)
+            rows = self.rows(message, sent_at=sent_at, deadline=deadline)
             if sender_id:
                 rows = [{**row, "sender_id": sender_id} for row in rows]
             self.table.record_batch(message.job_id, message.batch, rows, entries=len(message.entries), now=now)
         return self.finish(message.job_id, now=now)
 
-    def rows(self, message: BatchMessage, *, deadline: float | None = None) -> list[dict[str, Any]]:
-        """The rows of a batch: one per certificate each entry names, one for an entry naming none."""
+    def rows(self, message: BatchMessage, *, sent_at: float | None = None,
+             deadline: float | None = None) -> list[dict[str, Any]]:
+        """The rows of a batch: one per certificate each entry names, one for an entry naming none.
+
+        With ``sent_at``, an entry resolved through the eventually consistent ``by_thing`` index (any but a
+        manifest's) is resolved no sooner than the index holds what was written before then
+        (:meth:`~thingpress.lifecycle.resolve.Resolver.settle`): a thing imported a moment before the
+        request is found, never UNKNOWN.
+        """
+        if sent_at is not None and any(not entry.manifest_id for entry in message.entries):
+            self.resolver.settle(sent_at)
         return [row for entry in message.entries for row in self.entry_rows(message.request, entry, deadline)]
 
     def entry_rows(self, request: Request, entry: Entry, deadline: float | None = None) -> list[dict[str, Any]]:
