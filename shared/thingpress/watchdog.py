@@ -63,6 +63,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from thingpress.audit.keys import now_iso
 from thingpress.audit.states import OUTCOME_COUNTERS
 from thingpress.audit.summaries import merged
 from thingpress.audit.table import AuditTable
@@ -75,7 +76,6 @@ RESUMED_METRIC = "ManifestsResumed"
 #: SQS attributes that together count every message a queue still holds.
 QUEUE_COUNT_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                           "ApproximateNumberOfMessagesDelayed")
-_ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 logger = Logger(service="thingpress-watchdog")
 
@@ -94,7 +94,7 @@ class SweepResult:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime(_ISO)
+    return now_iso(datetime.fromtimestamp(epoch, UTC))
 
 
 def missing_outcomes(summary: dict[str, Any]) -> int:

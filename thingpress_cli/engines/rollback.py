@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from thingpress.audit.keys import now_iso
 from thingpress.audit.states import ALREADY_PRESENT, FAILED, IMPORTED, REJECTED, ROLLBACK_MODES, ROLLED_BACK
 from thingpress.audit.table import AuditTable
 from thingpress.importer.rules import ATTR_ENV, ATTR_MANIFEST
@@ -235,7 +236,7 @@ class Rollback(ThrottledCalls):
             return bool(registered)
         created = description.get("creationDate")
         started = summary.get("started_at")
-        return bool(created and started and created.strftime("%Y-%m-%dT%H:%M:%SZ") >= started)
+        return bool(created and started and now_iso(created) >= started)
 
     def _detach_policies(self, arn: str, actions: list[str], policies: tuple[str, ...] | None = None) -> list[str]:
         """Detach ``policies`` (default: every policy of the environment) from ``arn``; return those left."""

@@ -17,7 +17,8 @@ manifest start (backpressure)   ``S#STARTS``           ``<started_at>#<manifest_
 A certificate claim records the first position of a certificate in its manifest
 (``claim_certificates``): the provider's duplicate detection, flat in memory however
 long the manifest. Claims live in a partition of their own, so a manifest's entry
-rows (``iter_entries``) are unchanged by them; they expire with the retention.
+rows (``iter_entries``) are unchanged by them; they expire 16 days after the manifest's start, not
+with the retention (``thingpress.audit.claims``: the provider parses a manifest for 15 days at most).
 
 A manifest start is noted in one partition for all manifests (``start_manifest``), so
 the providers' backpressure can read every manifest started lately *consistently*

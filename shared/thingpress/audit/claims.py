@@ -32,6 +32,21 @@ indistinguishable, to every later claim, from the whole batch applied: each appl
 certificate's true first position. The counts stay exact because they are committed by the
 checkpoint, after the claims (``thingpress.audit``, "Counting, exactly once").
 
+Kept while the manifest is parsed, not for the retention
+-----------------------------------------------------------
+A claim is read only by the provider, while it parses its manifest. So claims do not live for the
+audit retention as the outcome rows do (a year by default): every claim of a manifest expires
+(``expires_at``, the table's TTL attribute) :data:`CLAIMS_LIFETIME` after the manifest's start
+(``started_at``), the same instant however late the claim is written, and the provider parses a
+manifest no later than :data:`PARSING_TIME` after its start (``thingpress.provider.runtime``: past it,
+the rest of the manifest is refused with the reason, never parsed without its claims). DynamoDB
+deletes an item only after its expiry ("Using time to live (TTL) in DynamoDB",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html: items are deleted "within a
+few days of their expiration time"; until then they are read as ever), and the day between the two
+is far beyond a provider invocation (15 minutes at most): no claim a parse relies on is ever gone.
+15 days: beyond SQS's 14-day retention of the manifest DLQ, so a redrive of a dead-lettered manifest
+message still finds its claims (``stacks.defaults``).
+
 The puts of a call go ``WRITE_THREADS`` at a time (``TableWrites._each``: the client is thread-safe;
 botocore's pool holds 10 connections), so a batch of 100 claims takes about as long as the one transaction did
 (``tests/benchmarks/bench_provider.py``). A put that DynamoDB refuses for throttling is retried by
@@ -41,6 +56,8 @@ provider's message is retried later: nothing was counted).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -53,6 +70,17 @@ UNSETTLED_CODES = frozenset({"ProvisionedThroughputExceededException", "Throttli
                              "RequestLimitExceeded", "TransactionConflictException"})
 
 
+#: how long after the manifest's start its claims expire (see the module docstring) ...
+CLAIMS_LIFETIME = timedelta(days=16)
+#: ... and how long after its start the provider may still parse it.
+PARSING_TIME = timedelta(days=15)
+
+
+def claims_expire_at(started: datetime) -> int:
+    """The ``expires_at`` of every claim of a manifest started at ``started`` (epoch seconds)."""
+    return int((started + CLAIMS_LIFETIME).timestamp())
+
+
 class ClaimsUnsettled(RuntimeError):
     """DynamoDB kept refusing the claims (conflicts, throttling beyond the SDK's retries): retry later."""
 
@@ -60,7 +88,8 @@ class ClaimsUnsettled(RuntimeError):
 class Claims(TableWrites):
     """The certificate claims of ``AuditTable``."""
 
-    def claim_certificates(self, mid: str, claims: list[tuple[str, int]]) -> dict[int, int]:
+    def claim_certificates(self, mid: str, claims: list[tuple[str, int]], *,
+                           started: datetime | None = None) -> dict[int, int]:
         """Claim each ``(fingerprint, position)`` as that certificate's first place in the manifest.
 
         Returns ``{position: earlier position}`` for the duplicates: the claims some
@@ -68,7 +97,8 @@ class Claims(TableWrites):
         replayed after a crash) is no duplicate. A certificate named twice in
         ``claims`` is a duplicate of its first occurrence's outcome. One conditional
         put per claim, ``WRITE_THREADS`` at a time (see the module docstring); the
-        call returns once every claim is settled.
+        call returns once every claim is settled. The claims expire ``CLAIMS_LIFETIME`` after
+        ``started``, the manifest's start (default: now).
         """
         duplicates: dict[int, int] = {}
         first: dict[str, int] = {}
@@ -78,7 +108,7 @@ class Claims(TableWrites):
                 repeats.append((fingerprint, position))
             else:
                 first[fingerprint] = position
-        expires = self._expires()
+        expires = claims_expire_at(started or datetime.now(UTC))
         pending = list(first.items())
         held = self._each(lambda claim: self._claim_one(mid, *claim, expires), pending)
         for (_, position), earlier in zip(pending, held, strict=True):

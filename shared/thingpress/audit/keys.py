@@ -20,6 +20,8 @@ STARTS_PK = "S#STARTS"
 INDEX_BY_THING = "by_thing"
 INDEX_BY_STATE = "by_state"
 TTL_ATTRIBUTE = "expires_at"
+#: how every time in the table is written (``now_iso``): UTC, to the second.
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -57,7 +59,12 @@ def refusal_sk(position: int) -> str:
 
 
 def now_iso(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (now or datetime.now(UTC)).strftime(STAMP)
+
+
+def parse_stamp(stamp: str) -> datetime:
+    """A time as ``now_iso`` wrote it."""
+    return datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from thingpress.attributes import device_attributes
 from thingpress.audit import states
 from thingpress.audit.chain import Handle
 from thingpress.audit.claims import ClaimsUnsettled
+from thingpress.audit.keys import parse_stamp
 from thingpress.audit.summaries import Progress
 from thingpress.backpressure import Backpressure
 from thingpress.messages import ImportMessage
@@ -43,6 +44,8 @@ class AwsPorts:
         self.finish: Callable[[], str] = lambda: ""
         self.sha256: str | None = None
         self._queued_at = summary["started_at"]
+        #: the manifest's start: its claims expire a fixed time after it (``thingpress.audit.claims``).
+        self.started = parse_stamp(summary["started_at"])
         #: position -> the import message ``prepare`` made (at most one claim batch at a time).
         self._prepared: dict[int, str] = {}
 
@@ -54,7 +57,7 @@ class AwsPorts:
 
     def claim(self, claims: list[tuple[str, int]]) -> dict[int, int]:
         try:
-            return self.provider.audit.claim_certificates(self.mid, claims)
+            return self.provider.audit.claim_certificates(self.mid, claims, started=self.started)
         except ClaimsUnsettled as exc:
             raise ProviderError(str(exc)) from None
 

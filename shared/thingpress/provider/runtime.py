@@ -25,7 +25,8 @@ from cryptography import x509
 from thingpress import events
 from thingpress.audit import states
 from thingpress.audit.chain import Handle
-from thingpress.audit.keys import manifest_id
+from thingpress.audit.claims import CLAIMS_LIFETIME, PARSING_TIME
+from thingpress.audit.keys import manifest_id, parse_stamp
 from thingpress.audit.summaries import Progress
 from thingpress.audit.table import AuditTable
 from thingpress.cursor import Cursor
@@ -285,6 +286,8 @@ class Provider(ChainHandling, Pausing):
                                          f"{MAX_MANIFEST_BYTES:,} bytes (10 GiB): split the manifest")
         if not self.settings.import_queue_url:
             raise SettingsError("THINGPRESS_IMPORT_QUEUE_URL is not set: nowhere to send import messages")
+        if datetime.now(UTC) - _started(summary) > PARSING_TIME:
+            return self.refuse(mid, ref, _overdue(summary))
         return self._stream(mid, ref, summary, self.options(), deadline)
 
     def _stream(self, mid: str, ref: ObjectRef, summary: dict[str, Any], options: ParseOptions,
@@ -374,7 +377,17 @@ class _manifest_keys:
 
 def _started(summary: dict[str, Any]) -> datetime:
     """When the manifest was received: the instant its certificates' validity is judged at."""
-    return datetime.strptime(summary["started_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return parse_stamp(summary["started_at"])
+
+
+def _overdue(summary: dict[str, Any]) -> str:
+    """Why a manifest still parsing ``PARSING_TIME`` after its start is parsed no further."""
+    rest = int(summary.get("checkpoint") or 0) + 1
+    return (f"parsing did not finish within {PARSING_TIME.days} days of the manifest's start "
+            f"({summary['started_at']}): its certificate claims (the duplicate detection) expire "
+            f"{CLAIMS_LIFETIME.days} days after it, so the entries from position {rest} on are not imported. Upload "
+            "the manifest again (a new object version is a new manifest; its certificates imported already are "
+            "found ALREADY_PRESENT)")
 
 
 def _finished(summary: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -18,7 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from provider_helpers import generated_manifest
 
 from thingpress import messages
-from thingpress.audit.keys import claims_pk, manifest_id, manifest_pk, to_item
+from thingpress.audit.claims import PARSING_TIME
+from thingpress.audit.keys import claims_pk, from_item, manifest_id, manifest_pk, now_iso, parse_stamp, to_item
 from thingpress.audit.states import REFUSED
 from thingpress.provider.runtime import Tuning
 
@@ -166,6 +168,39 @@ def test_an_old_checkpoint_without_a_cursor_resumes_by_position_and_still_finds_
     summary = aws.audit.get_summary(mid)
     assert (summary["entries"], summary["queued"], summary["duplicates"], summary["parse_done"]) == (9, 6, 3, True)
     assert summary["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_claims_expire_with_the_parse_and_a_manifest_still_parsing_past_its_time_is_refused_from_its_checkpoint(
+        aws, pems):
+    """Claims expire ``CLAIMS_LIFETIME`` (16 days) after the manifest's start, all at one instant, not with the
+    year-long retention of the rows; a continuation that comes more than ``PARSING_TIME`` (15 days) after the
+    start parses nothing more (its claims could be gone by the time it is done): the manifest is refused from
+    its checkpoint on, with the reason, and what was queued before stays queued."""
+    body = generated_manifest(pems[:8])
+    event = put_and_event(aws.s3, aws.bucket, "generated/slow.txt", body)
+    provider = aws.provider(tuning=Tuning(max_entries_per_invocation=5))
+    provider.handle(sqs_event(event), FakeContext())
+    [cont] = continuations(aws)
+    mid = mid_of("generated", event)
+    summary = aws.audit.get_summary(mid)
+    claims = [from_item(i) for i in aws.dynamodb.scan(TableName=aws.audit.table)["Items"] if i["pk"]["S"] == claims_pk(mid)]
+    started = parse_stamp(summary["started_at"])
+    assert len(claims) == 5 and {c["expires_at"] for c in claims} == {int((started + timedelta(days=16)).timestamp())}
+    assert summary["expires_at"] > started.timestamp() + 360 * 86400  # the summary and rows keep the retention
+
+    long_ago = now_iso(datetime.now(UTC) - PARSING_TIME - timedelta(minutes=1))
+    aws.dynamodb.update_item(TableName=aws.audit.table, Key=to_item({"pk": manifest_pk(mid), "sk": "#SUMMARY"}),
+                             UpdateExpression="SET started_at = :s", ExpressionAttributeValues=to_item({":s": long_ago}))
+    assert run_to_the_end(aws, provider, cont) == 1
+
+    assert sorted(m.position for m in imports(aws)) == [1, 2, 3, 4, 5]
+    summary = aws.audit.get_summary(mid)
+    assert (summary["state"], summary["entries"], summary["queued"]) == (REFUSED, 5, 5)
+    assert summary["reason"].split(": ", 1)[1] == (
+        f"parsing did not finish within 15 days of the manifest's start "
+        f"({long_ago}): its certificate claims (the duplicate detection) expire 16 days after it, so the entries "
+        "from position 6 on are not imported. Upload the manifest again (a new object version is a new manifest; its "
+        "certificates imported already are found ALREADY_PRESENT)")
 
 
 def test_an_infineon_reel_is_extracted_once_into_a_staged_object_that_later_chunks_read(aws, monkeypatch):
