@@ -20,8 +20,13 @@ for the last acknowledgements):
 
 then prices them per certificate with :data:`PRICES` and gives ``cost_per_million_usd`` with its
 breakdown. Not counted: IoT Core's own charges (registry operations), KMS requests made by the
-services for their encryption (data keys are cached), storage (claims and rows kept for the
-retention: see ``storage_gb_month_per_million``), data transfer, free tiers.
+services for their encryption (data keys are cached), data transfer, free tiers.
+
+Storage is priced apart (``storage``: it depends on how long items are kept, not on the run): the
+run's items read back after it, sized by the developer guide's rules, each kind for as long as it is
+kept (rows and their index entries for the audit retention, claims for their lifetime), as
+``storage_usd_per_million`` with its breakdown, and ``storage_usd_per_million_before`` with the
+claims kept for the retention, as they were before.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from thingpress.audit.claims import CLAIMS_LIFETIME
+from thingpress.audit.keys import INDEX_BY_STATE, INDEX_BY_THING, claims_pk, manifest_pk, to_item
 from thingpress.audit.states import COMPLETE
+from thingpress.audit.writes import DEFAULT_RETENTION_DAYS
 from thingpress_cli.core.certificates import write_manifest
 from thingpress_cli.core.deployment import Deployment
 from thingpress_cli.core.summaries import wait_for
@@ -62,6 +70,76 @@ SETTLE_SECONDS = 5.0
 #: event source mappings and the functions, which get URLs from their environment, make none): not billed.
 RUNNER_ONLY_SQS = ("sqs GetQueueUrl",)
 S3_PUT_CLASS = ("PUT", "POST", "COPY", "LIST")
+
+
+#: "Every item in DynamoDB requires 100 bytes of storage overhead for indexing" (developer guide, "DynamoDB item
+#: sizes and formats", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html);
+#: an entry of a global secondary index is sized as an item too: its keys, the table's and the projected attributes
+#: (all of them here), plus that overhead ("Storage considerations for global secondary indexes",
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.StorageConsiderations).
+ITEM_OVERHEAD_BYTES = 100
+#: the attribute each index is keyed by: an item holding it has an entry in the index.
+INDEX_KEYS = {INDEX_BY_THING: "thing_name", INDEX_BY_STATE: "state"}
+DAYS_PER_MONTH = 365 / 12
+GIB = 2**30
+
+
+def attribute_bytes(value: dict[str, Any]) -> int:
+    """The size of one typed value (``{"S": ...}``) by the developer guide's rules, its name not included."""
+    (kind, data), = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        digits = data.lstrip("-").replace(".", "").strip("0")
+        return -(-len(digits) // 2) + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(attribute_bytes(v) + 1 for v in data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_bytes(v) + 1 for k, v in data.items())
+    if kind in ("SS", "BS"):
+        return sum(attribute_bytes({kind[0]: v}) for v in data)
+    if kind == "NS":
+        return sum(attribute_bytes({"N": v}) for v in data)
+    raise ValueError(f"no size rule for DynamoDB type {kind}")
+
+
+def item_bytes(item: dict[str, dict[str, Any]]) -> int:
+    """A stored item's billed size: its attributes' names and values plus the per-item overhead."""
+    return ITEM_OVERHEAD_BYTES + sum(len(name.encode()) + attribute_bytes(v) for name, v in item.items())
+
+
+def storage(deployment: Deployment, mid: str, count: int, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> dict[str, Any]:
+    """What keeping a run's items costs, per million certificates: each kind's bytes for as long as it is kept."""
+    client, table = deployment.client("dynamodb"), deployment.outputs.audit_table_name
+    sizes: dict[str, int] = {}
+    for kind, pk in (("rows", manifest_pk(mid)), ("claims", claims_pk(mid))):
+        pages = client.get_paginator("query").paginate(
+            TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": pk}))
+        for item in (i for page in pages for i in page["Items"]):
+            size = item_bytes(item)
+            sizes[kind] = sizes.get(kind, 0) + size
+            for index, key in INDEX_KEYS.items():
+                if key in item:
+                    sizes[f"index {index}"] = sizes.get(f"index {index}", 0) + size
+    kept_days = {kind: CLAIMS_LIFETIME.days if kind == "claims" else retention_days for kind in sizes}
+
+    def usd(days: dict[str, int]) -> dict[str, float]:
+        return {kind: sizes[kind] / count * 1e6 / GIB * days[kind] / DAYS_PER_MONTH * PRICES["dynamodb_gb_month"][0]
+                for kind in sizes}
+
+    now, before = usd(kept_days), usd(dict.fromkeys(sizes, retention_days))
+    return {
+        "storage_bytes_per_certificate": {kind: round(size / count, 1) for kind, size in sorted(sizes.items())},
+        "storage_days_kept": kept_days,
+        "storage_usd_per_million": round(sum(now.values()), 2),
+        "storage_usd_per_million_before": round(sum(before.values()), 2),
+        "storage_usd_per_million_breakdown": {k: round(v, 3) for k, v in sorted(now.items(), key=lambda kv: -kv[1])},
+    }
 
 
 def _log_offsets(logs: Path) -> dict[Path, int]:
@@ -126,6 +204,7 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
         "eventbridge_event": report["requests"].get("events PutEvents", 0),
     }
     per_million = {name: usd / count * 1e6 for name, usd in price(units).items()}
+    kept = storage(deployment, uploaded.manifest_id, count)
     writes_by_kind = {**{f"table {k}": v for k, v in ddb["write_units"].items()},
                       **{f"index {k}": v for k, v in ddb["index_write_units"].items()}}
     return {
@@ -137,6 +216,7 @@ def measure(deployment: Deployment, count: int, workdir: Path, logs: Path | None
         "cost_write_units_per_certificate_by_kind": {k: round(v / count, 3) for k, v in
                                                      sorted(writes_by_kind.items(), key=lambda kv: -kv[1])},
         "cost_sqs_empty_receives": report["sqs_empty_receives"],
+        **kept,
         "cost_prices_date": PRICES_DATE,
         "cost_prices": {k: {"usd": v, "source": s} for k, (v, s) in PRICES.items()},
     }
@@ -150,6 +230,21 @@ def table(figures: dict[str, Any]) -> str:
         rows.append(f"| {name} | {units[name]:g} | {usd:.3f} |")
     rows.append(f"| **total** | | **{figures['cost_per_million_usd']:.2f}** |")
     return "\n".join(rows)
+
+
+def storage_lines(figures: dict[str, Any]) -> list[str]:
+    """The storage figures for docs/benchmarks.md (none when the run measured none)."""
+    if "storage_usd_per_million" not in figures:
+        return []
+    days = figures["storage_days_kept"]
+    return ["Storage, priced apart (it depends on how long items are kept, not on the run): the run's items read back "
+            "and sized by the developer guide's rules (100 bytes of overhead an item and an index entry), each kind "
+            f"for as long as it is kept: **{figures['storage_usd_per_million']:.2f} USD per million certificates** "
+            f"(claims {days['claims']} days, the rest {days['rows']} days; with the claims kept "
+            f"{days['rows']} days, as before: {figures['storage_usd_per_million_before']:.2f} USD).", "",
+            "| kind | bytes per certificate | days kept | USD per million certificates |", "|---|---|---|---|",
+            *(f"| {kind} | {figures['storage_bytes_per_certificate'][kind]:g} | {days[kind]} | {usd:.3f} |"
+              for kind, usd in figures["storage_usd_per_million_breakdown"].items()), ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         local_cmd.down()
     print(json.dumps({k: v for k, v in figures.items() if k != "cost_prices"}, indent=2))
     print(table(figures))
+    print("\n".join(storage_lines(figures)))
     if args.write:
         path = run_all.DOCS / "benchmarks.json"
         merged = {**json.loads(path.read_text()), **figures}

@@ -281,13 +281,14 @@ def markdown(figures: dict[str, Any]) -> str:
                 "Metered on the run (`tests/benchmarks/bench_cost.py`: DynamoDB request units by the developer "
                 "guide's rules, SQS's billed 64 KB requests, S3 request classes, Lambda's billed GB-seconds from the "
                 "REPORT lines, EventBridge events), priced with the table in that file (its source pages). "
-                "Not counted: IoT Core's charges, KMS, storage, transfer, free tiers, and what the deployment "
+                "Not counted: IoT Core's charges, KMS, transfer, free tiers, storage (priced apart below), and what "
+                "the deployment "
                 "costs whether or not it imports (the watchdog's schedule; Lambda's pollers' empty receives: "
                 f"{figures.get('cost_sqs_empty_receives', 'not metered')} in this run, left out).", "",
                 bench_cost.table(figures), "", "DynamoDB write units per certificate, by item kind and index:", "",
                 *(f"* {kind}: {units}" for kind, units in sorted(
                     figures["cost_write_units_per_certificate_by_kind"].items(), key=lambda item: -item[1])),
-                ""]
+                "", *bench_cost.storage_lines(figures)]
     lines = [
         "# Benchmarks",
         "",

@@ -160,3 +160,29 @@ def test_the_status_figure_has_its_row_with_its_goal(build):
     text = run_all.markdown({**_pipeline_figures(), "status_seconds_1m": 0.84, "status_rows": 1_000_000})
     assert ("| `thingpress status` at 1,000,000 certificate rows (local cloud, median) | **0.84 s** | goal <= 2 s;"
             in text)
+
+
+def test_an_items_storage_is_sized_by_the_developer_guides_rules():
+    """CapacityUnitCalculations.html: names and values (a number: a byte per two significant digits, plus one),
+    3 bytes a list or map and 1 an element, plus 100 bytes an item."""
+    import bench_cost
+
+    item = {"pk": {"S": "D#é"}, "position": {"N": "-1234500"}, "ok": {"BOOL": True},
+            "attributes": {"M": {"a": {"S": "xy"}}}, "groups": {"L": [{"S": "g"}]}}
+    assert bench_cost.item_bytes(item) == 100 + (2 + 4) + (8 + 3 + 1) + (2 + 1) + (10 + 3 + 1 + 2 + 1) + (6 + 3 + 1 + 1)
+
+
+def test_a_runs_storage_keeps_claims_for_their_lifetime_and_rows_for_the_retention(cloud, tmp_path):
+    import bench_cost
+
+    from thingpress_cli.core.certificates import write_manifest
+
+    manifest = tmp_path / "kept.txt"
+    write_manifest(manifest, count=4, prefix="Kept-")
+    kept = bench_cost.storage(cloud.deployment, cloud.run(manifest), 4)
+    assert kept["storage_days_kept"] == {"claims": 16, "rows": 365, "index by_state": 365, "index by_thing": 365}
+    sizes = kept["storage_bytes_per_certificate"]
+    assert sizes["index by_thing"] < sizes["rows"] and 150 < sizes["claims"] < 250
+    breakdown = kept["storage_usd_per_million_breakdown"]
+    assert breakdown["claims"] == round(sizes["claims"] * 1e6 / 2**30 * 16 / (365 / 12) * 0.25, 3)
+    assert kept["storage_usd_per_million_before"] > kept["storage_usd_per_million"]
