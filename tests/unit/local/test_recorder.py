@@ -52,3 +52,22 @@ def test_trimmed(value, expected) -> None:
 def test_the_runner_puts_the_calls_next_to_its_logs(tmp_path) -> None:
     assert recorder.calls_file(tmp_path / "logs", "fn") == str(tmp_path / "calls" / "fn.jsonl")
     assert recorder.enabled({}) and not recorder.enabled({recorder.SWITCH_ENV: "0"})
+
+
+def test_each_line_is_on_disk_at_once_and_a_cleared_folder_is_made_again(tmp_path) -> None:
+    """The recorder keeps its file open: a line is written when its call is made (a worker killed at its
+    timeout loses none), and after ``local up`` clears the folder the next line opens a new file there."""
+    import shutil
+    from types import SimpleNamespace
+
+    path = tmp_path / "calls" / "fn.jsonl"
+    record = recorder.Recorder(str(path))
+    model = SimpleNamespace(name="GetItem", service_model=SimpleNamespace(signing_name="dynamodb", endpoint_prefix="x"))
+    record(model, {}, context={"thingpress_params": {"TableName": "t1"}})
+    assert [json.loads(line)["params"] for line in path.read_text().splitlines()] == [{"TableName": "t1"}]
+
+    shutil.rmtree(path.parent)
+    record(model, {}, context={"thingpress_params": {"TableName": "t2"}})
+    record(model, {}, context={"thingpress_params": {"TableName": "t3"}})
+    assert [json.loads(line)["params"] for line in path.read_text().splitlines()] == [
+        {"TableName": "t2"}, {"TableName": "t3"}]
