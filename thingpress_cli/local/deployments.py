@@ -29,7 +29,7 @@ from typing import Any
 from stacks.naming import DEFAULT_ENV
 from thingpress_cli.core import toolchain
 from thingpress_cli.core.streams import warn
-from thingpress_cli.local import deploy_log, recorder, state
+from thingpress_cli.local import deploy_log, lost_creates, recorder, state
 from thingpress_cli.local.emulator import process as emulator
 
 REPO = toolchain.REPO
@@ -214,8 +214,20 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
     toolchain.warm_plugin_cache()  # concurrent `terraform init`s must not both fill an empty cache
     deploy_began = time.monotonic()
     log_path = deploy_log_path(env_name)
-    returncode = deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path,
-                                label=label)
+
+    def run() -> int:
+        return deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path,
+                              label=label)
+
+    returncode = run()
+    lost = lost_creates.lost_functions(log_path.read_text(errors="replace")) if returncode and log_path.exists() else []
+    if lost:  # the emulator created them, Terraform never got the answer (lost_creates)
+        kept = lost_creates.keep_failed_log(log_path)
+        warn(f"cdktf deploy of {stack}: the emulator created {', '.join(lost)} but Terraform never got the answer "
+             f"(it sent the call again and met 'Function already exist'; log: {kept}); not in Terraform's state, "
+             "so deleted from the emulator: deploying again")
+        lost_creates.forget(current.url, lost)
+        returncode = run()
     deploy_seconds = time.monotonic() - deploy_began
     if returncode != 0:
         record("deploys", env_name, None)

@@ -92,3 +92,59 @@ def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
     assert deployments.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
         != fingerprint
     assert deployments.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint
+
+
+# the provider's last lines when the emulator's answer to a CreateFunction was lost (deploy.log, 2026-12-07)
+LOST_ANSWER_LOG = """\
+thingpress-local  aws_lambda_function.provider_infineon_function_954264F5 (provider_infineon/function): Still creating... [4m50s elapsed]
+thingpress-local  Error: creating Lambda Function (thingpress-local-provider-infineon): operation error Lambda: CreateFunction, https response error StatusCode: 409, RequestID: wfxGmusabAzyf1Gv9iOTaWE8d7voLlfiMSuYkvlDzvfZOI5ml18q, ResourceConflictException: Function already exist: thingpress-local-provider-infineon
+"""
+
+
+def test_a_function_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_again(local_dir, monkeypatch, capsys):
+    from thingpress_cli.local import lost_creates
+
+    runs, forgotten = [], []
+
+    def deploy(command, *, cwd, env, log_path, label=""):
+        runs.append(1)
+        if len(runs) == 1:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(LOST_ANSWER_LOG)
+            return 1
+        log_path.write_text("Apply complete!\n")
+        stack = command[command.index("deploy") + 1]
+        Path(command[command.index("--outputs-file") + 1]).write_text(json.dumps({stack: {"target": "local"}}))
+        return 0
+
+    monkeypatch.setattr(deploy_log, "run", deploy)
+    monkeypatch.setattr(lost_creates, "forget", lambda url, names: forgotten.append((url, names)))
+
+    assert _up("local") == 0
+
+    assert len(runs) == 2 and forgotten == [("http://127.0.0.1:4566", ["thingpress-local-provider-infineon"])]
+    assert deployments.deployed("local")
+    assert (local_dir / "logs" / "deploy.lost-answer.log").read_text() == LOST_ANSWER_LOG
+    assert "the emulator created thingpress-local-provider-infineon but Terraform never got the answer" in \
+        capsys.readouterr().err
+
+
+def test_any_other_failed_deploy_is_not_run_again(local_dir, monkeypatch):
+    runs = []
+
+    def deploy(command, *, cwd, env, log_path, label=""):
+        runs.append(1)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("Error: creating SQS Queue: AccessDenied\n")
+        return 1
+
+    monkeypatch.setattr(deploy_log, "run", deploy)
+
+    assert _up("local") == 1 and len(runs) == 1
+
+
+def test_lost_functions_are_read_from_the_log_each_once():
+    from thingpress_cli.local.lost_creates import lost_functions
+
+    assert lost_functions(LOST_ANSWER_LOG * 2 + "Function already exist: not-a-conflict\n") == [
+        "thingpress-local-provider-infineon"]

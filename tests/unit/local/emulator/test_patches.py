@@ -420,3 +420,20 @@ def test_a_delete_during_a_move_to_the_dead_letter_queue_skips_nothing(sqs_backe
     steps.finish()
 
     assert (bodies(queue), bodies(dlq)) == (["x", "y"], ["a"])
+
+
+def test_a_function_whose_create_answer_was_lost_is_deleted_from_the_emulator(aws, emulator_url):
+    """``thingpress local up``'s recovery (``lost_creates.forget``): the function goes; a name not there is no error."""
+    from thingpress_cli.local import lost_creates
+
+    lam, iam = aws("lambda"), aws("iam")
+    role = iam.create_role(RoleName="lost-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("h.py", "def handler(event, context):\n    return None\n")
+    lam.create_function(FunctionName="lost-fn", Runtime="python3.11", Role=role, Handler="h.handler",
+                        Code={"ZipFile": code.getvalue()})
+
+    lost_creates.forget(emulator_url, ["lost-fn", "never-made"])
+
+    assert "lost-fn" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
