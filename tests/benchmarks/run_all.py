@@ -131,9 +131,13 @@ def local_phase(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     from thingpress.settings import DEFAULT_IOT_TPS
     from thingpress_cli.commands import local as local_cmd
     from thingpress_cli.core.deployment import Deployment
+    from thingpress_cli.local import recorder
     from thingpress_cli.local.emulator.quota import DEFAULT_RATES
 
     local_cmd.down()
+    # The function workers record no AWS call here: the recorder is make iam-check's instrument on the local
+    # runner (thingpress_cli.local.recorder, SWITCH_ENV: "benchmarks"), not something Lambda does.
+    os.environ[recorder.SWITCH_ENV] = "0"
     started = time.perf_counter()
     local_cmd.ensure_up()
     figures["local_deploy_seconds"] = round(time.perf_counter() - started, 1)
@@ -224,7 +228,7 @@ def markdown(figures: dict[str, Any]) -> str:
          "one call at a time: client CPU + one emulator request (about half a core each)"),
         ("Pipeline (upload -> COMPLETE)", fmt(figures["pipeline_certs_per_s"]) + " certs/s",
          "the 2 cores: the emulator (one process, its GIL) serves IoT + DynamoDB + SQS while the "
-         "function workers sign and send"),
+         "function workers sign and send (recording no call: iam-check's recorder is off in this phase)"),
         ("**Pipeline / floor**", f"**{figures['pipeline_over_floor']}** (per-run {fmt(figures['pipeline_over_floor_runs'], 2)})",
          f"goal {goal_text('pipeline_over_floor')}"),
         (f"Quota, AWS defaults (binding {figures['quota_default_binding_tps']:g}/s)",
@@ -326,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     # and a median of three moved with one of them.
     parser.add_argument("--pipeline-repeat", type=int, default=5, help="floor/pipeline pairs (median ratio)")
     parser.add_argument("--cost-count", type=int, default=500, help="certificates in the metered cost run")
-    parser.add_argument("--keep", action="store_true", help="leave the local environment up")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the local environment up (recording no calls: `thingpress local down` before "
+                             "make iam-check)")
     parser.add_argument("--skip-components", action="store_true", help="only the local-pipeline figures")
     parser.add_argument("--skip-tests", action="store_true",
                         help="do not run make test-unit / make test; report their last recorded seconds")
