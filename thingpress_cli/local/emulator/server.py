@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from thingpress_cli.local import state
 from thingpress_cli.local.emulator import conflicts, index_lag, iot_detach, request_log, waitress_continue
@@ -28,6 +29,21 @@ HOST = "127.0.0.1"
 
 #: Server threads. Long polls (the runner's ReceiveMessage waits) each hold one while they wait.
 SERVER_THREADS = 64
+
+
+def log_connection_events(stream: TextIO | None = None) -> None:
+    """waitress's own word on a connection goes to the emulator log (stderr) with its time: a client that
+    went away while its request was served (INFO), a body longer or shorter than its Content-Length, the
+    connection limit (WARNING), an exception (ERROR). Not its task-queue depth notes (``waitress.queue``:
+    every busy moment). A deploy's lost answer (``thingpress_cli.local.lost_creates``) left no trace in
+    the request log; these say whether the connection failed on the emulator's side."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    waitress = logging.getLogger("waitress")
+    waitress.setLevel(logging.INFO)
+    waitress.handlers = [handler]
+    waitress.propagate = False
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
@@ -53,10 +69,10 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     propagation = iot_detach.from_environment() if detach_propagation is None else detach_propagation
     iot_detach.PROPAGATION.configure(propagation)
     app = install(DomainDispatcherApplication(create_backend_app), rates, rules)
-    # Every request with its time (request_log.py): waitress's own logger stays quiet.
+    # Every request with its time (request_log.py); waitress's own word on a connection beside it.
     logged = RequestLog(app, requests_log or state.LOG_DIR / request_log.FILE_NAME)
     logged.watch()
-    logging.getLogger("waitress").setLevel(logging.ERROR)
+    log_connection_events()
     waitress_continue.install()  # an empty PUT with "Expect: 100-continue" is answered at once, as by AWS
     server = create_server(logged, host=host, port=port, threads=SERVER_THREADS, ident="thingpress-emulator",
                            connection_limit=1000, channel_timeout=300)

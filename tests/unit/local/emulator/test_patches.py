@@ -437,3 +437,25 @@ def test_a_function_whose_create_answer_was_lost_is_deleted_from_the_emulator(aw
     lost_creates.forget(emulator_url, ["lost-fn", "never-made"])
 
     assert "lost-fn" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+
+
+def test_waitress_says_when_a_client_left_mid_request_and_not_its_queue_depth():
+    import logging
+
+    from thingpress_cli.local.emulator.server import log_connection_events
+
+    stream = io.StringIO()
+    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
+             for name in ("waitress", "waitress.queue")}
+    try:
+        log_connection_events(stream)
+        logging.getLogger("waitress").info("Client disconnected while serving /2015-03-31/functions")
+        logging.getLogger("waitress.queue").warning("Task queue depth is 3")
+    finally:
+        for name, (level, handlers, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            logger.setLevel(level)
+            logger.handlers = handlers
+            logger.propagate = propagate
+    assert stream.getvalue().endswith(" waitress INFO Client disconnected while serving /2015-03-31/functions\n")
+    assert "queue depth" not in stream.getvalue()
