@@ -30,8 +30,9 @@ import threading
 
 #: The worker environment variable naming the JSONL file; unset: nothing recorded.
 CALLS_ENV = "THINGPRESS_CALLS_FILE"
-#: The runner's own environment: ``0`` turns recording off (benchmarks).
-SWITCH_ENV = "THINGPRESS_RECORD_CALLS"
+#: The runner's own environment: ``0`` turns recording off (benchmarks). A setting of the local cloud
+#: (``THINGPRESS_LOCAL_``): it never reaches the stack, so it costs no synthesis.
+SWITCH_ENV = "THINGPRESS_LOCAL_RECORD_CALLS"
 KEEP_CHARS = 160
 CALLS_DIR_NAME = "calls"
 

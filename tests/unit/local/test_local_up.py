@@ -15,7 +15,7 @@ import pytest
 
 from thingpress_cli.commands import local as local_cmd
 from thingpress_cli.core import toolchain
-from thingpress_cli.local import deploy_log, deployments, state
+from thingpress_cli.local import deploy_log, deployments, recorder, state
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.runner import daemon as runner
 from thingpress_cli.local.runner.schedules import SCHEDULE_SECONDS_SETTING
@@ -89,6 +89,8 @@ def test_the_local_clouds_own_settings_do_not_force_a_synthesis():
 
     assert deployments.synth_fingerprint("http://127.0.0.1:4566", {**base, SCHEDULE_SECONDS_SETTING: "5"}) \
         == fingerprint  # the runner's schedule (the test session sets it) never reaches the stack
+    assert deployments.synth_fingerprint("http://127.0.0.1:4566", {**base, recorder.SWITCH_ENV: "0"}) \
+        == fingerprint  # nor does the runner's call recorder (make bench turns it off)
     assert deployments.synth_fingerprint("http://127.0.0.1:4566", {**base, "THINGPRESS_TAGS": '{"a": "b"}'}) \
         != fingerprint
     assert deployments.synth_fingerprint("http://127.0.0.1:4567", base) != fingerprint
