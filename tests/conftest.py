@@ -307,15 +307,6 @@ def pytest_sessionfinish(session):
         local_cmd.down()
 
 
-def _runs_preview(session) -> bool:
-    return any(_folder(item) == "environments" for item in session.items)
-
-
-def preview_done_mark(config) -> Path:
-    """Written when the preview environment's group is done (``_preview_done``)."""
-    return REPO / "build" / "local" / f"preview-done-{_session_id(config)}"
-
-
 #: the preview environment's scenario: the module whose teardown writes the mark. It is never its worker's
 #: last item: pytest-xdist runs a worker's last item only when the whole run ends (it waits for the next
 #: item, to know which fixtures to tear down), and chaos waits for this mark on another worker, so the mark
@@ -323,12 +314,21 @@ def preview_done_mark(config) -> Path:
 PREVIEW_SCENARIO = "test_two_environments.py"
 
 
+def _runs_preview(session) -> bool:
+    """Whether the run has the preview scenario, whose module writes the mark chaos waits for."""
+    return any(item.path.name == PREVIEW_SCENARIO for item in session.items)
+
+
+def preview_done_mark(config) -> Path:
+    """Written when the preview environment's group is done (``_preview_done``)."""
+    return REPO / "build" / "local" / f"preview-done-{_session_id(config)}"
+
+
 @pytest.fixture
 def preview_done(request) -> tuple[Path, bool]:
     """The mark ``_preview_done`` writes for this run, and whether the run has the scenario that writes it
     (``tests/environments/test_what_the_preview_leaves.py``)."""
-    return (preview_done_mark(request.config),
-            any(item.path.name == PREVIEW_SCENARIO for item in request.session.items))
+    return preview_done_mark(request.config), _runs_preview(request.session)
 
 
 @pytest.fixture(scope="module", autouse=True)
