@@ -4,6 +4,7 @@ from outside, adapted to the audit table, SQS and the Lambda deadline."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -12,7 +13,6 @@ from thingpress.attributes import device_attributes
 from thingpress.audit import states
 from thingpress.audit.chain import Handle
 from thingpress.audit.claims import ClaimsUnsettled
-from thingpress.audit.keys import parse_stamp
 from thingpress.audit.summaries import Progress
 from thingpress.backpressure import Backpressure
 from thingpress.messages import ImportMessage
@@ -34,7 +34,7 @@ class AwsPorts:
     the backpressure seam ``room_for`` (the provider's ``window``; None: no limit)."""
 
     def __init__(self, provider: Provider, mid: str, summary: dict[str, Any], sender: BatchSender,
-                 deadline: Deadline, pressure: Backpressure | None = None):
+                 deadline: Deadline, pressure: Backpressure | None = None, *, started: datetime):
         self.provider = provider
         self.pressure = pressure
         self.mid = mid
@@ -45,7 +45,7 @@ class AwsPorts:
         self.sha256: str | None = None
         self._queued_at = summary["started_at"]
         #: the manifest's start: its claims expire a fixed time after it (``thingpress.audit.claims``).
-        self.started = parse_stamp(summary["started_at"])
+        self.started = started
         #: position -> the import message ``prepare`` made (at most one claim batch at a time).
         self._prepared: dict[int, str] = {}
 

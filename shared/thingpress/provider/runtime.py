@@ -306,10 +306,11 @@ class Provider(ChainHandling, Pausing):
                              backoff=tuning.send_backoff, sleep=self.sleep)
         # Backpressure (thingpress.backpressure): how many certificates this run may enqueue.
         pressure = None if self.window is not None else self.backpressure(mid)
-        ports = AwsPorts(self, mid, summary, sender, deadline, pressure)
+        started = _started(summary)
+        ports = AwsPorts(self, mid, summary, sender, deadline, pressure, started=started)
         # Validity is judged at the manifest's start, on every run: a replay after a certificate's
         # notAfter must refuse exactly what the first run refused (and send what it sent).
-        options = dataclasses.replace(options, now=_started(summary))
+        options = dataclasses.replace(options, now=started)
         pace = Pace(checkpoint_every=tuning.checkpoint_every, checkpoint_seconds=tuning.checkpoint_seconds,
                     max_entries=tuning.max_entries_per_invocation or self.settings.provider_max_entries,
                     claim_batch=tuning.claim_batch)
