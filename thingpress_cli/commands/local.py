@@ -42,7 +42,6 @@ import argparse
 import concurrent.futures
 import fcntl
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -52,7 +51,7 @@ from stacks.naming import DEFAULT_ENV
 from thingpress_cli.core import hints
 from thingpress_cli.core.errors import CliError, DeploymentError, UsageError
 from thingpress_cli.core.streams import print_json, progress_on_stderr, warn
-from thingpress_cli.local import deployments, state
+from thingpress_cli.local import deployments, interrupts, state
 from thingpress_cli.local.deployments import say
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.emulator import request_log
@@ -144,7 +143,7 @@ def _up(args: argparse.Namespace) -> tuple[int, emulator.Emulator, int | None, f
     began = time.monotonic()
     env_names = list(dict.fromkeys(_env_names(args)))
     current = _start_emulator(args.quotas)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(env_names)) as pool:
+    with interrupts.to_terraform(), concurrent.futures.ThreadPoolExecutor(max_workers=len(env_names)) as pool:
         codes = list(pool.map(lambda name: deployments.deploy(name, current, force_synth=args.synth,
                                                    label="" if len(env_names) == 1 else name), env_names))
     failed = next((code for code in codes if code != 0), 0)
@@ -225,11 +224,14 @@ def cmd_destroy(args: argparse.Namespace) -> int:
         command.append("--skip-synth")
     with progress_on_stderr(as_json):
         say(f"destroying {stack} with the cdktf CLI ...")
-    result = subprocess.run(command, cwd=deployments.REPO, env=deployments.deploy_environment(current.url, env_name), check=False,
-                            stdout=sys.stderr if as_json else None)
-    if result.returncode != 0:
-        warn(f"cdktf destroy failed (exit {result.returncode}); emulator log: {state.LOG_DIR / 'emulator.log'}")
-        return result.returncode
+    with interrupts.to_terraform() as caught, interrupts.running(
+            command, cwd=deployments.REPO, env=deployments.deploy_environment(current.url, env_name),
+            stdout=sys.stderr if as_json else None) as destroying:
+        returncode = destroying.wait()
+    if returncode != 0:
+        detail = "interrupted: Terraform stopped and saved its state" if caught.count else f"exit {returncode}"
+        warn(f"cdktf destroy failed ({detail}); emulator log: {state.LOG_DIR / 'emulator.log'}")
+        return returncode
     deployments.merge_outputs(env_name, None)
     deployments.record("deploys", env_name, None)
     deployments.forget_terraform_state(env_name)

@@ -6,7 +6,8 @@ or a plain line every few seconds (otherwise). The total is Terraform's
 ``Plan: N to add, M to change, K to destroy`` and a resource is done when
 Terraform prints ``Creation complete``, ``Modifications complete`` or
 ``Destruction complete`` for it. On failure the last lines of the log are shown
-with its path.
+with its path. The command runs through :func:`.interrupts.running`: a Ctrl-C goes to
+Terraform, not to cdktf (which would kill Terraform while it writes its state).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+from thingpress_cli.local import interrupts
 
 _PLAN = re.compile(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
 _DONE = re.compile(r"(Creation|Modifications|Destruction) complete after")
@@ -88,7 +91,7 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, o
             out.write(progress.text(now - began) + "\n")
             out.flush()
 
-    with log_path.open("w") as log, subprocess.Popen(
+    with log_path.open("w") as log, interrupts.running(
             command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace") as proc:
         assert proc.stdout is not None

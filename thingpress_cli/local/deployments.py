@@ -29,7 +29,7 @@ from typing import Any
 from stacks.naming import DEFAULT_ENV
 from thingpress_cli.core import toolchain
 from thingpress_cli.core.streams import warn
-from thingpress_cli.local import deploy_log, lost_creates, recorder, state
+from thingpress_cli.local import deploy_log, interrupts, lost_creates, recorder, state
 from thingpress_cli.local.emulator import process as emulator
 
 REPO = toolchain.REPO
@@ -220,7 +220,8 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
                               label=label)
 
     returncode = run()
-    lost = lost_creates.lost_functions(log_path.read_text(errors="replace")) if returncode and log_path.exists() else []
+    lost = lost_creates.lost_functions(log_path.read_text(errors="replace")) \
+        if returncode and log_path.exists() and not interrupts.received() else []
     if lost:  # the emulator created them, Terraform never got the answer (lost_creates)
         kept = lost_creates.keep_failed_log(log_path)
         warn(f"cdktf deploy of {stack}: the emulator created {', '.join(lost)} but Terraform never got the answer "
@@ -232,6 +233,11 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
     if returncode != 0:
         record("deploys", env_name, None)
         record("synths", env_name, None)
+        if interrupts.received():
+            warn(f"cdktf deploy of {stack} interrupted after {deploy_seconds:.0f} s: Terraform stopped and saved its "
+                 f"state ({tf_state(env_name).relative_to(REPO)}); `thingpress local up` goes on from there "
+                 f"(log: {log_path})")
+            return returncode
         warn(f"cdktf deploy of {stack} failed (exit {returncode}) after {deploy_seconds:.0f} s (log: {log_path}); "
             f"the emulator keeps running at {current.url} (emulator log: {state.LOG_DIR / 'emulator.log'})")
         return returncode

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -129,6 +131,28 @@ def test_a_function_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_
     assert (local_dir / "logs" / "deploy.lost-answer.log").read_text() == LOST_ANSWER_LOG
     assert "the emulator created thingpress-local-provider-infineon but Terraform never got the answer" in \
         capsys.readouterr().err
+
+
+def test_an_interrupted_deploy_is_not_run_again_and_says_the_state_was_saved(local_dir, monkeypatch, capsys):
+    """A Ctrl-C during the deploy (the signal handler ``local up`` installs forwards it to Terraform): even a log
+    that names a lost create is not retried, and the operator reads that Terraform kept its state."""
+    runs = []
+
+    def deploy(command, *, cwd, env, log_path, label=""):
+        runs.append(1)
+        os.kill(os.getpid(), signal.SIGINT)  # the operator's Ctrl-C, while cdktf runs
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(LOST_ANSWER_LOG)
+        return 1
+
+    monkeypatch.setattr(deploy_log, "run", deploy)
+
+    assert _up("local") == 1 and len(runs) == 1
+    err = capsys.readouterr().err
+    assert "interrupted: Terraform stops gracefully and saves its state" in err
+    assert "cdktf deploy of thingpress-local interrupted after 0 s: Terraform stopped and saved its state " \
+           "(build/state/thingpress-local.tfstate); `thingpress local up` goes on from there" in err
+    assert not deployments.deployed("local")
 
 
 def test_any_other_failed_deploy_is_not_run_again(local_dir, monkeypatch):
