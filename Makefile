@@ -131,8 +131,11 @@ local-status: $(VENV)/.installed
 	$(VENV)/bin/thingpress local status
 
 # DISABLE_VERSION_CHECK: cdktf would run `pipenv run pip show cdktf` before each command (pins are exact).
+# CDKTF_RUN: Ctrl-C goes to Terraform (it saves its state), never to cdktf 0.21, which kills Terraform
+# while it writes it (thingpress_cli/core/interrupts.py).
+CDKTF_RUN := $(PY) -m thingpress_cli.core.interrupts npx cdktf
 deploy: install
-	$(NAMED_ENV)$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 npx cdktf deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
+	$(NAMED_ENV)$(TOOLENV); DISABLE_VERSION_CHECK=true THINGPRESS_ENV=$(ENV) THINGPRESS_TARGET=aws THINGPRESS_BACKEND=s3 $(CDKTF_RUN) deploy thingpress-$(ENV) --auto-approve --outputs-file terraform-outputs.json
 
 # Teardown first (docs/operating.md: "Preview environments share an account"): undo every import
 # of the environment and detach what AWS refuses to delete while attached; then cdktf destroy. The
@@ -143,7 +146,7 @@ destroy: install
 	mkdir -p build && \
 	npx cdktf output thingpress-$(ENV) --outputs-file build/outputs-$(ENV).json && \
 	$(VENV)/bin/thingpress teardown --env $(ENV) --outputs build/outputs-$(ENV).json --yes && \
-	npx cdktf destroy thingpress-$(ENV) --auto-approve
+	$(CDKTF_RUN) destroy thingpress-$(ENV) --auto-approve
 
 clean:
 	rm -rf build cdktf.out .pytest_cache .hypothesis

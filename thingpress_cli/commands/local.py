@@ -48,10 +48,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from stacks.naming import DEFAULT_ENV
-from thingpress_cli.core import hints
+from thingpress_cli.core import hints, interrupts
 from thingpress_cli.core.errors import CliError, DeploymentError, UsageError
 from thingpress_cli.core.streams import print_json, progress_on_stderr, warn
-from thingpress_cli.local import deployments, interrupts, state
+from thingpress_cli.local import deployments, state
 from thingpress_cli.local.deployments import say
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.emulator import request_log

@@ -6,7 +6,7 @@ or a plain line every few seconds (otherwise). The total is Terraform's
 ``Plan: N to add, M to change, K to destroy`` and a resource is done when
 Terraform prints ``Creation complete``, ``Modifications complete`` or
 ``Destruction complete`` for it. On failure the last lines of the log are shown
-with its path. The command runs through :func:`.interrupts.running`: a Ctrl-C goes to
+with its path. The command runs through :func:`thingpress_cli.core.interrupts.running`: a Ctrl-C goes to
 Terraform, not to cdktf (which would kill Terraform while it writes its state).
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from thingpress_cli.local import interrupts
+from thingpress_cli.core import interrupts
 
 _PLAN = re.compile(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
 _DONE = re.compile(r"(Creation|Modifications|Destruction) complete after")

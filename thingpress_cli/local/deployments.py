@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from stacks.naming import DEFAULT_ENV
-from thingpress_cli.core import toolchain
+from thingpress_cli.core import interrupts, toolchain
 from thingpress_cli.core.streams import warn
-from thingpress_cli.local import deploy_log, interrupts, lost_creates, recorder, state
+from thingpress_cli.local import deploy_log, lost_creates, recorder, state
 from thingpress_cli.local.emulator import process as emulator
 
 REPO = toolchain.REPO

@@ -11,12 +11,13 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from thingpress_cli.commands import local as local_cmd
-from thingpress_cli.core import toolchain
+from thingpress_cli.core import interrupts, toolchain
 from thingpress_cli.local import deploy_log, deployments, recorder, state
 from thingpress_cli.local.emulator import process as emulator
 from thingpress_cli.local.runner import daemon as runner
@@ -141,6 +142,9 @@ def test_an_interrupted_deploy_is_not_run_again_and_says_the_state_was_saved(loc
     def deploy(command, *, cwd, env, log_path, label=""):
         runs.append(1)
         os.kill(os.getpid(), signal.SIGINT)  # the operator's Ctrl-C, while cdktf runs
+        deadline = time.monotonic() + 10  # the main thread runs the handler; Terraform takes longer to stop
+        while not interrupts.received() and time.monotonic() < deadline:
+            time.sleep(0.01)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(LOST_ANSWER_LOG)
         return 1

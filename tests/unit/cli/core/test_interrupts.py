@@ -1,4 +1,4 @@
-"""Ctrl-C during a cdktf run goes to Terraform, never to cdktf (thingpress_cli.local.interrupts).
+"""Ctrl-C during a cdktf run goes to Terraform, never to cdktf (thingpress_cli.core.interrupts).
 
 The stand-ins behave as measured: the cdktf CLI answers SIGINT by killing Terraform at once (it left the
 state file empty); Terraform answers its first SIGINT by saving its state and exiting 1.
@@ -16,7 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from thingpress_cli.local import deploy_log, interrupts
+from thingpress_cli.core import interrupts
+from thingpress_cli.local import deploy_log
 
 TERRAFORM = r"""
 import signal, sys, time
@@ -125,3 +126,11 @@ def test_before_terraform_starts_the_ctrl_c_goes_to_cdktf(tmp_path, with_terrafo
                 for child in psutil.Process(process.pid).children(recursive=True):
                     child.kill()
                 process.kill()
+
+
+def test_the_make_targets_wrapper_runs_the_command_in_its_own_session_and_returns_its_status(tmp_path):
+    """``make deploy``/``destroy`` run cdktf through ``python -m thingpress_cli.core.interrupts``."""
+    script = "import os, sys; open(sys.argv[1], 'w').write(str(os.getsid(0) == os.getpid())); raise SystemExit(3)"
+    assert interrupts.main([sys.executable, "-c", script, str(tmp_path / "session")]) == 3
+    assert (tmp_path / "session").read_text() == "True"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -15,11 +15,14 @@ resources again over the ones the emulator holds. The same is reported upstream:
   down instead of killing it.
 
 What thingpress does with cdktf 0.21: each cdktf run starts in a session of its own (:func:`running`), so
-the terminal's Ctrl-C does not reach it; while :func:`to_terraform` is in force (the deploys and destroys
-of ``thingpress local``), a SIGINT thingpress receives is sent on to what runs *under* each cdktf process
-(Terraform, and its providers, which leave interrupts to Terraform), never to cdktf itself. A first
-Ctrl-C is then Terraform's graceful abort, a second its urgent one, exactly as for Terraform run alone.
-Before Terraform starts (synthesis), the Ctrl-C goes to cdktf: nothing is written then.
+the terminal's Ctrl-C does not reach it; while :func:`to_terraform` is in force, a SIGINT thingpress
+receives is sent on to what runs *under* each cdktf process (Terraform, and its providers, which leave
+interrupts to Terraform), never to cdktf itself. A first Ctrl-C is then Terraform's graceful abort, a
+second its urgent one, exactly as for Terraform run alone. Before Terraform starts (synthesis), the
+Ctrl-C goes to cdktf: nothing is written then.
+
+Used by ``thingpress local up`` and ``local destroy``, and (``python -m thingpress_cli.core.interrupts
+COMMAND...``, :func:`main`) by ``make deploy`` and ``make destroy``, whose state is the AWS account's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,6 +114,19 @@ def to_terraform() -> Iterator[Interrupts]:
         signal.signal(signal.SIGINT, previous)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Run ``argv`` (a cdktf command) as :func:`running` does, Ctrl-C to its Terraform; its exit status."""
+    command = list(sys.argv[1:] if argv is None else argv)
+    if not command:
+        raise SystemExit("usage: python -m thingpress_cli.core.interrupts COMMAND [ARG...]")
+    with to_terraform(), running(command) as process:
+        return process.wait()
+
+
 def own_session(pid: int) -> bool:
     """Whether ``pid`` leads a session of its own (a terminal's Ctrl-C reaches this process's group only)."""
     return os.getsid(pid) == pid
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
