@@ -39,4 +39,5 @@ def test_preview_workflow_fetches_samples_and_tears_down():
     assert 'make destroy ENV="${THINGPRESS_ENV}"' in destroy
     makefile = (REPO / "Makefile").read_text()
     recipe = makefile.split("\ndestroy:")[1].split("\n\n")[0]
-    assert recipe.index("thingpress teardown") < recipe.index("cdktf destroy")
+    assert recipe.index("thingpress teardown") < recipe.index("$(CDKTF_RUN) destroy")
+    assert "CDKTF_RUN := $(PY) -m thingpress_cli.core.interrupts npx cdktf\n" in makefile  # Ctrl-C to Terraform
