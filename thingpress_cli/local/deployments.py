@@ -199,6 +199,13 @@ def record(section: str, env: str, value: dict[str, Any] | None) -> None:
 def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, label: str = "") -> int:
     """``cdktf deploy`` of one environment onto the running emulator; records its outputs and synth."""
     stack = stack_name(env_name)
+    if tf_state(env_name).is_file() and tf_state(env_name).stat().st_size == 0:
+        # Terraform writes its local state in place: killed while writing (a second Ctrl-C, a kill), it leaves
+        # an empty file, and a deploy would then plan every resource again over those the emulator holds.
+        warn(f"cdktf deploy of {stack} not started: {tf_state(env_name).relative_to(REPO)} is empty (a deploy was "
+             "killed while Terraform wrote it), so Terraform no longer knows what the emulator holds; "
+             "`thingpress local down` then `thingpress local up` deploys afresh on a new emulator")
+        return 1
     fingerprint = synth_fingerprint(current.url, {**os.environ, "THINGPRESS_ENV": env_name})
     recorded = (state.load().get("synths") or {}).get(env_name) or {}
     root = synth_root(env_name)

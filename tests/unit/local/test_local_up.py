@@ -159,6 +159,19 @@ def test_an_interrupted_deploy_is_not_run_again_and_says_the_state_was_saved(loc
     assert not deployments.deployed("local")
 
 
+def test_an_empty_state_file_stops_the_deploy_with_the_way_out(local_dir, monkeypatch, capsys):
+    """Terraform killed while it wrote its local state leaves it empty: planning against it would create every
+    resource again over the emulator's, so the deploy does not start."""
+    runs = []
+    monkeypatch.setattr(deploy_log, "run", lambda *a, **k: runs.append(1) or 0)
+    deployments.tf_state("local").parent.mkdir(parents=True, exist_ok=True)
+    deployments.tf_state("local").write_text("")
+
+    assert _up("local") == 1 and runs == []
+    assert "cdktf deploy of thingpress-local not started: build/state/thingpress-local.tfstate is empty (a deploy " \
+           "was killed while Terraform wrote it)" in capsys.readouterr().err
+
+
 def test_any_other_failed_deploy_is_not_run_again(local_dir, monkeypatch):
     runs = []
 
