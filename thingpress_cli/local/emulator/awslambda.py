@@ -8,12 +8,20 @@
   deployed zips; moto gives placeholders. :class:`LambdaCode` rewrites them to
   ``/moto-api/thingpress/lambda-code?arn=...`` on the emulator, which serves the
   bytes moto stored, so the runner downloads the deployed code as from AWS.
+* **The logging configuration kept.** Lambda answers ``GetFunction`` (and every configuration) with the
+  function's ``LoggingConfig``: the format and log group it was given, else ``Text`` into
+  ``/aws/lambda/<name>``, and with ``JSON`` both log levels ``INFO`` unless set (API reference,
+  ``LoggingConfig``: "ApplicationLogLevel ... default INFO", "SystemLogLevel ... default INFO"; developer
+  guide, "Configuring advanced logging controls"). moto drops it, so Terraform, which reads it back,
+  found every function's ``logging_config`` missing and updated all eight on every ``local up``.
+  :func:`keep_logging_config` keeps what ``CreateFunction`` and ``UpdateFunctionConfiguration`` set.
 
 (Turning off moto's own SQS->Lambda delivery is an SQS patch: :mod:`.sqs`.)
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -30,7 +38,27 @@ CODE_PATH = "/moto-api/thingpress/lambda-code"
 _GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+/?$")
 _GET_LAYER_VERSION = re.compile(r"^/2018-10-31/layers/[^/]+/versions/\d+/?$")
 
-PATCHED = (Patched("moto.core.config", "default_user_config"),)
+PATCHED = (
+    Patched("moto.core.config", "default_user_config"),
+    Patched("moto.awslambda.models", "LambdaFunction.__init__", ("self", "account_id", "spec", "region", "version")),
+    Patched("moto.awslambda.models", "LambdaFunction.get_configuration", ("self", "on_create")),
+    Patched("moto.awslambda.models", "LambdaFunction.update_configuration", ("self", "config_updates")),
+)
+
+#: the log levels Lambda sets when the format is JSON and a level is not given.
+JSON_LOG_LEVEL = "INFO"
+
+
+def logging_config(given: dict[str, Any] | None, function_name: str, before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``LoggingConfig`` Lambda answers after ``given`` (``before``: the function's until now)."""
+    config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function_name}", **(before or {}), **(given or {})}
+    if config["LogFormat"] == "JSON":
+        config.setdefault("ApplicationLogLevel", JSON_LOG_LEVEL)
+        config.setdefault("SystemLogLevel", JSON_LOG_LEVEL)
+    else:  # the levels apply to JSON logs only
+        config.pop("ApplicationLogLevel", None)
+        config.pop("SystemLogLevel", None)
+    return config
 
 
 class LambdaCode:
@@ -91,8 +119,37 @@ class LambdaCode:
         return [code]
 
 
+def keep_logging_config(function_class: type) -> None:
+    """moto's ``LambdaFunction`` keeps its ``LoggingConfig`` and answers it as Lambda does."""
+    init, configuration, update = (function_class.__init__, function_class.get_configuration,
+                                   function_class.update_configuration)
+
+    @functools.wraps(init)
+    def created(self: Any, account_id: str, spec: dict[str, Any], region: str, version: str | int = 1) -> None:
+        init(self, account_id, spec, region, version)
+        self.logging_config = logging_config(spec.get("LoggingConfig"), self.function_name)
+
+    @functools.wraps(configuration)
+    def answered(self: Any, on_create: bool = False) -> dict[str, Any]:
+        return {**configuration(self, on_create),
+                "LoggingConfig": dict(getattr(self, "logging_config", None) or logging_config(None, self.function_name))}
+
+    @functools.wraps(update)
+    def updated(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            self.logging_config = logging_config(config_updates["LoggingConfig"], self.function_name,
+                                                 getattr(self, "logging_config", None))
+        return update(self, config_updates)
+
+    function_class.__init__ = created  # type: ignore[method-assign]
+    function_class.get_configuration = answered  # type: ignore[method-assign]
+    function_class.update_configuration = updated  # type: ignore[method-assign]
+
+
 def install() -> None:
-    """No Docker: moto keeps the deployed code, the runner runs it."""
+    """No Docker: moto keeps the deployed code, the runner runs it; functions keep their logging configuration."""
+    from moto.awslambda.models import LambdaFunction
     from moto.core.config import default_user_config
 
     default_user_config["lambda"] = {"use_docker": False}
+    keep_logging_config(LambdaFunction)

@@ -439,6 +439,33 @@ def test_a_function_whose_create_answer_was_lost_is_deleted_from_the_emulator(aw
     assert "lost-fn" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
 
 
+def test_a_function_keeps_its_logging_configuration_as_lambda_answers_it(aws):
+    """moto dropped ``LoggingConfig``: Terraform read every function's ``logging_config`` as missing and updated all
+    of them on every deploy. Lambda answers the one given, else Text into /aws/lambda/<name>; JSON sets both levels
+    to INFO unless given."""
+    lam, iam = aws("lambda"), aws("iam")
+    role = iam.create_role(RoleName="logging-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("h.py", "def handler(event, context):\n    return None\n")
+    common = {"Runtime": "python3.11", "Role": role, "Handler": "h.handler", "Code": {"ZipFile": code.getvalue()}}
+
+    created = lam.create_function(FunctionName="json-logs", **common,
+                                  LoggingConfig={"LogFormat": "JSON", "LogGroup": "/thingpress/json-logs"})
+    plain = lam.create_function(FunctionName="plain-logs", **common)
+
+    as_json = {"LogFormat": "JSON", "LogGroup": "/thingpress/json-logs", "ApplicationLogLevel": "INFO",
+               "SystemLogLevel": "INFO"}
+    assert created["LoggingConfig"] == as_json
+    assert lam.get_function(FunctionName="json-logs")["Configuration"]["LoggingConfig"] == as_json
+    assert lam.get_function_configuration(FunctionName="plain-logs")["LoggingConfig"] == \
+        plain["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/plain-logs"}
+
+    lam.update_function_configuration(FunctionName="json-logs", LoggingConfig={"LogFormat": "Text"})
+    assert lam.get_function(FunctionName="json-logs")["Configuration"]["LoggingConfig"] == \
+        {"LogFormat": "Text", "LogGroup": "/thingpress/json-logs"}  # the group kept, the JSON levels gone
+
+
 def test_waitress_says_when_a_client_left_mid_request_and_not_its_queue_depth():
     import logging
 
