@@ -1,4 +1,4 @@
-"""Ctrl-C during a local ``cdktf deploy`` or ``destroy``: Terraform stops as it does alone, its state saved.
+"""Ctrl-C during a ``cdktf deploy`` or ``destroy``: Terraform stops as it does alone, its state saved.
 
 Measured here (``thingpress local up``, Ctrl-C 20 s into a ``terraform apply``): the terminal's SIGINT
 reached the cdktf CLI, which answered ``AbortError: The operation was aborted`` and killed Terraform
