@@ -1,4 +1,5 @@
-"""The same answers from moto at less cost: SQS clock and counts, lookups by key, item-level rollback.
+"""The same answers from moto at less cost: SQS clock and counts, lookups by key, item-level rollback,
+update expressions.
 
 * **SQS receive in linear time.** moto 5.2's ``ReceiveMessage`` re-reads *every*
   queue attribute (three scans of the queue) for each message it returns, to
@@ -33,6 +34,15 @@
   outcome row of 17 attributes, about 150), a tenth of a ``PutItem``'s time in the emulator.
   :func:`one_pass_item` fills the dict and checks the same limit once, on the total: an item moto
   refuses (``ItemSizeTooLarge``, its total above the limit) is refused, one it keeps is kept.
+* **Update expressions parsed once, walked without rebuilding their rules.** An ``UpdateItem``
+  cost three times a ``GetItem`` in the emulator (3.1 ms of CPU against 1.0, in process): moto
+  parses the expression twice per call (the response class, then the backend), and each of
+  the ten processors that validate it rebuilds its table of node types on every node it visits
+  (``DepthFirstTraverser.nodes_to_be_processed``: a dict and a tuple, about 700 times per call).
+  :func:`parsed_once` keeps the tree of each expression text (moto only reads it: its validator
+  works on a deep copy), and :func:`walked_once` reads the table once per walk and visits the same
+  nodes in the same order. A manifest's summary row takes one update per batch of outcomes; the
+  unit suite makes about 1,700.
 """
 
 from __future__ import annotations
@@ -66,6 +76,12 @@ PATCHED = (
     Patched("moto.dynamodb.models.table", "Table"),
     Patched("moto.dynamodb.models.dynamo_type", "Item.__init__", ("self", "hash_key", "range_key", "attrs")),
     Patched("moto.dynamodb.models.dynamo_type", "LimitedSizeDict"),
+    Patched("moto.dynamodb.parsing.expressions", "UpdateExpressionParser.make", ("expression_str",)),
+    Patched("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.traverse", ("self", "node")),
+    Patched("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.traverse_node_recursively", ("self", "node", "child_id")),
+    Patched("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.nodes_to_be_processed", ("self",)),
+    Patched("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.process", ("self", "node")),
+    Patched("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser.pre_processing_of_child", ("self", "parent_node", "child_id")),
 )
 
 
@@ -197,13 +213,55 @@ def one_pass_item(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any
     dict.update(self.attrs, values)
 
 
+#: Distinct update expression texts whose trees are kept (thingpress writes about twenty).
+PARSED_EXPRESSIONS = 512
+
+
+def parsed_once(make: Callable[[str], Any]) -> Callable[[str], Any]:
+    """moto's ``UpdateExpressionParser.make`` (a bound classmethod), its tree kept per expression text.
+    A text moto refuses is parsed, and refused, each time."""
+    return functools.wraps(make)(functools.lru_cache(maxsize=PARSED_EXPRESSIONS)(make))
+
+
+def walked_once(traverse: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """moto's ``DepthFirstTraverser.traverse``: the same depth-first walk, children before their
+    parent, each node of the traverser's types replaced by what ``process`` returns; the types
+    read once per walk instead of once per node."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    @functools.wraps(traverse)
+    def walk(self: Any, node: Any) -> Any:
+        kinds = self.nodes_to_be_processed()
+        process, before_child = self.process, self.pre_processing_of_child
+
+        def visit(node: Any, child_id: int) -> Any:
+            if isinstance(node, Node):
+                parent = node.parent
+                if node.children is not None:
+                    for i, child in enumerate(node.children):
+                        before_child(node, i)
+                        visit(child, i)
+                if isinstance(node, kinds):
+                    node = process(node)
+                    node.parent = parent
+                    if parent:
+                        parent.children[child_id] = node
+            return node
+
+        return visit(node, -1)
+
+    return walk
+
+
 def install() -> None:
     """The same answers at less cost: SQS clock and counts, lookups by key, item-level rollback, items
-    built in one pass."""
+    built in one pass, update expressions parsed once and walked without rebuilding their rules."""
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.sqs import models as sqs_models
     from moto.sqs.models import Queue, SQSBackend
 
@@ -218,3 +276,5 @@ def install() -> None:
     dynamodb_models.copy = _SameTable(Table)  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     Item.__init__ = one_pass_item  # type: ignore[method-assign]
+    UpdateExpressionParser.make = staticmethod(parsed_once(UpdateExpressionParser.make))  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse = walked_once(DepthFirstTraverser.traverse)  # type: ignore[method-assign]
