@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from thingpress_cli.local.emulator import query_range
 from thingpress_cli.local.emulator.rule_state import RuleState
 from thingpress_cli.local.emulator.wsgi_io import json_response, read_body
 
@@ -179,6 +180,7 @@ def _past(table: Any, items: Any, before: dict[tuple[Any, Any], Any]) -> Any:
             past[hash_key].pop(range_key, None)
         else:
             past[hash_key][range_key] = item
+    query_range.as_past(past, before)
     return past
 
 

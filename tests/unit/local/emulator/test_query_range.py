@@ -2,10 +2,12 @@
 exactly as moto's unpatched ``Table.query``, which reads every item of the table.
 
 Hypothesis writes a table (puts, some of 300 KB, in-place updates alone or in a transaction, deletes,
-between the reads), then asks the
+transactions cancelled after their update, between the reads), then asks the
 same Query twice through one boto3 client, once with the patch and once with moto's own function
 (``Table.query.__wrapped__``), and compares every page: items, ``Count``, ``ScannedCount``,
-``LastEvaluatedKey``. The queries cover the table and a global secondary index, every sort-key
+``LastEvaluatedKey``. In half the scripts index reads lag (:mod:`.index_lag`, 500 ms on a manual clock
+that each round moves on 0-1 s): an index Query then reads a view of the table with some items put
+back as they were, which the patch answers from the table's map with those items swapped. The queries cover the table and a global secondary index, every sort-key
 condition, ``ScanIndexForward``, ``Limit``, ``ExclusiveStartKey`` (every page followed), filter and
 projection expressions, string and number sort keys.
 """
@@ -60,10 +62,10 @@ def sort_values(sort_type: str) -> st.SearchStrategy[str]:
 @st.composite
 def writes(draw: Any, sort_type: str) -> dict[str, Any]:
     key = {"pk": {"S": draw(st.sampled_from(PARTITIONS))}, "sk": {sort_type: draw(sort_values(sort_type))}}
-    kind = draw(st.sampled_from(["put", "put", "update", "transact", "delete"]))
+    kind = draw(st.sampled_from(["put", "put", "update", "transact", "cancelled", "delete"]))
     if kind == "delete":
         return {"delete": key}
-    if kind in ("update", "transact"):
+    if kind in ("update", "transact", "cancelled"):
         return {kind: key, "state": draw(st.sampled_from(STATES)), "n": draw(st.integers(0, 3))}
     item = {**key, "n": {"N": str(draw(st.integers(0, 3)))}}
     if draw(st.integers(0, 5)) == 0:  # pages of 1 MB end on size, not only on Limit
@@ -149,32 +151,39 @@ def apply(client: Any, table: str, write: dict[str, Any]) -> None:
     elif "delete" in write:
         client.delete_item(TableName=table, Key=write["delete"])
     else:
-        update = {"TableName": table, "Key": write.get("update") or write["transact"],
+        update = {"TableName": table, "Key": write.get("update") or write.get("transact") or write["cancelled"],
                   "UpdateExpression": "SET #s = :s, n = :n", "ExpressionAttributeNames": {"#s": "state"},
                   "ExpressionAttributeValues": {":s": {"S": write["state"]}, ":n": {"N": str(write["n"])}}}
         if "update" in write:
             client.update_item(**update)
-        else:
+        elif "transact" in write:
             client.transact_write_items(TransactItems=[{"Update": update}])
+        else:  # moto applies the update, then the failed check cancels it: the item is put back as it was
+            check = {"TableName": table, "Key": {"pk": {"S": "nowhere"}, "sk": update["Key"]["sk"]},
+                     "ConditionExpression": "attribute_exists(pk)"}
+            with pytest.raises(client.exceptions.TransactionCanceledException):
+                client.transact_write_items(TransactItems=[{"Update": update}, {"ConditionCheck": check}])
 
 
 @st.composite
-def scripts(draw: Any) -> tuple[str, list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]]:
-    """A sort-key type, then rounds of (writes, queries)."""
+def scripts(draw: Any) -> tuple[str, bool, list[tuple[float, list[dict[str, Any]], list[dict[str, Any]]]]]:
+    """A sort-key type, whether index reads lag, then rounds of (seconds on the clock, writes, queries)."""
     sort_type = draw(st.sampled_from(["S", "N"]))
-    rounds = draw(st.lists(st.tuples(st.lists(writes(sort_type), max_size=12),
+    rounds = draw(st.lists(st.tuples(st.sampled_from([0.0, 0.2, 1.0]), st.lists(writes(sort_type), max_size=12),
                                      st.lists(queries(sort_type), min_size=1, max_size=4)),
                            min_size=1, max_size=3))
-    return sort_type, rounds
+    return sort_type, draw(st.booleans()), rounds
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(script=scripts())
-def test_a_patched_query_answers_exactly_as_moto_does(dynamodb, script):
-    sort_type, rounds = script
+def test_a_patched_query_answers_exactly_as_moto_does(dynamodb, index_lag, script):
+    sort_type, lagging, rounds = script
+    index_lag.configure({"lag_ms": 500 if lagging else 0})
     table = create(dynamodb, sort_type)
     try:
-        for written, asked in rounds:
+        for seconds, written, asked in rounds:
+            index_lag.clock.advance(seconds)
             for write in written:
                 apply(dynamodb, table, write)
             for params in asked:
@@ -215,5 +224,77 @@ def test_a_summary_read_reads_its_key_range_not_the_partition(dynamodb, monkeypa
                                 ExpressionAttributeValues={":s": {"S": "QUEUED"}})
         assert (listed["Count"], offered) == (1, [18, 1])
         assert isinstance(backend_table.items, query_range.Partitions)
+    finally:
+        dynamodb.delete_table(TableName=table)
+
+
+@pytest.mark.parametrize("lag_ms", [0, 500])
+def test_an_index_map_follows_every_write_without_reading_the_table_again(dynamodb, index_lag, monkeypatch, lag_ms):
+    """The provider's admission reads ``by_state`` once per chunk while outcome rows are written: each index
+    Query offers moto the items of its one state, from a map the writes keep current (no pass over the
+    table's 500 other rows), and answers as moto's own query does, with index reads lagging or not."""
+    index_lag.configure({"lag_ms": lag_ms})
+    table = create(dynamodb, "S")
+    summary = {"pk": {"S": "M#a"}, "sk": {"S": "#SUMMARY"}, "updated_at": {"S": STAMPS[0]}}
+    try:
+        for n in range(500):
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": "M#a"}, "sk": {"S": f"C#{n:04d}"}})
+        for n, state in enumerate(STATES):
+            dynamodb.put_item(TableName=table, Item={**summary, "sk": {"S": f"#SUMMARY{n}"}, "state": {"S": state}})
+        index_lag.clock.advance(1.0)
+        key = {"pk": summary["pk"], "sk": {"S": "#SUMMARY0"}}  # RECEIVED
+        update = {"TableName": table, "Key": key, "UpdateExpression": "SET #s = :s",
+                  "ExpressionAttributeNames": {"#s": "state"}}
+        failing = {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "nowhere"}, "sk": {"S": "x"}},
+                                      "ConditionExpression": "attribute_exists(pk)"}}
+        steps = [
+            lambda: dynamodb.update_item(**update, ExpressionAttributeValues={":s": {"S": "QUEUED"}}),
+            lambda: dynamodb.transact_write_items(TransactItems=[
+                {"Update": {**update, "ExpressionAttributeValues": {":s": {"S": "COMPLETE"}}}}]),
+            lambda: pytest.raises(dynamodb.exceptions.TransactionCanceledException, dynamodb.transact_write_items,
+                                  TransactItems=[{"Update": {**update, "ExpressionAttributeValues": {
+                                      ":s": {"S": "RECEIVED"}}}}, failing]),
+            lambda: dynamodb.put_item(TableName=table, Item={**key, "updated_at": summary["updated_at"],
+                                                             "state": {"S": "RECEIVED"}}),
+            lambda: dynamodb.delete_item(TableName=table, Key={"pk": summary["pk"], "sk": {"S": "#SUMMARY1"}}),
+        ]
+        offered: list[int] = []
+        moto_query = Table.query.__wrapped__
+
+        def counting(self, *args, **kwargs):
+            offered.append(len(self.all_items()))
+            return moto_query(self, *args, **kwargs)
+
+        built: list[str] = []
+
+        class Built(query_range._ByValue):
+            def __init__(self, items, attribute):
+                built.append(attribute)
+                super().__init__(items, attribute)
+
+        monkeypatch.setattr(query_range, "_ByValue", Built)
+
+        def listed(state: str) -> list[dict[str, Any]]:
+            params = {"IndexName": "by_state", "KeyConditionExpression": "#s = :s",
+                      "ExpressionAttributeNames": {"#s": "state"}, "ExpressionAttributeValues": {":s": {"S": state}}}
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(Table, "query", query_range.key_range_query(counting))
+                found = pages(dynamodb, table, params)
+            assert found == unpatched(dynamodb, table, params), (state, found)
+            return [item["sk"]["S"] for page in found for item in page["Items"]]
+
+        assert [listed(state) for state in STATES] == [["#SUMMARY0"], ["#SUMMARY1"], ["#SUMMARY2"]]
+        unaccounted = query_range.CHANGES.unaccounted
+        for step in steps:
+            step()
+            index_lag.clock.advance(1.0)  # past the lag: the index shows the write
+        assert [listed(state) for state in STATES] == [["#SUMMARY0"], [], ["#SUMMARY2"]]
+        assert query_range.CHANGES.unaccounted == unaccounted and built == ["state"]  # built once, then followed
+        assert max(offered) <= 2  # the items of one state, never the table's 503
+        if lag_ms:  # a write within the lag: the index still shows the item as it was
+            dynamodb.update_item(**update, ExpressionAttributeValues={":s": {"S": "COMPLETE"}})
+            assert [listed(state) for state in STATES] == [["#SUMMARY0"], [], ["#SUMMARY2"]]
+            index_lag.clock.advance(1.0)
+            assert [listed(state) for state in STATES] == [[], [], ["#SUMMARY0", "#SUMMARY2"]]
     finally:
         dynamodb.delete_table(TableName=table)
