@@ -1,4 +1,4 @@
-"""SetQueueAttributes changes only the attributes it names (thingpress_cli/local/emulator/sqs_rules.py)."""
+"""SQS queue attributes as AWS sets and answers them (thingpress_cli/local/emulator/sqs_rules.py)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,17 @@ def test_s3_still_notifies_a_queue_after_its_dead_letter_queue_is_set(aws):
         QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])]
     keys = [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
     assert keys == ["m.txt"]
+
+
+def test_the_redrive_policy_is_answered_compact_with_a_number_as_aws_answers_it(aws):
+    """As in the AWS CLI's examples (aws/aws-cli, awscli/examples/sqs/): set with a string count, answered
+    compact with a number. moto's spaced answer made Terraform update every queue with a DLQ on each plan."""
+    sqs = aws("sqs")
+    _, dlq_arn = _queue(sqs, "compact-dlq")
+    url, _ = _queue(sqs, "compact-q")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(
+        {"maxReceiveCount": "5", "deadLetterTargetArn": dlq_arn}, indent=2)})
+
+    answered = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]["RedrivePolicy"]
+
+    assert answered == '{"deadLetterTargetArn":"%s","maxReceiveCount":5}' % dlq_arn
