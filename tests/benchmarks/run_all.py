@@ -67,7 +67,8 @@ COMPONENTS = {
 }
 #: components whose figures are judged by ``GOALS``: key -> the file (under build/) each writes them to,
 #: given as ``--figures``. A component that writes none fails the run (its goals cannot be judged).
-FIGURE_FILES = {"cold_import": "bench-cold-import.json", "create_functions": "bench-create-functions.json",
+FIGURE_FILES = {"synth": "bench-synth.json", "cold_import": "bench-cold-import.json",
+                "create_functions": "bench-create-functions.json",
                 "status": "bench-status.json"}
 
 
@@ -255,6 +256,10 @@ def markdown(figures: dict[str, Any]) -> str:
         rows.append(("Cold import, slowest handler (from the deployed zips, median CPU)",
                      f"{cold[slowest]:.0f} ms ({slowest})",
                      f"goal {goal_text(goals.cold_import_figure(slowest))} ms for every handler (cold_import below)"))
+    if "synth_overhead_seconds" in figures:
+        rows.append(("Synthesis (`main.py`: the provider's bindings by submodule, then the stack; median)",
+                     f"{figures['synth_seconds']} s, of which construct + synth {figures['synth_overhead_seconds']} s",
+                     f"goal {goal_text('synth_overhead_seconds')} s over the provider's import (synth below)"))
     if "status_seconds_1m" in figures:
         rows.append((f"`thingpress status` at {figures['status_rows']:,} certificate rows (local cloud, median)",
                      f"**{figures['status_seconds_1m']} s**",

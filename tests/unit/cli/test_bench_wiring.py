@@ -135,7 +135,17 @@ def test_every_handler_over_its_cold_import_goal_is_named(build):
 
 
 def test_a_cold_import_run_that_writes_no_figures_fails_the_bench(build):
+    others = _fake_components({}, [])  # the components before it write their figures
+
+    def run(script, *args):
+        return "Traceback ..." if script == "bench_importer_import.py" else others(script, *args)
+
     with pytest.raises(SystemExit, match="bench_importer_import.py wrote no figures"):
+        run_all.component_phase({}, run=run)
+
+
+def test_a_synth_run_that_writes_no_figures_fails_the_bench(build):
+    with pytest.raises(SystemExit, match="bench_synth.py wrote no figures"):
         run_all.component_phase({}, run=lambda script, *args: "Traceback ...")
 
 
