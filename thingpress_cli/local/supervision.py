@@ -13,15 +13,30 @@ finds the runner's workers by their Lambda environment.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psutil
 
 
+#: How long :func:`record` waits for a just-started process's command line to show.
+EXEC_WAIT_SECONDS = 10.0
+
+
 def record(pid: int) -> dict[str, Any]:
-    """What the state file keeps of a process it started: its pid and start time."""
-    return {"pid": pid, "create_time": psutil.Process(pid).create_time()}
+    """What the state file keeps of a process it started: its pid and start time, once its command line
+    shows. Right after ``Popen`` returns, ``/proc/<pid>/cmdline`` can still read empty here, and
+    :func:`alive` with a marker then takes the process for another program: a fresh CI run started a
+    second runner beside the one it had just recorded (test_supervision)."""
+    process = psutil.Process(pid)
+    deadline = time.monotonic() + EXEC_WAIT_SECONDS
+    try:
+        while not process.cmdline() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except psutil.Error:
+        pass  # gone already: its pid and start time are still what was started
+    return {"pid": pid, "create_time": process.create_time()}
 
 
 def _process(pid: int | None, created: float | None = None) -> psutil.Process | None:

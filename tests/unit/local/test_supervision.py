@@ -69,3 +69,17 @@ def test_the_runner_daemon_is_recorded_with_its_start_time_and_stopped(tmp_path)
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_process_is_recorded_once_its_command_line_shows(monkeypatch):
+    """Right after Popen its command line can read empty: recorded then, ``alive`` with the marker said no
+    and ``start_daemon`` started a second runner beside the first (seen in a fresh CI run)."""
+    process = started(subprocess.Popen(SLEEPER))
+    reads, real = [], psutil.Process.cmdline
+    monkeypatch.setattr(psutil.Process, "cmdline", lambda self: [] if len(reads.append(1) or reads) <= 2 else real(self))
+    try:
+        recorded = supervision.record(process.pid)
+        assert len(reads) == 3  # waited through the two empty reads
+        assert supervision.alive(process.pid, "thingpress-sleeper", recorded["create_time"])
+    finally:
+        supervision.terminate(process.pid, timeout=5)
