@@ -307,15 +307,11 @@ class _ByValue:
 
     def add(self, item: Any) -> None:
         self.discard(item)
-        value = item.attrs.get(self.attribute)
-        if value is None:
+        place = _place(item, self.attribute)
+        if place is None:
             return
-        try:
-            self.groups.setdefault(value, {})[id(item)] = item
-        except TypeError:
-            self.others[id(item)] = item
-            value = _OTHERS
-        self.where[id(item)] = value
+        (self.others if place is _OTHERS else self.groups.setdefault(place, {}))[id(item)] = item
+        self.where[id(item)] = place
 
     def discard(self, item: Any) -> None:
         value = self.where.pop(id(item), None)
@@ -332,6 +328,19 @@ class _ByValue:
 
 #: the place of an item whose value cannot be a key (:class:`_ByValue`).
 _OTHERS = object()
+
+
+def _place(item: Any, attribute: str) -> Any:
+    """Where ``item`` goes in a map by ``attribute``: its value, :data:`_OTHERS` when the value cannot be a
+    key (a list, a map: offered to every Query), or None without one."""
+    value = item.attrs.get(attribute)
+    if value is None:
+        return None
+    try:
+        hash(value)
+    except TypeError:
+        return _OTHERS
+    return value
 
 
 def _every_item(items: Any) -> Iterable[Any]:
@@ -499,15 +508,10 @@ def _view_candidates(view: Partitions, attribute: str, value: Any) -> list[Any]:
         if now is not None:
             found.pop(id(now), None)
             others.pop(id(now), None)
-        kept = None if past is None else past.attrs.get(attribute)
-        if kept is None:
-            continue
-        try:
-            hash(kept)
-        except TypeError:  # a list or a map: offered to every Query, as in the map
+        place = None if past is None else _place(past, attribute)
+        if place is _OTHERS:
             others[id(past)] = past
-            continue
-        if kept == value:
+        elif place is not None and place == value:
             found[id(past)] = past
     return list(found.values()) + list(others.values())
 
