@@ -17,6 +17,11 @@ and then waits for it again behind the busy ones (up to the interpreter's switch
 With a write per request, a fifth of py-spy's samples of the emulator's busy threads in a
 pipeline run were in ``RequestLog.write``, paid by every request. The log is behind by at most
 :data:`FLUSH_SECONDS`, and what is pending is written at exit.
+
+The file is appended to across emulator runs and rotated by size: once it holds :data:`MAX_BYTES`
+it becomes ``requests.log.1`` (replacing the one before) and a new file starts, so that the two
+hold the latest requests and the logs stay bounded (an import of a million certificates makes
+about eight million requests, some 700 MB of lines).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ FILE_NAME = "requests.log"
 SLOW_SECONDS = 10.0
 #: how often the pending lines are written to the file.
 FLUSH_SECONDS = 0.5
+#: the size at which the file is rotated (``requests.log.1``).
+MAX_BYTES = 64 * 1024 * 1024
 #: the longest path logged (query strings are never logged: they can carry presigned credentials).
 MAX_PATH = 160
 
@@ -69,11 +76,12 @@ class RequestLog:
     """WSGI middleware: times each request and appends its line to ``path``; reports the slow ones."""
 
     def __init__(self, app: WsgiApp, path: Path, *, clock: Callable[[], float] = time.time,
-                 slow_seconds: float = SLOW_SECONDS):
+                 slow_seconds: float = SLOW_SECONDS, max_bytes: int = MAX_BYTES):
         self.app = app
         self.path = path
         self.clock = clock
         self.slow_seconds = slow_seconds
+        self.max_bytes = max_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         self._sink = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
@@ -122,6 +130,15 @@ class RequestLog:
             if lines:
                 self._sink.write("".join(lines))
                 self._sink.flush()
+            if self._sink.tell() >= self.max_bytes:
+                self._sink.close()
+                self.path.replace(self.rotated)
+                self._sink = self.path.open("a", encoding="utf-8")
+
+    @property
+    def rotated(self) -> Path:
+        """Where the file goes once it holds ``max_bytes`` (``requests.log.1``)."""
+        return self.path.with_name(self.path.name + ".1")
 
     def report_slow(self) -> int:
         """Log every request unanswered for ``slow_seconds`` or more; how many there were."""

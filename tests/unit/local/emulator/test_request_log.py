@@ -106,3 +106,24 @@ def test_the_requests_thread_writes_nothing_and_the_watcher_writes_the_lines(tmp
         deadline.wait(0.02)
     assert [row[2:] for row in (line.split("\t") for line in log.path.read_text().splitlines())] == [
         ["200", "iot", "GET /things/a"]]
+
+
+def test_the_file_is_rotated_at_its_size_keeping_the_one_before(tmp_path):
+    """Appended to across emulator runs, the log would grow without bound: at ``max_bytes`` it becomes
+    ``requests.log.1`` (replacing the older one) and a new file starts."""
+    def app(env, start_response):
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    path = tmp_path / "requests.log"
+    path.write_text("an earlier run's line\n")
+    log = RequestLog(app, path, clock=Clock(), max_bytes=200)
+    for n in range(10):  # 55 bytes a line: rotated after t03 (with the earlier line), and again after t07
+        log(environ("iot", "GET", f"/things/t{n:02d}"), lambda *a: None)
+        log.flush()
+
+    assert log.rotated == tmp_path / "requests.log.1"
+    assert [row[4] for row in lines(log)] == ["GET /things/t08", "GET /things/t09"]
+    assert [line.split("\t")[4] for line in log.rotated.read_text().splitlines()] == [
+        "GET /things/t04", "GET /things/t05", "GET /things/t06", "GET /things/t07"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["requests.log", "requests.log.1"]
