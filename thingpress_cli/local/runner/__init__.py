@@ -8,7 +8,8 @@ once per period. One module per job:
 * :mod:`.daemon`: ``python -m thingpress_cli.local.runner`` (``__main__``), started and stopped by
   ``thingpress local up|down`` (pid and start time recorded: :mod:`thingpress_cli.local.supervision`);
 * :mod:`.supervisor`: :class:`.supervisor.Runner`, one poller per event source, re-read
-  every :data:`.supervisor.REFRESH_SECONDS` (a redeploy restarts that source's workers);
+  every :data:`.supervisor.REFRESH_SECONDS` (a redeploy starts that source's workers anew once the
+  invocations in hand have ended, as an update on AWS lets them end);
 * event sources: :mod:`.sqs_source` (SQS pollers: batches, partial batch responses,
   concurrency) and :mod:`.schedules` (EventBridge rate schedules);
 * :mod:`.workers`: warm worker processes in a clean interpreter (Lambda's environment,

@@ -71,11 +71,22 @@ class SchedulePoller:
         self._thread.start()
 
     def stop(self, wait: bool = True) -> None:
+        """Stop now (the runner's shutdown): the worker killed, its run with it; ``wait``: first wait for
+        the run in hand to end."""
         self._stop.set()
         if wait:
             self._thread.join(timeout=self.schedule.function.timeout + 5)
         if self._worker is not None:
             self._worker.stop()
+
+    def retire(self) -> None:
+        """No further run for a schedule or function that changed or went; the run in hand ends on its
+        worker, which then stops (as :meth:`.MappingPoller.retire`)."""
+        self._stop.set()
+
+    def done(self) -> bool:
+        """True once the schedule's thread has ended."""
+        return not self._thread.is_alive()
 
     def _loop(self) -> None:
         spec = self.schedule.function
@@ -93,3 +104,5 @@ class SchedulePoller:
             except Exception as error:  # noqa: BLE001 - the schedule must outlive any one failure
                 if not self._stop.is_set():
                     self.report(f"{spec.name}: schedule error: {type(error).__name__}: {error}")
+        if self._worker is not None:
+            self._worker.stop()

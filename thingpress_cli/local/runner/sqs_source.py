@@ -103,12 +103,25 @@ class MappingPoller:
             thread.start()
 
     def stop(self, wait: bool = True) -> None:
+        """Stop now (the runner's shutdown): no new batch, and the workers killed, their invocations with
+        them; ``wait``: first wait for the slots (a long poll, an invocation) to end."""
         self._stop.set()
         if wait:
             for thread in self._threads:
                 thread.join(timeout=self.poll_wait + self.mapping.function.timeout + 5)
         for worker in self._workers:
             worker.stop()
+
+    def retire(self) -> None:
+        """Stop taking batches for a mapping or function that changed or went: each slot ends the invocation
+        it has in hand on its worker (its messages deleted or left as its outcome says), then stops it. An
+        update does not abort an invocation on AWS: while it is in progress "you can't modify the function,
+        but you can still invoke it" (Lambda API reference, UpdateFunctionConfiguration)."""
+        self._stop.set()
+
+    def done(self) -> bool:
+        """True once every slot has ended (after :meth:`retire` or :meth:`stop`)."""
+        return not any(thread.is_alive() for thread in self._threads)
 
     def _tmp_dir(self) -> Path | None:
         """This slot's /tmp mount point, or None (reported once) where mounts are not permitted."""

@@ -1,8 +1,9 @@
 """The runner: keeps one poller per event source in the emulator, and follows redeploys.
 
 The mapping list, the schedules and each function's configuration are re-read every
-:data:`REFRESH_SECONDS`; a changed code hash, layer or setting restarts that source's
-workers on the new code, a removed one stops them.
+:data:`REFRESH_SECONDS`; a changed code hash, layer or setting starts that source's
+workers anew on the new code, a removed one stops them. The retired source's invocations in
+hand end first, on their old workers (an update does not abort an invocation on AWS).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Runner:
         self.verbose = verbose
         self.stats = Stats()
         self.pollers: dict[str, MappingPoller] = {}
+        #: pollers of changed or removed mappings and schedules whose invocations in hand have not ended yet.
+        self.retired: list[MappingPoller | SchedulePoller] = []
         self._stop = threading.Event()
         self._log_lock = threading.Lock()
 
@@ -54,11 +57,14 @@ class Runner:
     def refresh(self) -> None:
         """Start pollers for new mappings, restart changed ones, stop removed ones."""
         wanted = {m.uuid: m for m in self.emulator.mappings()}
+        self.retired = [poller for poller in self.retired if not poller.done()]
         for key in list(self.pollers):
             if key not in wanted or wanted[key] != self.pollers[key].mapping:
                 poller = self.pollers.pop(key)
-                poller.stop(wait=False)
-                self.report(f"stopped {poller.mapping.function.name} on {poller.mapping.queue_arn} (changed or removed)")
+                poller.retire()
+                self.retired.append(poller)
+                self.report(f"retired {poller.mapping.function.name} on {poller.mapping.queue_arn} (changed or "
+                            "removed): its invocations in hand end first")
         for key, mapping in wanted.items():
             if key not in self.pollers:
                 poller = MappingPoller(mapping, self.emulator, self.cache, self.log_dir, self.report, self.stats, self.poll_wait)
@@ -74,8 +80,9 @@ class Runner:
         for key in list(self.schedules):
             if key not in wanted or wanted[key] != self.schedules[key].schedule:
                 poller = self.schedules.pop(key)
-                poller.stop(wait=False)
-                self.report(f"stopped schedule {poller.schedule.rule_name} -> {poller.schedule.function.name}")
+                poller.retire()
+                self.retired.append(poller)
+                self.report(f"retired schedule {poller.schedule.rule_name} -> {poller.schedule.function.name}")
         for key, schedule in wanted.items():
             if key not in self.schedules:
                 poller = SchedulePoller(schedule, self.emulator, self.cache, self.log_dir, self.report, self.stats)
@@ -110,7 +117,8 @@ class Runner:
 
     def _stop_all(self) -> None:
         """Every poller at once, then wait for them."""
-        pollers: list[MappingPoller | SchedulePoller] = [*self.pollers.values(), *self.schedules.values()]
+        pollers: list[MappingPoller | SchedulePoller] = [*self.pollers.values(), *self.retired,
+                                                         *self.schedules.values()]
         for poller in pollers:
             poller.stop(wait=False)
         for poller in pollers:

@@ -232,7 +232,7 @@ class Worker:
         return Outcome(ok=False, error=error, duration_ms=(time.monotonic() - started) * 1000)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        process, self.process = self.process, None  # once, when the slot and a shutdown both stop it
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()

@@ -55,6 +55,9 @@ def handler(event, context):
         time.sleep(float(os.environ.get("SLEEP", "30")))
     if "nap" in bodies:
         time.sleep(0.4)
+    if "hold" in bodies:  # paused until the test releases it
+        while not os.path.exists(os.environ["RELEASE_FILE"]):
+            time.sleep(0.02)
     tplayer.record("end")
     failures = [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "fail"]
     return {"batchItemFailures": failures}
@@ -335,6 +338,33 @@ def test_maximum_concurrency_is_honoured_and_workers_stay_warm(aws, deploy, run)
         peak = max(peak, running)
     assert peak == 2
     assert len({r["pid"] for r in records}) == 2  # two warm workers served all eight invocations
+
+
+def test_an_update_of_the_function_lets_the_invocation_in_hand_finish(aws, deploy, run, tmp_path):
+    """UpdateFunctionConfiguration does not abort an invocation: "you can't modify the function, but you
+    can still invoke it" until the update completes (Lambda API reference, UpdateFunctionConfiguration).
+    The runner follows the change at its next refresh; the invocation it has in hand (paused here until
+    then) ends on its worker and its message is deleted, not killed and delivered again."""
+    release = tmp_path / "release"
+    target = deploy(env={"RELEASE_FILE": str(release)})
+    send(aws, target, "hold")
+    run()
+    (started,) = eventually(lambda: target.starts())
+
+    aws("lambda").update_function_configuration(
+        FunctionName=target.name, Environment={"Variables": {"RECORD_FILE": str(target.records),
+                                                             "RELEASE_FILE": str(release), "GREETING": "again"}})
+    runner_log = tmp_path / "logs" / "runner.log"
+    # the runner has followed the change: a second poller for the function, on its new setting
+    assert eventually(lambda: runner_log.read_text().count(f"-> {target.name} (batch") == 2)
+    release.touch()
+
+    assert eventually(lambda: '"end"' in target.records.read_text() and not bodies_in(aws, target.queue_url)), \
+        target.records.read_text()
+    records = [json.loads(line) for line in target.records.read_text().splitlines()]
+    assert [(r["kind"], r["pid"]) for r in records] == [("start", started["pid"]), ("end", started["pid"])]
+    assert bodies_in(aws, target.dlq_url) == []
+    assert "invocation failed" not in runner_log.read_text()
 
 
 def test_reserved_concurrency_applies_without_scaling_config(aws, deploy, run, emulator_url):
