@@ -69,3 +69,58 @@ def test_an_enabled_rate_rule_runs_its_function_on_the_shortened_period_and_a_di
     assert not records["DISABLED"].exists()
     (poller,) = runner.schedules.values()
     assert poller.schedule.expression == "rate(5 minutes)" and poller.schedule.period == 0.5
+
+
+HOLDING_HANDLER = '''
+import json, os, time
+
+def handler(event, context):
+    def record(kind):
+        with open(os.environ["RECORD_FILE"], "a") as sink:
+            sink.write(json.dumps({"kind": kind, "pid": os.getpid()}) + "\\n")
+    record("start")
+    while not os.path.exists(os.environ["RELEASE_FILE"]):  # paused until the test releases it
+        time.sleep(0.02)
+    record("end")
+    return {"ok": True}
+'''
+
+
+def test_a_disabled_rule_lets_its_run_in_hand_finish(aws, emulator_url: str, tmp_path: Path):
+    """A schedule that changes or goes retires its poller: the run in hand (paused here until the runner
+    has followed the change) ends on its worker, as an invocation does on AWS, instead of being killed."""
+    lam, events, iam = aws("lambda"), aws("events"), aws("iam")
+    role = iam.create_role(RoleName=f"sched-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    name, record, release = f"sched-hold-{uuid.uuid4().hex[:6]}", tmp_path / "runs.jsonl", tmp_path / "release"
+    arn = lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="fn.handler",
+                              Timeout=30, MemorySize=128, Code={"ZipFile": zip_of({"fn.py": HOLDING_HANDLER})},
+                              Environment={"Variables": {"RECORD_FILE": str(record), "RELEASE_FILE": str(release)}}
+                              )["FunctionArn"]
+    events.put_rule(Name=name, ScheduleExpression="rate(5 minutes)", State="ENABLED")
+    events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": arn}])
+    runner = Runner(emulator_url, cache_dir=tmp_path / "code", log_dir=tmp_path / "logs", poll_wait=1,
+                    schedule_seconds=0.5)
+    runner.start(refresh_seconds=0.2)
+    runner_log = tmp_path / "logs" / "runner.log"
+    try:
+        assert wait_for(lambda: record.exists() and '"start"' in record.read_text())
+        events.disable_rule(Name=name)
+        # the runner has followed the change (the emulator may hold other tests' rules)
+        assert wait_for(lambda: all(p.schedule.rule_name != name for p in list(runner.schedules.values())))
+        release.touch()
+        assert wait_for(lambda: '"end"' in record.read_text())
+    finally:
+        runner.close()
+
+    runs = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["kind"] for r in runs] == ["start", "end"] and runs[0]["pid"] == runs[1]["pid"]
+    assert "scheduled run failed" not in runner_log.read_text()
+
+
+def wait_for(check, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
