@@ -55,7 +55,7 @@ class Runner:
                 sys.stderr.write(stamped + "\n")
 
     def refresh(self) -> None:
-        """Start pollers for new mappings, restart changed ones, stop removed ones."""
+        """Start pollers for new mappings, retire (then replace) changed ones, retire removed ones."""
         wanted = {m.uuid: m for m in self.emulator.mappings()}
         self.retired = [poller for poller in self.retired if not poller.done()]
         for key in list(self.pollers):
@@ -75,7 +75,7 @@ class Runner:
         self.refresh_schedules()
 
     def refresh_schedules(self) -> None:
-        """Start a poller for each new scheduled target, restart changed ones, stop removed ones."""
+        """Start a poller for each new scheduled target, retire (then replace) changed ones, retire removed ones."""
         wanted = {s.key: s for s in self.emulator.schedules(self.report, self.schedule_seconds)}
         for key in list(self.schedules):
             if key not in wanted or wanted[key] != self.schedules[key].schedule:

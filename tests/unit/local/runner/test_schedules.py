@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+from deployment_checks import wait_until
 from factories import zip_of
 
 from thingpress_cli.local.runner.schedules import rate_seconds, scheduled_event
@@ -103,12 +104,12 @@ def test_a_disabled_rule_lets_its_run_in_hand_finish(aws, emulator_url: str, tmp
     runner.start(refresh_seconds=0.2)
     runner_log = tmp_path / "logs" / "runner.log"
     try:
-        assert wait_for(lambda: record.exists() and '"start"' in record.read_text())
+        wait_until(lambda: record.exists() and '"start"' in record.read_text(), 15, "the scheduled run")
         events.disable_rule(Name=name)
-        # the runner has followed the change (the emulator may hold other tests' rules)
-        assert wait_for(lambda: all(p.schedule.rule_name != name for p in list(runner.schedules.values())))
+        wait_until(lambda: all(p.schedule.rule_name != name for p in list(runner.schedules.values())), 15,
+                   "the runner to follow the change (the emulator may hold other tests' rules)")
         release.touch()
-        assert wait_for(lambda: '"end"' in record.read_text())
+        wait_until(lambda: '"end"' in record.read_text(), 15, "the run in hand to end")
     finally:
         runner.close()
 
@@ -116,11 +117,3 @@ def test_a_disabled_rule_lets_its_run_in_hand_finish(aws, emulator_url: str, tmp
     assert [r["kind"] for r in runs] == ["start", "end"] and runs[0]["pid"] == runs[1]["pid"]
     assert "scheduled run failed" not in runner_log.read_text()
 
-
-def wait_for(check, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
