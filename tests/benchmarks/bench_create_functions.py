@@ -6,10 +6,17 @@ exist": the first CreateFunction had been applied and its answer never arrived. 
 creates its six functions from S3 at once (Terraform's parallelism); this benchmark does
 that ``--rounds`` times over on an emulator of its own (its own port, state and logs),
 with no SDK retry and a 60 s read timeout, so a hang is an error here and not a wait.
+Then a lost answer, as the deploy met it: ``terraform apply`` of a stack's functions (the
+Terraform AWS provider, the Go SDK) through :class:`reset_proxy.ResetProxy`, which resets the
+connection of the first ``CreateFunction`` after the emulator applied it, with
+``thingpress local up``'s :class:`~thingpress_cli.local.lost_creates.Watch` running. The SDK sends
+the call again, the emulator refuses it as existing, the watch deletes the function and the
+provider's next retry creates it: the apply succeeds in seconds (without the watch it fails after
+five minutes).
 It prints the figures as JSON and exits 1 when a goal is missed (``goals.CREATE_FUNCTIONS``:
-the slowest call at most 10 s, no error); the emulator's request log of the run
-(``requests.log``: every request with its time, and any still running after 10 s) is
-kept in the printed ``log_dir``.
+the slowest call at most 10 s, no error; the lost answer's apply succeeds within 60 s, one function
+deleted); the emulator's request log of the run (``requests.log``: every request with its time, and
+any still running after 10 s) is kept in the printed ``log_dir``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +39,10 @@ import boto3
 import goals
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from reset_proxy import ResetProxy
 
+from thingpress_cli.core import toolchain
+from thingpress_cli.local import deployments, lost_creates
 from thingpress_cli.local.emulator import process as emulator
 
 ROUNDS, FUNCTIONS = 10, 6
@@ -87,17 +98,56 @@ def measure(rounds: int = ROUNDS, functions: int = FUNCTIONS) -> dict[str, Any]:
             for thread in threads:
                 thread.join()
         total = time.perf_counter() - began
+        lost = lost_answer(emu.url, role, work)
     finally:
         emulator.stop(path=state_file)
     for line in errors:
         print(line, file=sys.stderr)
     return {
+        **lost,
         "create_function_calls": len(seconds),
         "create_function_errors": len(errors),
         "create_function_max_seconds": round(max(seconds), 2),
         "create_function_median_seconds": round(statistics.median(seconds), 3),
         "create_function_total_seconds": round(total, 1),
         "log_dir": str(work / "logs"),
+    }
+
+
+def lost_answer(url: str, role: str, work: Path) -> dict[str, Any]:
+    """``terraform apply`` of a stack's functions with the first create's answer lost; its figures."""
+    functions = deployments.stack_functions("benchlost")
+    root = work / "lost-answer"
+    root.mkdir()
+    with ResetProxy(int(url.rsplit(":", 1)[1])) as proxy:
+        (root / "main.tf.json").write_text(json.dumps({
+            "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws"}}},
+            "provider": {"aws": {"access_key": "testing", "secret_key": "testing", "region": "us-east-1",
+                                 "s3_use_path_style": True, "skip_credentials_validation": True,
+                                 "skip_metadata_api_check": "true", "skip_requesting_account_id": True,
+                                 "endpoints": [{"lambda": proxy.url}]}},
+            "resource": {"aws_lambda_function": {f"f{i}": {
+                "function_name": name, "role": role, "handler": "handler.lambda_handler", "runtime": "python3.11",
+                "s3_bucket": "bench-code", "s3_key": "function.zip", "timeout": 30, "memory_size": 256}
+                for i, name in enumerate(functions)}}}))
+        env = toolchain.environment()
+        subprocess.run(["terraform", "init", "-input=false"], cwd=root, env=env, check=True, capture_output=True)
+        warnings: list[str] = []
+        began = time.perf_counter()
+        with lost_creates.Watch(url, functions, warnings.append) as watch:
+            apply = subprocess.run(["terraform", "apply", "-auto-approve", "-input=false", "-no-color"], cwd=root,
+                                   env=env, capture_output=True, text=True, timeout=600, check=False)
+        seconds = time.perf_counter() - began
+    (root / "apply.log").write_text(apply.stdout + apply.stderr)
+    for line in warnings:
+        print(f"lost answer: {line}", file=sys.stderr)
+    if apply.returncode:
+        print(f"lost answer: terraform apply failed (exit {apply.returncode}): {root / 'apply.log'}", file=sys.stderr)
+    return {
+        "lost_answer_resets": proxy.resets,
+        "lost_answer_functions_deleted": len(watch.deleted),
+        "lost_answer_apply_failed": int(apply.returncode != 0),
+        "lost_answer_apply_seconds": round(seconds, 1),
     }
 
 

@@ -51,10 +51,16 @@ def cold_import_figure(module: str) -> str:
 COLD_IMPORT: Goals = {cold_import_figure(handler_module(key)): ("<=", COLD_IMPORT_MS) for key in FUNCTION_KEYS}
 
 #: issue 22, finding 11: six functions created from S3 at once, ten times over, on a fresh emulator:
-#: every call answered (no SDK retry, a 60 s read timeout) within 10 s.
+#: every call answered (no SDK retry, a 60 s read timeout) within 10 s. Then one create's answer lost
+#: (its connection reset) during a ``terraform apply``: the function deleted once, the apply done within
+#: 60 s (the provider gives up after five minutes; the same apply with no answer lost takes about 15 s).
 CREATE_FUNCTIONS: Goals = {
     "create_function_errors": ("<=", 0),
     "create_function_max_seconds": ("<=", 10.0),
+    "lost_answer_resets": (">=", 1),
+    "lost_answer_functions_deleted": ("<=", 1),
+    "lost_answer_apply_failed": ("<=", 0),
+    "lost_answer_apply_seconds": ("<=", 60.0),
 }
 
 #: the stack's construction and synthesis over the provider's import (bench_synth.py, median seconds).

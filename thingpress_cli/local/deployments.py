@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stacks.naming import DEFAULT_ENV
+from stacks.naming import DEFAULT_ENV, FUNCTION_KEYS, Names
 from thingpress_cli.core import interrupts, toolchain
 from thingpress_cli.core.streams import warn
 from thingpress_cli.local import deploy_log, lost_creates, recorder, state
@@ -38,6 +38,12 @@ OUTPUTS = REPO / "terraform-outputs.json"
 
 def stack_name(env: str) -> str:
     return f"thingpress-{env}"
+
+
+def stack_functions(env: str) -> list[str]:
+    """The Lambda functions the environment's stack creates."""
+    names = Names(env, state.REGION)
+    return [names.function(key) for key in FUNCTION_KEYS]
 
 
 def synth_root(env: str) -> Path:
@@ -222,9 +228,13 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
     deploy_began = time.monotonic()
     log_path = deploy_log_path(env_name)
 
+    def said(problem: str) -> None:
+        warn(f"cdktf deploy of {stack}: {problem}")
+
     def run() -> int:
-        return deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path,
-                              label=label)
+        with lost_creates.Watch(current.url, stack_functions(env_name), said):
+            return deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path,
+                                  label=label)
 
     returncode = run()
     lost = lost_creates.lost_functions(log_path.read_text(errors="replace")) \

@@ -11,19 +11,30 @@ exist: <name>``. Every other function of that wave got its answer; the emulator 
 On AWS a lost answer to ``CreateFunction`` would end the same way. Here it is the local cloud's
 transport that lost it, not the stack; why is not known (not waitress's idle timeout: it keeps a
 connection 300 s, and the deploy had used its connections a moment before). What ``thingpress local
-up`` does about it: the function is not in Terraform's state (its create failed), so it is deleted
-from the emulator and the deploy runs once more, with a warning naming it; the failed deploy's log is
-kept beside the new one.
+up`` does about it, at the first refusal: while a deploy runs, :class:`Watch` asks the emulator
+every second which ``CreateFunction`` calls it refused as existing (:mod:`.emulator.refused_creates`).
+A function of the deploying stack that was refused is not in Terraform's state (its create has not
+returned), so it is deleted from the emulator, with a warning naming it, and the provider's next
+retry (within 10 s) creates it again: the deploy goes on, some seconds late instead of five minutes.
+Each function is deleted once per deploy: after the deletion the provider's next call creates it, and
+a refusal seen late (sent before the deletion) must not delete the function Terraform now holds.
+Should a deploy still fail this way, the function is deleted and the deploy runs once more
+(:func:`lost_functions`), with a warning naming it; the failed deploy's log is kept beside the new one.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import TracebackType
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from thingpress_cli.local import state
+from thingpress_cli.local.emulator import process as emulator
 
 #: the provider's last word on such a create (the name ends the line: Lambda function names are
 #: letters, digits, ``-`` and ``_``).
@@ -52,3 +63,60 @@ def forget(url: str, names: list[str]) -> None:
             client.delete_function(FunctionName=name)
         except client.exceptions.ResourceNotFoundException:
             continue
+
+
+class Watch:
+    """While a deploy runs (``with Watch(...)``): the stack's functions the emulator refused to create
+    as existing are deleted at once, each once, and ``warn`` says which (see the module)."""
+
+    #: how often the emulator is asked (the provider retries a refusal after 0.5, 1, 2, 4, 8 s, then every 10 s)
+    INTERVAL = 1.0
+
+    def __init__(self, url: str, functions: Iterable[str], warn: Callable[[str], None],
+                 interval: float = INTERVAL) -> None:
+        self.url, self.functions, self.warn, self.interval = url, frozenset(functions), warn, interval
+        self.deleted: list[str] = []
+        self._seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lost-creates", daemon=True)
+
+    def __enter__(self) -> Watch:
+        if self.begin():
+            self._thread.start()
+        return self
+
+    def begin(self) -> bool:
+        """Take the refusals so far as not this deploy's (a function refused then may be in Terraform's state
+        now); False, with a warning, when the emulator does not say."""
+        try:
+            self._seen = len(emulator.refused_creates_report(self.url))
+        except OSError as error:
+            self.warn(f"lost creates not watched: the emulator did not say which creates it refused ({error})")
+            return False
+        return True
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except (OSError, BotoCoreError, ClientError) as error:  # the emulator busy or gone: the deploy says so too
+                self.warn(f"lost creates: the emulator did not answer ({error}); asking again in {self.interval:g} s")
+
+    def check(self) -> list[str]:
+        """Delete the stack's functions refused since the last check (each once); the names deleted."""
+        refused = emulator.refused_creates_report(self.url)
+        fresh, self._seen = refused[self._seen:], len(refused)
+        lost = [name for name in dict.fromkeys(fresh) if name in self.functions and name not in self.deleted]
+        if lost:
+            forget(self.url, lost)
+            self.deleted.extend(lost)
+            self.warn(f"the emulator created {', '.join(lost)}, but Terraform sent the CreateFunction again (its "
+                      "answer was lost) and was refused as existing; deleted from the emulator, so that the "
+                      "provider's next retry creates it")
+        return lost

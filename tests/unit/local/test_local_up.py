@@ -37,6 +37,7 @@ def local_dir(tmp_path, monkeypatch):
     fake = emulator.Emulator(pid=1, host="127.0.0.1", port=4566)
     monkeypatch.setattr(emulator, "running", lambda *a, **k: fake)
     monkeypatch.setattr(emulator, "start", lambda *a, **k: fake)
+    monkeypatch.setattr(emulator, "refused_creates_report", lambda url: [])  # no lost create (lost_creates.Watch)
     monkeypatch.setattr(runner, "start_daemon", lambda *a, **k: 42)
     monkeypatch.setattr(toolchain, "warm_plugin_cache", lambda *a, **k: None)
     monkeypatch.setattr(deployments, "synth_fingerprint", lambda *a, **k: "fingerprint")

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from thingpress_cli.local import state, supervision
-from thingpress_cli.local.emulator import conflicts, index_lag, request_log, usage
+from thingpress_cli.local.emulator import conflicts, index_lag, refused_creates, request_log, usage
 from thingpress_cli.local.emulator.server import HOST, MODULE
 
 START_TIMEOUT = 30.0
@@ -217,3 +217,10 @@ def fault_report(url: str) -> dict[str, Any]:
     """The running emulator's fault settings and the counts of faults injected so far."""
     with urllib.request.urlopen(f"{url}/moto-api/thingpress/faults", timeout=5) as answer:
         return dict(json.loads(answer.read()))
+
+
+def refused_creates_report(url: str) -> list[str]:
+    """The functions whose ``CreateFunction`` the running emulator refused as existing, oldest first
+    (:mod:`.refused_creates`)."""
+    with urllib.request.urlopen(f"{url}{refused_creates.REFUSED_CREATES_PATH}", timeout=5) as answer:
+        return [str(name) for name in json.loads(answer.read())["refused"]]

@@ -15,7 +15,9 @@ application in :class:`Extension`, which answers before moto:
   (``/moto-api/thingpress/settings``, :class:`.iot_deletion.DeletionRules`), the transaction
   conflicts (:mod:`.conflicts`) and the index lag (:mod:`.index_lag`);
 * **usage**: every request counted as billed, DynamoDB request units metered
-  (:mod:`.usage`, ``/moto-api/thingpress/usage``).
+  (:mod:`.usage`, ``/moto-api/thingpress/usage``);
+* the ``CreateFunction`` calls refused as existing, by name (:mod:`.refused_creates`), which
+  ``thingpress local up`` watches while it deploys.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from thingpress_cli.local.emulator.index_lag import LAG_PATH, endpoint as index_
 from thingpress_cli.local.emulator.iot_deletion import DeletionRules
 from thingpress_cli.local.emulator.iot_tags import TAG_OPERATIONS, IotTags, iot_operation, may_need_tags
 from thingpress_cli.local.emulator.quota import Quotas
+from thingpress_cli.local.emulator.refused_creates import REFUSED_CREATES_PATH, RefusedCreates
 from thingpress_cli.local.emulator.request_log import signing_service
 from thingpress_cli.local.emulator.usage import USAGE_PATH, count_request, usage_endpoint
 from thingpress_cli.local.emulator.wsgi_io import StartResponse, WsgiApp, json_response, read_body
@@ -51,6 +54,7 @@ class Extension:
         self.rules = rules or DeletionRules()
         self.faults = Faults()
         self.tags = IotTags()
+        self.refused = RefusedCreates()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == QUOTA_PATH:
@@ -67,6 +71,8 @@ class Extension:
             return index_lag_endpoint(environ, start_response)
         if environ.get("PATH_INFO") == USAGE_PATH:
             return usage_endpoint(environ, start_response)
+        if environ.get("PATH_INFO") == REFUSED_CREATES_PATH:
+            return self.refused.endpoint(environ, start_response)
         count_request(environ)
         service = signing_service(environ)
         if self.faults.active:
@@ -76,6 +82,8 @@ class Extension:
     def _serve(self, service: str | None, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if service == "lambda" and LambdaCode.wants(environ):
             return LambdaCode.rewrite(environ, self.app, start_response)
+        if service == "lambda" and RefusedCreates.wants(environ):
+            return self.refused.observe(environ, self.app, start_response)
         if service != "iot" or not (self.quotas.rates or may_need_tags(environ)):
             return self.app(environ, start_response)
         operation = iot_operation(environ)
