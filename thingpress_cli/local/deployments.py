@@ -37,7 +37,8 @@ OUTPUTS = REPO / "terraform-outputs.json"
 
 
 def stack_name(env: str) -> str:
-    return f"thingpress-{env}"
+    """The environment's stack (the naming module's word for it)."""
+    return Names(env, state.REGION).stack
 
 
 def stack_functions(env: str) -> list[str]:
