@@ -10,7 +10,7 @@ breakdown).
 
 A missed goal (``GOALS``, which is ``goals.BENCH``: the pipeline and quota ratios, lost
 certificates, every handler's cold import from the deployed zips, concurrent CreateFunction calls on a fresh
-emulator (bench_create_functions.py), ``thingpress status`` at 1,000,000 certificate rows (bench_status.py), the
+emulator and a deploy whose create answer was lost (bench_create_functions.py), ``thingpress status`` at 1,000,000 certificate rows (bench_status.py), the
 local deploy and the suite's wall times) fails the run: the figures are written, each missed goal is printed by
 name, and the exit status is 1.
 

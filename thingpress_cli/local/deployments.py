@@ -238,14 +238,18 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
                                   label=label)
 
     returncode = run()
-    lost = lost_creates.lost_functions(log_path.read_text(errors="replace")) \
-        if returncode and log_path.exists() and not interrupts.received() else []
-    if lost:  # the emulator created them, Terraform never got the answer (lost_creates)
+    failed = log_path.read_text(errors="replace") \
+        if returncode and log_path.exists() and not interrupts.received() else ""
+    lost = lost_creates.lost_functions(failed)
+    mappings = lost_creates.lost_mappings(failed, stack_functions(env_name))
+    if lost or mappings:  # the emulator created them, Terraform never got the answer (lost_creates)
         kept = lost_creates.keep_failed_log(log_path)
-        warn(f"cdktf deploy of {stack}: the emulator created {', '.join(lost)} but Terraform never got the answer "
-             f"(it sent the call again and met 'Function already exist'; log: {kept}); not in Terraform's state, "
+        created = [*lost, *(f"event source mapping {uuid}" for uuid in mappings)]
+        warn(f"cdktf deploy of {stack}: the emulator created {', '.join(created)} but Terraform never got the "
+             f"answer (it sent the call again and was refused as existing; log: {kept}); not in Terraform's state, "
              "so deleted from the emulator: deploying again")
         lost_creates.forget(current.url, lost)
+        lost_creates.forget_mappings(current.url, mappings)
         returncode = run()
     deploy_seconds = time.monotonic() - deploy_began
     if returncode != 0:

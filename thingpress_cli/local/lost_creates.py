@@ -20,6 +20,12 @@ Each function is deleted once per deploy: after the deletion the provider's next
 a refusal seen late (sent before the deletion) must not delete the function Terraform now holds.
 Should a deploy still fail this way, the function is deleted and the deploy runs once more
 (:func:`lost_functions`), with a warning naming it; the failed deploy's log is kept beside the new one.
+
+The same loss met ``CreateEventSourceMapping`` (a packet capture of ``local up``, 2026-12-08: the 201 arrived,
+the client closed the connection before reading it, and the SDK sent the call again). Lambda refuses a second
+mapping of one queue to one function, naming the first (:mod:`.emulator.awslambda`), and the provider does not
+retry that: the deploy fails at once. The mapping named is not in Terraform's state either, so it is deleted
+and the deploy runs once more (:func:`lost_mappings`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,9 +48,23 @@ from thingpress_cli.local.emulator import process as emulator
 LOST_CREATE = re.compile(r"ResourceConflictException: Function already exist: ([A-Za-z0-9_-]+)")
 
 
+#: the provider's last word on a second mapping of one queue to one function, the first's answer lost: Lambda
+#: names the mapping that exists (``emulator.awslambda.duplicate_mapping_message``). The provider does not retry it.
+LOST_MAPPING = re.compile(r'ResourceConflictException: An event source mapping with SQS arn \(" \S+ "\) and '
+                          r'function \(" ([A-Za-z0-9_-]+) "\) already exists\. Please update or delete the existing '
+                          r"mapping with UUID ([0-9a-f-]{36})")
+
+
 def lost_functions(log_text: str) -> list[str]:
     """The functions a deploy log says were created but refused as existing, each once, in order."""
     return list(dict.fromkeys(LOST_CREATE.findall(log_text)))
+
+
+def lost_mappings(log_text: str, functions: Iterable[str]) -> list[str]:
+    """The event source mappings (UUIDs) of ``functions`` that a deploy log says exist though Terraform's
+    create of them was refused, each once, in order."""
+    wanted = set(functions)
+    return list(dict.fromkeys(uuid for name, uuid in LOST_MAPPING.findall(log_text) if name in wanted))
 
 
 def keep_failed_log(log_path: Path) -> Path:
@@ -53,14 +74,28 @@ def keep_failed_log(log_path: Path) -> Path:
     return kept
 
 
+def _lambda(url: str) -> Any:
+    return boto3.client("lambda", endpoint_url=url, region_name=state.REGION,
+                        aws_access_key_id=state.FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=state.FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+
 def forget(url: str, names: list[str]) -> None:
-    """Delete ``names`` from the emulator at ``url`` (Terraform's state does not hold them)."""
-    client = boto3.client("lambda", endpoint_url=url, region_name=state.REGION,
-                          aws_access_key_id=state.FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=state.FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    """Delete the functions ``names`` from the emulator at ``url`` (Terraform's state does not hold them)."""
+    client = _lambda(url)
     for name in names:
         try:
             client.delete_function(FunctionName=name)
+        except client.exceptions.ResourceNotFoundException:
+            continue
+
+
+def forget_mappings(url: str, uuids: list[str]) -> None:
+    """Delete the event source mappings ``uuids`` from the emulator at ``url`` (Terraform's state does not hold them)."""
+    client = _lambda(url)
+    for uuid in uuids:
+        try:
+            client.delete_event_source_mapping(UUID=uuid)
         except client.exceptions.ResourceNotFoundException:
             continue
 

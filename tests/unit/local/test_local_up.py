@@ -135,6 +135,48 @@ def test_a_function_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_
         capsys.readouterr().err
 
 
+# the provider's last line when the answer to a CreateEventSourceMapping was lost and its resend refused (the
+# refusal as Lambda words it, thingpress_cli.local.emulator.awslambda); one line, as Terraform prints it
+LOST_MAPPING_LOG = (
+    "thingpress-pr7  Error: creating Lambda Event Source Mapping (arn:aws:sqs:us-east-1:123456789012:thingpress-pr7-"
+    "lifecycle): operation error Lambda: CreateEventSourceMapping, https response error StatusCode: 409, RequestID: "
+    "UBHo2LC0HJCYGVxLyhWI6rJLOOL1eZrFsXC3GOLQMeUyfOzUdBk1, ResourceConflictException: An event source mapping with "
+    'SQS arn (" arn:aws:sqs:us-east-1:123456789012:thingpress-pr7-lifecycle ") and function (" thingpress-pr7-'
+    'lifecycle ") already exists. Please update or delete the existing mapping with UUID '
+    "44d0aa45-8811-445c-bc53-19ff7af7e4b5\n"
+    # another stack's function: not this deploy's to delete
+    'ResourceConflictException: An event source mapping with SQS arn (" arn:aws:sqs:us-east-1:123456789012:q ") '
+    'and function (" someone-else ") already exists. Please update or delete the existing mapping with UUID '
+    "00000000-0000-4000-8000-000000000000\n")
+
+
+def test_a_mapping_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_again(local_dir, monkeypatch, capsys):
+    from thingpress_cli.local import lost_creates
+
+    runs, forgotten = [], []
+
+    def deploy(command, *, cwd, env, log_path, label=""):
+        runs.append(1)
+        if len(runs) == 1:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(LOST_MAPPING_LOG)
+            return 1
+        stack = command[command.index("deploy") + 1]
+        Path(command[command.index("--outputs-file") + 1]).write_text(json.dumps({stack: {"target": "local"}}))
+        return 0
+
+    monkeypatch.setattr(deploy_log, "run", deploy)
+    monkeypatch.setattr(lost_creates, "forget", lambda url, names: forgotten.append(("functions", names)))
+    monkeypatch.setattr(lost_creates, "forget_mappings", lambda url, uuids: forgotten.append(("mappings", uuids)))
+
+    assert _up("pr7") == 0
+
+    assert len(runs) == 2
+    assert forgotten == [("functions", []), ("mappings", ["44d0aa45-8811-445c-bc53-19ff7af7e4b5"])]
+    assert "the emulator created event source mapping 44d0aa45-8811-445c-bc53-19ff7af7e4b5 but Terraform never " \
+           "got the answer" in capsys.readouterr().err
+
+
 def test_an_interrupted_deploy_is_not_run_again_and_says_the_state_was_saved(local_dir, monkeypatch, capsys):
     """A Ctrl-C during the deploy (the signal handler ``local up`` installs forwards it to Terraform): even a log
     that names a lost create is not retried, and the operator reads that Terraform kept its state."""

@@ -118,3 +118,17 @@ def test_without_the_emulator_s_word_the_watch_does_nothing_and_says_so(monkeypa
     assert watch.deleted == []
     assert warnings == ["lost creates not watched: the emulator did not say which creates it refused "
                         "(connection refused)"]
+
+
+def test_a_lost_mapping_is_deleted_by_its_uuid_and_one_not_there_is_no_error(aws, create, emulator_url):
+    name = deployments.stack_functions("lostmap")[0]
+    create(name)
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="lost-mapping")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    uuid = create.client.create_event_source_mapping(EventSourceArn=queue, FunctionName=name)["UUID"]
+
+    lost_creates.forget_mappings(emulator_url, [uuid, "00000000-0000-4000-8000-000000000000"])
+
+    assert create.client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
+    assert create.client.create_event_source_mapping(EventSourceArn=queue, FunctionName=name)["UUID"] != uuid

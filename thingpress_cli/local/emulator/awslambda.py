@@ -16,6 +16,17 @@
   found every function's ``logging_config`` missing and updated all eight on every ``local up``.
   :func:`keep_logging_config` keeps what ``CreateFunction`` and ``UpdateFunctionConfiguration`` set.
 
+* **One mapping per queue and function.** Lambda refuses a second ``CreateEventSourceMapping`` of
+  the same SQS queue to the same function: 409 ``ResourceConflictException``, "An event source
+  mapping with SQS arn (" <queue arn> ") and function (" <name> ") already exists. Please update
+  or delete the existing mapping with UUID <uuid>" (CreateEventSourceMapping API reference,
+  https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html, Errors:
+  ResourceConflictException; the message as AWS words it, quoted in hashicorp/terraform-provider-aws#40257
+  and aws/chalice#2146). moto's check compares with the literal key ``"func.function_arn"`` and never
+  refuses: a deploy whose answer to a create was lost (:mod:`thingpress_cli.local.lost_creates`) sent
+  it again and got a second mapping, which Terraform never knew and the runner polled too.
+  :func:`one_mapping_per_queue` refuses it as Lambda does.
+
 (Turning off moto's own SQS->Lambda delivery is an SQS patch: :mod:`.sqs`.)
 """
 
@@ -43,6 +54,7 @@ PATCHED = (
     Patched("moto.awslambda.models", "LambdaFunction.__init__", ("self", "account_id", "spec", "region", "version")),
     Patched("moto.awslambda.models", "LambdaFunction.get_configuration", ("self", "on_create")),
     Patched("moto.awslambda.models", "LambdaFunction.update_configuration", ("self", "config_updates")),
+    Patched("moto.awslambda.models", "LambdaBackend.create_event_source_mapping", ("self", "spec")),
 )
 
 #: the log levels Lambda sets when the format is JSON and a level is not given.
@@ -146,10 +158,41 @@ def keep_logging_config(function_class: type) -> None:
     function_class.update_configuration = updated  # type: ignore[method-assign]
 
 
+def duplicate_mapping_message(queue_arn: str, function_name: str, uuid: str) -> str:
+    """Lambda's refusal of a second mapping of one SQS queue to one function (see the module)."""
+    return (f'An event source mapping with SQS arn (" {queue_arn} ") and function (" {function_name} ") already '
+            f"exists. Please update or delete the existing mapping with UUID {uuid}")
+
+
+def one_mapping_per_queue(backend_class: type) -> None:
+    """``CreateEventSourceMapping`` refuses a second mapping of an SQS queue to the same function."""
+    from moto.awslambda.exceptions import LambdaClientError
+
+    class MappingExists(LambdaClientError):
+        code = 409
+
+    create = backend_class.create_event_source_mapping
+
+    @functools.wraps(create)
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        source = spec.get("EventSourceArn") or ""
+        if source.startswith("arn:aws:sqs:") and spec.get("FunctionName"):
+            function = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec["FunctionName"])
+            for mapping in self._event_source_mappings.values():
+                if mapping.event_source_arn == source and mapping.function_arn == function.function_arn:
+                    raise MappingExists("ResourceConflictException", duplicate_mapping_message(
+                        source, function.function_name, mapping.uuid))
+        return create(self, spec)
+
+    backend_class.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
+
 def install() -> None:
-    """No Docker: moto keeps the deployed code, the runner runs it; functions keep their logging configuration."""
-    from moto.awslambda.models import LambdaFunction
+    """No Docker: moto keeps the deployed code, the runner runs it; functions keep their logging configuration;
+    one event source mapping per queue and function."""
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
     from moto.core.config import default_user_config
 
     default_user_config["lambda"] = {"use_docker": False}
     keep_logging_config(LambdaFunction)
+    one_mapping_per_queue(LambdaBackend)

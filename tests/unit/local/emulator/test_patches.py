@@ -466,6 +466,37 @@ def test_a_function_keeps_its_logging_configuration_as_lambda_answers_it(aws):
         {"LogFormat": "Text", "LogGroup": "/thingpress/json-logs"}  # the group kept, the JSON levels gone
 
 
+def test_a_second_mapping_of_a_queue_to_one_function_is_refused_as_lambda_refuses_it(aws):
+    """A deploy whose answer to CreateEventSourceMapping was lost sent it again (seen in a packet capture of
+    ``local up``); moto made a second mapping that Terraform never knew. Lambda refuses it, naming the first."""
+    lam, iam, sqs = aws("lambda"), aws("iam"), aws("sqs")
+    role = iam.create_role(RoleName="mapping-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("h.py", "def handler(event, context):\n    return None\n")
+    for name in ("mapped-fn", "other-fn"):
+        lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="h.handler",
+                            Code={"ZipFile": code.getvalue()})
+    url = sqs.create_queue(QueueName="mapped-queue")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    first = lam.create_event_source_mapping(EventSourceArn=queue, FunctionName="mapped-fn", BatchSize=1)["UUID"]
+
+    with pytest.raises(ClientError) as again:
+        lam.create_event_source_mapping(EventSourceArn=queue, FunctionName="mapped-fn", BatchSize=1)
+
+    error = again.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ResourceConflictException", 409)
+    assert error["Error"]["Message"] == (f'An event source mapping with SQS arn (" {queue} ") and function '
+                                         f'(" mapped-fn ") already exists. Please update or delete the existing '
+                                         f"mapping with UUID {first}")
+    mine = [m["UUID"] for m in lam.list_event_source_mappings(FunctionName="mapped-fn")["EventSourceMappings"]]
+    assert mine == [first]
+    # the same queue to another function is another mapping; once the first is gone, it can be made again
+    lam.create_event_source_mapping(EventSourceArn=queue, FunctionName="other-fn", BatchSize=1)
+    lam.delete_event_source_mapping(UUID=first)
+    assert lam.create_event_source_mapping(EventSourceArn=queue, FunctionName="mapped-fn", BatchSize=1)["UUID"] != first
+
+
 def test_waitress_says_when_a_client_left_mid_request_and_not_its_queue_depth():
     import logging
 
