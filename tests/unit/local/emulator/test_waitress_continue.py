@@ -75,3 +75,40 @@ def test_a_put_with_a_body_still_gets_its_continue_then_its_answer(server):
         while not got.endswith(b"ok"):
             got += conn.recv(4096)
         assert b"200 OK" in got
+
+
+@pytest.mark.filterwarnings("ignore:send_bytes will be removed:DeprecationWarning")  # see WAITRESS_SETTINGS
+def test_an_answer_goes_out_in_one_send_with_the_emulator_s_settings(monkeypatch):
+    """Head and body in one send (``server.WAITRESS_SETTINGS``): with waitress's default the head went out
+    alone and the body after it, and Terraform's provider sometimes closed the connection between the two."""
+    from waitress.channel import HTTPChannel
+
+    from thingpress_cli.local.emulator.server import WAITRESS_SETTINGS
+
+    sent: list[bytes] = []
+    send = HTTPChannel.send
+
+    def recording(self, data, *args, **kwargs):
+        sent.append(bytes(data))
+        return send(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(HTTPChannel, "send", recording)
+    channels: dict = {}
+    server = create_server(_app, map=channels, host="127.0.0.1", port=0, **WAITRESS_SETTINGS)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            wasyncore.loop(timeout=0.05, map=channels, count=1)
+        server.close()
+        server.task_dispatcher.shutdown()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        answer = _answer(int(server.effective_port), b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    finally:
+        done.set()
+        thread.join(5)
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\nok")
+    assert sent == [answer]  # one send: the head and the body together
