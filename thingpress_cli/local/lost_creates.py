@@ -80,24 +80,24 @@ def _lambda(url: str) -> Any:
                         aws_secret_access_key=state.FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
 
-def forget(url: str, names: list[str]) -> None:
-    """Delete the functions ``names`` from the emulator at ``url`` (Terraform's state does not hold them)."""
+def _delete_each(url: str, keys: list[str], delete: Callable[[Any, str], Any]) -> None:
+    """``delete(client, key)`` for each key on the emulator at ``url``; one already gone is no error."""
     client = _lambda(url)
-    for name in names:
+    for key in keys:
         try:
-            client.delete_function(FunctionName=name)
+            delete(client, key)
         except client.exceptions.ResourceNotFoundException:
             continue
+
+
+def forget(url: str, names: list[str]) -> None:
+    """Delete the functions ``names`` from the emulator at ``url`` (Terraform's state does not hold them)."""
+    _delete_each(url, names, lambda client, name: client.delete_function(FunctionName=name))
 
 
 def forget_mappings(url: str, uuids: list[str]) -> None:
     """Delete the event source mappings ``uuids`` from the emulator at ``url`` (Terraform's state does not hold them)."""
-    client = _lambda(url)
-    for uuid in uuids:
-        try:
-            client.delete_event_source_mapping(UUID=uuid)
-        except client.exceptions.ResourceNotFoundException:
-            continue
+    _delete_each(url, uuids, lambda client, uuid: client.delete_event_source_mapping(UUID=uuid))
 
 
 class Watch:

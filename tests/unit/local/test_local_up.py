@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,22 +108,29 @@ thingpress-local  Error: creating Lambda Function (thingpress-local-provider-inf
 """
 
 
-def test_a_function_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_again(local_dir, monkeypatch, capsys):
-    from thingpress_cli.local import lost_creates
-
-    runs, forgotten = [], []
+def _failing_once(log_text: str) -> tuple[list[int], Callable[..., int]]:
+    """A fake ``deploy_log.run`` whose first deploy fails with ``log_text`` and whose next succeeds; its runs."""
+    runs: list[int] = []
 
     def deploy(command, *, cwd, env, log_path, label=""):
         runs.append(1)
         if len(runs) == 1:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(LOST_ANSWER_LOG)
+            log_path.write_text(log_text)
             return 1
         log_path.write_text("Apply complete!\n")
         stack = command[command.index("deploy") + 1]
         Path(command[command.index("--outputs-file") + 1]).write_text(json.dumps({stack: {"target": "local"}}))
         return 0
 
+    return runs, deploy
+
+
+def test_a_function_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_again(local_dir, monkeypatch, capsys):
+    from thingpress_cli.local import lost_creates
+
+    forgotten = []
+    runs, deploy = _failing_once(LOST_ANSWER_LOG)
     monkeypatch.setattr(deploy_log, "run", deploy)
     monkeypatch.setattr(lost_creates, "forget", lambda url, names: forgotten.append((url, names)))
 
@@ -153,18 +161,8 @@ LOST_MAPPING_LOG = (
 def test_a_mapping_whose_create_answer_was_lost_is_deleted_and_the_deploy_runs_again(local_dir, monkeypatch, capsys):
     from thingpress_cli.local import lost_creates
 
-    runs, forgotten = [], []
-
-    def deploy(command, *, cwd, env, log_path, label=""):
-        runs.append(1)
-        if len(runs) == 1:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(LOST_MAPPING_LOG)
-            return 1
-        stack = command[command.index("deploy") + 1]
-        Path(command[command.index("--outputs-file") + 1]).write_text(json.dumps({stack: {"target": "local"}}))
-        return 0
-
+    forgotten = []
+    runs, deploy = _failing_once(LOST_MAPPING_LOG)
     monkeypatch.setattr(deploy_log, "run", deploy)
     monkeypatch.setattr(lost_creates, "forget", lambda url, names: forgotten.append(("functions", names)))
     monkeypatch.setattr(lost_creates, "forget_mappings", lambda url, uuids: forgotten.append(("mappings", uuids)))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 
 import pytest
 from waitress import wasyncore
@@ -29,17 +31,16 @@ def _answer(port: int, request: bytes, timeout: float = 5.0) -> bytes:
         return got
 
 
-@pytest.fixture
-def server():
-    """A waitress server on its own loop, closed by that loop's thread once the test is done.
+@contextlib.contextmanager
+def _serving(**settings) -> Iterator[int]:
+    """A waitress server (``settings``) on its own loop, closed by that loop's thread once the test is done.
 
     Closing it from the test's thread while the loop waits in ``select`` on its socket made the
     loop's next ``select`` fail (``OSError: [Errno 9] Bad file descriptor``), reported later as an
     unhandled thread exception in whichever test then ran on that worker.
     """
-    waitress_continue.install()
     channels: dict = {}
-    server = create_server(_app, map=channels, host="127.0.0.1", port=0, threads=2)
+    server = create_server(_app, map=channels, host="127.0.0.1", port=0, **settings)
     done = threading.Event()
 
     def serve() -> None:
@@ -50,10 +51,20 @@ def server():
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield int(server.effective_port)
-    done.set()
-    thread.join(5)
+    try:
+        yield int(server.effective_port)
+    finally:
+        done.set()
+        thread.join(5)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def server():
+    """A waitress server with the ``Expect: 100-continue`` patch."""
+    waitress_continue.install()
+    with _serving(threads=2) as port:
+        yield port
 
 
 EMPTY_PUT = (b"PUT /bucket/errors.jsonl HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
@@ -93,22 +104,7 @@ def test_an_answer_goes_out_in_one_send_with_the_emulator_s_settings(monkeypatch
         return send(self, data, *args, **kwargs)
 
     monkeypatch.setattr(HTTPChannel, "send", recording)
-    channels: dict = {}
-    server = create_server(_app, map=channels, host="127.0.0.1", port=0, **WAITRESS_SETTINGS)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            wasyncore.loop(timeout=0.05, map=channels, count=1)
-        server.close()
-        server.task_dispatcher.shutdown()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        answer = _answer(int(server.effective_port), b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    finally:
-        done.set()
-        thread.join(5)
+    with _serving(**WAITRESS_SETTINGS) as port:
+        answer = _answer(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\nok")
     assert sent == [answer]  # one send: the head and the body together
