@@ -8,9 +8,11 @@ The provider retries a ``ResourceConflictException`` for five minutes ("Still cr
 fails: ``Error: creating Lambda Function (<name>): ... ResourceConflictException: Function already
 exist: <name>``. Every other function of that wave got its answer; the emulator logged no error.
 
-On AWS a lost answer to ``CreateFunction`` would end the same way. Here it is the local cloud's
-transport that lost it, not the stack; why is not known (not waitress's idle timeout: it keeps a
-connection 300 s, and the deploy had used its connections a moment before). What ``thingpress local
+On AWS a lost answer to ``CreateFunction`` would end the same way. Packet captures of ``thingpress local
+up`` (2026-12-08) showed how it is lost here: the emulator sent the answer whole, and the provider closed the
+connection after the answer's head, before reading its body, then sent the call again (why the Go client
+closes is not known). The emulator now sends head and body in one send (``emulator.server.WAITRESS_SETTINGS``),
+and the captures since showed no loss; the recoveries stay. What ``thingpress local
 up`` does about it, at the first refusal: while a deploy runs, :class:`Watch` asks the emulator
 every second which ``CreateFunction`` calls it refused as existing (:mod:`.emulator.refused_creates`).
 A function of the deploying stack that was refused is not in Terraform's state (its create has not
