@@ -11,7 +11,7 @@ exist: <name>``. Every other function of that wave got its answer; the emulator 
 On AWS a lost answer to ``CreateFunction`` would end the same way. Packet captures of ``thingpress local
 up`` (2026-12-08) showed how it is lost here: the emulator sent the answer whole, and the provider closed the
 connection after the answer's head, before reading its body, then sent the call again (why the Go client
-closes is not known). The emulator now sends head and body in one send (``emulator.server.WAITRESS_SETTINGS``),
+closes is not known). The emulator now sends head and body in one send (:mod:`.emulator.waitress_one_send`),
 and the captures since showed no loss; the recoveries stay. What ``thingpress local
 up`` does about it, at the first refusal: while a deploy runs, :class:`Watch` asks the emulator
 every second which ``CreateFunction`` calls it refused as existing (:mod:`.emulator.refused_creates`).

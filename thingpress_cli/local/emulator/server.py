@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 from thingpress_cli.local import state
-from thingpress_cli.local.emulator import conflicts, index_lag, iot_detach, request_log, waitress_continue
+from thingpress_cli.local.emulator import (
+    conflicts, index_lag, iot_detach, request_log, waitress_continue, waitress_one_send)
 from thingpress_cli.local.emulator.iot_deletion import THING_TYPE_WAIT_SETTING, DeletionRules
 from thingpress_cli.local.emulator.quota import QUOTAS_SETTING, Quotas
 from thingpress_cli.local.emulator.request_log import RequestLog
@@ -27,20 +28,9 @@ from thingpress_cli.local.emulator.request_log import RequestLog
 MODULE = "thingpress_cli.local.emulator"
 HOST = "127.0.0.1"
 
-#: waitress's settings:
-#:
-#: * ``threads``: long polls (the runner's ``ReceiveMessage`` waits) each hold one while they wait;
-#: * ``channel_timeout``: an idle connection is kept 300 s (the clients close theirs sooner);
-#: * ``send_bytes``: an answer's head and body go out in one send. waitress's default (1) sends the
-#:   head as soon as it is built and the body after it, a moment later (0.2 to 35 ms apart in packet
-#:   captures of ``thingpress local up``). In those captures Terraform's AWS provider closed the
-#:   connection between the two three times in seven deploy cycles and sent the call again, though the
-#:   emulator had applied it (``thingpress_cli.local.lost_creates``: a ``CreateFunction`` or a
-#:   ``CreateEventSourceMapping`` resent is refused as existing). With head and body in one send: no
-#:   loss in seven cycles. Why the client closes is not known; AWS sends a small answer in one piece too.
-#:   waitress 3 deprecates ``send_bytes`` (a DeprecationWarning); it is pinned, and a waitress without the
-#:   setting refuses it ("Unknown adjustment"): the emulator would not start, loudly.
-WAITRESS_SETTINGS = {"threads": 64, "connection_limit": 1000, "channel_timeout": 300, "send_bytes": 65536}
+#: waitress's settings: ``threads``, as long polls (the runner's ``ReceiveMessage`` waits) each hold one while
+#: they wait; ``channel_timeout``, an idle connection kept 300 s (the clients close theirs sooner).
+WAITRESS_SETTINGS = {"threads": 64, "connection_limit": 1000, "channel_timeout": 300}
 
 
 def log_connection_events(stream: TextIO | None = None) -> None:
@@ -86,6 +76,7 @@ def serve(host: str, port: int, quotas: str | None, ready_file: Path | None,
     logged.watch()
     log_connection_events()
     waitress_continue.install()  # an empty PUT with "Expect: 100-continue" is answered at once, as by AWS
+    waitress_one_send.install()  # an answer's head and body leave together (lost answers: lost_creates)
     server = create_server(logged, host=host, port=port, ident="thingpress-emulator", **WAITRESS_SETTINGS)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bound = int(server.effective_port)  # type: ignore[union-attr]

@@ -1,4 +1,5 @@
-"""An empty request that expects 100 (Continue) is answered (waitress kept it incomplete for 300 s)."""
+"""waitress as the emulator runs it: an empty request that expects 100 (Continue) is answered (waitress kept
+it incomplete for 300 s), and an answer leaves in one send."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from waitress import wasyncore
 from waitress.server import create_server
 
-from thingpress_cli.local.emulator import waitress_continue
+from thingpress_cli.local.emulator import waitress_continue, waitress_one_send
 
 
 def _app(environ, start_response):
@@ -88,10 +89,9 @@ def test_a_put_with_a_body_still_gets_its_continue_then_its_answer(server):
         assert b"200 OK" in got
 
 
-@pytest.mark.filterwarnings("ignore:send_bytes will be removed:DeprecationWarning")  # see WAITRESS_SETTINGS
-def test_an_answer_goes_out_in_one_send_with_the_emulator_s_settings(monkeypatch):
-    """Head and body in one send (``server.WAITRESS_SETTINGS``): with waitress's default the head went out
-    alone and the body after it, and Terraform's provider sometimes closed the connection between the two."""
+def test_an_answer_goes_out_in_one_send(monkeypatch):
+    """Head and body in one send (``waitress_one_send``): waitress sent the head alone and the body after it,
+    and Terraform's provider sometimes closed the connection between the two. Without the patch: two sends."""
     from waitress.channel import HTTPChannel
 
     from thingpress_cli.local.emulator.server import WAITRESS_SETTINGS
@@ -104,6 +104,7 @@ def test_an_answer_goes_out_in_one_send_with_the_emulator_s_settings(monkeypatch
         return send(self, data, *args, **kwargs)
 
     monkeypatch.setattr(HTTPChannel, "send", recording)
+    waitress_one_send.install()
     with _serving(**WAITRESS_SETTINGS) as port:
         answer = _answer(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\nok")
