@@ -92,6 +92,14 @@ def problem(patched: Patched) -> str | None:
     return None
 
 
+def require(patched: Iterable[Patched], owner: str) -> None:
+    """Fail loudly (``RuntimeError``) unless every attribute ``owner`` patches outside moto is as it expects."""
+    for each in patched:
+        found = problem(each)
+        if found is not None:
+            raise RuntimeError(f"{each.module.split('.')[0]} is not what {owner} expects: {found}")
+
+
 def check(patched: Iterable[Patched] | Mapping[Patched, Iterable[str]], pinned: str | None = None) -> None:
     """Fail loudly unless moto is the pinned version and every patched attribute is as each patch expects.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from thingpress_cli.local.emulator.guard import Patched, problem
+from thingpress_cli.local.emulator.guard import Patched, require
 
 PATCHED = (Patched("waitress.channel", "HTTPChannel.send_continue", ("self",)),)
 
@@ -26,9 +26,7 @@ def install() -> None:
     """Patch waitress (once): a request without a body stays complete after its 100 (Continue)."""
     from waitress.channel import HTTPChannel
 
-    found = problem(PATCHED[0])
-    if found is not None:
-        raise RuntimeError(f"waitress is not what {__name__} expects: {found}")
+    require(PATCHED, __name__)
     original = HTTPChannel.send_continue
     if getattr(original, "keeps_bodiless_requests_complete", False):
         return

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from thingpress_cli.local.emulator.guard import Patched, problem
+from thingpress_cli.local.emulator.guard import Patched, require
 
 PATCHED = (Patched("waitress.task", "Task.write", ("self", "data")),
            Patched("waitress.channel", "HTTPChannel.write_soon", ("self", "data")))
@@ -30,10 +30,7 @@ def install() -> None:
     """Patch waitress (once): an answer's head goes out with its first body chunk."""
     from waitress.task import Task
 
-    for patched in PATCHED:
-        found = problem(patched)
-        if found is not None:
-            raise RuntimeError(f"waitress is not what {__name__} expects: {found}")
+    require(PATCHED, __name__)
     original = Task.write
     if getattr(original, "sends_head_with_body", False):
         return
