@@ -60,7 +60,7 @@ class ResetProxy:
     def _answers(self, upstream: socket.socket, client: socket.socket, creating: threading.Event) -> None:
         try:
             while data := upstream.recv(65536):
-                if creating.is_set() and self.resets == 0 and self._lost.acquire(blocking=False):
+                if creating.is_set() and self._lost.acquire(blocking=False):  # never released: one reset
                     self.resets += 1
                     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     _shut(client)

@@ -229,11 +229,13 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
     deploy_began = time.monotonic()
     log_path = deploy_log_path(env_name)
 
+    functions = stack_functions(env_name)
+
     def said(problem: str) -> None:
         warn(f"cdktf deploy of {stack}: {problem}")
 
     def run() -> int:
-        with lost_creates.Watch(current.url, stack_functions(env_name), said):
+        with lost_creates.Watch(current.url, functions, said):
             return deploy_log.run(command, cwd=REPO, env=deploy_environment(current.url, env_name), log_path=log_path,
                                   label=label)
 
@@ -241,7 +243,7 @@ def deploy(env_name: str, current: emulator.Emulator, *, force_synth: bool, labe
     failed = log_path.read_text(errors="replace") \
         if returncode and log_path.exists() and not interrupts.received() else ""
     lost = lost_creates.lost_functions(failed)
-    mappings = lost_creates.lost_mappings(failed, stack_functions(env_name))
+    mappings = lost_creates.lost_mappings(failed, functions)
     if lost or mappings:  # the emulator created them, Terraform never got the answer (lost_creates)
         kept = lost_creates.keep_failed_log(log_path)
         created = [*lost, *(f"event source mapping {uuid}" for uuid in mappings)]
